@@ -1,0 +1,1 @@
+"""The ``scsa-yolo`` command tree (installed as ``scsa_yolo.cli``)."""

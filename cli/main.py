@@ -1,0 +1,58 @@
+"""Entry point of the ``scsa-yolo`` command.
+
+Sub-commands are imported lazily, so ``scsa-yolo --help`` and ``scsa-yolo data list`` do
+not pay for importing torch and ultralytics.
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# command name -> (module inside scsa_yolo.cli, attribute, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("train", "train", "Train a YOLO model with an attention on a dataset."),
+    "models": ("models", "models", "Generate and inspect model YAMLs with attention rows."),
+    "data": ("data", "data", "List, prepare and check benchmark datasets."),
+    "val": ("val", "val", "Evaluate a trained model with pycocotools."),
+    "profile": ("profile", "profile", "Params, GFLOPs, throughput and latency of a model or layer."),
+    "bench": ("bench", "bench", "Train and evaluate a grid of datasets x models x attentions."),
+    "report": ("report", "report", "Turn run records into paper-style tables."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported only when invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in SUBCOMMANDS:
+            return None
+        module_name, attr, short_help = SUBCOMMANDS[name]
+        try:
+            module = importlib.import_module(f"scsa_yolo.cli.{module_name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"scsa_yolo.cli.{module_name}":
+                raise
+            return _not_built_yet(name, short_help)
+        return getattr(module, attr)
+
+
+def _not_built_yet(name: str, short_help: str) -> click.Command:
+    @click.command(name=name, help=short_help, short_help=f"{short_help} (not available yet)")
+    def placeholder() -> None:
+        raise click.ClickException(f"`scsa-yolo {name}` is not implemented in this version.")
+
+    return placeholder
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="scsa-yolo")
+def main() -> None:
+    """SCSA and rival attentions in Ultralytics YOLO: train, benchmark, report."""
+
+
+if __name__ == "__main__":
+    main()

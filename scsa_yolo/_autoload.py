@@ -1,0 +1,1 @@
+"""Executed at interpreter start through ``scsa_yolo-autoload.pth`` (placeholder)."""

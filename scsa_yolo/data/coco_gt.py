@@ -1,0 +1,144 @@
+"""COCO-format ground truth: the one writer every dataset recipe and the evaluator share.
+
+Conventions (fixed here, relied on by :mod:`scsa_yolo.eval`):
+
+* ``category_id = yolo_class_index + 1``; each category also carries ``yolo_index``.
+* ``image_id`` runs 1..N in the order images are given; ``file_name`` is the image path
+  relative to ``images/{split}/`` of the prepared dataset.
+* Ignore regions (VisDrone category 0, VOC ``difficult``, COCO crowd) are annotations with
+  ``iscrowd: 1``: pycocotools then neither rewards nor penalises detections on them.
+* ``area`` is the box area ``w * h`` in pixels, so APs/APm/APl use box sizes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def category_id_for_class(class_index: int) -> int:
+    """COCO category id of a 0-based YOLO class index."""
+    return int(class_index) + 1
+
+
+@dataclass(frozen=True)
+class GtBox:
+    """One ground-truth box in pixels, top-left origin."""
+
+    class_index: int
+    x: float
+    y: float
+    w: float
+    h: float
+    ignore: bool = False
+
+
+@dataclass
+class GtImage:
+    """One image of a split and its boxes."""
+
+    file_name: str
+    width: int
+    height: int
+    boxes: list[GtBox] = field(default_factory=list)
+
+
+def build_coco_gt(images: Iterable[GtImage], class_names: Sequence[str]) -> dict:
+    """Build a COCO ground-truth dict (``images``, ``annotations``, ``categories``)."""
+    coco_images, annotations = [], []
+    for image_id, image in enumerate(images, start=1):
+        coco_images.append(
+            {"id": image_id, "file_name": image.file_name, "width": int(image.width), "height": int(image.height)}
+        )
+        for box in image.boxes:
+            if not 0 <= box.class_index < len(class_names):
+                raise ValueError(
+                    f"{image.file_name}: class index {box.class_index} outside 0..{len(class_names) - 1}"
+                )
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": category_id_for_class(box.class_index),
+                    "bbox": [round(float(v), 3) for v in (box.x, box.y, box.w, box.h)],
+                    "area": round(float(box.w) * float(box.h), 3),
+                    "iscrowd": int(box.ignore),
+                }
+            )
+    categories = [
+        {"id": category_id_for_class(i), "name": str(name), "yolo_index": i} for i, name in enumerate(class_names)
+    ]
+    return {"images": coco_images, "annotations": annotations, "categories": categories}
+
+
+def write_json_atomic(data: dict | list, path: str | Path) -> Path:
+    """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_coco_gt(images: Iterable[GtImage], class_names: Sequence[str], path: str | Path) -> Path:
+    """Build and atomically write a COCO ground-truth JSON."""
+    return write_json_atomic(build_coco_gt(images, class_names), path)
+
+
+def read_yolo_split(images_dir: str | Path, labels_dir: str | Path | None = None) -> list[GtImage]:
+    """Read an Ultralytics split (images plus YOLO ``.txt`` labels) back into pixel boxes.
+
+    Labels are ``class cx cy w h`` normalised to the image size. An image without a label
+    file has no boxes. Image sizes come from the file headers (PIL reads no pixels).
+
+    Raises:
+        ValueError: a label line that is not five numbers, naming the file and line.
+    """
+    from PIL import Image  # local: keep this module importable without Pillow loaded
+
+    images_dir = Path(images_dir)
+    labels_dir = Path(labels_dir) if labels_dir is not None else _labels_dir_for(images_dir)
+    records = []
+    for image_path in sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        with Image.open(image_path) as img:
+            width, height = img.size
+        relative = image_path.relative_to(images_dir)
+        label_path = (labels_dir / relative).with_suffix(".txt")
+        boxes = []
+        if label_path.is_file():
+            for line_no, line in enumerate(label_path.read_text().splitlines(), start=1):
+                if not line.strip():
+                    continue
+                parts = line.split()
+                try:
+                    cls, cx, cy, w, h = int(float(parts[0])), *map(float, parts[1:5])
+                    if len(parts) != 5:
+                        raise ValueError
+                except (ValueError, IndexError):
+                    raise ValueError(
+                        f"{label_path}:{line_no}: expected 'class cx cy w h' (5 numbers), got {line.strip()!r}"
+                    ) from None
+                boxes.append(GtBox(cls, (cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height))
+        records.append(GtImage(relative.as_posix(), width, height, boxes))
+    return records
+
+
+def _labels_dir_for(images_dir: Path) -> Path:
+    """Ultralytics' rule: the last ``images`` path component becomes ``labels``."""
+    parts = list(images_dir.parts)
+    if "images" not in parts:
+        raise ValueError(f"cannot find labels for {images_dir}: no 'images' folder in the path")
+    index = len(parts) - 1 - parts[::-1].index("images")
+    parts[index] = "labels"
+    return Path(*parts)

@@ -1,0 +1,74 @@
+"""Where prepared datasets live, and how a dataset name or path resolves to a data YAML.
+
+Every prepared dataset, whatever its source, has the same on-disk shape::
+
+    ROOT/NAME/data.yaml               Ultralytics data YAML (absolute ``path``)
+    ROOT/NAME/images/{split}/...      images
+    ROOT/NAME/labels/{split}/...      YOLO labels, one .txt per image
+    ROOT/NAME/annotations/{split}.json  COCO-format ground truth (ignore regions as iscrowd=1)
+    ROOT/NAME/manifest.json           what was converted, skipped, clipped or re-mapped
+
+ROOT defaults to ``./datasets`` and is overridden by ``--root`` or ``SCSA_YOLO_DATA``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_ROOT_ENV = "SCSA_YOLO_DATA"
+DATA_YAML_NAME = "data.yaml"
+MANIFEST_NAME = "manifest.json"
+
+
+class DatasetNotPrepared(FileNotFoundError):
+    """A dataset name was given whose files are not on disk yet."""
+
+
+def default_data_root() -> Path:
+    """The data root: ``$SCSA_YOLO_DATA`` if set, else ``./datasets``."""
+    return Path(os.environ.get(DATA_ROOT_ENV) or Path.cwd() / "datasets").expanduser()
+
+
+def dataset_dir(name: str, root: str | Path | None = None) -> Path:
+    """Folder of the dataset ``name`` under ``root`` (default root when None)."""
+    return Path(root).expanduser() / name if root is not None else default_data_root() / name
+
+
+def data_yaml_path(name: str, root: str | Path | None = None) -> Path:
+    """Path of the Ultralytics data YAML of a prepared dataset."""
+    return dataset_dir(name, root) / DATA_YAML_NAME
+
+
+def ground_truth_path(dataset_folder: str | Path, split: str) -> Path:
+    """COCO-format ground-truth JSON of ``split`` inside a prepared dataset folder."""
+    return Path(dataset_folder) / "annotations" / f"{split}.json"
+
+
+def manifest_path(dataset_folder: str | Path) -> Path:
+    """Manifest JSON of a prepared dataset folder."""
+    return Path(dataset_folder) / MANIFEST_NAME
+
+
+def resolve_data(name_or_path: str | Path, root: str | Path | None = None) -> Path:
+    """Turn ``--data`` into a data YAML path.
+
+    ``name_or_path`` is either a path to an existing data YAML (any Ultralytics dataset)
+    or the name of a dataset prepared under ``root``.
+
+    Raises:
+        DatasetNotPrepared: the name is not prepared; the message gives the command that
+            prepares it.
+    """
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix in {".yaml", ".yml"}:
+        if candidate.is_file():
+            return candidate.resolve()
+        raise DatasetNotPrepared(f"data YAML not found: {candidate}")
+    prepared = data_yaml_path(str(name_or_path), root)
+    if prepared.is_file():
+        return prepared.resolve()
+    root_flag = f" --root {root}" if root is not None else ""
+    raise DatasetNotPrepared(
+        f"dataset '{name_or_path}' is not prepared under {prepared.parent.parent} "
+        f"(no {prepared}). Prepare it with: scsa-yolo data prepare {name_or_path}{root_flag}"
+    )
