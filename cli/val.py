@@ -1,0 +1,47 @@
+"""``scsa-yolo val``: evaluate a trained model with pycocotools."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command(name="val")
+@click.option("--model", "model", required=True, help="Run folder (its weights/best.pt is used) or a .pt checkpoint.")
+@click.option("--data", default=None, help="Dataset name prepared under the data root, or a data YAML. Default: the training data of the checkpoint.")
+@click.option("--split", default="val", show_default=True, help="Split of the data YAML to evaluate.")
+@click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Inference image size. Default: the training size.")
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Batch size.")
+@click.option("--device", default=None, help="cpu, 0, 0,1 ... Default: Ultralytics' choice (first GPU, else CPU).")
+@click.option("--conf", type=click.FloatRange(0, 1), default=0.001, show_default=True, help="Confidence threshold before NMS.")
+@click.option("--iou", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="NMS IoU threshold.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Dataloader workers (Ultralytics default when unset).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the full result (metrics, per-class AP, settings) to this JSON file; the detections go next to it.")
+def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
+    """Evaluate MODEL on a dataset split: AP, AP50, AP75, APs, APm, APl and AP per class (pycocotools).
+
+    Ultralytics runs the model; its boxes are scored by pycocotools against the dataset's
+    COCO ground truth (ignore regions honoured), or against one built from the YOLO labels
+    when the dataset has none. Ultralytics' own mAP50-95 is printed for comparison.
+    """
+    from scsa_yolo.data.coco_gt import write_json_atomic
+    from scsa_yolo.eval import EvalError, evaluate
+
+    out_dir = None
+    if out is not None:
+        out_dir = out.parent / f"{out.stem}_files"
+    try:
+        result = evaluate(
+            model, data, split=split, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou,
+            out_dir=out_dir, workers=workers,
+        )
+    except EvalError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(result.summary())
+    if out is not None:
+        write_json_atomic(result.to_dict(), out)
+        click.echo(f"result written to {out}")
+    else:
+        click.echo(json.dumps({k: getattr(result.metrics, k) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}))
