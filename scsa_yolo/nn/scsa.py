@@ -67,6 +67,11 @@ def _load_fast():
     return _fast_module
 
 
+def _compiled_fast():
+    """The fast module as already loaded by an eager call (None when not loaded yet)."""
+    return None if _fast_module is _FAST_UNSET else _fast_module
+
+
 def _make_norm(kind: str, channels: int, groups: int) -> nn.Module:
     """Normalisation of a (B, C, L) sequence in SMSA.
 
@@ -251,7 +256,8 @@ class SCSA(nn.Module):
         """(B, C, H, W) -> (B, C, H, W), same dtype."""
         impl = self.resolved_impl()
         if impl != "reference" and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
-            fast = _load_fast()
+            # Dynamo cannot trace an import: a compiled graph uses whatever eager calls loaded.
+            fast = _compiled_fast() if torch.compiler.is_compiling() else _load_fast()
             if fast is not None and fast.supports(self, x):
                 return fast.scsa_forward(self, x)
             if impl == "fast":
@@ -271,7 +277,7 @@ class SCSA(nn.Module):
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """Plain PyTorch SCSA; (B, C, H, W) -> (B, C, H, W)."""
-        if x.dim() != 4 or x.shape[1] != self.channels:
+        if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != self.channels):
             raise ValueError(f"SCSA expects input (B, {self.channels}, H, W), got {tuple(x.shape)}")
         if self.order == "pcsa_first":
             return self._smsa(self._pcsa(x)) if self.use_smsa else self._pcsa(x)
@@ -324,8 +330,11 @@ class SCSA(nn.Module):
         b, c = xs.shape[:2]
         y = self.norm_pcsa(self._pool(xs))
         n = y.shape[2] * y.shape[3]
-        # Attention in float32: C x C logits of a fp16/bf16 map overflow or lose the softmax.
-        q, k, v = (proj(y).reshape(b, c, n).float() for proj in (self.q, self.k, self.v))
+        tokens = y.reshape(b, c, n).float()
+        # q/k/v are depth-wise 1x1 convolutions, i.e. one scale per channel; applying the
+        # weight directly is the same map and avoids a oneDNN depthwise-conv backward that
+        # fails under torch.compile on CPU. Float32: C x C logits of fp16/bf16 maps overflow.
+        q, k, v = (tokens * proj.weight.reshape(1, c, 1).float() for proj in (self.q, self.k, self.v))
         if self.channel_shuffle:
             q, k, v = self._shuffle(q), self._shuffle(k), self._shuffle(v)
         heads = self.num_heads
