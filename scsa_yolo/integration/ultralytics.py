@@ -1,0 +1,345 @@
+"""Every touch of Ultralytics internals lives here (supported: ultralytics >=8.4,<8.5).
+
+Touch points, each covered by ``tests/test_integration_ultralytics.py``:
+
+1. **Module names** -- ``parse_model`` resolves a YAML row's module column with
+   ``globals()[name]`` inside ``ultralytics.nn.tasks``. :func:`register` puts one *builder*
+   class per attention (``SCSA``, ``SE``, ``ECA``, ``CA``, ``FCA``, ``CBAM``) into that
+   namespace. A name Ultralytics already defines is never overwritten.
+2. **Channel inference** -- for a module it does not know, ``parse_model`` calls
+   ``m(*args)`` without the input channel count (its ``else: c2 = ch[f]`` branch, which
+   also keeps the output width equal to the input width, as attention does). The builder's
+   ``__new__`` therefore reads ``ch``, ``f`` and ``i`` from the calling ``parse_model``
+   frame, builds the real layer as ``Layer(ch[f], *args, **kwargs)`` and returns it, so the
+   model holds plain ``scsa_yolo.nn`` layers (pickles, exports and reloads like any
+   module). A bad argument raises :class:`YamlRowError` naming the row.
+3. **Model YAML names** -- ``tasks.yaml_model_load`` (re-exported by ``ultralytics.nn``
+   and imported by ``ultralytics.engine.model``) is wrapped so our ``cfg/models`` YAMLs
+   resolve by name from any directory, the scale taken from the name with Ultralytics'
+   own ``guess_model_scale`` (``yolov8n-scsa.yaml`` -> ``yolov8-scsa.yaml`` at scale n).
+   A file that exists at the given path always wins.
+4. **Restricted loading** (``ULTRALYTICS_SAFE_LOAD=1``) -- Ultralytics allow-lists only
+   its own and torch's classes for ``torch.load(weights_only=True)``; our layer classes
+   are added with ``torch.serialization.add_safe_globals``.
+
+Outside the supported version range nothing is patched except placeholders: using one of
+our YAML names or model files then raises :class:`UnsupportedUltralyticsError` with the
+fix, while everything else in Ultralytics keeps working. Set
+``SCSA_YOLO_ALLOW_UNSUPPORTED_ULTRALYTICS=1`` to try anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any, Callable
+
+SUPPORTED_RANGE = ">=8.4,<8.5"
+_SUPPORTED_MIN = (8, 4)
+_SUPPORTED_BELOW = (8, 5)
+ALLOW_UNSUPPORTED_ENV = "SCSA_YOLO_ALLOW_UNSUPPORTED_ULTRALYTICS"
+TASKS_MODULE = "ultralytics.nn.tasks"
+#: modules that bind ``yaml_model_load`` from the tasks module at import time.
+_YAML_LOAD_IMPORTERS = ("ultralytics.nn", "ultralytics.engine.model")
+#: Ultralytics' scale-less ("unified") model name rule: yolov8n-scsa -> yolov8-scsa.
+_UNIFIED_NAME = re.compile(r"(\d+)([nslmx])(.+)?$")
+
+_registered: dict[int, str] = {}  # id(tasks module) -> "ok" | "unsupported"
+
+
+class UnsupportedUltralyticsError(RuntimeError):
+    """The installed ultralytics is outside the range this scsa-yolo supports."""
+
+
+class YamlRowError(ValueError):
+    """An attention row of a model YAML could not be built; the message names the row."""
+
+
+# ---------------------------------------------------------------------------- version
+def parse_version(version: str) -> tuple[int, ...]:
+    """Leading numeric release parts: ``'8.4.190'`` -> ``(8, 4, 190)``, ``'8.5.0rc1'`` -> ``(8, 5, 0)``."""
+    parts = []
+    for piece in str(version).split("."):
+        match = re.match(r"\d+", piece)
+        if not match:
+            break
+        parts.append(int(match.group()))
+        if match.end() != len(piece):
+            break
+    if not parts:
+        raise ValueError(f"cannot read a version number from {version!r}")
+    return tuple(parts)
+
+
+def check_version(version: str) -> None:
+    """Raise :class:`UnsupportedUltralyticsError` unless ``version`` is in :data:`SUPPORTED_RANGE`."""
+    release = parse_version(version)
+    if not (_SUPPORTED_MIN <= release[:2] < _SUPPORTED_BELOW):
+        raise UnsupportedUltralyticsError(
+            f"scsa-yolo supports ultralytics{SUPPORTED_RANGE}, but ultralytics {version} is installed. "
+            f"Install a supported version: pip install 'ultralytics{SUPPORTED_RANGE}' "
+            f"(or set {ALLOW_UNSUPPORTED_ENV}=1 to try this version at your own risk)."
+        )
+
+
+def _installed_version(tasks: ModuleType) -> str:
+    package = sys.modules.get(tasks.__name__.split(".")[0])
+    return str(getattr(package, "__version__", "unknown"))
+
+
+# ---------------------------------------------------------------------------- layers
+def layer_classes() -> dict[str, type]:
+    """YAML module name -> layer class, from the attention registry (``none`` excluded)."""
+    from scsa_yolo.nn.registry import attention_names, get_attention
+
+    classes: dict[str, type] = {}
+    for name in attention_names():
+        spec = get_attention(name)
+        if spec.yaml_module and spec.cls is not None:
+            known = classes.setdefault(spec.yaml_module, spec.cls)
+            if known is not spec.cls:
+                raise RuntimeError(f"registry maps YAML module {spec.yaml_module!r} to two classes")
+    return classes
+
+
+def safe_globals_classes(classes: dict[str, type] | None = None) -> list[type]:
+    """Classes a checkpoint of a model with our layers may reference: the layer classes and
+    every ``nn.Module`` subclass defined in a loaded ``scsa_yolo.nn`` module."""
+    from torch import nn
+
+    found: dict[str, type] = {}
+    for cls in (classes or layer_classes()).values():
+        found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not (module_name == "scsa_yolo.nn" or module_name.startswith("scsa_yolo.nn.")):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == module_name:
+                found[f"{value.__module__}.{value.__qualname__}"] = value
+    return [found[key] for key in sorted(found)]
+
+
+def split_yaml_args(args: list | tuple) -> tuple[list, dict]:
+    """A YAML row's args: positional values, optionally ending with one keyword mapping."""
+    args = list(args)
+    if args and isinstance(args[-1], dict):
+        keywords = args.pop()
+        bad = [k for k in keywords if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"keyword argument names must be strings, got {bad!r}")
+        return args, dict(keywords)
+    return args, {}
+
+
+def _parse_model_frame(tasks_globals: dict) -> FrameType | None:
+    """The nearest ``tasks.parse_model`` frame on the call stack (generator frames between)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "parse_model" and frame.f_globals is tasks_globals:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _row_text(frame_locals: dict, index: int, yaml_name: str) -> str:
+    try:
+        model = frame_locals["d"]
+        row = (model["backbone"] + model["head"])[index]
+        return "[" + ", ".join(map(str, row)) + "]"
+    except (KeyError, IndexError, TypeError):
+        return f"[..., {yaml_name}, ...]"
+
+
+def build_layer(yaml_name: str, layer_cls: type, args: tuple, tasks_globals: dict) -> Any:
+    """Build ``layer_cls(ch[f], *args)`` for the row ``parse_model`` is parsing right now."""
+    frame = _parse_model_frame(tasks_globals)
+    if frame is None:
+        raise TypeError(
+            f"{yaml_name} in ultralytics.nn.tasks is a model-YAML row builder and works only while a model "
+            f"YAML is parsed; build the layer directly with {layer_cls.__module__}.{layer_cls.__name__}(channels, ...)"
+        )
+    frame_locals = frame.f_locals
+    try:
+        index, source, channels = frame_locals["i"], frame_locals["f"], frame_locals["ch"]
+    except KeyError as missing:  # parse_model changed shape: say so instead of building wrong layers
+        raise UnsupportedUltralyticsError(
+            f"ultralytics.nn.tasks.parse_model has no local {missing.args[0]!r}; this ultralytics version is "
+            f"not supported by scsa-yolo (supported: ultralytics{SUPPORTED_RANGE})"
+        ) from None
+    finally:
+        del frame
+    where = f"model YAML row {index} {_row_text(frame_locals, index, yaml_name)}"
+    if not isinstance(source, int):
+        raise YamlRowError(f"{where}: {yaml_name} takes one input; 'from' must be one layer index, got {source!r}")
+    try:
+        positional, keywords = split_yaml_args(args)
+        return layer_cls(channels[source], *positional, **keywords)
+    except (TypeError, ValueError, AssertionError) as error:
+        raise YamlRowError(f"{where}: {error} (input channels {channels[source]})") from error
+    except Exception as error:
+        error.add_note(f"while building {where}")
+        raise
+
+
+def _make_builder(yaml_name: str, layer_cls: type, tasks_globals: dict) -> type:
+    """An ``nn.Module`` subclass whose construction returns a ``layer_cls`` instance.
+
+    It subclasses ``nn.Module`` so Ultralytics' restricted-load check (module must be an
+    ``nn.Module`` type) passes; ``__new__`` returns a different type, so Python skips
+    ``__init__``. Its module and qualname are the layer's, so Ultralytics prints the real
+    class in the model summary.
+    """
+    from torch import nn
+
+    def __new__(cls, *args, **kwargs):  # noqa: N807 - parse_model calls m(*args)
+        if kwargs:
+            raise TypeError(f"{yaml_name} row builder takes YAML args only, got keywords {sorted(kwargs)}")
+        return build_layer(yaml_name, layer_cls, args, tasks_globals)
+
+    namespace = {
+        "__new__": __new__,
+        "__doc__": f"Model-YAML row builder for {layer_cls.__module__}.{layer_cls.__qualname__} (scsa-yolo).",
+        "__module__": layer_cls.__module__,
+        "__qualname__": layer_cls.__qualname__,
+        "scsa_yolo_layer": layer_cls,
+    }
+    return type(yaml_name, (nn.Module,), namespace)
+
+
+def _make_refusing_builder(yaml_name: str, error: UnsupportedUltralyticsError) -> type:
+    from torch import nn
+
+    def __new__(cls, *args, **kwargs):  # noqa: N807
+        raise UnsupportedUltralyticsError(f"cannot build {yaml_name}: {error}")
+
+    return type(yaml_name, (nn.Module,), {"__new__": __new__, "scsa_yolo_layer": None})
+
+
+def _is_ours(value: object) -> bool:
+    return isinstance(value, type) and "scsa_yolo_layer" in vars(value)
+
+
+def install_builders(tasks: ModuleType, classes: dict[str, type]) -> list[str]:
+    """Touch point 1+2: put a builder for each YAML name into the tasks namespace.
+
+    Returns the names installed. A name Ultralytics itself defines is left alone and
+    reported (``RuntimeError``), so we never change the meaning of a stock YAML.
+    """
+    namespace = vars(tasks)
+    clashes = [name for name in classes if name in namespace and not _is_ours(namespace[name])]
+    if clashes:
+        raise RuntimeError(
+            f"ultralytics.nn.tasks already defines {', '.join(clashes)}; scsa-yolo will not shadow it"
+        )
+    for name, cls in classes.items():
+        namespace[name] = _make_builder(name, cls, namespace)
+    return list(classes)
+
+
+# ---------------------------------------------------------------------------- model YAMLs
+def cfg_models_dir() -> Path:
+    from scsa_yolo.models.catalog import cfg_models_dir as _dir
+
+    return _dir()
+
+
+def resolve_model_yaml(path: str | Path) -> Path | None:
+    """Our YAML for a bare model name, or None when the name is not ours.
+
+    ``yolov8-scsa.yaml`` and ``yolov8n-scsa.yaml`` both give ``cfg/models/yolov8-scsa.yaml``.
+    A path that exists, or one with a directory part, is never ours.
+    """
+    requested = Path(str(path))
+    if requested.suffix not in (".yaml", ".yml") or requested.name != str(path) or requested.exists():
+        return None
+    folder = cfg_models_dir()
+    for candidate in (requested.name, _UNIFIED_NAME.sub(r"\1\3", requested.name)):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
+
+
+def _wrap_yaml_model_load(tasks: ModuleType, original: Callable, refuse: UnsupportedUltralyticsError | None):
+    @functools.wraps(original)
+    def yaml_model_load(path):
+        resolved = resolve_model_yaml(path)
+        if resolved is None:
+            return original(path)
+        if refuse is not None:
+            raise UnsupportedUltralyticsError(f"cannot load {path}: {refuse}")
+        model = original(resolved)
+        model["scale"] = tasks.guess_model_scale(Path(str(path)))
+        model["yaml_file"] = str(path)
+        return model
+
+    yaml_model_load.scsa_yolo_original = original
+    return yaml_model_load
+
+
+def install_yaml_resolver(tasks: ModuleType, refuse: UnsupportedUltralyticsError | None = None) -> None:
+    """Touch point 3: wrap ``tasks.yaml_model_load`` (and rebind it where it was imported)."""
+    current = tasks.yaml_model_load
+    original = getattr(current, "scsa_yolo_original", current)
+    wrapper = _wrap_yaml_model_load(tasks, original, refuse)
+    tasks.yaml_model_load = wrapper
+    for module_name in _YAML_LOAD_IMPORTERS:
+        module = sys.modules.get(module_name)
+        if module is not None and getattr(module, "yaml_model_load", None) in (original, current):
+            module.yaml_model_load = wrapper
+
+
+# ---------------------------------------------------------------------------- safe load
+def install_safe_globals(classes: dict[str, type]) -> list[type]:
+    """Touch point 4: allow our classes in ``torch.load(weights_only=True)``."""
+    import torch
+
+    allowed = safe_globals_classes(classes)
+    add = getattr(torch.serialization, "add_safe_globals", None)
+    if add is not None:  # torch < 2.4 has no restricted loading to allow-list for
+        add(allowed)
+    return allowed
+
+
+# ---------------------------------------------------------------------------- entry point
+def register(tasks: ModuleType | None = None) -> str:
+    """Register our layers and model YAMLs with Ultralytics; idempotent.
+
+    Args:
+        tasks: the ``ultralytics.nn.tasks`` module (the autoload hook passes it right after
+            it executed); imported when None.
+
+    Returns:
+        ``"ok"``, or ``"unsupported"`` when the installed ultralytics is outside
+        :data:`SUPPORTED_RANGE` (placeholders raise :class:`UnsupportedUltralyticsError`
+        when our names are used).
+    """
+    if tasks is None:
+        import importlib
+
+        tasks = importlib.import_module(TASKS_MODULE)
+    if id(tasks) in _registered:
+        return _registered[id(tasks)]
+    classes = layer_classes()
+    refuse = None
+    if not os.environ.get(ALLOW_UNSUPPORTED_ENV):
+        try:
+            check_version(_installed_version(tasks))
+        except (UnsupportedUltralyticsError, ValueError) as error:
+            refuse = error if isinstance(error, UnsupportedUltralyticsError) else UnsupportedUltralyticsError(str(error))
+    if refuse is not None:
+        namespace = vars(tasks)
+        for name in classes:
+            if name not in namespace or _is_ours(namespace[name]):
+                namespace[name] = _make_refusing_builder(name, refuse)
+        install_yaml_resolver(tasks, refuse)
+        _registered[id(tasks)] = "unsupported"
+        return "unsupported"
+    install_builders(tasks, classes)
+    install_yaml_resolver(tasks)
+    install_safe_globals(classes)
+    _registered[id(tasks)] = "ok"
+    return "ok"

@@ -1,0 +1,183 @@
+"""Which model YAMLs we generate, from which base, under which file name.
+
+* Bases: the stock Ultralytics detection YAMLs (``yolov8``, ``yolo11``, ``yolo26``) read
+  from the installed ``ultralytics`` package, or any model YAML path.
+* File names: ``{base}-{attn}.yaml`` for the backbone placement and
+  ``{base}-{attn}-neck.yaml`` for the neck placement, so ``yolov8n-scsa.yaml`` resolves to
+  ``yolov8-scsa.yaml`` at scale n exactly like ``yolov8n.yaml`` -> ``yolov8.yaml``.
+* The committed set (``cfg/models/``) is :func:`committed_models`; a test regenerates it
+  and fails on any difference.
+
+Nothing here imports torch or ultralytics, except :func:`attention_row` which asks the
+attention registry for the YAML module name and arguments of an attention.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .generate import PLACEMENTS, ModelYamlError, add_attention
+from .render import flow, render_model_yaml
+
+#: stock base name -> path inside the installed ``ultralytics/cfg/models``.
+STOCK_BASES: dict[str, str] = {
+    "yolov8": "v8/yolov8.yaml",
+    "yolo11": "11/yolo11.yaml",
+    "yolo26": "26/yolo26.yaml",
+}
+#: bases, attentions and placements of the committed ``cfg/models/`` files.
+COMMITTED_BASES: tuple[str, ...] = ("yolov8", "yolo11", "yolo26")
+COMMITTED_ATTENTIONS: tuple[str, ...] = ("se", "eca", "ca", "fca", "cbam", "scsa")
+COMMITTED_PLACEMENTS: tuple[str, ...] = ("backbone", "neck")
+
+_SCALED_STOCK = re.compile(r"^(yolov8|yolo11|yolo26)([nslmx])$")
+
+
+def cfg_models_dir() -> Path:
+    """Folder of the committed model YAMLs (``cfg/models`` in the repo, installed as
+    ``scsa_yolo/cfg/models``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("scsa_yolo.cfg") / "models"))
+
+
+def ultralytics_models_dir() -> Path:
+    """``cfg/models`` of the installed ultralytics package, found without importing it."""
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelYamlError("ultralytics is not installed: pip install 'ultralytics>=8.4,<8.5'")
+    return Path(list(spec.submodule_search_locations)[0]) / "cfg" / "models"
+
+
+def base_yaml_path(base: str | Path) -> Path:
+    """Path of a base model YAML: a stock name (``yolov8``, ``yolo11``, ``yolo26``) or a file.
+
+    Raises:
+        ModelYamlError: neither a stock name nor an existing YAML file.
+    """
+    if str(base) in STOCK_BASES:
+        path = ultralytics_models_dir() / STOCK_BASES[str(base)]
+        if not path.is_file():
+            raise ModelYamlError(f"the installed ultralytics has no {STOCK_BASES[str(base)]} (looked at {path})")
+        return path
+    path = Path(base).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    raise ModelYamlError(
+        f"base {str(base)!r} is neither a stock model ({', '.join(STOCK_BASES)}) nor an existing model YAML file"
+    )
+
+
+def base_label(base: str | Path) -> str:
+    """How a base is named in headers: ``ultralytics cfg/models/v8/yolov8.yaml`` or the file name."""
+    return f"ultralytics cfg/models/{STOCK_BASES[str(base)]}" if str(base) in STOCK_BASES else Path(base).name
+
+
+def base_stem(base: str | Path) -> str:
+    """Stem used in output names: ``yolov8`` for the stock base, else the file's stem."""
+    return str(base) if str(base) in STOCK_BASES else Path(base).stem
+
+
+def load_base(base: str | Path) -> dict:
+    """Read a base model YAML into a dict (rows as lists)."""
+    path = base_yaml_path(base)
+    try:
+        model = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ModelYamlError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(model, dict):
+        raise ModelYamlError(f"{path}: a model YAML must be a mapping with 'backbone' and 'head'")
+    return model
+
+
+def file_slug(attn: str) -> str:
+    """A file-name-safe form of a canonical attention name (``scsa-no-pcsa`` stays as is)."""
+    return re.sub(r"[^a-z0-9]+", "-", attn.lower()).strip("-")
+
+
+def model_file_name(stem: str, attn: str, placement: str) -> str:
+    """``yolov8-scsa.yaml`` (backbone) or ``yolov8-scsa-neck.yaml`` (neck)."""
+    if placement not in PLACEMENTS:
+        raise ModelYamlError(f"unknown placement {placement!r}; choose one of: {', '.join(PLACEMENTS)}")
+    suffix = "" if placement == "backbone" else f"-{placement}"
+    return f"{stem}-{file_slug(attn)}{suffix}.yaml"
+
+
+@dataclass(frozen=True)
+class AttentionRow:
+    """What an attention contributes to a YAML row: module name and args, plus labels."""
+
+    name: str  # canonical registry name
+    module: str  # YAML module column, e.g. "SCSA"
+    args: list  # YAML args (may end with a mapping of keywords)
+    label: str  # table label, e.g. "+SCSA"
+
+
+def attention_row(attn: str) -> AttentionRow:
+    """Registry lookup (imports torch through the layers).
+
+    Raises:
+        ValueError: unknown attention (the registry's UnknownAttentionError) or ``none``.
+    """
+    from scsa_yolo.nn.registry import get_attention
+
+    spec = get_attention(attn)
+    if not spec.yaml_module:
+        raise ValueError(f"attention {spec.name!r} adds no layer; use the stock model YAML instead")
+    return AttentionRow(spec.name, spec.yaml_module, list(spec.yaml_args), spec.label)
+
+
+def make_command(base: str | Path, attn: str, placement: str) -> str:
+    """The ``scsa-yolo models make`` command that writes one file."""
+    return f"scsa-yolo models make --base {base} --attn {attn} --placement {placement}"
+
+
+def make_model_text(base: str | Path, row: AttentionRow, placement: str) -> tuple[str, str]:
+    """Generate ``(file_name, yaml_text)`` for one base, attention and placement."""
+    model = load_base(base)
+    generated = add_attention(model, placement, row.module, row.args)
+    stem = base_stem(base)
+    name = model_file_name(stem, row.name, placement)
+    scaled = [f"{stem}{s}" for s in model.get("scales", {})]
+    scale_hint = (
+        f"the scale comes from the name as for the stock files: {scaled[0]}-... = scale "
+        f"{scaled[0][-1]}, {scaled[-1]}-... = scale {scaled[-1][-1]}"
+        if scaled and stem in STOCK_BASES
+        else "scales as in the base YAML"
+    )
+    header = [
+        f"{name}: {base_label(base)} with {row.module}{'' if not row.args else ' ' + flow(row.args)} "
+        f"({row.label}) {PLACEMENTS[placement]}.",
+        "Generated by scsa-yolo; do not edit. Regenerate all with: scsa-yolo models make --all",
+        f"This file alone: {make_command(base, row.name, placement)}",
+        f"Rows marked '+ {row.module}' are inserted; every row that read the attended block now reads the",
+        "attention output (Concat skips and Detect inputs included), channel counts are inferred at build time.",
+        f"Use it as model={name.replace(stem, scaled[0], 1) if scaled and stem in STOCK_BASES else name}; {scale_hint}.",
+    ]
+    notes = {ins.new_index: f"+ {row.module} on base row {ins.base_index}" for ins in generated.inserted}
+    rows = generated.model["backbone"] + generated.model["head"]
+    head_row = len(rows) - 1
+    if rows[head_row][2] not in notes.values():
+        notes.setdefault(head_row, f"{rows[head_row][2]} head")
+    return name, render_model_yaml(generated.model, header, notes)
+
+
+def committed_models() -> list[tuple[str, str, str, str]]:
+    """Every committed file as ``(base, attn, placement, file_name)``."""
+    return [
+        (base, attn, placement, model_file_name(base, attn, placement))
+        for base in COMMITTED_BASES
+        for attn in COMMITTED_ATTENTIONS
+        for placement in COMMITTED_PLACEMENTS
+    ]
+
+
+def scaled_stock_name(model: str) -> tuple[str, str] | None:
+    """``'yolov8n'`` -> ``('yolov8', 'n')``; None for anything else."""
+    match = _SCALED_STOCK.match(model)
+    return (match.group(1), match.group(2)) if match else None
