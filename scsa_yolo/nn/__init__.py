@@ -1,1 +1,37 @@
-"""nn"""
+"""Attention layers (one per module) and the registry that names them.
+
+>>> from scsa_yolo.nn import create_attention
+>>> layer = create_attention("scsa", 64)  # (B, 64, H, W) -> (B, 64, H, W)
+"""
+
+from .cbam import CBAM
+from .coord_attn import CA
+from .eca import ECA
+from .fca import FCA
+from .registry import (
+    TABLE1_ROWS,
+    AttentionSpec,
+    UnknownAttentionError,
+    attention_names,
+    create_attention,
+    get_attention,
+    register_attention,
+)
+from .scsa import SCSA
+from .squeeze_excite import SE
+
+__all__ = [
+    "CA",
+    "CBAM",
+    "ECA",
+    "FCA",
+    "SCSA",
+    "SE",
+    "TABLE1_ROWS",
+    "AttentionSpec",
+    "UnknownAttentionError",
+    "attention_names",
+    "create_attention",
+    "get_attention",
+    "register_attention",
+]
