@@ -137,6 +137,11 @@ class SCSA(nn.Module):
     softmax over one key is 1 and the channel gate becomes ``sigmoid(V)`` of the globally
     pooled, normalised map -- the same as the global-pooling ablation.
 
+    Export: tracing (ONNX) records the clamped window as a constant, so a graph exported
+    at H, W >= window serves every size >= window; export at the smallest size you need.
+    The 'bn' ablation inherits BatchNorm's limits (training on batch 1 with a 1x1 map has a
+    single value per channel and fails).
+
     Numerics: the channel attention (Q K^T, softmax, @ V) is computed in float32 whatever
     the input dtype, and both gates are cast back to the input dtype, so the output dtype
     always equals the input dtype (also under autocast).
