@@ -1,0 +1,197 @@
+"""Reading a prepared dataset's manifest, and checking the files against it.
+
+The manifest (``ROOT/NAME/manifest.json``) is written last by the writer, so its presence
+with ``complete: true`` marks a finished dataset. :func:`check_dataset` re-counts what is
+on disk (images, label files, boxes per class, ground-truth JSON) and compares.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .coco_gt import IMAGE_SUFFIXES
+from .paths import DATA_YAML_NAME, manifest_path
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read or is not ours."""
+
+
+def load_manifest(folder: str | Path) -> dict | None:
+    """The manifest of a prepared dataset folder; None when there is none.
+
+    Raises:
+        ManifestError: the file exists but is not valid JSON or not a scsa-yolo manifest.
+    """
+    path = manifest_path(folder)
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ManifestError(f"{path}: unreadable manifest ({error}); rebuild with --force") from None
+    if not isinstance(manifest, dict) or "splits" not in manifest:
+        raise ManifestError(f"{path}: not a scsa-yolo dataset manifest; rebuild with --force")
+    return manifest
+
+
+def is_complete(manifest: dict | None) -> bool:
+    return bool(manifest and manifest.get("complete"))
+
+
+@dataclass
+class CheckReport:
+    """Outcome of :func:`check_dataset`: problems (empty: all good) and the class table."""
+
+    folder: Path
+    problems: list[str] = field(default_factory=list)
+    table: str = ""
+    checked: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _images_in(folder: Path) -> dict[str, Path]:
+    """Label-name key (relative path without suffix) -> image path."""
+    if not folder.is_dir():
+        return {}
+    return {
+        p.relative_to(folder).with_suffix("").as_posix(): p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and (p.is_file())
+    }
+
+
+def _count_labels(folder: Path, nc: int, problems: list[str]) -> tuple[dict[str, Path], Counter[int]]:
+    labels = {p.relative_to(folder).with_suffix("").as_posix(): p for p in folder.rglob("*.txt")} if folder.is_dir() else {}
+    per_class: Counter[int] = Counter()
+    for path in labels.values():
+        for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            try:
+                cls = int(parts[0])
+                values = [float(v) for v in parts[1:]]
+            except (ValueError, IndexError):
+                problems.append(f"{path}:{line_no}: not a YOLO label line: {line.strip()!r}")
+                continue
+            if len(values) != 4 or not 0 <= cls < nc or any(not 0.0 <= v <= 1.0 for v in values):
+                problems.append(f"{path}:{line_no}: bad label {line.strip()!r} (class 0..{nc - 1}, 4 values in 0..1)")
+                continue
+            per_class[cls] += 1
+    return labels, per_class
+
+
+def check_dataset(folder: str | Path) -> CheckReport:
+    """Compare a prepared dataset folder with its manifest.
+
+    Checks: the manifest is complete; the data YAML exists, points at this folder and names
+    the manifest's classes; per split, the number of images and label files, every label
+    file has its image, boxes per class in the labels, and the ground-truth JSON's image,
+    box and ignore-region counts.
+    """
+    import yaml
+
+    folder = Path(folder)
+    report = CheckReport(folder)
+    problems = report.problems
+    manifest = load_manifest(folder)
+    if manifest is None:
+        problems.append(f"{folder}: no manifest.json (not prepared, or interrupted); run `scsa-yolo data prepare`")
+        return report
+    if not manifest.get("complete"):
+        problems.append(f"{folder}: manifest says the dataset is incomplete; rebuild with --force")
+    classes = list(manifest.get("classes", []))
+    nc = len(classes)
+
+    yaml_path = folder / DATA_YAML_NAME
+    if not yaml_path.is_file():
+        problems.append(f"{yaml_path}: missing")
+    else:
+        data = yaml.safe_load(yaml_path.read_text()) or {}
+        if Path(str(data.get("path", ""))).resolve() != folder.resolve():
+            problems.append(
+                f"{yaml_path}: 'path' is {data.get('path')!r} but the dataset is at {folder.resolve()} "
+                f"(moved?); rebuild with --force or edit 'path'"
+            )
+        names = data.get("names") or {}
+        names = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
+        if names != classes:
+            problems.append(f"{yaml_path}: names {names} differ from the manifest's classes {classes}")
+
+    for split, expected in manifest["splits"].items():
+        images = _images_in(folder / "images" / split)
+        labels, per_class = _count_labels(folder / "labels" / split, nc, problems)
+        found = {
+            "images": len(images),
+            "label_files": len(labels),
+            "boxes": sum(per_class.values()),
+            "boxes_per_class": {classes[i]: per_class.get(i, 0) for i in range(nc)},
+        }
+        if len(images) != expected["images"]:
+            problems.append(f"{split}: {len(images)} images on disk, manifest says {expected['images']}")
+        if len(labels) != expected["images"]:
+            problems.append(f"{split}: {len(labels)} label files on disk, manifest says {expected['images']} images")
+        orphans = sorted(set(labels) - set(images))
+        if orphans:
+            problems.append(f"{split}: {len(orphans)} label files without an image, e.g. {orphans[0]}.txt")
+        for name, count in expected["boxes_per_class"].items():
+            if found["boxes_per_class"].get(name, 0) != count:
+                problems.append(
+                    f"{split}: class '{name}' has {found['boxes_per_class'].get(name, 0)} boxes in the labels, "
+                    f"manifest says {count}"
+                )
+        if expected.get("annotations"):
+            found.update(_check_gt(folder / expected["annotations"], expected, split, problems))
+        report.checked[split] = found
+    report.table = class_table(manifest)
+    return report
+
+
+def _check_gt(path: Path, expected: dict, split: str, problems: list[str]) -> dict:
+    if not path.is_file():
+        problems.append(f"{split}: ground truth {path} missing")
+        return {}
+    try:
+        gt = json.loads(path.read_text())
+    except ValueError as error:
+        problems.append(f"{path}: not valid JSON ({error})")
+        return {}
+    crowd = sum(1 for a in gt.get("annotations", []) if a.get("iscrowd"))
+    boxes = len(gt.get("annotations", [])) - crowd
+    if len(gt.get("images", [])) != expected["images"]:
+        problems.append(f"{path}: {len(gt.get('images', []))} images, manifest says {expected['images']}")
+    # training labels may outnumber GT boxes (VOC --train-difficult), hence a separate count
+    expected_boxes = expected.get("gt_boxes", expected["boxes"])
+    if boxes != expected_boxes:
+        problems.append(f"{path}: {boxes} boxes, manifest says {expected_boxes}")
+    if crowd != expected["ignore_regions"]:
+        problems.append(f"{path}: {crowd} ignore regions, manifest says {expected['ignore_regions']}")
+    return {"gt_images": len(gt.get("images", [])), "gt_boxes": boxes, "gt_ignore_regions": crowd}
+
+
+def class_table(manifest: dict) -> str:
+    """Plain-text table: one row per class, boxes (and ignore regions) per split."""
+    classes = manifest.get("classes", [])
+    splits = list(manifest.get("splits", {}))
+    header = ["class"] + [f"{s} boxes" for s in splits] + [f"{s} ignore" for s in splits]
+    rows = []
+    for name in classes:
+        row = [name]
+        row += [str(manifest["splits"][s]["boxes_per_class"].get(name, 0)) for s in splits]
+        row += [str(manifest["splits"][s]["ignore_per_class"].get(name, 0)) for s in splits]
+        rows.append(row)
+    rows.append(
+        ["(images)"]
+        + [str(manifest["splits"][s]["images"]) for s in splits]
+        + [str(manifest["splits"][s].get("background_images", "")) + " bg" for s in splits]
+    )
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r)) for r in [header] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""COCO 2017 detection: 80 classes from the 91 category ids, crowd boxes as ignore regions.
+
+Source: ``annotations/instances_{train,val}2017.json`` plus ``{train,val}2017/*.jpg``
+(``annotations_trainval2017.zip``, ``train2017.zip``, ``val2017.zip`` from
+images.cocodataset.org, the locations ultralytics' ``coco.yaml`` uses for the images).
+Category ids 1..90 map to YOLO 0..79 with ultralytics'
+:func:`ultralytics.data.converter.coco91_to_coco80_class`. ``iscrowd`` boxes become
+ignore regions of their class in the ground truth and are not training labels (as in
+ultralytics' own converter). Boxes are ``[x, y, w, h]`` in pixels, used as they are.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterator
+
+from ..boxes import fit_box_to_image
+from ..coco_gt import GtBox
+from ..download import RemoteFile
+from ..events import ACTION_DROPPED, ACTION_IGNORE, CROWD, MALFORMED, UNKNOWN_CLASS, ConversionLog
+from ..sources import SourceMissing, SourceTree
+from .base import Conversion, ConvertedImage, Recipe, measure_image
+
+COCO_IMAGES = "http://images.cocodataset.org"
+
+# ultralytics cfg/datasets/coco.yaml names, in YOLO index order
+CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
+    "hair drier", "toothbrush",
+)  # fmt: skip
+
+
+class CocoRecipe(Recipe):
+    name = "coco"
+    title = "COCO 2017"
+    homepage = "https://cocodataset.org"
+    classes = CLASSES
+    splits = ("train", "val")
+    eval_splits = ("val",)
+    remote_files = (
+        RemoteFile(
+            "annotations_trainval2017.zip",
+            f"{COCO_IMAGES}/annotations/annotations_trainval2017.zip",
+            size=252907541,
+            md5="f4bbac642086de4f52a3fdda2de5fa2c",
+            splits=("train", "val"),
+        ),
+        RemoteFile(
+            "val2017.zip", f"{COCO_IMAGES}/zips/val2017.zip", size=815585330,
+            md5="442b8da7639aecaf257c1dceb8ba8c80", splits=("val",), note="5,000 images",
+        ),
+        RemoteFile(
+            "train2017.zip", f"{COCO_IMAGES}/zips/train2017.zip", size=19336861798,
+            md5="cced6f7f71b7629ddf16f17bbcfab6b2", splits=("train",), note="118,287 images",
+        ),
+    )
+    manual_help = (
+        "COCO 2017: put annotations_trainval2017.zip, train2017.zip and val2017.zip from "
+        f"{COCO_IMAGES} (or the extracted annotations/, train2017/, val2017/ folders) in one "
+        "folder and pass it with --source; --splits val needs only the annotations and val2017."
+    )
+
+    def convert(self, tree: SourceTree, splits: list[str], options: dict, log: ConversionLog) -> Conversion:
+        from ultralytics.data.converter import coco91_to_coco80_class  # heavy import: only when converting
+
+        coco80 = coco91_to_coco80_class()
+        located = {}
+        for split in splits:
+            json_name = f"instances_{split}2017.json"
+            annotation = tree.find_file(json_name)
+            images = _image_folder(tree, f"{split}2017")
+            if annotation is None or images is None:
+                missing = json_name if annotation is None else f"{split}2017/ (images)"
+                raise SourceMissing(f"coco: {missing} not found under {tree.roots}.\n{self.manual_help}")
+            located[split] = (annotation, images)
+        return Conversion(list(CLASSES), self._images(located, coco80, log), notes=[])
+
+    def _images(
+        self, located: dict[str, tuple[Path, Path]], coco80: list[int | None], log: ConversionLog
+    ) -> Iterator[tuple[str, ConvertedImage]]:
+        for split, (annotation_file, images_dir) in located.items():
+            data = json.loads(annotation_file.read_text())
+            yield from convert_coco_json(data, annotation_file, images_dir, split, coco80, CLASSES, log)
+
+
+def _image_folder(tree: SourceTree, name: str) -> Path | None:
+    """The folder ``name`` that holds images (not, e.g., an ultralytics ``labels/train2017``)."""
+
+    def holds_images(folder: Path) -> bool:
+        return folder.name == name and next(folder.glob("*.jpg"), None) is not None
+
+    found = tree.find_dirs(holds_images)
+    return found[0] if found else None
+
+
+def convert_coco_json(
+    data: dict,
+    annotation_file: Path,
+    images_dir: Path,
+    split: str,
+    category_to_class: list[int | None] | dict[int, int],
+    class_names: tuple[str, ...] | list[str],
+    log: ConversionLog,
+    *,
+    zero_area_reason: str | None = None,
+) -> Iterator[tuple[str, ConvertedImage]]:
+    """COCO-format JSON -> converted images (shared with FLIR, whose files are COCO too).
+
+    ``category_to_class`` maps a category id to a YOLO class index: a list indexed by
+    ``id - 1`` (ultralytics' 91->80 table) or a dict. ``zero_area_reason``: log boxes with
+    zero width or height under this reason instead of ``degenerate``.
+    """
+    from ..events import ZERO_AREA
+
+    source = str(annotation_file)
+    by_image: dict[int, list[dict]] = defaultdict(list)
+    for ann in data.get("annotations", []):
+        by_image[ann.get("image_id")].append(ann)
+    for info in sorted(data.get("images", []), key=lambda i: i["id"]):
+        relative = Path(info["file_name"])
+        image_path = images_dir / relative
+        if not image_path.is_file() and (images_dir / relative.name).is_file():
+            image_path = images_dir / relative.name  # file_name with a folder prefix the copy lacks
+        size = measure_image(
+            image_path, log, split=split, annotation_file=source, declared=(info.get("width"), info.get("height"))
+        )
+        if size is None:
+            continue
+        width, height = size
+        boxes = []
+        for ann in by_image.get(info["id"], []):
+            ann_id = f"annotation id {ann.get('id')}"
+            where = {"file": source, "split": split, "image": relative.name}
+            try:
+                x, y, w, h = (float(v) for v in ann["bbox"])
+                category = int(ann["category_id"])
+            except (KeyError, TypeError, ValueError):
+                log.record(MALFORMED, ACTION_DROPPED, detail=f"{ann_id}: no usable bbox/category_id", **where)
+                continue
+            if isinstance(category_to_class, dict):
+                class_index = category_to_class.get(category)
+            else:
+                class_index = category_to_class[category - 1] if 1 <= category <= len(category_to_class) else None
+            if class_index is None:
+                log.record(UNKNOWN_CLASS, ACTION_DROPPED, detail=f"{ann_id}: category_id {category} is not a class", **where)
+                continue
+            if zero_area_reason and (w == 0 or h == 0):
+                log.record(ZERO_AREA, ACTION_DROPPED, detail=f"{ann_id}: bbox {ann['bbox']} has zero area", **where)
+                continue
+            crowd = bool(ann.get("iscrowd", 0))
+            box = fit_box_to_image(GtBox(class_index, x, y, w, h, crowd), width, height, log, ref=ann_id, **where)
+            if box is None:
+                continue
+            if crowd:
+                log.record(CROWD, ACTION_IGNORE, detail=f"{ann_id}: iscrowd box -> ignore region of '{class_names[class_index]}'", **where)
+            boxes.append(box)
+        yield split, ConvertedImage(image_path, relative.name, width, height, boxes)

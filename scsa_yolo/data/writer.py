@@ -1,0 +1,216 @@
+"""Writes a converted dataset in the Ultralytics layout, atomically.
+
+Everything goes to a hidden sibling ``ROOT/.NAME.partial/`` first: images (linked, never
+re-encoded), YOLO labels, one COCO ground-truth JSON per evaluation split, the data YAML
+and, last, ``manifest.json``. Only then is the folder renamed to ``ROOT/NAME``. An
+interrupted run therefore leaves either nothing or a ``.partial`` folder that the next run
+removes, never a ``ROOT/NAME`` that looks complete.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+from collections import Counter
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from .. import __version__
+from .coco_gt import GtImage, write_coco_gt, write_json_atomic
+from .events import ACTION_SKIPPED, DUPLICATE_IMAGE, ConversionLog
+from .images import place_image
+from .paths import DATA_YAML_NAME, MANIFEST_NAME, ground_truth_path
+from .progress import Progress
+from .recipes.base import Conversion, ConvertedImage
+
+MANIFEST_FORMAT = "scsa-yolo-dataset-manifest"
+MANIFEST_VERSION = 1
+
+
+def staging_dir(final: Path) -> Path:
+    """The hidden sibling a dataset is written to before it is renamed into place."""
+    return final.with_name(f".{final.name}.partial")
+
+
+def format_label_line(class_index: int, x: float, y: float, w: float, h: float, width: int, height: int) -> str:
+    """A YOLO label line ``class cx cy w h`` (normalised, 6 decimals: < 0.01 px at 10k px)."""
+    return f"{class_index} {(x + w / 2) / width:.6f} {(y + h / 2) / height:.6f} {w / width:.6f} {h / height:.6f}"
+
+
+class _SplitStats:
+    def __init__(self) -> None:
+        self.images = 0
+        self.background = 0
+        self.boxes: Counter[int] = Counter()  # training labels
+        self.gt_boxes = 0  # ground-truth boxes that are not ignore regions
+        self.ignore: Counter[int] = Counter()
+        self.bytes = 0
+
+
+class DatasetWriter:
+    """Writes one prepared dataset under ``final`` (``ROOT/NAME``) through a staging folder."""
+
+    def __init__(
+        self,
+        final: Path,
+        *,
+        eval_splits: tuple[str, ...] | list[str],
+        link_mode: str = "auto",
+        progress: bool = True,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.final = Path(final).absolute()
+        self.staging = staging_dir(self.final)
+        self.eval_splits = set(eval_splits)
+        self.link_mode = link_mode
+        self.progress = progress
+        self.echo = echo
+        self.link_counts: Counter[str] = Counter()
+
+    def write(self, conversion: Conversion, log: ConversionLog, *, manifest_fields: dict) -> dict:
+        """Consume the conversion stream, write everything, rename into place; returns the manifest."""
+        if self.staging.exists():
+            self.echo(f"removing {self.staging} left by an interrupted run")
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True)
+        try:
+            stats = self._write_images(conversion, log)
+            manifest = self._finish(conversion, log, stats, manifest_fields)
+        except BaseException:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        self._swap_into_place()
+        return manifest
+
+    # --- images and labels ---------------------------------------------------------------
+    def _write_images(self, conversion: Conversion, log: ConversionLog) -> dict[str, _SplitStats]:
+        stats: dict[str, _SplitStats] = {}
+        gt_images: dict[str, list[GtImage]] = {}
+        taken: dict[str, set[str]] = {}
+        bar: Progress | None = None
+        current = None
+        for split, image in conversion.images:
+            if split != current:
+                if bar is not None:
+                    bar.close()
+                current = split
+                stats.setdefault(split, _SplitStats())
+                (self.staging / "images" / split).mkdir(parents=True, exist_ok=True)
+                (self.staging / "labels" / split).mkdir(parents=True, exist_ok=True)
+                bar = Progress(f"converting {split}", conversion.totals.get(split), unit="images", enabled=self.progress)
+            bar.update()
+            name = PurePosixPath(image.name)
+            label_key = name.with_suffix("").as_posix().lower()  # a.jpg and a.png would share a.txt
+            seen = taken.setdefault(split, set())
+            if label_key in seen:
+                log.record(
+                    DUPLICATE_IMAGE,
+                    ACTION_SKIPPED,
+                    str(image.source),
+                    split=split,
+                    image=image.name,
+                    detail=f"another image of split '{split}' already has the label name {name.with_suffix('.txt')}",
+                )
+                continue
+            seen.add(label_key)
+            self._write_one(split, name, image, stats[split])
+            if split in self.eval_splits:
+                gt_images.setdefault(split, []).append(
+                    GtImage(name.as_posix(), image.width, image.height, list(image.boxes))
+                )
+        if bar is not None:
+            bar.close()
+        for split in self.eval_splits & set(stats):
+            write_coco_gt(gt_images.get(split, []), conversion.classes, ground_truth_path(self.staging, split))
+        return stats
+
+    def _write_one(self, split: str, name: PurePosixPath, image: ConvertedImage, stats: _SplitStats) -> None:
+        target = self.staging / "images" / split / Path(*name.parts)
+        self.link_counts[place_image(image.source, target, self.link_mode)] += 1
+        stats.bytes += os.path.getsize(target)
+        lines = []
+        for box in image.boxes:
+            if box.ignore:
+                stats.ignore[box.class_index] += 1
+                continue
+            stats.gt_boxes += 1
+            stats.boxes[box.class_index] += 1
+            lines.append(format_label_line(box.class_index, box.x, box.y, box.w, box.h, image.width, image.height))
+        for box in image.extra_labels:
+            stats.boxes[box.class_index] += 1
+            lines.append(format_label_line(box.class_index, box.x, box.y, box.w, box.h, image.width, image.height))
+        stats.images += 1
+        stats.background += not lines
+        label = self.staging / "labels" / split / Path(*name.with_suffix(".txt").parts)
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_text("".join(line + "\n" for line in lines))
+
+    # --- YAML, manifest, rename -----------------------------------------------------------
+    def _finish(self, conversion: Conversion, log: ConversionLog, stats: dict[str, _SplitStats], fields: dict) -> dict:
+        classes = conversion.classes
+        splits = [s for s in fields["request"]["splits"] if s in stats]
+        self._write_yaml(classes, splits, conversion.yaml_extra, fields)
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "version": MANIFEST_VERSION,
+            "complete": True,
+            "dataset": fields["dataset"],
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "scsa_yolo_version": __version__,
+            "request": fields["request"],
+            "source": fields.get("source", []),
+            "classes": list(classes),
+            "data_yaml": DATA_YAML_NAME,
+            "yaml_extra": conversion.yaml_extra,
+            "link_mode": dict(self.link_counts),
+            "notes": conversion.notes,
+            "splits": {
+                split: {
+                    "images": s.images,
+                    "background_images": s.background,
+                    "boxes": sum(s.boxes.values()),
+                    "gt_boxes": s.gt_boxes,
+                    "ignore_regions": sum(s.ignore.values()),
+                    "boxes_per_class": {classes[i]: s.boxes.get(i, 0) for i in range(len(classes))},
+                    "ignore_per_class": {classes[i]: s.ignore.get(i, 0) for i in range(len(classes))},
+                    "annotations": f"annotations/{split}.json" if split in self.eval_splits else None,
+                    "image_bytes": s.bytes,
+                }
+                for split, s in stats.items()
+            },
+            **log.to_json(),
+        }
+        # the manifest is the completeness mark: it is written last
+        write_json_atomic(manifest, self.staging / MANIFEST_NAME)
+        return manifest
+
+    def _write_yaml(self, classes: list[str], splits: list[str], extra: dict, fields: dict) -> None:
+        import yaml
+
+        data: dict = {"path": str(self.final)}
+        for key in ("train", "val", "test"):
+            if key in splits:
+                data[key] = f"images/{key}"
+            elif key in ("train", "val"):
+                data[key] = None  # ultralytics requires the keys; this split was not prepared
+        data["nc"] = len(classes)
+        data["names"] = {i: name for i, name in enumerate(classes)}
+        data.update(extra)
+        header = (
+            f"# {fields['dataset']}: written by scsa-yolo {__version__} "
+            f"(scsa-yolo data prepare {fields['dataset']}); see manifest.json\n"
+            f"# COCO ground truth per evaluation split: annotations/<split>.json\n"
+        )
+        text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        (self.staging / DATA_YAML_NAME).write_text(text)
+
+    def _swap_into_place(self) -> None:
+        old = None
+        if self.final.exists():
+            old = self.final.with_name(f".{self.final.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(self.final, old)
+        os.replace(self.staging, self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
