@@ -345,8 +345,10 @@ class SCSA(nn.Module):
         heads = self.num_heads
         q, k, v = (t.reshape(b, heads, c // heads, n) for t in (q, k, v))
         scale = (c // heads) ** -0.5 if self.scale_mode == "channels" else n**-0.5
-        attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * scale, dim=-1)  # (B, h, C/h, C/h)
-        out = torch.matmul(attn, v).mean(dim=-1).reshape(b, c)  # mean over N
+        # Autocast would cast the matmuls back to fp16 on CUDA: keep them in float32.
+        with torch.autocast(device_type=xs.device.type, enabled=False):
+            attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * scale, dim=-1)  # (B, h, C/h, C/h)
+            out = torch.matmul(attn, v).mean(dim=-1).reshape(b, c)  # mean over N
         if self.channel_shuffle:
             out = self._unshuffle(out)
         gate = torch.sigmoid(out).to(xs.dtype)
