@@ -58,10 +58,11 @@ def _zip_plan(archive: Path, zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo,
     plan = []
     for info in zf.infolist():
         relative = _safe_relative(archive, info.filename)
-        mode = info.external_attr >> 16
-        if mode and stat.S_ISLNK(mode):
+        # Unix file type from the upper 16 bits; 0 when the archiver recorded none (Windows, writestr)
+        file_type = stat.S_IFMT(info.external_attr >> 16)
+        if file_type == stat.S_IFLNK:
             raise UnsafeArchiveError(f"{archive}: entry {info.filename!r} is a symbolic link; refusing to extract")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise UnsafeArchiveError(f"{archive}: entry {info.filename!r} is not a regular file; refusing to extract")
         if relative is not None:
             plan.append((info, relative, info.is_dir()))

@@ -191,7 +191,7 @@ def download(
         if have:
             say(f"{remote.name}: resuming at {human_bytes(have)}")
         try:
-            expected = _fetch(remote, part, have, expected, timeout, chunk_size, progress)
+            offered = _fetch(remote, part, have, timeout, chunk_size, progress, expected)
         except _TRANSIENT + (urllib.error.URLError,) as error:
             if isinstance(error, urllib.error.HTTPError):
                 raise _http_error(remote, error) from None
@@ -203,6 +203,9 @@ def download(
                 ) from None
             say(f"{remote.name}: connection lost ({type(error).__name__}), retry {failures}/{retries}")
             continue
+        if offered is not None and expected is not None and offered != expected:
+            break  # the server has another file than the one expected: verification refuses it
+        expected = expected if expected is not None else offered
         if expected is None or part.stat().st_size >= expected:
             break
         failures += 1  # server closed the stream early
@@ -234,18 +237,22 @@ def _http_error(remote: RemoteFile, error: urllib.error.HTTPError) -> DownloadEr
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_CONTENT_RANGE_UNSATISFIED = re.compile(r"bytes\s+\*/(\d+)")
 
 
 def _fetch(
     remote: RemoteFile,
     part: Path,
     start: int,
-    expected: int | None,
     timeout: float,
     chunk_size: int,
     show_progress: bool,
+    expected: int | None,
 ) -> int | None:
-    """One HTTP request appending to ``part`` from byte ``start``; returns the full size."""
+    """One HTTP request appending to ``part`` from byte ``start``.
+
+    Returns the size of the whole file as the server reports it (None when it does not).
+    """
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if start:
         headers["Range"] = f"bytes={start}-"
@@ -254,11 +261,12 @@ def _fetch(
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as error:
         if error.code == 416 and start:
-            # nothing left to send: the part file already holds every byte
-            return expected if expected is not None else start
+            # nothing left to send from `start`: the server says how long the file is
+            match = _CONTENT_RANGE_UNSATISFIED.match(error.headers.get("Content-Range", "") or "")
+            return int(match.group(1)) if match else start
         raise
     with response:
-        total = expected
+        offered = None
         if start and response.status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != start:
@@ -266,19 +274,17 @@ def _fetch(
                     f"{remote.url}: server answered range {response.headers.get('Content-Range')!r} "
                     f"to a request from byte {start}; delete {part} and try again"
                 )
-            if match.group(3) != "*":
-                total = int(match.group(3))
+            offered = int(match.group(3)) if match.group(3) != "*" else None
             mode = "ab"
         else:
             start, mode = 0, "wb"  # server ignored the range: start over
             length = response.headers.get("Content-Length")
-            if length is not None and total is None:
-                total = int(length)
-        bar = Progress(remote.name, total, unit="bytes", enabled=show_progress)
+            offered = int(length) if length is not None else None
+        bar = Progress(remote.name, expected or offered, unit="bytes", enabled=show_progress)
         bar.done = start
         with open(part, mode) as handle:
             while block := response.read(chunk_size):
                 handle.write(block)
                 bar.update(len(block))
         bar.close()
-    return total
+    return offered

@@ -186,11 +186,8 @@ def class_table(manifest: dict) -> str:
         row += [str(manifest["splits"][s]["boxes_per_class"].get(name, 0)) for s in splits]
         row += [str(manifest["splits"][s]["ignore_per_class"].get(name, 0)) for s in splits]
         rows.append(row)
-    rows.append(
-        ["(images)"]
-        + [str(manifest["splits"][s]["images"]) for s in splits]
-        + [str(manifest["splits"][s].get("background_images", "")) + " bg" for s in splits]
-    )
+    for label, key in (("(images)", "images"), ("(images, no boxes)", "background_images")):
+        rows.append([label] + [str(manifest["splits"][s].get(key, "")) for s in splits] + ["" for _ in splits])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r)) for r in [header] + rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

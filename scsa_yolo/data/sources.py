@@ -132,7 +132,7 @@ def materialize_sources(
             unpack(path)
         return SourceTree(roots), records
 
-    source = Path(source).expanduser()
+    source = Path(source).expanduser().absolute()
     if not source.exists():
         raise SourceMissing(f"--source {source} does not exist.\n{manual_help}")
     if source.is_file():
