@@ -16,7 +16,7 @@ from .events import ConversionLog
 from .manifest import is_complete, load_manifest
 from .paths import data_yaml_path, dataset_dir, default_data_root
 from .progress import human_bytes
-from .recipes import get_recipe
+from .recipes import RecipeOptionError, get_recipe
 from .sources import materialize_sources
 from .writer import DatasetWriter, staging_dir
 
@@ -141,19 +141,37 @@ def summarize(manifest: dict, log: ConversionLog) -> list[str]:
 def _prepare_synthetic(root: str | Path | None, force: bool, options: dict[str, Any], echo: Callable[[str], None]) -> PrepareResult:
     """Delegate to :func:`scsa_yolo.data.synthetic.prepare_synthetic` (owned by the integration)."""
     try:
-        from .synthetic import prepare_synthetic
+        from . import synthetic
     except ImportError as error:
         raise PrepareError(
             f"the synthetic dataset generator (scsa_yolo.data.synthetic.prepare_synthetic) is not available "
             f"in this installation ({error})"
         ) from None
-    root_path = Path(root).expanduser() if root is not None else None
+    root_path = Path(root).expanduser() if root is not None else default_data_root()
+    folder = dataset_dir("synthetic", root_path).absolute()
+    before = _created(folder)
     started = time.monotonic()
-    yaml_path = Path(prepare_synthetic(root_path, force=force, **options))
-    folder = yaml_path.parent
-    manifest = load_manifest(folder)
-    echo(f"synthetic: ready at {folder}")
-    return PrepareResult("prepared", folder, yaml_path, manifest, None, time.monotonic() - started)
+    option_error = getattr(synthetic, "SyntheticOptionError", None)
+    try:
+        yaml_path = Path(synthetic.prepare_synthetic(root_path, force=force, **options))
+    except TypeError as error:  # an option the generator's signature does not have
+        raise RecipeOptionError(f"synthetic: {error}") from None
+    except Exception as error:
+        if option_error is not None and isinstance(error, option_error):
+            raise RecipeOptionError(f"synthetic: {error}") from None
+        raise
+    manifest = load_manifest(yaml_path.parent)
+    status = "already prepared" if before is not None and before == _created(yaml_path.parent) else "prepared"
+    echo(f"synthetic: {'already up to date' if status == 'already prepared' else 'generated'} at {yaml_path.parent}")
+    return PrepareResult(status, yaml_path.parent, yaml_path, manifest, None, time.monotonic() - started)
+
+
+def _created(folder: Path) -> str | None:
+    try:
+        manifest = load_manifest(folder)
+    except ValueError:
+        return None
+    return manifest.get("created") if manifest else None
 
 
 __all__ = ["PrepareError", "PrepareResult", "prepare_dataset", "staging_dir", "summarize"]

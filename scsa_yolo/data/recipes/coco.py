@@ -81,13 +81,22 @@ class CocoRecipe(Recipe):
                 missing = json_name if annotation is None else f"{split}2017/ (images)"
                 raise SourceMissing(f"coco: {missing} not found under {tree.roots}.\n{self.manual_help}")
             located[split] = (annotation, images)
-        return Conversion(list(CLASSES), self._images(located, coco80, log), notes=[])
+        notes: list[str] = []
+        return Conversion(list(CLASSES), self._images(located, coco80, log, notes), notes=notes)
 
     def _images(
-        self, located: dict[str, tuple[Path, Path]], coco80: list[int | None], log: ConversionLog
+        self, located: dict[str, tuple[Path, Path]], coco80: list[int | None], log: ConversionLog, notes: list[str]
     ) -> Iterator[tuple[str, ConvertedImage]]:
         for split, (annotation_file, images_dir) in located.items():
             data = json.loads(annotation_file.read_text())
+            for category in data.get("categories", []):
+                cid = int(category["id"])
+                index = coco80[cid - 1] if 1 <= cid <= len(coco80) else None
+                if index is not None and category.get("name") != CLASSES[index]:
+                    notes.append(
+                        f"{annotation_file.name}: category {cid} is named {category.get('name')!r} there; "
+                        f"it is class {index} {CLASSES[index]!r} here (ultralytics' 91->80 table)"
+                    )
             yield from convert_coco_json(data, annotation_file, images_dir, split, coco80, CLASSES, log)
 
 
