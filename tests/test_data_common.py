@@ -95,6 +95,10 @@ def test_degenerate_and_outside_boxes_are_dropped_and_counted(box):
 
 # --- images ----------------------------------------------------------------------------------
 def test_probe_reads_size_and_exif_orientation_and_rejects_broken_files(tmp_path):
+    # ultralytics wraps PIL.Image.open to pip-install a HEIF plugin on unidentified files;
+    # a corrupt image must still be a plain ImageProblem (no install, no ModuleNotFoundError)
+    import ultralytics.utils.patches  # noqa: F401
+
     assert probe_image(write_image(tmp_path / "a.JPG", 40, 30)) == (40, 30, 1)
     assert probe_image(write_image(tmp_path / "b.jpg", 40, 30, exif_orientation=6))[2] == 6
     (tmp_path / "empty.jpg").write_bytes(b"")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -14,6 +15,20 @@ LINK_MODES = ("auto", "hardlink", "symlink", "copy")
 
 class ImageProblem(Exception):
     """An image file that is missing, empty or not readable as an image."""
+
+
+def _genuine_pil_open():
+    """``PIL.Image.open`` as Pillow defines it.
+
+    Importing ultralytics replaces ``PIL.Image.open`` with a wrapper that, on an image it
+    cannot identify, tries to pip-install a HEIF plugin and then raises
+    ``ModuleNotFoundError``. A corrupt image in a dataset must be reported and skipped,
+    never trigger an install, so the wrapper's saved original is used when present.
+    """
+    from PIL import Image
+
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", None) or Image.open
 
 
 def probe_image(path: Path) -> tuple[int, int, int]:
@@ -31,7 +46,7 @@ def probe_image(path: Path) -> tuple[int, int, int]:
             raise ImageProblem("empty file")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning on huge images
-            with Image.open(path) as img:
+            with _genuine_pil_open()(path) as img:
                 width, height = img.size
                 orientation = 1
                 if img.format in ("JPEG", "MPO", "TIFF"):  # PNG would decode pixels for this
@@ -39,6 +54,8 @@ def probe_image(path: Path) -> tuple[int, int, int]:
     except FileNotFoundError:
         raise ImageProblem("file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageProblem(f"not a readable image ({type(error).__name__}: {error})") from None
+    except Exception as error:  # any decoder failure is this image's problem, not the run's
         raise ImageProblem(f"not a readable image ({type(error).__name__}: {error})") from None
     if width <= 0 or height <= 0:
         raise ImageProblem(f"image size {width}x{height}")
