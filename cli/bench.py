@@ -1,0 +1,111 @@
+"""``scsa-yolo bench``: train and evaluate a grid of datasets x models x attentions x seeds."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+
+def _parse_train_args(pairs: tuple[str, ...]) -> dict:
+    import yaml
+
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"extra argument {pair!r} is not KEY=VALUE (e.g. lr0=0.01 workers=4)")
+        result[key.strip()] = yaml.safe_load(value) if value else None
+    return result
+
+
+@click.command(name="bench", context_settings={"ignore_unknown_options": False})
+@click.option("--grid", "grid_name", default=None,
+              help="Grid file: a path, or the name of a shipped grid (quick, table4, table3, ablation). Default: quick.")
+@click.option("--data", default=None, help="Comma-separated datasets (prepared names or data YAMLs), e.g. voc,visdrone.")
+@click.option("--models", default=None, help="Comma-separated models with scale, e.g. yolov8n,yolov8s.")
+@click.option("--attns", default=None, help="Comma-separated attentions, e.g. none,se,eca,ca,fca,scsa (see `scsa-yolo models list`).")
+@click.option("--placement", type=click.Choice(["backbone", "neck"]), default=None, help="Where the attention rows go.")
+@click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 (deterministic training per seed).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs per run.")
+@click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Training and evaluation image size.")
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="Batch size.")
+@click.option("--devices", default=None,
+              help="cpu, or comma-separated GPU ids: one run per GPU at a time (with --ddp: every run on all of them).")
+@click.option("--ddp", is_flag=True, help="Train each run on all --devices with DDP instead of one run per GPU.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
+              show_default=True, help="Folder of the runs (OUT/DATASET/RUN) and of the final report.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (what is done, resumed, new) and exit.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Print and write the report at the end.")
+@click.argument("train_args", nargs=-1)
+def bench(grid_name, data, models, attns, placement, seeds, epochs, imgsz, batch, devices, ddp, out, dry_run, report, train_args):
+    """Train, evaluate (pycocotools) and profile every run of a grid, then print the report.
+
+    With no options this is the quick benchmark: the synthetic dataset (generated when
+    missing), YOLOv8n plain and with SE, ECA, CA, FCA and SCSA, a short CPU-sized schedule,
+    and a Table 4-style report. Every run leaves OUT/DATASET/RUN/record.json. Re-running the
+    same command skips finished runs and resumes an interrupted one from its last.pt.
+
+    Extra KEY=VALUE arguments are passed to Ultralytics' train (e.g. workers=4 lr0=0.02).
+    """
+    from scsa_yolo.bench.grid import GridError, load_grid, split_list
+    from scsa_yolo.bench.runner import conflicts_message, describe_plan, execute, plan_runs, prepare_datasets
+
+    try:
+        grid = load_grid(grid_name or "quick")
+        grid = grid.with_options(
+            datasets=split_list(data), models=split_list(models), attns=split_list(attns), placement=placement,
+            seeds=split_list(seeds, int), epochs=epochs, imgsz=imgsz, batch=batch,
+            train_args=_parse_train_args(train_args) or None,
+        )
+        device_list = split_list(devices)
+        if ddp and (not device_list or len(device_list) < 2 or "cpu" in device_list):
+            raise click.UsageError("--ddp needs at least two GPU ids in --devices, e.g. --devices 0,1 --ddp")
+        datasets = prepare_datasets(grid, click.echo, dry_run=dry_run)
+        runs = grid.runs()
+        planned = plan_runs(runs, out)
+    except GridError as error:
+        raise click.UsageError(str(error)) from None
+
+    source = grid.source if grid_name else f"{grid.source} (default grid)"
+    click.echo(f"grid: {source}")
+    click.echo(f"out:  {out.resolve()}")
+    if dry_run:
+        for name, yaml_path in datasets.items():
+            click.echo(f"dataset {name}: {yaml_path or 'will be generated'}")
+        click.echo("\n".join(describe_plan(planned)))
+        message = conflicts_message(planned)
+        if message:
+            raise click.ClickException(message)
+        return
+    started = time.perf_counter()
+    try:
+        outcome = execute(planned, devices=device_list, ddp=ddp, echo=click.echo)
+    except GridError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        raise click.Abort() from None
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"bench finished in {elapsed:.0f} s: {len(outcome.completed)} run(s) completed, "
+        f"{len(outcome.skipped)} already done, {len(outcome.failed)} failed"
+    )
+    if report and outcome.record_paths:
+        from scsa_yolo.report.build import ReportError, write_report
+
+        try:
+            report_, written, messages = write_report(
+                outcome.record_paths, style=grid.report, formats=("md", "latex", "html", "csv"), out=out / "report", plot=True
+            )
+        except ReportError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo("")
+        click.echo(report_.render("md"))
+        for message in messages:
+            click.echo(message)
+        click.echo("report files: " + ", ".join(str(p) for p in written))
+    if outcome.failed:
+        raise click.ClickException(
+            f"{len(outcome.failed)} run(s) failed: " + ", ".join(p.spec.run_id for p, _ in outcome.failed)
+            + ". Their logs are in RUN/worker.log; re-run the same command to retry them."
+        )

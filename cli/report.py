@@ -1,0 +1,58 @@
+"""``scsa-yolo report``: paper-style tables from run records and Ultralytics run folders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+STYLE_CHOICES = ("table4", "table3", "table2", "ablation")
+FORMAT_CHOICES = ("md", "latex", "html", "csv", "all")
+
+
+@click.command(name="report")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--style", default="table4", show_default=True,
+              help="table4 (AP/AP50/AP75 per dataset and model), table3 (params, GFLOPs, AP..APl), "
+                   "table2 (params, GFLOPs, throughput, latency, AP), ablation (SCSA Table 1 variants).")
+@click.option("--format", "fmt", default="md", show_default=True,
+              help="md, latex, html, csv, or all (all four files plus a PNG plot; needs --out).")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Output path without extension (results/table4 -> results/table4.md, ...); an existing folder gets report.*.")
+@click.option("--plot/--no-plot", default=None, help="Write OUT.png (AP against throughput). Default: with --format all.")
+def report(paths, style, fmt, out, plot):
+    """Tables from PATHS: record.json files, folders holding them (searched recursively),
+    or plain Ultralytics run folders (args.yaml + results.csv). Default PATHS: runs/bench.
+
+    Best value per dataset and column in bold, second underlined (ties alike); several
+    seeds show mean ± std with n. Invalid records are listed with their path and skipped.
+    """
+    from scsa_yolo.report.build import ReportError, write_report
+
+    if style not in STYLE_CHOICES:
+        raise click.UsageError(f"unknown --style '{style}'; choose one of: {', '.join(STYLE_CHOICES)}")
+    if fmt not in FORMAT_CHOICES:
+        raise click.UsageError(f"unknown --format '{fmt}'; choose one of: {', '.join(FORMAT_CHOICES)}")
+    if fmt == "all" and out is None:
+        raise click.UsageError("--format all writes several files: give --out PATH (e.g. --out results/table4)")
+    paths = list(paths) or [Path("runs/bench")]
+    missing = [p for p in paths if not p.exists()]
+    if missing and len(missing) == len(paths):
+        raise click.UsageError(f"nothing to report: {', '.join(map(str, missing))} does not exist")
+    formats = ("md", "latex", "html", "csv") if fmt == "all" else (fmt,)
+    if out is not None and out.is_dir():
+        out = out / "report"
+    try:
+        result, written, messages = write_report(
+            paths, style=style, formats=formats, out=out, plot=(fmt == "all") if plot is None else plot
+        )
+    except ReportError as error:
+        raise click.ClickException(str(error)) from None
+    for problem in result.problems:
+        click.echo(f"skipped invalid record {problem}", err=True)
+    if out is None:
+        click.echo(result.render(fmt), nl=False)
+    else:
+        click.echo(result.render("md"), nl=False)
+        for message in messages:
+            click.echo(message, err=True)
+        click.echo("written: " + ", ".join(str(p) for p in written))

@@ -1,0 +1,304 @@
+"""Run records: one JSON file per run, the only thing reports read.
+
+A record says what was run (``spec``), where (``env``), what it scored (``metrics``,
+pycocotools), what it costs (``profile``), how long it took (``wall_time_s``) and where
+Ultralytics left its files (``run_dir``). ``schema_version`` changes whenever a field
+changes meaning; readers refuse versions they do not know instead of guessing.
+
+Two kinds exist: ``train`` (a benchmark run: spec, metrics and profile) and ``profile``
+(cost figures only, from ``scsa-yolo profile --records``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA_VERSION = 1
+RECORD_NAME = "record.json"
+KINDS = ("train", "profile")
+
+_NUMBER = (int, float)
+_OPT_NUMBER = (int, float, type(None))
+_OPT_STR = (str, type(None))
+_OPT_INT = (int, type(None))
+
+# Field -> accepted types, per section. Extra fields are allowed (forward-compatible
+# additions within a version); missing or mistyped ones are errors.
+_TOP_FIELDS = {
+    "schema_version": (int,),
+    "kind": (str,),
+    "run_id": (str,),
+    "created_at": (str,),
+    "spec": (dict,),
+    "env": (dict,),
+    "metrics": (dict, type(None)),
+    "profile": (dict, type(None)),
+    "wall_time_s": (dict,),
+    "run_dir": _OPT_STR,
+}
+_SPEC_FIELDS = {
+    "dataset": _OPT_STR,
+    "model": (str,),
+    "family": _OPT_STR,
+    "scale": _OPT_STR,
+    "attn": (str,),
+    "attn_label": (str,),
+    "attn_kwargs": (dict,),
+    "placement": _OPT_STR,
+    "model_yaml": _OPT_STR,
+    "seed": _OPT_INT,
+    "epochs": _OPT_INT,
+    "imgsz": (int,),
+    "batch": _OPT_INT,
+    "train_args": (dict,),
+}
+_ENV_FIELDS = {
+    "python": (str,),
+    "platform": (str,),
+    "scsa_yolo": _OPT_STR,
+    "ultralytics": _OPT_STR,
+    "torch": _OPT_STR,
+    "cuda": _OPT_STR,
+    "device_name": (str,),
+    "git_commit": _OPT_STR,
+}
+METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+_METRICS_FIELDS = {
+    **{name: _OPT_NUMBER for name in METRIC_NAMES},
+    "split": (str,),
+    "per_class": (dict,),
+    "ultralytics": (dict,),
+    "n_images": (int,),
+}
+_PROFILE_FIELDS = {
+    "params": (int,),
+    "gflops": _NUMBER,
+    "imgsz": (int,),
+    "throughput": _OPT_NUMBER,
+    "latency_ms": _OPT_NUMBER,
+    "batch": (int,),
+    "half": (bool,),
+    "device_name": (str,),
+    "reduced": (bool,),
+}
+
+
+class RecordError(ValueError):
+    """A record file that cannot be used; ``path`` names it, ``problems`` say why."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = Path(path)
+        self.problems = problems
+        super().__init__(f"{path}: invalid run record: " + "; ".join(problems))
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+def _check_fields(section: dict, fields: dict, where: str) -> list[str]:
+    problems = []
+    for name, types in fields.items():
+        if name not in section:
+            problems.append(f"missing '{where}{name}'")
+        elif isinstance(section[name], bool) and bool not in types:
+            problems.append(f"'{where}{name}' must be {_type_names(types)}, got bool")
+        elif not isinstance(section[name], types):
+            problems.append(f"'{where}{name}' must be {_type_names(types)}, got {type(section[name]).__name__}")
+    return problems
+
+
+def validate_record(record: Any) -> list[str]:
+    """Problems of a record (empty when valid): missing fields, wrong types, bad ranges."""
+    if not isinstance(record, dict):
+        return [f"expected a JSON object, got {type(record).__name__}"]
+    version = record.get("schema_version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        return [f"schema_version {version} is newer than this scsa-yolo understands ({SCHEMA_VERSION}); upgrade scsa-yolo"]
+    if version != SCHEMA_VERSION:
+        return [f"schema_version must be {SCHEMA_VERSION}, got {version!r}"]
+    problems = _check_fields(record, _TOP_FIELDS, "")
+    if problems:
+        return problems
+    if record["kind"] not in KINDS:
+        problems.append(f"'kind' must be one of {list(KINDS)}, got {record['kind']!r}")
+    problems += _check_fields(record["spec"], _SPEC_FIELDS, "spec.")
+    problems += _check_fields(record["env"], _ENV_FIELDS, "env.")
+    if record["kind"] == "train":
+        if record["metrics"] is None:
+            problems.append("a 'train' record needs 'metrics'")
+        if record["spec"].get("dataset") is None:
+            problems.append("a 'train' record needs 'spec.dataset'")
+    if record["kind"] == "profile" and record["profile"] is None:
+        problems.append("a 'profile' record needs 'profile'")
+    if record["metrics"] is not None:
+        problems += _check_fields(record["metrics"], _METRICS_FIELDS, "metrics.")
+        for name in METRIC_NAMES:
+            value = record["metrics"].get(name)
+            if isinstance(value, _NUMBER) and not 0.0 <= value <= 1.0:
+                problems.append(f"'metrics.{name}' must be a fraction in [0, 1], got {value}")
+    if record["profile"] is not None:
+        problems += _check_fields(record["profile"], _PROFILE_FIELDS, "profile.")
+    return problems
+
+
+def load_record(path: str | Path) -> dict:
+    """Read and validate one record.
+
+    Raises:
+        RecordError: unreadable JSON or an invalid record (the message names the file).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecordError(path, [f"cannot read: {error}"]) from None
+    except json.JSONDecodeError as error:
+        raise RecordError(path, [f"not valid JSON ({error})"]) from None
+    problems = validate_record(data)
+    if problems:
+        raise RecordError(path, problems)
+    return data
+
+
+def write_record(record: dict, path: str | Path) -> Path:
+    """Validate, then write atomically (temporary file + rename) with stable formatting."""
+    path = Path(path)
+    problems = validate_record(record)
+    if problems:
+        raise RecordError(path, problems)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle, indent=2, sort_keys=False, default=_json_default)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+@dataclass
+class RecordProblem:
+    """A record skipped by a reader, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def find_record_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Record files named by ``paths``: files as given, folders searched for ``record.json``."""
+    found: list[Path] = []
+    for entry in paths:
+        entry = Path(entry)
+        if entry.is_dir():
+            found += sorted(entry.rglob(RECORD_NAME))
+        else:
+            found.append(entry)
+    return found
+
+
+def load_records(paths: Iterable[str | Path]) -> tuple[list[dict], list[RecordProblem]]:
+    """Load every record under ``paths``; invalid ones are returned as problems, not raised."""
+    records, problems = [], []
+    for path in find_record_files(paths):
+        try:
+            record = load_record(path)
+        except RecordError as error:
+            problems.append(RecordProblem(error.path, "; ".join(error.problems)))
+            continue
+        record["_path"] = str(path)
+        records.append(record)
+    return records, problems
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def collect_env(device: str | None = None) -> dict[str, Any]:
+    """Where a run happened: package versions, device, and the project's git commit."""
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "scsa_yolo": _version("scsa-yolo"),
+        "ultralytics": _version("ultralytics"),
+        "torch": None,
+        "cuda": None,
+        "cudnn": None,
+        "gpu_count": 0,
+        "device": device,
+        "device_name": "unknown",
+        "cpu": None,
+        "git_commit": git_commit(),
+    }
+    try:
+        import torch
+
+        from scsa_yolo.bench.profile import cpu_name, device_name, resolve_device
+
+        env["torch"] = torch.__version__
+        env["cuda"] = torch.version.cuda
+        env["cudnn"] = str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else None
+        env["gpu_count"] = torch.cuda.device_count()
+        env["cpu"] = cpu_name()
+        env["device_name"] = device_name(resolve_device(_first_device(device)))
+    except Exception as error:  # the record is still useful without these
+        env["device_name"] = f"unknown ({error})"
+    return env
+
+
+def _first_device(device: str | None) -> str | None:
+    if device is None:
+        return None
+    return str(device).split(",")[0].strip() or None
+
+
+def _version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def git_commit() -> str | None:
+    """The project's commit (``+dirty`` when the tree has changes), or None outside git."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit
+

@@ -1,0 +1,313 @@
+"""Run a benchmark grid: plan, skip what is done, resume what was interrupted, show progress.
+
+Each grid point runs as ``python -m scsa_yolo.bench.worker RUN_DIR`` in a subprocess (its
+output goes to ``RUN_DIR/worker.log``). Device slots decide the parallelism:
+
+* no devices: one run at a time, Ultralytics picks the device;
+* ``devices=["0", "1"]``: one run per GPU at a time, each worker sees only its GPU
+  (``CUDA_VISIBLE_DEVICES``) and trains on ``device=0``;
+* ``ddp=True``: one run at a time on all listed GPUs (``device=0,1``).
+
+A run folder's ``spec.json`` records the settings it was started with; a re-run that asks
+for different settings in the same folder is refused (it would silently mix results).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from scsa_yolo.bench.grid import Grid, GridError, RunSpec
+from scsa_yolo.bench.records import RECORD_NAME, RecordError, load_record
+from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, SPEC_NAME, read_json, write_json_atomic
+
+Echo = Callable[[str], None]
+
+DONE, RESUME, NEW, CONFLICT = "done", "resume", "new", "conflict"
+
+
+@dataclass
+class PlannedRun:
+    """A grid point and what a run of the grid will do with it."""
+
+    spec: RunSpec
+    run_dir: Path
+    state: str  # done | resume | new | conflict
+    detail: str = ""
+
+
+@dataclass
+class GridOutcome:
+    """What a grid execution did."""
+
+    planned: list[PlannedRun]
+    completed: list[PlannedRun] = field(default_factory=list)
+    skipped: list[PlannedRun] = field(default_factory=list)
+    failed: list[tuple[PlannedRun, str]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+
+    @property
+    def record_paths(self) -> list[Path]:
+        return [p.run_dir / RECORD_NAME for p in self.planned if (p.run_dir / RECORD_NAME).is_file()]
+
+
+def _settings_differences(old: dict, new: dict) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def plan_runs(runs: list[RunSpec], out: str | Path) -> list[PlannedRun]:
+    """Decide, per run, whether it is done, resumable, new, or in conflict with its folder."""
+    planned = []
+    for spec in runs:
+        run_dir = spec.run_dir(out)
+        previous = read_json(run_dir / SPEC_NAME)
+        if previous is not None:
+            differences = _settings_differences(previous, spec.settings())
+            if differences:
+                planned.append(PlannedRun(spec, run_dir, CONFLICT, "; ".join(differences)))
+                continue
+        record = run_dir / RECORD_NAME
+        if record.is_file():
+            try:
+                load_record(record)
+                planned.append(PlannedRun(spec, run_dir, DONE, "record exists"))
+                continue
+            except RecordError as error:
+                planned.append(PlannedRun(spec, run_dir, RESUME, f"record invalid, redoing: {'; '.join(error.problems)}"))
+                continue
+        if (run_dir / "weights" / "last.pt").is_file():
+            planned.append(PlannedRun(spec, run_dir, RESUME, "from weights/last.pt"))
+        else:
+            planned.append(PlannedRun(spec, run_dir, NEW))
+    return planned
+
+
+def conflicts_message(planned: list[PlannedRun]) -> str | None:
+    conflicts = [p for p in planned if p.state == CONFLICT]
+    if not conflicts:
+        return None
+    lines = [f"{len(conflicts)} run folder(s) already hold a run with different settings:"]
+    lines += [f"  {p.run_dir}: {p.detail}" for p in conflicts[:10]]
+    lines.append("Use another --out folder, or delete those folders to start them again.")
+    return "\n".join(lines)
+
+
+def describe_plan(planned: list[PlannedRun]) -> list[str]:
+    """One line per run (used by --dry-run and before a run)."""
+    width = max((len(p.spec.run_id) for p in planned), default=10)
+    lines = []
+    for i, p in enumerate(planned, 1):
+        s = p.spec
+        what = f"{s.epochs} epochs, imgsz {s.imgsz}, batch {s.batch}"
+        lines.append(f"  [{i}/{len(planned)}] {s.run_id:<{width}}  {p.state:<8} {what}{'  (' + p.detail + ')' if p.detail and p.state != DONE else ''}")
+    return lines
+
+
+def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str, Path | None]:
+    """Data YAML of every dataset of the grid; the synthetic one is generated when missing.
+
+    Raises:
+        GridError: a dataset that is neither prepared nor a data YAML (the message lists the
+            known datasets and the command that prepares one).
+    """
+    from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
+
+    resolved: dict[str, Path | None] = {}
+    for dataset in grid.datasets:
+        if dataset == "synthetic":
+            if dry_run:
+                try:
+                    resolved[dataset] = resolve_data(dataset)
+                except DatasetNotPrepared:
+                    resolved[dataset] = None
+                continue
+            from scsa_yolo.data.synthetic import prepare_synthetic
+
+            echo(f"synthetic dataset: preparing (skipped when already on disk) {grid.synthetic or ''}")
+            resolved[dataset] = Path(prepare_synthetic(None, **grid.synthetic))
+            continue
+        try:
+            resolved[dataset] = resolve_data(dataset)
+        except DatasetNotPrepared as error:
+            raise GridError(_dataset_error(dataset, error)) from None
+    return resolved
+
+
+def _dataset_error(dataset: str, error: Exception) -> str:
+    try:
+        from scsa_yolo.data.recipes import recipe_names
+
+        known = recipe_names()
+    except ImportError:  # pragma: no cover - datasets package not installed
+        known = ["coco", "voc", "visdrone", "exdark", "flir", "synthetic"]
+    if Path(dataset).suffix in (".yaml", ".yml"):
+        return f"{error}"
+    if dataset.lower() in known:
+        return f"{error}"
+    return (
+        f"unknown dataset '{dataset}': not a data YAML and not prepared under the data root. "
+        f"Known datasets: {', '.join(known)} (prepare one with `scsa-yolo data prepare NAME`), "
+        "or pass the path of an Ultralytics data YAML."
+    )
+
+
+@dataclass
+class _Active:
+    planned: PlannedRun
+    index: int
+    process: subprocess.Popen
+    slot: int
+    log: object
+    last_shown: tuple = ()
+
+
+def _slots(devices: list[str] | None, ddp: bool) -> list[tuple[str | None, dict[str, str]]]:
+    """(device argument, extra environment) per parallel slot."""
+    if not devices:
+        return [(None, {})]
+    if ddp:
+        return [(",".join(devices), {})]
+    if len(devices) == 1:
+        return [(devices[0], {})]
+    if "cpu" in devices:
+        raise GridError("--devices cpu cannot be combined with GPU ids")
+    return [("0", {"CUDA_VISIBLE_DEVICES": d}) for d in devices]
+
+
+def execute(
+    planned: list[PlannedRun],
+    devices: list[str] | None = None,
+    ddp: bool = False,
+    echo: Echo = print,
+    poll_s: float = 0.5,
+) -> GridOutcome:
+    """Run every planned run that is not done; returns what happened (never raises for a failed run)."""
+    started = time.perf_counter()
+    outcome = GridOutcome(planned)
+    message = conflicts_message(planned)
+    if message:
+        raise GridError(message)
+    todo = [(i, p) for i, p in enumerate(planned, 1) if p.state != DONE]
+    outcome.skipped = [p for p in planned if p.state == DONE]
+    total = len(planned)
+    echo(f"bench: {total} run(s): {len(outcome.skipped)} already done, {len(todo)} to run")
+    slots = _slots(devices, ddp)
+    free = list(range(len(slots)))
+    active: list[_Active] = []
+    queue = list(todo)
+
+    def start(index: int, item: PlannedRun, slot: int) -> _Active:
+        item.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(item.spec.settings(), item.run_dir / SPEC_NAME)
+        device, extra_env = slots[slot]
+        command = [sys.executable, "-m", "scsa_yolo.bench.worker", str(item.run_dir)]
+        if device is not None:
+            command += ["--device", device]
+        log = open(item.run_dir / LOG_NAME, "a")
+        log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)} {extra_env or ''}\n")
+        log.flush()
+        env = {**os.environ, **extra_env, "SCSA_YOLO_PARENT_PID": str(os.getpid())}
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        where = f" on {device}" if device is not None else ""
+        if extra_env:
+            where = f" on GPU {extra_env['CUDA_VISIBLE_DEVICES']}"
+        echo(f"[{index}/{total}] {item.spec.run_id}: {'resuming' if item.state == RESUME else 'starting'}{where}")
+        return _Active(item, index, process, slot, log)
+
+    try:
+        while queue or active:
+            while queue and free:
+                index, item = queue.pop(0)
+                active.append(start(index, item, free.pop(0)))
+            time.sleep(poll_s)
+            for run in list(active):
+                _show_progress(run, total, echo)
+                code = run.process.poll()
+                if code is None:
+                    continue
+                run.log.close()
+                active.remove(run)
+                free.append(run.slot)
+                record = run.planned.run_dir / RECORD_NAME
+                if code == 0 and record.is_file():
+                    outcome.completed.append(run.planned)
+                    echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: done ({_headline(record)})")
+                else:
+                    tail = _log_tail(run.planned.run_dir / LOG_NAME)
+                    outcome.failed.append((run.planned, tail))
+                    echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: FAILED (exit code {code}); "
+                         f"log: {run.planned.run_dir / LOG_NAME}\n{tail}")
+    except KeyboardInterrupt:
+        for run in active:
+            _stop(run.process)
+            run.log.close()
+        echo("bench interrupted; run the same command again to resume (finished runs are kept)")
+        raise
+    outcome.wall_time_s = time.perf_counter() - started
+    return outcome
+
+
+def _headline(record_path: Path) -> str:
+    try:
+        record = json.loads(record_path.read_text())
+        m = record["metrics"]
+        return f"AP {100 * (m['AP'] or 0):.1f}, AP50 {100 * (m['AP50'] or 0):.1f}, train {record['wall_time_s'].get('train', 0):.0f}s"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "record written"
+
+
+def _show_progress(run: _Active, total: int, echo: Echo) -> None:
+    progress = read_json(run.planned.run_dir / PROGRESS_NAME) or {}
+    if progress.get("pid") != run.process.pid and progress:
+        # written by an earlier session of this run; wait for the new worker's first report
+        progress = {}
+    phase = progress.get("phase")
+    epoch, epochs = progress.get("epoch"), progress.get("epochs")
+    if phase == "train":
+        # DDP ranks do not run our callback: fall back to the rows Ultralytics appends per epoch
+        rows = _results_rows(run.planned.run_dir / "results.csv")
+        if rows and (epoch is None or rows > epoch):
+            epoch = rows
+    shown = (phase, epoch)
+    if phase is None or shown == run.last_shown:
+        return
+    run.last_shown = shown
+    label = {"train": f"epoch {epoch}/{epochs}", "eval": "evaluating (pycocotools)",
+             "profile": "profiling", "done": "writing record"}.get(phase, phase)
+    if phase == "train" and not epoch:
+        return
+    echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: {label}")
+
+
+def _results_rows(path: Path) -> int:
+    try:
+        return max(0, len(path.read_text().strip().splitlines()) - 1)
+    except OSError:
+        return 0
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").replace("\r", "\n")
+    except OSError:
+        return ""
+    kept = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "\n".join(f"    {line}" for line in kept)
+
+
+def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

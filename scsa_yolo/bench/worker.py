@@ -1,0 +1,274 @@
+"""One benchmark run, executed in its own process: train, evaluate, profile, write the record.
+
+``python -m scsa_yolo.bench.worker RUN_DIR`` reads ``RUN_DIR/spec.json`` (written by the
+runner) and leaves ``RUN_DIR/record.json`` when everything succeeded. Running each grid
+point in a separate process means a crash, an out-of-memory kill or a Ctrl-C costs one
+run, not the grid.
+
+Restart rules, so that re-running a killed grid continues where it stopped:
+
+* ``weights/last.pt`` of an unfinished training -> Ultralytics ``resume=True``;
+* ``weights/last.pt`` of a finished training (Ultralytics marks it ``epoch == -1``) ->
+  straight to evaluation;
+* no ``last.pt`` -> the run starts from scratch (stale Ultralytics files are removed first,
+  because Ultralytics appends to an existing ``results.csv``).
+
+Progress goes to ``RUN_DIR/progress.json`` (phase, epoch) for the runner to display.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from scsa_yolo.bench.grid import RunSpec, attention_info, parse_model_name
+from scsa_yolo.bench.records import RECORD_NAME, SCHEMA_VERSION, collect_env, now_iso, write_record
+
+SPEC_NAME = "spec.json"
+PROGRESS_NAME = "progress.json"
+TIMING_NAME = "timing.json"
+LOG_NAME = "worker.log"
+
+
+def write_json_atomic(data: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def report_progress(run_dir: Path, phase: str, **extra: Any) -> None:
+    write_json_atomic({"phase": phase, "time": time.time(), "pid": os.getpid(), **extra}, run_dir / PROGRESS_NAME)
+
+
+def model_argument(spec: RunSpec) -> str:
+    """What to hand to ``YOLO(...)`` for the spec's model, attention and placement."""
+    try:
+        from scsa_yolo.integration import model_spec
+    except ImportError:
+        if spec.attn == "none":
+            return spec.model if spec.model.endswith(".yaml") else f"{spec.model}.yaml"
+        raise
+    return model_spec(spec.model, spec.attn, spec.placement)
+
+
+def checkpoint_state(last: Path) -> str:
+    """``finished`` (Ultralytics sets epoch -1 at the end), ``partial``, or ``corrupt``.
+
+    A kill while Ultralytics writes ``last.pt`` can leave a truncated file; that run then
+    starts again instead of failing forever.
+    """
+    import torch
+
+    try:
+        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated zip, unpickling error...
+        print(f"{last} cannot be loaded ({error}); starting this run again", file=sys.stderr)
+        return "corrupt"
+    return "finished" if checkpoint.get("epoch", 0) == -1 else "partial"
+
+
+def watch_parent() -> None:
+    """Stop this worker when the grid process that started it dies (even by SIGKILL).
+
+    The checkpoint of the last finished epoch stays; the next grid run resumes from it.
+    """
+    import threading
+
+    expected = os.environ.get("SCSA_YOLO_PARENT_PID")
+    if not expected:
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if str(os.getppid()) != expected:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="scsa-yolo-parent-watch", daemon=True).start()
+
+
+def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
+    """Train (or resume, or skip a finished training); returns how it went."""
+    from scsa_yolo.eval.evaluate import register_layers
+
+    register_layers()
+    from ultralytics import YOLO
+
+    last = run_dir / "weights" / "last.pt"
+    timing = read_json(run_dir / TIMING_NAME, {}) or {}
+    previous = float(timing.get("train_s", 0.0))
+    state = checkpoint_state(last) if last.is_file() else "none"
+    if state == "finished":
+        return {"mode": "already-trained", "train_s": previous}
+
+    if state == "partial":
+        model, mode = YOLO(str(last)), "resumed"
+        kwargs: dict[str, Any] = {"resume": True}
+        if device is not None:
+            kwargs["device"] = device
+    else:
+        for stale in ("weights", "results.csv", "args.yaml"):
+            target = run_dir / stale
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        previous = 0.0
+        model, mode = YOLO(model_argument(spec)), "fresh"
+        kwargs = {
+            "plots": False,  # Ultralytics' plots fetch a font from the internet
+            **spec.train_args,
+            "data": str(data_yaml),
+            "epochs": spec.epochs,
+            "imgsz": spec.imgsz,
+            "batch": spec.batch,
+            "seed": spec.seed,
+            "deterministic": True,
+            "project": str(run_dir.parent.resolve()),
+            "name": run_dir.name,
+            "exist_ok": True,
+        }
+        if device is not None:
+            kwargs["device"] = device
+
+    started = time.perf_counter()
+
+    def on_epoch_end(trainer) -> None:
+        elapsed = previous + time.perf_counter() - started
+        write_json_atomic({"train_s": elapsed}, run_dir / TIMING_NAME)
+        report_progress(run_dir, "train", epoch=trainer.epoch + 1, epochs=trainer.epochs)
+
+    model.add_callback("on_fit_epoch_end", on_epoch_end)
+    report_progress(run_dir, "train", epoch=0, epochs=spec.epochs)
+    model.train(**kwargs)
+    total = previous + time.perf_counter() - started
+    write_json_atomic({"train_s": total}, run_dir / TIMING_NAME)
+    return {"mode": mode, "train_s": total}
+
+
+def run(run_dir: Path, device: str | None = None) -> Path:
+    """Execute the run described by ``run_dir/spec.json``; returns the record path."""
+    from scsa_yolo.bench.profile import profile_model
+    from scsa_yolo.data.paths import resolve_data
+    from scsa_yolo.eval import evaluate
+
+    run_dir = run_dir.resolve()
+    spec = RunSpec.from_json(json.loads((run_dir / SPEC_NAME).read_text()))
+    started = time.perf_counter()
+    data_yaml = resolve_data(spec.dataset)
+
+    training = train(spec, run_dir, data_yaml, device)
+
+    report_progress(run_dir, "eval")
+    eval_started = time.perf_counter()
+    eval_device = None if device is None else str(device).split(",")[0]
+    result = evaluate(run_dir, data_yaml, split="val", imgsz=spec.imgsz, batch=spec.batch, device=eval_device,
+                      out_dir=run_dir / "eval", workers=spec.train_args.get("workers"))
+    eval_s = time.perf_counter() - eval_started
+
+    report_progress(run_dir, "profile")
+    profile_started = time.perf_counter()
+    profile = profile_model(run_dir, imgsz=spec.imgsz, device=eval_device)
+    profile_s = time.perf_counter() - profile_started
+
+    record = build_record(spec, run_dir, data_yaml, result, profile, device)
+    record["wall_time_s"] = {
+        "train": round(training["train_s"], 2),
+        "eval": round(eval_s, 2),
+        "profile": round(profile_s, 2),
+        "total": round(training["train_s"] + eval_s + profile_s, 2),
+        "this_session": round(time.perf_counter() - started, 2),
+    }
+    record["train_mode"] = training["mode"]
+    path = write_record(record, run_dir / RECORD_NAME)
+    report_progress(run_dir, "done")
+    return path
+
+
+def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile, device: str | None) -> dict:
+    """The record of a finished run (see :mod:`scsa_yolo.bench.records` for the schema)."""
+    import yaml
+
+    attention = attention_info(spec.attn)
+    family, scale = parse_model_name(spec.model)
+    args = yaml.safe_load((run_dir / "args.yaml").read_text()) if (run_dir / "args.yaml").is_file() else {}
+    metrics = result.metrics
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "train",
+        "run_id": spec.run_id,
+        "created_at": now_iso(),
+        "spec": {
+            "dataset": spec.dataset_key,
+            "data_yaml": str(data_yaml),
+            "model": spec.model_key,
+            "family": family,
+            "scale": scale,
+            "attn": attention.name,
+            "attn_label": attention.label,
+            "attn_kwargs": attention.kwargs,
+            "placement": spec.placement if spec.attn != "none" else None,
+            "model_yaml": str(args.get("model") or model_argument(spec)),
+            "seed": spec.seed,
+            "epochs": spec.epochs,
+            "imgsz": spec.imgsz,
+            "batch": spec.batch,
+            "device": device,
+            "grid_train_args": spec.train_args,
+            "train_args": {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()},
+        },
+        "env": collect_env(device),
+        "metrics": {
+            "split": result.split,
+            **{name: getattr(metrics, name) for name in ("AP", "AP50", "AP75", "APs", "APm", "APl",
+                                                         "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")},
+            "per_class": metrics.per_class,
+            "ultralytics": result.ultralytics,
+            "n_images": metrics.n_images,
+            "n_ground_truth": metrics.n_ground_truth,
+            "n_ignore_regions": metrics.n_ignore_regions,
+            "n_detections": metrics.n_detections,
+            "n_images_not_loaded": result.n_images_not_loaded,
+            "ground_truth": result.ground_truth,
+            "ground_truth_built": result.ground_truth_built,
+            "conf": result.conf,
+            "iou": result.iou,
+            "max_det": result.max_det,
+        },
+        "profile": profile.to_dict(),
+        "wall_time_s": {},
+        "run_dir": str(run_dir),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one scsa-yolo benchmark grid point (used by `scsa-yolo bench`).")
+    parser.add_argument("run_dir", type=Path, help="folder holding spec.json; the record is written there")
+    parser.add_argument("--device", default=None, help="Ultralytics device string (cpu, 0, 0,1)")
+    args = parser.parse_args(argv)
+    watch_parent()
+    try:
+        path = run(args.run_dir, args.device)
+    except KeyboardInterrupt:
+        print("worker interrupted; re-run the grid to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    print(f"record written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""From record paths to report files: load, build the table, render, write atomically."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from scsa_yolo.bench.records import RecordProblem
+from scsa_yolo.report.load import load_rows
+from scsa_yolo.report.plot import plot_ap_vs_throughput
+from scsa_yolo.report.render import EXTENSIONS, FORMATS, render
+from scsa_yolo.report.tables import ReportError, Table, build_table
+
+__all__ = ["Report", "ReportError", "make_report", "write_report", "write_text_atomic"]
+
+
+@dataclass
+class Report:
+    table: Table
+    rows: list[dict]
+    problems: list[RecordProblem] = field(default_factory=list)
+
+    def render(self, fmt: str) -> str:
+        text = render(self.table, fmt)
+        if fmt == "md" and self.problems:
+            text += f"\n- {len(self.problems)} record(s) skipped as invalid (listed on stderr).\n"
+        return text
+
+
+def make_report(paths: Iterable[str | Path], style: str = "table4") -> Report:
+    """Load every record/run under ``paths`` and build the ``style`` table.
+
+    Raises:
+        ReportError: unknown style, or nothing valid to report.
+    """
+    rows, problems = load_rows(paths)
+    if not rows:
+        detail = f" ({len(problems)} invalid: {problems[0]})" if problems else ""
+        raise ReportError(f"no valid run records or Ultralytics runs found{detail}")
+    return Report(build_table(rows, style), rows, problems)
+
+
+def write_text_atomic(text: str, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_report(
+    paths: Iterable[str | Path],
+    style: str = "table4",
+    formats: Sequence[str] = ("md",),
+    out: str | Path | None = None,
+    plot: bool = False,
+) -> tuple[Report, list[Path], list[str]]:
+    """Build a report; write ``out.<ext>`` per format (and ``out.png`` when ``plot``).
+
+    Returns the report, the files written, and messages about what was not written.
+    """
+    report = make_report(paths, style)
+    written: list[Path] = []
+    messages: list[str] = []
+    if out is not None:
+        out = Path(out)
+        for fmt in formats:
+            if fmt not in FORMATS:
+                raise ReportError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}, all")
+            written.append(write_text_atomic(report.render(fmt), out.with_name(f"{out.name}.{EXTENSIONS[fmt]}")))
+        if plot:
+            try:
+                written.append(plot_ap_vs_throughput(report.rows, out.with_name(f"{out.name}.png")))
+            except ReportError as error:
+                messages.append(f"no plot: {error}")
+    return report, written, messages

@@ -1,0 +1,174 @@
+"""Turn run records (and plain Ultralytics run folders) into one flat row per run.
+
+Inputs may be record files, folders searched for ``record.json``, or folders of runs made
+with the stock ``yolo train`` (``args.yaml`` + ``results.csv``; no record). For the latter
+the accuracy is Ultralytics' own mAP of the best epoch (what ``best.pt`` holds), so such
+rows are flagged ``source = "ultralytics"`` and reports mark them; AP75 and the size-band
+APs do not exist there and stay missing.
+
+Invalid records are never fatal: each one is returned as a problem naming the file.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from scsa_yolo.bench.records import RECORD_NAME, RecordError, RecordProblem, load_record
+
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+COST = ("params", "gflops", "throughput", "latency_ms")
+_RUN_NAME = re.compile(r"^(?P<model>yolo(?:v\d+|\d+)[nsmlx]?)(?:-(?P<rest>.+?))?(?:-(?P<placement>neck|backbone))?$")
+
+
+def empty_row() -> dict[str, Any]:
+    return {
+        "dataset": None, "model": None, "family": None, "scale": None, "attn": "none", "label": "-",
+        "placement": None, "seed": None, "epochs": None, "imgsz": None,
+        **{m: None for m in METRICS}, **{c: None for c in COST},
+        "device_name": None, "profile_reduced": None, "profile_batch": None, "profile_half": None,
+        "kind": "train", "source": "record", "path": None, "run_id": None, "created_at": None,
+    }
+
+
+def row_from_record(record: dict) -> dict[str, Any]:
+    """One flat row (metrics as fractions, params as a count) from a validated record."""
+    spec, metrics, profile = record["spec"], record.get("metrics") or {}, record.get("profile") or {}
+    row = empty_row()
+    row.update(
+        dataset=spec.get("dataset"), model=spec.get("model"), family=spec.get("family"), scale=spec.get("scale"),
+        attn=spec["attn"], label=spec["attn_label"], placement=spec.get("placement"), seed=spec.get("seed"),
+        epochs=spec.get("epochs"), imgsz=profile.get("imgsz") if record["kind"] == "profile" else spec.get("imgsz"),
+        kind=record["kind"], source="record", path=record.get("_path"), run_id=record.get("run_id"),
+        created_at=record.get("created_at"),
+    )
+    for name in METRICS:
+        row[name] = metrics.get(name)
+    if profile:
+        row.update(
+            params=profile.get("params"), gflops=profile.get("gflops"), throughput=profile.get("throughput"),
+            latency_ms=profile.get("latency_ms"), device_name=profile.get("device_name"),
+            profile_reduced=profile.get("reduced"), profile_batch=profile.get("batch"), profile_half=profile.get("half"),
+        )
+    return row
+
+
+def _attention_from_name(rest: str | None) -> tuple[str, str]:
+    if not rest:
+        return "none", "-"
+    try:
+        from scsa_yolo.nn.registry import UnknownAttentionError, get_attention
+
+        spec = get_attention(rest)
+        return spec.name, spec.label
+    except (ImportError, UnknownAttentionError):
+        return rest, f"+{rest}"
+
+
+def _dataset_name(data: str) -> str:
+    path = Path(str(data))
+    if path.suffix in (".yaml", ".yml"):
+        return path.parent.name if path.stem == "data" else path.stem
+    return str(data)
+
+
+def row_from_ultralytics_run(run_dir: Path) -> dict[str, Any]:
+    """A row from a plain Ultralytics run folder: ``args.yaml`` and ``results.csv``.
+
+    The best epoch is the one with the highest Ultralytics fitness (0.1 mAP50 + 0.9 mAP50-95),
+    the epoch ``best.pt`` keeps.
+
+    Raises:
+        RecordError: unreadable files or no metrics in ``results.csv``.
+    """
+    import yaml
+
+    try:
+        args = yaml.safe_load((run_dir / "args.yaml").read_text()) or {}
+        with open(run_dir / "results.csv", newline="") as handle:
+            rows = [{k.strip(): v for k, v in r.items() if k} for r in csv.DictReader(handle)]
+    except (OSError, yaml.YAMLError, csv.Error) as error:
+        raise RecordError(run_dir, [f"cannot read the Ultralytics run: {error}"]) from None
+    key50, key = "metrics/mAP50(B)", "metrics/mAP50-95(B)"
+    scored = []
+    for r in rows:
+        try:
+            scored.append((0.1 * float(r[key50]) + 0.9 * float(r[key]), float(r[key]), float(r[key50])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not scored:
+        raise RecordError(run_dir / "results.csv", [f"no '{key}' values (not a detection run, or no epoch finished)"])
+    _, ap, ap50 = max(scored)
+
+    model_text = Path(str(args.get("model", ""))).name
+    if model_text.endswith(".pt"):  # resumed/finetuned from weights: the name says little
+        model_text = model_text.removesuffix(".pt")
+    stem = model_text.removesuffix(".yaml")
+    match = _RUN_NAME.match(stem)
+    model, rest, placement = (match.group("model"), match.group("rest"), match.group("placement")) if match else (stem or None, None, None)
+    attn, label = _attention_from_name(rest)
+    from scsa_yolo.bench.grid import parse_model_name
+
+    family, scale = parse_model_name(model or "")
+    row = empty_row()
+    row.update(
+        dataset=_dataset_name(args.get("data") or "unknown"), model=model, family=family, scale=scale,
+        attn=attn, label=label, placement=(placement or "backbone") if attn != "none" else None,
+        seed=args.get("seed"), epochs=args.get("epochs"), imgsz=args.get("imgsz"),
+        AP=ap, AP50=ap50, source="ultralytics", path=str(run_dir), run_id=run_dir.name,
+    )
+    return row
+
+
+def _is_ultralytics_run(folder: Path) -> bool:
+    return (folder / "args.yaml").is_file() and (folder / "results.csv").is_file() and not (folder / RECORD_NAME).is_file()
+
+
+def load_rows(paths: Iterable[str | Path]) -> tuple[list[dict], list[RecordProblem]]:
+    """Rows of every record and plain Ultralytics run under ``paths``, and what was skipped.
+
+    The same file reached twice (e.g. a folder and a file inside it) counts once.
+    """
+    rows: list[dict] = []
+    problems: list[RecordProblem] = []
+    seen: set[Path] = set()
+
+    def add_record(path: Path) -> None:
+        key = path.resolve()
+        if key in seen:
+            return
+        seen.add(key)
+        try:
+            record = load_record(path)
+        except RecordError as error:
+            problems.append(RecordProblem(error.path, "; ".join(error.problems)))
+            return
+        record["_path"] = str(path)
+        rows.append(row_from_record(record))
+
+    def add_run(folder: Path) -> None:
+        key = folder.resolve()
+        if key in seen:
+            return
+        seen.add(key)
+        try:
+            rows.append(row_from_ultralytics_run(folder))
+        except RecordError as error:
+            problems.append(RecordProblem(error.path, "; ".join(error.problems)))
+
+    for entry in map(Path, paths):
+        if entry.is_dir():
+            if _is_ultralytics_run(entry):
+                add_run(entry)
+                continue
+            for path in sorted(entry.rglob(RECORD_NAME)):
+                add_record(path)
+            for args in sorted(entry.rglob("args.yaml")):
+                if _is_ultralytics_run(args.parent):
+                    add_run(args.parent)
+        elif entry.is_file():
+            add_record(entry)
+        else:
+            problems.append(RecordProblem(entry, "no such file or folder"))
+    return rows, problems

@@ -1,0 +1,60 @@
+"""AP against throughput, one point per method and model (mean over seeds), one panel per dataset."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from scsa_yolo.report.tables import ReportError, _model_sort_key, aggregate, prepare_frame
+
+MARKERS = "osD^vP*Xh"
+
+
+def _legend_label(method: str) -> str:
+    return "plain (-)" if method.startswith("-") else method
+
+
+def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
+    """Write a PNG: x = throughput (images/s), y = AP (%), colour = method, marker = model.
+
+    Raises:
+        ReportError: no row has both AP and throughput.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+
+    frame = prepare_frame(rows)
+    frame = frame.dropna(subset=["AP", "throughput"])
+    if frame.empty:
+        raise ReportError("nothing to plot: no run has both AP and throughput")
+    agg = aggregate(frame, ["block", "model", "method", "method_order"])
+    blocks = list(dict.fromkeys(agg["block"]))
+    models = sorted(agg["model"].unique(), key=_model_sort_key)
+    methods = list(dict.fromkeys(agg.sort_values("method_order")["method"]))
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    markers = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(models)}
+
+    fig, axes = plt.subplots(1, len(blocks), figsize=(5.5 * len(blocks), 4.2), squeeze=False)
+    for ax, block in zip(axes[0], blocks):
+        part = agg[agg["block"] == block]
+        for _, rec in part.iterrows():
+            ap = 100 * rec["AP_mean"]
+            err = 100 * rec["AP_std"] if rec["n"] > 1 and rec["AP_std"] == rec["AP_std"] else None
+            ax.errorbar(rec["throughput_mean"], ap, yerr=err, marker=markers[rec["model"]], color=colours[rec["method"]],
+                        markersize=8, linestyle="none", capsize=3)
+            ax.annotate(_legend_label(rec["method"]), (rec["throughput_mean"], ap), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_title(block)
+        ax.set_xlabel("throughput (images/s)")
+        ax.set_ylabel("AP (%)")
+        ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], marker=markers[m], color="grey", linestyle="none", label=m) for m in models]
+    handles += [plt.Line2D([], [], marker="s", color=colours[m], linestyle="none", label=_legend_label(m)) for m in methods]
+    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
