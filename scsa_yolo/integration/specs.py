@@ -16,6 +16,7 @@ from scsa_yolo.models.catalog import (
     scaled_stock_name,
 )
 from scsa_yolo.models.generate import PLACEMENTS
+from scsa_yolo.models.render import write_text_atomic
 
 CACHE_ENV = "SCSA_YOLO_CACHE"
 
@@ -33,11 +34,7 @@ def _write_if_changed(path: Path, text: str) -> Path:
     """Atomic write, skipped when the file already holds ``text`` (DDP ranks may race)."""
     if path.is_file() and path.read_text() == text:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text)
 
 
 def model_spec(model: str = "yolov8n", attn: str = "scsa", placement: str = "backbone") -> str:

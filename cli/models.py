@@ -1,0 +1,108 @@
+"""``scsa-yolo models``: generate model YAMLs with attention rows, list and measure them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from scsa_yolo.models.catalog import (
+    COMMITTED_ATTENTIONS,
+    STOCK_BASES,
+    attention_row,
+    cfg_models_dir,
+    committed_models,
+    make_model_text,
+)
+from scsa_yolo.models.generate import PLACEMENTS, ModelYamlError
+from scsa_yolo.models.render import write_text_atomic
+
+
+@click.group(name="models")
+def models() -> None:
+    """Generate and inspect model YAMLs with attention rows."""
+
+
+def _row(attn: str):
+    try:
+        return attention_row(attn)
+    except ValueError as error:  # UnknownAttentionError is a ValueError
+        raise click.BadParameter(str(error), param_hint="--attn") from None
+
+
+def write_committed_set(out_dir: Path, echo=click.echo) -> list[Path]:
+    """Write every committed YAML into ``out_dir``; returns the paths written."""
+    written = []
+    rows = {}
+    for base, attn, placement, _name in committed_models():
+        row = rows.setdefault(attn, _row(attn))
+        name, text = make_model_text(base, row, placement)
+        written.append(write_text_atomic(out_dir / name, text))
+        echo(f"wrote {out_dir / name}")
+    return written
+
+
+@models.command("make")
+@click.option("--base", default="yolov8", show_default=True,
+              help=f"Base model YAML: {', '.join(STOCK_BASES)} (from the installed ultralytics) or a path.")
+@click.option("--attn", default="scsa", show_default=True,
+              help="Attention registry name (se, eca, ca, fca, cbam, scsa, or an ablation such as scsa-...).")
+@click.option("--placement", type=click.Choice(list(PLACEMENTS)), default="backbone", show_default=True,
+              help="backbone: after the P3/P4/P5 backbone outputs; neck: on every Detect input.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder [default: current folder; with --all, the package's cfg/models].")
+@click.option("--all", "make_all", is_flag=True,
+              help="Regenerate the committed set (every stock base x attention x placement) and its README table.")
+@click.option("--table/--no-table", default=True, show_default=True,
+              help="With --all: also measure params/GFLOPs (builds every model, ~1-2 min on CPU) and write README.md.")
+def make(base: str, attn: str, placement: str, out_dir: Path | None, make_all: bool, table: bool) -> None:
+    """Write a model YAML with attention rows inserted and every layer index remapped.
+
+    \b
+    Examples:
+      scsa-yolo models make --base yolo11 --attn cbam --placement neck
+      scsa-yolo models make --base my-yolo.yaml --attn scsa-no-pcsa --out cfg/
+      scsa-yolo models make --all
+    """
+    try:
+        if make_all:
+            target = out_dir or cfg_models_dir()
+            write_committed_set(target)
+            if table:
+                from scsa_yolo.models.table import measure_all, write_readme
+
+                click.echo("measuring params and GFLOPs of every model at scales n and s ...")
+                path = write_readme(target, measure_all(progress=click.echo))
+                click.echo(f"wrote {path}")
+            return
+        row = _row(attn)
+        name, text = make_model_text(base, row, placement)
+    except ModelYamlError as error:
+        raise click.ClickException(str(error)) from None
+    path = write_text_atomic((out_dir or Path.cwd()) / name, text)
+    click.echo(f"wrote {path}")
+
+
+@models.command("list")
+def list_models() -> None:
+    """List the committed model YAMLs (use them as model=<base><scale>-<attn>[-neck].yaml)."""
+    folder = cfg_models_dir()
+    click.echo(f"# {folder}")
+    for base, attn, placement, name in committed_models():
+        state = "" if (folder / name).is_file() else "  (missing: run scsa-yolo models make --all)"
+        click.echo(f"{name:<28} base={base:<7} attn={attn:<5} placement={placement}{state}")
+    click.echo(f"# attentions: none, {', '.join(COMMITTED_ATTENTIONS)}; others via `scsa-yolo models make`")
+
+
+@models.command("info")
+@click.argument("model")
+@click.option("--imgsz", default=640, show_default=True, help="Square input size for the GFLOPs count.")
+def info(model: str, imgsz: int) -> None:
+    """Params and GFLOPs of MODEL (e.g. yolov8n-scsa.yaml, yolo11s.yaml or a YAML path)."""
+    from scsa_yolo.models.table import measure
+
+    try:
+        figures = measure(model, imgsz=imgsz)
+    except FileNotFoundError as error:
+        raise click.ClickException(f"{model}: {error}") from None
+    click.echo(f"{model}: {figures.params:,} params, {figures.gflops:.2f} GFLOPs at {imgsz}x{imgsz}")

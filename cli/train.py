@@ -1,0 +1,186 @@
+"""``scsa-yolo train``: train an Ultralytics YOLO model with an attention on a dataset.
+
+With no arguments it trains ``yolov8n-scsa`` on the built-in synthetic dataset (generated
+under the data root on first use) on the GPU when there is one, else on the CPU -- a few
+minutes on 2 CPU cores. Everything else Ultralytics' trainer accepts passes through as
+``key=value`` (``scsa-yolo train lr0=0.005 mosaic=0.5``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import click
+
+DEFAULT_MODEL = "yolov8n"
+DEFAULT_ATTN = "scsa"
+DEFAULT_DATA = "synthetic"
+DEFAULT_EPOCHS = 20
+DEFAULT_IMGSZ = 128
+DEFAULT_BATCH = 16
+
+#: ultralytics keys that have a dedicated option here (``key=value`` would be ambiguous).
+_OWN_KEYS = {
+    "model": "--model/--attn/--placement",
+    "data": "--data",
+    "epochs": "--epochs",
+    "imgsz": "--imgsz",
+    "batch": "--batch",
+    "device": "--device",
+    "seed": "--seed",
+    "project": "--project",
+    "name": "--name",
+}
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``('lr0=0.01', 'amp=False')`` -> ``{'lr0': 0.01, 'amp': False}``, checked against
+    Ultralytics' training settings.
+
+    Raises:
+        click.UsageError: not ``key=value``, an unknown key (with suggestions), or a key
+            that has its own option.
+    """
+    import yaml
+
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.UsageError(f"extra argument {pair!r} is not key=value (e.g. lr0=0.005)")
+        if key in _OWN_KEYS:
+            raise click.UsageError(f"{pair!r}: use the {_OWN_KEYS[key]} option instead of {key}=...")
+        if key not in DEFAULT_CFG_DICT:
+            close = difflib.get_close_matches(key, list(DEFAULT_CFG_DICT), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise click.UsageError(f"{key!r} is not an Ultralytics training argument{hint}")
+        if raw.strip().lower() in ("", "none", "null"):
+            overrides[key] = None
+            continue
+        try:
+            overrides[key] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            overrides[key] = raw
+    return overrides
+
+
+def resolve_training_data(data: str, root: Path | None, echo=click.echo) -> Path:
+    """Data YAML for ``--data``; the synthetic dataset is generated when missing."""
+    from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
+
+    try:
+        return resolve_data(data, root)
+    except DatasetNotPrepared as error:
+        if data != DEFAULT_DATA:
+            raise click.UsageError(str(error)) from None
+    from scsa_yolo.data.synthetic import prepare_synthetic
+
+    echo("synthetic dataset not found: generating it (a few seconds) ...")
+    path = prepare_synthetic(root)
+    echo(f"synthetic dataset ready: {path}")
+    return path
+
+
+def resolve_model(model: str, attn: str | None, placement: str) -> str:
+    """What to give ``YOLO(...)``: a weights file as is, else :func:`model_spec`."""
+    if model.endswith(".pt"):
+        if attn not in (None, "none"):
+            raise click.UsageError(
+                f"--attn {attn} cannot be applied to weights {model}; train from a model name or YAML instead "
+                f"(e.g. --model yolov8n --attn {attn})"
+            )
+        if not Path(model).is_file():
+            raise click.BadParameter(f"weights file {model} not found", param_hint="--model")
+        return model
+    from scsa_yolo.integration import model_spec
+
+    try:
+        return model_spec(model, attn or DEFAULT_ATTN, placement)
+    except ValueError as error:  # unknown model / attention / placement
+        raise click.BadParameter(str(error), param_hint="--model/--attn") from None
+
+
+@click.command(
+    name="train",
+    context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
+)
+@click.option("--data", default=DEFAULT_DATA, show_default=True,
+              help="Prepared dataset name (see `scsa-yolo data list`) or a data YAML path.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
+              help="Stock model with scale (yolov8n, yolo11s, yolo26m, ...), a model YAML path, or a .pt file.")
+@click.option("--attn", default=None,
+              help=f"Attention registry name: none, se, eca, ca, fca, cbam, scsa, scsa-... [default: {DEFAULT_ATTN}].")
+@click.option("--placement", type=click.Choice(["backbone", "neck"]), default="backbone", show_default=True,
+              help="Where the attention rows go: backbone P3/P4/P5 outputs, or every Detect input.")
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Training epochs.")
+@click.option("--imgsz", type=click.IntRange(min=32), default=DEFAULT_IMGSZ, show_default=True,
+              help="Training image size (pixels).")
+@click.option("--batch", type=int, default=DEFAULT_BATCH, show_default=True,
+              help="Batch size (-1: Ultralytics AutoBatch on GPU).")
+@click.option("--device", default=None,
+              help="cpu, 0, 0,1 (multi-GPU DDP), ... [default: first GPU if any, else cpu].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
+@click.option("--project", type=click.Path(file_okay=False), default="runs/scsa-yolo", show_default=True,
+              help="Folder that receives the run folder.")
+@click.option("--name", default=None, help="Run folder name [default: <model>-<attn>[-neck]-<data>].")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data root holding prepared datasets [default: $SCSA_YOLO_DATA or ./datasets].")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def train(data, model, attn, placement, epochs, imgsz, batch, device, seed, project, name, root, overrides) -> None:
+    """Train a YOLO model with an attention (default: yolov8n + SCSA on the synthetic set).
+
+    Extra OVERRIDES are Ultralytics training arguments as key=value, e.g. lr0=0.005 workers=2.
+
+    \b
+    Examples:
+      scsa-yolo train
+      scsa-yolo train --data visdrone --model yolo11s --attn cbam --epochs 100 --device 0,1
+      scsa-yolo train --attn scsa-no-pcsa --placement neck patience=20
+    """
+    stray = [o for o in overrides if o.startswith("-")]  # ignore_unknown_options lets typos land here
+    if stray:
+        raise click.UsageError(f"unknown option(s): {' '.join(stray)} (see scsa-yolo train --help)")
+    extra = parse_overrides(overrides)
+    data_yaml = resolve_training_data(data, root)
+    spec = resolve_model(model, attn, placement)
+    attn_name = "none" if model.endswith(".pt") else (attn or DEFAULT_ATTN)
+    run_name = name or _default_name(model, attn_name, placement, data)
+
+    from ultralytics import YOLO
+
+    args: dict[str, Any] = {
+        "data": str(data_yaml),
+        "epochs": epochs,
+        "imgsz": imgsz,
+        "batch": batch,
+        "seed": seed,
+        "project": str(Path(project).absolute()),
+        "name": run_name,
+        **extra,
+    }
+    if device is not None:
+        args["device"] = device
+    click.echo(f"model {spec} | data {data_yaml} | {epochs} epochs at {imgsz} px, batch {batch}")
+    trainer_model = YOLO(spec)
+    trainer_model.train(**args)
+    trainer = trainer_model.trainer
+    best = Path(trainer.best) if trainer is not None else None
+    if best is not None and best.is_file():
+        click.echo(f"best weights: {best}")
+        metrics = getattr(trainer, "metrics", None) or {}
+        shown = {k: metrics[k] for k in ("metrics/mAP50(B)", "metrics/mAP50-95(B)") if k in metrics}
+        if shown:
+            click.echo("final " + ", ".join(f"{k.split('/')[1][:-3]} {v:.4f}" for k, v in shown.items()))
+        click.echo(f"evaluate with pycocotools: scsa-yolo val --model {best} --data {data_yaml}")
+
+
+def _default_name(model: str, attn: str, placement: str, data: str) -> str:
+    stem = Path(model).stem if model.endswith((".yaml", ".yml", ".pt")) else model
+    suffix = "" if attn == "none" or placement == "backbone" else f"-{placement}"
+    data_stem = Path(data).parent.name if data.endswith((".yaml", ".yml")) else data
+    return f"{stem}-{attn}{suffix}-{data_stem}"
