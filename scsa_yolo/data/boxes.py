@@ -27,7 +27,9 @@ def fit_box_to_image(
     height), logging a ``clipped`` or ``degenerate`` event either way.
     """
     x0, y0 = box.x, box.y
-    x1, y1 = box.x + box.w, box.y + box.h
+    x1, y1 = x0 + box.w, y0 + box.h
+    if box.w > 0 and box.h > 0 and x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+        return box  # the common case, kept cheap
     where = {"split": split, "image": image}
     prefix = f"{ref}: " if ref else ""
     if not (box.w > 0 and box.h > 0):

@@ -8,7 +8,7 @@ the end of ``scsa-yolo data prepare``.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Iterable
 
 # Reasons. Box-level first, then image-level.
@@ -61,6 +61,14 @@ class Event:
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 
 
+_EVENT_FIELDS = ("reason", "action", "file", "line", "split", "image", "detail")
+
+
+def _event_json(event: Event) -> dict:
+    """The event's fields without the empty ones (``dataclasses.asdict`` is 10x slower)."""
+    return {k: v for k in _EVENT_FIELDS if (v := getattr(event, k)) is not None and v != ""}
+
+
 class ConversionLog:
     """Collects :class:`Event`s and counts them per reason."""
 
@@ -96,7 +104,7 @@ class ConversionLog:
         """Counts plus every event, for the manifest."""
         return {
             "counts": dict(sorted(self.counts.items())),
-            "events": [{k: v for k, v in asdict(e).items() if v not in (None, "")} for e in self.events],
+            "events": [_event_json(e) for e in self.events],
         }
 
     def summary_lines(self, examples: int = 3) -> list[str]:
