@@ -142,3 +142,13 @@ def test_leftover_of_a_killed_run_is_replaced(tmp_path):
     result = prepare_dataset("visdrone", root=tmp_path / "root", source=source, progress=False, echo=lambda m: None)
     assert not leftover.exists() and check_dataset(result.folder).ok
     assert next(r for r in dataset_rows(tmp_path / "root") if r["dataset"] == "visdrone")["prepared"] == "yes"
+
+
+def test_ultralytics_loads_every_image_and_label(prepared):
+    from ultralytics.data.dataset import YOLODataset
+    from ultralytics.data.utils import check_det_dataset
+
+    data = check_det_dataset(str(prepared.data_yaml), autodownload=False)
+    dataset = YOLODataset(img_path=data["val"], data=data, task="detect", imgsz=64, augment=False)
+    per_image = {Path(label["im_file"]).name: sorted(label["cls"].ravel().tolist()) for label in dataset.labels}
+    assert per_image == {f"{IMG}.jpg": [PEDESTRIAN, CAR, BUS], "0000002_no_annotation.jpg": []}
