@@ -113,7 +113,7 @@ def prepare(
     from scsa_yolo.data.manifest import ManifestError
     from scsa_yolo.data.prepare import PrepareError, prepare_dataset
     from scsa_yolo.data.recipes import RecipeOptionError
-    from scsa_yolo.data.sources import SourceMissing
+    from scsa_yolo.data.sources import SourceError, SourceMissing
 
     options = {k: v for k, v in recipe_options.items() if v is not None}
     options.update(_parse_set(set_options))
@@ -135,7 +135,7 @@ def prepare(
         )
     except RecipeOptionError as error:
         raise click.UsageError(str(error)) from None
-    except (PrepareError, SourceMissing, DownloadError, ArchiveError, UnsafeArchiveError, ManifestError) as error:
+    except (PrepareError, SourceMissing, SourceError, DownloadError, ArchiveError, UnsafeArchiveError, ManifestError) as error:
         raise click.ClickException(str(error)) from None
     if result.status == "prepared":
         click.echo(f"{recipe.name}: prepared in {result.seconds:.1f} s -> {result.data_yaml}")

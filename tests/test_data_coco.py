@@ -83,3 +83,17 @@ def test_ground_truth_keeps_crowd_as_ignore_and_scores_perfect_predictions_one(p
     on_crowd = [{"image_id": image_id(gt_path, "000000000139.jpg"), "category_id": 1, "bbox": [2, 32, 25, 20], "score": 0.9}]
     stats = coco_eval(gt_path, on_crowd)
     assert stats[0] == pytest.approx(1.0) and stats[1] == pytest.approx(1.0)
+
+
+def test_a_broken_annotation_file_is_a_clear_error_and_leaves_no_dataset(tmp_path):
+    from click.testing import CliRunner
+
+    from scsa_yolo.cli.main import main
+
+    source = make_coco(tmp_path / "src")
+    path = source / "annotations" / "instances_val2017.json"
+    path.write_text(path.read_text()[:-40])  # cut short, as a failed copy would
+    result = CliRunner().invoke(main, ["data", "prepare", "coco", "--splits", "val", "--root", str(tmp_path / "root"),
+                                       "--source", str(source), "--no-progress"])
+    assert result.exit_code == 1 and "instances_val2017.json:1: not valid JSON" in result.output
+    assert not (tmp_path / "root" / "coco").exists() and not (tmp_path / "root" / ".coco.partial").exists()

@@ -21,6 +21,25 @@ class SourceMissing(FileNotFoundError):
     """A file or folder the recipe needs is not in the source; the message says what to get."""
 
 
+class SourceError(ValueError):
+    """A source file that exists but cannot be read as what it should be (names the file)."""
+
+
+def load_json(path: Path) -> dict:
+    """A source JSON file, or :class:`SourceError` naming the file and the position."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise SourceError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); re-extract or re-download it") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SourceError(f"{path}: cannot be read ({error})") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{path}: expected a COCO-format object with 'images' and 'annotations'")
+    return data
+
+
 class SourceTree:
     """Read-only view over the folders holding a dataset's original files."""
 

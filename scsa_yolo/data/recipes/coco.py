@@ -10,7 +10,6 @@ ultralytics' own converter). Boxes are ``[x, y, w, h]`` in pixels, used as they 
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
@@ -18,8 +17,8 @@ from typing import Iterator
 from ..boxes import fit_box_to_image
 from ..coco_gt import GtBox
 from ..download import RemoteFile
-from ..events import ACTION_DROPPED, ACTION_IGNORE, CROWD, MALFORMED, UNKNOWN_CLASS, ConversionLog
-from ..sources import SourceMissing, SourceTree
+from ..events import ACTION_DROPPED, ACTION_IGNORE, ACTION_SKIPPED, CROWD, MALFORMED, UNKNOWN_CLASS, ConversionLog
+from ..sources import SourceMissing, SourceTree, load_json
 from .base import Conversion, ConvertedImage, Recipe, measure_image
 
 COCO_IMAGES = "http://images.cocodataset.org"
@@ -88,7 +87,7 @@ class CocoRecipe(Recipe):
         self, located: dict[str, tuple[Path, Path]], coco80: list[int | None], log: ConversionLog, notes: list[str]
     ) -> Iterator[tuple[str, ConvertedImage]]:
         for split, (annotation_file, images_dir) in located.items():
-            data = json.loads(annotation_file.read_text())
+            data = load_json(annotation_file)
             for category in data.get("categories", []):
                 cid = int(category["id"])
                 index = coco80[cid - 1] if 1 <= cid <= len(coco80) else None
@@ -133,7 +132,13 @@ def convert_coco_json(
     by_image: dict[int, list[dict]] = defaultdict(list)
     for ann in data.get("annotations", []):
         by_image[ann.get("image_id")].append(ann)
-    for info in sorted(data.get("images", []), key=lambda i: i["id"]):
+    usable = []
+    for info in data.get("images", []):
+        if isinstance(info, dict) and isinstance(info.get("id"), int) and isinstance(info.get("file_name"), str):
+            usable.append(info)
+        else:
+            log.record(MALFORMED, ACTION_SKIPPED, source, split=split, detail=f"image entry without id/file_name: {str(info)[:80]}")
+    for info in sorted(usable, key=lambda i: i["id"]):
         relative = Path(info["file_name"])
         image_path = images_dir / relative
         if not image_path.is_file() and (images_dir / relative.name).is_file():

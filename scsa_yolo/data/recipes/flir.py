@@ -13,13 +13,12 @@ Boxes with zero width or height are dropped and counted (``zero_area``).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 from ..download import RemoteFile
 from ..events import ConversionLog, ZERO_AREA
-from ..sources import SourceMissing, SourceTree
+from ..sources import SourceMissing, SourceTree, load_json
 from .base import Conversion, ConvertedImage, Recipe, RecipeOption
 from .coco import convert_coco_json
 
@@ -84,7 +83,7 @@ class FlirRecipe(Recipe):
                     f"modality {modality}).\n{self.manual_help}"
                 )
             located[split] = folder
-        data = {split: json.loads((folder / "coco.json").read_text()) for split, folder in located.items()}
+        data = {split: load_json(folder / "coco.json") for split, folder in located.items()}
         classes, id_to_class = derive_classes(data)
         totals = {split: len(d.get("images", [])) for split, d in data.items()}
         extra = {
