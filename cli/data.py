@@ -114,6 +114,7 @@ def prepare(
     from scsa_yolo.data.prepare import PrepareError, prepare_dataset
     from scsa_yolo.data.recipes import RecipeOptionError
     from scsa_yolo.data.sources import SourceError, SourceMissing
+    from scsa_yolo.data.writer import EmptySplitError
 
     options = {k: v for k, v in recipe_options.items() if v is not None}
     options.update(_parse_set(set_options))
@@ -135,7 +136,10 @@ def prepare(
         )
     except RecipeOptionError as error:
         raise click.UsageError(str(error)) from None
-    except (PrepareError, SourceMissing, SourceError, DownloadError, ArchiveError, UnsafeArchiveError, ManifestError) as error:
+    except (
+        PrepareError, SourceMissing, SourceError, DownloadError, ArchiveError, UnsafeArchiveError, ManifestError,
+        EmptySplitError,
+    ) as error:
         raise click.ClickException(str(error)) from None
     if result.status == "prepared":
         click.echo(f"{recipe.name}: prepared in {result.seconds:.1f} s -> {result.data_yaml}")

@@ -60,6 +60,16 @@ def test_sources_that_need_a_browser_say_what_to_fetch(run, tmp_path):
     assert not_archive.exit_code == 1 and "not a zip/tar archive" in not_archive.output
 
 
+def test_a_split_without_any_usable_image_writes_nothing(run, tmp_path):
+    source = make_visdrone(tmp_path / "src")
+    for image in (source / "VisDrone2019-DET-test-dev" / "images").iterdir():
+        image.unlink()
+    result = run("prepare", "visdrone", "--root", tmp_path / "root", "--source", source, "--no-progress")
+    assert result.exit_code == 1
+    assert "split(s) test got no image" in result.output and "missing_image 2" in result.output
+    assert not (tmp_path / "root" / "visdrone").exists()
+
+
 def test_bad_arguments_are_usage_errors(run, tmp_path):
     wrong_option = run("prepare", "voc", "--root", tmp_path, "--others", "drop")
     assert wrong_option.exit_code == 2 and "dataset 'voc' has no option 'others'" in wrong_option.output

@@ -53,6 +53,10 @@ def _write_json_atomic_fast(data: dict, path: Path) -> None:
         raise
 
 
+class EmptySplitError(ValueError):
+    """A requested split ended up with no image at all (wrong source folder, all images unreadable)."""
+
+
 class _SplitStats:
     def __init__(self) -> None:
         self.images = 0
@@ -91,6 +95,13 @@ class DatasetWriter:
         self.staging.mkdir(parents=True)
         try:
             stats = self._write_images(conversion, log)
+            empty = [s for s in manifest_fields["request"]["splits"] if not stats.get(s) or not stats[s].images]
+            if empty:
+                reasons = ", ".join(f"{k} {v}" for k, v in sorted(log.counts.items())) or "no events"
+                raise EmptySplitError(
+                    f"{manifest_fields['dataset']}: split(s) {', '.join(empty)} got no image ({reasons}); "
+                    f"is --source the right folder? Nothing was written."
+                )
             manifest = self._finish(conversion, log, stats, manifest_fields)
         except BaseException:
             shutil.rmtree(self.staging, ignore_errors=True)
