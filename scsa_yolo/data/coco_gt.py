@@ -83,7 +83,7 @@ def write_json_atomic(data: dict | list, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
+            handle.write(json.dumps(data))  # json.dumps uses the C encoder; json.dump does not
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
