@@ -66,6 +66,21 @@ def _attention_from_name(rest: str | None) -> tuple[str, str]:
         return rest, f"+{rest}"
 
 
+def split_model_name(text: str) -> tuple[str | None, str, str, str | None]:
+    """``yolov8n-scsa-neck.yaml`` -> (``yolov8n``, ``scsa``, ``+SCSA``, ``neck``).
+
+    Works on model YAML names as our generator writes them; a name it cannot parse is kept
+    whole as the model, with no attention.
+    """
+    stem = Path(text).name.removesuffix(".pt").removesuffix(".yaml")
+    match = _RUN_NAME.match(stem)
+    if not match:
+        return stem or None, "none", "-", None
+    attn, label = _attention_from_name(match.group("rest"))
+    placement = (match.group("placement") or "backbone") if attn != "none" else None
+    return match.group("model"), attn, label, placement
+
+
 def _dataset_name(data: str) -> str:
     path = Path(str(data))
     if path.suffix in (".yaml", ".yml"):
@@ -101,20 +116,14 @@ def row_from_ultralytics_run(run_dir: Path) -> dict[str, Any]:
         raise RecordError(run_dir / "results.csv", [f"no '{key}' values (not a detection run, or no epoch finished)"])
     _, ap, ap50 = max(scored)
 
-    model_text = Path(str(args.get("model", ""))).name
-    if model_text.endswith(".pt"):  # resumed/finetuned from weights: the name says little
-        model_text = model_text.removesuffix(".pt")
-    stem = model_text.removesuffix(".yaml")
-    match = _RUN_NAME.match(stem)
-    model, rest, placement = (match.group("model"), match.group("rest"), match.group("placement")) if match else (stem or None, None, None)
-    attn, label = _attention_from_name(rest)
+    model, attn, label, placement = split_model_name(str(args.get("model", "")))
     from scsa_yolo.bench.grid import parse_model_name
 
     family, scale = parse_model_name(model or "")
     row = empty_row()
     row.update(
         dataset=_dataset_name(args.get("data") or "unknown"), model=model, family=family, scale=scale,
-        attn=attn, label=label, placement=(placement or "backbone") if attn != "none" else None,
+        attn=attn, label=label, placement=placement,
         seed=args.get("seed"), epochs=args.get("epochs"), imgsz=args.get("imgsz"),
         AP=ap, AP50=ap50, source="ultralytics", path=str(run_dir), run_id=run_dir.name,
     )

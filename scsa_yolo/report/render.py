@@ -193,7 +193,7 @@ def to_csv(table: Table) -> str:
         return ""
     data = table.data.drop(columns=[c for c in table.data.columns if c.endswith("_order")], errors="ignore")
     buffer = io.StringIO()
-    data.to_csv(buffer, index=False, float_format="%.6g")
+    data.to_csv(buffer, index=False, float_format="%.10g")
     return buffer.getvalue()
 
 

@@ -43,6 +43,7 @@ class Column:
     scale: float = 100.0
     decimals: int = 1
     better: str | None = "high"  # high | low | None (not ranked)
+    show_std: bool = True  # False for figures that do not vary between seeds (params, FLOPs)
 
 
 COLUMNS = {
@@ -52,10 +53,10 @@ COLUMNS = {
     "APs": Column("APs", "APs", "AP$_S$", "AP<sub>S</sub>"),
     "APm": Column("APm", "APm", "AP$_M$", "AP<sub>M</sub>"),
     "APl": Column("APl", "APl", "AP$_L$", "AP<sub>L</sub>"),
-    "params": Column("params", "Params(M)", "Params(M)", "Params(M)", 1e-6, 3, None),
-    "gflops": Column("gflops", "GFLOPs", "GFLOPs", "GFLOPs", 1.0, 3, None),
+    "params": Column("params", "Params(M)", "Params(M)", "Params(M)", 1e-6, 3, None, False),
+    "gflops": Column("gflops", "GFLOPs", "GFLOPs", "GFLOPs", 1.0, 3, None, False),
     "throughput": Column("throughput", "Throughput(img/s)", "Throughput(img/s)", "Throughput(img/s)", 1.0, 0, "high"),
-    "rel_throughput": Column("rel_throughput", "Rel.", "Rel.", "Rel.", 1.0, 2, None),
+    "rel_throughput": Column("rel_throughput", "Rel.", "Rel.", "Rel.", 1.0, 2, None, False),
     "latency_ms": Column("latency_ms", "Latency(ms)", "Latency(ms)", "Latency(ms)", 1.0, 2, "low"),
 }
 
@@ -184,7 +185,7 @@ def _cell(agg: pd.Series | None, column: Column) -> Cell:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return Cell(n=int(agg["n"]), decimals=column.decimals)
     std = agg.get(f"{column.key}_std")
-    has_std = int(agg["n"]) > 1 and std is not None and not (isinstance(std, float) and math.isnan(std))
+    has_std = column.show_std and int(agg["n"]) > 1 and std is not None and not (isinstance(std, float) and math.isnan(std))
     return Cell(
         mean=float(mean) * column.scale,
         std=float(std) * column.scale if has_std else None,
@@ -248,14 +249,21 @@ def _grid_rows(
     return rows
 
 
+# The paper's dataset order first (Table 3 COCO, Table 4 VOC, VisDrone, ExDark, FLIR), then the rest by name.
+DATASET_ORDER = ("coco", "voc", "visdrone", "exdark", "flir", "synthetic")
+
+
 def _block_order(frame: pd.DataFrame) -> dict[str, int]:
-    return {b: i for i, b in enumerate(dict.fromkeys(frame.sort_values(["dataset", "epochs", "imgsz"], na_position="first")["block"]))}
+    known = {name: i for i, name in enumerate(DATASET_ORDER)}
+    ordered = frame.assign(_known=frame["dataset"].map(lambda d: known.get(d, len(known))))
+    ordered = ordered.sort_values(["_known", "dataset", "epochs", "imgsz"], na_position="first")
+    return {b: i for i, b in enumerate(dict.fromkeys(ordered["block"]))}
 
 
 def _notes(frame: pd.DataFrame, table_rows: list[Row], columns: list[Column]) -> list[str]:
     notes = []
     keys = {c.key for c in columns}
-    if keys & set(METRICS):
+    if keys & set(METRICS) and frame[[k for k in METRICS if k in keys]].notna().any().any():
         splits = "val split"
         notes.append(f"AP columns: pycocotools COCO box AP in % on the {splits}; best per block and column in bold, second underlined (ties alike).")
     if any(n > 1 for row in table_rows for n in row.ns):
@@ -344,8 +352,6 @@ def _table2(frame, models, model_rank, block_order) -> Table:
         rank_key_of=lambda key: (key[1],),
         order_of=lambda key: (block_order[key[0]], model_rank[key[1]], key[3], key[2]),
     )
-    for row in rows:  # a ratio of means: no std to show
-        row.cells[columns.index(COLUMNS["rel_throughput"])].std = None
     mark_best(rows, columns, [""])
     table = Table("table2", "Cost: params, GFLOPs, throughput (Table 2 style)", ["Dataset", "Model", "Method"], [""],
                   columns, rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)

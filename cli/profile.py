@@ -1,0 +1,173 @@
+"""``scsa-yolo profile``: params, GFLOPs, throughput and latency of models or of one layer."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def _split(text: str | None) -> list[str]:
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1:
+        raise click.BadParameter(f"expected C,H,W as three positive integers (e.g. 256,40,40), got {text!r}", param_hint="--shape")
+    return values  # type: ignore[return-value]
+
+
+@click.command(name="profile")
+@click.option("--model", "models", default=None,
+              help="Model(s), comma-separated: a model YAML (yolov8n-scsa.yaml), a .pt checkpoint or run folder, "
+                   "or a stock model with scale (yolov8n) combined with --attns.")
+@click.option("--attns", default=None, help="With stock models: attentions to insert, comma-separated (none,se,...,scsa).")
+@click.option("--placement", type=click.Choice(["backbone", "neck"]), default="backbone", show_default=True)
+@click.option("--layer", default=None, help="Profile one attention layer instead (e.g. scsa) on --shape.")
+@click.option("--shape", default=None, help="Layer input C,H,W (with --layer), e.g. 256,40,40.")
+@click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default=None,
+              help="Layer mode: precision (autocast for fp16/bf16). Default: fp16 on GPU, fp32 on CPU.")
+@click.option("--no-backward", is_flag=True, help="Layer mode: time the forward pass only.")
+@click.option("--imgsz", type=click.IntRange(min=32), default=640, show_default=True, help="Square input size (use the training size).")
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="Throughput batch. Default: 32 on GPU, 2 on CPU.")
+@click.option("--reps", type=click.IntRange(min=0), default=None, help="Timed repetitions (0: params and GFLOPs only). Default: 100 on GPU, 3 on CPU.")
+@click.option("--warmup", type=click.IntRange(min=0), default=None, help="Untimed warm-up passes. Default: 10 on GPU, 1 on CPU.")
+@click.option("--device", default=None, help="cpu or a GPU id (default: first GPU, else CPU).")
+@click.option("--half/--no-half", default=None, help="fp16 autocast (GPU only). Default: on for GPU.")
+@click.option("--records", "records_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write one profile record per model under this folder (for `scsa-yolo report --style table2`).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write all results to this JSON file.")
+def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, batch, reps, warmup, device, half, records_dir, out):
+    """Params, GFLOPs (aten-level FLOP counter, 1 MAC = 2 FLOPs), throughput (images/s) and
+    batch-1 latency, following the SCSA paper's protocol on a GPU (batch 32, warm-up, 100
+    timed passes, fp16 autocast, CUDA events). On a CPU the same code runs with smaller
+    settings and says so.
+
+    \b
+    Examples:
+      scsa-yolo profile --model yolov8n-scsa.yaml
+      scsa-yolo profile --model yolov8n,yolov8s --attns none,se,eca,ca,fca,cbam,scsa --records results/throughput
+      scsa-yolo profile --layer scsa --shape 256,40,40
+    """
+    from scsa_yolo.bench.profile import profile_layer, profile_model, resolve_device
+    from scsa_yolo.data.coco_gt import write_json_atomic
+
+    if layer is not None:
+        if models:
+            raise click.UsageError("give either --model or --layer, not both")
+        if shape is None:
+            raise click.UsageError("--layer needs --shape C,H,W (e.g. --shape 256,40,40)")
+        _check_attention(layer, "--layer")
+        dev = resolve_device(device)
+        chosen = dtype or ("fp16" if dev.type == "cuda" else "fp32")
+        try:
+            result = profile_layer(layer, _parse_shape(shape), batch=batch or (32 if dev.type == "cuda" else 2),
+                                   reps=reps, warmup=warmup, device=dev, dtype=chosen, backward=not no_backward)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        click.echo(result.summary())
+        if out is not None:
+            write_json_atomic(result.to_dict(), out)
+        return
+
+    targets = _targets(_split(models) or ["yolov8n-scsa.yaml"], _split(attns), placement)
+    results = []
+    for label, argument, identity in targets:
+        try:
+            result = profile_model(argument, imgsz=imgsz, batch=batch, reps=reps, warmup=warmup, device=device, half=half)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        except FileNotFoundError as error:
+            raise click.ClickException(f"{label}: {error}") from None
+        result.model = label
+        click.echo(result.summary())
+        results.append(result.to_dict())
+        if records_dir is not None:
+            path = _write_profile_record(records_dir, identity, argument, result)
+            click.echo(f"  record: {path}")
+    if out is not None:
+        write_json_atomic(results, out)
+        click.echo(f"results written to {out}")
+
+
+def _check_attention(name: str, option: str) -> None:
+    from scsa_yolo.nn.registry import UnknownAttentionError, get_attention
+
+    try:
+        get_attention(name)
+    except UnknownAttentionError as error:
+        raise click.BadParameter(str(error), param_hint=option) from None
+
+
+def _targets(models: list[str], attns: list[str], placement: str) -> list[tuple[str, str, dict]]:
+    """(display label, argument for YOLO(), identity for the record) per model to profile."""
+    from scsa_yolo.report.load import split_model_name
+
+    targets = []
+    if attns:
+        for attn in attns:
+            _check_attention(attn, "--attns")
+        try:
+            from scsa_yolo.integration import model_spec
+        except ImportError as error:  # pragma: no cover
+            raise click.ClickException(f"--attns needs the ultralytics integration ({error})") from None
+        for model in models:
+            for attn in attns:
+                try:
+                    argument = model_spec(model, attn, placement)
+                except ValueError as error:
+                    raise click.BadParameter(str(error), param_hint="--model/--attns") from None
+                from scsa_yolo.nn.registry import get_attention
+
+                spec = get_attention(attn)
+                suffix = "" if spec.name == "none" else f"-{spec.name}" + ("-neck" if placement == "neck" else "")
+                identity = {"model": Path(model).name.removesuffix(".yaml"), "attn": spec.name, "label": spec.label,
+                            "placement": placement if spec.name != "none" else None}
+                targets.append((f"{identity['model']}{suffix}", argument, identity))
+        return targets
+    for model in models:
+        base, attn, label, place = split_model_name(model)
+        identity = {"model": base or model, "attn": attn, "label": label, "placement": place}
+        targets.append((Path(model).name.removesuffix(".yaml"), model, identity))
+    return targets
+
+
+def _write_profile_record(folder: Path, identity: dict, argument: str, result) -> Path:
+    from scsa_yolo.bench.grid import parse_model_name
+    from scsa_yolo.bench.records import SCHEMA_VERSION, collect_env, now_iso, write_record
+    from scsa_yolo.nn.registry import get_attention
+
+    family, scale = parse_model_name(identity["model"])
+    name = identity["model"] + ("" if identity["attn"] == "none" else f"-{identity['attn']}")
+    if identity.get("placement") == "neck":
+        name += "-neck"
+    name += f"-{result.imgsz}"
+    spec = get_attention(identity["attn"]) if identity["attn"] in _known() else None
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "profile",
+        "run_id": f"profile/{name}",
+        "created_at": now_iso(),
+        "spec": {
+            "dataset": None, "model": identity["model"], "family": family, "scale": scale,
+            "attn": identity["attn"], "attn_label": identity["label"], "attn_kwargs": dict(spec.kwargs) if spec else {},
+            "placement": identity.get("placement"), "model_yaml": str(argument), "seed": None, "epochs": None,
+            "imgsz": result.imgsz, "batch": None, "train_args": {},
+        },
+        "env": collect_env(result.device),
+        "metrics": None,
+        "profile": result.to_dict(),
+        "wall_time_s": {},
+        "run_dir": None,
+    }
+    return write_record(record, folder / name / "record.json")
+
+
+def _known() -> set[str]:
+    from scsa_yolo.nn.registry import attention_names
+
+    return set(attention_names())
