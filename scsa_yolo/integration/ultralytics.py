@@ -240,6 +240,36 @@ def install_builders(tasks: ModuleType, classes: dict[str, type]) -> list[str]:
     return list(classes)
 
 
+def check_attention_rows(model: dict, names: set[str]) -> None:
+    """Raise :class:`YamlRowError` for an attention row whose ``from`` is not one index."""
+    rows = list(model.get("backbone") or []) + list(model.get("head") or [])
+    for index, row in enumerate(rows):
+        if isinstance(row, (list, tuple)) and len(row) == 4 and row[2] in names:
+            source = row[0]
+            if not isinstance(source, int) or isinstance(source, bool):
+                raise YamlRowError(
+                    f"model YAML row {index} [{', '.join(map(str, row))}]: {row[2]} takes one input; "
+                    f"'from' must be one layer index, got {source!r}"
+                )
+
+
+def install_row_check(tasks: ModuleType, names: set[str]) -> None:
+    """Wrap ``tasks.parse_model`` so our rows are checked before Ultralytics parses them."""
+    current = tasks.parse_model
+    original = getattr(current, "scsa_yolo_original", current)
+
+    @functools.wraps(original)
+    def parse_model_checked(d, ch, verbose=True):
+        check_attention_rows(d, names)
+        return original(d, ch, verbose)
+
+    parse_model_checked.scsa_yolo_original = original
+    tasks.parse_model = parse_model_checked
+    parent = sys.modules.get("ultralytics.nn")
+    if parent is not None and getattr(parent, "parse_model", None) in (original, current):
+        parent.parse_model = parse_model_checked
+
+
 # ---------------------------------------------------------------------------- model YAMLs
 def cfg_models_dir() -> Path:
     from scsa_yolo.models.catalog import cfg_models_dir as _dir
@@ -339,6 +369,7 @@ def register(tasks: ModuleType | None = None) -> str:
         _registered[id(tasks)] = "unsupported"
         return "unsupported"
     install_builders(tasks, classes)
+    install_row_check(tasks, set(classes))
     install_yaml_resolver(tasks)
     install_safe_globals(classes)
     _registered[id(tasks)] = "ok"

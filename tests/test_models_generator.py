@@ -1,0 +1,177 @@
+"""The model-YAML generator: placements, index remapping, rendering, the committed set, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from scsa_yolo.cli.models import models as models_cli
+from scsa_yolo.cli.models import write_committed_set
+from scsa_yolo.models.catalog import (
+    COMMITTED_BASES,
+    attention_row,
+    cfg_models_dir,
+    committed_models,
+    load_base,
+    make_model_text,
+)
+from scsa_yolo.models.generate import ModelYamlError, add_attention, insert_attention, placement_targets
+from scsa_yolo.models.render import flow, render_model_yaml
+
+REPO_CFG = Path(__file__).resolve().parents[1] / "cfg" / "models"
+
+
+def _refs(f, index):
+    return [index + r if r < 0 else r for r in (f if isinstance(f, list) else [f])]
+
+
+def _resolve_to_base(generated, inserted_module="SCSA"):
+    """Map each generated row back to the base: attention rows are identities.
+
+    Returns (base_rows_equivalent, attended_rows): for every non-attention row its
+    ``[inputs-as-base-indices, n, module, args]``, and for every attention row the base
+    row it attends.
+    """
+    rows = generated["backbone"] + generated["head"]
+    to_base: dict[int, int] = {}  # generated row -> base row whose output it carries
+    attended: dict[int, int] = {}
+    equivalent = []
+    base_index = 0
+    for index, (f, n, module, args) in enumerate(rows):
+        inputs = _refs(f, index) if index else [-1]
+        if module == inserted_module:
+            assert inputs == [index - 1], "an attention row must read the row just before it"
+            attended[index] = to_base[index - 1]
+            to_base[index] = to_base[index - 1]
+            continue
+        mapped = [to_base[i] if i >= 0 else -1 for i in inputs]
+        equivalent.append([mapped, n, module, args])
+        to_base[index] = base_index
+        base_index += 1
+    return equivalent, attended, to_base
+
+
+@pytest.mark.parametrize("base", COMMITTED_BASES)
+@pytest.mark.parametrize("placement", ["backbone", "neck"])
+def test_inserting_attention_keeps_the_network_when_attention_is_identity(base, placement):
+    model = load_base(base)
+    generated = add_attention(model, placement, "SCSA", []).model
+    equivalent, attended, to_base = _resolve_to_base(generated)
+    base_rows = model["backbone"] + model["head"]
+    expected = [[_refs(f, i) if i else [-1], n, m, a] for i, (f, n, m, a) in enumerate(base_rows)]
+    assert equivalent == expected
+    targets = placement_targets(model, placement)
+    assert sorted(attended.values()) == targets
+    # every consumer of a target reads the attention row, never the raw block
+    rows = generated["backbone"] + generated["head"]
+    target_rows = {gen for gen, b in to_base.items() if b in targets and gen not in attended}
+    for index, (f, _n, module, _a) in enumerate(rows):
+        if module == "SCSA" or index == 0:
+            continue
+        assert not set(_refs(f, index)) & target_rows, f"row {index} reads an un-attended target"
+    # section sizes: backbone placement grows the backbone, neck placement the head
+    grown = "backbone" if placement == "backbone" else "head"
+    assert len(generated[grown]) == len(model[grown]) + len(targets)
+
+
+def test_placement_targets_of_the_stock_bases():
+    assert placement_targets(load_base("yolov8"), "backbone") == [4, 6, 9]
+    assert placement_targets(load_base("yolo11"), "backbone") == [4, 6, 10]
+    assert placement_targets(load_base("yolov8"), "neck") == [15, 18, 21]
+    assert placement_targets(load_base("yolo11"), "neck") == [16, 19, 22]
+
+
+def test_yolov8_backbone_rows_exactly():
+    generated = add_attention(load_base("yolov8"), "backbone", "SE", [{"reduction": 8}]).model
+    rows = generated["backbone"] + generated["head"]
+    assert [i for i, r in enumerate(rows) if r[2] == "SE"] == [5, 8, 12]
+    assert rows[5] == [-1, 1, "SE", [{"reduction": 8}]]
+    assert rows[14] == [[-1, 8], 1, "Concat", [1]]  # was [-1, 6]: reads attended P4
+    assert rows[17] == [[-1, 5], 1, "Concat", [1]]  # was [-1, 4]: reads attended P3
+    assert rows[23] == [[-1, 12], 1, "Concat", [1]]  # was [-1, 9]: reads attended P5
+    assert rows[20] == [[-1, 15], 1, "Concat", [1]]  # was [-1, 12]: shifted
+    assert rows[-1] == [[18, 21, 24], 1, "Detect", ["nc"]]
+
+
+def test_neck_placement_detect_reads_attention_rows():
+    rows = add_attention(load_base("yolov8"), "neck", "CA", []).model
+    rows = rows["backbone"] + rows["head"]
+    assert rows[-1] == [[16, 20, 24], 1, "Detect", ["nc"]]
+    assert [rows[i][2] for i in (16, 20, 24)] == ["CA"] * 3
+    assert rows[17] == [-1, 1, "Conv", [256, 3, 2]]  # the PAN path continues from the attended P3
+
+
+def test_generator_errors_name_the_problem(tmp_path):
+    with pytest.raises(ModelYamlError, match="unknown placement 'head'"):
+        placement_targets(load_base("yolov8"), "head")
+    with pytest.raises(ModelYamlError, match="no 'head' section"):
+        placement_targets({"backbone": [[-1, 1, "Conv", [8]]]}, "backbone")
+    with pytest.raises(ModelYamlError, match="no detection head row"):
+        placement_targets({"backbone": [[-1, 1, "Conv", [8]]], "head": [[-1, 1, "Conv", [8]]]}, "neck")
+    with pytest.raises(ModelYamlError, match="does not point at an earlier row"):
+        placement_targets({"backbone": [[-1, 1, "Conv", [8]]], "head": [[[-1, 5], 1, "Concat", [1]]]}, "backbone")
+    with pytest.raises(ModelYamlError, match="not row indices"):
+        insert_attention(load_base("yolov8"), [99], "SE", [])
+    with pytest.raises(ModelYamlError, match="neither a stock model"):
+        load_base(str(tmp_path / "missing.yaml"))
+
+
+def test_render_round_trips_awkward_values():
+    model = {
+        "nc": 3,
+        "lr": 1e-05,
+        "scales": {"n": [0.33, 0.25, 1024]},
+        "backbone": [[-1, 1, "Conv", [16, 3, 2]], [-1, 1, "SCSA", [[3, 5], 7, {"norm": "bn", "use_pcsa": False}]]],
+        "head": [[-1, 1, "nn.Upsample", ["None", 2, "nearest"]], [[-1, 0], 1, "Concat", [1]], [-1, 1, "X", ["a b", None, "yes"]]],
+    }
+    text = render_model_yaml(model, ["header"], {1: "note"})
+    assert yaml.safe_load(text) == model
+    assert "- [-1, 1, SCSA, [[3, 5], 7, {norm: bn, use_pcsa: False}]] # 1 note" in text
+    assert flow(["yes", "a b"]) == '["yes", "a b"]'
+
+
+def test_committed_yamls_are_exactly_the_generator_output(tmp_path):
+    written = write_committed_set(tmp_path, echo=lambda _msg: None)
+    assert len(written) == len(committed_models())
+    for path in written:
+        committed = REPO_CFG / path.name
+        assert committed.is_file(), f"{path.name} is not committed; run scsa-yolo models make --all"
+        assert committed.read_text() == path.read_text(), f"{path.name} differs; run scsa-yolo models make --all"
+    stray = {p.name for p in REPO_CFG.glob("*.yaml")} - {p.name for p in written}
+    assert not stray, f"cfg/models holds YAMLs the generator does not make: {sorted(stray)}"
+
+
+def test_installed_cfg_dir_is_the_repo_cfg():
+    assert cfg_models_dir().resolve() == REPO_CFG.resolve()
+
+
+def test_ablation_yaml_row_carries_the_registry_keywords():
+    row = attention_row("scsa-no-pcsa")
+    name, text = make_model_text("yolo11", row, "neck")
+    assert name == "yolo11-scsa-no-pcsa-neck.yaml"
+    assert "SCSA, [{use_pcsa: False}]]" in text
+    with pytest.raises(ValueError, match="adds no layer"):
+        attention_row("none")
+
+
+def test_models_make_cli(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(models_cli, ["make", "--base", "yolo11", "--attn", "CBAM", "--placement", "neck", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "yolo11-cbam-neck.yaml").read_text() == (REPO_CFG / "yolo11-cbam-neck.yaml").read_text()
+
+    custom = tmp_path / "tiny.yaml"
+    custom.write_text((REPO_CFG.parent.parent / "cfg" / "models" / "yolov8-se.yaml").read_text())
+    result = runner.invoke(models_cli, ["make", "--base", str(custom), "--attn", "eca", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "SE" in (tmp_path / "tiny-eca.yaml").read_text() and "ECA" in (tmp_path / "tiny-eca.yaml").read_text()
+
+    result = runner.invoke(models_cli, ["make", "--attn", "bogus", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown attention 'bogus'" in result.output and "scsa" in result.output
+    result = runner.invoke(models_cli, ["make", "--base", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "neither a stock model" in result.output
+    result = runner.invoke(models_cli, ["list"])
+    assert result.exit_code == 0 and "yolov8-scsa.yaml" in result.output and "missing" not in result.output
