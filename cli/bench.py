@@ -72,11 +72,14 @@ def bench(grid_name, data, models, attns, placement, seeds, epochs, imgsz, batch
     click.echo(f"out:  {out.resolve()}")
     if dry_run:
         for name, yaml_path in datasets.items():
-            click.echo(f"dataset {name}: {yaml_path or 'will be generated'}")
+            click.echo(f"dataset {name}: {yaml_path}")
         click.echo("\n".join(describe_plan(planned)))
+        problems = [str(v)[len("NOT READY: "):] for v in datasets.values() if str(v).startswith("NOT READY: ")]
         message = conflicts_message(planned)
         if message:
-            raise click.ClickException(message)
+            problems.append(message)
+        if problems:
+            raise click.ClickException("this grid cannot run yet:\n" + "\n".join(problems))
         return
     started = time.perf_counter()
     try:

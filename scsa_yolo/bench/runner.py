@@ -110,37 +110,48 @@ def describe_plan(planned: list[PlannedRun]) -> list[str]:
     return lines
 
 
-def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str, Path | None]:
+def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str, Path | str]:
     """Data YAML of every dataset of the grid; the synthetic one is generated when missing.
 
+    With ``dry_run`` nothing is generated and a dataset that is not ready maps to a
+    sentence saying what a real run would do or need.
+
     Raises:
-        GridError: a dataset that is neither prepared nor a data YAML (the message lists the
-            known datasets and the command that prepares one).
+        GridError: (not in dry-run) datasets that are neither prepared nor data YAMLs; the
+            message lists each with the command that prepares it, and the known datasets.
     """
     from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
 
-    resolved: dict[str, Path | None] = {}
+    resolved: dict[str, Path | str] = {}
+    errors: list[str] = []
     for dataset in grid.datasets:
-        if dataset == "synthetic":
-            if dry_run:
-                try:
-                    resolved[dataset] = resolve_data(dataset)
-                except DatasetNotPrepared:
-                    resolved[dataset] = None
-                continue
-            from scsa_yolo.data.synthetic import prepare_synthetic
-
-            echo(f"synthetic dataset: preparing (skipped when already on disk) {grid.synthetic or ''}")
-            resolved[dataset] = Path(prepare_synthetic(None, **grid.synthetic))
-            continue
         try:
             resolved[dataset] = resolve_data(dataset)
+            if dataset != "synthetic" or dry_run:
+                continue
         except DatasetNotPrepared as error:
-            raise GridError(_dataset_error(dataset, error)) from None
+            if dataset != "synthetic":
+                message, known = _dataset_error(dataset, error)
+                if not known:  # a typo: refuse even a dry run
+                    raise GridError(message) from None
+                errors.append(message)
+                resolved[dataset] = f"NOT READY: {message}"
+                continue
+            if dry_run:
+                resolved[dataset] = "will be generated"
+                continue
+        from scsa_yolo.data.synthetic import prepare_synthetic
+
+        # Always called: it returns at once when the files on disk match the options.
+        echo(f"synthetic dataset: checking / generating {grid.synthetic or '(default options)'}")
+        resolved[dataset] = Path(prepare_synthetic(None, **grid.synthetic))
+    if errors and not dry_run:
+        raise GridError("\n".join(errors))
     return resolved
 
 
-def _dataset_error(dataset: str, error: Exception) -> str:
+def _dataset_error(dataset: str, error: Exception) -> tuple[str, bool]:
+    """The message for a dataset that is not ready, and whether its name is a known one."""
     try:
         from scsa_yolo.data.recipes import recipe_names
 
@@ -148,13 +159,14 @@ def _dataset_error(dataset: str, error: Exception) -> str:
     except ImportError:  # pragma: no cover - datasets package not installed
         known = ["coco", "voc", "visdrone", "exdark", "flir", "synthetic"]
     if Path(dataset).suffix in (".yaml", ".yml"):
-        return f"{error}"
+        return str(error), False
     if dataset.lower() in known:
-        return f"{error}"
+        return str(error), True
     return (
         f"unknown dataset '{dataset}': not a data YAML and not prepared under the data root. "
         f"Known datasets: {', '.join(known)} (prepare one with `scsa-yolo data prepare NAME`), "
-        "or pass the path of an Ultralytics data YAML."
+        "or pass the path of an Ultralytics data YAML.",
+        False,
     )
 
 

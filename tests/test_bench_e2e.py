@@ -1,0 +1,164 @@
+"""End to end through the real CLI: `scsa-yolo bench` (worker subprocesses, real training) then
+`scsa-yolo report`; re-run skipping; a killed grid resumed from last.pt."""
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from scsa_yolo.bench.records import load_record
+from scsa_yolo.cli.main import main
+
+pytestmark = pytest.mark.slow
+
+TINY_GRID = """\
+datasets: [synthetic]
+models: [yolov8n]
+attns: {attns}
+seeds: [0]
+epochs: {epochs}
+imgsz: 64
+batch: 4
+train_args: {{workers: 0, val: false}}
+synthetic: {{num_train: {num_train}, num_val: 4, imgsz: 64}}
+report: table4
+"""
+
+
+def _bench(args, env, **kwargs):
+    return subprocess.run([sys.executable, "-m", "scsa_yolo.cli.main", "bench", *args], env=env,
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def _env(tmp_path):
+    return {**os.environ, "SCSA_YOLO_DATA": str(tmp_path / "data"), "YOLO_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    """`scsa-yolo bench` on a 2-run grid: plain YOLOv8n and +SCSA, 1 epoch at 64 px."""
+    root = tmp_path_factory.mktemp("bench")
+    grid = root / "tiny.yaml"
+    grid.write_text(TINY_GRID.format(attns="[none, scsa]", epochs=1, num_train=8))
+    args = ["--grid", str(grid), "--out", str(root / "runs")]
+    started = time.perf_counter()
+    result = _bench(args, _env(root))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root, args, result.stdout, time.perf_counter() - started
+
+
+def test_bench_writes_a_valid_record_per_run_and_prints_the_report(bench_run):
+    root, _, output, _ = bench_run
+    runs = root / "runs" / "synthetic"
+    assert sorted(p.name for p in runs.iterdir()) == ["yolov8n-none-s0", "yolov8n-scsa-s0"]
+    for name, attn, label in (("yolov8n-none-s0", "none", "-"), ("yolov8n-scsa-s0", "scsa", "+SCSA")):
+        record = load_record(runs / name / "record.json")
+        spec = record["spec"]
+        assert (spec["dataset"], spec["model"], spec["scale"], spec["attn"], spec["attn_label"]) == \
+               ("synthetic", "yolov8n", "n", attn, label)
+        assert (spec["seed"], spec["epochs"], spec["imgsz"], spec["batch"]) == (0, 1, 64, 4)
+        assert spec["train_args"]["deterministic"] is True and spec["train_args"]["seed"] == 0
+        assert record["metrics"]["n_images"] == 4 and record["metrics"]["split"] == "val"
+        assert record["profile"]["reduced"] is True and record["profile"]["params"] > 3_000_000
+        assert record["env"]["ultralytics"] and record["env"]["torch"]
+        assert record["wall_time_s"]["train"] > 0
+        assert record["run_dir"] == str(runs / name) and (runs / name / "weights" / "best.pt").is_file()
+    scsa = load_record(runs / "yolov8n-scsa-s0" / "record.json")
+    plain = load_record(runs / "yolov8n-none-s0" / "record.json")
+    assert "SCSA" in scsa["spec"]["model_yaml"] or "scsa" in scsa["spec"]["model_yaml"]
+    assert scsa["profile"]["params"] > plain["profile"]["params"]
+    # progress, then the Table 4 report in the terminal
+    assert "[1/2] synthetic/yolov8n-none-s0: epoch 1/1" in output
+    assert "[2/2] synthetic/yolov8n-scsa-s0: done" in output
+    assert "Detection accuracy per dataset (Table 4 style)" in output
+    assert "| synthetic | -" in output and "| +SCSA" in output
+    for ext in ("md", "tex", "html", "csv", "png"):
+        assert (root / "runs" / f"report.{ext}").is_file()
+
+
+def test_record_metrics_equal_pycocotools_on_the_run_files(bench_run):
+    root, *_ = bench_run
+    run = root / "runs" / "synthetic" / "yolov8n-scsa-s0"
+    metrics = load_record(run / "record.json")["metrics"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(metrics["ground_truth"])
+        evaluator = COCOeval(gt, gt.loadRes(str(run / "eval" / "detections_val.json")), "bbox")
+        evaluator.evaluate(), evaluator.accumulate(), evaluator.summarize()
+    for name, value in zip(("AP", "AP50", "AP75", "APs", "APm", "APl"), evaluator.stats):
+        assert metrics[name] == (None if value < 0 else value)
+
+
+def test_rerun_skips_completed_runs(bench_run):
+    root, args, _, _ = bench_run
+    records = sorted((root / "runs").rglob("record.json"))
+    before = [p.stat().st_mtime_ns for p in records]
+    result = _bench([*args, "--no-report"], _env(root))
+    assert result.returncode == 0, result.stderr
+    assert "2 already done, 0 to run" in result.stdout
+    assert [p.stat().st_mtime_ns for p in records] == before
+
+
+def test_report_cli_reads_bench_records_and_plain_ultralytics_runs(bench_run, tmp_path):
+    root, *_ = bench_run
+    # a plain `yolo train` folder: args.yaml + results.csv, no record
+    plain = tmp_path / "yolo_run"
+    plain.mkdir()
+    source = root / "runs" / "synthetic" / "yolov8n-scsa-s0"
+    shutil.copy(source / "args.yaml", plain / "args.yaml")
+    shutil.copy(source / "results.csv", plain / "results.csv")
+    out = tmp_path / "results" / "table3"
+    outcome = CliRunner().invoke(main, ["report", str(root / "runs"), str(plain), "--style", "table3",
+                                        "--format", "all", "--out", str(out)])
+    assert outcome.exit_code == 0, outcome.output
+    assert "+SCSA†" in outcome.output and "plain Ultralytics run" in outcome.output
+    with open(plain / "results.csv") as handle:
+        best = max(csv.DictReader(handle), key=lambda r: float(r["metrics/mAP50-95(B)"]))
+    shown = f"{100 * float(best['metrics/mAP50-95(B)']):.1f}"
+    assert shown in outcome.output.split("+SCSA†")[1].splitlines()[0]
+    for ext in ("md", "tex", "html", "csv"):
+        assert (tmp_path / "results" / f"table3.{ext}").stat().st_size > 0
+
+
+def test_a_killed_grid_resumes_from_last_checkpoint(tmp_path):
+    epochs = 6
+    grid = tmp_path / "resume.yaml"
+    grid.write_text(TINY_GRID.format(attns="[none]", epochs=epochs, num_train=16))
+    args = ["--grid", str(grid), "--out", str(tmp_path / "runs"), "--no-report"]
+    run = tmp_path / "runs" / "synthetic" / "yolov8n-none-s0"
+    env = _env(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "scsa_yolo.cli.main", "bench", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    try:
+        # progress.json reports an epoch only after Ultralytics saved that epoch's last.pt
+        while time.monotonic() < deadline and process.poll() is None:
+            progress = json.loads((run / "progress.json").read_text()) if (run / "progress.json").is_file() else {}
+            if progress.get("phase") == "train" and progress.get("epoch", 0) >= 1:
+                break
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)  # the grid and its worker, like a lost session
+    finally:
+        process.wait(30)
+    time.sleep(1.5)  # let an orphaned worker notice (it should already be dead)
+    assert not (run / "record.json").exists(), "the run finished before it could be killed"
+    assert (run / "weights" / "last.pt").is_file()
+
+    result = _bench(args, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 already done, 1 to run" in result.stdout and "resuming" in result.stdout
+    record = load_record(run / "record.json")
+    assert record["train_mode"] == "resumed"
+    with open(run / "results.csv") as handle:
+        epochs_logged = [int(float(row["epoch"])) for row in csv.DictReader(handle)]
+    assert epochs_logged == list(range(1, epochs + 1))  # each epoch once: continued, not restarted
+    assert "Resuming training" in (run / "worker.log").read_text()

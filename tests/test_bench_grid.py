@@ -1,0 +1,113 @@
+"""Grid files, options, planning and bad input (no training here)."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from scsa_yolo.bench.grid import GridError, RunSpec, load_grid, shipped_grids, split_list
+from scsa_yolo.bench.runner import CONFLICT, DONE, NEW, RESUME, conflicts_message, plan_runs
+from scsa_yolo.cli.main import main
+
+
+def test_shipped_grids_load_and_expand():
+    assert {"quick", "table4", "table3", "ablation"} <= set(shipped_grids())
+    table4 = load_grid("table4")
+    assert table4.datasets == ["voc", "visdrone", "exdark", "flir"]
+    assert table4.models == ["yolov8n", "yolov8s"]
+    assert table4.attns == ["none", "se", "eca", "ca", "fca", "scsa"]
+    assert len(table4.runs()) == 48
+    assert load_grid("table3").datasets == ["coco"]
+    ablation = load_grid("ablation")
+    assert len(ablation.datasets) == 1 and "scsa-no-pcsa" in ablation.attns and "scsa-g1-3" in ablation.attns
+    quick = load_grid("quick")
+    assert quick.datasets == ["synthetic"] and quick.models == ["yolov8n"]
+    assert [r.attn for r in quick.runs()] == ["none", "se", "eca", "ca", "fca", "scsa"]
+
+
+def test_options_replace_grid_values_and_names_are_canonical():
+    grid = load_grid("quick").with_options(attns=["SCSA", "SE"], seeds=[0, 1], epochs=2, train_args={"lr0": 0.02})
+    runs = grid.runs()
+    assert [(r.attn, r.seed) for r in runs] == [("scsa", 0), ("se", 0), ("scsa", 1), ("se", 1)]
+    assert runs[0].epochs == 2 and runs[0].train_args["lr0"] == 0.02
+    assert runs[0].run_id == "synthetic/yolov8n-scsa-s0"
+
+
+def test_run_folders_are_named_by_dataset_model_attention_placement_seed(tmp_path):
+    spec = RunSpec("/data/voc/data.yaml", "yolov8s", "scsa", "neck", 2, 1, 64, 2)
+    assert spec.run_dir(tmp_path) == tmp_path / "voc" / "yolov8s-scsa-neck-s2"
+    assert RunSpec("mine.yaml", "yolov8n", "none", "backbone", 0, 1, 64, 2).run_id == "mine/yolov8n-none-s0"
+
+
+def test_unknown_attention_lists_the_known_names():
+    with pytest.raises(GridError) as error:
+        load_grid("quick").with_options(attns=["scsa", "selfie"])
+    message = str(error.value)
+    assert "selfie" in message and "none, se, eca, ca, fca, cbam, scsa" in message
+
+
+def test_bad_grid_files_name_the_file_and_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("datasets: [voc]\nmodels: [yolov8n]\nattns: [none]\nepoch: 3\n")
+    with pytest.raises(GridError, match=r"bad.yaml: unknown key\(s\) \['epoch'\]"):
+        load_grid(bad)
+    bad.write_text("datasets: [voc]\nmodels: [yolov8n]\nattns: [none]\ntrain_args: {epochs: 3}\n")
+    with pytest.raises(GridError, match="may not set \\['epochs'\\]"):
+        load_grid(bad)
+    with pytest.raises(GridError, match="shipped grids: ablation, quick, table3, table4"):
+        load_grid("table99")
+    with pytest.raises(GridError, match="expected comma-separated integers"):
+        split_list("0,one", int)
+
+
+def test_plan_detects_done_resumable_new_and_conflicting_runs(tmp_path):
+    grid = load_grid("quick").with_options(attns=["none", "se", "eca", "scsa"], epochs=2)
+    none, se, eca, scsa = grid.runs()
+    # done: a valid record
+    from test_bench_records import _valid
+
+    from scsa_yolo.bench.records import write_record
+
+    write_record(_valid(), none.run_dir(tmp_path) / "record.json")
+    (none.run_dir(tmp_path) / "spec.json").write_text(json.dumps(none.settings()))
+    # resumable: a last.pt, no record
+    (se.run_dir(tmp_path) / "weights").mkdir(parents=True)
+    (se.run_dir(tmp_path) / "weights" / "last.pt").write_bytes(b"x")
+    # conflict: started with other settings
+    eca.run_dir(tmp_path).mkdir(parents=True)
+    (eca.run_dir(tmp_path) / "spec.json").write_text(json.dumps({**eca.settings(), "epochs": 5}))
+    states = [p.state for p in plan_runs(grid.runs(), tmp_path)]
+    assert states == [DONE, RESUME, CONFLICT, NEW]
+    message = conflicts_message(plan_runs(grid.runs(), tmp_path))
+    assert "epochs: 5 -> 2" in message and "another --out" in message
+
+
+def test_dry_run_prints_the_plan_without_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCSA_YOLO_DATA", str(tmp_path / "data"))
+    outcome = CliRunner().invoke(main, ["bench", "--dry-run", "--out", str(tmp_path / "runs"), "--seeds", "0,1"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "dataset synthetic: will be generated" in outcome.output
+    assert "[12/12] synthetic/yolov8n-scsa-s1" in outcome.output
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--attns", "none,transformer"], "unknown attention 'transformer'; known names: none, se, eca"),
+        (["--data", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--data", "visdrone"], "scsa-yolo data prepare visdrone"),
+        (["--grid", "nope"], "shipped grids: ablation, quick, table3, table4"),
+        (["--seeds", "a,b"], "expected comma-separated integers"),
+        (["--devices", "0", "--ddp"], "--ddp needs at least two GPU ids"),
+        (["lr0"], "is not KEY=VALUE"),
+        (["seed=3"], "may not set ['seed']"),
+    ],
+)
+def test_bad_bench_input_is_a_usage_error(tmp_path, monkeypatch, args, expected):
+    monkeypatch.setenv("SCSA_YOLO_DATA", str(tmp_path / "data"))
+    outcome = CliRunner().invoke(main, ["bench", "--dry-run", "--out", str(tmp_path), *args])
+    assert outcome.exit_code in (1, 2), outcome.output  # usage error, or a plan that cannot run
+    assert expected in outcome.output
+    assert "Traceback" not in outcome.output
+    if "imagenet" in args:
+        assert "Known datasets: coco, voc, visdrone, exdark, flir, synthetic" in outcome.output

@@ -1,0 +1,79 @@
+"""Profiling: aten-level FLOP counts, params, CPU settings, CLI (model and layer modes)."""
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from scsa_yolo.bench.profile import CPU_SETTINGS, count_flops, profile_layer, profile_model
+from scsa_yolo.cli.main import main
+
+
+def test_conv_flops_follow_two_per_multiply_add():
+    conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+    assert count_flops(conv, torch.zeros(1, 8, 10, 10)) == 2 * 16 * 8 * 3 * 3 * 10 * 10
+
+
+def test_attention_matmuls_are_counted():
+    """SCSA's channel self-attention (two C x C x N products) shows up in the count."""
+    from scsa_yolo.nn.registry import create_attention
+
+    channels, side = 32, 14  # 7x7 pooling -> N = 2 * 2 tokens
+    x = torch.randn(1, channels, side, side)
+    with_pcsa = count_flops(create_attention("scsa", channels).eval(), x)
+    without_pcsa = count_flops(create_attention("scsa-no-pcsa", channels).eval(), x)
+    tokens = (side // 7) ** 2
+    assert with_pcsa - without_pcsa >= 2 * (2 * channels * channels * tokens)
+
+
+def test_yolov8n_gflops_agree_with_ultralytics_thop_count():
+    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils.torch_utils import get_flops
+
+    result = profile_model("yolov8n.yaml", imgsz=640, device="cpu", reps=0)
+    model = DetectionModel("yolov8n.yaml", verbose=False)
+    assert result.params == sum(p.numel() for p in model.parameters())
+    assert result.gflops == pytest.approx(get_flops(model, 640), rel=0.03)  # 8.7 GFLOPs, the published figure
+
+
+def test_cpu_runs_the_reduced_protocol_and_says_so():
+    result = profile_model("yolov8n.yaml", imgsz=64, device="cpu", reps=1, warmup=0)
+    assert result.reduced and "reduced protocol" in result.note and result.timing == "perf_counter"
+    assert result.batch == CPU_SETTINGS["batch"] and not result.half
+    assert result.throughput > 0 and result.latency_ms > 0 and result.fused
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        profile_model("yolov8n.yaml", imgsz=64, device="cpu", half=True)
+
+
+def test_layer_profile_reports_shape_params_and_times():
+    result = profile_layer("scsa", (16, 14, 14), batch=2, reps=1, warmup=0, device="cpu")
+    assert result.shape == (2, 16, 14, 14) and result.params == 16 * 16  # SCSA: 16 params per channel
+    assert result.forward_ms > 0 and result.forward_backward_ms > 0 and result.gflops > 0
+
+
+def test_profile_cli_models_records_and_table2(tmp_path):
+    records = tmp_path / "records"
+    out = tmp_path / "profile.json"
+    outcome = CliRunner().invoke(main, [
+        "profile", "--model", "yolov8n", "--attns", "none,scsa", "--imgsz", "64", "--device", "cpu",
+        "--reps", "1", "--warmup", "0", "--records", str(records), "--out", str(out),
+    ])
+    assert outcome.exit_code == 0, outcome.output
+    results = json.loads(out.read_text())
+    assert [r["model"] for r in results] == ["yolov8n", "yolov8n-scsa"]
+    assert results[1]["params"] > results[0]["params"]
+    report = CliRunner().invoke(main, ["report", str(records), "--style", "table2"])
+    assert report.exit_code == 0, report.output
+    assert "+SCSA" in report.output and "| 1.00 |" in report.output
+    assert "reduced CPU protocol" in report.output
+
+
+def test_profile_cli_layer_mode_and_bad_input():
+    outcome = CliRunner().invoke(main, ["profile", "--layer", "eca", "--shape", "32,8,8", "--reps", "1", "--device", "cpu"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "eca on (B=2, C=32, H=8, W=8)" in outcome.output
+    outcome = CliRunner().invoke(main, ["profile", "--layer", "attention9", "--shape", "32,8,8"])
+    assert outcome.exit_code == 2 and "known names: none, se" in outcome.output
+    outcome = CliRunner().invoke(main, ["profile", "--layer", "scsa"])
+    assert outcome.exit_code == 2 and "--shape" in outcome.output
