@@ -24,7 +24,7 @@ def _parse_train_args(pairs: tuple[str, ...]) -> dict:
               help="Grid file: a path, or the name of a shipped grid (quick, table4, table3, ablation). Default: quick.")
 @click.option("--data", default=None, help="Comma-separated datasets (prepared names or data YAMLs), e.g. voc,visdrone.")
 @click.option("--models", default=None, help="Comma-separated models with scale, e.g. yolov8n,yolov8s.")
-@click.option("--attns", default=None, help="Comma-separated attentions, e.g. none,se,eca,ca,fca,scsa (see `scsa-yolo models list`).")
+@click.option("--attns", default=None, help="Comma-separated attention names: none, se, eca, ca, fca, cbam, scsa, or an SCSA ablation (scsa-no-pcsa, ...).")
 @click.option("--placement", type=click.Choice(["backbone", "neck"]), default=None, help="Where the attention rows go.")
 @click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 (deterministic training per seed).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs per run.")
@@ -49,7 +49,14 @@ def bench(grid_name, data, models, attns, placement, seeds, epochs, imgsz, batch
     Extra KEY=VALUE arguments are passed to Ultralytics' train (e.g. workers=4 lr0=0.02).
     """
     from scsa_yolo.bench.grid import GridError, load_grid, split_list
-    from scsa_yolo.bench.runner import conflicts_message, describe_plan, execute, plan_runs, prepare_datasets
+    from scsa_yolo.bench.runner import (
+        check_models,
+        conflicts_message,
+        describe_plan,
+        execute,
+        plan_runs,
+        prepare_datasets,
+    )
 
     try:
         grid = load_grid(grid_name or "quick")
@@ -61,6 +68,7 @@ def bench(grid_name, data, models, attns, placement, seeds, epochs, imgsz, batch
         device_list = split_list(devices)
         if ddp and (not device_list or len(device_list) < 2 or "cpu" in device_list):
             raise click.UsageError("--ddp needs at least two GPU ids in --devices, e.g. --devices 0,1 --ddp")
+        check_models(grid)
         datasets = prepare_datasets(grid, click.echo, dry_run=dry_run)
         runs = grid.runs()
         planned = plan_runs(runs, out)

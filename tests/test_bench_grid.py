@@ -98,6 +98,7 @@ def test_dry_run_prints_the_plan_without_training(tmp_path, monkeypatch):
         (["--data", "visdrone"], "scsa-yolo data prepare visdrone"),
         (["--grid", "nope"], "shipped grids: ablation, quick, table3, table4"),
         (["--seeds", "a,b"], "expected comma-separated integers"),
+        (["--models", "yolov8q"], "--models yolov8q"),
         (["--devices", "0", "--ddp"], "--ddp needs at least two GPU ids"),
         (["lr0"], "is not KEY=VALUE"),
         (["seed=3"], "may not set ['seed']"),
@@ -111,3 +112,14 @@ def test_bad_bench_input_is_a_usage_error(tmp_path, monkeypatch, args, expected)
     assert "Traceback" not in outcome.output
     if "imagenet" in args:
         assert "Known datasets: coco, voc, visdrone, exdark, flir, synthetic" in outcome.output
+
+
+def test_device_slots_pin_one_gpu_per_worker_or_share_all_with_ddp():
+    from scsa_yolo.bench.runner import _slots
+
+    assert _slots(None, False) == [(None, {})]
+    assert _slots(["cpu"], False) == [("cpu", {})]
+    assert _slots(["0", "1"], False) == [("0", {"CUDA_VISIBLE_DEVICES": "0"}), ("0", {"CUDA_VISIBLE_DEVICES": "1"})]
+    assert _slots(["0", "1"], True) == [("0,1", {})]
+    with pytest.raises(GridError, match="cannot be combined"):
+        _slots(["cpu", "0"], False)

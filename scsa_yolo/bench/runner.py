@@ -110,6 +110,25 @@ def describe_plan(planned: list[PlannedRun]) -> list[str]:
     return lines
 
 
+def check_models(grid: Grid) -> None:
+    """Resolve every (model, attention, placement) of the grid before anything trains.
+
+    Raises:
+        GridError: a model that is neither a stock model with a scale nor a model YAML, or a
+            combination the integration cannot build (its message lists the choices).
+    """
+    try:
+        from scsa_yolo.integration import model_spec
+    except ImportError as error:  # pragma: no cover - integration missing from the install
+        raise GridError(f"the Ultralytics integration is not importable ({error})") from None
+    for model in grid.models:
+        for attn in grid.attns:
+            try:
+                model_spec(model, attn, grid.placement)
+            except ValueError as error:
+                raise GridError(f"--models {model} / --attns {attn}: {error}") from None
+
+
 def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str, Path | str]:
     """Data YAML of every dataset of the grid; the synthetic one is generated when missing.
 
@@ -250,7 +269,9 @@ def execute(
                 record = run.planned.run_dir / RECORD_NAME
                 if code == 0 and record.is_file():
                     outcome.completed.append(run.planned)
-                    echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: done ({_headline(record)})")
+                    finished = len(outcome.completed) + len(outcome.skipped)
+                    echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: done ({_headline(record)}); "
+                         f"{finished}/{total} runs complete")
                 else:
                     tail = _log_tail(run.planned.run_dir / LOG_NAME)
                     outcome.failed.append((run.planned, tail))
@@ -286,7 +307,7 @@ def _show_progress(run: _Active, total: int, echo: Echo) -> None:
         # DDP ranks do not run our callback: fall back to the rows Ultralytics appends per epoch
         rows = _results_rows(run.planned.run_dir / "results.csv")
         if rows and (epoch is None or rows > epoch):
-            epoch = rows
+            epoch = min(rows, epochs or rows)
     shown = (phase, epoch)
     if phase is None or shown == run.last_shown:
         return

@@ -150,7 +150,8 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
     def on_epoch_end(trainer) -> None:
         elapsed = previous + time.perf_counter() - started
         write_json_atomic({"train_s": elapsed}, run_dir / TIMING_NAME)
-        report_progress(run_dir, "train", epoch=trainer.epoch + 1, epochs=trainer.epochs)
+        # Ultralytics also fires this after its final validation, past the last epoch
+        report_progress(run_dir, "train", epoch=min(trainer.epoch + 1, trainer.epochs), epochs=trainer.epochs)
 
     model.add_callback("on_fit_epoch_end", on_epoch_end)
     report_progress(run_dir, "train", epoch=0, epochs=spec.epochs)
@@ -183,6 +184,7 @@ def run(run_dir: Path, device: str | None = None) -> Path:
     report_progress(run_dir, "profile")
     profile_started = time.perf_counter()
     profile = profile_model(run_dir, imgsz=spec.imgsz, device=eval_device)
+    profile.model = Path(model_argument(spec)).name
     profile_s = time.perf_counter() - profile_started
 
     record = build_record(spec, run_dir, data_yaml, result, profile, device)

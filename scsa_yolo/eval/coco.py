@@ -134,7 +134,7 @@ def coco_metrics(
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        coco_dt = coco_gt.loadRes(copy.deepcopy(dets))  # loadRes adds keys to the dicts it gets
+        coco_dt = coco_gt.loadRes([dict(d) for d in dets])  # loadRes adds keys to the dicts it gets
         evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
         if image_ids is not None:
             evaluator.params.imgIds = list(image_ids)
