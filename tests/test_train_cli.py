@@ -1,0 +1,98 @@
+"""``scsa-yolo train``: argument checking, data resolution, and a real one-epoch run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from scsa_yolo.cli.train import _default_name, parse_overrides, resolve_training_data, train
+from scsa_yolo.data.synthetic import prepare_synthetic
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+
+
+def _run(args, **kwargs):
+    return CliRunner().invoke(train, args, catch_exceptions=False, **kwargs)
+
+
+def test_unprepared_dataset_names_the_prepare_command(tmp_path):
+    result = _run(["--data", "visdrone", "--root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"scsa-yolo data prepare visdrone --root {tmp_path}" in result.output
+
+
+def test_missing_data_yaml_is_a_usage_error(tmp_path):
+    result = _run(["--data", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2 and "data YAML not found" in result.output
+
+
+def test_overrides_are_checked_against_ultralytics_arguments():
+    assert parse_overrides(("lr0=0.005", "amp=False", "optimizer=AdamW", "fraction=none")) == {
+        "lr0": 0.005, "amp": False, "optimizer": "AdamW", "fraction": None,
+    }
+    for bad, message in [
+        (("lr=0.1",), "'lr' is not an Ultralytics training argument; did you mean lrf, lr0"),
+        (("epochs=3",), "use the --epochs option"),
+        (("model=x.yaml",), "use the --model/--attn/--placement option"),
+        (("lr0",), "is not key=value"),
+    ]:
+        result = _run(list(bad))
+        assert result.exit_code == 2 and message in result.output, result.output
+    result = _run(["--epoch", "3"])
+    assert result.exit_code == 2 and "--epoch" in result.output
+
+
+def test_bad_model_or_attention_is_a_clear_error(tmp_path):
+    data = prepare_synthetic(tmp_path, num_train=4, num_val=2)
+    result = _run(["--data", str(data), "--attn", "nope"])
+    assert result.exit_code == 2 and "unknown attention 'nope'" in result.output
+    result = _run(["--data", str(data), "--model", "resnet50"])
+    assert result.exit_code == 2 and "neither a stock model" in result.output
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"")
+    result = _run(["--data", str(data), "--model", str(weights), "--attn", "scsa"])
+    assert result.exit_code == 2 and "cannot be applied to weights" in result.output
+
+
+def test_synthetic_is_generated_when_missing_but_never_overwritten(tmp_path):
+    messages = []
+    path = resolve_training_data("synthetic", tmp_path, echo=messages.append)
+    assert path == tmp_path / "synthetic" / "data.yaml" and path.is_file()
+    assert any("generating" in m for m in messages)
+    # a synthetic set prepared with other options is used as it is
+    prepare_synthetic(tmp_path, num_train=5, num_val=3, force=True)
+    messages.clear()
+    assert resolve_training_data("synthetic", tmp_path, echo=messages.append) == path.resolve()
+    assert not messages
+    assert len(list((tmp_path / "synthetic" / "images" / "train").iterdir())) == 5
+
+
+def test_default_run_names():
+    assert _default_name("yolov8n", "scsa", "backbone", "synthetic") == "yolov8n-scsa-synthetic"
+    assert _default_name("yolo11s", "cbam", "neck", "/d/visdrone/data.yaml") == "yolo11s-cbam-neck-visdrone"
+
+
+@pytest.mark.slow
+def test_one_epoch_run_with_extra_arguments(tmp_path):
+    prepare_synthetic(tmp_path / "datasets", num_train=12, num_val=6, imgsz=64)
+    result = _run([
+        "--root", str(tmp_path / "datasets"), "--epochs", "1", "--imgsz", "64", "--batch", "4", "--device", "cpu",
+        "--project", str(tmp_path / "runs"), "--attn", "eca", "--placement", "neck", "workers=0", "plots=False",
+        "lr0=0.002",
+    ])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "yolov8n-eca-neck-synthetic"
+    assert (run / "weights" / "best.pt").is_file()
+    assert f"best weights: {run / 'weights' / 'best.pt'}" in result.output
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    assert args["model"] == "yolov8n-eca-neck.yaml" and args["lr0"] == 0.002 and args["workers"] == 0
+    assert Path(args["data"]) == (tmp_path / "datasets" / "synthetic" / "data.yaml").resolve()
+    assert "scsa-yolo val --model" in result.output
+    assert os.environ.get("YOLO_OFFLINE") == "1"
