@@ -48,7 +48,7 @@ def report(paths, style, fmt, out, plot):
     except ReportError as error:
         raise click.ClickException(str(error)) from None
     for problem in result.problems:
-        click.echo(f"skipped invalid record {problem}", err=True)
+        click.echo(f"skipped {problem}", err=True)
     if out is None:
         click.echo(result.render(fmt), nl=False)
     else:

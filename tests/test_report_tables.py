@@ -190,12 +190,12 @@ def test_corrupt_and_invalid_records_are_reported_with_path_and_skipped(record_d
 
     outcome = CliRunner().invoke(main, ["report", str(record_dir)])
     assert outcome.exit_code == 0, outcome.output
-    assert f"skipped invalid record {record_dir / 'broken' / 'record.json'}: not valid JSON" in outcome.output
-    assert f"skipped invalid record {record_dir / 'bad' / 'record.json'}" in outcome.output
+    assert f"skipped {record_dir / 'broken' / 'record.json'}: not valid JSON" in outcome.output
+    assert f"skipped {record_dir / 'bad' / 'record.json'}" in outcome.output
     assert "'metrics.AP' must be a fraction" in outcome.output
     assert "+ECA" not in outcome.output  # the invalid run is not in the table
     assert "**53.0**" in outcome.output  # the valid ones are
-    assert "2 record(s) skipped as invalid" in outcome.output
+    assert "2 record(s) or run(s) skipped" in outcome.output
 
 
 def test_report_cli_bad_style_and_format(record_dir):
@@ -229,3 +229,17 @@ def test_render_rejects_unknown_format(record_dir):
     table = make_report([record_dir], "table4").table
     with pytest.raises(ValueError, match="md, latex, html, csv"):
         render(table, "rtf")
+
+
+def test_unfinished_bench_runs_are_skipped_not_reported_as_plain_ultralytics_runs(record_dir):
+    unfinished = record_dir / "voc" / "yolov8n-eca-s0"
+    unfinished.mkdir(parents=True)
+    (unfinished / "spec.json").write_text("{}")
+    (unfinished / "args.yaml").write_text("model: yolov8n-eca.yaml\ndata: voc\nepochs: 10\nimgsz: 640\nseed: 0\n")
+    (unfinished / "results.csv").write_text("epoch,metrics/mAP50(B),metrics/mAP50-95(B)\n1,0.9,0.9\n")
+    from scsa_yolo.cli.main import main
+
+    outcome = CliRunner().invoke(main, ["report", str(record_dir)])
+    assert outcome.exit_code == 0, outcome.output
+    assert f"skipped {unfinished}: unfinished bench run" in outcome.output
+    assert "+ECA" not in outcome.output and "90.0" not in outcome.output

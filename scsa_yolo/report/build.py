@@ -25,7 +25,7 @@ class Report:
     def render(self, fmt: str) -> str:
         text = render(self.table, fmt)
         if fmt == "md" and self.problems:
-            text += f"\n- {len(self.problems)} record(s) skipped as invalid (listed on stderr).\n"
+            text += f"\n- {len(self.problems)} record(s) or run(s) skipped (each listed on stderr with its reason).\n"
         return text
 
 

@@ -134,6 +134,11 @@ def _is_ultralytics_run(folder: Path) -> bool:
     return (folder / "args.yaml").is_file() and (folder / "results.csv").is_file() and not (folder / RECORD_NAME).is_file()
 
 
+def _is_unfinished_bench_run(folder: Path) -> bool:
+    """A `scsa-yolo bench` run folder (it has spec.json) whose record is not written yet."""
+    return (folder / "spec.json").is_file() and not (folder / RECORD_NAME).is_file()
+
+
 def load_rows(paths: Iterable[str | Path]) -> tuple[list[dict], list[RecordProblem]]:
     """Rows of every record and plain Ultralytics run under ``paths``, and what was skipped.
 
@@ -161,6 +166,9 @@ def load_rows(paths: Iterable[str | Path]) -> tuple[list[dict], list[RecordProbl
         if key in seen:
             return
         seen.add(key)
+        if _is_unfinished_bench_run(folder):
+            problems.append(RecordProblem(folder, "unfinished bench run (no record.json yet); re-run `scsa-yolo bench` to finish it"))
+            return
         try:
             rows.append(row_from_ultralytics_run(folder))
         except RecordError as error:
@@ -176,6 +184,9 @@ def load_rows(paths: Iterable[str | Path]) -> tuple[list[dict], list[RecordProbl
             for args in sorted(entry.rglob("args.yaml")):
                 if _is_ultralytics_run(args.parent):
                     add_run(args.parent)
+            for spec in sorted(entry.rglob("spec.json")):
+                if _is_unfinished_bench_run(spec.parent):
+                    add_run(spec.parent)
         elif entry.is_file():
             add_record(entry)
         else:
