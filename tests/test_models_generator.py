@@ -175,3 +175,12 @@ def test_models_make_cli(tmp_path):
     assert result.exit_code == 1 and "neither a stock model" in result.output
     result = runner.invoke(models_cli, ["list"])
     assert result.exit_code == 0 and "yolov8-scsa.yaml" in result.output and "missing" not in result.output
+
+
+def test_models_info_cli():
+    runner = CliRunner()
+    result = runner.invoke(models_cli, ["info", "yolov8n-scsa.yaml", "--imgsz", "64"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("yolov8n-scsa.yaml: 3,164,368 params, ")  # as in cfg/models/README.md
+    result = runner.invoke(models_cli, ["info", "yolov8n-nothing.yaml"])
+    assert result.exit_code == 1 and "yolov8n-nothing.yaml" in result.output

@@ -22,6 +22,11 @@ Touch points, each covered by ``tests/test_integration_ultralytics.py``:
    its own and torch's classes for ``torch.load(weights_only=True)``; our layer classes
    are added with ``torch.serialization.add_safe_globals``.
 
+Multi-GPU training: Ultralytics' DDP writes a small script and starts it with
+``python -m torch.distributed.run``; each worker is a fresh interpreter, so the autoload
+hook (``scsa_yolo-autoload.pth``) registers there too, and the worker's trainer resolves
+``model=yolov8n-scsa.yaml`` through touch point 3 again. Nothing here is DDP-specific.
+
 Outside the supported version range nothing is patched except placeholders: using one of
 our YAML names or model files then raises :class:`UnsupportedUltralyticsError` with the
 fix, while everything else in Ultralytics keeps working. Set
