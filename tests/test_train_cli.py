@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -95,4 +94,3 @@ def test_one_epoch_run_with_extra_arguments(tmp_path):
     assert args["model"] == "yolov8n-eca-neck.yaml" and args["lr0"] == 0.002 and args["workers"] == 0
     assert Path(args["data"]) == (tmp_path / "datasets" / "synthetic" / "data.yaml").resolve()
     assert "scsa-yolo val --model" in result.output
-    assert os.environ.get("YOLO_OFFLINE") == "1"
