@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 DEFAULT_SHAPES = ((64, 80, 80), (128, 40, 40), (256, 20, 20), (128, 80, 80), (256, 40, 40), (512, 20, 20))
+DEFAULT_TUNE: dict = {}
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
@@ -93,6 +94,12 @@ def check_numbers(shape, dtype, device) -> dict:
     truth_layer.load_state_dict({k: v.float() for k, v in low.state_dict().items()})  # dtype-rounded params
     out32, dx32, g32 = layer_grads(truth_layer, x.float(), dout.float(), "reference")
     res = {"fast_supported": True}
+    # Twice: the first call goes through Triton's JIT launch, later ones through the
+    # cached direct launch; both must give bit-identical results (also a race check).
+    first = layer_grads(low, x, dout, "fast")
+    again = layer_grads(low, x, dout, "fast")
+    res["fast_repeat_identical"] = all(
+        torch.equal(a, b) for a, b in zip([first[0], first[1], *first[2]], [again[0], again[1], *again[2]]))
     for impl in ("fast", "reference"):
         out, dx, grads = layer_grads(low, x, dout, impl)
         res[impl] = {
@@ -163,6 +170,77 @@ def time_shape(shape, dtype, device, warmup_ms, rep_ms) -> dict:
     return res
 
 
+def graph_us(fn, warmup_ms: int, rep_ms: int) -> float:
+    """Median microseconds of ``fn`` captured in a CUDA graph: GPU time without host
+    launch overhead."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return bench(graph.replay, warmup_ms, rep_ms)
+
+
+def time_fused_variant(shape, dtype, device, warmup_ms, rep_ms) -> dict:
+    """Fused path only: eager and graph-replayed forward and forward + backward."""
+    b, c, h, w = shape
+    res = {}
+    x = torch.randn(shape, device=device, dtype=dtype)
+    dout = torch.randn(shape, device=device, dtype=dtype)
+    infer = make_layer(c, seed=2).to(device=device, dtype=dtype).eval()
+    infer.impl = "fast"
+
+    def fwd():
+        with torch.no_grad():
+            infer(x)
+
+    train = make_layer(c, seed=3).to(device)
+    train.impl = "fast"
+    params = list(train.parameters())
+    xg = x.detach().clone().requires_grad_(True)
+
+    def fwd_bwd():
+        with torch.autocast("cuda", dtype=dtype):
+            out = train(xg)
+        torch.autograd.grad(out, [xg, *params], dout)
+
+    res["fwd_us"] = bench(fwd, warmup_ms, rep_ms)
+    res["fwdbwd_us"] = bench(fwd_bwd, warmup_ms, rep_ms)
+    for name, fn in (("fwd_graph_us", fwd), ("fwdbwd_graph_us", fwd_bwd)):
+        try:
+            res[name] = graph_us(fn, warmup_ms, rep_ms)
+        except Exception as exc:  # capture can fail on some stacks; the eager number stands
+            res[name] = float("nan")
+            res[name + "_error"] = f"{type(exc).__name__}: {exc}"[:200]
+    return res
+
+
+def set_tune(overrides: dict) -> None:
+    from scsa_yolo.nn import scsa_fast
+
+    scsa_fast.TUNE.update(overrides)
+    scsa_fast._plans.clear()
+    scsa_fast._launch.cache.clear()
+
+
+SWEEP = {
+    "t1k_w4": dict(plane_tile=1024, plane_warps=4, pool_tile=1024, pool_warps=4, bred_tile=1024, bred_warps=4,
+                   dx_tile=1024, dx_warps=4),
+    "t2k_w4": dict(plane_tile=2048, plane_warps=4, pool_tile=2048, pool_warps=4, bred_tile=2048, bred_warps=4,
+                   dx_tile=2048, dx_warps=4),
+    "t4k_w4": dict(plane_tile=4096, plane_warps=4, pool_tile=4096, pool_warps=4, bred_tile=4096, bred_warps=4,
+                   dx_tile=4096, dx_warps=4),
+    "t4k_w8": dict(plane_tile=4096, plane_warps=8, pool_tile=4096, pool_warps=8, bred_tile=4096, bred_warps=8,
+                   dx_tile=4096, dx_warps=8),
+    "t8k_w8": dict(plane_tile=8192, plane_warps=8, pool_tile=8192, pool_warps=8, bred_tile=8192, bred_warps=8,
+                   dx_tile=8192, dx_warps=8),
+}
+
+
 def profile_kernels(shape, dtype, device, iters=20) -> list[dict]:
     """Per-kernel GPU time of the fused forward + backward (torch.profiler)."""
     from torch.profiler import ProfilerActivity, profile
@@ -199,30 +277,65 @@ def warm(chw, batch: int, dtypes: list[str], device) -> None:
     """Compile every kernel variant the run will use (Triton caches them on disk)."""
     shape = (batch, *chw)
     for name in dtypes:
+        t0 = time.time()
         dtype = DTYPES[name]
         x = torch.randn(shape, device=device, dtype=dtype)
         layer = make_layer(chw[0], seed=0).to(device)
         layer_grads(layer, x, x, "fast", autocast_dtype=None if dtype == torch.float32 else dtype)
-        layer_grads(layer.to(dtype), x, x, "fast")
-    torch.cuda.synchronize()
+        if dtype != torch.float32:
+            layer_grads(layer.to(dtype), x, x, "fast")
+        torch.cuda.synchronize()
+        log(f"  [warm pid {os.getpid()}] {chw} {name}: {time.time() - t0:.1f}s")
 
 
-def precompile(args, jobs: int) -> None:
-    """Warm the Triton cache with ``jobs`` parallel processes (compiling is CPU-bound)."""
+def precompile(args, jobs: int, timeout_s: float) -> None:
+    """Warm the Triton cache with ``jobs`` parallel processes (compiling is CPU-bound).
+
+    Workers still running after ``timeout_s`` are killed; whatever they did not compile is
+    compiled lazily by the main run.
+    """
     import subprocess
 
-    work = [(chw, name) for chw in args.shapes for name in sorted(set(args.dtypes) | set(args.check_dtypes))]
+    work = [(chw, name, "") for chw in args.shapes for name in sorted(set(args.dtypes) | set(args.check_dtypes))]
+    if args.sweep:
+        work += [(chw, "fp16", v) for chw in args.shapes for v in SWEEP]
     chunks = [work[i::jobs] for i in range(jobs) if work[i::jobs]]
     procs = []
     t0 = time.time()
     for chunk in chunks:
         cmd = [sys.executable, __file__, "--out", str(args.out), "--batch", str(args.batch), "--warm-only"]
-        for chw, name in chunk:
-            cmd += ["--warm", f"{chw[0]},{chw[1]},{chw[2]}:{name}"]
+        for chw, name, variant in chunk:
+            cmd += ["--warm", f"{chw[0]},{chw[1]},{chw[2]}:{name}:{variant}"]
         procs.append(subprocess.Popen(cmd))
-    codes = [p.wait() for p in procs]
+    codes = []
+    for proc in procs:
+        try:
+            codes.append(proc.wait(timeout=max(1.0, timeout_s - (time.time() - t0))))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes.append("killed")
     log(f"precompiled {len(work)} (shape, dtype) variants in {len(chunks)} processes: "
         f"{time.time() - t0:.1f}s, exit codes {codes}")
+
+
+def markdown_extra(result: dict) -> str:
+    """Fused-path timings eager vs CUDA-graph replay, and the tile sweep."""
+    lines = []
+    if result.get("graph"):
+        lines += ["", "Fused path, fp16, eager vs replayed from a CUDA graph (the gap is host launch overhead):", "",
+                  "| C,H,W | fwd eager | fwd graph | f+b eager | f+b graph |", "|---|---|---|---|---|"]
+        for shape, g in result["graph"].items():
+            lines.append(f"| {shape} | {g['fwd_us']:.0f} | {g['fwd_graph_us']:.0f} | {g['fwdbwd_us']:.0f} "
+                         f"| {g['fwdbwd_graph_us']:.0f} |")
+    if result.get("sweep"):
+        shapes = sorted({s for v in result["sweep"].values() for s in v})
+        lines += ["", "Tile sweep (fp16, graph-replayed fwd / f+b, us):", "",
+                  "| variant | " + " | ".join(shapes) + " |", "|---" * (len(shapes) + 1) + "|"]
+        for variant, per in result["sweep"].items():
+            cells = [f"{per[s]['fwd_graph_us']:.0f} / {per[s]['fwdbwd_graph_us']:.0f}" if s in per else "-"
+                     for s in shapes]
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(meta: dict, rows: list[dict]) -> str:
@@ -286,15 +399,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup-ms", type=int, default=25)
     ap.add_argument("--rep-ms", type=int, default=100)
     ap.add_argument("--profile", action="store_true", help="per-kernel GPU times of the fused fwd+bwd (fp16)")
+    ap.add_argument("--sweep", action="store_true", help="also time the fused path under several tile configurations")
     ap.add_argument("--precompile", type=int, default=min(8, os.cpu_count() or 1),
                     help="parallel processes that compile the kernels first (0: compile lazily)")
+    ap.add_argument("--precompile-timeout", type=float, default=150.0, help="seconds before workers are killed")
     ap.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--warm", action="append", default=[], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.warm_only:
         for item in args.warm:
-            chw, name = item.split(":")
+            chw, name, variant = item.split(":")
+            set_tune(SWEEP[variant] if variant else DEFAULT_TUNE)
             warm(parse_shape(chw), args.batch, [name], torch.device("cuda"))
         return 0
 
@@ -317,8 +433,12 @@ def main(argv: list[str] | None = None) -> int:
     meta["copy_bw_GBps"] = copy_bandwidth(device) / 1e9
     log(f"copy bandwidth {meta['copy_bw_GBps']:.0f} GB/s")
 
+    from scsa_yolo.nn import scsa_fast
+
+    DEFAULT_TUNE.update(scsa_fast.TUNE)
+    meta["tune"] = dict(scsa_fast.TUNE)
     if args.precompile > 0:
-        precompile(args, args.precompile)
+        precompile(args, args.precompile, args.precompile_timeout)
 
     rows = []
     failures = []
@@ -338,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"check {chw} {name}: fused out {e['fast']['out']:.1e} dx {e['fast']['dx']:.1e} "
                     f"params {e['fast']['params_max']:.1e} | reference out {e['reference']['out']:.1e} "
                     f"dx {e['reference']['dx']:.1e} params {e['reference']['params_max']:.1e} ({time.time() - t0:.1f}s)")
+                if not e.get("fast_repeat_identical", False):
+                    failures.append(f"{chw} {name}: fused results differ between two identical calls")
                 worst = max(e["fast"]["out"], e["fast"]["dx"], e["fast"]["params_max"])
                 limit = 1e-4 if name == "fp32" else max(
                     3 * max(e["reference"]["out"], e["reference"]["dx"], e["reference"]["params_max"]), 2e-2)
@@ -372,6 +494,31 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.empty_cache()
 
     result = {"meta": meta, "rows": rows, "check_failures": failures}
+    # Fused path under the default tiles, eager and graph-replayed (host overhead = gap).
+    result["graph"] = {}
+    for chw in args.shapes:
+        try:
+            g = time_fused_variant((args.batch, *chw), torch.float16, device, args.warmup_ms, args.rep_ms)
+        except Exception:
+            log(traceback.format_exc())
+            continue
+        result["graph"][",".join(map(str, chw))] = g
+        log(f"graph {chw} fp16: fwd eager {g['fwd_us']:.0f} graph {g['fwd_graph_us']:.0f} | "
+            f"f+b eager {g['fwdbwd_us']:.0f} graph {g['fwdbwd_graph_us']:.0f}")
+    if args.sweep:
+        result["sweep"] = {}
+        for variant, overrides in SWEEP.items():
+            set_tune(overrides)
+            for chw in args.shapes:
+                try:
+                    g = time_fused_variant((args.batch, *chw), torch.float16, device, args.warmup_ms, args.rep_ms)
+                except Exception:
+                    log(traceback.format_exc())
+                    continue
+                result["sweep"].setdefault(variant, {})[",".join(map(str, chw))] = g
+                log(f"sweep {variant} {chw}: fwd {g['fwd_us']:.0f} (graph {g['fwd_graph_us']:.0f}) "
+                    f"f+b {g['fwdbwd_us']:.0f} (graph {g['fwdbwd_graph_us']:.0f})")
+        set_tune(DEFAULT_TUNE)
     if args.profile:
         result["profile"] = {}
         for chw in args.shapes:
@@ -384,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"profile {chw} fp16 fused fwd+bwd:")
             for p in prof[:14]:
                 log(f"   {p['us_per_step']:8.1f} us  x{p['calls_per_step']:.0f}  {p['kernel']}")
-    text = markdown(meta, rows)
+    text = markdown(meta, rows) + markdown_extra(result)
     if failures:
         text += "\nCHECK FAILURES:\n" + "\n".join(f"- {f}" for f in failures) + "\n"
     write_atomic(args.out / "scsa_layer.json", json.dumps(result, indent=1))

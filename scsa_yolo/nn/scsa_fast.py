@@ -39,6 +39,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import weakref
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
 
@@ -103,6 +104,8 @@ def _kernels() -> SimpleNamespace:
             raise RuntimeError(f"SCSA fused kernels unavailable: {error}")
         fwd: ModuleType = importlib.import_module("scsa_yolo.nn._scsa_kernels.forward")
         bwd: ModuleType = importlib.import_module("scsa_yolo.nn._scsa_kernels.backward")
+        if bwd.SLOTS["conv_w"] != _SLOT_CONV_W:
+            raise RuntimeError("scsa_fast and its backward kernels disagree on the gradient slots")
         _kernel_state["ns"] = SimpleNamespace(fwd=fwd, bwd=bwd, slots=bwd.SLOTS)
     return _kernel_state["ns"]  # type: ignore[return-value]
 
@@ -205,14 +208,35 @@ def _config(module: nn.Module) -> _Config:
 
 
 def _params(module: nn.Module) -> list[torch.Tensor]:
-    """Parameters in the order the autograd function takes them (see :class:`_Params`)."""
-    convs = module.dwconvs
+    """Parameters in the order the autograd function takes them (see :class:`_Params`).
+
+    Read through the modules' parameter dicts: this runs on every call, and
+    ``nn.Module.__getattr__`` is slow.
+    """
+    mods = module._modules
+    convs = [conv._parameters for conv in mods["dwconvs"]._modules.values()]
+    norm_h, norm_w, norm_p = (mods[n]._parameters for n in ("norm_h", "norm_w", "norm_pcsa"))
     return (
-        [conv.weight for conv in convs]
-        + [conv.bias for conv in convs]
-        + [module.norm_h.weight, module.norm_h.bias, module.norm_w.weight, module.norm_w.bias,
-           module.norm_pcsa.weight, module.norm_pcsa.bias, module.q.weight, module.k.weight, module.v.weight]
+        [conv["weight"] for conv in convs]
+        + [conv["bias"] for conv in convs]
+        + [norm_h["weight"], norm_h["bias"], norm_w["weight"], norm_w["bias"], norm_p["weight"], norm_p["bias"],
+           mods["q"]._parameters["weight"], mods["k"]._parameters["weight"], mods["v"]._parameters["weight"]]
     )
+
+
+# Per layer: (configuration-level reason or None, _Config or None). A layer's structure
+# does not change after construction; its parameters' dtype/device may, and are checked
+# on every call.
+_module_cache: "weakref.WeakKeyDictionary[nn.Module, tuple[str | None, _Config | None]]" = weakref.WeakKeyDictionary()
+
+
+def _module_info(module: nn.Module) -> tuple[str | None, _Config | None]:
+    info = _module_cache.get(module)
+    if info is None:
+        reason = _module_reason(module)
+        info = (reason, None if reason is not None else _config(module))
+        _module_cache[module] = info
+    return info
 
 
 def unsupported_reason(module: nn.Module, x: torch.Tensor) -> str | None:
@@ -233,7 +257,7 @@ def unsupported_reason(module: nn.Module, x: torch.Tensor) -> str | None:
         return triton_error
     if x.device.type == "cpu" and not _kernel_state.get("interpreted"):
         return "CPU tensor but triton is in compiled (GPU) mode"
-    reason = _module_reason(module)
+    reason, cfg = _module_info(module)
     if reason is not None:
         return reason
     b, c, h, w = x.shape
@@ -243,14 +267,17 @@ def unsupported_reason(module: nn.Module, x: torch.Tensor) -> str | None:
         return "empty input"
     if x.numel() > _INT32_LIMIT or max(s * (n - 1) for s, n in zip(x.stride(), x.shape)) > _INT32_LIMIT:
         return "input too large for 32-bit indexing"
-    win_h, win_w = min(module.window, h), min(module.window, w)
+    win_h, win_w = min(cfg.window, h), min(cfg.window, w)
     if (h // win_h) * (w // win_w) > _MAX_TOKENS:
         return f"more than {_MAX_TOKENS} PCSA tokens"
-    if _p2(c // len(module.dwconvs)) * _p2(max(h, w)) > _MAX_GATE_TILE:
+    if _p2(c // len(cfg.kernel_sizes)) * _p2(max(h, w)) > _MAX_GATE_TILE:
         return "channel group x map side too large for one gate tile"
-    for p in _params(module):
-        if p.device != x.device or p.dtype not in (torch.float16, torch.bfloat16, torch.float32):
-            return f"parameter on {p.device} / {p.dtype}"
+    params = _params(module)
+    for p in params:
+        if p.device != x.device or p.dtype != params[0].dtype or not p.is_contiguous():
+            return "parameters must be contiguous, on the input's device, all of one dtype"
+    if params[0].dtype not in (torch.float16, torch.bfloat16, torch.float32):
+        return f"parameter dtype {params[0].dtype}"
     return None
 
 
@@ -267,230 +294,264 @@ def _p2(n: int) -> int:
     return 1 << max(0, (int(n) - 1).bit_length())
 
 
-@dataclass(frozen=True)
+#: Tile sizes (elements per program and iteration) and warps of the streaming kernels.
+#: ``SCSA_YOLO_FAST_TUNE="plane_tile=4096,pool_warps=8"`` overrides entries (benchmarks).
+TUNE: dict[str, int] = {
+    "plane_tile": 4096, "plane_warps": 4,  # X_H/X_W reduction and the output pass
+    "pool_tile": 4096, "pool_warps": 4,  # pooling pass (one window row per iteration)
+    "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
+    "dx_tile": 2048, "dx_warps": 4,  # dx pass
+}
+for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
+    _name, _, _value = _item.partition("=")
+    if _name.strip() in TUNE:
+        TUNE[_name.strip()] = int(_value)
+
+
+def _warps_for(elements: int) -> int:
+    """Warps for the small kernels: about 16 float32 values per thread and tile."""
+    return max(4, min(16, _p2(elements // 512)))
+
+
+class _Seg:
+    """A float32 segment of workspace ``buf`` (index into the launch's workspaces),
+    passed to kernels as a pointer."""
+
+    __slots__ = ("off", "numel", "buf")
+
+    def __init__(self, off: int, numel: int, buf: int = 0) -> None:
+        self.off, self.numel, self.buf = off, numel, buf
+
+
+def _layout(sizes: dict[str, int]) -> tuple[dict[str, _Seg], int]:
+    """Consecutive segments, each 128-byte aligned (kernels assume aligned pointers)."""
+    segs, off = {}, 0
+    for name, n in sizes.items():
+        segs[name] = _Seg(off, n)
+        off += -(-max(n, 1) // 32) * 32
+    return segs, off
+
+
 class _Plan:
-    """Window geometry and tile sizes for one input shape."""
+    """Geometry, tiles, grids and workspace layout for one (layer config, input) kind."""
 
-    B: int
-    C: int
-    H: int
-    W: int
-    WH: int
-    WW: int
-    HP: int
-    WP: int
-    N: int
-    Cg: int
-    alpha: float
+    def __init__(self, cfg: _Config, x: torch.Tensor, pdtype: torch.dtype) -> None:
+        b, c, h, w = x.shape
+        self.B, self.C, self.H, self.W = b, c, h, w
+        self.WH, self.WW = min(cfg.window, h), min(cfg.window, w)
+        self.HP, self.WP = h // self.WH, w // self.WW
+        self.N = self.HP * self.WP
+        self.NG = len(cfg.kernel_sizes)
+        self.Cg = c // self.NG
+        self.alpha = c**-0.5 if cfg.scale_mode == "channels" else self.N**-0.5
+        self.ks = list(cfg.kernel_sizes) + [1] * (_MAX_GROUPS - self.NG)
+        self.pdtype = pdtype
+        self.sx = tuple(x.stride())
+        self.so = tuple(torch.empty_like(x, device="meta").stride())
+        self.prec = "ieee" if _kernel_state.get("interpreted") else "tf32x3"
+        shape = dict(C=c, H=h, W=w)
+        win = dict(WH=self.WH, WW=self.WW, HP=self.HP, WP=self.WP)
+        sxd = dict(SXB=self.sx[0], SXC=self.sx[1], SXH=self.sx[2], SXW=self.sx[3])
+        # Streaming kernels over whole rows.
+        bw = _p2(w)
+        bh = min(_p2(h), max(1, TUNE["plane_tile"] // bw))
+        cb = min(_p2(c), max(1, TUNE["plane_tile"] // (bh * bw)))
+        self.g_plane = (b * -(-c // cb),)
+        self.k_reduce = dict(**shape, **sxd, CB=cb, BH=bh, BW=bw, num_warps=TUNE["plane_warps"])
+        self.k_apply = dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
+                            CB=cb, BH=bh, BW=bw, num_warps=TUNE["plane_warps"])
+        self.ncb_plane = -(-c // cb)
+        rb = _p2(self.WH)
+        cbp = min(_p2(c), max(1, TUNE["pool_tile"] // (rb * bw)))
+        self.ncb_pool = -(-c // cbp)
+        self.g_pool = (b * self.ncb_pool,)
+        self.k_pool = dict(**shape, **sxd, **win, CB=cbp, RB=rb, BW=bw, JB=_p2(self.WP), num_warps=TUNE["pool_warps"])
+        cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
+        self.ncb_bred = -(-c // cbr)
+        self.g_bred = (b * self.ncb_bred,)
+        self.k_bred = dict(**shape, **sxd, **win, NI=-(-h // self.WH), CB=cbr, RB=rb, BW=bw,
+                           num_warps=TUNE["bred_warps"])
+        bhd = min(_p2(h), max(1, TUNE["dx_tile"] // bw))
+        cbd = min(_p2(c), max(1, TUNE["dx_tile"] // (bhd * bw)))
+        self.ncb_dx = -(-c // cbd)
+        self.g_dx = (b * self.ncb_dx,)
+        self.dx_tiles = dict(**win, CB=cbd, BH=bhd, BW=bw, num_warps=TUNE["dx_warps"])
+        # Small kernels.
+        cgb, lb = _p2(self.Cg), _p2(max(h, w))
+        self.g_gate = (b * self.NG * 2,)
+        self.k_gate = dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, num_warps=_warps_for(cgb * lb))
+        nb = max(16, _p2(self.N))
+        tcb = max(16, min(64, 2048 // nb, _p2(c)))
+        self.ncb_tok = -(-c // tcb)
+        self.g_pcsa = (b * self.ncb_tok,)
+        self.k_pcsa = dict(C=c, N=self.N, CB=tcb, NB=nb, CFB=_p2(c), PREC=self.prec,
+                           num_warps=_warps_for(tcb * max(nb, tcb)))
+        bcb = max(16, min(32, 2048 // nb, _p2(c)))
+        self.ncb_btok = -(-c // bcb)
+        self.g_bpcsa = (b * self.ncb_btok,)
+        self.nslot = _SLOT_CONV_W + max(cfg.kernel_sizes)
+        self.k_bpcsa = dict(C=c, N=self.N, NSLOT=self.nslot, CB=bcb, NB=nb, PREC=self.prec,
+                            num_warps=max(8, _warps_for(bcb * nb)))
+        self.k_bgate = dict(**shape, Cg=self.Cg, N=self.N, **win, NSLOT=self.nslot, NG=self.NG, CGB=cgb, LB=lb,
+                            CFB=_p2(c), NBP=_p2(self.N), num_warps=max(8, _warps_for(cgb * lb)))
+        # Parameter gradients: flat buffer in parameter-list order.
+        wsz = [self.Cg * k for k in cfg.kernel_sizes] + [0] * (_MAX_GROUPS - self.NG)
+        self.param_numel = sum(wsz) + 10 * c
+        self.param_sizes = [self.Cg * k for k in cfg.kernel_sizes] + [self.Cg] * self.NG + [c] * 9
+        self.k_param = dict(C=c, Cg=self.Cg, NSLOT=self.nslot, OFF_W1=wsz[0], OFF_W2=wsz[0] + wsz[1],
+                            OFF_W3=wsz[0] + wsz[1] + wsz[2], OFF_B=sum(wsz), CBLK=32, SB=_p2(self.nslot), RBLK=8,
+                            num_warps=4)
+        self.g_param = (-(-c // 32),)
+        # Workspaces (float32).
+        bc = b * c
+        self.fws, self.fws_numel = _layout(dict(
+            xh=bc * h, xw=bc * w, ah=bc * h, aw=bc * w, pooled=bc * self.N, pstat=bc * 2, stats=b * 2,
+            gate=bc, o=bc, lse=bc))
+        self.bws, self.bws_numel = _layout(dict(
+            dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
+            s12=b * 2 * c, part=b * 2 * c * self.nslot, dps=bc * self.N, dxh=bc * h, dxw=bc * w,
+            scr_h=bc * h, scr_w=bc * w))
+        self.fws_in_bwd = {name: _Seg(seg.off, seg.numel, 1) for name, seg in self.fws.items()}
 
 
-_PLANE_TILE = int(os.environ.get("SCSA_YOLO_FAST_PLANE_TILE", "2048"))
-_WINDOW_TILE = int(os.environ.get("SCSA_YOLO_FAST_WINDOW_TILE", "2048"))
+_SLOT_CONV_W = 10  # must match backward.SLOTS["conv_w"] (checked when the kernels load)
+_plans: dict[tuple, _Plan] = {}
 
 
-def _plan(cfg: _Config, shape: torch.Size) -> _Plan:
-    b, c, h, w = shape
-    wh, ww = min(cfg.window, h), min(cfg.window, w)
-    hp, wp = h // wh, w // ww
-    n = hp * wp
-    alpha = c**-0.5 if cfg.scale_mode == "channels" else n**-0.5
-    return _Plan(b, c, h, w, wh, ww, hp, wp, n, c // len(cfg.kernel_sizes), alpha)
+def _plan_for(cfg: _Config, x: torch.Tensor, pdtype: torch.dtype) -> _Plan:
+    key = (cfg, tuple(x.shape), x.stride(), x.dtype, pdtype, x.device.index)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plans[key] = _Plan(cfg, x, pdtype)
+    return plan
 
 
-def _plane_tiles(p: _Plan) -> tuple[int, int, int, int]:
-    """(CB, BH, BW, n_cblocks) for the kernels that stream whole rows."""
-    bw = _p2(p.W)
-    bh = min(_p2(p.H), max(1, _PLANE_TILE // bw))
-    cb = min(_p2(p.C), max(1, _PLANE_TILE // (bh * bw)))
-    return cb, bh, bw, -(-p.C // cb)
+class _Launcher:
+    """Launch a ``triton.jit`` kernel; after the first launch of a given kernel and key,
+    call the compiled kernel directly, skipping the JIT's per-call argument binding and
+    specialisation (tens of microseconds of host time per launch).
+
+    The key must fix every specialisation input: the caller keys on the plan (shapes,
+    strides, dtypes) and on the 16-byte alignment of each external tensor; workspace
+    segments are always 128-byte aligned. If the direct call ever fails (a Triton version
+    whose launcher takes other arguments), the JIT path is used from then on.
+    """
+
+    direct_ok = True
+
+    def __init__(self) -> None:
+        self.cache: dict[tuple, tuple] = {}
+
+    def __call__(self, fn, key: tuple, grid: tuple, args: list, wss: tuple, consts: dict) -> None:
+        entry = self.cache.get(key) if _Launcher.direct_ok else None
+        if entry is not None:
+            runner, cvals = entry
+            bases = [t.data_ptr() for t in wss]
+            flat = [bases[a.buf] + 4 * a.off if type(a) is _Seg else a for a in args]
+            try:
+                runner(*flat, *cvals)
+                return
+            except (TypeError, ValueError, SystemError, RuntimeError):
+                _Launcher.direct_ok = False
+        views = [wss[a.buf].narrow(0, a.off, max(a.numel, 1)) if type(a) is _Seg else a for a in args]
+        compiled = fn[grid](*views, **consts)
+        if _Launcher.direct_ok and compiled is not None and not _kernel_state.get("interpreted"):
+            names = list(fn.arg_names)
+            cvals = [consts[n] for n in names[len(args):]]
+            self.cache[key] = (compiled[grid], cvals)
 
 
-def _window_tiles(p: _Plan, n_win_cols: int) -> tuple[int, int, int, int, int]:
-    """(CB, RB, JB, TB, n_cblocks) for the kernels that walk pooling windows."""
-    rb, tb, jb = _p2(p.WH), _p2(p.WW), _p2(max(1, n_win_cols))
-    cb = min(_p2(p.C), max(1, _WINDOW_TILE // (rb * jb * tb)))
-    return cb, rb, jb, tb, -(-p.C // cb)
+_launch = _Launcher()
 
 
-def _token_tiles(p: _Plan) -> tuple[int, int, int]:
-    """(CB, NB, n_cblocks) for the channel-attention kernels (tl.dot needs >= 16)."""
-    nb = max(16, _p2(p.N))
-    cb = max(16, min(64, 4096 // nb, _p2(p.C)))
-    return cb, nb, -(-p.C // cb)
-
-
-def _warps(elements: int) -> int:
-    return 8 if elements >= 8192 else 4
-
-
-def _dot_precision(x: torch.Tensor) -> str:
-    # The interpreter computes dots in float32 regardless; on the GPU, 3xTF32 keeps the
-    # C x C logits at float32 accuracy on the tensor cores.
-    return "ieee" if _kernel_state.get("interpreted") else "tf32x3"
+def _aligned(*tensors: torch.Tensor) -> tuple[bool, ...]:
+    return tuple(t.data_ptr() % 16 == 0 for t in tensors)
 
 
 class _Params:
     """Named view of the flat parameter list of :func:`_params`."""
 
     def __init__(self, params: tuple[torch.Tensor, ...], groups: int) -> None:
-        self.conv_w = [t.contiguous() for t in params[:groups]]
-        self.conv_b = [t.contiguous() for t in params[groups:2 * groups]]
-        (self.gam_h, self.bet_h, self.gam_w, self.bet_w, self.gam_p, self.bet_p, self.wq, self.wk, self.wv) = (
-            t.contiguous() for t in params[2 * groups:]
-        )
+        self.all = params
+        self.conv_w = list(params[:groups]) + [params[0]] * (_MAX_GROUPS - groups)
+        self.conv_b = list(params[groups:2 * groups]) + [params[groups]] * (_MAX_GROUPS - groups)
+        (self.gam_h, self.bet_h, self.gam_w, self.bet_w, self.gam_p, self.bet_p, self.wq, self.wk, self.wv) = params[
+            2 * groups:]
 
-    def padded_convs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Four weight and bias pointers; unused group slots repeat group 0."""
-        w = self.conv_w + [self.conv_w[0]] * (_MAX_GROUPS - len(self.conv_w))
-        b = self.conv_b + [self.conv_b[0]] * (_MAX_GROUPS - len(self.conv_b))
-        return w, b
+    def key(self) -> tuple:
+        return _aligned(*self.all)
 
 
-def _padded_kernel_sizes(cfg: _Config) -> list[int]:
-    return list(cfg.kernel_sizes) + [1] * (_MAX_GROUPS - len(cfg.kernel_sizes))
+def _check_params(params: tuple[torch.Tensor, ...]) -> None:
+    for p in params:
+        if not p.is_contiguous():
+            raise RuntimeError("SCSA fused path needs contiguous parameters")
 
 
 # ----------------------------------------------------------------------------- forward
 
 
-def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, want_saved: bool):
-    """Run the five forward launches; returns (out, saved tensors or None)."""
+def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
+    """Run the five forward launches; returns (out, plan, workspace)."""
     k = _kernels()
-    p = _plan(cfg, x.shape)
-    dev = x.device
-    f32 = torch.float32
-    ng = len(cfg.kernel_sizes)
-    sx = x.stride()
-
-    xh = torch.empty((p.B, p.C, p.H), device=dev, dtype=f32)
-    xw = torch.empty((p.B, p.C, p.W), device=dev, dtype=f32)
-    cb, bh, bw, ncb = _plane_tiles(p)
-    k.fwd.fwd_reduce_kernel[(p.B * ncb,)](
-        x, xh, xw, p.C, p.H, p.W, *sx, 1.0 / p.W, 1.0 / p.H, ncb,
-        CB=cb, BH=bh, BW=bw, num_warps=_warps(cb * bh * bw),
-    )
-
-    ah = torch.empty_like(xh)
-    aw = torch.empty_like(xw)
-    ws, bs = prm.padded_convs()
-    ks = _padded_kernel_sizes(cfg)
-    cgb, hb, wb = _p2(p.Cg), _p2(p.H), _p2(p.W)
-    k.fwd.fwd_gate_kernel[(p.B * ng,)](
-        xh, xw, ah, aw, *ws, *bs, prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w,
-        p.C, p.H, p.W, p.Cg, cfg.eps_h, cfg.eps_w,
-        K0=ks[0], K1=ks[1], K2=ks[2], K3=ks[3], NG=ng, CGB=cgb, HB=hb, WB=wb,
-        num_warps=_warps(cgb * max(hb, wb)),
-    )
-
-    pooled = torch.empty((p.B, p.C, p.N), device=dev, dtype=f32)
-    cbw, rb, jb, tb, ncbw = _window_tiles(p, p.WP)
-    k.fwd.fwd_pool_kernel[(p.B * ncbw,)](
-        x, ah, aw, pooled, p.C, p.H, p.W, *sx, p.WH, p.WW, p.HP, p.WP, 1.0 / (p.WH * p.WW), ncbw,
-        CB=cbw, RB=rb, JB=jb, TB=tb, num_warps=_warps(cbw * rb * jb * tb),
-    )
-
-    gate = torch.empty((p.B, p.C), device=dev, dtype=f32)
-    o = torch.empty_like(gate)
-    lse = torch.empty_like(gate)
-    stats = torch.empty((p.B, 2), device=dev, dtype=f32)
-    tcb, nb, ntb = _token_tiles(p)
-    k.fwd.fwd_pcsa_kernel[(p.B * ntb,)](
-        pooled, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, gate, o, lse, stats,
-        p.C, p.N, cfg.eps_p, p.alpha, 1.0 / p.N, ntb,
-        CB=tcb, NB=nb, FB=1024, PREC=_dot_precision(x), num_warps=4,
-    )
-
+    p = _plan_for(cfg, x, prm.wq.dtype)
+    ws = torch.empty(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
-    k.fwd.fwd_apply_kernel[(p.B * ncb,)](
-        x, ah, aw, gate, out, p.C, p.H, p.W, *sx, *out.stride(), ncb,
-        CB=cb, BH=bh, BW=bw, num_warps=_warps(cb * bh * bw),
-    )
-    saved = (xh, xw, ah, aw, pooled, stats, gate, o, lse) if want_saved else None
-    return out, saved
+    f = p.fws
+    key = (id(p), _aligned(x, out), prm.key())
+    _launch(k.fwd.fwd_reduce_kernel, ("r",) + key, p.g_plane, [x, f["xh"], f["xw"], p.ncb_plane], (ws,), p.k_reduce)
+    _launch(k.fwd.fwd_gate_kernel, ("g",) + key, p.g_gate,
+            [f["xh"], f["xw"], f["ah"], f["aw"], *prm.conv_w, *prm.conv_b, *p.ks,
+             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w], (ws,), p.k_gate)
+    _launch(k.fwd.fwd_pool_kernel, ("p",) + key, p.g_pool,
+            [x, f["ah"], f["aw"], f["pooled"], f["pstat"], p.ncb_pool], (ws,), p.k_pool)
+    _launch(k.fwd.fwd_pcsa_kernel, ("a",) + key, p.g_pcsa,
+            [f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv,
+             f["gate"], f["o"], f["lse"], f["stats"], cfg.eps_p, p.alpha, p.ncb_tok], (ws,), p.k_pcsa)
+    _launch(k.fwd.fwd_apply_kernel, ("o",) + key, p.g_plane,
+            [x, f["ah"], f["aw"], f["gate"], out, p.ncb_plane], (ws,), p.k_apply)
+    return out, p, ws
 
 
 # ----------------------------------------------------------------------------- backward
 
 
-def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, saved, need_dx: bool):
-    """Run the backward launches; returns (dx or None, per-channel parameter sums (C, NSLOT))."""
+def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p: _Plan, fws: torch.Tensor,
+              need_dx: bool):
+    """Run the backward launches; returns (dx or None, flat parameter gradients)."""
     k = _kernels()
-    p = _plan(cfg, x.shape)
-    xh, xw, ah, aw, pooled, stats, gate, o, lse = saved
-    dev = x.device
-    f32 = torch.float32
-    ng = len(cfg.kernel_sizes)
-    kmax = max(cfg.kernel_sizes)
-    nslot = k.slots["conv_w"] + kmax
-
-    dgate = torch.empty((p.B, p.C), device=dev, dtype=f32)
-    gh = torch.empty_like(xh)
-    gw = torch.empty_like(xw)
-    r_sum = torch.empty((p.B, p.C, p.H, p.WP), device=dev, dtype=f32)
-    c_sum = torch.empty((p.B, p.C, p.HP, p.W), device=dev, dtype=f32)
-    nj = -(-p.W // p.WW)
-    ni = -(-p.H // p.WH)
-    cbw, rb, jb, tb, ncbw = _window_tiles(p, nj)
-    k.bwd.bwd_reduce_kernel[(p.B * ncbw,)](
-        x, dout, ah, aw, gate, dgate, gh, gw, r_sum, c_sum,
-        p.C, p.H, p.W, *x.stride(), *dout.stride(), p.WH, p.WW, p.HP, p.WP, ni, nj, ncbw,
-        CB=cbw, RB=rb, JB=jb, TB=tb, num_warps=_warps(cbw * rb * jb * tb),
-    )
-
-    dyhat = torch.empty((p.B, p.C, p.N), device=dev, dtype=f32)
-    s12 = torch.empty((p.B, 2, p.C), device=dev, dtype=f32)
-    part = torch.empty((p.B, p.C, nslot), device=dev, dtype=f32)
-    tcb, nb, ntb = _token_tiles(p)
-    k.bwd.bwd_pcsa_kernel[(p.B * ntb,)](
-        pooled, stats, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, gate, o, lse, dgate,
-        dyhat, s12, part, p.C, p.N, p.alpha, 1.0 / p.N, nslot, ntb,
-        CB=tcb, NB=nb, PREC=_dot_precision(x), num_warps=4,
-    )
-
-    dps = torch.empty_like(pooled)
-    dxh = torch.empty_like(xh)
-    dxw = torch.empty_like(xw)
-    scr_h = torch.empty_like(xh)
-    scr_w = torch.empty_like(xw)
-    ws, bs = prm.padded_convs()
-    ks = _padded_kernel_sizes(cfg)
-    cgb, hb, wb = _p2(p.Cg), _p2(p.H), _p2(p.W)
-    k.bwd.bwd_gate_kernel[(p.B * ng,)](
-        xh, xw, gh, gw, r_sum, c_sum, pooled, stats, dyhat, s12, dps, dxh, dxw, scr_h, scr_w, part,
-        *ws, *bs, prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w,
-        p.C, p.H, p.W, p.Cg, p.N, p.HP, p.WP, p.WH, p.WW, 1.0 / (p.WH * p.WW), 1.0 / p.W, 1.0 / p.H,
-        1.0 / (p.C * p.N), cfg.eps_h, cfg.eps_w, nslot,
-        K0=ks[0], K1=ks[1], K2=ks[2], K3=ks[3], NG=ng, CGB=cgb, HB=hb, WB=wb, CFB=_p2(p.C), NBP=_p2(p.N),
-        num_warps=_warps(cgb * max(hb, wb)),
-    )
-
+    f, g = p.fws, p.bws
+    ws = torch.empty(p.bws_numel, device=x.device, dtype=torch.float32)
+    fw = p.fws_in_bwd  # forward workspace segments, as the second workspace
+    sd = tuple(dout.stride())
+    key = (id(p), sd, _aligned(x, dout), prm.key())
+    sdd = dict(SDB=sd[0], SDC=sd[1], SDH=sd[2], SDW=sd[3])
+    _launch(k.bwd.bwd_reduce_kernel, ("R",) + key, p.g_bred,
+            [x, dout, fw["ah"], fw["aw"], fw["gate"], g["dgate"], g["gh"], g["gw"], g["rp"], g["cq"], p.ncb_bred],
+            (ws, fws), {**p.k_bred, **sdd})
+    _launch(k.bwd.bwd_pcsa_kernel, ("A",) + key, p.g_bpcsa,
+            [fw["pooled"], fw["stats"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, fw["gate"], fw["o"], fw["lse"],
+             g["dgate"], g["dyhat"], g["s12"], g["part"], p.alpha, p.ncb_btok], (ws, fws), p.k_bpcsa)
+    _launch(k.bwd.bwd_gate_kernel, ("G",) + key, p.g_gate,
+            [fw["xh"], fw["xw"], g["gh"], g["gw"], g["rp"], g["cq"], fw["pooled"], fw["stats"], g["dyhat"], g["s12"],
+             g["dps"], g["dxh"], g["dxw"], g["scr_h"], g["scr_w"], g["part"], *prm.conv_w, *prm.conv_b, *p.ks,
+             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w], (ws, fws), p.k_bgate)
     dx = None
     if need_dx:
         dx = torch.empty_like(x)
-        cb, bh, bw, ncb = _plane_tiles(p)
-        k.bwd.bwd_dx_kernel[(p.B * ncb,)](
-            dout, ah, aw, gate, dps, dxh, dxw, dx,
-            p.C, p.H, p.W, *dout.stride(), *dx.stride(), p.WH, p.WW, p.HP, p.WP, ncb,
-            CB=cb, BH=bh, BW=bw, num_warps=_warps(cb * bh * bw),
-        )
-    return dx, part.sum(dim=0)
+        sx = tuple(dx.stride())
+        _launch(k.bwd.bwd_dx_kernel, ("X",) + key + (sx, _aligned(dx)), p.g_dx,
+                [dout, fw["ah"], fw["aw"], fw["gate"], g["dps"], g["dxh"], g["dxw"], dx, p.ncb_dx], (ws, fws),
+                dict(C=p.C, H=p.H, W=p.W, **sdd, SXB=sx[0], SXC=sx[1], SXH=sx[2], SXW=sx[3], **p.dx_tiles))
+    flat = torch.empty(p.param_numel, device=x.device, dtype=p.pdtype)
+    _launch(k.bwd.bwd_param_kernel, ("P",) + key + _aligned(flat), p.g_param,
+            [g["part"], flat, 2 * p.B, *p.ks], (ws, fws), p.k_param)
+    return dx, flat
 
 
-def _param_grads(cfg: _Config, sums: torch.Tensor, params: tuple[torch.Tensor, ...], slots: dict) -> list:
-    """Split the (C, NSLOT) per-channel sums into gradients shaped like the parameters."""
-    groups = len(cfg.kernel_sizes)
-    cg = cfg.channels // groups
-    grads = []
-    for g, ksz in enumerate(cfg.kernel_sizes):
-        start = slots["conv_w"]
-        grads.append(sums[g * cg:(g + 1) * cg, start:start + ksz].unsqueeze(1))
-    for g in range(groups):
-        grads.append(sums[g * cg:(g + 1) * cg, slots["conv_bias"]])
-    for name in ("gam_h", "bet_h", "gam_w", "bet_w", "gam_p", "bet_p"):
-        grads.append(sums[:, slots[name]])
-    for name in ("wq", "wk", "wv"):
-        grads.append(sums[:, slots[name]].reshape(cfg.channels, 1, 1, 1))
-    return [grad.to(param.dtype).reshape(param.shape) for grad, param in zip(grads, params)]
+def _param_grads(flat: torch.Tensor, p: _Plan, params: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+    """Views of the flat gradient buffer shaped like the parameters."""
+    return [g.view(param.shape) for g, param in zip(flat.split(p.param_sizes), params)]
 
 
 class _FusedSCSA(torch.autograd.Function):
@@ -499,25 +560,20 @@ class _FusedSCSA(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, cfg: _Config, *params: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         prm = _Params(params, len(cfg.kernel_sizes))
-        out, saved = _forward(cfg, x, prm, want_saved=True)
-        ctx.cfg = cfg
-        ctx.save_for_backward(x, *saved, *params)
-        ctx.n_saved = len(saved)
+        out, plan, ws = _forward(cfg, x, prm)
+        ctx.cfg, ctx.plan = cfg, plan
+        ctx.save_for_backward(x, ws, *params)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dout: torch.Tensor):  # type: ignore[override]
-        cfg: _Config = ctx.cfg
-        tensors = ctx.saved_tensors
-        x = tensors[0]
-        saved = tensors[1:1 + ctx.n_saved]
-        params = tensors[1 + ctx.n_saved:]
-        prm = _Params(params, len(cfg.kernel_sizes))
-        dx, sums = _backward(cfg, x, dout, prm, saved, need_dx=ctx.needs_input_grad[0])
-        grads = _param_grads(cfg, sums, params, _kernels().slots)
-        grads = [g if need else None for g, need in zip(grads, ctx.needs_input_grad[2:])]
-        return (dx, None, *grads)
+        x, ws, *params = ctx.saved_tensors
+        params = tuple(params)
+        prm = _Params(params, len(ctx.cfg.kernel_sizes))
+        dx, flat = _backward(ctx.cfg, x, dout, prm, ctx.plan, ws, need_dx=ctx.needs_input_grad[0])
+        grads = _param_grads(flat, ctx.plan, params)
+        return (dx, None, *(g if need else None for g, need in zip(grads, ctx.needs_input_grad[2:])))
 
 
 def scsa_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -525,9 +581,9 @@ def scsa_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
     Differentiable in x and every parameter of the layer (the backward is fused too).
     """
-    cfg = _config(module)
-    params = _params(module)
+    cfg = _module_info(module)[1] or _config(module)
+    params = tuple(_params(module))
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         return _FusedSCSA.apply(x, cfg, *params)
-    out, _ = _forward(cfg, x, _Params(tuple(params), len(cfg.kernel_sizes)), want_saved=False)
+    out, _, _ = _forward(cfg, x, _Params(params, len(cfg.kernel_sizes)))
     return out

@@ -10,13 +10,19 @@ Notation (one sample b, one channel c of x (B, C, H, W)):
 
 Launch order (see :func:`scsa_yolo.nn.scsa_fast._forward`):
 
-1. :func:`fwd_reduce_kernel`  reads x once       -> X_H = mean_W x, X_W = mean_H x.
-2. :func:`fwd_gate_kernel`    (B, C, H)+(B, C, W) -> a_h, a_w (conv, GroupNorm, sigmoid).
-3. :func:`fwd_pool_kernel`    reads x once       -> pooled (x * a_h * a_w never stored).
-4. :func:`fwd_pcsa_kernel`    (B, C, N)          -> gate (GroupNorm(1), channel attention).
-5. :func:`fwd_apply_kernel`   reads x once       -> out = x * a_h * a_w * gate.
+1. :func:`fwd_reduce_kernel`  reads x once  -> X_H = mean_W x, X_W = mean_H x.
+2. :func:`fwd_gate_kernel`    tiny          -> a_h, a_w (conv, GroupNorm, sigmoid).
+3. :func:`fwd_pool_kernel`    reads x once  -> pooled and per-channel token sums
+                                               (x * a_h * a_w is never stored).
+4. :func:`fwd_pcsa_kernel`    tiny          -> gate (GroupNorm(1), channel attention).
+5. :func:`fwd_apply_kernel`   reads x once  -> out = x * a_h * a_w * gate.
 
-All arithmetic is float32 whatever the dtype of x; only the output is cast back.
+Shapes and strides are compile-time constants (one compiled variant per layer shape,
+which a network has few of): divisions by window sizes become multiplies and the
+compiler can prove row alignment for vector loads. Only the batch size is a run-time
+value. Loops never reduce across warps per iteration; sums that span iterations are
+accumulated element-wise and reduced once. All arithmetic is float32 whatever the dtype
+of x; only the output is cast back.
 """
 
 from __future__ import annotations
@@ -29,13 +35,15 @@ import triton.language as tl
 
 @triton.jit
 def fwd_reduce_kernel(
-    x_ptr, xh_ptr, xw_ptr,
-    C, H, W, sxb, sxc, sxh, sxw, inv_w, inv_h, n_cblocks,
+    x_ptr, xh_ptr, xw_ptr, n_cblocks,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
+    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
 ):
     """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x; one program per (b, CB channels).
 
-    Rows are streamed BH at a time; the column sums stay in registers.
+    Rows are streamed BH at a time; column sums are accumulated element-wise over the
+    (CB, BH, BW) tile and reduced across rows once at the end.
     """
     pid = tl.program_id(0)
     b = pid // n_cblocks
@@ -44,32 +52,39 @@ def fwd_reduce_kernel(
     w = tl.arange(0, BW)
     wm = w < W
     rows = tl.arange(0, BH)
-    base = x_ptr + b * sxb + c[:, None, None] * sxc + w[None, None, :] * sxw
-    col_acc = tl.zeros([CB, BW], dtype=tl.float32)
+    base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
+    col_acc = tl.zeros([CB, BH, BW], dtype=tl.float32)
     for h0 in range(0, H, BH):
         h = h0 + rows
         hm = h < H
-        v = tl.load(base + h[None, :, None] * sxh, mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :],
+        v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :],
                     other=0.0).to(tl.float32)
-        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(v, axis=2) * inv_w,
+        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W),
                  mask=cm[:, None] & hm[None, :])
-        col_acc += tl.sum(v, axis=1)
-    tl.store(xw_ptr + (b * C + c)[:, None] * W + w[None, :], col_acc * inv_h, mask=cm[:, None] & wm[None, :])
+        col_acc += v
+    tl.store(xw_ptr + (b * C + c)[:, None] * W + w[None, :], tl.sum(col_acc, axis=1) * (1.0 / H),
+             mask=cm[:, None] & wm[None, :])
 
 
 # ----------------------------------------------------------------------------- SMSA gates
 
 
 @triton.jit
+def select4(g, v0, v1, v2, v3):
+    """v_g for a run-time group index g in 0..3 (scalars or pointers)."""
+    return tl.where(g == 0, v0, tl.where(g == 1, v1, tl.where(g == 2, v2, v3)))
+
+
+@triton.jit
 def gate_recompute(
-    src_ptr, b, C, L, Cg, g, w_ptr, bias_ptr, gam_ptr, bet_ptr, eps,
-    KS: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
+    src_ptr, b, L, g, w_ptr, bias_ptr, ks, gam_ptr, bet_ptr, eps,
+    C: tl.constexpr, Cg: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
 ):
     """SMSA gate of one channel group along one axis, all in registers.
 
     src (B, C, L) float32 is X_H or X_W; channels ``g*Cg .. g*Cg+Cg-1`` go through their
-    depth-wise conv (kernel KS, 'same' padding, weight (Cg, 1, KS), bias (Cg,)), the group's
-    GroupNorm (statistics over Cg x L) and a sigmoid.
+    depth-wise conv (run-time kernel size ks, 'same' padding, weight (Cg, 1, ks), bias
+    (Cg,)), the group's GroupNorm (statistics over Cg x L) and a sigmoid.
 
     Returns (u_hat, rstd, gamma, a): normalised conv output (CGB, LB) (0 outside the valid
     region), the group's 1/std, gamma (CGB,) and the gate a (CGB, LB).
@@ -81,10 +96,11 @@ def gate_recompute(
     valid = cm[:, None] & (pos0 < L)[None, :]
     row = src_ptr + (b * C + c)[:, None] * L
     u = tl.zeros([CGB, LB], dtype=tl.float32)
-    for t in tl.static_range(KS):
-        pos = pos0 + (t - KS // 2)
+    pad = ks // 2
+    for t in range(ks):
+        pos = pos0 + (t - pad)
         xv = tl.load(row + pos[None, :], mask=cm[:, None] & ((pos >= 0) & (pos < L))[None, :], other=0.0)
-        wt = tl.load(w_ptr + cl * KS + t, mask=cm, other=0.0).to(tl.float32)
+        wt = tl.load(w_ptr + cl * ks + t, mask=cm, other=0.0).to(tl.float32)
         u += wt[:, None] * xv
     u += tl.load(bias_ptr + cl, mask=cm, other=0.0).to(tl.float32)[:, None]
     count = Cg * L
@@ -100,54 +116,36 @@ def gate_recompute(
 
 
 @triton.jit
-def _gate_fwd_group(
-    xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, g, C, H, W, Cg, w_ptr, bias_ptr,
-    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
-    KS: tl.constexpr, CGB: tl.constexpr, HB: tl.constexpr, WB: tl.constexpr,
-):
-    cl = tl.arange(0, CGB)
-    cm = cl < Cg
-    c = g * Cg + cl
-    _, _, _, a = gate_recompute(xh_ptr, b, C, H, Cg, g, w_ptr, bias_ptr, gam_h_ptr, bet_h_ptr, eps_h, KS, CGB, HB)
-    hh = tl.arange(0, HB)
-    tl.store(ah_ptr + (b * C + c)[:, None] * H + hh[None, :], a, mask=cm[:, None] & (hh < H)[None, :])
-    _, _, _, a = gate_recompute(xw_ptr, b, C, W, Cg, g, w_ptr, bias_ptr, gam_w_ptr, bet_w_ptr, eps_w, KS, CGB, WB)
-    ww = tl.arange(0, WB)
-    tl.store(aw_ptr + (b * C + c)[:, None] * W + ww[None, :], a, mask=cm[:, None] & (ww < W)[None, :])
-
-
-@triton.jit
 def fwd_gate_kernel(
     xh_ptr, xw_ptr, ah_ptr, aw_ptr,
-    w0, w1, w2, w3, bias0, bias1, bias2, bias3,
-    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr,
-    C, H, W, Cg, eps_h, eps_w,
-    K0: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr, K3: tl.constexpr, NG: tl.constexpr,
-    CGB: tl.constexpr, HB: tl.constexpr, WB: tl.constexpr,
+    w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
+    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, NG: tl.constexpr,
+    CGB: tl.constexpr, LB: tl.constexpr,
 ):
-    """a_h, a_w for one (sample, channel group) per program; grid (B * NG,).
+    """a_h or a_w of one (sample, channel group); grid (B * NG * 2,), program
+    ``(b * NG + g) * 2 + axis`` (axis 0: along H, 1: along W).
 
-    Up to four groups, each with its own kernel size (a constexpr, so each group's branch
-    is compiled with its taps unrolled); unused group slots get dummy pointers.
+    Up to four groups with their own kernel sizes; the group's weight pointers and size
+    are picked at run time, so one compiled body serves every group.
     """
     pid = tl.program_id(0)
-    b = pid // NG
-    g = pid % NG
-    if g == 0:
-        _gate_fwd_group(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, g, C, H, W, Cg, w0, bias0,
-                        gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, K0, CGB, HB, WB)
-    if NG > 1:
-        if g == 1:
-            _gate_fwd_group(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, g, C, H, W, Cg, w1, bias1,
-                            gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, K1, CGB, HB, WB)
-    if NG > 2:
-        if g == 2:
-            _gate_fwd_group(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, g, C, H, W, Cg, w2, bias2,
-                            gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, K2, CGB, HB, WB)
-    if NG > 3:
-        if g == 3:
-            _gate_fwd_group(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, g, C, H, W, Cg, w3, bias3,
-                            gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, K3, CGB, HB, WB)
+    axis = pid % 2
+    b = pid // 2 // NG
+    g = pid // 2 % NG
+    h_axis = axis == 0
+    L = tl.where(h_axis, H, W)
+    _, _, _, a = gate_recompute(
+        tl.where(h_axis, xh_ptr, xw_ptr), b, L, g,
+        select4(g, w0, w1, w2, w3), select4(g, bias0, bias1, bias2, bias3), select4(g, k0, k1, k2, k3),
+        tl.where(h_axis, gam_h_ptr, gam_w_ptr), tl.where(h_axis, bet_h_ptr, bet_w_ptr), tl.where(h_axis, eps_h, eps_w),
+        C, Cg, CGB, LB,
+    )
+    cl = tl.arange(0, CGB)
+    pos = tl.arange(0, LB)
+    dst = tl.where(h_axis, ah_ptr, aw_ptr)
+    tl.store(dst + (b * C + g * Cg + cl)[:, None] * L + pos[None, :], a,
+             mask=(cl < Cg)[:, None] & (pos < L)[None, :])
 
 
 # ----------------------------------------------------------------------------- pass 2
@@ -155,68 +153,77 @@ def fwd_gate_kernel(
 
 @triton.jit
 def fwd_pool_kernel(
-    x_ptr, ah_ptr, aw_ptr, pooled_ptr,
-    C, H, W, sxb, sxc, sxh, sxw, WH, WW, HP, WP, inv_area, n_cblocks,
-    CB: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr, TB: tl.constexpr,
+    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, n_cblocks,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
+    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
+    WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
+    CB: tl.constexpr, RB: tl.constexpr, BW: tl.constexpr, JB: tl.constexpr,
 ):
-    """pooled[b, c, i*WP + j] = mean over window (i, j) of x * a_h * a_w.
+    """pooled[b, c, i*WP + j] = mean over window (i, j) of x * a_h * a_w, plus the
+    per-channel sums of the tokens and of their squares (pstat (B, C, 2), for the
+    GroupNorm(1) statistics).
 
-    One program per (b, CB channels), one window row per iteration. The tile is
-    (CB*RB, JB, TB): channel-and-row-in-window, window column, column-in-window, so the
-    window sums are plain axis reductions. Rows/columns past the last full window are
-    never read (floor rounding, as nn.AvgPool2d).
+    One program per (b, CB channels), one window row (RB >= WH rows, whole rows, so
+    loads are contiguous) per iteration: rows are weighted by a_h and summed, then the
+    columns are weighted by a_w and summed per window. Rows/columns past the last full
+    window are never read (floor rounding, as nn.AvgPool2d).
     """
     pid = tl.program_id(0)
     b = pid // n_cblocks
-    c0 = (pid % n_cblocks) * CB
-    q = tl.arange(0, CB * RB)
-    c = c0 + q // RB
-    r = q % RB
+    c = (pid % n_cblocks) * CB + tl.arange(0, CB)
     cm = c < C
-    j = tl.arange(0, JB)
-    t = tl.arange(0, TB)
-    col = j[:, None] * WW + t[None, :]
-    colm = (j[:, None] < WP) & (t[None, :] < WW)
-    mq = cm[:, None, None] & colm[None, :, :]
-    aw_t = tl.load(aw_ptr + (b * C + c)[:, None, None] * W + col[None, :, :], mask=mq, other=0.0)
+    r = tl.arange(0, RB)
     rm = r < WH
-    cc = c0 + tl.arange(0, CB)
-    out_rows = pooled_ptr + (b * C + cc)[:, None] * (HP * WP) + j[None, :]
-    out_mask = (cc < C)[:, None] & (j < WP)[None, :]
-    base = x_ptr + b * sxb + c[:, None, None] * sxc + col[None, :, :] * sxw
+    w = tl.arange(0, BW)
+    wm = w < W
+    seg = tl.where(w < WP * WW, w // WW, -1)  # window column of each column, -1: none
+    jj = tl.arange(0, JB)
+    rowc = b * C + c
+    aw_t = tl.load(aw_ptr + rowc[:, None] * W + w[None, :], mask=cm[:, None] & (seg >= 0)[None, :], other=0.0)
+    base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
+    m = cm[:, None, None] & rm[None, :, None] & wm[None, None, :]
+    s1 = tl.zeros([CB], dtype=tl.float32)
+    s2 = tl.zeros([CB], dtype=tl.float32)
     for i in range(HP):
         h = i * WH + r
-        ah_v = tl.load(ah_ptr + (b * C + c) * H + h, mask=cm & rm, other=0.0)
-        v = tl.load(base + h[:, None, None] * sxh, mask=mq & rm[:, None, None], other=0.0).to(tl.float32)
-        s = tl.sum(v * aw_t, axis=2) * ah_v[:, None]  # (CB*RB, JB)
-        s = tl.sum(tl.reshape(s, [CB, RB, JB]), axis=1)  # (CB, JB)
-        tl.store(out_rows + i * WP, s * inv_area, mask=out_mask)
+        ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & rm[None, :], other=0.0)
+        v = tl.load(base + h[None, :, None] * SXH, mask=m, other=0.0).to(tl.float32)
+        cols = tl.sum(v * ah_t[:, :, None], axis=1) * aw_t  # (CB, BW)
+        tok = tl.zeros([CB, JB], dtype=tl.float32)
+        for j in range(WP):
+            sj = tl.sum(tl.where((seg == j)[None, :], cols, 0.0), axis=1)
+            tok = tl.where((jj == j)[None, :], sj[:, None], tok)
+        tok = tok * (1.0 / (WH * WW))
+        tl.store(pooled_ptr + rowc[:, None] * (HP * WP) + i * WP + jj[None, :], tok,
+                 mask=cm[:, None] & (jj < WP)[None, :])
+        s1 += tl.sum(tok, axis=1)
+        s2 += tl.sum(tok * tok, axis=1)
+    tl.store(pstat_ptr + rowc * 2, s1, mask=cm)
+    tl.store(pstat_ptr + rowc * 2 + 1, s2, mask=cm)
 
 
 # ----------------------------------------------------------------------------- PCSA
 
 
 @triton.jit
-def sample_stats(pooled_ptr, b, total, eps, FB: tl.constexpr):
-    """Mean and 1/std of pooled[b] (C*N values), two passes for a stable variance."""
-    base = pooled_ptr + b * total
-    idx0 = tl.arange(0, FB)
-    acc = tl.zeros([FB], dtype=tl.float32)
-    for s in range(0, total, FB):
-        idx = s + idx0
-        acc += tl.load(base + idx, mask=idx < total, other=0.0)
-    mean = tl.sum(acc, axis=0) / total
-    acc = tl.zeros([FB], dtype=tl.float32)
-    for s in range(0, total, FB):
-        idx = s + idx0
-        d = tl.where(idx < total, tl.load(base + idx, mask=idx < total, other=0.0) - mean, 0.0)
-        acc += d * d
-    var = tl.sum(acc, axis=0) / total
+def sample_stats(pstat_ptr, b, eps, C: tl.constexpr, N: tl.constexpr, CFB: tl.constexpr):
+    """Mean and 1/std of the tokens of sample b (GroupNorm(1) over C x N) from the
+    per-channel sums, combined per channel (Chan et al.) to limit cancellation."""
+    cf = tl.arange(0, CFB)
+    cm = cf < C
+    s1 = tl.load(pstat_ptr + (b * C + cf) * 2, mask=cm, other=0.0)
+    s2 = tl.load(pstat_ptr + (b * C + cf) * 2 + 1, mask=cm, other=0.0)
+    mean_c = s1 * (1.0 / N)
+    m2_c = tl.maximum(s2 - s1 * mean_c, 0.0)
+    mean = tl.sum(s1, axis=0) * (1.0 / (C * N))
+    d = tl.where(cm, mean_c - mean, 0.0)
+    var = (tl.sum(m2_c, axis=0) + N * tl.sum(d * d, axis=0)) * (1.0 / (C * N))
     return mean, 1.0 / tl.sqrt(var + eps)
 
 
 @triton.jit
-def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, C, N, mean, rstd, CB: tl.constexpr, NB: tl.constexpr):
+def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
+                C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr, NB: tl.constexpr):
     """Normalised tokens y = GN(pooled) of channels c0..c0+CB-1: (c, c_mask, y, y_hat),
     y and y_hat (CB, NB) exactly 0 outside the valid (channel, token) region."""
     c = c0 + tl.arange(0, CB)
@@ -233,10 +240,10 @@ def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, C, N, mean, rstd, CB: tl.co
 
 @triton.jit
 def fwd_pcsa_kernel(
-    pooled_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
-    gate_ptr, o_ptr, lse_ptr, stats_ptr,
-    C, N, eps, alpha, inv_n, n_cblocks,
-    CB: tl.constexpr, NB: tl.constexpr, FB: tl.constexpr, PREC: tl.constexpr,
+    pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
+    gate_ptr, o_ptr, lse_ptr, stats_ptr, eps, alpha, n_cblocks,
+    C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr,
+    PREC: tl.constexpr,
 ):
     """Channel gate of CB query channels of sample b; grid (B * n_cblocks,).
 
@@ -248,19 +255,19 @@ def fwd_pcsa_kernel(
     pid = tl.program_id(0)
     b = pid // n_cblocks
     blk = pid % n_cblocks
-    mean, rstd = sample_stats(pooled_ptr, b, C * N, eps, FB)
+    mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, CFB)
     if blk == 0:
         tl.store(stats_ptr + 2 * b, mean)
         tl.store(stats_ptr + 2 * b + 1, rstd)
-    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, blk * CB, C, N, mean, rstd, CB, NB)
+    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, blk * CB, mean, rstd, C, N, CB, NB)
     q = y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
     m_i = tl.full([CB], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([CB], dtype=tl.float32)
     acc = tl.zeros([CB], dtype=tl.float32)
     for d0 in range(0, C, CB):
-        d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, C, N, mean, rstd, CB, NB)
+        d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, C, N, CB, NB)
         k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
-        vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * inv_n)
+        vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * (1.0 / N))
         s = tl.dot(q, tl.trans(k), input_precision=PREC)
         s = tl.where(dm[None, :], s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
@@ -281,8 +288,10 @@ def fwd_pcsa_kernel(
 
 @triton.jit
 def fwd_apply_kernel(
-    x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr,
-    C, H, W, sxb, sxc, sxh, sxw, sob, soc, soh, sow, n_cblocks,
+    x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, n_cblocks,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
+    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
+    SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
     CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
 ):
     """out = x * a_h * a_w * gate, computed in float32, stored in out's dtype."""
@@ -293,16 +302,17 @@ def fwd_apply_kernel(
     w = tl.arange(0, BW)
     wm = w < W
     rows = tl.arange(0, BH)
-    gate = tl.load(gate_ptr + b * C + c, mask=cm, other=0.0)
-    aw_g = tl.load(aw_ptr + (b * C + c)[:, None] * W + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0)
+    rowc = b * C + c
+    gate = tl.load(gate_ptr + rowc, mask=cm, other=0.0)
+    aw_g = tl.load(aw_ptr + rowc[:, None] * W + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0)
     aw_g = aw_g * gate[:, None]
-    src = x_ptr + b * sxb + c[:, None, None] * sxc + w[None, None, :] * sxw
-    dst = out_ptr + b * sob + c[:, None, None] * soc + w[None, None, :] * sow
+    src = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
+    dst = out_ptr + b * SOB + c[:, None, None] * SOC + w[None, None, :] * SOW
     for h0 in range(0, H, BH):
         h = h0 + rows
         hm = h < H
         m = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
-        ah_t = tl.load(ah_ptr + (b * C + c)[:, None] * H + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
-        v = tl.load(src + h[None, :, None] * sxh, mask=m, other=0.0).to(tl.float32)
+        ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
+        v = tl.load(src + h[None, :, None] * SXH, mask=m, other=0.0).to(tl.float32)
         res = v * ah_t[:, :, None] * aw_g[:, None, :]
-        tl.store(dst + h[None, :, None] * soh, res.to(out_ptr.dtype.element_ty), mask=m)
+        tl.store(dst + h[None, :, None] * SOH, res.to(out_ptr.dtype.element_ty), mask=m)
