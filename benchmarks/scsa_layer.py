@@ -228,8 +228,6 @@ def set_tune(overrides: dict) -> None:
 
 
 SWEEP = {
-    "t1k_w4": dict(plane_tile=1024, plane_warps=4, pool_tile=1024, pool_warps=4, bred_tile=1024, bred_warps=4,
-                   dx_tile=1024, dx_warps=4),
     "t2k_w4": dict(plane_tile=2048, plane_warps=4, pool_tile=2048, pool_warps=4, bred_tile=2048, bred_warps=4,
                    dx_tile=2048, dx_warps=4),
     "t4k_w4": dict(plane_tile=4096, plane_warps=4, pool_tile=4096, pool_warps=4, bred_tile=4096, bred_warps=4,
