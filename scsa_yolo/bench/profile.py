@@ -278,7 +278,7 @@ class LayerProfileResult:
     layer: str
     shape: tuple[int, int, int, int]  # (B, C, H, W)
     params: int
-    gflops: float
+    gflops: float  # one image (batch 1), same counter and convention as the model figures
     device: str
     device_name: str
     dtype: str
@@ -295,7 +295,7 @@ class LayerProfileResult:
         b, c, h, w = self.shape
         return (
             f"{self.layer} on (B={b}, C={c}, H={h}, W={w}) {self.dtype} {self.device_name}: params {self.params}, "
-            f"GFLOPs {self.gflops:.4f}, forward {_fmt(self.forward_ms, '.3f')} ms, "
+            f"MFLOPs per image {1000 * self.gflops:.3f}, forward {_fmt(self.forward_ms, '.3f')} ms, "
             f"forward+backward {_fmt(self.forward_backward_ms, '.3f')} ms ({self.reps} reps)"
         )
 
@@ -354,7 +354,7 @@ def profile_layer(
         layer=spec.name,
         shape=(batch, channels, height, width),
         params=count_params(layer),
-        gflops=round(flops / 1e9, 6),
+        gflops=round(flops / 1e9, 9),
         device=str(dev),
         device_name=device_name(dev),
         dtype=dtype,

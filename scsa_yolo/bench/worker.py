@@ -101,6 +101,27 @@ def watch_parent() -> None:
     threading.Thread(target=watch, name="scsa-yolo-parent-watch", daemon=True).start()
 
 
+def cpu_threads() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def use_all_cpu_cores(trainer) -> None:
+    """CPU training on every core.
+
+    Ultralytics keeps one core free for its data loaders (``torch.set_num_threads(cpus - 1)``),
+    which on a 2-core machine halves the compute; measured on 2 cores, YOLOv8n at 160 px
+    trains 40% faster with both threads, the loaders keeping up.
+    """
+    import torch
+
+    if trainer.device.type == "cpu":
+        torch.set_num_threads(cpu_threads())
+
+
 def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
     """Train (or resume, or skip a finished training); returns how it went."""
     from scsa_yolo.eval.evaluate import register_layers
@@ -154,6 +175,7 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
         report_progress(run_dir, "train", epoch=min(trainer.epoch + 1, trainer.epochs), epochs=trainer.epochs)
 
     model.add_callback("on_fit_epoch_end", on_epoch_end)
+    model.add_callback("on_train_start", use_all_cpu_cores)
     report_progress(run_dir, "train", epoch=0, epochs=spec.epochs)
     model.train(**kwargs)
     total = previous + time.perf_counter() - started
@@ -183,6 +205,9 @@ def run(run_dir: Path, device: str | None = None) -> Path:
 
     report_progress(run_dir, "profile")
     profile_started = time.perf_counter()
+    import torch
+
+    torch.set_num_threads(cpu_threads())  # Ultralytics' validation lowered it; profile like training ran
     profile = profile_model(run_dir, imgsz=spec.imgsz, device=eval_device)
     profile.model = Path(model_argument(spec)).name
     profile_s = time.perf_counter() - profile_started
@@ -233,7 +258,7 @@ def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile,
             "grid_train_args": spec.train_args,
             "train_args": {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()},
         },
-        "env": collect_env(device),
+        "env": {**collect_env(device), "cpu_threads": cpu_threads()},
         "metrics": {
             "split": result.split,
             **{name: getattr(metrics, name) for name in ("AP", "AP50", "AP75", "APs", "APm", "APl",
