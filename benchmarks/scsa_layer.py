@@ -492,6 +492,17 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.empty_cache()
 
     result = {"meta": meta, "rows": rows, "check_failures": failures}
+
+    def save() -> str:
+        meta["direct_launch"] = {"ok": scsa_fast._Launcher.direct_ok, "error": scsa_fast._Launcher.direct_error}
+        text = markdown(meta, rows) + markdown_extra(result)
+        if failures:
+            text += "\nCHECK FAILURES:\n" + "\n".join(f"- {f}" for f in failures) + "\n"
+        write_atomic(args.out / "scsa_layer.json", json.dumps(result, indent=1))
+        write_atomic(args.out / "scsa_layer.md", text)
+        return text
+
+    save()
     # Fused path under the default tiles, eager and graph-replayed (host overhead = gap).
     result["graph"] = {}
     for chw in args.shapes:
@@ -503,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         result["graph"][",".join(map(str, chw))] = g
         log(f"graph {chw} fp16: fwd eager {g['fwd_us']:.0f} graph {g['fwd_graph_us']:.0f} | "
             f"f+b eager {g['fwdbwd_us']:.0f} graph {g['fwdbwd_graph_us']:.0f}")
+    save()
     if args.sweep:
         result["sweep"] = {}
         for variant, overrides in SWEEP.items():
@@ -517,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"sweep {variant} {chw}: fwd {g['fwd_us']:.0f} (graph {g['fwd_graph_us']:.0f}) "
                     f"f+b {g['fwdbwd_us']:.0f} (graph {g['fwdbwd_graph_us']:.0f})")
         set_tune(DEFAULT_TUNE)
+        save()
     if args.profile:
         result["profile"] = {}
         for chw in args.shapes:
@@ -529,11 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"profile {chw} fp16 fused fwd+bwd:")
             for p in prof[:14]:
                 log(f"   {p['us_per_step']:8.1f} us  x{p['calls_per_step']:.0f}  {p['kernel']}")
-    text = markdown(meta, rows) + markdown_extra(result)
-    if failures:
-        text += "\nCHECK FAILURES:\n" + "\n".join(f"- {f}" for f in failures) + "\n"
-    write_atomic(args.out / "scsa_layer.json", json.dumps(result, indent=1))
-    write_atomic(args.out / "scsa_layer.md", text)
+    text = save()
     print(text)
     return 1 if failures else 0
 

@@ -438,6 +438,7 @@ class _Launcher:
     """
 
     direct_ok = True
+    direct_error = ""
 
     def __init__(self) -> None:
         self.cache: dict[tuple, tuple] = {}
@@ -445,20 +446,26 @@ class _Launcher:
     def __call__(self, fn, key: tuple, grid: tuple, args: list, wss: tuple, consts: dict) -> None:
         entry = self.cache.get(key) if _Launcher.direct_ok else None
         if entry is not None:
-            runner, cvals = entry
+            runner, cvals, tried = entry
             bases = [t.data_ptr() for t in wss]
             flat = [bases[a.buf] + 4 * a.off if type(a) is _Seg else a for a in args]
-            try:
+            if tried:
                 runner(*flat, *cvals)
                 return
-            except (TypeError, ValueError, SystemError, RuntimeError):
+            try:  # first direct launch of this kernel variant: fall back for good if refused
+                runner(*flat, *cvals)
+                self.cache[key] = (runner, cvals, True)
+                return
+            except Exception as exc:  # noqa: BLE001 (any launcher incompatibility)
                 _Launcher.direct_ok = False
+                _Launcher.direct_error = f"{type(exc).__name__}: {exc}"
         views = [wss[a.buf].narrow(0, a.off, max(a.numel, 1)) if type(a) is _Seg else a for a in args]
         compiled = fn[grid](*views, **consts)
         if _Launcher.direct_ok and compiled is not None and not _kernel_state.get("interpreted"):
             names = list(fn.arg_names)
             cvals = [consts[n] for n in names[len(args):]]
-            self.cache[key] = (compiled[grid], cvals)
+            grid3 = tuple(grid) + (1,) * (3 - len(grid))  # the compiled runner indexes all three
+            self.cache[key] = (compiled[grid3], cvals, False)
 
 
 _launch = _Launcher()

@@ -1,0 +1,205 @@
+"""End-to-end cost of SCSA in YOLOv8n: inference throughput and training step time.
+
+    PYTHONPATH=. python3 benchmarks/yolo_e2e.py --out results/perf
+
+Models are built from YAML (no weights are downloaded): plain ``yolov8n.yaml`` and
+``yolov8n-scsa.yaml`` (SCSA after the P3, P4 and P5 backbone stages, from
+:mod:`scsa_yolo.integration`), the SCSA model once with ``impl='reference'`` and once with
+``impl='fast'``.
+
+* Inference: fused Conv+BN, fp16, batch 32 at 640x640, ``torch.no_grad``; images/s from
+  the median batch time (``triton.testing.do_bench`` when available, else CUDA events).
+* Training step: float32 parameters, fp16 autocast with a GradScaler, the model's own
+  detection loss on random images with random boxes (4 per image), backward and an SGD
+  step.
+
+Prints a Markdown table and writes ``DIR/yolo_e2e.md`` and ``DIR/yolo_e2e.json``. Needs
+ultralytics; without it (or without CUDA, unless ``--device cpu`` is given for a smoke
+run) it says so and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def median_ms(fn, device: torch.device, warmup: int = 5, reps: int = 30) -> float:
+    """Median milliseconds of fn()."""
+    if device.type == "cuda":
+        try:
+            import triton.testing
+
+            return triton.testing.do_bench(fn, warmup=100, rep=max(200, reps * 10), return_mode="median")
+        except ImportError:
+            pass
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def build(yaml_name: str, device: torch.device):
+    """A DetectionModel from a YAML name (ultralytics resolves the scale from the name)."""
+    from ultralytics import YOLO
+
+    return YOLO(yaml_name, task="detect").model.to(device)
+
+
+def set_impl(model, impl: str) -> int:
+    """Set every SCSA layer's impl; returns how many there are."""
+    from scsa_yolo.nn.scsa import SCSA
+
+    layers = [m for m in model.modules() if isinstance(m, SCSA)]
+    for layer in layers:
+        layer.impl = impl
+    return len(layers)
+
+
+def dummy_batch(batch: int, imgsz: int, device: torch.device, boxes_per_image: int = 4) -> dict:
+    """Random images and random normalised xywh boxes in Ultralytics' batch format."""
+    g = torch.Generator().manual_seed(0)
+    n = batch * boxes_per_image
+    xy = torch.rand(n, 2, generator=g) * 0.6 + 0.2
+    wh = torch.rand(n, 2, generator=g) * 0.3 + 0.05
+    return {
+        "img": torch.rand(batch, 3, imgsz, imgsz, generator=g).to(device),
+        "batch_idx": torch.arange(batch).repeat_interleave(boxes_per_image).float().to(device),
+        "cls": torch.randint(0, 80, (n, 1), generator=g).float().to(device),
+        "bboxes": torch.cat([xy, wh], 1).to(device),
+    }
+
+
+def time_inference(yaml_name: str, impl: str | None, args, device) -> dict:
+    model = build(yaml_name, device)
+    n_scsa = set_impl(model, impl) if impl else 0
+    model = model.fuse().eval()
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    model = model.to(dtype)
+    x = torch.rand(args.batch, 3, args.imgsz, args.imgsz, device=device, dtype=dtype)
+
+    def step():
+        with torch.no_grad():
+            model(x)
+
+    ms = median_ms(step, device)
+    return {"ms": ms, "imgs_per_s": args.batch / (ms * 1e-3), "scsa_layers": n_scsa}
+
+
+def time_training(yaml_name: str, impl: str | None, args, device) -> dict:
+    from ultralytics.cfg import get_cfg
+
+    model = build(yaml_name, device).train()
+    n_scsa = set_impl(model, impl) if impl else 0
+    model.args = get_cfg()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    batch = dummy_batch(args.batch, args.imgsz, device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            loss, _ = model.loss(batch)
+        scaler.scale(loss.sum()).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    ms = median_ms(step, device)
+    return {"ms": ms, "scsa_layers": n_scsa}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--imgsz", type=int, default=640)
+    ap.add_argument("--base", default="yolov8n.yaml")
+    ap.add_argument("--scsa", default="yolov8n-scsa.yaml")
+    ap.add_argument("--device", default="cuda")
+    args = ap.parse_args(argv)
+
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    try:
+        import ultralytics  # noqa: F401
+    except ImportError:
+        log("ultralytics is not installed: skipping the end-to-end benchmark")
+        return 2
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        log("no CUDA device: this benchmark times the GPU; use --device cpu for a smoke run")
+        return 2
+    from scsa_yolo.integration import register
+
+    register()
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs = [(args.base, None), (args.scsa, "reference"), (args.scsa, "fast")]
+    rows = []
+    for yaml_name, impl in runs:
+        label = yaml_name + (f" ({impl})" if impl else "")
+        row = {"model": yaml_name, "impl": impl or "-"}
+        for what, fn in (("infer", time_inference), ("train", time_training)):
+            try:
+                row[what] = fn(yaml_name, impl, args, device)
+                log(f"{label} {what}: {row[what]['ms']:.1f} ms")
+            except Exception as exc:  # keep the others; the failure is in the table
+                row[what] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                log(f"{label} {what}: FAILED {row[what]['error']}")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        rows.append(row)
+
+    base_inf = rows[0]["infer"].get("ms")
+    base_train = rows[0]["train"].get("ms")
+    dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    lines = [
+        f"# YOLOv8n vs YOLOv8n-SCSA, batch {args.batch}, {args.imgsz}x{args.imgsz}",
+        "",
+        f"Device: {dev_name}; torch {torch.__version__}. Inference: fused, fp16, no_grad. Training step: "
+        "fp32 parameters + fp16 autocast + GradScaler, detection loss on random boxes, SGD step. "
+        "Median over repeated runs.",
+        "",
+        "| model | SCSA impl | infer ms/batch | imgs/s | % of plain | train step ms | vs plain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        inf, tr = r["infer"], r["train"]
+        inf_cells = (f"{inf['ms']:.2f} | {inf['imgs_per_s']:.0f} | {100 * base_inf / inf['ms']:.1f}%"
+                     if "ms" in inf and base_inf else f"{inf.get('error', '?')} | - | -")
+        tr_cells = (f"{tr['ms']:.1f} | {100 * (tr['ms'] / base_train - 1):+.1f}%"
+                    if "ms" in tr and base_train else f"{tr.get('error', '?')} | -")
+        lines.append(f"| {r['model']} | {r['impl']} | {inf_cells} | {tr_cells} |")
+    text = "\n".join(lines) + "\n"
+    meta = {"device": dev_name, "torch": torch.__version__, "batch": args.batch, "imgsz": args.imgsz,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for name, content in (("yolo_e2e.json", json.dumps({"meta": meta, "rows": rows}, indent=1)),
+                          ("yolo_e2e.md", text)):
+        tmp = args.out / (name + ".tmp")
+        tmp.write_text(content)
+        os.replace(tmp, args.out / name)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
