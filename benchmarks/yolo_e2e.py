@@ -57,6 +57,27 @@ def median_ms(fn, device: torch.device, warmup: int = 5, reps: int = 30) -> floa
     return sorted(times)[len(times) // 2]
 
 
+def ensure_cfg_package() -> None:
+    """Make ``scsa_yolo.cfg`` importable from a source checkout that was not pip-installed
+    (e.g. ``PYTHONPATH=.`` on a GPU machine): the model YAMLs live in ``cfg/`` at the
+    repository root and are packaged as ``scsa_yolo.cfg`` only by an install."""
+    import importlib.util
+
+    try:
+        import scsa_yolo.cfg  # noqa: F401
+        return
+    except ModuleNotFoundError:
+        pass
+    repo_cfg = Path(__file__).resolve().parents[1] / "cfg"
+    spec = importlib.util.spec_from_file_location(
+        "scsa_yolo.cfg", repo_cfg / "__init__.py", submodule_search_locations=[str(repo_cfg)])
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"scsa_yolo.cfg: not installed and {repo_cfg} has no __init__.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["scsa_yolo.cfg"] = module
+    spec.loader.exec_module(module)
+
+
 def build(yaml_name: str, device: torch.device):
     """A DetectionModel from a YAML name (ultralytics resolves the scale from the name)."""
     from ultralytics import YOLO
@@ -149,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         log("no CUDA device: this benchmark times the GPU; use --device cpu for a smoke run")
         return 2
+    ensure_cfg_package()
     from scsa_yolo.integration import register
 
     register()
