@@ -1,0 +1,278 @@
+"""The fused SCSA path (scsa_yolo.nn.scsa_fast) against the PyTorch reference.
+
+The Triton kernels run on CPU in Triton's interpreter. Triton decides at import time
+whether it interprets, so the kernel checks run in one child process started with
+``SCSA_YOLO_TRITON_INTERPRET=1`` (this file with ``--worker``), which prints one JSON
+line of measured errors; the tests assert on it. Every comparison is against the
+reference run in float64 on the same inputs and parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from scsa_yolo.nn import scsa_fast
+from scsa_yolo.nn.scsa import SCSA
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (name, (B, C, H, W), SCSA keywords, dtype, channels_last)
+CASES = [
+    ("default", (2, 16, 9, 11), {}, "float32", False),
+    ("small_map", (2, 8, 5, 3), {}, "float32", False),  # H, W < 7: one window per axis
+    ("several_windows", (1, 32, 16, 15), {}, "float32", False),  # 2x2 windows, ragged edges
+    ("one_pixel", (2, 16, 1, 1), {}, "float32", False),
+    ("one_row", (2, 16, 1, 9), {}, "float32", False),
+    ("g1", (2, 12, 9, 11), {"kernel_sizes": (3,)}, "float32", False),
+    ("g2_tokens_w3", (2, 24, 10, 10), {"kernel_sizes": (3, 7), "scale_mode": "tokens", "window": 3}, "float32",
+     False),
+    ("many_channels", (1, 80, 15, 8), {}, "float32", False),  # channel blocks with a ragged tail
+    ("channels_last", (2, 16, 9, 11), {}, "float32", True),
+    ("fp16", (2, 16, 9, 11), {}, "float16", False),
+    ("bf16", (2, 16, 9, 11), {}, "bfloat16", False),
+]
+
+
+def _rel(a: torch.Tensor, ref: torch.Tensor) -> float:
+    a, ref = a.detach().double(), ref.detach().double()
+    if not torch.isfinite(a).all():
+        return float("inf")
+    return ((a - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def _layer(channels: int, kwargs: dict, impl: str, seed: int = 0) -> SCSA:
+    torch.manual_seed(seed)
+    layer = SCSA(channels, impl=impl, **kwargs)
+    with torch.no_grad():
+        for name, p in layer.named_parameters():
+            base = 1.0 if name.startswith("norm") and name.endswith("weight") else 0.0
+            p.copy_(base + 0.5 * torch.randn_like(p))
+    return layer
+
+
+def _run(layer: SCSA, x: torch.Tensor, dout: torch.Tensor):
+    x = x.detach().requires_grad_(True)
+    params = list(layer.parameters())
+    out = layer(x)
+    grads = torch.autograd.grad(out, [x, *params], dout.to(out.dtype))
+    return out.detach(), grads[0], list(grads[1:])
+
+
+def _case(name, shape, kwargs, dtype_name, channels_last) -> dict:
+    dtype = getattr(torch, dtype_name)
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)
+    x = torch.randn(shape).to(dtype)
+    dout = torch.randn(shape).to(dtype)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    fast = _layer(shape[1], kwargs, "fast").to(dtype)
+    ref = _layer(shape[1], kwargs, "reference").to(dtype)
+    truth = _layer(shape[1], kwargs, "reference").double()
+    truth.load_state_dict({k: v.double() for k, v in fast.state_dict().items()})
+    t_out, t_dx, t_grads = _run(truth, x.double(), dout.double())
+    out, dx, grads = _run(fast, x, dout)
+    again = _run(fast, x, dout)
+    r_out, r_dx, r_grads = _run(ref, x, dout)
+    with torch.no_grad():
+        nograd = fast(x)
+    return {
+        "fast_supported": scsa_fast.supports(fast, x),
+        "out": _rel(out, t_out),
+        "dx": _rel(dx, t_dx),
+        "params": max(_rel(g, t) for g, t in zip(grads, t_grads)),
+        "ref_out": _rel(r_out, t_out),
+        "ref_dx": _rel(r_dx, t_dx),
+        "ref_params": max(_rel(g, t) for g, t in zip(r_grads, t_grads)),
+        "out_dtype_ok": out.dtype == dtype and dx.dtype == dtype,
+        "out_channels_last": out.is_contiguous(memory_format=torch.channels_last),
+        "repeat_identical": all(torch.equal(a, b) for a, b in zip([out, dx, *grads], [again[0], again[1], *again[2]])),
+        "nograd_equal": torch.equal(nograd, out),
+    }
+
+
+def _params_only_case() -> dict:
+    """x without requires_grad: dx is not computed, parameter gradients still are."""
+    shape = (2, 16, 9, 11)
+    x, dout = torch.randn(shape), torch.randn(shape)
+    fast, truth = _layer(16, {}, "fast"), _layer(16, {}, "reference").double()
+    params = list(fast.parameters())
+    out = fast(x)
+    grads = torch.autograd.grad(out, params, dout)
+    t_params = list(truth.parameters())
+    t_grads = torch.autograd.grad(truth(x.double()), t_params, dout.double())
+    return {"params": max(_rel(g, t) for g, t in zip(grads, t_grads)), "x_grad_none": x.grad is None}
+
+
+def _checkpoint_case() -> dict:
+    """Train one SGD step on each path, swap the checkpoints, run on the other path."""
+    shape = (2, 16, 9, 11)
+    x, target = torch.randn(shape), torch.randn(shape)
+    out = {}
+    for trained_with, runs_with in (("fast", "reference"), ("reference", "fast")):
+        layer = _layer(16, {}, trained_with, seed=3)
+        opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+        loss = ((layer(x) - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+        other = SCSA(16, impl=runs_with)
+        other.load_state_dict(layer.state_dict())
+        with torch.no_grad():
+            out[f"{trained_with}_to_{runs_with}"] = _rel(other(x), layer.forward_reference(x).double())
+    # Both paths take the same step from the same start.
+    steps = {}
+    for impl in ("fast", "reference"):
+        layer = _layer(16, {}, impl, seed=4)
+        opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+        ((layer(x) - target) ** 2).mean().backward()
+        opt.step()
+        steps[impl] = torch.cat([p.detach().flatten() for p in layer.parameters()])
+    out["same_step"] = _rel(steps["fast"], steps["reference"])
+    return out
+
+
+def _worker() -> None:
+    results = {"cases": {}, "errors": {}}
+    for name, shape, kwargs, dtype_name, channels_last in CASES:
+        try:
+            results["cases"][name] = _case(name, shape, kwargs, dtype_name, channels_last)
+        except Exception as exc:  # reported per case, so one failure does not hide the others
+            results["errors"][name] = f"{type(exc).__name__}: {exc}"
+    for name, fn in (("params_only", _params_only_case), ("checkpoint", _checkpoint_case)):
+        try:
+            results[name] = fn()
+        except Exception as exc:
+            results["errors"][name] = f"{type(exc).__name__}: {exc}"
+    results["interpreted"] = bool(scsa_fast._kernel_state.get("interpreted"))
+    print(json.dumps(results))
+
+
+@pytest.fixture(scope="module")
+def interp() -> dict:
+    pytest.importorskip("triton")
+    env = dict(os.environ, SCSA_YOLO_TRITON_INTERPRET="1", PYTHONPATH=str(ROOT))
+    env.pop("SCSA_YOLO_IMPL", None)
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker"], capture_output=True,
+                          text=True, env=env, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- interpreter
+
+
+@pytest.mark.slow
+def test_worker_ran_every_case_in_the_interpreter(interp):
+    assert interp["interpreted"] is True
+    assert interp["errors"] == {}
+    assert set(interp["cases"]) == {c[0] for c in CASES}
+    assert all(c["fast_supported"] for c in interp["cases"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [c[0] for c in CASES if c[3] == "float32"])
+def test_float32_matches_float64_reference(interp, name):
+    case = interp["cases"][name]
+    # Output, input gradient and every parameter gradient (norm-relative errors).
+    assert case["out"] < 1e-5
+    assert case["dx"] < 1e-5
+    assert case["params"] < 1e-4
+    assert case["out_dtype_ok"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fp16", "bf16"])
+def test_half_precision_is_no_worse_than_the_reference(interp, name):
+    case = interp["cases"][name]
+    limit = {"fp16": 2e-3, "bf16": 2e-2}[name]
+    for key in ("out", "dx", "params"):
+        assert case[key] < limit, (key, case)
+        # The fused path computes in float32 and rounds once; the reference rounds its
+        # gates to the input dtype, so the fused error is at most about the reference's.
+        assert case[key] <= 1.5 * case["ref_" + key] + 1e-4, (key, case)
+    assert case["out_dtype_ok"]
+
+
+@pytest.mark.slow
+def test_channels_last_input_gives_channels_last_output(interp):
+    case = interp["cases"]["channels_last"]
+    assert case["out_channels_last"]
+    assert case["out"] < 1e-5 and case["dx"] < 1e-5
+
+
+@pytest.mark.slow
+def test_repeated_calls_are_bit_identical_and_no_grad_matches(interp):
+    for name, case in interp["cases"].items():
+        assert case["repeat_identical"], name
+        assert case["nograd_equal"], name
+
+
+@pytest.mark.slow
+def test_parameter_gradients_without_input_gradient(interp):
+    assert interp["params_only"]["params"] < 1e-4
+    assert interp["params_only"]["x_grad_none"]
+
+
+@pytest.mark.slow
+def test_checkpoints_move_between_paths(interp):
+    ck = interp["checkpoint"]
+    assert ck["fast_to_reference"] < 1e-6
+    assert ck["reference_to_fast"] < 1e-6
+    assert ck["same_step"] < 1e-5
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+def test_cpu_input_without_interpreter_runs_the_reference(monkeypatch):
+    monkeypatch.delenv(scsa_fast.INTERPRET_ENV_VAR, raising=False)
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    layer, x = SCSA(16), torch.randn(1, 16, 8, 8)
+    reason = scsa_fast.unsupported_reason(layer, x)
+    assert reason is not None and "CPU tensor" in reason
+    assert not scsa_fast.supports(layer, x)
+    torch.testing.assert_close(layer(x), layer.forward_reference(x))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"use_pcsa": False}, "use_pcsa"),
+        ({"use_smsa": False}, "use_smsa"),
+        ({"num_heads": 4}, "num_heads"),
+        ({"norm": "bn"}, "norm"),
+        ({"norm_position": "before"}, "norm_position"),
+        ({"shared": False}, "shared"),
+        ({"order": "pcsa_first"}, "order"),
+        ({"window": None}, "window"),
+        ({"kernel_sizes": (3, 3, 3, 3, 3), "groups": 5}, "conv groups"),
+    ],
+)
+def test_ablations_outside_the_fused_path_are_refused(kwargs, needle):
+    channels = 20 if kwargs.get("groups") == 5 else 16
+    reason = scsa_fast._module_reason(SCSA(channels, **kwargs))
+    assert reason is not None and needle in reason
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"kernel_sizes": (3,)}, {"kernel_sizes": (3, 7)}, {"scale_mode": "tokens"},
+                                    {"window": 5}])
+def test_covered_variants_are_accepted(kwargs):
+    assert scsa_fast._module_reason(SCSA(16, **kwargs)) is None
+
+
+def test_workspace_segments_are_128_byte_aligned():
+    segs, total = scsa_fast._layout({"a": 5, "b": 33, "c": 1})
+    assert [s.off % 32 for s in segs.values()] == [0, 0, 0]
+    assert segs["b"].off >= 5 and segs["c"].off >= segs["b"].off + 33
+    assert total >= segs["c"].off + 1
+
+
+if __name__ == "__main__" and "--worker" in sys.argv:
+    _worker()
