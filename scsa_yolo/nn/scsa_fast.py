@@ -9,29 +9,37 @@ forward (3 reads + 1 write of x, 5 launches)
     1. reduce x along W and H              -> X_H (B, C, H), X_W (B, C, W)
     2. conv + GroupNorm + sigmoid (tiny)   -> a_h, a_w
     3. pool x * a_h * a_w per 7x7 window, without storing that product -> (B, C, N)
+       (plus per-channel token sums for the GroupNorm(1) statistics)
     4. GroupNorm(1) + channel attention (tiny) -> gate (B, C)
     5. out = x * a_h * a_w * gate
 
-backward (2 reads of dout, 1 of x, 1 write of dx, 4 launches + one small sum)
+backward (dout and x read once, dout once more, dx written once; 5 launches)
     1. one pass over dout and x: every reduction of dout * x the small graph needs
     2. channel-attention backward (tiny)
     3. gate / conv backward (tiny)
     4. dx = a_h a_w (dout * gate + dP / area) + dX_H / W + dX_W / H
+    5. per-sample parameter gradients summed into one flat buffer (tiny)
 
 Only x and small tensors are saved for the backward (never x * a_h * a_w). All
 arithmetic is float32 whatever the input dtype (the reference rounds its gates to the
-input dtype; the fused path rounds once, at the output), so the fused path matches a
-float32 reference at least as closely as the reference does in fp16/bf16.
+input dtype; the fused path rounds once, at the output), so the fused path is at least
+as close to a float32 reference as the reference itself is in fp16/bf16.
 
 Selection: :func:`supports` accepts the paper's SCSA (any channel count divisible by the
 group count, up to four groups with any odd kernel sizes, any window, both attention
-scalings) on CUDA tensors of dtype float16, bfloat16 or float32, any strides (kernels
-are stride-aware, so channels_last inputs are read in place, not copied). Everything else
-(ablations without SMSA/PCSA, other norms, several heads, unshared convolutions, global
-pooling, export/tracing, torch.compile tracing) runs the reference. For tests on machines
-without a GPU, ``SCSA_YOLO_TRITON_INTERPRET=1`` runs the same kernels in Triton's CPU
-interpreter on CPU tensors. The parameters are the module's own, so checkpoints move
-freely between the two paths.
+scalings) on CUDA tensors of dtype float16, bfloat16 or float32, with parameters of one
+dtype. Kernels are stride-aware, so channels_last (or sliced) inputs are read in place,
+not copied; the output keeps the input's memory format. Everything else (ablations
+without SMSA/PCSA, other norms, several heads, unshared convolutions, global pooling,
+export/tracing, torch.compile tracing) runs the reference. For tests on machines without
+a GPU, ``SCSA_YOLO_TRITON_INTERPRET=1`` (set before anything imports triton) runs the
+same kernels in Triton's CPU interpreter on CPU tensors. The parameters are the module's
+own, so checkpoints move freely between the two paths.
+
+Each layer shape gets its own compiled kernels (shapes and strides are compile-time
+constants); the first call per shape compiles them (seconds), later calls launch the
+compiled kernels directly. A layer's structure is read once and cached: change its
+configuration attributes after the first call and the cache is stale.
 """
 
 from __future__ import annotations
@@ -511,12 +519,6 @@ class _Params:
 
     def key(self) -> tuple:
         return _aligned(*self.all)
-
-
-def _check_params(params: tuple[torch.Tensor, ...]) -> None:
-    for p in params:
-        if not p.is_contiguous():
-            raise RuntimeError("SCSA fused path needs contiguous parameters")
 
 
 # ----------------------------------------------------------------------------- forward
