@@ -67,6 +67,9 @@ _MAX_TOKENS = 1024
 _MAX_CHANNELS = 16384
 _MAX_GATE_TILE = 1 << 16  # (C/K rounded up) x (max(H, W) rounded up), kept in registers
 _INT32_LIMIT = 2**31 - 1
+#: Most distinct input kinds (shape, strides, dtypes) compiled per process; later new ones
+#: run the reference instead of compiling (each kind costs seconds of compilation).
+MAX_SHAPES = int(os.environ.get("SCSA_YOLO_FAST_MAX_SHAPES", "64"))
 
 
 # ----------------------------------------------------------------------------- kernel loading
@@ -286,6 +289,8 @@ def unsupported_reason(module: nn.Module, x: torch.Tensor) -> str | None:
             return "parameters must be contiguous, on the input's device, all of one dtype"
     if params[0].dtype not in (torch.float16, torch.bfloat16, torch.float32):
         return f"parameter dtype {params[0].dtype}"
+    if len(_plans) >= MAX_SHAPES and _plan_key(cfg, x, params[0].dtype) not in _plans:
+        return f"{MAX_SHAPES} input shapes already compiled (SCSA_YOLO_FAST_MAX_SHAPES)"
     return None
 
 
@@ -450,8 +455,12 @@ _SLOT_CONV_W = 10  # must match backward.SLOTS["conv_w"] (checked when the kerne
 _plans: dict[tuple, _Plan] = {}
 
 
+def _plan_key(cfg: _Config, x: torch.Tensor, pdtype: torch.dtype) -> tuple:
+    return (cfg, tuple(x.shape), x.stride(), x.dtype, pdtype, x.device.index)
+
+
 def _plan_for(cfg: _Config, x: torch.Tensor, pdtype: torch.dtype) -> _Plan:
-    key = (cfg, tuple(x.shape), x.stride(), x.dtype, pdtype, x.device.index)
+    key = _plan_key(cfg, x, pdtype)
     plan = _plans.get(key)
     if plan is None:
         plan = _plans[key] = _Plan(cfg, x, pdtype)
