@@ -138,7 +138,8 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
 
     if state == "partial":
         model, mode = YOLO(str(last)), "resumed"
-        kwargs: dict[str, Any] = {"resume": True}
+        # the folders as they are now: the grid or the data root may have moved since
+        kwargs: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(data_yaml)}
         if device is not None:
             kwargs["device"] = device
     else:
