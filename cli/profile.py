@@ -44,7 +44,8 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, batch, reps, warmup, device, half, records_dir, out):
     """Params, GFLOPs (aten-level FLOP counter, 1 MAC = 2 FLOPs), throughput (images/s) and
     batch-1 latency, following the SCSA paper's protocol on a GPU (batch 32, warm-up, 100
-    timed passes, fp16 autocast, CUDA events). On a CPU the same code runs with smaller
+    timed passes, fp16 autocast, CUDA events; the figure is the median of 10 rounds of 10
+    passes, so one stall does not move it). On a CPU the same code runs with smaller
     settings and says so.
 
     \b

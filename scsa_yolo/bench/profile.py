@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import statistics
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -123,28 +124,36 @@ def count_flops(module: nn.Module, example: torch.Tensor) -> int:
 
 
 def time_forward(
-    fn: Callable[[], Any], device: torch.device, warmup: int, reps: int
+    fn: Callable[[], Any], device: torch.device, warmup: int, reps: int, rounds: int = 10
 ) -> float:
-    """Seconds per call of ``fn``: mean over ``reps`` after ``warmup`` untimed calls.
+    """Seconds per call of ``fn`` after ``warmup`` untimed calls.
 
-    On CUDA the interval is measured with events around the whole loop and the device is
-    synchronised before reading them, so queued kernels are included.
+    The ``reps`` timed calls are split into ``rounds`` back-to-back rounds and the median of
+    the per-round means is returned: one hiccup (a clock ramp, a host stall, another process)
+    then moves the figure by one round at most, where a single mean would absorb it. On CUDA
+    each round is timed with events and the device is synchronised before reading them.
     """
     for _ in range(warmup):
         fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        torch.cuda.synchronize(device)
-        return start.elapsed_time(end) / 1000.0 / reps
-    begin = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - begin) / reps
+    rounds = max(1, min(rounds, reps))
+    per_round = [reps // rounds + (1 if r < reps % rounds else 0) for r in range(rounds)]
+    means = []
+    for count in per_round:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(count):
+                fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            means.append(start.elapsed_time(end) / 1000.0 / count)
+        else:
+            begin = time.perf_counter()
+            for _ in range(count):
+                fn()
+            means.append((time.perf_counter() - begin) / count)
+    return float(statistics.median(means))
 
 
 def _autocast(device: torch.device, half: bool):
