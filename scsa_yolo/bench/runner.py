@@ -146,7 +146,11 @@ def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str,
     for dataset in grid.datasets:
         try:
             resolved[dataset] = resolve_data(dataset)
-            if dataset != "synthetic" or dry_run:
+            # A prepared synthetic set is used as it is unless the grid asks for options:
+            # regenerating it with defaults would silently replace what the user prepared.
+            if dataset != "synthetic" or dry_run or not grid.synthetic:
+                if dataset == "synthetic" and not dry_run:
+                    echo(f"synthetic dataset: using the prepared one at {resolved[dataset]}")
                 continue
         except DatasetNotPrepared as error:
             if dataset != "synthetic":
