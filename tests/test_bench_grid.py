@@ -53,7 +53,7 @@ def test_bad_grid_files_name_the_file_and_the_key(tmp_path):
     bad.write_text("datasets: [voc]\nmodels: [yolov8n]\nattns: [none]\ntrain_args: {epochs: 3}\n")
     with pytest.raises(GridError, match="may not set \\['epochs'\\]"):
         load_grid(bad)
-    with pytest.raises(GridError, match="shipped grids: ablation, quick, table3, table4"):
+    with pytest.raises(GridError, match="shipped grids: ablation, quick, synthetic-gpu, table3, table4"):
         load_grid("table99")
     with pytest.raises(GridError, match="expected comma-separated integers"):
         split_list("0,one", int)
@@ -96,7 +96,7 @@ def test_dry_run_prints_the_plan_without_training(tmp_path, monkeypatch):
         (["--attns", "none,transformer"], "unknown attention 'transformer'; known names: none, se, eca"),
         (["--data", "imagenet"], "unknown dataset 'imagenet'"),
         (["--data", "visdrone"], "scsa-yolo data prepare visdrone"),
-        (["--grid", "nope"], "shipped grids: ablation, quick, table3, table4"),
+        (["--grid", "nope"], "shipped grids: ablation, quick, synthetic-gpu, table3, table4"),
         (["--seeds", "a,b"], "expected comma-separated integers"),
         (["--models", "yolov8q"], "--models yolov8q"),
         (["--devices", "0", "--ddp"], "--ddp needs at least two GPU ids"),
