@@ -34,8 +34,8 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 @click.option("--no-backward", is_flag=True, help="Layer mode: time the forward pass only.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=640, show_default=True, help="Square input size (use the training size).")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="Throughput batch. Default: 32 on GPU, 2 on CPU.")
-@click.option("--reps", type=click.IntRange(min=0), default=None, help="Timed repetitions (0: params and GFLOPs only). Default: 100 on GPU, 3 on CPU.")
-@click.option("--warmup", type=click.IntRange(min=0), default=None, help="Untimed warm-up passes. Default: 10 on GPU, 1 on CPU.")
+@click.option("--reps", type=click.IntRange(min=0), default=None, help="Timed repetitions (0: params and GFLOPs only). Default: 100 on GPU, 10 on CPU.")
+@click.option("--warmup", type=click.IntRange(min=0), default=None, help="Untimed warm-up passes. Default: 10 on GPU, 2 on CPU.")
 @click.option("--device", default=None, help="cpu or a GPU id (default: first GPU, else CPU).")
 @click.option("--half/--no-half", default=None, help="fp16 autocast (GPU only). Default: on for GPU.")
 @click.option("--records", "records_dir", type=click.Path(file_okay=False, path_type=Path), default=None,

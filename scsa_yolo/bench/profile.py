@@ -33,7 +33,7 @@ FLOPS_CONVENTION = (
 
 # The paper's protocol (GPU) and the reduced CPU settings that stand in for it.
 GPU_SETTINGS = {"batch": 32, "warmup": 10, "reps": 100, "half": True}
-CPU_SETTINGS = {"batch": 2, "warmup": 1, "reps": 3, "half": False}
+CPU_SETTINGS = {"batch": 2, "warmup": 2, "reps": 10, "half": False}
 
 
 @dataclass
@@ -215,7 +215,7 @@ def profile_model(
             folder, or an ``nn.Module`` taking ``(B, channels, imgsz, imgsz)``.
         imgsz: square input size; use the training size (FLOPs scale with it).
         batch, reps, warmup, half: timing settings; ``None`` takes the paper's protocol on a
-            GPU (32, 100, 10, fp16) and the reduced CPU settings (2, 3, 1, fp32) on a CPU.
+            GPU (32, 100, 10, fp16) and the reduced CPU settings (2, 10, 2, fp32) on a CPU.
         latency: also time batch 1.
     """
     dev = resolve_device(device)
