@@ -286,7 +286,13 @@ def _version(distribution: str) -> str | None:
 
 
 def git_commit() -> str | None:
-    """The project's commit (``+dirty`` when the tree has changes), or None outside git."""
+    """The project's commit (``+dirty`` when the tree has changes), or None outside git.
+
+    ``SCSA_YOLO_GIT_COMMIT`` wins when set: a wheel installed from a checkout on another
+    machine has no ``.git`` beside it, but the caller knows which commit it built.
+    """
+    if os.environ.get("SCSA_YOLO_GIT_COMMIT"):
+        return os.environ["SCSA_YOLO_GIT_COMMIT"]
     root = Path(__file__).resolve().parents[2]
     if not (root / ".git").exists():
         return None
