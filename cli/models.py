@@ -15,7 +15,7 @@ from scsa_yolo.models.catalog import (
     make_model_text,
 )
 from scsa_yolo.models.generate import PLACEMENTS, ModelYamlError
-from scsa_yolo.models.render import write_text_atomic
+from scsa_yolo.atomic import write_text_atomic
 
 
 @click.group(name="models")

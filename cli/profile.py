@@ -1,7 +1,6 @@
 """``scsa-yolo profile``: params, GFLOPs, throughput and latency of models or of one layer."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click

@@ -14,11 +14,12 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
+
+from scsa_yolo.atomic import write_json_atomic
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "record.json"
@@ -174,17 +175,7 @@ def write_record(record: dict, path: str | Path) -> Path:
     problems = validate_record(record)
     if problems:
         raise RecordError(path, problems)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle, indent=2, sort_keys=False, default=_json_default)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomic(record, path, indent=2, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

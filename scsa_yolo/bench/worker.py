@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.bench.grid import RunSpec, attention_info, parse_model_name
 from scsa_yolo.bench.records import RECORD_NAME, SCHEMA_VERSION, collect_env, now_iso, write_record
 
@@ -34,12 +35,6 @@ SPEC_NAME = "spec.json"
 PROGRESS_NAME = "progress.json"
 TIMING_NAME = "timing.json"
 LOG_NAME = "worker.log"
-
-
-def write_json_atomic(data: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
 
 
 def read_json(path: Path, default: Any = None) -> Any:

@@ -11,12 +11,11 @@ Conventions (fixed here, relied on by :mod:`scsa_yolo.eval`):
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from scsa_yolo.atomic import write_json_atomic
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -74,21 +73,6 @@ def build_coco_gt(images: Iterable[GtImage], class_names: Sequence[str]) -> dict
         {"id": category_id_for_class(i), "name": str(name), "yolo_index": i} for i, name in enumerate(class_names)
     ]
     return {"images": coco_images, "annotations": annotations, "categories": categories}
-
-
-def write_json_atomic(data: dict | list, path: str | Path) -> Path:
-    """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(data))  # json.dumps uses the C encoder; json.dump does not
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_coco_gt(images: Iterable[GtImage], class_names: Sequence[str], path: str | Path) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .. import __version__
+from ..atomic import write_json_atomic
 from .coco_gt import GtImage, write_coco_gt
 from .events import ACTION_SKIPPED, DUPLICATE_IMAGE, ConversionLog
 from .images import place_image
@@ -37,20 +38,6 @@ def format_label_line(class_index: int, x: float, y: float, w: float, h: float, 
     return f"{class_index} {(x + w / 2) / width:.6f} {(y + h / 2) / height:.6f} {w / width:.6f} {h / height:.6f}"
 
 
-def _write_json_atomic_fast(data: dict, path: Path) -> None:
-    """Like :func:`coco_gt.write_json_atomic`, through ``json.dumps``: ``json.dump`` to a file
-    streams through the pure-Python encoder, 3-5x slower on a manifest of 10^5 events."""
-    import json
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(data))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class EmptySplitError(ValueError):
@@ -208,7 +195,7 @@ class DatasetWriter:
             **log.to_json(),
         }
         # the manifest is the completeness mark: it is written last
-        _write_json_atomic_fast(manifest, self.staging / MANIFEST_NAME)
+        write_json_atomic(manifest, self.staging / MANIFEST_NAME)
         return manifest
 
     def _write_yaml(self, classes: list[str], splits: list[str], extra: dict, fields: dict) -> None:

@@ -16,7 +16,7 @@ from scsa_yolo.models.catalog import (
     scaled_stock_name,
 )
 from scsa_yolo.models.generate import PLACEMENTS
-from scsa_yolo.models.render import write_text_atomic
+from scsa_yolo.atomic import write_text_atomic
 
 CACHE_ENV = "SCSA_YOLO_CACHE"
 

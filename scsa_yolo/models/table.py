@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from .catalog import COMMITTED_ATTENTIONS, COMMITTED_BASES, cfg_models_dir, committed_models
-from .render import write_text_atomic
+from scsa_yolo.atomic import write_text_atomic
 
 TABLE_SCALES = ("n", "s")
 TABLE_IMGSZ = 640

@@ -1,19 +1,18 @@
 """From record paths to report files: load, build the table, render, write atomically."""
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from scsa_yolo.atomic import write_text_atomic
 from scsa_yolo.bench.records import RecordProblem
 from scsa_yolo.report.load import load_rows
 from scsa_yolo.report.plot import plot_ap_vs_throughput
 from scsa_yolo.report.render import EXTENSIONS, FORMATS, render
 from scsa_yolo.report.tables import ReportError, Table, build_table
 
-__all__ = ["Report", "ReportError", "make_report", "write_report", "write_text_atomic"]
+__all__ = ["Report", "ReportError", "make_report", "write_report"]
 
 
 @dataclass
@@ -42,17 +41,6 @@ def make_report(paths: Iterable[str | Path], style: str = "table4") -> Report:
     return Report(build_table(rows, style), rows, problems)
 
 
-def write_text_atomic(text: str, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_report(
@@ -74,7 +62,7 @@ def write_report(
         for fmt in formats:
             if fmt not in FORMATS:
                 raise ReportError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}, all")
-            written.append(write_text_atomic(report.render(fmt), out.with_name(f"{out.name}.{EXTENSIONS[fmt]}")))
+            written.append(write_text_atomic(out.with_name(f"{out.name}.{EXTENSIONS[fmt]}"), report.render(fmt)))
         if plot:
             try:
                 written.append(plot_ap_vs_throughput(report.rows, out.with_name(f"{out.name}.png")))
