@@ -129,6 +129,17 @@ def check_models(grid: Grid) -> None:
                 raise GridError(f"--models {model} / --attns {attn}: {error}") from None
 
 
+# How a worker process starts. `python -m scsa_yolo.bench.worker` would put the current
+# folder first on sys.path: run from a source checkout with a regular (non-editable) install,
+# the worker would then import the checkout's scsa_yolo/, which lacks the installed
+# scsa_yolo.cfg and scsa_yolo.cli (they live in the top-level cfg/ and cli/ folders).
+# `-c` puts '' there instead, and the boot line drops it.
+WORKER_BOOT = (
+    "import sys; sys.path[:] = [p for p in sys.path if p != '']; "
+    "from scsa_yolo.bench.worker import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str, Path | str]:
     """Data YAML of every dataset of the grid; the synthetic one is generated when missing.
 
@@ -242,7 +253,7 @@ def execute(
         item.run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(item.spec.settings(), item.run_dir / SPEC_NAME)
         device, extra_env = slots[slot]
-        command = [sys.executable, "-m", "scsa_yolo.bench.worker", str(item.run_dir)]
+        command = [sys.executable, "-c", WORKER_BOOT, str(item.run_dir)]
         if device is not None:
             command += ["--device", device]
         log = open(item.run_dir / LOG_NAME, "a")
