@@ -188,3 +188,14 @@ def test_model_spec(tmp_path, monkeypatch):
         integration.model_spec("resnet50", "scsa")
     with pytest.raises(ValueError, match="unknown placement"):
         integration.model_spec("yolov8n", "scsa", "head")
+
+
+def test_touch_point_5_pil_image_open_is_pillows_own_not_the_ultralytics_wrapper():
+    import PIL.Image
+    import ultralytics.utils.patches as patches
+
+    from scsa_yolo.integration.ultralytics import pil_image_open
+
+    assert PIL.Image.open is not patches._image_open, "ultralytics no longer wraps PIL.Image.open"
+    assert pil_image_open() is patches._image_open
+    assert pil_image_open().__module__ == "PIL.Image"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import warnings
 from pathlib import Path
 
@@ -17,20 +16,6 @@ class ImageProblem(Exception):
     """An image file that is missing, empty or not readable as an image."""
 
 
-def _genuine_pil_open():
-    """``PIL.Image.open`` as Pillow defines it.
-
-    Importing ultralytics replaces ``PIL.Image.open`` with a wrapper that, on an image it
-    cannot identify, tries to pip-install a HEIF plugin and then raises
-    ``ModuleNotFoundError``. A corrupt image in a dataset must be reported and skipped,
-    never trigger an install, so the wrapper's saved original is used when present.
-    """
-    from PIL import Image
-
-    patches = sys.modules.get("ultralytics.utils.patches")
-    return getattr(patches, "_image_open", None) or Image.open
-
-
 def probe_image(path: Path) -> tuple[int, int, int]:
     """``(width, height, exif_orientation)`` of an image, read from its header.
 
@@ -39,14 +24,16 @@ def probe_image(path: Path) -> tuple[int, int, int]:
     Raises:
         ImageProblem: the file is missing, empty or not an image PIL can identify.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from scsa_yolo.integration.ultralytics import pil_image_open
 
     try:
         if os.path.getsize(path) == 0:
             raise ImageProblem("empty file")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning on huge images
-            with _genuine_pil_open()(path) as img:
+            with pil_image_open()(path) as img:
                 width, height = img.size
                 orientation = 1
                 if img.format in ("JPEG", "MPO", "TIFF"):  # PNG would decode pixels for this

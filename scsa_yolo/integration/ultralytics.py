@@ -21,6 +21,10 @@ Touch points, each covered by ``tests/test_integration_ultralytics.py``:
 4. **Restricted loading** (``ULTRALYTICS_SAFE_LOAD=1``) -- Ultralytics allow-lists only
    its own and torch's classes for ``torch.load(weights_only=True)``; our layer classes
    are added with ``torch.serialization.add_safe_globals``.
+5. **Image opening** -- importing ultralytics wraps ``PIL.Image.open`` (the wrapper may
+   pip-install a HEIF plugin on an unidentified file); :func:`pil_image_open` returns the
+   original the wrapper keeps in ``ultralytics.utils.patches._image_open``, for the dataset
+   converters' image probe.
 
 Multi-GPU training: Ultralytics' DDP writes a small script and starts it with
 ``python -m torch.distributed.run``; each worker is a fresh interpreter, so the autoload
@@ -340,6 +344,20 @@ def install_safe_globals(classes: dict[str, type]) -> list[type]:
 
 
 # ---------------------------------------------------------------------------- entry point
+def pil_image_open() -> Callable:
+    """``PIL.Image.open`` as Pillow defines it (touch point: ``ultralytics.utils.patches``).
+
+    Importing ultralytics replaces ``PIL.Image.open`` with a wrapper that, on an image it
+    cannot identify, tries to pip-install a HEIF plugin and then raises
+    ``ModuleNotFoundError``. The dataset converters must report and skip a corrupt image,
+    never trigger an install, so they open images through the wrapper's saved original.
+    """
+    from PIL import Image
+
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", None) or Image.open
+
+
 def register(tasks: ModuleType | None = None) -> str:
     """Register our layers and model YAMLs with Ultralytics; idempotent.
 

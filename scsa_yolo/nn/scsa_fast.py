@@ -562,7 +562,7 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
               need_dx: bool):
     """Run the backward launches; returns (dx or None, flat parameter gradients)."""
     k = _kernels()
-    f, g = p.fws, p.bws
+    g = p.bws
     ws = torch.empty(p.bws_numel, device=x.device, dtype=torch.float32)
     fw = p.fws_in_bwd  # forward workspace segments, as the second workspace
     sd = tuple(dout.stride())
