@@ -320,9 +320,8 @@ def _table4(frame, models, model_rank, block_order) -> Table:
                  rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)
 
 
-def _table3(frame, models, model_rank, block_order) -> Table:
-    columns = [COLUMNS[k] for k in ("params", "gflops", "AP", "AP50", "AP75", "APs", "APm", "APl")]
-    agg = aggregate(frame, ["block", "model", "method", "method_order"])
+def _model_rows(agg, columns, model_rank, block_order) -> list:
+    """One row per (dataset, model, method), best/second marked per dataset and model."""
     rows = _grid_rows(
         agg, ["block", "model", "method", "method_order"], None, [""], columns,
         labels_of=lambda key: [key[1], key[2]],
@@ -330,6 +329,13 @@ def _table3(frame, models, model_rank, block_order) -> Table:
         order_of=lambda key: (block_order[key[0]], model_rank[key[1]], key[3], key[2]),
     )
     mark_best(rows, columns, [""])
+    return rows
+
+
+def _table3(frame, models, model_rank, block_order) -> Table:
+    columns = [COLUMNS[k] for k in ("params", "gflops", "AP", "AP50", "AP75", "APs", "APm", "APl")]
+    agg = aggregate(frame, ["block", "model", "method", "method_order"])
+    rows = _model_rows(agg, columns, model_rank, block_order)
     return Table("table3", "Cost and accuracy per model (Table 3 style)", ["Dataset", "Model", "Method"], [""], columns,
                  rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)
 
@@ -346,13 +352,7 @@ def _table2(frame, models, model_rank, block_order) -> Table:
         for b, m, t in zip(agg["block"], agg["model"], agg["throughput_mean"])
     ]
     agg["rel_throughput_std"] = float("nan")
-    rows = _grid_rows(
-        agg, ["block", "model", "method", "method_order"], None, [""], columns,
-        labels_of=lambda key: [key[1], key[2]],
-        rank_key_of=lambda key: (key[1],),
-        order_of=lambda key: (block_order[key[0]], model_rank[key[1]], key[3], key[2]),
-    )
-    mark_best(rows, columns, [""])
+    rows = _model_rows(agg, columns, model_rank, block_order)
     table = Table("table2", "Cost: params, GFLOPs, throughput (Table 2 style)", ["Dataset", "Model", "Method"], [""],
                   columns, rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)
     if agg["rel_throughput_mean"].notna().any():
