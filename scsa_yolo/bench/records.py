@@ -215,14 +215,22 @@ def load_records(paths: Iterable[str | Path]) -> tuple[list[dict], list[RecordPr
     """Load every record under ``paths``; invalid ones are returned as problems, not raised."""
     records, problems = [], []
     for path in find_record_files(paths):
-        try:
-            record = load_record(path)
-        except RecordError as error:
-            problems.append(RecordProblem(error.path, "; ".join(error.problems)))
-            continue
-        record["_path"] = str(path)
-        records.append(record)
+        record, problem = try_load_record(path)
+        if problem is not None:
+            problems.append(problem)
+        else:
+            records.append(record)
     return records, problems
+
+
+def try_load_record(path: str | Path) -> tuple[dict | None, RecordProblem | None]:
+    """One record with its ``_path`` set, or the problem that makes it unusable."""
+    try:
+        record = load_record(path)
+    except RecordError as error:
+        return None, RecordProblem(error.path, "; ".join(error.problems))
+    record["_path"] = str(path)
+    return record, None
 
 
 def now_iso() -> str:

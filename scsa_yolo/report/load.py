@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from scsa_yolo.bench.records import RECORD_NAME, RecordError, RecordProblem, load_record
+from scsa_yolo.bench.records import RECORD_NAME, RecordError, RecordProblem, try_load_record
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 COST = ("params", "gflops", "throughput", "latency_ms")
@@ -153,12 +153,10 @@ def load_rows(paths: Iterable[str | Path]) -> tuple[list[dict], list[RecordProbl
         if key in seen:
             return
         seen.add(key)
-        try:
-            record = load_record(path)
-        except RecordError as error:
-            problems.append(RecordProblem(error.path, "; ".join(error.problems)))
+        record, problem = try_load_record(path)
+        if problem is not None:
+            problems.append(problem)
             return
-        record["_path"] = str(path)
         rows.append(row_from_record(record))
 
     def add_run(folder: Path) -> None:

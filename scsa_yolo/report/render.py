@@ -52,14 +52,24 @@ def _grouped(table: Table) -> bool:
 
 
 # --------------------------------------------------------------------------- Markdown
-def _md_value(cell: Cell | int) -> str:
+# How each format marks the best and second-best cell, and escapes cell text.
+_MARKS = {
+    "md": ("**{}**", "<u>{}</u>", str),
+    "latex": (r"\textbf{{{}}}", r"\underline{{{}}}", lambda t: latex_escape(t)),
+    "html": ("<b>{}</b>", "<u>{}</u>", lambda t: html.escape(t)),
+}
+
+
+def _cell_value(cell: Cell | int, fmt: str) -> str:
+    """A value cell as text of ``fmt``: an int is a run count (0 shows as '-')."""
     if isinstance(cell, int):
         return str(cell) if cell else "-"
-    text = cell.text
+    best, second, escape = _MARKS[fmt]
+    text = escape(cell.text)
     if cell.mark == "best":
-        return f"**{text}**"
+        return best.format(text)
     if cell.mark == "second":
-        return f"<u>{text}</u>"
+        return second.format(text)
     return text
 
 
@@ -71,7 +81,7 @@ def to_markdown(table: Table) -> str:
         name = "n" if c is None else table.columns[c].header
         headers.append(f"{table.groups[g]} {name}".strip() if _grouped(table) and len(table.groups) > 1 else name)
     body = [
-        shown + [_md_value(_cell_at(table, row, g, c)) for g, c in layout]
+        shown + [_cell_value(_cell_at(table, row, g, c), "md") for g, c in layout]
         for row, shown in zip(table.rows, _header_cells(table))
     ]
     widths = [max(len(str(r[i])) for r in [headers, *body]) for i in range(len(headers))]
@@ -103,17 +113,6 @@ def latex_escape(text: str) -> str:
     return out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("->", r"$\rightarrow$")
 
 
-def _latex_value(cell: Cell | int) -> str:
-    if isinstance(cell, int):
-        return str(cell) if cell else "-"
-    text = latex_escape(cell.text)
-    if cell.mark == "best":
-        return rf"\textbf{{{text}}}"
-    if cell.mark == "second":
-        return rf"\underline{{{text}}}"
-    return text
-
-
 def to_latex(table: Table) -> str:
     """A booktabs tabular (needs ``\\usepackage{booktabs}``) inside a table float."""
     layout = _value_columns(table)
@@ -139,7 +138,7 @@ def to_latex(table: Table) -> str:
         if previous_block is not None and row.block != previous_block:
             lines.append(r"\midrule")
         previous_block = row.block
-        cells = [latex_escape(v) for v in shown] + [_latex_value(_cell_at(table, row, g, c)) for g, c in layout]
+        cells = [latex_escape(v) for v in shown] + [_cell_value(_cell_at(table, row, g, c), "latex") for g, c in layout]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if table.notes:
@@ -149,17 +148,6 @@ def to_latex(table: Table) -> str:
 
 
 # --------------------------------------------------------------------------- HTML
-def _html_value(cell: Cell | int) -> str:
-    if isinstance(cell, int):
-        return str(cell) if cell else "-"
-    text = html.escape(cell.text)
-    if cell.mark == "best":
-        return f"<b>{text}</b>"
-    if cell.mark == "second":
-        return f"<u>{text}</u>"
-    return text
-
-
 def to_html(table: Table) -> str:
     """A standalone ``<table>`` with a caption, grouped headers and notes."""
     layout = _value_columns(table)
@@ -177,7 +165,7 @@ def to_html(table: Table) -> str:
     out += ["</thead>", "<tbody>"]
     for row, shown in zip(table.rows, _header_cells(table)):
         cells = "".join(f"<td>{html.escape(v)}</td>" for v in shown)
-        cells += "".join(f'<td align="right">{_html_value(_cell_at(table, row, g, c))}</td>' for g, c in layout)
+        cells += "".join(f'<td align="right">{_cell_value(_cell_at(table, row, g, c), "html")}</td>' for g, c in layout)
         out.append(f"<tr>{cells}</tr>")
     out += ["</tbody>", "</table>"]
     if table.notes:
