@@ -70,6 +70,9 @@ _INT32_LIMIT = 2**31 - 1
 #: Most distinct input kinds (shape, strides, dtypes) compiled per process; later new ones
 #: run the reference instead of compiling (each kind costs seconds of compilation).
 MAX_SHAPES = int(os.environ.get("SCSA_YOLO_FAST_MAX_SHAPES", "64"))
+#: After every fused forward launch, read back its tickets and done counters and raise if
+#: any item is missing or gave up waiting (synchronises the device: tests and benchmarks).
+CHECK_SYNC = os.environ.get("SCSA_YOLO_FAST_CHECK_SYNC", "") == "1"
 
 
 # ----------------------------------------------------------------------------- kernel loading
@@ -333,6 +336,12 @@ TUNE: dict[str, int] = {
     "pool_tile": 4096, "pool_warps": 4,  # pooling pass (one window row per iteration)
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
+    # Forward schedule: 1 = one fused launch (tickets, see _scsa_kernels.forward), 0 = five.
+    "fwd_fused": 1, "fwd_warps": 4,
+    # Fused schedule: tickets between a sample's R items and its G items, G and P, P and Q,
+    # Q and A (rounded up to whole slots). Large enough that the items waited for are
+    # usually done; small enough that the sample's slice of x is still in L2.
+    "lag_rg": 512, "lag_gp": 256, "lag_pq": 512, "lag_qa": 256,
 }
 for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
     _name, _, _value = _item.partition("=")
@@ -384,20 +393,46 @@ class _Plan:
         shape = dict(C=c, H=h, W=w)
         win = dict(WH=self.WH, WW=self.WW, HP=self.HP, WP=self.WP)
         sxd = dict(SXB=self.sx[0], SXC=self.sx[1], SXH=self.sx[2], SXW=self.sx[3])
-        # Streaming kernels over whole rows.
+        # Streaming items over whole rows (R and A: plane tiles; P: one window row).
         bw = _p2(w)
         bh = min(_p2(h), max(1, TUNE["plane_tile"] // bw))
         cb = min(_p2(c), max(1, TUNE["plane_tile"] // (bh * bw)))
-        self.g_plane = (b * -(-c // cb),)
-        self.k_reduce = dict(**shape, **sxd, CB=cb, BH=bh, BW=bw, num_warps=TUNE["plane_warps"])
-        self.k_apply = dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
-                            CB=cb, BH=bh, BW=bw, num_warps=TUNE["plane_warps"])
-        self.ncb_plane = -(-c // cb)
+        self.NR = -(-c // cb)
         rb = _p2(self.WH)
-        cbp = min(_p2(c), max(1, TUNE["pool_tile"] // (rb * bw)))
-        self.ncb_pool = -(-c // cbp)
-        self.g_pool = (b * self.ncb_pool,)
-        self.k_pool = dict(**shape, **sxd, **win, CB=cbp, RB=rb, BW=bw, JB=_p2(self.WP), num_warps=TUNE["pool_warps"])
+        bwp = max(16, bw)  # the pool's window sums are a tl.dot: every dimension >= 16
+        cbp = max(min(_p2(c), max(1, TUNE["pool_tile"] // (rb * bwp))), -(-16 // rb))
+        self.NP = -(-c // cbp)
+        # Small items.
+        cgb, lb = _p2(self.Cg), _p2(max(h, w))
+        nb = max(16, _p2(self.N))
+        tcb = max(16, min(64, 2048 // nb, _p2(c)))
+        self.NQ = -(-c // tcb)
+        self.fused = bool(TUNE["fwd_fused"])
+        slot = 2 * self.NR + self.NP + self.NQ + 2 * self.NG
+        lg = -(-max(1, TUNE["lag_rg"]) // slot)
+        lp = lg + -(-max(1, TUNE["lag_gp"]) // slot)
+        lq = lp + -(-max(1, TUNE["lag_pq"]) // slot)
+        la = lq + -(-max(1, TUNE["lag_qa"]) // slot)
+        self.g_fused = ((b + la) * slot,)
+        self.sync_numel = 2 + 4 * b
+        self.k_fwd = dict(
+            **shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3], **win, N=self.N,
+            CB=cb, BH=bh, BW=bw, CBP=cbp, RB=rb, JB=max(16, _p2(self.WP)),
+            Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, CBQ=tcb, NB=nb, CFB=_p2(c), PREC=self.prec,
+            NR=self.NR, NP=self.NP, NQ=self.NQ)
+        self.lags = (lg, lp, lq, la)
+        if self.k_fwd["BW"] < 16:  # the pool's dot needs it; R and A only mask more lanes
+            self.k_fwd["BW"] = 16
+        # (grid, num_warps) per STAGE: R, G, P, Q, A split launches; 5: the fused launch.
+        gate_warps = _warps_for(cgb * lb)
+        self.stages = {
+            0: ((b * self.NR,), TUNE["plane_warps"]),
+            1: ((b * self.NG * 2,), gate_warps),
+            2: ((b * self.NP,), TUNE["pool_warps"]),
+            3: ((b * self.NQ,), _warps_for(tcb * max(nb, tcb))),
+            4: ((b * self.NR,), TUNE["plane_warps"]),
+            5: (self.g_fused, max(TUNE["fwd_warps"], gate_warps // 2)),
+        }
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
         self.ncb_bred = -(-c // cbr)
         self.g_bred = (b * self.ncb_bred,)
@@ -408,16 +443,6 @@ class _Plan:
         self.ncb_dx = -(-c // cbd)
         self.g_dx = (b * self.ncb_dx,)
         self.dx_tiles = dict(**win, CB=cbd, BH=bhd, BW=bw, num_warps=TUNE["dx_warps"])
-        # Small kernels.
-        cgb, lb = _p2(self.Cg), _p2(max(h, w))
-        self.g_gate = (b * self.NG * 2,)
-        self.k_gate = dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, num_warps=_warps_for(cgb * lb))
-        nb = max(16, _p2(self.N))
-        tcb = max(16, min(64, 2048 // nb, _p2(c)))
-        self.ncb_tok = -(-c // tcb)
-        self.g_pcsa = (b * self.ncb_tok,)
-        self.k_pcsa = dict(C=c, N=self.N, CB=tcb, NB=nb, CFB=_p2(c), PREC=self.prec,
-                           num_warps=_warps_for(tcb * max(nb, tcb)))
         bcb = max(16, min(32, 2048 // nb, _p2(c)))
         self.ncb_btok = -(-c // bcb)
         self.g_bpcsa = (b * self.ncb_btok,)
@@ -534,25 +559,37 @@ class _Params:
 
 
 def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
-    """Run the five forward launches; returns (out, plan, workspace)."""
+    """Run the forward (one fused launch, or five); returns (out, plan, workspace)."""
     k = _kernels()
     p = _plan_for(cfg, x, prm.wq.dtype)
     ws = torch.empty(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
     f = p.fws
     key = (id(p), _aligned(x, out), prm.key())
-    _launch(k.fwd.fwd_reduce_kernel, ("r",) + key, p.g_plane, [x, f["xh"], f["xw"], p.ncb_plane], (ws,), p.k_reduce)
-    _launch(k.fwd.fwd_gate_kernel, ("g",) + key, p.g_gate,
-            [f["xh"], f["xw"], f["ah"], f["aw"], *prm.conv_w, *prm.conv_b, *p.ks,
-             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w], (ws,), p.k_gate)
-    _launch(k.fwd.fwd_pool_kernel, ("p",) + key, p.g_pool,
-            [x, f["ah"], f["aw"], f["pooled"], f["pstat"], p.ncb_pool], (ws,), p.k_pool)
-    _launch(k.fwd.fwd_pcsa_kernel, ("a",) + key, p.g_pcsa,
-            [f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv,
-             f["gate"], f["o"], f["lse"], f["stats"], cfg.eps_p, p.alpha, p.ncb_tok], (ws,), p.k_pcsa)
-    _launch(k.fwd.fwd_apply_kernel, ("o",) + key, p.g_plane,
-            [x, f["ah"], f["aw"], f["gate"], out, p.ncb_plane], (ws,), p.k_apply)
+    sync = torch.zeros(p.sync_numel, device=x.device, dtype=torch.int32) if p.fused else ws
+    args = [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
+            f["lse"], sync, p.B, *p.lags, *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w,
+            cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, p.alpha]
+    for stage in (5,) if p.fused else (0, 1, 2, 3, 4):
+        grid, warps = p.stages[stage]
+        _launch(k.fwd.fwd_kernel, ("f", stage) + key, grid, args, (ws,), {**p.k_fwd, "STAGE": stage, "num_warps": warps})
+    if p.fused and CHECK_SYNC:
+        _check_sync(sync, p)
     return out, p, ws
+
+
+def _check_sync(sync: torch.Tensor, p: _Plan) -> None:
+    """Verify a fused launch's bookkeeping (tests and benchmarks; synchronises the device)."""
+    counts = sync.tolist()
+    expected = [p.NR, 2 * p.NG, p.NP, p.NQ]
+    if counts[1] != 0:
+        raise RuntimeError("fused SCSA forward: a work item gave up waiting (error flag set)")
+    for kind, n in enumerate(expected):
+        got = counts[2 + kind * p.B: 2 + (kind + 1) * p.B]
+        if any(v != n for v in got):
+            raise RuntimeError(f"fused SCSA forward: done counters of kind {kind} are {got}, expected {n} each")
+    if counts[0] != p.g_fused[0]:
+        raise RuntimeError(f"fused SCSA forward: {counts[0]} tickets taken, expected {p.g_fused[0]}")
 
 
 # ----------------------------------------------------------------------------- backward
@@ -574,7 +611,7 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
     _launch(k.bwd.bwd_pcsa_kernel, ("A",) + key, p.g_bpcsa,
             [fw["pooled"], fw["stats"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, fw["gate"], fw["o"], fw["lse"],
              g["dgate"], g["dyhat"], g["s12"], g["part"], p.alpha, p.ncb_btok], (ws, fws), p.k_bpcsa)
-    _launch(k.bwd.bwd_gate_kernel, ("G",) + key, p.g_gate,
+    _launch(k.bwd.bwd_gate_kernel, ("G",) + key, p.stages[1][0],
             [fw["xh"], fw["xw"], g["gh"], g["gw"], g["rp"], g["cq"], fw["pooled"], fw["stats"], g["dyhat"], g["s12"],
              g["dps"], g["dxh"], g["dxw"], g["scr_h"], g["scr_w"], g["part"], *prm.conv_w, *prm.conv_b, *p.ks,
              prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w], (ws, fws), p.k_bgate)

@@ -1,4 +1,4 @@
-"""Forward kernels of the fused SCSA: three passes over x plus two tiny kernels.
+"""Forward kernels of the fused SCSA: one kernel, five kinds of work item.
 
 Notation (one sample b, one channel c of x (B, C, H, W)):
 
@@ -8,21 +8,40 @@ Notation (one sample b, one channel c of x (B, C, H, W)):
 * ``pooled`` (B, C, N): window means of ``x * a_h * a_w``, float32.
 * ``gate`` (B, C): the PCSA channel gate, float32.
 
-Launch order (see :func:`scsa_yolo.nn.scsa_fast._forward`):
+Work items, per sample b, in dependency order (each kind needs every item of the kind
+before it, of the same sample, to be done):
 
-1. :func:`fwd_reduce_kernel`  reads x once  -> X_H = mean_W x, X_W = mean_H x.
-2. :func:`fwd_gate_kernel`    tiny          -> a_h, a_w (conv, GroupNorm, sigmoid).
-3. :func:`fwd_pool_kernel`    reads x once  -> pooled and per-channel token sums
-                                               (x * a_h * a_w is never stored).
-4. :func:`fwd_pcsa_kernel`    tiny          -> gate (GroupNorm(1), channel attention).
-5. :func:`fwd_apply_kernel`   reads x once  -> out = x * a_h * a_w * gate.
+====  =======================  ==================================================
+kind  one item                 work
+====  =======================  ==================================================
+R     CB channels              reads x once -> X_H = mean_W x, X_W = mean_H x
+G     one group, one axis      tiny: conv, GroupNorm, sigmoid -> a_h or a_w
+P     CBP channels             reads x once -> pooled tokens and per-channel token
+                               sums (x * a_h * a_w is never stored)
+Q     CBQ query channels       tiny: GroupNorm(1), channel attention -> gate
+A     CB channels              reads x once -> out = x * a_h * a_w * gate
+====  =======================  ==================================================
 
-Shapes and strides are compile-time constants (one compiled variant per layer shape,
-which a network has few of): divisions by window sizes become multiplies and the
-compiler can prove row alignment for vector loads. Only the batch size is a run-time
-value. Loops never reduce across warps per iteration; sums that span iterations are
-accumulated element-wise and reduced once. All arithmetic is float32 whatever the dtype
-of x; only the output is cast back.
+:func:`fwd_kernel` runs them under one of two schedules (its ``STAGE``):
+
+* ``STAGE`` 0..4 (split): one launch per kind, grid (B * items,); stream order provides
+  the dependencies. Five launches, and x comes from HBM three times.
+* ``STAGE`` 5 (fused): one launch for everything. Every program first takes a ticket
+  from a global counter, so tickets go out in the order programs start. Ticket t is a
+  position in a fixed interleaving: slot s holds the A items of sample s - LA, the Q
+  items of s - LQ, the P items of s - LP, the G items of s - LG and the R items of s.
+  An item spins on a per-(kind, sample) done counter until the items it needs are
+  finished, then works and bumps its own counter. Items only ever wait for smaller
+  tickets, which running programs hold, so the schedule cannot deadlock however many
+  programs the GPU keeps resident. The point is the cache: the second and third
+  reads of a sample's slice of x come a few samples after the first, while that slice
+  is still in L2, so x leaves HBM about once instead of three times.
+
+Shapes and strides are compile-time constants (one compiled variant per layer shape):
+divisions by window sizes become multiplies and the compiler can prove row alignment
+for vector loads. Only the batch size is a run-time value. Loops never reduce across
+warps per iteration; sums that span iterations are accumulated element-wise and reduced
+once. All arithmetic is float32 whatever the dtype of x; only the output is cast back.
 """
 
 from __future__ import annotations
@@ -30,24 +49,22 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-# ----------------------------------------------------------------------------- pass 1
+# ----------------------------------------------------------------------------- R items
 
 
 @triton.jit
-def fwd_reduce_kernel(
-    x_ptr, xh_ptr, xw_ptr, n_cblocks,
+def reduce_item(
+    x_ptr, xh_ptr, xw_ptr, b, c0,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
 ):
-    """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x; one program per (b, CB channels).
+    """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x for channels c0..c0+CB-1.
 
     Rows are streamed BH at a time; column sums are accumulated element-wise over the
     (CB, BH, BW) tile and reduced across rows once at the end.
     """
-    pid = tl.program_id(0)
-    b = pid // n_cblocks
-    c = (pid % n_cblocks) * CB + tl.arange(0, CB)
+    c = c0 + tl.arange(0, CB)
     cm = c < C
     w = tl.arange(0, BW)
     wm = w < W
@@ -116,23 +133,17 @@ def gate_recompute(
 
 
 @triton.jit
-def fwd_gate_kernel(
-    xh_ptr, xw_ptr, ah_ptr, aw_ptr,
+def gate_item(
+    xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, g, axis,
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
     gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, NG: tl.constexpr,
-    CGB: tl.constexpr, LB: tl.constexpr,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
 ):
-    """a_h or a_w of one (sample, channel group); grid (B * NG * 2,), program
-    ``(b * NG + g) * 2 + axis`` (axis 0: along H, 1: along W).
+    """a_h (axis 0) or a_w (axis 1) of channel group g of sample b.
 
     Up to four groups with their own kernel sizes; the group's weight pointers and size
     are picked at run time, so one compiled body serves every group.
     """
-    pid = tl.program_id(0)
-    axis = pid % 2
-    b = pid // 2 // NG
-    g = pid // 2 % NG
     h_axis = axis == 0
     L = tl.where(h_axis, H, W)
     _, _, _, a = gate_recompute(
@@ -148,52 +159,49 @@ def fwd_gate_kernel(
              mask=(cl < Cg)[:, None] & (pos < L)[None, :])
 
 
-# ----------------------------------------------------------------------------- pass 2
+# ----------------------------------------------------------------------------- P items
 
 
 @triton.jit
-def fwd_pool_kernel(
-    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, n_cblocks,
+def pool_item(
+    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, c0,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-    CB: tl.constexpr, RB: tl.constexpr, BW: tl.constexpr, JB: tl.constexpr,
+    CB: tl.constexpr, RB: tl.constexpr, BW: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr,
 ):
-    """pooled[b, c, i*WP + j] = mean over window (i, j) of x * a_h * a_w, plus the
-    per-channel sums of the tokens and of their squares (pstat (B, C, 2), for the
-    GroupNorm(1) statistics).
+    """pooled[b, c, i*WP + j] = mean over window (i, j) of x * a_h * a_w for channels
+    c0..c0+CB-1, plus the per-channel sums of the tokens and of their squares (pstat
+    (B, C, 2), for the GroupNorm(1) statistics).
 
-    One program per (b, CB channels), one window row (RB >= WH rows, whole rows, so
-    loads are contiguous) per iteration: rows are weighted by a_h and summed, then the
-    columns are weighted by a_w and summed per window. Rows/columns past the last full
-    window are never read (floor rounding, as nn.AvgPool2d).
+    One window row (RB >= WH whole rows, so loads are contiguous) per iteration. The
+    window sums along W are one small matrix product with a 0/1 column-to-window matrix
+    (BW, JB) on the tensor cores (float32 accuracy: PREC is tf32x3 on the GPU), instead
+    of WP masked cross-thread reductions. Rows/columns past the last full window are
+    never read (floor rounding, as nn.AvgPool2d).
     """
-    pid = tl.program_id(0)
-    b = pid // n_cblocks
-    c = (pid % n_cblocks) * CB + tl.arange(0, CB)
+    c = c0 + tl.arange(0, CB)
     cm = c < C
     r = tl.arange(0, RB)
     rm = r < WH
     w = tl.arange(0, BW)
     wm = w < W
-    seg = tl.where(w < WP * WW, w // WW, -1)  # window column of each column, -1: none
     jj = tl.arange(0, JB)
+    in_win = w < WP * WW
+    onehot = tl.where(((w // WW)[:, None] == jj[None, :]) & in_win[:, None], 1.0, 0.0)  # (BW, JB)
     rowc = b * C + c
-    aw_t = tl.load(aw_ptr + rowc[:, None] * W + w[None, :], mask=cm[:, None] & (seg >= 0)[None, :], other=0.0)
+    aw_t = tl.load(aw_ptr + rowc[:, None] * W + w[None, :], mask=cm[:, None] & in_win[None, :], other=0.0)
     base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
-    m = cm[:, None, None] & rm[None, :, None] & wm[None, None, :]
+    m = cm[:, None, None] & rm[None, :, None] & (wm & in_win)[None, None, :]
     s1 = tl.zeros([CB], dtype=tl.float32)
     s2 = tl.zeros([CB], dtype=tl.float32)
     for i in range(HP):
         h = i * WH + r
         ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & rm[None, :], other=0.0)
         v = tl.load(base + h[None, :, None] * SXH, mask=m, other=0.0).to(tl.float32)
-        cols = tl.sum(v * ah_t[:, :, None], axis=1) * aw_t  # (CB, BW)
-        tok = tl.zeros([CB, JB], dtype=tl.float32)
-        for j in range(WP):
-            sj = tl.sum(tl.where((seg == j)[None, :], cols, 0.0), axis=1)
-            tok = tl.where((jj == j)[None, :], sj[:, None], tok)
-        tok = tok * (1.0 / (WH * WW))
+        u = v * aw_t[:, None, :]
+        part = tl.dot(tl.reshape(u, (CB * RB, BW)), onehot, input_precision=PREC)  # (CB*RB, JB)
+        tok = tl.sum(tl.reshape(part, (CB, RB, JB)) * ah_t[:, :, None], axis=1) * (1.0 / (WH * WW))
         tl.store(pooled_ptr + rowc[:, None] * (HP * WP) + i * WP + jj[None, :], tok,
                  mask=cm[:, None] & (jj < WP)[None, :])
         s1 += tl.sum(tok, axis=1)
@@ -239,22 +247,19 @@ def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
 
 
 @triton.jit
-def fwd_pcsa_kernel(
+def pcsa_item(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
-    gate_ptr, o_ptr, lse_ptr, stats_ptr, eps, alpha, n_cblocks,
+    gate_ptr, o_ptr, lse_ptr, stats_ptr, eps, alpha, b, blk,
     C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr,
     PREC: tl.constexpr,
 ):
-    """Channel gate of CB query channels of sample b; grid (B * n_cblocks,).
+    """Channel gate of query channels blk*CB .. blk*CB+CB-1 of sample b.
 
     S[c, d] = alpha * wq_c * wk_d * <y_c, y_d>, o_c = sum_d softmax_d(S)[c, d] * wv_d * mean_n y_d
     (mean over tokens commutes with attn @ V), gate = sigmoid(o). The key channels are
     streamed CB at a time with an online softmax, so any C fits. Saves o, the row
     log-sum-exp and the GroupNorm statistics for the backward.
     """
-    pid = tl.program_id(0)
-    b = pid // n_cblocks
-    blk = pid % n_cblocks
     mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, CFB)
     if blk == 0:
         tl.store(stats_ptr + 2 * b, mean)
@@ -283,21 +288,19 @@ def fwd_pcsa_kernel(
     tl.store(gate_ptr + off, tl.sigmoid(o), mask=cm)
 
 
-# ----------------------------------------------------------------------------- pass 3
+# ----------------------------------------------------------------------------- A items
 
 
 @triton.jit
-def fwd_apply_kernel(
-    x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, n_cblocks,
+def apply_item(
+    x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, c0,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
     CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
 ):
-    """out = x * a_h * a_w * gate, computed in float32, stored in out's dtype."""
-    pid = tl.program_id(0)
-    b = pid // n_cblocks
-    c = (pid % n_cblocks) * CB + tl.arange(0, CB)
+    """out = x * a_h * a_w * gate for channels c0..c0+CB-1, in float32, stored in out's dtype."""
+    c = c0 + tl.arange(0, CB)
     cm = c < C
     w = tl.arange(0, BW)
     wm = w < W
@@ -316,3 +319,115 @@ def fwd_apply_kernel(
         v = tl.load(src + h[None, :, None] * SXH, mask=m, other=0.0).to(tl.float32)
         res = v * ah_t[:, :, None] * aw_g[:, None, :]
         tl.store(dst + h[None, :, None] * SOH, res.to(out_ptr.dtype.element_ty), mask=m)
+
+
+# ----------------------------------------------------------------------------- fused schedule
+
+#: Polls of a done counter before a waiting item gives up (a few seconds); it then sets
+#: the error flag (sync[1]) instead of hanging the GPU. Cannot happen unless the
+#: schedule is broken; the host checks the flag in tests and benchmarks.
+SPIN_LIMIT = tl.constexpr(1 << 22)
+
+
+@triton.jit
+def wait_done(cnt_ptr, target, flag_ptr):
+    """Spin until *cnt_ptr >= target (acquire: the producers' stores are visible after)."""
+    n = tl.atomic_add(cnt_ptr, 0, sem="acquire")
+    spins = n * 0
+    while (n < target) & (spins < SPIN_LIMIT):
+        n = tl.atomic_add(cnt_ptr, 0, sem="acquire")
+        spins += 1
+    if n < target:
+        tl.atomic_xchg(flag_ptr, 1)
+    tl.debug_barrier()
+
+
+@triton.jit
+def mark_done(cnt_ptr):
+    """Count this item as done once every thread of the program has stored its results."""
+    tl.debug_barrier()
+    tl.atomic_add(cnt_ptr, 1, sem="release")
+
+
+@triton.jit
+def fwd_kernel(
+    x_ptr, out_ptr, xh_ptr, xw_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, stats_ptr, gate_ptr, o_ptr, lse_ptr,
+    sync_ptr, n_samples, LG, LP, LQ, LA,
+    w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
+    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
+    gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, eps_p, alpha,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
+    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
+    SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
+    WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, N: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
+    CBP: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr,
+    Cg: tl.constexpr, NG: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
+    CBQ: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, PREC: tl.constexpr,
+    NR: tl.constexpr, NP: tl.constexpr, NQ: tl.constexpr, STAGE: tl.constexpr,
+):
+    """SCSA forward work items (see the module docstring); STAGE 0..4 runs one kind
+    (R, G, P, Q, A) with grid (B * items,), STAGE 5 runs all of them with grid
+    ((B + LA) * S,), S = NR + 2 NG + NP + NQ + NR tickets per slot, where the lags
+    0 < LG < LP < LQ < LA (in slots) place each kind after the kind it waits for.
+
+    sync (int32, zeroed before a fused launch): [0] ticket counter, [1] error flag,
+    [2 + k * B + b] done counter of kind k (R, G, P, Q) of sample b.
+    """
+    NGATE: tl.constexpr = 2 * NG
+    if STAGE == 5:
+        S: tl.constexpr = NR + NQ + NP + NGATE + NR
+        t = tl.atomic_add(sync_ptr, 1, sem="relaxed")
+        slot = t // S
+        pos = t % S
+        # Slot layout: A (NR) | Q (NQ) | P (NP) | G (2 NG) | R (NR); oldest work first.
+        kind = tl.where(pos < NR, 4, tl.where(pos < NR + NQ, 3, tl.where(pos < NR + NQ + NP, 2,
+                        tl.where(pos < NR + NQ + NP + NGATE, 1, 0))))
+        start = tl.where(kind == 4, 0, tl.where(kind == 3, NR, tl.where(kind == 2, NR + NQ,
+                         tl.where(kind == 1, NR + NQ + NP, NR + NQ + NP + NGATE))))
+        lag = tl.where(kind == 4, LA, tl.where(kind == 3, LQ, tl.where(kind == 2, LP, tl.where(kind == 1, LG, 0))))
+        b = slot - lag
+        item = pos - start
+        done = sync_ptr + 2 + b
+        flag = sync_ptr + 1
+        if (b >= 0) & (b < n_samples):
+            if kind == 0:
+                reduce_item(x_ptr, xh_ptr, xw_ptr, b, item * CB, C, H, W, SXB, SXC, SXH, SXW, CB, BH, BW)
+                mark_done(done)
+            elif kind == 1:
+                wait_done(done, NR, flag)
+                gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, item // 2, item % 2,
+                          w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
+                          gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
+                mark_done(done + n_samples)
+            elif kind == 2:
+                wait_done(done + n_samples, NGATE, flag)
+                pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, item * CBP, C, H, W, SXB, SXC, SXH, SXW,
+                          WH, WW, HP, WP, CBP, RB, BW, JB, PREC)
+                mark_done(done + 2 * n_samples)
+            elif kind == 3:
+                wait_done(done + 2 * n_samples, NP, flag)
+                pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr,
+                          gate_ptr, o_ptr, lse_ptr, stats_ptr, eps_p, alpha, b, item, C, N, CBQ, NB, CFB, PREC)
+                mark_done(done + 3 * n_samples)
+            else:
+                wait_done(done + 3 * n_samples, NQ, flag)
+                apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, item * CB, C, H, W, SXB, SXC, SXH, SXW,
+                           SOB, SOC, SOH, SOW, CB, BH, BW)
+    else:
+        pid = tl.program_id(0)
+        if STAGE == 0:
+            reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CB, C, H, W, SXB, SXC, SXH, SXW, CB, BH, BW)
+        elif STAGE == 1:
+            gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, pid // NGATE, (pid % NGATE) // 2, pid % 2,
+                      w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
+                      gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
+        elif STAGE == 2:
+            pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, pid // NP, (pid % NP) * CBP,
+                      C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, BW, JB, PREC)
+        elif STAGE == 3:
+            pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr,
+                      gate_ptr, o_ptr, lse_ptr, stats_ptr, eps_p, alpha, pid // NQ, pid % NQ, C, N, CBQ, NB, CFB, PREC)
+        else:
+            apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, pid // NR, (pid % NR) * CB,
+                       C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)

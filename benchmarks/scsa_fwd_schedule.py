@@ -1,0 +1,202 @@
+"""Forward schedules of the fused SCSA: five launches ("split") vs one ticketed launch ("fused").
+
+Run on a CUDA machine:
+
+    PYTHONPATH=. python3 benchmarks/scsa_fwd_schedule.py --out results/perf
+
+For every (C, H, W) at batch 32 (fp16 unless ``--dtypes`` says otherwise) and every
+schedule variant (``scsa_fast.TUNE`` overrides: split, fused with several lags and warp
+counts) it checks the output against the float32 reference (and, for the fused launch,
+its ticket and done-counter bookkeeping), then times the forward with
+``triton.testing.do_bench`` (median, L2 flushed before each call, inputs rotated). For
+the split schedule it also times each of the five launches alone. Output:
+``DIR/scsa_fwd_schedule.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scsa_layer import (  # noqa: E402 (benchmarks/ is not a package)
+    DEFAULT_SHAPES, DTYPES, bench, copy_bandwidth, log, make_layer, parse_shape, rel_err, rotated, set_tune,
+    write_atomic,
+)
+
+VARIANTS: dict[str, dict] = {
+    "split": dict(fwd_fused=0),
+    "fused": dict(fwd_fused=1),
+    "fused_lag_min": dict(fwd_fused=1, lag_rg=1, lag_gp=1, lag_pq=1, lag_qa=1),
+    "fused_lag_small": dict(fwd_fused=1, lag_rg=128, lag_gp=64, lag_pq=128, lag_qa=64),
+    "fused_lag_big": dict(fwd_fused=1, lag_rg=1024, lag_gp=512, lag_pq=1024, lag_qa=512),
+    "fused_lag_huge": dict(fwd_fused=1, lag_rg=2048, lag_gp=1024, lag_pq=2048, lag_qa=1024),
+    "fused_w8": dict(fwd_fused=1, fwd_warps=8),
+    "fused_t2k": dict(fwd_fused=1, plane_tile=2048, pool_tile=2048),
+    "fused_t8k_w8": dict(fwd_fused=1, plane_tile=8192, pool_tile=8192, fwd_warps=8),
+}
+
+
+def check(layer, x, dtype) -> float:
+    """Relative error of the fused output against the float32 reference on the same input."""
+    from scsa_yolo.nn import scsa_fast
+
+    scsa_fast.CHECK_SYNC = True
+    try:
+        with torch.no_grad():
+            layer.impl = "fast"
+            out = layer(x)
+            truth = make_layer(x.shape[1], seed=2).to(x.device)
+            truth.load_state_dict({k: v.float() for k, v in layer.state_dict().items()})
+            truth.impl = "reference"
+            ref = truth(x.float())
+    finally:
+        scsa_fast.CHECK_SYNC = False
+    return rel_err(out, ref)
+
+
+def stage_times(layer, x, warmup_ms, rep_ms) -> dict:
+    """Each launch of the split schedule alone (its inputs left in place by a full run)."""
+    from scsa_yolo.nn import scsa_fast
+
+    prm = scsa_fast._Params(tuple(scsa_fast._params(layer)), len(layer.dwconvs))
+    cfg = scsa_fast._module_info(layer)[1]
+    with torch.no_grad():
+        out, plan, ws = scsa_fast._forward(cfg, x, prm)
+    k = scsa_fast._kernels()
+    f = plan.fws
+    args = [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
+            f["lse"], ws, plan.B, *plan.lags, *prm.conv_w, *prm.conv_b, *plan.ks, prm.gam_h, prm.bet_h, prm.gam_w,
+            prm.bet_w, cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, plan.alpha]
+    res = {}
+    for stage, name in enumerate("RGPQA"):
+        grid, warps = plan.stages[stage]
+        key = ("stage-bench", stage, id(plan))
+
+        def one(stage=stage, grid=grid, warps=warps, key=key):
+            scsa_fast._launch(k.fwd.fwd_kernel, key, grid, args, (ws,),
+                              {**plan.k_fwd, "STAGE": stage, "num_warps": warps})
+
+        res[name] = bench(one, warmup_ms, rep_ms)
+    return res
+
+
+def warm(chw, batch, dtypes, variants) -> None:
+    device = torch.device("cuda")
+    for name in dtypes:
+        x = torch.randn((batch, *chw), device=device, dtype=DTYPES[name])
+        layer = make_layer(chw[0], seed=2).to(device=device, dtype=DTYPES[name]).eval()
+        for v in variants:
+            t0 = time.time()
+            set_tune({**VARIANTS["fused"], **VARIANTS[v]})
+            layer.impl = "fast"
+            with torch.no_grad():
+                layer(x)
+            torch.cuda.synchronize()
+            log(f"  [warm] {chw} {name} {v}: {time.time() - t0:.1f}s")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--shapes", type=parse_shape, nargs="+", default=list(DEFAULT_SHAPES))
+    ap.add_argument("--dtypes", nargs="+", default=["fp16"], choices=sorted(DTYPES))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--warmup-ms", type=int, default=25)
+    ap.add_argument("--rep-ms", type=int, default=100)
+    ap.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.warm_only:
+        for chw in args.shapes:
+            warm(chw, args.batch, args.dtypes, args.variants)
+        return 0
+    if not torch.cuda.is_available():
+        log("no CUDA device: nothing to do")
+        return 2
+    import triton
+
+    # Compile first: one process per shape (compilation is CPU-bound, the device is not).
+    t0 = time.time()
+    compile_variants = [v for v in args.variants if not v.startswith("fused_lag")]  # lags are run-time values
+    procs = [subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--warm-only", "--batch",
+                               str(args.batch), "--shapes", ",".join(map(str, chw)), "--dtypes", *args.dtypes,
+                               "--variants", *compile_variants]) for chw in args.shapes]
+    codes = [p.wait() for p in procs]
+    log(f"compiled in {time.time() - t0:.0f}s, exit codes {codes}")
+
+    device = torch.device("cuda")
+    meta = {"device": torch.cuda.get_device_name(device), "torch": torch.__version__, "triton": triton.__version__,
+            "batch": args.batch, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    meta["copy_bw_GBps"] = copy_bandwidth(device) / 1e9
+    log(f"{meta['device']}: copy bandwidth {meta['copy_bw_GBps']:.0f} GB/s")
+    rows = []
+    for chw in args.shapes:
+        for dname in args.dtypes:
+            dtype = DTYPES[dname]
+            shape = (args.batch, *chw)
+            nbytes = torch.Size(shape).numel() * torch.finfo(dtype).bits // 8
+            row = {"shape": ",".join(map(str, chw)), "dtype": dname,
+                   "floor_us": 4 * nbytes / (meta["copy_bw_GBps"] * 1e9) * 1e6, "variants": {}}
+            inputs, _ = rotated(shape, dtype, device)
+            layer = make_layer(chw[0], seed=2).to(device=device, dtype=dtype).eval()
+            layer.impl = "reference"
+
+            def fwd():
+                with torch.no_grad():
+                    layer(next(inputs))
+
+            row["reference_us"] = bench(fwd, args.warmup_ms, args.rep_ms)
+            layer.impl = "fast"
+            for v in args.variants:
+                set_tune({**VARIANTS["fused"], **VARIANTS[v]})
+                res = {}
+                try:
+                    res["err"] = check(layer, next(inputs), dtype)
+                    res["us"] = bench(fwd, args.warmup_ms, args.rep_ms)
+                    if v == "split":
+                        res["stages_us"] = stage_times(layer, next(inputs), args.warmup_ms, args.rep_ms)
+                except Exception as exc:  # report and go on with the other variants
+                    res["error"] = f"{type(exc).__name__}: {exc}"[:300]
+                row["variants"][v] = res
+                log(f"{chw} {dname} {v}: {res}")
+            rows.append(row)
+            set_tune(VARIANTS["fused"])
+            torch.cuda.empty_cache()
+    lines = [f"# Fused SCSA forward schedules (batch {args.batch})", "",
+             f"Device: {meta['device']}; torch {meta['torch']}, triton {meta['triton']}; copy bandwidth "
+             f"{meta['copy_bw_GBps']:.0f} GB/s. Median us (do_bench, L2 flushed, inputs rotated); floor = 3 reads "
+             "+ 1 write of x at the copy bandwidth; x/floor in brackets; err = relative L2 error vs float32.", "",
+             "| C,H,W | dtype | floor | reference | " + " | ".join(args.variants) + " |",
+             "|---|---|---|---|" + "---|" * len(args.variants)]
+    for r in rows:
+        cells = []
+        for v in args.variants:
+            res = r["variants"][v]
+            cells.append(f"{res['us']:.0f} ({res['us'] / r['floor_us']:.2f}x, err {res['err']:.0e})" if "us" in res
+                         else "failed")
+        lines.append(f"| {r['shape']} | {r['dtype']} | {r['floor_us']:.0f} | {r['reference_us']:.0f} | "
+                     + " | ".join(cells) + " |")
+    if "split" in args.variants:
+        lines += ["", "Split schedule, each launch alone (us): R reduce, G gates, P pool, Q channel attention, "
+                  "A output.", "", "| C,H,W | dtype | R | G | P | Q | A |", "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            st = r["variants"]["split"].get("stages_us", {})
+            lines.append(f"| {r['shape']} | {r['dtype']} | " + " | ".join(f"{st.get(s, float('nan')):.0f}"
+                                                                         for s in "RGPQA") + " |")
+    text = "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.out / "scsa_fwd_schedule.md", text)
+    write_atomic(args.out / "scsa_fwd_schedule.json", json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
