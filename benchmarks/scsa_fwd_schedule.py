@@ -26,21 +26,22 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scsa_layer import (  # noqa: E402 (benchmarks/ is not a package)
-    DEFAULT_SHAPES, DTYPES, bench, copy_bandwidth, log, make_layer, parse_shape, rel_err, rotated, set_tune,
-    write_atomic,
+    DEFAULT_SHAPES, DTYPES, bench, copy_bandwidth, graph_us, log, make_layer, parse_shape, rel_err, rotated,
+    set_tune, write_atomic,
 )
 
 VARIANTS: dict[str, dict] = {
     "split": dict(fwd_fused=0),
+    "split_t8k_w8": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192, plane_warps=8, pool_warps=8),
+    "split_t2k": dict(fwd_fused=0, plane_tile=2048, pool_tile=2048),
     "fused": dict(fwd_fused=1),
-    "fused_lag_min": dict(fwd_fused=1, lag_rg=1, lag_gp=1, lag_pq=1, lag_qa=1),
     "fused_lag_small": dict(fwd_fused=1, lag_rg=128, lag_gp=64, lag_pq=128, lag_qa=64),
     "fused_lag_big": dict(fwd_fused=1, lag_rg=1024, lag_gp=512, lag_pq=1024, lag_qa=512),
     "fused_lag_huge": dict(fwd_fused=1, lag_rg=2048, lag_gp=1024, lag_pq=2048, lag_qa=1024),
     "fused_w8": dict(fwd_fused=1, fwd_warps=8),
-    "fused_t2k": dict(fwd_fused=1, plane_tile=2048, pool_tile=2048),
     "fused_t8k_w8": dict(fwd_fused=1, plane_tile=8192, pool_tile=8192, fwd_warps=8),
 }
+GRAPH_VARIANTS = ("split", "fused")
 
 
 def check(layer, x, dtype) -> float:
@@ -160,6 +161,14 @@ def main(argv=None) -> int:
                 try:
                     res["err"] = check(layer, next(inputs), dtype)
                     res["us"] = bench(fwd, args.warmup_ms, args.rep_ms)
+                    if v in GRAPH_VARIANTS:
+                        xg = next(inputs)
+
+                        def fwd_fixed():
+                            with torch.no_grad():
+                                layer(xg)
+
+                        res["graph_us"] = graph_us(fwd_fixed, args.warmup_ms, args.rep_ms)
                     if v == "split":
                         res["stages_us"] = stage_times(layer, next(inputs), args.warmup_ms, args.rep_ms)
                 except Exception as exc:  # report and go on with the other variants
@@ -169,18 +178,27 @@ def main(argv=None) -> int:
             rows.append(row)
             set_tune(VARIANTS["fused"])
             torch.cuda.empty_cache()
+    from scsa_yolo.nn import scsa_fast
+
+    meta["direct_launch"] = {"ok": scsa_fast._Launcher.direct_ok, "error": scsa_fast._Launcher.direct_error}
+    log(f"direct launch: {meta['direct_launch']}")
     lines = [f"# Fused SCSA forward schedules (batch {args.batch})", "",
              f"Device: {meta['device']}; torch {meta['torch']}, triton {meta['triton']}; copy bandwidth "
              f"{meta['copy_bw_GBps']:.0f} GB/s. Median us (do_bench, L2 flushed, inputs rotated); floor = 3 reads "
-             "+ 1 write of x at the copy bandwidth; x/floor in brackets; err = relative L2 error vs float32.", "",
+             "+ 1 write of x at the copy bandwidth; x/floor in brackets; err = relative L2 error vs float32; "
+             "'graph': the same forward replayed from a CUDA graph (no host launch overhead).",
+             f"Direct launches: {meta['direct_launch']}.", "",
              "| C,H,W | dtype | floor | reference | " + " | ".join(args.variants) + " |",
              "|---|---|---|---|" + "---|" * len(args.variants)]
     for r in rows:
         cells = []
         for v in args.variants:
             res = r["variants"][v]
-            cells.append(f"{res['us']:.0f} ({res['us'] / r['floor_us']:.2f}x, err {res['err']:.0e})" if "us" in res
-                         else "failed")
+            cell = (f"{res['us']:.0f} ({res['us'] / r['floor_us']:.2f}x, err {res['err']:.0e})" if "us" in res
+                    else "failed")
+            if "graph_us" in res:
+                cell += f"; graph {res['graph_us']:.0f}"
+            cells.append(cell)
         lines.append(f"| {r['shape']} | {r['dtype']} | {r['floor_us']:.0f} | {r['reference_us']:.0f} | "
                      + " | ".join(cells) + " |")
     if "split" in args.variants:

@@ -408,17 +408,22 @@ class _Plan:
         tcb = max(16, min(64, 2048 // nb, _p2(c)))
         self.NQ = -(-c // tcb)
         self.fused = bool(TUNE["fwd_fused"])
+        fused_warps = max(TUNE["fwd_warps"], _warps_for(cgb * lb) // 2)
+        # Key channels per step of the channel attention: all of them when they fit in
+        # about 64 float32 registers per thread (one step, no serial chain of loads).
+        key_tile = 64 * 32 * (fused_warps if self.fused else 8)
+        cbk = max(16, min(_p2(c), _p2(key_tile // nb + 1) // 2))
         slot = 2 * self.NR + self.NP + self.NQ + 2 * self.NG
         lg = -(-max(1, TUNE["lag_rg"]) // slot)
         lp = lg + -(-max(1, TUNE["lag_gp"]) // slot)
         lq = lp + -(-max(1, TUNE["lag_pq"]) // slot)
         la = lq + -(-max(1, TUNE["lag_qa"]) // slot)
         self.g_fused = ((b + la) * slot,)
-        self.sync_numel = 2 + 4 * b
+        self.sync_numel = 64 + 32 * 4 * b
         self.k_fwd = dict(
             **shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3], **win, N=self.N,
             CB=cb, BH=bh, BW=bw, CBP=cbp, RB=rb, JB=max(16, _p2(self.WP)),
-            Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, CBQ=tcb, NB=nb, CFB=_p2(c), PREC=self.prec,
+            Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), PREC=self.prec,
             NR=self.NR, NP=self.NP, NQ=self.NQ)
         self.lags = (lg, lp, lq, la)
         if self.k_fwd["BW"] < 16:  # the pool's dot needs it; R and A only mask more lanes
@@ -429,9 +434,9 @@ class _Plan:
             0: ((b * self.NR,), TUNE["plane_warps"]),
             1: ((b * self.NG * 2,), gate_warps),
             2: ((b * self.NP,), TUNE["pool_warps"]),
-            3: ((b * self.NQ,), _warps_for(tcb * max(nb, tcb))),
+            3: ((b * self.NQ,), min(8, _warps_for(cbk * nb))),
             4: ((b * self.NR,), TUNE["plane_warps"]),
-            5: (self.g_fused, max(TUNE["fwd_warps"], gate_warps // 2)),
+            5: (self.g_fused, fused_warps),
         }
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
         self.ncb_bred = -(-c // cbr)
@@ -582,10 +587,10 @@ def _check_sync(sync: torch.Tensor, p: _Plan) -> None:
     """Verify a fused launch's bookkeeping (tests and benchmarks; synchronises the device)."""
     counts = sync.tolist()
     expected = [p.NR, 2 * p.NG, p.NP, p.NQ]
-    if counts[1] != 0:
+    if counts[32] != 0:
         raise RuntimeError("fused SCSA forward: a work item gave up waiting (error flag set)")
     for kind, n in enumerate(expected):
-        got = counts[2 + kind * p.B: 2 + (kind + 1) * p.B]
+        got = counts[64 + 32 * kind * p.B: 64 + 32 * (kind + 1) * p.B: 32]
         if any(v != n for v in got):
             raise RuntimeError(f"fused SCSA forward: done counters of kind {kind} are {got}, expected {n} each")
     if counts[0] != p.g_fused[0]:

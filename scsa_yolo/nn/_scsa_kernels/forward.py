@@ -61,8 +61,9 @@ def reduce_item(
 ):
     """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x for channels c0..c0+CB-1.
 
-    Rows are streamed BH at a time; column sums are accumulated element-wise over the
-    (CB, BH, BW) tile and reduced across rows once at the end.
+    Rows are streamed BH at a time, the next tile loaded before the current one is
+    reduced (so a load is always in flight); column sums are accumulated element-wise
+    over the (CB, BH, BW) tile and reduced across rows once at the end.
     """
     c = c0 + tl.arange(0, CB)
     cm = c < C
@@ -70,15 +71,18 @@ def reduce_item(
     wm = w < W
     rows = tl.arange(0, BH)
     base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
+    cwm = cm[:, None, None] & wm[None, None, :]
     col_acc = tl.zeros([CB, BH, BW], dtype=tl.float32)
+    v = tl.load(base + rows[None, :, None] * SXH, mask=cwm & (rows < H)[None, :, None], other=0.0)
     for h0 in range(0, H, BH):
+        hn = h0 + BH + rows
+        v_next = tl.load(base + hn[None, :, None] * SXH, mask=cwm & (hn < H)[None, :, None], other=0.0)
         h = h0 + rows
-        hm = h < H
-        v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :],
-                    other=0.0).to(tl.float32)
-        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W),
-                 mask=cm[:, None] & hm[None, :])
-        col_acc += v
+        vf = v.to(tl.float32)
+        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(vf, axis=2) * (1.0 / W),
+                 mask=cm[:, None] & (h < H)[None, :])
+        col_acc += vf
+        v = v_next
     tl.store(xw_ptr + (b * C + c)[:, None] * W + w[None, :], tl.sum(col_acc, axis=1) * (1.0 / H),
              mask=cm[:, None] & wm[None, :])
 
@@ -174,7 +178,8 @@ def pool_item(
     c0..c0+CB-1, plus the per-channel sums of the tokens and of their squares (pstat
     (B, C, 2), for the GroupNorm(1) statistics).
 
-    One window row (RB >= WH whole rows, so loads are contiguous) per iteration. The
+    One window row (RB >= WH whole rows, so loads are contiguous) per iteration, the
+    next one loaded before the current one is reduced. The
     window sums along W are one small matrix product with a 0/1 column-to-window matrix
     (BW, JB) on the tensor cores (float32 accuracy: PREC is tf32x3 on the GPU), instead
     of WP masked cross-thread reductions. Rows/columns past the last full window are
@@ -195,17 +200,20 @@ def pool_item(
     m = cm[:, None, None] & rm[None, :, None] & (wm & in_win)[None, None, :]
     s1 = tl.zeros([CB], dtype=tl.float32)
     s2 = tl.zeros([CB], dtype=tl.float32)
+    v = tl.load(base + r[None, :, None] * SXH, mask=m, other=0.0)
     for i in range(HP):
+        hn = (i + 1) * WH + r
+        v_next = tl.load(base + hn[None, :, None] * SXH, mask=m & (i + 1 < HP), other=0.0)  # prefetch
         h = i * WH + r
         ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & rm[None, :], other=0.0)
-        v = tl.load(base + h[None, :, None] * SXH, mask=m, other=0.0).to(tl.float32)
-        u = v * aw_t[:, None, :]
+        u = v.to(tl.float32) * aw_t[:, None, :]
         part = tl.dot(tl.reshape(u, (CB * RB, BW)), onehot, input_precision=PREC)  # (CB*RB, JB)
         tok = tl.sum(tl.reshape(part, (CB, RB, JB)) * ah_t[:, :, None], axis=1) * (1.0 / (WH * WW))
         tl.store(pooled_ptr + rowc[:, None] * (HP * WP) + i * WP + jj[None, :], tok,
                  mask=cm[:, None] & (jj < WP)[None, :])
         s1 += tl.sum(tok, axis=1)
         s2 += tl.sum(tok * tok, axis=1)
+        v = v_next
     tl.store(pstat_ptr + rowc * 2, s1, mask=cm)
     tl.store(pstat_ptr + rowc * 2 + 1, s2, mask=cm)
 
@@ -250,14 +258,15 @@ def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
 def pcsa_item(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
     gate_ptr, o_ptr, lse_ptr, stats_ptr, eps, alpha, b, blk,
-    C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr,
+    C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr,
     PREC: tl.constexpr,
 ):
     """Channel gate of query channels blk*CB .. blk*CB+CB-1 of sample b.
 
     S[c, d] = alpha * wq_c * wk_d * <y_c, y_d>, o_c = sum_d softmax_d(S)[c, d] * wv_d * mean_n y_d
     (mean over tokens commutes with attn @ V), gate = sigmoid(o). The key channels are
-    streamed CB at a time with an online softmax, so any C fits. Saves o, the row
+    streamed CBK at a time with an online softmax, so any C fits (usually CBK covers C
+    and the loop runs once). Saves o, the row
     log-sum-exp and the GroupNorm statistics for the backward.
     """
     mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, CFB)
@@ -269,8 +278,8 @@ def pcsa_item(
     m_i = tl.full([CB], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([CB], dtype=tl.float32)
     acc = tl.zeros([CB], dtype=tl.float32)
-    for d0 in range(0, C, CB):
-        d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, C, N, CB, NB)
+    for d0 in range(0, C, CBK):
+        d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, C, N, CBK, NB)
         k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
         vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * (1.0 / N))
         s = tl.dot(q, tl.trans(k), input_precision=PREC)
@@ -311,14 +320,17 @@ def apply_item(
     aw_g = aw_g * gate[:, None]
     src = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
     dst = out_ptr + b * SOB + c[:, None, None] * SOC + w[None, None, :] * SOW
+    cwm = cm[:, None, None] & wm[None, None, :]
+    v = tl.load(src + rows[None, :, None] * SXH, mask=cwm & (rows < H)[None, :, None], other=0.0)
     for h0 in range(0, H, BH):
+        hn = h0 + BH + rows
+        v_next = tl.load(src + hn[None, :, None] * SXH, mask=cwm & (hn < H)[None, :, None], other=0.0)
         h = h0 + rows
         hm = h < H
-        m = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
         ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
-        v = tl.load(src + h[None, :, None] * SXH, mask=m, other=0.0).to(tl.float32)
-        res = v * ah_t[:, :, None] * aw_g[:, None, :]
-        tl.store(dst + h[None, :, None] * SOH, res.to(out_ptr.dtype.element_ty), mask=m)
+        res = v.to(tl.float32) * ah_t[:, :, None] * aw_g[:, None, :]
+        tl.store(dst + h[None, :, None] * SOH, res.to(out_ptr.dtype.element_ty), mask=cwm & hm[None, :, None])
+        v = v_next
 
 
 # ----------------------------------------------------------------------------- fused schedule
@@ -331,14 +343,19 @@ SPIN_LIMIT = tl.constexpr(1 << 22)
 
 @triton.jit
 def wait_done(cnt_ptr, target, flag_ptr):
-    """Spin until *cnt_ptr >= target (acquire: the producers' stores are visible after)."""
-    n = tl.atomic_add(cnt_ptr, 0, sem="acquire")
+    """Spin until *cnt_ptr >= target, then acquire (the producers' stores are visible after).
+
+    Polls with plain volatile loads: an atomic per poll would queue every waiting program
+    behind the ticket counter's atomics in the L2.
+    """
+    n = tl.load(cnt_ptr, volatile=True)
     spins = n * 0
     while (n < target) & (spins < SPIN_LIMIT):
-        n = tl.atomic_add(cnt_ptr, 0, sem="acquire")
+        n = tl.load(cnt_ptr, volatile=True)
         spins += 1
     if n < target:
         tl.atomic_xchg(flag_ptr, 1)
+    tl.atomic_add(cnt_ptr, 0, sem="acquire")
     tl.debug_barrier()
 
 
@@ -363,7 +380,7 @@ def fwd_kernel(
     CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
     CBP: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr,
     Cg: tl.constexpr, NG: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
-    CBQ: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, PREC: tl.constexpr,
+    CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, PREC: tl.constexpr,
     NR: tl.constexpr, NP: tl.constexpr, NQ: tl.constexpr, STAGE: tl.constexpr,
 ):
     """SCSA forward work items (see the module docstring); STAGE 0..4 runs one kind
@@ -371,8 +388,9 @@ def fwd_kernel(
     ((B + LA) * S,), S = NR + 2 NG + NP + NQ + NR tickets per slot, where the lags
     0 < LG < LP < LQ < LA (in slots) place each kind after the kind it waits for.
 
-    sync (int32, zeroed before a fused launch): [0] ticket counter, [1] error flag,
-    [2 + k * B + b] done counter of kind k (R, G, P, Q) of sample b.
+    sync (int32, zeroed before a fused launch), one 128-byte line per counter so that
+    polling one does not slow the atomics on another: [0] ticket counter, [32] error flag,
+    [64 + 32 * (k * B + b)] done counter of kind k (R, G, P, Q) of sample b.
     """
     NGATE: tl.constexpr = 2 * NG
     if STAGE == 5:
@@ -388,8 +406,8 @@ def fwd_kernel(
         lag = tl.where(kind == 4, LA, tl.where(kind == 3, LQ, tl.where(kind == 2, LP, tl.where(kind == 1, LG, 0))))
         b = slot - lag
         item = pos - start
-        done = sync_ptr + 2 + b
-        flag = sync_ptr + 1
+        done = sync_ptr + 64 + 32 * b
+        flag = sync_ptr + 32
         if (b >= 0) & (b < n_samples):
             if kind == 0:
                 reduce_item(x_ptr, xh_ptr, xw_ptr, b, item * CB, C, H, W, SXB, SXC, SXH, SXW, CB, BH, BW)
@@ -399,19 +417,19 @@ def fwd_kernel(
                 gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, item // 2, item % 2,
                           w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
                           gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
-                mark_done(done + n_samples)
+                mark_done(done + 32 * n_samples)
             elif kind == 2:
-                wait_done(done + n_samples, NGATE, flag)
+                wait_done(done + 32 * n_samples, NGATE, flag)
                 pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, item * CBP, C, H, W, SXB, SXC, SXH, SXW,
                           WH, WW, HP, WP, CBP, RB, BW, JB, PREC)
-                mark_done(done + 2 * n_samples)
+                mark_done(done + 32 * 2 * n_samples)
             elif kind == 3:
-                wait_done(done + 2 * n_samples, NP, flag)
+                wait_done(done + 32 * 2 * n_samples, NP, flag)
                 pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr,
-                          gate_ptr, o_ptr, lse_ptr, stats_ptr, eps_p, alpha, b, item, C, N, CBQ, NB, CFB, PREC)
-                mark_done(done + 3 * n_samples)
+                          gate_ptr, o_ptr, lse_ptr, stats_ptr, eps_p, alpha, b, item, C, N, CBQ, CBK, NB, CFB, PREC)
+                mark_done(done + 32 * 3 * n_samples)
             else:
-                wait_done(done + 3 * n_samples, NQ, flag)
+                wait_done(done + 32 * 3 * n_samples, NQ, flag)
                 apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, item * CB, C, H, W, SXB, SXC, SXH, SXW,
                            SOB, SOC, SOH, SOW, CB, BH, BW)
     else:
@@ -427,7 +445,7 @@ def fwd_kernel(
                       C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, BW, JB, PREC)
         elif STAGE == 3:
             pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr,
-                      gate_ptr, o_ptr, lse_ptr, stats_ptr, eps_p, alpha, pid // NQ, pid % NQ, C, N, CBQ, NB, CFB, PREC)
+                      gate_ptr, o_ptr, lse_ptr, stats_ptr, eps_p, alpha, pid // NQ, pid % NQ, C, N, CBQ, CBK, NB, CFB, PREC)
         else:
             apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, pid // NR, (pid % NR) * CB,
                        C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)
