@@ -34,6 +34,7 @@ VARIANTS: dict[str, dict] = {
     "split": dict(fwd_fused=0),
     "split_t8k_w8": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192, plane_warps=8, pool_warps=8),
     "split_t2k": dict(fwd_fused=0, plane_tile=2048, pool_tile=2048),
+    "split_k4k": dict(fwd_fused=0, pcsa_key_tile=4096),
     "fused": dict(fwd_fused=1),
     "fused_lag_small": dict(fwd_fused=1, lag_rg=128, lag_gp=64, lag_pq=128, lag_qa=64),
     "fused_lag_big": dict(fwd_fused=1, lag_rg=1024, lag_gp=512, lag_pq=1024, lag_qa=512),

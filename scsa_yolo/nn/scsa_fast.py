@@ -338,6 +338,7 @@ TUNE: dict[str, int] = {
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
     # Forward schedule: 1 = one fused launch (tickets, see _scsa_kernels.forward), 0 = five.
     "fwd_fused": 1, "fwd_warps": 4,
+    "pcsa_key_tile": 16384,  # key channels x tokens per step of the split channel attention
     # Fused schedule: tickets between a sample's R items and its G items, G and P, P and Q,
     # Q and A (rounded up to whole slots). Large enough that the items waited for are
     # usually done; small enough that the sample's slice of x is still in L2.
@@ -409,10 +410,11 @@ class _Plan:
         self.NQ = -(-c // tcb)
         self.fused = bool(TUNE["fwd_fused"])
         fused_warps = max(TUNE["fwd_warps"], _warps_for(cgb * lb) // 2)
-        # Key channels per step of the channel attention: all of them when they fit in
-        # about 64 float32 registers per thread (one step, no serial chain of loads).
-        key_tile = 64 * 32 * (fused_warps if self.fused else 8)
-        cbk = max(16, min(_p2(c), _p2(key_tile // nb + 1) // 2))
+        # Key channels per step of the channel attention. Split launches: all of them when
+        # the key tile fits (one step, no serial chain of loads; its shared memory allows
+        # one program per SM, enough for this tiny kernel). Fused launch: a small block,
+        # so the shared kernel keeps several programs per SM.
+        cbk = tcb if self.fused else max(16, min(_p2(c), _p2(TUNE["pcsa_key_tile"] // nb + 1) // 2))
         slot = 2 * self.NR + self.NP + self.NQ + 2 * self.NG
         lg = -(-max(1, TUNE["lag_rg"]) // slot)
         lp = lg + -(-max(1, TUNE["lag_gp"]) // slot)

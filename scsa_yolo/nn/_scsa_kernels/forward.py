@@ -279,7 +279,7 @@ def pcsa_item(
     l_i = tl.zeros([CB], dtype=tl.float32)
     acc = tl.zeros([CB], dtype=tl.float32)
     for d0 in range(0, C, CBK):
-        d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, C, N, CBK, NB)
+        d, dm, y_k, _yk_hat = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, C, N, CBK, NB)
         k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
         vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * (1.0 / N))
         s = tl.dot(q, tl.trans(k), input_precision=PREC)
