@@ -32,15 +32,14 @@ from scsa_layer import (  # noqa: E402 (benchmarks/ is not a package)
 
 VARIANTS: dict[str, dict] = {
     "split": dict(fwd_fused=0),
-    "split_t8k_w8": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192, plane_warps=8, pool_warps=8),
     "split_t2k": dict(fwd_fused=0, plane_tile=2048, pool_tile=2048),
+    "split_t8k": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192),
+    "split_t8k_w8": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192, plane_warps=8, pool_warps=8),
     "split_k4k": dict(fwd_fused=0, pcsa_key_tile=4096),
+    "split_k8k": dict(fwd_fused=0, pcsa_key_tile=8192),
     "fused": dict(fwd_fused=1),
     "fused_lag_small": dict(fwd_fused=1, lag_rg=128, lag_gp=64, lag_pq=128, lag_qa=64),
-    "fused_lag_big": dict(fwd_fused=1, lag_rg=1024, lag_gp=512, lag_pq=1024, lag_qa=512),
     "fused_lag_huge": dict(fwd_fused=1, lag_rg=2048, lag_gp=1024, lag_pq=2048, lag_qa=1024),
-    "fused_w8": dict(fwd_fused=1, fwd_warps=8),
-    "fused_t8k_w8": dict(fwd_fused=1, plane_tile=8192, pool_tile=8192, fwd_warps=8),
 }
 GRAPH_VARIANTS = ("split", "fused")
 
@@ -73,7 +72,7 @@ def stage_times(layer, x, warmup_ms, rep_ms) -> dict:
         out, plan, ws = scsa_fast._forward(cfg, x, prm)
     k = scsa_fast._kernels()
     f = plan.fws
-    args = [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
+    args = [x, out, f["xh"], f["xw"], f["xwp"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
             f["lse"], ws, plan.B, *plan.lags, *prm.conv_w, *prm.conv_b, *plan.ks, prm.gam_h, prm.bet_h, prm.gam_w,
             prm.bet_w, cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, plan.alpha]
     res = {}
@@ -113,6 +112,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--warmup-ms", type=int, default=25)
     ap.add_argument("--rep-ms", type=int, default=100)
+    ap.add_argument("--host-profile", action="store_true", help="cProfile the eager split forward (host overhead)")
     ap.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.warm_only:
@@ -180,6 +180,33 @@ def main(argv=None) -> int:
             set_tune(VARIANTS["fused"])
             torch.cuda.empty_cache()
     from scsa_yolo.nn import scsa_fast
+
+    if args.host_profile:
+        import cProfile
+        import io
+        import pstats
+
+        set_tune(VARIANTS["split"])
+        chw = args.shapes[-1]
+        layer = make_layer(chw[0], seed=2).to(device=device, dtype=torch.float16).eval()
+        x = torch.randn((args.batch, *chw), device=device, dtype=torch.float16)
+        with torch.no_grad():
+            for _ in range(20):
+                layer(x)
+            torch.cuda.synchronize()
+            prof = cProfile.Profile()
+            t0 = time.perf_counter()
+            prof.enable()
+            for _ in range(200):
+                layer(x)
+            prof.disable()
+            torch.cuda.synchronize()
+            meta["host_us_per_forward"] = (time.perf_counter() - t0) / 200 * 1e6
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
+        log(f"host profile, split forward {chw}: {meta['host_us_per_forward']:.0f} us per call (profiled)")
+        log(buf.getvalue()[:6000])
+        set_tune(VARIANTS["fused"])
 
     meta["direct_launch"] = {"ok": scsa_fast._Launcher.direct_ok, "error": scsa_fast._Launcher.direct_error}
     log(f"direct launch: {meta['direct_launch']}")

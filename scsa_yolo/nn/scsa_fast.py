@@ -394,15 +394,20 @@ class _Plan:
         shape = dict(C=c, H=h, W=w)
         win = dict(WH=self.WH, WW=self.WW, HP=self.HP, WP=self.WP)
         sxd = dict(SXB=self.sx[0], SXC=self.sx[1], SXH=self.sx[2], SXW=self.sx[3])
-        # Streaming items over whole rows (R and A: plane tiles; P: one window row).
+        # Streaming items, one tile each. R and A: CB channels x BH rows x all columns, BH
+        # the largest power of two dividing H (so the row blocks tile H exactly) within
+        # 4..16. P: CBP channels x one window row, read window by window (RB x JB x KB).
         bw = _p2(w)
-        bh = min(_p2(h), max(1, TUNE["plane_tile"] // bw))
+        bh = h & -h
+        if bh < 4:
+            bh = min(_p2(h), 8)
+        bh = min(bh, 16)
         cb = min(_p2(c), max(1, TUNE["plane_tile"] // (bh * bw)))
-        self.NR = -(-c // cb)
-        rb = _p2(self.WH)
-        bwp = max(16, bw)  # the pool's window sums are a tl.dot: every dimension >= 16
-        cbp = max(min(_p2(c), max(1, TUNE["pool_tile"] // (rb * bwp))), -(-16 // rb))
-        self.NP = -(-c // cbp)
+        self.NRB = -(-h // bh)
+        self.NR = -(-c // cb) * self.NRB
+        rb, jb, kb = _p2(self.WH), _p2(self.WP), _p2(self.WW)
+        cbp = min(_p2(c), max(1, TUNE["pool_tile"] // (rb * jb * kb)))
+        self.NP = -(-c // cbp) * self.HP
         # Small items.
         cgb, lb = _p2(self.Cg), _p2(max(h, w))
         nb = max(16, _p2(self.N))
@@ -424,12 +429,10 @@ class _Plan:
         self.sync_numel = 64 + 32 * 4 * b
         self.k_fwd = dict(
             **shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3], **win, N=self.N,
-            CB=cb, BH=bh, BW=bw, CBP=cbp, RB=rb, JB=max(16, _p2(self.WP)),
+            CB=cb, BH=bh, BW=bw, NRB=self.NRB, CBP=cbp, RB=rb, JB=jb, KB=kb,
             Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), PREC=self.prec,
             NR=self.NR, NP=self.NP, NQ=self.NQ)
         self.lags = (lg, lp, lq, la)
-        if self.k_fwd["BW"] < 16:  # the pool's dot needs it; R and A only mask more lanes
-            self.k_fwd["BW"] = 16
         # (grid, num_warps) per STAGE: R, G, P, Q, A split launches; 5: the fused launch.
         gate_warps = _warps_for(cgb * lb)
         self.stages = {
@@ -474,7 +477,8 @@ class _Plan:
         # Workspaces (float32).
         bc = b * c
         self.fws, self.fws_numel = _layout(dict(
-            xh=bc * h, xw=bc * w, ah=bc * h, aw=bc * w, pooled=bc * self.N, pstat=bc * 2, stats=b * 2,
+            xh=bc * h, xw=bc * w, xwp=bc * self.NRB * w, ah=bc * h, aw=bc * w, pooled=bc * self.N,
+            pstat=bc * self.HP * 2, stats=b * 2,
             gate=bc, o=bc, lse=bc))
         self.bws, self.bws_numel = _layout(dict(
             dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
@@ -574,7 +578,7 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
     f = p.fws
     key = (id(p), _aligned(x, out), prm.key())
     sync = torch.zeros(p.sync_numel, device=x.device, dtype=torch.int32) if p.fused else ws
-    args = [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
+    args = [x, out, f["xh"], f["xw"], f["xwp"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
             f["lse"], sync, p.B, *p.lags, *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w,
             cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, p.alpha]
     for stage in (5,) if p.fused else (0, 1, 2, 3, 4):

@@ -54,37 +54,29 @@ import triton.language as tl
 
 @triton.jit
 def reduce_item(
-    x_ptr, xh_ptr, xw_ptr, b, c0,
+    x_ptr, xh_ptr, xwp_ptr, b, c0, rb,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
+    NRB: tl.constexpr, CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
 ):
-    """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x for channels c0..c0+CB-1.
+    """Rows rb*BH .. rb*BH+BH-1 of channels c0..c0+CB-1: X_H[b, c, h] = mean_w x for
+    those rows and the partial column sums XWP[b, c, rb, w] = sum over the rows of x
+    ((B, C, NRB, W); the G item of the W axis finishes X_W = sum_rb XWP / H).
 
-    Rows are streamed BH at a time, the next tile loaded before the current one is
-    reduced (so a load is always in flight); column sums are accumulated element-wise
-    over the (CB, BH, BW) tile and reduced across rows once at the end.
+    One tile per program and no loop: many small programs keep many loads in flight with
+    few registers each.
     """
     c = c0 + tl.arange(0, CB)
     cm = c < C
+    h = rb * BH + tl.arange(0, BH)
+    hm = h < H
     w = tl.arange(0, BW)
     wm = w < W
-    rows = tl.arange(0, BH)
-    base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
-    cwm = cm[:, None, None] & wm[None, None, :]
-    col_acc = tl.zeros([CB, BH, BW], dtype=tl.float32)
-    v = tl.load(base + rows[None, :, None] * SXH, mask=cwm & (rows < H)[None, :, None], other=0.0)
-    for h0 in range(0, H, BH):
-        hn = h0 + BH + rows
-        v_next = tl.load(base + hn[None, :, None] * SXH, mask=cwm & (hn < H)[None, :, None], other=0.0)
-        h = h0 + rows
-        vf = v.to(tl.float32)
-        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(vf, axis=2) * (1.0 / W),
-                 mask=cm[:, None] & (h < H)[None, :])
-        col_acc += vf
-        v = v_next
-    tl.store(xw_ptr + (b * C + c)[:, None] * W + w[None, :], tl.sum(col_acc, axis=1) * (1.0 / H),
-             mask=cm[:, None] & wm[None, :])
+    v = tl.load(x_ptr + b * SXB + c[:, None, None] * SXC + h[None, :, None] * SXH + w[None, None, :] * SXW,
+                mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :], other=0.0).to(tl.float32)
+    rowc = b * C + c
+    tl.store(xh_ptr + rowc[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W), mask=cm[:, None] & hm[None, :])
+    tl.store(xwp_ptr + (rowc[:, None] * NRB + rb) * W + w[None, :], tl.sum(v, axis=1), mask=cm[:, None] & wm[None, :])
 
 
 # ----------------------------------------------------------------------------- SMSA gates
@@ -137,18 +129,37 @@ def gate_recompute(
 
 
 @triton.jit
+def finish_xw(xwp_ptr, xw_ptr, b, g, C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr,
+              NRB: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr):
+    """X_W[b, c, :] = sum_rb XWP[b, c, rb, :] / H for the channels of group g."""
+    cl = tl.arange(0, CGB)
+    w = tl.arange(0, LB)
+    m = (cl < Cg)[:, None] & (w < W)[None, :]
+    rowc = b * C + g * Cg + cl
+    acc = tl.zeros([CGB, LB], dtype=tl.float32)
+    for rb in range(NRB):
+        acc += tl.load(xwp_ptr + (rowc[:, None] * NRB + rb) * W + w[None, :], mask=m, other=0.0)
+    tl.store(xw_ptr + rowc[:, None] * W + w[None, :], acc * (1.0 / H), mask=m)
+    tl.debug_barrier()  # the gate below reads X_W back (through global memory)
+
+
+@triton.jit
 def gate_item(
-    xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, g, axis,
+    xh_ptr, xw_ptr, xwp_ptr, ah_ptr, aw_ptr, b, g, axis,
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
     gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, NRB: tl.constexpr, CGB: tl.constexpr,
+    LB: tl.constexpr,
 ):
-    """a_h (axis 0) or a_w (axis 1) of channel group g of sample b.
+    """a_h (axis 0) or a_w (axis 1) of channel group g of sample b (axis 1 first finishes
+    X_W of the group from the R items' partial sums).
 
     Up to four groups with their own kernel sizes; the group's weight pointers and size
     are picked at run time, so one compiled body serves every group.
     """
     h_axis = axis == 0
+    if axis == 1:
+        finish_xw(xwp_ptr, xw_ptr, b, g, C, H, W, Cg, NRB, CGB, LB)
     L = tl.where(h_axis, H, W)
     _, _, _, a = gate_recompute(
         tl.where(h_axis, xh_ptr, xw_ptr), b, L, g,
@@ -168,67 +179,59 @@ def gate_item(
 
 @triton.jit
 def pool_item(
-    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, c0,
+    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, c0, i,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-    CB: tl.constexpr, RB: tl.constexpr, BW: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr,
+    CB: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr, KB: tl.constexpr,
 ):
-    """pooled[b, c, i*WP + j] = mean over window (i, j) of x * a_h * a_w for channels
-    c0..c0+CB-1, plus the per-channel sums of the tokens and of their squares (pstat
-    (B, C, 2), for the GroupNorm(1) statistics).
+    """Window row i of channels c0..c0+CB-1: pooled[b, c, i*WP + j] = mean over window
+    (i, j) of x * a_h * a_w, and the row's token sums and sums of squares
+    (pstat (B, C, HP, 2), for the GroupNorm(1) statistics).
 
-    One window row (RB >= WH whole rows, so loads are contiguous) per iteration, the
-    next one loaded before the current one is reduced. The
-    window sums along W are one small matrix product with a 0/1 column-to-window matrix
-    (BW, JB) on the tensor cores (float32 accuracy: PREC is tf32x3 on the GPU), instead
-    of WP masked cross-thread reductions. Rows/columns past the last full window are
-    never read (floor rounding, as nn.AvgPool2d).
+    The tile is read window by window: element (c, r, j, k) is x[c, i*WH + r, j*WW + k]
+    (r < WH, k < WW), so a window's sum is a sum over the last axis and then over r, with
+    no cross-window masking. Columns and rows past the last full window are never read
+    (floor rounding, as nn.AvgPool2d). One tile per program, no loop.
     """
     c = c0 + tl.arange(0, CB)
     cm = c < C
     r = tl.arange(0, RB)
     rm = r < WH
-    w = tl.arange(0, BW)
-    wm = w < W
-    jj = tl.arange(0, JB)
-    in_win = w < WP * WW
-    onehot = tl.where(((w // WW)[:, None] == jj[None, :]) & in_win[:, None], 1.0, 0.0)  # (BW, JB)
+    j = tl.arange(0, JB)
+    k = tl.arange(0, KB)
+    col = j[:, None] * WW + k[None, :]  # (JB, KB)
+    colm = (j < WP)[:, None] & (k < WW)[None, :]
+    h = i * WH + r
     rowc = b * C + c
-    aw_t = tl.load(aw_ptr + rowc[:, None] * W + w[None, :], mask=cm[:, None] & in_win[None, :], other=0.0)
-    base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
-    m = cm[:, None, None] & rm[None, :, None] & (wm & in_win)[None, None, :]
-    s1 = tl.zeros([CB], dtype=tl.float32)
-    s2 = tl.zeros([CB], dtype=tl.float32)
-    v = tl.load(base + r[None, :, None] * SXH, mask=m, other=0.0)
-    for i in range(HP):
-        hn = (i + 1) * WH + r
-        v_next = tl.load(base + hn[None, :, None] * SXH, mask=m & (i + 1 < HP), other=0.0)  # prefetch
-        h = i * WH + r
-        ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & rm[None, :], other=0.0)
-        u = v.to(tl.float32) * aw_t[:, None, :]
-        part = tl.dot(tl.reshape(u, (CB * RB, BW)), onehot, input_precision=PREC)  # (CB*RB, JB)
-        tok = tl.sum(tl.reshape(part, (CB, RB, JB)) * ah_t[:, :, None], axis=1) * (1.0 / (WH * WW))
-        tl.store(pooled_ptr + rowc[:, None] * (HP * WP) + i * WP + jj[None, :], tok,
-                 mask=cm[:, None] & (jj < WP)[None, :])
-        s1 += tl.sum(tok, axis=1)
-        s2 += tl.sum(tok * tok, axis=1)
-        v = v_next
-    tl.store(pstat_ptr + rowc * 2, s1, mask=cm)
-    tl.store(pstat_ptr + rowc * 2 + 1, s2, mask=cm)
+    aw_t = tl.load(aw_ptr + rowc[:, None, None] * W + col[None, :, :], mask=cm[:, None, None] & colm[None, :, :],
+                   other=0.0)  # (CB, JB, KB)
+    ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & rm[None, :], other=0.0)  # (CB, RB)
+    m = cm[:, None, None, None] & rm[None, :, None, None] & colm[None, None, :, :]
+    v = tl.load(x_ptr + b * SXB + c[:, None, None, None] * SXC + h[None, :, None, None] * SXH
+                + col[None, None, :, :] * SXW, mask=m, other=0.0).to(tl.float32)  # (CB, RB, JB, KB)
+    rows = tl.sum(v * aw_t[:, None, :, :], axis=3)  # (CB, RB, JB)
+    tok = tl.sum(rows * ah_t[:, :, None], axis=1) * (1.0 / (WH * WW))  # (CB, JB)
+    tl.store(pooled_ptr + rowc[:, None] * (HP * WP) + i * WP + j[None, :], tok, mask=cm[:, None] & (j < WP)[None, :])
+    tl.store(pstat_ptr + (rowc * HP + i) * 2, tl.sum(tok, axis=1), mask=cm)
+    tl.store(pstat_ptr + (rowc * HP + i) * 2 + 1, tl.sum(tok * tok, axis=1), mask=cm)
 
 
 # ----------------------------------------------------------------------------- PCSA
 
 
 @triton.jit
-def sample_stats(pstat_ptr, b, eps, C: tl.constexpr, N: tl.constexpr, CFB: tl.constexpr):
+def sample_stats(pstat_ptr, b, eps, C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CFB: tl.constexpr):
     """Mean and 1/std of the tokens of sample b (GroupNorm(1) over C x N) from the
-    per-channel sums, combined per channel (Chan et al.) to limit cancellation."""
+    per-(channel, window row) sums, combined per channel (Chan et al.) to limit
+    cancellation."""
     cf = tl.arange(0, CFB)
     cm = cf < C
-    s1 = tl.load(pstat_ptr + (b * C + cf) * 2, mask=cm, other=0.0)
-    s2 = tl.load(pstat_ptr + (b * C + cf) * 2 + 1, mask=cm, other=0.0)
+    s1 = tl.zeros([CFB], dtype=tl.float32)
+    s2 = tl.zeros([CFB], dtype=tl.float32)
+    for i in range(HP):
+        s1 += tl.load(pstat_ptr + ((b * C + cf) * HP + i) * 2, mask=cm, other=0.0)
+        s2 += tl.load(pstat_ptr + ((b * C + cf) * HP + i) * 2 + 1, mask=cm, other=0.0)
     mean_c = s1 * (1.0 / N)
     m2_c = tl.maximum(s2 - s1 * mean_c, 0.0)
     mean = tl.sum(s1, axis=0) * (1.0 / (C * N))
@@ -258,8 +261,8 @@ def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
 def pcsa_item(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
     gate_ptr, o_ptr, lse_ptr, stats_ptr, eps, alpha, b, blk,
-    C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr,
-    PREC: tl.constexpr,
+    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CB: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
+    CFB: tl.constexpr, PREC: tl.constexpr,
 ):
     """Channel gate of query channels blk*CB .. blk*CB+CB-1 of sample b.
 
@@ -269,7 +272,7 @@ def pcsa_item(
     and the loop runs once). Saves o, the row
     log-sum-exp and the GroupNorm statistics for the backward.
     """
-    mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, CFB)
+    mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, HP, CFB)
     if blk == 0:
         tl.store(stats_ptr + 2 * b, mean)
         tl.store(stats_ptr + 2 * b + 1, rstd)
@@ -302,35 +305,30 @@ def pcsa_item(
 
 @triton.jit
 def apply_item(
-    x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, c0,
+    x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, c0, rb,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
     CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
 ):
-    """out = x * a_h * a_w * gate for channels c0..c0+CB-1, in float32, stored in out's dtype."""
+    """out = x * a_h * a_w * gate for rows rb*BH .. of channels c0..c0+CB-1, in float32,
+    stored in out's dtype. One tile per program, no loop."""
     c = c0 + tl.arange(0, CB)
     cm = c < C
+    h = rb * BH + tl.arange(0, BH)
+    hm = h < H
     w = tl.arange(0, BW)
     wm = w < W
-    rows = tl.arange(0, BH)
     rowc = b * C + c
     gate = tl.load(gate_ptr + rowc, mask=cm, other=0.0)
-    aw_g = tl.load(aw_ptr + rowc[:, None] * W + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0)
-    aw_g = aw_g * gate[:, None]
-    src = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
-    dst = out_ptr + b * SOB + c[:, None, None] * SOC + w[None, None, :] * SOW
-    cwm = cm[:, None, None] & wm[None, None, :]
-    v = tl.load(src + rows[None, :, None] * SXH, mask=cwm & (rows < H)[None, :, None], other=0.0)
-    for h0 in range(0, H, BH):
-        hn = h0 + BH + rows
-        v_next = tl.load(src + hn[None, :, None] * SXH, mask=cwm & (hn < H)[None, :, None], other=0.0)
-        h = h0 + rows
-        hm = h < H
-        ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
-        res = v.to(tl.float32) * ah_t[:, :, None] * aw_g[:, None, :]
-        tl.store(dst + h[None, :, None] * SOH, res.to(out_ptr.dtype.element_ty), mask=cwm & hm[None, :, None])
-        v = v_next
+    aw_g = tl.load(aw_ptr + rowc[:, None] * W + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0) * gate[:, None]
+    ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
+    m = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
+    v = tl.load(x_ptr + b * SXB + c[:, None, None] * SXC + h[None, :, None] * SXH + w[None, None, :] * SXW,
+                mask=m, other=0.0).to(tl.float32)
+    res = v * ah_t[:, :, None] * aw_g[:, None, :]
+    tl.store(out_ptr + b * SOB + c[:, None, None] * SOC + h[None, :, None] * SOH + w[None, None, :] * SOW,
+             res.to(out_ptr.dtype.element_ty), mask=m)
 
 
 # ----------------------------------------------------------------------------- fused schedule
@@ -368,8 +366,8 @@ def mark_done(cnt_ptr):
 
 @triton.jit
 def fwd_kernel(
-    x_ptr, out_ptr, xh_ptr, xw_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, stats_ptr, gate_ptr, o_ptr, lse_ptr,
-    sync_ptr, n_samples, LG, LP, LQ, LA,
+    x_ptr, out_ptr, xh_ptr, xw_ptr, xwp_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, stats_ptr, gate_ptr, o_ptr,
+    lse_ptr, sync_ptr, n_samples, LG, LP, LQ, LA,
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
     gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
     gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, eps_p, alpha,
@@ -377,8 +375,8 @@ def fwd_kernel(
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
     WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, N: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
-    CBP: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, NRB: tl.constexpr,
+    CBP: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr, KB: tl.constexpr,
     Cg: tl.constexpr, NG: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
     CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, PREC: tl.constexpr,
     NR: tl.constexpr, NP: tl.constexpr, NQ: tl.constexpr, STAGE: tl.constexpr,
@@ -387,6 +385,9 @@ def fwd_kernel(
     (R, G, P, Q, A) with grid (B * items,), STAGE 5 runs all of them with grid
     ((B + LA) * S,), S = NR + 2 NG + NP + NQ + NR tickets per slot, where the lags
     0 < LG < LP < LQ < LA (in slots) place each kind after the kind it waits for.
+
+    Items per sample: R and A NR = (C / CB) x NRB row blocks; P NP = (C / CBP) x HP
+    window rows; G 2 NG; Q NQ = C / CBQ.
 
     sync (int32, zeroed before a fused launch), one 128-byte line per counter so that
     polling one does not slow the atomics on another: [0] ticket counter, [32] error flag,
@@ -410,42 +411,47 @@ def fwd_kernel(
         flag = sync_ptr + 32
         if (b >= 0) & (b < n_samples):
             if kind == 0:
-                reduce_item(x_ptr, xh_ptr, xw_ptr, b, item * CB, C, H, W, SXB, SXC, SXH, SXW, CB, BH, BW)
+                reduce_item(x_ptr, xh_ptr, xwp_ptr, b, (item // NRB) * CB, item % NRB, C, H, W, SXB, SXC, SXH, SXW,
+                            NRB, CB, BH, BW)
                 mark_done(done)
             elif kind == 1:
                 wait_done(done, NR, flag)
-                gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, item // 2, item % 2,
+                gate_item(xh_ptr, xw_ptr, xwp_ptr, ah_ptr, aw_ptr, b, item // 2, item % 2,
                           w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-                          gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
+                          gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, NRB, CGB, LB)
                 mark_done(done + 32 * n_samples)
             elif kind == 2:
                 wait_done(done + 32 * n_samples, NGATE, flag)
-                pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, item * CBP, C, H, W, SXB, SXC, SXH, SXW,
-                          WH, WW, HP, WP, CBP, RB, BW, JB, PREC)
+                pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, (item // HP) * CBP, item % HP,
+                          C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, JB, KB)
                 mark_done(done + 32 * 2 * n_samples)
             elif kind == 3:
                 wait_done(done + 32 * 2 * n_samples, NP, flag)
-                pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr,
-                          gate_ptr, o_ptr, lse_ptr, stats_ptr, eps_p, alpha, b, item, C, N, CBQ, CBK, NB, CFB, PREC)
+                pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr,
+                          lse_ptr, stats_ptr, eps_p, alpha, b, item, C, N, HP, CBQ, CBK, NB, CFB, PREC)
                 mark_done(done + 32 * 3 * n_samples)
             else:
                 wait_done(done + 32 * 3 * n_samples, NQ, flag)
-                apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, item * CB, C, H, W, SXB, SXC, SXH, SXW,
-                           SOB, SOC, SOH, SOW, CB, BH, BW)
+                apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, (item // NRB) * CB, item % NRB,
+                           C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)
     else:
         pid = tl.program_id(0)
         if STAGE == 0:
-            reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CB, C, H, W, SXB, SXC, SXH, SXW, CB, BH, BW)
+            item = pid % NR
+            reduce_item(x_ptr, xh_ptr, xwp_ptr, pid // NR, (item // NRB) * CB, item % NRB, C, H, W,
+                        SXB, SXC, SXH, SXW, NRB, CB, BH, BW)
         elif STAGE == 1:
-            gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, pid // NGATE, (pid % NGATE) // 2, pid % 2,
+            gate_item(xh_ptr, xw_ptr, xwp_ptr, ah_ptr, aw_ptr, pid // NGATE, (pid % NGATE) // 2, pid % 2,
                       w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-                      gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
+                      gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, NRB, CGB, LB)
         elif STAGE == 2:
-            pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, pid // NP, (pid % NP) * CBP,
-                      C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, BW, JB, PREC)
+            item = pid % NP
+            pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, pid // NP, (item // HP) * CBP, item % HP,
+                      C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, JB, KB)
         elif STAGE == 3:
-            pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr,
-                      gate_ptr, o_ptr, lse_ptr, stats_ptr, eps_p, alpha, pid // NQ, pid % NQ, C, N, CBQ, CBK, NB, CFB, PREC)
+            pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr, lse_ptr,
+                      stats_ptr, eps_p, alpha, pid // NQ, pid % NQ, C, N, HP, CBQ, CBK, NB, CFB, PREC)
         else:
-            apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, pid // NR, (pid % NR) * CB,
+            item = pid % NR
+            apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, pid // NR, (item // NRB) * CB, item % NRB,
                        C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)
