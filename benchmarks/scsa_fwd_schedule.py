@@ -31,17 +31,15 @@ from scsa_layer import (  # noqa: E402 (benchmarks/ is not a package)
 )
 
 VARIANTS: dict[str, dict] = {
+    "auto": dict(fwd_fused=2),  # the default: fused below TUNE["fused_max_mb"], else split
     "split": dict(fwd_fused=0),
-    "split_t2k": dict(fwd_fused=0, plane_tile=2048, pool_tile=2048),
-    "split_t8k": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192),
-    "split_t8k_w8": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192, plane_warps=8, pool_warps=8),
-    "split_k4k": dict(fwd_fused=0, pcsa_key_tile=4096),
-    "split_k8k": dict(fwd_fused=0, pcsa_key_tile=8192),
     "fused": dict(fwd_fused=1),
+    "split_t8k": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192, apply_tile=8192),
+    "split_t2k": dict(fwd_fused=0, plane_tile=2048, pool_tile=2048, apply_tile=2048),
     "fused_lag_small": dict(fwd_fused=1, lag_rg=128, lag_gp=64, lag_pq=128, lag_qa=64),
     "fused_lag_huge": dict(fwd_fused=1, lag_rg=2048, lag_gp=1024, lag_pq=2048, lag_qa=1024),
 }
-GRAPH_VARIANTS = ("split", "fused")
+GRAPH_VARIANTS = ("auto", "split", "fused")
 
 
 def check(layer, x, dtype) -> float:
@@ -72,7 +70,7 @@ def stage_times(layer, x, warmup_ms, rep_ms) -> dict:
         out, plan, ws = scsa_fast._forward(cfg, x, prm)
     k = scsa_fast._kernels()
     f = plan.fws
-    args = [x, out, f["xh"], f["xw"], f["xwp"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
+    args = [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
             f["lse"], ws, plan.B, *plan.lags, *prm.conv_w, *prm.conv_b, *plan.ks, prm.gam_h, prm.bet_h, prm.gam_w,
             prm.bet_w, cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, plan.alpha]
     res = {}
@@ -95,7 +93,7 @@ def warm(chw, batch, dtypes, variants) -> None:
         layer = make_layer(chw[0], seed=2).to(device=device, dtype=DTYPES[name]).eval()
         for v in variants:
             t0 = time.time()
-            set_tune({**VARIANTS["fused"], **VARIANTS[v]})
+            set_tune({**VARIANTS["auto"], **VARIANTS[v]})
             layer.impl = "fast"
             with torch.no_grad():
                 layer(x)
@@ -157,7 +155,7 @@ def main(argv=None) -> int:
             row["reference_us"] = bench(fwd, args.warmup_ms, args.rep_ms)
             layer.impl = "fast"
             for v in args.variants:
-                set_tune({**VARIANTS["fused"], **VARIANTS[v]})
+                set_tune({**VARIANTS["auto"], **VARIANTS[v]})
                 res = {}
                 try:
                     res["err"] = check(layer, next(inputs), dtype)
@@ -177,7 +175,7 @@ def main(argv=None) -> int:
                 row["variants"][v] = res
                 log(f"{chw} {dname} {v}: {res}")
             rows.append(row)
-            set_tune(VARIANTS["fused"])
+            set_tune(VARIANTS["auto"])
             torch.cuda.empty_cache()
     from scsa_yolo.nn import scsa_fast
 
@@ -206,7 +204,7 @@ def main(argv=None) -> int:
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
         log(f"host profile, split forward {chw}: {meta['host_us_per_forward']:.0f} us per call (profiled)")
         log(buf.getvalue()[:6000])
-        set_tune(VARIANTS["fused"])
+        set_tune(VARIANTS["auto"])
 
     meta["direct_launch"] = {"ok": scsa_fast._Launcher.direct_ok, "error": scsa_fast._Launcher.direct_error}
     log(f"direct launch: {meta['direct_launch']}")

@@ -336,9 +336,11 @@ TUNE: dict[str, int] = {
     "pool_tile": 4096, "pool_warps": 4,  # pooling pass (one window row per iteration)
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
-    # Forward schedule: 1 = one fused launch (tickets, see _scsa_kernels.forward), 0 = five.
-    "fwd_fused": 1, "fwd_warps": 4,
-    "pcsa_key_tile": 16384,  # key channels x tokens per step of the split channel attention
+    # Forward schedule: 1 = one fused launch (tickets, see _scsa_kernels.forward), 0 = five
+    # launches, 2 = fused for inputs under fused_max_mb MiB, else five.
+    "fwd_fused": 2, "fused_max_mb": 20, "fwd_warps": 4,
+    "pcsa_key_tile": 2048,  # key channels x tokens per step of the channel attention
+    "apply_tile": 4096,  # output pass: elements per program
     # Fused schedule: tickets between a sample's R items and its G items, G and P, P and Q,
     # Q and A (rounded up to whole slots). Large enough that the items waited for are
     # usually done; small enough that the sample's slice of x is still in L2.
@@ -394,17 +396,21 @@ class _Plan:
         shape = dict(C=c, H=h, W=w)
         win = dict(WH=self.WH, WW=self.WW, HP=self.HP, WP=self.WP)
         sxd = dict(SXB=self.sx[0], SXC=self.sx[1], SXH=self.sx[2], SXW=self.sx[3])
-        # Streaming items, one tile each. R and A: CB channels x BH rows x all columns, BH
-        # the largest power of two dividing H (so the row blocks tile H exactly) within
-        # 4..16. P: CBP channels x one window row, read window by window (RB x JB x KB).
+        # Streaming items. R: CBR whole planes, BHR rows per step. A: one tile per
+        # program, CB channels x BH rows x all columns, BH the largest power of two
+        # dividing H (so the row blocks tile H exactly) within 4..16. P: CBP channels x one
+        # window row, read window by window (RB x JB x KB).
         bw = _p2(w)
+        bhr = min(_p2(h), max(1, TUNE["plane_tile"] // bw))
+        cbr = min(_p2(c), max(1, TUNE["plane_tile"] // (bhr * bw)))
+        self.NR = -(-c // cbr)
         bh = h & -h
         if bh < 4:
             bh = min(_p2(h), 8)
         bh = min(bh, 16)
-        cb = min(_p2(c), max(1, TUNE["plane_tile"] // (bh * bw)))
+        cb = min(_p2(c), max(1, TUNE["apply_tile"] // (bh * bw)))
         self.NRB = -(-h // bh)
-        self.NR = -(-c // cb) * self.NRB
+        self.NA = -(-c // cb) * self.NRB
         rb, jb, kb = _p2(self.WH), _p2(self.WP), _p2(self.WW)
         cbp = min(_p2(c), max(1, TUNE["pool_tile"] // (rb * jb * kb)))
         self.NP = -(-c // cbp) * self.HP
@@ -413,14 +419,16 @@ class _Plan:
         nb = max(16, _p2(self.N))
         tcb = max(16, min(64, 2048 // nb, _p2(c)))
         self.NQ = -(-c // tcb)
-        self.fused = bool(TUNE["fwd_fused"])
+        # One fused launch where host launch overhead and latency dominate (small maps);
+        # five launches where a single map is large (measured on the H100, see
+        # results/perf/NOTES.md).
+        x_bytes = b * c * h * w * x.element_size()
+        self.fused = TUNE["fwd_fused"] == 1 or (TUNE["fwd_fused"] == 2 and x_bytes < TUNE["fused_max_mb"] << 20)
         fused_warps = max(TUNE["fwd_warps"], _warps_for(cgb * lb) // 2)
-        # Key channels per step of the channel attention. Split launches: all of them when
-        # the key tile fits (one step, no serial chain of loads; its shared memory allows
-        # one program per SM, enough for this tiny kernel). Fused launch: a small block,
-        # so the shared kernel keeps several programs per SM.
-        cbk = tcb if self.fused else max(16, min(_p2(c), _p2(TUNE["pcsa_key_tile"] // nb + 1) // 2))
-        slot = 2 * self.NR + self.NP + self.NQ + 2 * self.NG
+        # Key channels per step of the channel attention. Small steps: larger key tiles
+        # spill registers and cost shared memory (measured slower on the H100).
+        cbk = max(16, min(_p2(c), _p2(TUNE["pcsa_key_tile"] // nb + 1) // 2))
+        slot = self.NR + self.NA + self.NP + self.NQ + 2 * self.NG
         lg = -(-max(1, TUNE["lag_rg"]) // slot)
         lp = lg + -(-max(1, TUNE["lag_gp"]) // slot)
         lq = lp + -(-max(1, TUNE["lag_pq"]) // slot)
@@ -429,9 +437,9 @@ class _Plan:
         self.sync_numel = 64 + 32 * 4 * b
         self.k_fwd = dict(
             **shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3], **win, N=self.N,
-            CB=cb, BH=bh, BW=bw, NRB=self.NRB, CBP=cbp, RB=rb, JB=jb, KB=kb,
+            CBR=cbr, BHR=bhr, CB=cb, BH=bh, BW=bw, NRB=self.NRB, CBP=cbp, RB=rb, JB=jb, KB=kb,
             Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), PREC=self.prec,
-            NR=self.NR, NP=self.NP, NQ=self.NQ)
+            NR=self.NR, NP=self.NP, NQ=self.NQ, NA=self.NA)
         self.lags = (lg, lp, lq, la)
         # (grid, num_warps) per STAGE: R, G, P, Q, A split launches; 5: the fused launch.
         gate_warps = _warps_for(cgb * lb)
@@ -440,7 +448,7 @@ class _Plan:
             1: ((b * self.NG * 2,), gate_warps),
             2: ((b * self.NP,), TUNE["pool_warps"]),
             3: ((b * self.NQ,), min(8, _warps_for(cbk * nb))),
-            4: ((b * self.NR,), TUNE["plane_warps"]),
+            4: ((b * self.NA,), TUNE["plane_warps"]),
             5: (self.g_fused, fused_warps),
         }
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
@@ -477,7 +485,7 @@ class _Plan:
         # Workspaces (float32).
         bc = b * c
         self.fws, self.fws_numel = _layout(dict(
-            xh=bc * h, xw=bc * w, xwp=bc * self.NRB * w, ah=bc * h, aw=bc * w, pooled=bc * self.N,
+            xh=bc * h, xw=bc * w, ah=bc * h, aw=bc * w, pooled=bc * self.N,
             pstat=bc * self.HP * 2, stats=b * 2,
             gate=bc, o=bc, lse=bc))
         self.bws, self.bws_numel = _layout(dict(
@@ -525,7 +533,11 @@ class _Launcher:
         if entry is not None:
             runner, cvals, tried = entry
             bases = [t.data_ptr() for t in wss]
-            flat = [bases[a.buf] + 4 * a.off if type(a) is _Seg else a for a in args]
+            # Pointers as ints: Triton's launcher validates every tensor argument with a
+            # driver call (cuPointerGetAttribute), a microsecond or more each; supports()
+            # has already checked that every tensor lives on the input's device.
+            flat = [bases[a.buf] + 4 * a.off if type(a) is _Seg else a.data_ptr() if isinstance(a, torch.Tensor) else a
+                    for a in args]
             if tried:
                 runner(*flat, *cvals)
                 return
@@ -578,7 +590,7 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
     f = p.fws
     key = (id(p), _aligned(x, out), prm.key())
     sync = torch.zeros(p.sync_numel, device=x.device, dtype=torch.int32) if p.fused else ws
-    args = [x, out, f["xh"], f["xw"], f["xwp"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
+    args = [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
             f["lse"], sync, p.B, *p.lags, *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w,
             cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, p.alpha]
     for stage in (5,) if p.fused else (0, 1, 2, 3, 4):
@@ -592,7 +604,7 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
 def _check_sync(sync: torch.Tensor, p: _Plan) -> None:
     """Verify a fused launch's bookkeeping (tests and benchmarks; synchronises the device)."""
     counts = sync.tolist()
-    expected = [p.NR, 2 * p.NG, p.NP, p.NQ]
+    expected = [p.NR, 2 * p.NG, p.NP, p.NQ]  # A items signal nothing
     if counts[32] != 0:
         raise RuntimeError("fused SCSA forward: a work item gave up waiting (error flag set)")
     for kind, n in enumerate(expected):

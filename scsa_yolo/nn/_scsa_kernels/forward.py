@@ -54,29 +54,35 @@ import triton.language as tl
 
 @triton.jit
 def reduce_item(
-    x_ptr, xh_ptr, xwp_ptr, b, c0, rb,
+    x_ptr, xh_ptr, xw_ptr, b, c0,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    NRB: tl.constexpr, CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
 ):
-    """Rows rb*BH .. rb*BH+BH-1 of channels c0..c0+CB-1: X_H[b, c, h] = mean_w x for
-    those rows and the partial column sums XWP[b, c, rb, w] = sum over the rows of x
-    ((B, C, NRB, W); the G item of the W axis finishes X_W = sum_rb XWP / H).
+    """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x for channels c0..c0+CB-1.
 
-    One tile per program and no loop: many small programs keep many loads in flight with
-    few registers each.
+    Rows are streamed BH at a time; column sums are accumulated element-wise over the
+    (CB, BH, BW) tile and reduced across rows once at the end (one cross-warp reduction
+    per plane: measured faster than one tile per program with a reduction each, and than
+    prefetching the next tile, which costs registers and occupancy).
     """
     c = c0 + tl.arange(0, CB)
     cm = c < C
-    h = rb * BH + tl.arange(0, BH)
-    hm = h < H
     w = tl.arange(0, BW)
     wm = w < W
-    v = tl.load(x_ptr + b * SXB + c[:, None, None] * SXC + h[None, :, None] * SXH + w[None, None, :] * SXW,
-                mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :], other=0.0).to(tl.float32)
-    rowc = b * C + c
-    tl.store(xh_ptr + rowc[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W), mask=cm[:, None] & hm[None, :])
-    tl.store(xwp_ptr + (rowc[:, None] * NRB + rb) * W + w[None, :], tl.sum(v, axis=1), mask=cm[:, None] & wm[None, :])
+    rows = tl.arange(0, BH)
+    base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
+    col_acc = tl.zeros([CB, BH, BW], dtype=tl.float32)
+    for h0 in range(0, H, BH):
+        h = h0 + rows
+        hm = h < H
+        v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :],
+                    other=0.0).to(tl.float32)
+        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W),
+                 mask=cm[:, None] & hm[None, :])
+        col_acc += v
+    tl.store(xw_ptr + (b * C + c)[:, None] * W + w[None, :], tl.sum(col_acc, axis=1) * (1.0 / H),
+             mask=cm[:, None] & wm[None, :])
 
 
 # ----------------------------------------------------------------------------- SMSA gates
@@ -129,37 +135,18 @@ def gate_recompute(
 
 
 @triton.jit
-def finish_xw(xwp_ptr, xw_ptr, b, g, C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr,
-              NRB: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr):
-    """X_W[b, c, :] = sum_rb XWP[b, c, rb, :] / H for the channels of group g."""
-    cl = tl.arange(0, CGB)
-    w = tl.arange(0, LB)
-    m = (cl < Cg)[:, None] & (w < W)[None, :]
-    rowc = b * C + g * Cg + cl
-    acc = tl.zeros([CGB, LB], dtype=tl.float32)
-    for rb in range(NRB):
-        acc += tl.load(xwp_ptr + (rowc[:, None] * NRB + rb) * W + w[None, :], mask=m, other=0.0)
-    tl.store(xw_ptr + rowc[:, None] * W + w[None, :], acc * (1.0 / H), mask=m)
-    tl.debug_barrier()  # the gate below reads X_W back (through global memory)
-
-
-@triton.jit
 def gate_item(
-    xh_ptr, xw_ptr, xwp_ptr, ah_ptr, aw_ptr, b, g, axis,
+    xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, g, axis,
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
     gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, NRB: tl.constexpr, CGB: tl.constexpr,
-    LB: tl.constexpr,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
 ):
-    """a_h (axis 0) or a_w (axis 1) of channel group g of sample b (axis 1 first finishes
-    X_W of the group from the R items' partial sums).
+    """a_h (axis 0) or a_w (axis 1) of channel group g of sample b.
 
     Up to four groups with their own kernel sizes; the group's weight pointers and size
     are picked at run time, so one compiled body serves every group.
     """
     h_axis = axis == 0
-    if axis == 1:
-        finish_xw(xwp_ptr, xw_ptr, b, g, C, H, W, Cg, NRB, CGB, LB)
     L = tl.where(h_axis, H, W)
     _, _, _, a = gate_recompute(
         tl.where(h_axis, xh_ptr, xw_ptr), b, L, g,
@@ -366,7 +353,7 @@ def mark_done(cnt_ptr):
 
 @triton.jit
 def fwd_kernel(
-    x_ptr, out_ptr, xh_ptr, xw_ptr, xwp_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, stats_ptr, gate_ptr, o_ptr,
+    x_ptr, out_ptr, xh_ptr, xw_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, stats_ptr, gate_ptr, o_ptr,
     lse_ptr, sync_ptr, n_samples, LG, LP, LQ, LA,
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
     gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
@@ -375,19 +362,19 @@ def fwd_kernel(
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
     WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, N: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, NRB: tl.constexpr,
+    CBR: tl.constexpr, BHR: tl.constexpr, CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, NRB: tl.constexpr,
     CBP: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr, KB: tl.constexpr,
     Cg: tl.constexpr, NG: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
     CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, PREC: tl.constexpr,
-    NR: tl.constexpr, NP: tl.constexpr, NQ: tl.constexpr, STAGE: tl.constexpr,
+    NR: tl.constexpr, NP: tl.constexpr, NQ: tl.constexpr, NA: tl.constexpr, STAGE: tl.constexpr,
 ):
     """SCSA forward work items (see the module docstring); STAGE 0..4 runs one kind
     (R, G, P, Q, A) with grid (B * items,), STAGE 5 runs all of them with grid
-    ((B + LA) * S,), S = NR + 2 NG + NP + NQ + NR tickets per slot, where the lags
+    ((B + LA) * S,), S = NA + NQ + NP + 2 NG + NR tickets per slot, where the lags
     0 < LG < LP < LQ < LA (in slots) place each kind after the kind it waits for.
 
-    Items per sample: R and A NR = (C / CB) x NRB row blocks; P NP = (C / CBP) x HP
-    window rows; G 2 NG; Q NQ = C / CBQ.
+    Items per sample: R NR = C / CBR planes blocks; G 2 NG; P NP = (C / CBP) x HP window
+    rows; Q NQ = C / CBQ; A NA = (C / CB) x NRB row blocks.
 
     sync (int32, zeroed before a fused launch), one 128-byte line per counter so that
     polling one does not slow the atomics on another: [0] ticket counter, [32] error flag,
@@ -395,15 +382,15 @@ def fwd_kernel(
     """
     NGATE: tl.constexpr = 2 * NG
     if STAGE == 5:
-        S: tl.constexpr = NR + NQ + NP + NGATE + NR
+        S: tl.constexpr = NA + NQ + NP + NGATE + NR
         t = tl.atomic_add(sync_ptr, 1, sem="relaxed")
         slot = t // S
         pos = t % S
-        # Slot layout: A (NR) | Q (NQ) | P (NP) | G (2 NG) | R (NR); oldest work first.
-        kind = tl.where(pos < NR, 4, tl.where(pos < NR + NQ, 3, tl.where(pos < NR + NQ + NP, 2,
-                        tl.where(pos < NR + NQ + NP + NGATE, 1, 0))))
-        start = tl.where(kind == 4, 0, tl.where(kind == 3, NR, tl.where(kind == 2, NR + NQ,
-                         tl.where(kind == 1, NR + NQ + NP, NR + NQ + NP + NGATE))))
+        # Slot layout: A (NA) | Q (NQ) | P (NP) | G (2 NG) | R (NR); oldest work first.
+        kind = tl.where(pos < NA, 4, tl.where(pos < NA + NQ, 3, tl.where(pos < NA + NQ + NP, 2,
+                        tl.where(pos < NA + NQ + NP + NGATE, 1, 0))))
+        start = tl.where(kind == 4, 0, tl.where(kind == 3, NA, tl.where(kind == 2, NA + NQ,
+                         tl.where(kind == 1, NA + NQ + NP, NA + NQ + NP + NGATE))))
         lag = tl.where(kind == 4, LA, tl.where(kind == 3, LQ, tl.where(kind == 2, LP, tl.where(kind == 1, LG, 0))))
         b = slot - lag
         item = pos - start
@@ -411,14 +398,13 @@ def fwd_kernel(
         flag = sync_ptr + 32
         if (b >= 0) & (b < n_samples):
             if kind == 0:
-                reduce_item(x_ptr, xh_ptr, xwp_ptr, b, (item // NRB) * CB, item % NRB, C, H, W, SXB, SXC, SXH, SXW,
-                            NRB, CB, BH, BW)
+                reduce_item(x_ptr, xh_ptr, xw_ptr, b, item * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
                 mark_done(done)
             elif kind == 1:
                 wait_done(done, NR, flag)
-                gate_item(xh_ptr, xw_ptr, xwp_ptr, ah_ptr, aw_ptr, b, item // 2, item % 2,
+                gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, item // 2, item % 2,
                           w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-                          gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, NRB, CGB, LB)
+                          gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
                 mark_done(done + 32 * n_samples)
             elif kind == 2:
                 wait_done(done + 32 * n_samples, NGATE, flag)
@@ -437,13 +423,11 @@ def fwd_kernel(
     else:
         pid = tl.program_id(0)
         if STAGE == 0:
-            item = pid % NR
-            reduce_item(x_ptr, xh_ptr, xwp_ptr, pid // NR, (item // NRB) * CB, item % NRB, C, H, W,
-                        SXB, SXC, SXH, SXW, NRB, CB, BH, BW)
+            reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
         elif STAGE == 1:
-            gate_item(xh_ptr, xw_ptr, xwp_ptr, ah_ptr, aw_ptr, pid // NGATE, (pid % NGATE) // 2, pid % 2,
+            gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, pid // NGATE, (pid % NGATE) // 2, pid % 2,
                       w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-                      gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, NRB, CGB, LB)
+                      gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
         elif STAGE == 2:
             item = pid % NP
             pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, pid // NP, (item // HP) * CBP, item % HP,
@@ -452,6 +436,6 @@ def fwd_kernel(
             pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr, lse_ptr,
                       stats_ptr, eps_p, alpha, pid // NQ, pid % NQ, C, N, HP, CBQ, CBK, NB, CFB, PREC)
         else:
-            item = pid % NR
-            apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, pid // NR, (item // NRB) * CB, item % NRB,
+            item = pid % NA
+            apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, pid // NA, (item // NRB) * CB, item % NRB,
                        C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)
