@@ -338,7 +338,7 @@ TUNE: dict[str, int] = {
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
     # Forward schedule: 1 = one fused launch (tickets, see _scsa_kernels.forward), 0 = five
     # launches, 2 = fused for inputs under fused_max_mb MiB, else five.
-    "fwd_fused": 2, "fused_max_mb": 20, "fwd_warps": 4,
+    "fwd_fused": 0, "fused_max_mb": 20, "fwd_warps": 4,
     "pcsa_key_tile": 2048,  # key channels x tokens per step of the channel attention
     "apply_tile": 4096,  # output pass: elements per program
     # Fused schedule: tickets between a sample's R items and its G items, G and P, P and Q,
