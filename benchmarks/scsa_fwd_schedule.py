@@ -69,20 +69,14 @@ def stage_times(layer, x, warmup_ms, rep_ms) -> dict:
     with torch.no_grad():
         out, plan, ws = scsa_fast._forward(cfg, x, prm)
     k = scsa_fast._kernels()
-    f = plan.fws
-    args = [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
-            f["lse"], ws, plan.B, *plan.lags, *prm.conv_w, *prm.conv_b, *plan.ks, prm.gam_h, prm.bet_h, prm.gam_w,
-            prm.bet_w, cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, plan.alpha]
     res = {}
-    for stage, name in enumerate("RGPQA"):
-        grid, warps = plan.stages[stage]
-        key = ("stage-bench", stage, id(plan))
+    for (name, grid, consts), args, letter in zip(plan.split, scsa_fast._split_args(cfg, x, out, prm, plan), "RGPQA"):
+        key = ("stage-bench", name, id(plan))
 
-        def one(stage=stage, grid=grid, warps=warps, key=key):
-            scsa_fast._launch(k.fwd.fwd_kernel, key, grid, args, (ws,),
-                              {**plan.k_fwd, "STAGE": stage, "num_warps": warps})
+        def one(name=name, grid=grid, consts=consts, args=args, key=key):
+            scsa_fast._launch(getattr(k.fwd, name), key, grid, args, (ws,), consts)
 
-        res[name] = bench(one, warmup_ms, rep_ms)
+        res[letter] = bench(one, warmup_ms, rep_ms)
     return res
 
 

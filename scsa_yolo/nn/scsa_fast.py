@@ -441,16 +441,24 @@ class _Plan:
             Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), PREC=self.prec,
             NR=self.NR, NP=self.NP, NQ=self.NQ, NA=self.NA)
         self.lags = (lg, lp, lq, la)
-        # (grid, num_warps) per STAGE: R, G, P, Q, A split launches; 5: the fused launch.
+        # Split schedule: (kernel name, grid, constexpr arguments) of the five launches.
         gate_warps = _warps_for(cgb * lb)
-        self.stages = {
-            0: ((b * self.NR,), TUNE["plane_warps"]),
-            1: ((b * self.NG * 2,), gate_warps),
-            2: ((b * self.NP,), TUNE["pool_warps"]),
-            3: ((b * self.NQ,), min(8, _warps_for(cbk * nb))),
-            4: ((b * self.NA,), TUNE["plane_warps"]),
-            5: (self.g_fused, fused_warps),
-        }
+        self.split = [
+            ("fwd_reduce_kernel", (b * self.NR,),
+             dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, num_warps=TUNE["plane_warps"])),
+            ("fwd_gate_kernel", (b * self.NG * 2,),
+             dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, num_warps=gate_warps)),
+            ("fwd_pool_kernel", (b * self.NP,),
+             dict(**shape, **sxd, **win, CBP=cbp, RB=rb, JB=jb, KB=kb, NP=self.NP, num_warps=TUNE["pool_warps"])),
+            ("fwd_pcsa_kernel", (b * self.NQ,),
+             dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), PREC=self.prec, NQ=self.NQ,
+                  num_warps=min(8, _warps_for(cbk * nb)))),
+            ("fwd_apply_kernel", (b * self.NA,),
+             dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
+                  CB=cb, BH=bh, BW=bw, NRB=self.NRB, NA=self.NA, num_warps=TUNE["plane_warps"])),
+        ]
+        self.g_gate = self.split[1][1]
+        self.fused_warps = fused_warps
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
         self.ncb_bred = -(-c // cbr)
         self.g_bred = (b * self.ncb_bred,)
@@ -589,16 +597,33 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
     out = torch.empty_like(x)
     f = p.fws
     key = (id(p), _aligned(x, out), prm.key())
-    sync = torch.zeros(p.sync_numel, device=x.device, dtype=torch.int32) if p.fused else ws
-    args = [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
-            f["lse"], sync, p.B, *p.lags, *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w,
-            cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, p.alpha]
-    for stage in (5,) if p.fused else (0, 1, 2, 3, 4):
-        grid, warps = p.stages[stage]
-        _launch(k.fwd.fwd_kernel, ("f", stage) + key, grid, args, (ws,), {**p.k_fwd, "STAGE": stage, "num_warps": warps})
-    if p.fused and CHECK_SYNC:
-        _check_sync(sync, p)
+    if p.fused:
+        sync = torch.zeros(p.sync_numel, device=x.device, dtype=torch.int32)
+        _launch(k.fwd.fwd_fused_kernel, ("F",) + key, p.g_fused,
+                [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
+                 f["lse"], sync, p.B, *p.lags, *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w,
+                 prm.bet_w, cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, p.alpha],
+                (ws,), {**p.k_fwd, "num_warps": p.fused_warps})
+        if CHECK_SYNC:
+            _check_sync(sync, p)
+    else:
+        for (name, grid, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
+            _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
     return out, p, ws
+
+
+def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan) -> list[list]:
+    """Run-time arguments of the five split launches (R, G, P, Q, A)."""
+    f = p.fws
+    return [
+        [x, f["xh"], f["xw"]],
+        [f["xh"], f["xw"], f["ah"], f["aw"], *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w,
+         prm.bet_w, cfg.eps_h, cfg.eps_w],
+        [x, f["ah"], f["aw"], f["pooled"], f["pstat"]],
+        [f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["gate"], f["o"], f["lse"],
+         f["stats"], cfg.eps_p, p.alpha],
+        [x, f["ah"], f["aw"], f["gate"], out],
+    ]
 
 
 def _check_sync(sync: torch.Tensor, p: _Plan) -> None:
@@ -634,7 +659,7 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
     _launch(k.bwd.bwd_pcsa_kernel, ("A",) + key, p.g_bpcsa,
             [fw["pooled"], fw["stats"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, fw["gate"], fw["o"], fw["lse"],
              g["dgate"], g["dyhat"], g["s12"], g["part"], p.alpha, p.ncb_btok], (ws, fws), p.k_bpcsa)
-    _launch(k.bwd.bwd_gate_kernel, ("G",) + key, p.stages[1][0],
+    _launch(k.bwd.bwd_gate_kernel, ("G",) + key, p.g_gate,
             [fw["xh"], fw["xw"], g["gh"], g["gw"], g["rp"], g["cq"], fw["pooled"], fw["stats"], g["dyhat"], g["s12"],
              g["dps"], g["dxh"], g["dxw"], g["scr_h"], g["scr_w"], g["part"], *prm.conv_w, *prm.conv_b, *p.ks,
              prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w], (ws, fws), p.k_bgate)

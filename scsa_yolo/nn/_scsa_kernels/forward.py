@@ -352,7 +352,7 @@ def mark_done(cnt_ptr):
 
 
 @triton.jit
-def fwd_kernel(
+def fwd_fused_kernel(
     x_ptr, out_ptr, xh_ptr, xw_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, stats_ptr, gate_ptr, o_ptr,
     lse_ptr, sync_ptr, n_samples, LG, LP, LQ, LA,
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
@@ -366,11 +366,10 @@ def fwd_kernel(
     CBP: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr, KB: tl.constexpr,
     Cg: tl.constexpr, NG: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
     CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, PREC: tl.constexpr,
-    NR: tl.constexpr, NP: tl.constexpr, NQ: tl.constexpr, NA: tl.constexpr, STAGE: tl.constexpr,
+    NR: tl.constexpr, NP: tl.constexpr, NQ: tl.constexpr, NA: tl.constexpr,
 ):
-    """SCSA forward work items (see the module docstring); STAGE 0..4 runs one kind
-    (R, G, P, Q, A) with grid (B * items,), STAGE 5 runs all of them with grid
-    ((B + LA) * S,), S = NA + NQ + NP + 2 NG + NR tickets per slot, where the lags
+    """The whole SCSA forward in one launch (the fused schedule of the module docstring),
+    grid ((B + LA) * S,), S = NA + NQ + NP + 2 NG + NR tickets per slot, where the lags
     0 < LG < LP < LQ < LA (in slots) place each kind after the kind it waits for.
 
     Items per sample: R NR = C / CBR planes blocks; G 2 NG; P NP = (C / CBP) x HP window
@@ -381,61 +380,115 @@ def fwd_kernel(
     [64 + 32 * (k * B + b)] done counter of kind k (R, G, P, Q) of sample b.
     """
     NGATE: tl.constexpr = 2 * NG
-    if STAGE == 5:
-        S: tl.constexpr = NA + NQ + NP + NGATE + NR
-        t = tl.atomic_add(sync_ptr, 1, sem="relaxed")
-        slot = t // S
-        pos = t % S
-        # Slot layout: A (NA) | Q (NQ) | P (NP) | G (2 NG) | R (NR); oldest work first.
-        kind = tl.where(pos < NA, 4, tl.where(pos < NA + NQ, 3, tl.where(pos < NA + NQ + NP, 2,
-                        tl.where(pos < NA + NQ + NP + NGATE, 1, 0))))
-        start = tl.where(kind == 4, 0, tl.where(kind == 3, NA, tl.where(kind == 2, NA + NQ,
-                         tl.where(kind == 1, NA + NQ + NP, NA + NQ + NP + NGATE))))
-        lag = tl.where(kind == 4, LA, tl.where(kind == 3, LQ, tl.where(kind == 2, LP, tl.where(kind == 1, LG, 0))))
-        b = slot - lag
-        item = pos - start
-        done = sync_ptr + 64 + 32 * b
-        flag = sync_ptr + 32
-        if (b >= 0) & (b < n_samples):
-            if kind == 0:
-                reduce_item(x_ptr, xh_ptr, xw_ptr, b, item * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
-                mark_done(done)
-            elif kind == 1:
-                wait_done(done, NR, flag)
-                gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, item // 2, item % 2,
-                          w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-                          gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
-                mark_done(done + 32 * n_samples)
-            elif kind == 2:
-                wait_done(done + 32 * n_samples, NGATE, flag)
-                pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, (item // HP) * CBP, item % HP,
-                          C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, JB, KB)
-                mark_done(done + 32 * 2 * n_samples)
-            elif kind == 3:
-                wait_done(done + 32 * 2 * n_samples, NP, flag)
-                pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr,
-                          lse_ptr, stats_ptr, eps_p, alpha, b, item, C, N, HP, CBQ, CBK, NB, CFB, PREC)
-                mark_done(done + 32 * 3 * n_samples)
-            else:
-                wait_done(done + 32 * 3 * n_samples, NQ, flag)
-                apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, (item // NRB) * CB, item % NRB,
-                           C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)
-    else:
-        pid = tl.program_id(0)
-        if STAGE == 0:
-            reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
-        elif STAGE == 1:
-            gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, pid // NGATE, (pid % NGATE) // 2, pid % 2,
+    S: tl.constexpr = NA + NQ + NP + NGATE + NR
+    t = tl.atomic_add(sync_ptr, 1, sem="relaxed")
+    slot = t // S
+    pos = t % S
+    # Slot layout: A (NA) | Q (NQ) | P (NP) | G (2 NG) | R (NR); oldest work first.
+    kind = tl.where(pos < NA, 4, tl.where(pos < NA + NQ, 3, tl.where(pos < NA + NQ + NP, 2,
+                    tl.where(pos < NA + NQ + NP + NGATE, 1, 0))))
+    start = tl.where(kind == 4, 0, tl.where(kind == 3, NA, tl.where(kind == 2, NA + NQ,
+                     tl.where(kind == 1, NA + NQ + NP, NA + NQ + NP + NGATE))))
+    lag = tl.where(kind == 4, LA, tl.where(kind == 3, LQ, tl.where(kind == 2, LP, tl.where(kind == 1, LG, 0))))
+    b = slot - lag
+    item = pos - start
+    done = sync_ptr + 64 + 32 * b
+    flag = sync_ptr + 32
+    if (b >= 0) & (b < n_samples):
+        if kind == 0:
+            reduce_item(x_ptr, xh_ptr, xw_ptr, b, item * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
+            mark_done(done)
+        elif kind == 1:
+            wait_done(done, NR, flag)
+            gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, item // 2, item % 2,
                       w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
                       gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
-        elif STAGE == 2:
-            item = pid % NP
-            pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, pid // NP, (item // HP) * CBP, item % HP,
+            mark_done(done + 32 * n_samples)
+        elif kind == 2:
+            wait_done(done + 32 * n_samples, NGATE, flag)
+            pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, (item // HP) * CBP, item % HP,
                       C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, JB, KB)
-        elif STAGE == 3:
-            pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr, lse_ptr,
-                      stats_ptr, eps_p, alpha, pid // NQ, pid % NQ, C, N, HP, CBQ, CBK, NB, CFB, PREC)
+            mark_done(done + 32 * 2 * n_samples)
+        elif kind == 3:
+            wait_done(done + 32 * 2 * n_samples, NP, flag)
+            pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr,
+                      lse_ptr, stats_ptr, eps_p, alpha, b, item, C, N, HP, CBQ, CBK, NB, CFB, PREC)
+            mark_done(done + 32 * 3 * n_samples)
         else:
-            item = pid % NA
-            apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, pid // NA, (item // NRB) * CB, item % NRB,
+            wait_done(done + 32 * 3 * n_samples, NQ, flag)
+            apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, (item // NRB) * CB, item % NRB,
                        C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)
+
+
+# ----------------------------------------------------------------------------- split schedule
+# One thin kernel per kind: each takes only its own arguments, because Triton's launcher
+# costs host time per argument and these launches are host-bound at small maps.
+
+
+@triton.jit
+def fwd_reduce_kernel(
+    x_ptr, xh_ptr, xw_ptr,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
+    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
+    CBR: tl.constexpr, BHR: tl.constexpr, BW: tl.constexpr, NR: tl.constexpr,
+):
+    """R items; grid (B * NR,)."""
+    pid = tl.program_id(0)
+    reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
+
+
+@triton.jit
+def fwd_gate_kernel(
+    xh_ptr, xw_ptr, ah_ptr, aw_ptr,
+    w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
+    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, NG: tl.constexpr,
+    CGB: tl.constexpr, LB: tl.constexpr,
+):
+    """G items; grid (B * NG * 2,), program (b * NG + g) * 2 + axis."""
+    pid = tl.program_id(0)
+    gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, pid // (2 * NG), (pid % (2 * NG)) // 2, pid % 2,
+              w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
+              gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
+
+
+@triton.jit
+def fwd_pool_kernel(
+    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
+    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
+    WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
+    CBP: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr, KB: tl.constexpr, NP: tl.constexpr,
+):
+    """P items; grid (B * NP,)."""
+    pid = tl.program_id(0)
+    item = pid % NP
+    pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, pid // NP, (item // HP) * CBP, item % HP,
+              C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, JB, KB)
+
+
+@triton.jit
+def fwd_pcsa_kernel(
+    pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr, lse_ptr, stats_ptr, eps, alpha,
+    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
+    CFB: tl.constexpr, PREC: tl.constexpr, NQ: tl.constexpr,
+):
+    """Q items; grid (B * NQ,)."""
+    pid = tl.program_id(0)
+    pcsa_item(pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr, lse_ptr, stats_ptr,
+              eps, alpha, pid // NQ, pid % NQ, C, N, HP, CBQ, CBK, NB, CFB, PREC)
+
+
+@triton.jit
+def fwd_apply_kernel(
+    x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr,
+    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
+    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
+    SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, NRB: tl.constexpr, NA: tl.constexpr,
+):
+    """A items; grid (B * NA,)."""
+    pid = tl.program_id(0)
+    item = pid % NA
+    apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, pid // NA, (item // NRB) * CB, item % NRB,
+               C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)
