@@ -138,6 +138,35 @@ def _checkpoint_case() -> dict:
     return out
 
 
+def _fused_schedule_case() -> dict:
+    """The one-launch (ticketed) forward schedule: same numbers as the default five
+    launches, and its tickets and done counters add up (CHECK_SYNC raises otherwise)."""
+    out = {}
+    for shape, kwargs in (((2, 16, 9, 11), {}), ((3, 24, 10, 10), {"kernel_sizes": (3, 7), "window": 3})):
+        torch.manual_seed(5)
+        x = torch.randn(shape)
+        layer = _layer(shape[1], kwargs, "fast")
+        truth = _layer(shape[1], kwargs, "reference").double()
+        truth.load_state_dict({k: v.double() for k, v in layer.state_dict().items()})
+        results = {}
+        for mode in (0, 1):
+            scsa_fast.TUNE["fwd_fused"] = mode
+            scsa_fast._plans.clear()
+            scsa_fast.CHECK_SYNC = True
+            try:
+                with torch.no_grad():
+                    results[mode] = layer(x)
+            finally:
+                scsa_fast.TUNE["fwd_fused"] = 0
+                scsa_fast.CHECK_SYNC = False
+                scsa_fast._plans.clear()
+        with torch.no_grad():
+            ref = truth(x.double())
+        out[str(shape)] = {"fused_err": _rel(results[1], ref), "split_err": _rel(results[0], ref),
+                           "modes_agree": _rel(results[1], results[0])}
+    return out
+
+
 def _worker() -> None:
     results = {"cases": {}, "errors": {}}
     for name, shape, kwargs, dtype_name, channels_last in CASES:
@@ -145,7 +174,8 @@ def _worker() -> None:
             results["cases"][name] = _case(name, shape, kwargs, dtype_name, channels_last)
         except Exception as exc:  # reported per case, so one failure does not hide the others
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
-    for name, fn in (("params_only", _params_only_case), ("checkpoint", _checkpoint_case)):
+    for name, fn in (("params_only", _params_only_case), ("checkpoint", _checkpoint_case),
+                     ("fused_schedule", _fused_schedule_case)):
         try:
             results[name] = fn()
         except Exception as exc:
@@ -174,6 +204,15 @@ def test_worker_ran_every_case_in_the_interpreter(interp):
     assert interp["errors"] == {}
     assert set(interp["cases"]) == {c[0] for c in CASES}
     assert all(c["fast_supported"] for c in interp["cases"].values())
+
+
+@pytest.mark.slow
+def test_one_launch_schedule_matches_the_five_launch_schedule(interp):
+    cases = interp["fused_schedule"]
+    assert len(cases) == 2
+    for errs in cases.values():
+        assert errs["fused_err"] < 1e-6 and errs["split_err"] < 1e-6
+        assert errs["modes_agree"] < 1e-6
 
 
 @pytest.mark.slow
