@@ -13,6 +13,9 @@ forward (3 reads + 1 write of x, 5 launches)
     4. GroupNorm(1) + channel attention (tiny) -> gate (B, C)
     5. out = x * a_h * a_w * gate
 
+``TUNE["fwd_fused"] = 1`` runs the same forward work as one ticketed launch (see
+:mod:`scsa_yolo.nn._scsa_kernels.forward`); measured slower on the H100, so not the default.
+
 backward (dout and x read once, dout once more, dx written once; 5 launches)
     1. one pass over dout and x: every reduction of dout * x the small graph needs
     2. channel-attention backward (tiny)
