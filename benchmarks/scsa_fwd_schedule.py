@@ -31,7 +31,6 @@ from scsa_layer import (  # noqa: E402 (benchmarks/ is not a package)
 )
 
 VARIANTS: dict[str, dict] = {
-    "auto": dict(fwd_fused=2),  # the default: fused below TUNE["fused_max_mb"], else split
     "split": dict(fwd_fused=0),
     "fused": dict(fwd_fused=1),
     "split_t8k": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192, apply_tile=8192),
@@ -39,7 +38,7 @@ VARIANTS: dict[str, dict] = {
     "fused_lag_small": dict(fwd_fused=1, lag_rg=128, lag_gp=64, lag_pq=128, lag_qa=64),
     "fused_lag_huge": dict(fwd_fused=1, lag_rg=2048, lag_gp=1024, lag_pq=2048, lag_qa=1024),
 }
-GRAPH_VARIANTS = ("auto", "split", "fused")
+GRAPH_VARIANTS = ("split", "fused")
 
 
 def check(layer, x, dtype) -> float:
@@ -87,7 +86,7 @@ def warm(chw, batch, dtypes, variants) -> None:
         layer = make_layer(chw[0], seed=2).to(device=device, dtype=DTYPES[name]).eval()
         for v in variants:
             t0 = time.time()
-            set_tune({**VARIANTS["auto"], **VARIANTS[v]})
+            set_tune({**VARIANTS["split"], **VARIANTS[v]})
             layer.impl = "fast"
             with torch.no_grad():
                 layer(x)
@@ -149,7 +148,7 @@ def main(argv=None) -> int:
             row["reference_us"] = bench(fwd, args.warmup_ms, args.rep_ms)
             layer.impl = "fast"
             for v in args.variants:
-                set_tune({**VARIANTS["auto"], **VARIANTS[v]})
+                set_tune({**VARIANTS["split"], **VARIANTS[v]})
                 res = {}
                 try:
                     res["err"] = check(layer, next(inputs), dtype)
@@ -169,7 +168,7 @@ def main(argv=None) -> int:
                 row["variants"][v] = res
                 log(f"{chw} {dname} {v}: {res}")
             rows.append(row)
-            set_tune(VARIANTS["auto"])
+            set_tune(VARIANTS["split"])
             torch.cuda.empty_cache()
     from scsa_yolo.nn import scsa_fast
 
@@ -198,7 +197,7 @@ def main(argv=None) -> int:
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
         log(f"host profile, split forward {chw}: {meta['host_us_per_forward']:.0f} us per call (profiled)")
         log(buf.getvalue()[:6000])
-        set_tune(VARIANTS["auto"])
+        set_tune(VARIANTS["split"])
 
     meta["direct_launch"] = {"ok": scsa_fast._Launcher.direct_ok, "error": scsa_fast._Launcher.direct_error}
     log(f"direct launch: {meta['direct_launch']}")

@@ -503,31 +503,27 @@ def main(argv: list[str] | None = None) -> int:
         return text
 
     save()
-    # Fused path under the default tiles, eager and graph-replayed (host overhead = gap).
-    result["graph"] = {}
-    for chw in args.shapes:
-        try:
-            g = time_fused_variant((args.batch, *chw), torch.float16, device, args.warmup_ms, args.rep_ms)
-        except Exception:
-            log(traceback.format_exc())
-            continue
-        result["graph"][",".join(map(str, chw))] = g
-        log(f"graph {chw} fp16: fwd eager {g['fwd_us']:.0f} graph {g['fwd_graph_us']:.0f} | "
-            f"f+b eager {g['fwdbwd_us']:.0f} graph {g['fwdbwd_graph_us']:.0f}")
+    def fused_timings(label: str) -> dict:
+        """Fused path eager and graph-replayed (host overhead = gap) at every shape, fp16."""
+        out = {}
+        for chw in args.shapes:
+            try:
+                g = time_fused_variant((args.batch, *chw), torch.float16, device, args.warmup_ms, args.rep_ms)
+            except Exception:
+                log(traceback.format_exc())
+                continue
+            out[",".join(map(str, chw))] = g
+            log(f"{label} {chw} fp16: fwd eager {g['fwd_us']:.0f} graph {g['fwd_graph_us']:.0f} | "
+                f"f+b eager {g['fwdbwd_us']:.0f} graph {g['fwdbwd_graph_us']:.0f}")
+        return out
+
+    result["graph"] = fused_timings("graph")
     save()
     if args.sweep:
         result["sweep"] = {}
         for variant, overrides in SWEEP.items():
             set_tune(overrides)
-            for chw in args.shapes:
-                try:
-                    g = time_fused_variant((args.batch, *chw), torch.float16, device, args.warmup_ms, args.rep_ms)
-                except Exception:
-                    log(traceback.format_exc())
-                    continue
-                result["sweep"].setdefault(variant, {})[",".join(map(str, chw))] = g
-                log(f"sweep {variant} {chw}: fwd {g['fwd_us']:.0f} (graph {g['fwd_graph_us']:.0f}) "
-                    f"f+b {g['fwdbwd_us']:.0f} (graph {g['fwdbwd_graph_us']:.0f})")
+            result["sweep"][variant] = fused_timings(f"sweep {variant}")
         set_tune(DEFAULT_TUNE)
         save()
     if args.profile:

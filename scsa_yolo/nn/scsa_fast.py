@@ -339,9 +339,8 @@ TUNE: dict[str, int] = {
     "pool_tile": 4096, "pool_warps": 4,  # pooling pass (one window row per iteration)
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
-    # Forward schedule: 1 = one fused launch (tickets, see _scsa_kernels.forward), 0 = five
-    # launches, 2 = fused for inputs under fused_max_mb MiB, else five.
-    "fwd_fused": 0, "fused_max_mb": 20, "fwd_warps": 4,
+    # Forward schedule: 0 = five launches, 1 = one ticketed launch (see _scsa_kernels.forward).
+    "fwd_fused": 0, "fwd_warps": 4,
     "pcsa_key_tile": 2048,  # key channels x tokens per step of the channel attention
     "apply_tile": 4096,  # output pass: elements per program
     # Fused schedule: tickets between a sample's R items and its G items, G and P, P and Q,
@@ -422,11 +421,7 @@ class _Plan:
         nb = max(16, _p2(self.N))
         tcb = max(16, min(64, 2048 // nb, _p2(c)))
         self.NQ = -(-c // tcb)
-        # One fused launch where host launch overhead and latency dominate (small maps);
-        # five launches where a single map is large (measured on the H100, see
-        # results/perf/NOTES.md).
-        x_bytes = b * c * h * w * x.element_size()
-        self.fused = TUNE["fwd_fused"] == 1 or (TUNE["fwd_fused"] == 2 and x_bytes < TUNE["fused_max_mb"] << 20)
+        self.fused = TUNE["fwd_fused"] == 1
         fused_warps = max(TUNE["fwd_warps"], _warps_for(cgb * lb) // 2)
         # Key channels per step of the channel attention. Small steps: larger key tiles
         # spill registers and cost shared memory (measured slower on the H100).

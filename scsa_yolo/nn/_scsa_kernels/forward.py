@@ -22,11 +22,13 @@ Q     CBQ query channels       tiny: GroupNorm(1), channel attention -> gate
 A     CB channels              reads x once -> out = x * a_h * a_w * gate
 ====  =======================  ==================================================
 
-:func:`fwd_kernel` runs them under one of two schedules (its ``STAGE``):
+Two schedules run the same item bodies:
 
-* ``STAGE`` 0..4 (split): one launch per kind, grid (B * items,); stream order provides
-  the dependencies. Five launches, and x comes from HBM three times.
-* ``STAGE`` 5 (fused): one launch for everything. Every program first takes a ticket
+* split (the default): one thin kernel per kind (:func:`fwd_reduce_kernel` ...
+  :func:`fwd_apply_kernel`), grid (B * items,); stream order provides the dependencies.
+  Five launches, and x comes from HBM three times.
+* fused (:func:`fwd_fused_kernel`, measured slower, see results/perf/NOTES.md): one
+  launch for everything. Every program first takes a ticket
   from a global counter, so tickets go out in the order programs start. Ticket t is a
   position in a fixed interleaving: slot s holds the A items of sample s - LA, the Q
   items of s - LQ, the P items of s - LP, the G items of s - LG and the R items of s.
