@@ -1,16 +1,15 @@
-"""Forward schedules of the fused SCSA: five launches ("split") vs one ticketed launch ("fused").
+"""Forward tiles of the fused SCSA: the five launches under several tile settings, and each launch alone.
 
 Run on a CUDA machine:
 
     PYTHONPATH=. python3 benchmarks/scsa_fwd_schedule.py --out results/perf
 
 For every (C, H, W) at batch 32 (fp16 unless ``--dtypes`` says otherwise) and every
-schedule variant (``scsa_fast.TUNE`` overrides: split, fused with several lags and warp
-counts) it checks the output against the float32 reference (and, for the fused launch,
-its ticket and done-counter bookkeeping), then times the forward with
-``triton.testing.do_bench`` (median, L2 flushed before each call, inputs rotated). For
-the split schedule it also times each of the five launches alone. Output:
-``DIR/scsa_fwd_schedule.md`` and ``.json``.
+variant (``scsa_fast.TUNE`` overrides) it checks the output against the float32
+reference, then times the forward with ``triton.testing.do_bench`` (median, L2 flushed
+before each call, inputs rotated). For the default it also replays the forward from a
+CUDA graph and times each of the five launches alone (L2 flushed before each, so a
+launch's own reads come from HBM). Output: ``DIR/scsa_fwd_schedule.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -31,31 +30,28 @@ from scsa_layer import (  # noqa: E402 (benchmarks/ is not a package)
 )
 
 VARIANTS: dict[str, dict] = {
-    "split": dict(fwd_fused=0),
-    "fused": dict(fwd_fused=1),
-    "split_t8k": dict(fwd_fused=0, plane_tile=8192, pool_tile=8192, apply_tile=8192),
-    "split_t2k": dict(fwd_fused=0, plane_tile=2048, pool_tile=2048, apply_tile=2048),
-    "fused_lag_small": dict(fwd_fused=1, lag_rg=128, lag_gp=64, lag_pq=128, lag_qa=64),
-    "fused_lag_huge": dict(fwd_fused=1, lag_rg=2048, lag_gp=1024, lag_pq=2048, lag_qa=1024),
+    "default": {},
+    "pool_forward": dict(pool_reverse=0),  # pooling pass in the same sample order as R (no L2 reuse)
+    "pool_t8k": dict(pool_tile=8192),
+    "pool_t32k": dict(pool_tile=32768),
+    "keys_2k": dict(pcsa_key_tile=2048),
+    "keys_8k_w8": dict(pcsa_key_tile=8192, pcsa_warps=8),
+    "pcsa_w8": dict(pcsa_warps=8),
+    "apply_t8k": dict(apply_tile=8192),
+    "plane_t4k": dict(plane_tile=4096, unroll_tile=4096),
 }
-GRAPH_VARIANTS = ("split", "fused")
+GRAPH_VARIANTS = ("default",)
 
 
 def check(layer, x, dtype) -> float:
     """Relative error of the fused output against the float32 reference on the same input."""
-    from scsa_yolo.nn import scsa_fast
-
-    scsa_fast.CHECK_SYNC = True
-    try:
-        with torch.no_grad():
-            layer.impl = "fast"
-            out = layer(x)
-            truth = make_layer(x.shape[1], seed=2).to(x.device)
-            truth.load_state_dict({k: v.float() for k, v in layer.state_dict().items()})
-            truth.impl = "reference"
-            ref = truth(x.float())
-    finally:
-        scsa_fast.CHECK_SYNC = False
+    with torch.no_grad():
+        layer.impl = "fast"
+        out = layer(x)
+        truth = make_layer(x.shape[1], seed=2).to(x.device)
+        truth.load_state_dict({k: v.float() for k, v in layer.state_dict().items()})
+        truth.impl = "reference"
+        ref = truth(x.float())
     return rel_err(out, ref)
 
 
@@ -86,7 +82,7 @@ def warm(chw, batch, dtypes, variants) -> None:
         layer = make_layer(chw[0], seed=2).to(device=device, dtype=DTYPES[name]).eval()
         for v in variants:
             t0 = time.time()
-            set_tune({**VARIANTS["split"], **VARIANTS[v]})
+            set_tune({**VARIANTS["default"], **VARIANTS[v]})
             layer.impl = "fast"
             with torch.no_grad():
                 layer(x)
@@ -103,7 +99,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--warmup-ms", type=int, default=25)
     ap.add_argument("--rep-ms", type=int, default=100)
-    ap.add_argument("--host-profile", action="store_true", help="cProfile the eager split forward (host overhead)")
+    ap.add_argument("--host-profile", action="store_true", help="cProfile the eager forward (host overhead)")
     ap.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.warm_only:
@@ -117,7 +113,7 @@ def main(argv=None) -> int:
 
     # Compile first: one process per shape (compilation is CPU-bound, the device is not).
     t0 = time.time()
-    compile_variants = [v for v in args.variants if not v.startswith("fused_lag")]  # lags are run-time values
+    compile_variants = list(args.variants)
     procs = [subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--warm-only", "--batch",
                                str(args.batch), "--shapes", ",".join(map(str, chw)), "--dtypes", *args.dtypes,
                                "--variants", *compile_variants]) for chw in args.shapes]
@@ -148,7 +144,7 @@ def main(argv=None) -> int:
             row["reference_us"] = bench(fwd, args.warmup_ms, args.rep_ms)
             layer.impl = "fast"
             for v in args.variants:
-                set_tune({**VARIANTS["split"], **VARIANTS[v]})
+                set_tune({**VARIANTS["default"], **VARIANTS[v]})
                 res = {}
                 try:
                     res["err"] = check(layer, next(inputs), dtype)
@@ -161,14 +157,14 @@ def main(argv=None) -> int:
                                 layer(xg)
 
                         res["graph_us"] = graph_us(fwd_fixed, args.warmup_ms, args.rep_ms)
-                    if v == "split":
+                    if v == "default":
                         res["stages_us"] = stage_times(layer, next(inputs), args.warmup_ms, args.rep_ms)
                 except Exception as exc:  # report and go on with the other variants
                     res["error"] = f"{type(exc).__name__}: {exc}"[:300]
                 row["variants"][v] = res
                 log(f"{chw} {dname} {v}: {res}")
             rows.append(row)
-            set_tune(VARIANTS["split"])
+            set_tune(VARIANTS["default"])
             torch.cuda.empty_cache()
     from scsa_yolo.nn import scsa_fast
 
@@ -177,7 +173,7 @@ def main(argv=None) -> int:
         import io
         import pstats
 
-        set_tune(VARIANTS["split"])
+        set_tune(VARIANTS["default"])
         chw = args.shapes[-1]
         layer = make_layer(chw[0], seed=2).to(device=device, dtype=torch.float16).eval()
         x = torch.randn((args.batch, *chw), device=device, dtype=torch.float16)
@@ -195,13 +191,13 @@ def main(argv=None) -> int:
             meta["host_us_per_forward"] = (time.perf_counter() - t0) / 200 * 1e6
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
-        log(f"host profile, split forward {chw}: {meta['host_us_per_forward']:.0f} us per call (profiled)")
+        log(f"host profile, forward {chw}: {meta['host_us_per_forward']:.0f} us per call (profiled)")
         log(buf.getvalue()[:6000])
-        set_tune(VARIANTS["split"])
+        set_tune(VARIANTS["default"])
 
     meta["direct_launch"] = {"ok": scsa_fast._Launcher.direct_ok, "error": scsa_fast._Launcher.direct_error}
     log(f"direct launch: {meta['direct_launch']}")
-    lines = [f"# Fused SCSA forward schedules (batch {args.batch})", "",
+    lines = [f"# Fused SCSA forward tiles (batch {args.batch})", "",
              f"Device: {meta['device']}; torch {meta['torch']}, triton {meta['triton']}; copy bandwidth "
              f"{meta['copy_bw_GBps']:.0f} GB/s. Median us (do_bench, L2 flushed, inputs rotated); floor = 3 reads "
              "+ 1 write of x at the copy bandwidth; x/floor in brackets; err = relative L2 error vs float32; "
@@ -220,11 +216,11 @@ def main(argv=None) -> int:
             cells.append(cell)
         lines.append(f"| {r['shape']} | {r['dtype']} | {r['floor_us']:.0f} | {r['reference_us']:.0f} | "
                      + " | ".join(cells) + " |")
-    if "split" in args.variants:
-        lines += ["", "Split schedule, each launch alone (us): R reduce, G gates, P pool, Q channel attention, "
+    if "default" in args.variants:
+        lines += ["", "Default tiles, each launch alone (us): R reduce, G gates, P pool, Q channel attention, "
                   "A output.", "", "| C,H,W | dtype | R | G | P | Q | A |", "|---|---|---|---|---|---|---|"]
         for r in rows:
-            st = r["variants"]["split"].get("stages_us", {})
+            st = r["variants"]["default"].get("stages_us", {})
             lines.append(f"| {r['shape']} | {r['dtype']} | " + " | ".join(f"{st.get(s, float('nan')):.0f}"
                                                                          for s in "RGPQA") + " |")
     text = "\n".join(lines) + "\n"

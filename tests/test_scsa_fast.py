@@ -138,32 +138,45 @@ def _checkpoint_case() -> dict:
     return out
 
 
-def _fused_schedule_case() -> dict:
-    """The one-launch (ticketed) forward schedule: same numbers as the default five
-    launches, and its tickets and done counters add up (CHECK_SYNC raises otherwise)."""
+#: Tile overrides that reach the kernels' less common paths on small maps: several key
+#: blocks merged by the output pass (three, or two with the second half masked), a row
+#: loop of several chunks with no tail tile, one plane per reduction program, and
+#: widths without a tail run (W = 16, 16 pooled columns).
+TILINGS = {
+    "default": {},
+    "small_tiles": {"pcsa_key_tile": 256, "plane_tile": 256, "unroll_tile": 64, "pool_tile": 64, "apply_tile": 64},
+    "ragged_keys": {"pcsa_key_tile": 1024, "plane_tile": 256},
+}
+
+
+def _tiling_case() -> dict:
+    """One layer under each of TILINGS: output and gradients against float64, and the
+    plan's block counts (so the test can check the overrides took effect)."""
+    shape, kwargs = (2, 48, 24, 16), {"window": 4}
+    torch.manual_seed(6)
+    x, dout = torch.randn(shape), torch.randn(shape)
+    layer = _layer(shape[1], kwargs, "fast")
+    truth = _layer(shape[1], kwargs, "reference").double()
+    truth.load_state_dict({k: v.double() for k, v in layer.state_dict().items()})
+    t_out, t_dx, t_grads = _run(truth, x.double(), dout.double())
+    saved = dict(scsa_fast.TUNE)
     out = {}
-    for shape, kwargs in (((2, 16, 9, 11), {}), ((3, 24, 10, 10), {"kernel_sizes": (3, 7), "window": 3})):
-        torch.manual_seed(5)
-        x = torch.randn(shape)
-        layer = _layer(shape[1], kwargs, "fast")
-        truth = _layer(shape[1], kwargs, "reference").double()
-        truth.load_state_dict({k: v.double() for k, v in layer.state_dict().items()})
-        results = {}
-        for mode in (0, 1):
-            scsa_fast.TUNE["fwd_fused"] = mode
+    try:
+        for name, tune in TILINGS.items():
+            scsa_fast.TUNE.update({**saved, **tune})
             scsa_fast._plans.clear()
-            scsa_fast.CHECK_SYNC = True
-            try:
-                with torch.no_grad():
-                    results[mode] = layer(x)
-            finally:
-                scsa_fast.TUNE["fwd_fused"] = 0
-                scsa_fast.CHECK_SYNC = False
-                scsa_fast._plans.clear()
-        with torch.no_grad():
-            ref = truth(x.double())
-        out[str(shape)] = {"fused_err": _rel(results[1], ref), "split_err": _rel(results[0], ref),
-                           "modes_agree": _rel(results[1], results[0])}
+            o, dx, grads = _run(layer, x, dout)
+            plan = next(iter(scsa_fast._plans.values()))
+            consts = {kname: c for kname, _, c in plan.split}
+            out[name] = {"out": _rel(o, t_out), "dx": _rel(dx, t_dx),
+                         "params": max(_rel(g, t) for g, t in zip(grads, t_grads)),
+                         "NKB": plan.NKB, "NCH": consts["fwd_reduce_kernel"]["NCH"],
+                         "RT": consts["fwd_reduce_kernel"]["RT"], "CBR": consts["fwd_reduce_kernel"]["CBR"],
+                         "W1": consts["fwd_apply_kernel"]["W1"], "P1": consts["fwd_pool_kernel"]["P1"]}
+    finally:
+        scsa_fast.TUNE.clear()
+        scsa_fast.TUNE.update(saved)
+        scsa_fast._plans.clear()
     return out
 
 
@@ -175,7 +188,7 @@ def _worker() -> None:
         except Exception as exc:  # reported per case, so one failure does not hide the others
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
     for name, fn in (("params_only", _params_only_case), ("checkpoint", _checkpoint_case),
-                     ("fused_schedule", _fused_schedule_case)):
+                     ("tilings", _tiling_case)):
         try:
             results[name] = fn()
         except Exception as exc:
@@ -207,12 +220,17 @@ def test_worker_ran_every_case_in_the_interpreter(interp):
 
 
 @pytest.mark.slow
-def test_one_launch_schedule_matches_the_five_launch_schedule(interp):
-    cases = interp["fused_schedule"]
-    assert len(cases) == 2
-    for errs in cases.values():
-        assert errs["fused_err"] < 1e-6 and errs["split_err"] < 1e-6
-        assert errs["modes_agree"] < 1e-6
+def test_every_tiling_matches_float64(interp):
+    cases = interp["tilings"]
+    assert set(cases) == set(TILINGS)
+    for name, case in cases.items():
+        assert case["out"] < 1e-5 and case["dx"] < 1e-5 and case["params"] < 1e-4, (name, case)
+        assert case["W1"] == 0 and case["P1"] == 0, case  # 16 columns, 4 windows of 4: no tail runs
+    default, small, ragged = cases["default"], cases["small_tiles"], cases["ragged_keys"]
+    assert (default["NKB"], small["NKB"], ragged["NKB"]) == (1, 3, 2)
+    assert (default["NCH"], default["RT"]) == (1, 8)  # 24 rows = 16 + 8
+    assert (small["NCH"], small["RT"], small["CBR"]) == (6, 0, 1)  # six 4-row chunks, one plane
+    assert ragged["CBR"] == 1 and default["CBR"] > 1
 
 
 @pytest.mark.slow

@@ -10,11 +10,8 @@ forward (3 reads + 1 write of x, 5 launches)
     2. conv + GroupNorm + sigmoid (tiny)   -> a_h, a_w
     3. pool x * a_h * a_w per 7x7 window, without storing that product -> (B, C, N)
        (plus per-channel token sums for the GroupNorm(1) statistics)
-    4. GroupNorm(1) + channel attention (tiny) -> gate (B, C)
-    5. out = x * a_h * a_w * gate
-
-``TUNE["fwd_fused"] = 1`` runs the same forward work as one ticketed launch (see
-:mod:`scsa_yolo.nn._scsa_kernels.forward`); measured slower on the H100, so not the default.
+    4. GroupNorm(1) + channel attention (tiny), split over key blocks -> softmax partials
+    5. merge the partials into the gate (B, C); out = x * a_h * a_w * gate
 
 backward (dout and x read once, dout once more, dx written once; 5 launches)
     1. one pass over dout and x: every reduction of dout * x the small graph needs
@@ -73,9 +70,6 @@ _INT32_LIMIT = 2**31 - 1
 #: Most distinct input kinds (shape, strides, dtypes) compiled per process; later new ones
 #: run the reference instead of compiling (each kind costs seconds of compilation).
 MAX_SHAPES = int(os.environ.get("SCSA_YOLO_FAST_MAX_SHAPES", "64"))
-#: After every fused forward launch, read back its tickets and done counters and raise if
-#: any item is missing or gave up waiting (synchronises the device: tests and benchmarks).
-CHECK_SYNC = os.environ.get("SCSA_YOLO_FAST_CHECK_SYNC", "") == "1"
 
 
 # ----------------------------------------------------------------------------- kernel loading
@@ -332,21 +326,40 @@ def _p2(n: int) -> int:
     return 1 << max(0, (int(n) - 1).bit_length())
 
 
+def _p2_floor(n: int) -> int:
+    """Largest power of two <= n (1 for n < 1)."""
+    return 1 << max(0, int(n).bit_length() - 1)
+
+
+def _runs(width: int) -> tuple[int, int]:
+    """Split ``width`` columns into a dense power-of-two run and a tail run (0 if none):
+    80 -> (64, 16), 77 -> (64, 16), 40 -> (32, 8), 13 -> (8, 8). The tail is rounded up
+    to a power of two and masked (or, in the pooling pass, read past the pooled columns,
+    which are inside the row when there are any)."""
+    main = _p2_floor(width)
+    return main, (_p2(width - main) if width > main else 0)
+
+
+def _row_block(h: int) -> int:
+    """Rows per block: the largest power of two dividing h, within 4..16 (masked
+    blocks of min(16, p2(h)) rows when h has no such divisor)."""
+    bh = h & -h
+    if bh < 4:
+        bh = min(_p2(h), 8)
+    return min(bh, 16)
+
+
 #: Tile sizes (elements per program and iteration) and warps of the streaming kernels.
 #: ``SCSA_YOLO_FAST_TUNE="plane_tile=4096,pool_warps=8"`` overrides entries (benchmarks).
 TUNE: dict[str, int] = {
-    "plane_tile": 4096, "plane_warps": 4,  # X_H/X_W reduction and the output pass
-    "pool_tile": 4096, "pool_warps": 4,  # pooling pass (one window row per iteration)
+    "plane_tile": 8192, "unroll_tile": 8192, "plane_warps": 4,  # X_H/X_W reduction (R): per program, per chunk
+    "apply_tile": 4096,  # output pass: elements per program
+    "pool_tile": 16384, "pool_warps": 4,  # pooling pass: elements of x per program (one window row)
+    "min_programs": 1024,  # pooling pass: narrower channel blocks until the grid has this many
+    "pool_reverse": 1,  # pooling pass walks the samples last to first (L2 still holds what R read last)
+    "pcsa_key_tile": 4096, "pcsa_warps": 4,  # key channels x tokens per channel-attention program
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
-    # Forward schedule: 0 = five launches, 1 = one ticketed launch (see _scsa_kernels.forward).
-    "fwd_fused": 0, "fwd_warps": 4,
-    "pcsa_key_tile": 2048,  # key channels x tokens per step of the channel attention
-    "apply_tile": 4096,  # output pass: elements per program
-    # Fused schedule: tickets between a sample's R items and its G items, G and P, P and Q,
-    # Q and A (rounded up to whole slots). Large enough that the items waited for are
-    # usually done; small enough that the sample's slice of x is still in L2.
-    "lag_rg": 512, "lag_gp": 256, "lag_pq": 512, "lag_qa": 256,
 }
 for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
     _name, _, _value = _item.partition("=")
@@ -398,65 +411,57 @@ class _Plan:
         shape = dict(C=c, H=h, W=w)
         win = dict(WH=self.WH, WW=self.WW, HP=self.HP, WP=self.WP)
         sxd = dict(SXB=self.sx[0], SXC=self.sx[1], SXH=self.sx[2], SXW=self.sx[3])
-        # Streaming items. R: CBR whole planes, BHR rows per step. A: one tile per
-        # program, CB channels x BH rows x all columns, BH the largest power of two
-        # dividing H (so the row blocks tile H exactly) within 4..16. P: CBP channels x one
-        # window row, read window by window (RB x JB x KB).
-        bw = _p2(w)
-        bhr = min(_p2(h), max(1, TUNE["plane_tile"] // bw))
-        cbr = min(_p2(c), max(1, TUNE["plane_tile"] // (bhr * bw)))
+        # Streaming stages (see _scsa_kernels.forward). A and P: columns as a dense
+        # power-of-two run plus a tail run; A's row blocks tile H exactly where they can.
+        w0, w1 = _runs(w)
+        bh = _row_block(h)
+        # R: CBR whole planes per program; rows as NCH chunks of RA plus an RT-row tail.
+        bwr = _p2(w)
+        cbr = max(1, min(_p2(c), _p2_floor(TUNE["plane_tile"] // (h * bwr))))
+        ra = min(_p2_floor(h), max(1, _p2_floor(TUNE["unroll_tile"] // (cbr * bwr))))
+        nch = h // ra
+        rt = _p2(h - nch * ra) if h > nch * ra else 0
         self.NR = -(-c // cbr)
-        bh = h & -h
-        if bh < 4:
-            bh = min(_p2(h), 8)
-        bh = min(bh, 16)
-        cb = min(_p2(c), max(1, TUNE["apply_tile"] // (bh * bw)))
+        # A: one (CB, BH, W) tile per program.
+        cb = max(1, min(_p2(c), _p2_floor(TUNE["apply_tile"] // (bh * w))))
         self.NRB = -(-h // bh)
         self.NA = -(-c // cb) * self.NRB
-        rb, jb, kb = _p2(self.WH), _p2(self.WP), _p2(self.WW)
-        cbp = min(_p2(c), max(1, TUNE["pool_tile"] // (rb * jb * kb)))
+        # P: CBP channels x one window row; the WH rows as dense runs over the pooled columns.
+        p0, p1 = _runs(self.WP * self.WW)
+        cbp = max(1, min(_p2(c), _p2_floor(TUNE["pool_tile"] // (self.WH * (p0 + p1)))))
+        while cbp > 8 and b * -(-c // cbp) * self.HP < TUNE["min_programs"]:
+            cbp //= 2  # small maps: more, smaller programs rather than a fraction of the SMs busy
         self.NP = -(-c // cbp) * self.HP
-        # Small items.
+        # G: one group and axis per program.
         cgb, lb = _p2(self.Cg), _p2(max(h, w))
+        # Q: CBQ queries x CBK keys per program (the score tile stays within 4096 values).
         nb = max(16, _p2(self.N))
-        tcb = max(16, min(64, 2048 // nb, _p2(c)))
+        tcb = max(16, min(32, 2048 // nb, _p2(c)))
+        cbk = max(16, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb), 4096 // tcb))
         self.NQ = -(-c // tcb)
-        self.fused = TUNE["fwd_fused"] == 1
-        fused_warps = max(TUNE["fwd_warps"], _warps_for(cgb * lb) // 2)
-        # Key channels per step of the channel attention. Small steps: larger key tiles
-        # spill registers and cost shared memory (measured slower on the H100).
-        cbk = max(16, min(_p2(c), _p2(TUNE["pcsa_key_tile"] // nb + 1) // 2))
-        slot = self.NR + self.NA + self.NP + self.NQ + 2 * self.NG
-        lg = -(-max(1, TUNE["lag_rg"]) // slot)
-        lp = lg + -(-max(1, TUNE["lag_gp"]) // slot)
-        lq = lp + -(-max(1, TUNE["lag_pq"]) // slot)
-        la = lq + -(-max(1, TUNE["lag_qa"]) // slot)
-        self.g_fused = ((b + la) * slot,)
-        self.sync_numel = 64 + 32 * 4 * b
-        self.k_fwd = dict(
-            **shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3], **win, N=self.N,
-            CBR=cbr, BHR=bhr, CB=cb, BH=bh, BW=bw, NRB=self.NRB, CBP=cbp, RB=rb, JB=jb, KB=kb,
-            Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), PREC=self.prec,
-            NR=self.NR, NP=self.NP, NQ=self.NQ, NA=self.NA)
-        self.lags = (lg, lp, lq, la)
-        # Split schedule: (kernel name, grid, constexpr arguments) of the five launches.
-        gate_warps = _warps_for(cgb * lb)
+        self.NKB = -(-c // cbk)
+        nkbp = max(2, _p2(self.NKB))
+        # The five launches: (kernel name, grid, constexpr arguments).
         self.split = [
             ("fwd_reduce_kernel", (b * self.NR,),
-             dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, num_warps=TUNE["plane_warps"])),
+             dict(**shape, **sxd, CBR=cbr, RA=ra, NCH=nch, RT=rt, BW=bwr, NR=self.NR, num_warps=TUNE["plane_warps"])),
             ("fwd_gate_kernel", (b * self.NG * 2,),
-             dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, num_warps=gate_warps)),
+             dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes),
+                  num_warps=_warps_for(cgb * lb))),
             ("fwd_pool_kernel", (b * self.NP,),
-             dict(**shape, **sxd, **win, CBP=cbp, RB=rb, JB=jb, KB=kb, NP=self.NP, num_warps=TUNE["pool_warps"])),
-            ("fwd_pcsa_kernel", (b * self.NQ,),
-             dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), PREC=self.prec, NQ=self.NQ,
-                  num_warps=min(8, _warps_for(cbk * nb)))),
+             dict(**shape, **sxd, **win, CBP=cbp, P0=p0, P1=p1, NP=self.NP, REV=TUNE["pool_reverse"],
+                  num_warps=TUNE["pool_warps"])),
+            ("fwd_pcsa_kernel", (b * self.NQ * self.NKB,),
+             dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
+                  PREC=self.prec, num_warps=TUNE["pcsa_warps"])),
             ("fwd_apply_kernel", (b * self.NA,),
              dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
-                  CB=cb, BH=bh, BW=bw, NRB=self.NRB, NA=self.NA, num_warps=TUNE["plane_warps"])),
+                  CB=cb, BH=bh, W0=w0, W1=w1, NRB=self.NRB, NA=self.NA, NKB=self.NKB, NKBP=nkbp,
+                  num_warps=TUNE["plane_warps"])),
         ]
         self.g_gate = self.split[1][1]
-        self.fused_warps = fused_warps
+        # Backward tiles (unchanged since v2: rows padded to powers of two).
+        rb, bw = _p2(self.WH), _p2(w)
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
         self.ncb_bred = -(-c // cbr)
         self.g_bred = (b * self.ncb_bred,)
@@ -474,7 +479,8 @@ class _Plan:
         self.k_bpcsa = dict(C=c, N=self.N, NSLOT=self.nslot, CB=bcb, NB=nb, PREC=self.prec,
                             num_warps=max(8, _warps_for(bcb * nb)))
         self.k_bgate = dict(**shape, Cg=self.Cg, N=self.N, **win, NSLOT=self.nslot, NG=self.NG, CGB=cgb, LB=lb,
-                            CFB=_p2(c), NBP=_p2(self.N), num_warps=max(8, _warps_for(cgb * lb)))
+                            CFB=_p2(c), NBP=_p2(self.N), KMAX=max(cfg.kernel_sizes),
+                           num_warps=max(8, _warps_for(cgb * lb)))
         # Parameter gradients: flat buffer in parameter-list order.
         wsz = [self.Cg * k for k in cfg.kernel_sizes] + [0] * (_MAX_GROUPS - self.NG)
         self.param_numel = sum(wsz) + 10 * c
@@ -492,7 +498,7 @@ class _Plan:
         bc = b * c
         self.fws, self.fws_numel = _layout(dict(
             xh=bc * h, xw=bc * w, ah=bc * h, aw=bc * w, pooled=bc * self.N,
-            pstat=bc * self.HP * 2, stats=b * 2,
+            pstat=bc * self.HP * 2, stats=b * 2, qm=bc * self.NKB, ql=bc * self.NKB, qa=bc * self.NKB,
             gate=bc, o=bc, lse=bc))
         self.bws, self.bws_numel = _layout(dict(
             dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
@@ -588,54 +594,29 @@ class _Params:
 
 
 def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
-    """Run the forward (one fused launch, or five); returns (out, plan, workspace)."""
+    """Run the five forward launches; returns (out, plan, workspace)."""
     k = _kernels()
     p = _plan_for(cfg, x, prm.wq.dtype)
     ws = torch.empty(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
-    f = p.fws
     key = (id(p), _aligned(x, out), prm.key())
-    if p.fused:
-        sync = torch.zeros(p.sync_numel, device=x.device, dtype=torch.int32)
-        _launch(k.fwd.fwd_fused_kernel, ("F",) + key, p.g_fused,
-                [x, out, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], f["stats"], f["gate"], f["o"],
-                 f["lse"], sync, p.B, *p.lags, *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w,
-                 prm.bet_w, cfg.eps_h, cfg.eps_w, prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, cfg.eps_p, p.alpha],
-                (ws,), {**p.k_fwd, "num_warps": p.fused_warps})
-        if CHECK_SYNC:
-            _check_sync(sync, p)
-    else:
-        for (name, grid, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
-            _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
+    for (name, grid, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
+        _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
     return out, p, ws
 
 
 def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan) -> list[list]:
-    """Run-time arguments of the five split launches (R, G, P, Q, A)."""
+    """Run-time arguments of the five launches (R, G, P, Q, A)."""
     f = p.fws
     return [
         [x, f["xh"], f["xw"]],
         [f["xh"], f["xw"], f["ah"], f["aw"], *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w,
          prm.bet_w, cfg.eps_h, cfg.eps_w],
-        [x, f["ah"], f["aw"], f["pooled"], f["pstat"]],
-        [f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["gate"], f["o"], f["lse"],
+        [x, f["ah"], f["aw"], f["pooled"], f["pstat"], p.split[2][1][0]],
+        [f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["qm"], f["ql"], f["qa"],
          f["stats"], cfg.eps_p, p.alpha],
-        [x, f["ah"], f["aw"], f["gate"], out],
+        [x, f["ah"], f["aw"], f["qm"], f["ql"], f["qa"], f["gate"], f["o"], f["lse"], out],
     ]
-
-
-def _check_sync(sync: torch.Tensor, p: _Plan) -> None:
-    """Verify a fused launch's bookkeeping (tests and benchmarks; synchronises the device)."""
-    counts = sync.tolist()
-    expected = [p.NR, 2 * p.NG, p.NP, p.NQ]  # A items signal nothing
-    if counts[32] != 0:
-        raise RuntimeError("fused SCSA forward: a work item gave up waiting (error flag set)")
-    for kind, n in enumerate(expected):
-        got = counts[64 + 32 * kind * p.B: 64 + 32 * (kind + 1) * p.B: 32]
-        if any(v != n for v in got):
-            raise RuntimeError(f"fused SCSA forward: done counters of kind {kind} are {got}, expected {n} each")
-    if counts[0] != p.g_fused[0]:
-        raise RuntimeError(f"fused SCSA forward: {counts[0]} tickets taken, expected {p.g_fused[0]}")
 
 
 # ----------------------------------------------------------------------------- backward

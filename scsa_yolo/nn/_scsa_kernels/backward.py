@@ -199,6 +199,7 @@ def bwd_gate_kernel(
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, N: tl.constexpr,
     HP: tl.constexpr, WP: tl.constexpr, WH: tl.constexpr, WW: tl.constexpr, NSLOT: tl.constexpr,
     NG: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr, CFB: tl.constexpr, NBP: tl.constexpr,
+    KMAX: tl.constexpr,
 ):
     """SMSA backward of one (sample, channel group, axis); grid (B * NG * 2,), program
     ``(b * NG + g) * 2 + axis`` (axis 0: the H gate, 1: the W gate).
@@ -275,7 +276,7 @@ def bwd_gate_kernel(
     u_hat, rstd_u, gam, a = gate_recompute(
         src_ptr, b, L, g, w_ptr, select4(g, bias0, bias1, bias2, bias3), ks,
         tl.where(h_axis, gam_h_ptr, gam_w_ptr), tl.where(h_axis, bet_h_ptr, bet_w_ptr), tl.where(h_axis, eps_h, eps_w),
-        C, Cg, CGB, LB,
+        C, Cg, CGB, LB, KMAX,
     )
     dz = tl.where(valid, da * a * (1.0 - a), 0.0)
     du_hat = dz * gam[:, None]

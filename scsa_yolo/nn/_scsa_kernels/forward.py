@@ -1,4 +1,4 @@
-"""Forward kernels of the fused SCSA: one kernel, five kinds of work item.
+"""Forward kernels of the fused SCSA: five thin kernels, x read three times.
 
 Notation (one sample b, one channel c of x (B, C, H, W)):
 
@@ -8,42 +8,44 @@ Notation (one sample b, one channel c of x (B, C, H, W)):
 * ``pooled`` (B, C, N): window means of ``x * a_h * a_w``, float32.
 * ``gate`` (B, C): the PCSA channel gate, float32.
 
-Work items, per sample b, in dependency order (each kind needs every item of the kind
-before it, of the same sample, to be done):
+Launches, in stream order (each needs everything the one before it wrote):
 
-====  =======================  ==================================================
-kind  one item                 work
-====  =======================  ==================================================
-R     CB channels              reads x once -> X_H = mean_W x, X_W = mean_H x
-G     one group, one axis      tiny: conv, GroupNorm, sigmoid -> a_h or a_w
-P     CBP channels             reads x once -> pooled tokens and per-channel token
-                               sums (x * a_h * a_w is never stored)
-Q     CBQ query channels       tiny: GroupNorm(1), channel attention -> gate
-A     CB channels              reads x once -> out = x * a_h * a_w * gate
-====  =======================  ==================================================
+======  ====================  ====================================================
+kernel  one program           work
+======  ====================  ====================================================
+R       CBR channel planes    reads x -> X_H = mean_W x, X_W = mean_H x
+G       one group, one axis   tiny: conv, GroupNorm, sigmoid -> a_h or a_w
+P       CBP channels, one     reads x -> pooled tokens and their per-row sums
+        window row            (x * a_h * a_w is never stored)
+Q       CBQ queries x CBK     tiny: GroupNorm(1), one block of the channel
+        keys                  attention -> softmax partials (max, sum, weighted sum)
+A       CB channels x BH rows reads x -> combines the partials into the gate,
+                              out = x * a_h * a_w * gate
+======  ====================  ====================================================
 
-Two schedules run the same item bodies:
+Memory layout choices (why the streaming kernels look the way they do):
 
-* split (the default): one thin kernel per kind (:func:`fwd_reduce_kernel` ...
-  :func:`fwd_apply_kernel`), grid (B * items,); stream order provides the dependencies.
-  Five launches, and x comes from HBM three times.
-* fused (:func:`fwd_fused_kernel`, measured slower, see results/perf/NOTES.md): one
-  launch for everything. Every program first takes a ticket
-  from a global counter, so tickets go out in the order programs start. Ticket t is a
-  position in a fixed interleaving: slot s holds the A items of sample s - LA, the Q
-  items of s - LQ, the P items of s - LP, the G items of s - LG and the R items of s.
-  An item spins on a per-(kind, sample) done counter until the items it needs are
-  finished, then works and bumps its own counter. Items only ever wait for smaller
-  tickets, which running programs hold, so the schedule cannot deadlock however many
-  programs the GPU keeps resident. The point is the cache: the second and third
-  reads of a sample's slice of x come a few samples after the first, while that slice
-  is still in L2, so x leaves HBM about once instead of three times.
+* Columns are loaded as dense power-of-two runs: W is split into a main run of W0
+  columns and a tail run of W1 (80 = 64 + 16, 40 = 32 + 8, 20 = 16 + 4), so no lane
+  holds a masked element and rows load as 16-byte vectors. (A single tile padded to
+  the next power of two wastes 3/8 of its lanes at W = 80, and lanes and registers
+  are what bound the bytes in flight per SM.)
+* A program issues all its loads before anything that needs a barrier (a reduction
+  across warps, a store that changes layout): barriers stop the compiler from moving
+  later loads up, and serialised loads leave too few bytes in flight. Hence the
+  reduction pass's row chunks (80 = 64 + 16 rows, the tail loaded first), the unrolled
+  rows of the pooling pass (window sums formed after the row sum, on a (CBP, W) vector)
+  and the output pass loading x before it merges the gate.
+* The pooling pass walks the samples in reverse: the reduction pass has just read the
+  last samples, whose slices of x are still in L2; the output pass walks forward and
+  finds the first samples in L2 for the same reason.
+* The channel attention is split over key blocks (one softmax partial per block, merged
+  by the output pass), so no program walks the keys serially.
 
 Shapes and strides are compile-time constants (one compiled variant per layer shape):
 divisions by window sizes become multiplies and the compiler can prove row alignment
-for vector loads. Only the batch size is a run-time value. Loops never reduce across
-warps per iteration; sums that span iterations are accumulated element-wise and reduced
-once. All arithmetic is float32 whatever the dtype of x; only the output is cast back.
+for vector loads. Only the batch size is a run-time value. All arithmetic is float32
+whatever the dtype of x; only the output is cast back.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-# ----------------------------------------------------------------------------- R items
+# ----------------------------------------------------------------------------- R
 
 
 @triton.jit
@@ -59,35 +61,40 @@ def reduce_item(
     x_ptr, xh_ptr, xw_ptr, b, c0,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
+    CB: tl.constexpr, RA: tl.constexpr, NCH: tl.constexpr, RT: tl.constexpr, BW: tl.constexpr,
 ):
     """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x for channels c0..c0+CB-1.
 
-    Rows are streamed BH at a time; column sums are accumulated element-wise over the
-    (CB, BH, BW) tile and reduced across rows once at the end (one cross-warp reduction
-    per plane: measured faster than one tile per program with a reduction each, and than
-    prefetching the next tile, which costs registers and occupancy).
+    Rows come as NCH chunks of RA rows (powers of two) and a tail of the remaining
+    H - NCH * RA rows in an RT-row tile (80 = 64 + 16, 40 = 32 + 8, 20 = 16 + 4);
+    columns as one BW-wide tile (W rounded up). The tail is loaded first, so its load is
+    in flight with the first chunk's: storing a chunk's row sums converts their layout
+    through shared memory, and the barrier that takes would otherwise serialise the loads.
     """
     c = c0 + tl.arange(0, CB)
     cm = c < C
     w = tl.arange(0, BW)
     wm = w < W
-    rows = tl.arange(0, BH)
     base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
-    col_acc = tl.zeros([CB, BH, BW], dtype=tl.float32)
-    for h0 in range(0, H, BH):
-        h = h0 + rows
-        hm = h < H
-        v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :],
-                    other=0.0).to(tl.float32)
-        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W),
-                 mask=cm[:, None] & hm[None, :])
-        col_acc += v
-    tl.store(xw_ptr + (b * C + c)[:, None] * W + w[None, :], tl.sum(col_acc, axis=1) * (1.0 / H),
-             mask=cm[:, None] & wm[None, :])
+    rowc = b * C + c
+    if RT > 0:
+        ht = NCH * RA + tl.arange(0, RT)
+        htm = ht < H
+        vt = tl.load(base + ht[None, :, None] * SXH, mask=cm[:, None, None] & htm[None, :, None] & wm[None, None, :],
+                     other=0.0).to(tl.float32)
+    acc = tl.zeros([CB, BW], dtype=tl.float32)
+    for s in range(NCH):
+        h = s * RA + tl.arange(0, RA)
+        v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & wm[None, None, :], other=0.0).to(tl.float32)
+        tl.store(xh_ptr + rowc[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W), mask=cm[:, None])
+        acc += tl.sum(v, axis=1)
+    if RT > 0:
+        tl.store(xh_ptr + rowc[:, None] * H + ht[None, :], tl.sum(vt, axis=2) * (1.0 / W), mask=cm[:, None] & htm[None, :])
+        acc += tl.sum(vt, axis=1)
+    tl.store(xw_ptr + rowc[:, None] * W + w[None, :], acc * (1.0 / H), mask=cm[:, None] & wm[None, :])
 
 
-# ----------------------------------------------------------------------------- SMSA gates
+# ----------------------------------------------------------------------------- G
 
 
 @triton.jit
@@ -99,13 +106,15 @@ def select4(g, v0, v1, v2, v3):
 @triton.jit
 def gate_recompute(
     src_ptr, b, L, g, w_ptr, bias_ptr, ks, gam_ptr, bet_ptr, eps,
-    C: tl.constexpr, Cg: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
+    C: tl.constexpr, Cg: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr, KMAX: tl.constexpr,
 ):
     """SMSA gate of one channel group along one axis, all in registers.
 
     src (B, C, L) float32 is X_H or X_W; channels ``g*Cg .. g*Cg+Cg-1`` go through their
-    depth-wise conv (run-time kernel size ks, 'same' padding, weight (Cg, 1, ks), bias
-    (Cg,)), the group's GroupNorm (statistics over Cg x L) and a sigmoid.
+    depth-wise conv (run-time kernel size ks <= KMAX, odd, 'same' padding, weight
+    (Cg, 1, ks), bias (Cg,)), the group's GroupNorm (statistics over Cg x L) and a sigmoid.
+    The taps are unrolled to KMAX, centred: a group with a smaller kernel gets zero
+    weights on the outer taps, so every load issues at once.
 
     Returns (u_hat, rstd, gamma, a): normalised conv output (CGB, LB) (0 outside the valid
     region), the group's 1/std, gamma (CGB,) and the gate a (CGB, LB).
@@ -117,11 +126,13 @@ def gate_recompute(
     valid = cm[:, None] & (pos0 < L)[None, :]
     row = src_ptr + (b * C + c)[:, None] * L
     u = tl.zeros([CGB, LB], dtype=tl.float32)
-    pad = ks // 2
-    for t in range(ks):
-        pos = pos0 + (t - pad)
-        xv = tl.load(row + pos[None, :], mask=cm[:, None] & ((pos >= 0) & (pos < L))[None, :], other=0.0)
-        wt = tl.load(w_ptr + cl * ks + t, mask=cm, other=0.0).to(tl.float32)
+    shift = KMAX // 2 - ks // 2  # taps of this group: t in shift .. shift + ks - 1
+    for t in tl.static_range(KMAX):
+        tap = t - shift
+        tap_ok = (tap >= 0) & (tap < ks)
+        pos = pos0 + (t - KMAX // 2)
+        xv = tl.load(row + pos[None, :], mask=cm[:, None] & ((pos >= 0) & (pos < L))[None, :] & tap_ok, other=0.0)
+        wt = tl.load(w_ptr + cl * ks + tap, mask=cm & tap_ok, other=0.0).to(tl.float32)
         u += wt[:, None] * xv
     u += tl.load(bias_ptr + cl, mask=cm, other=0.0).to(tl.float32)[:, None]
     count = Cg * L
@@ -142,6 +153,7 @@ def gate_item(
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
     gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
+    KMAX: tl.constexpr,
 ):
     """a_h (axis 0) or a_w (axis 1) of channel group g of sample b.
 
@@ -154,7 +166,7 @@ def gate_item(
         tl.where(h_axis, xh_ptr, xw_ptr), b, L, g,
         select4(g, w0, w1, w2, w3), select4(g, bias0, bias1, bias2, bias3), select4(g, k0, k1, k2, k3),
         tl.where(h_axis, gam_h_ptr, gam_w_ptr), tl.where(h_axis, bet_h_ptr, bet_w_ptr), tl.where(h_axis, eps_h, eps_w),
-        C, Cg, CGB, LB,
+        C, Cg, CGB, LB, KMAX,
     )
     cl = tl.arange(0, CGB)
     pos = tl.arange(0, LB)
@@ -163,7 +175,7 @@ def gate_item(
              mask=(cl < Cg)[:, None] & (pos < L)[None, :])
 
 
-# ----------------------------------------------------------------------------- P items
+# ----------------------------------------------------------------------------- P
 
 
 @triton.jit
@@ -172,41 +184,58 @@ def pool_item(
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-    CB: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr, KB: tl.constexpr,
+    CB: tl.constexpr, P0: tl.constexpr, P1: tl.constexpr,
 ):
     """Window row i of channels c0..c0+CB-1: pooled[b, c, i*WP + j] = mean over window
     (i, j) of x * a_h * a_w, and the row's token sums and sums of squares
     (pstat (B, C, HP, 2), for the GroupNorm(1) statistics).
 
-    The tile is read window by window: element (c, r, j, k) is x[c, i*WH + r, j*WW + k]
-    (r < WH, k < WW), so a window's sum is a sum over the last axis and then over r, with
-    no cross-window masking. Columns and rows past the last full window are never read
-    (floor rounding, as nn.AvgPool2d). One tile per program, no loop.
+    The WH rows of the window row are loaded as dense (CB, P0) + (CB, P1) runs covering
+    the WP * WW pooled columns, all at once (unrolled), and summed with their a_h
+    weights; the result times a_w is then summed window by window (a masked sum per
+    window: WP small reductions over CB x (P0 + P1) values instead of a strided read).
+    Columns past the last full window take no part (floor rounding, as nn.AvgPool2d).
     """
     c = c0 + tl.arange(0, CB)
     cm = c < C
-    r = tl.arange(0, RB)
-    rm = r < WH
-    j = tl.arange(0, JB)
-    k = tl.arange(0, KB)
-    col = j[:, None] * WW + k[None, :]  # (JB, KB)
-    colm = (j < WP)[:, None] & (k < WW)[None, :]
-    h = i * WH + r
     rowc = b * C + c
-    aw_t = tl.load(aw_ptr + rowc[:, None, None] * W + col[None, :, :], mask=cm[:, None, None] & colm[None, :, :],
-                   other=0.0)  # (CB, JB, KB)
-    ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & rm[None, :], other=0.0)  # (CB, RB)
-    m = cm[:, None, None, None] & rm[None, :, None, None] & colm[None, None, :, :]
-    v = tl.load(x_ptr + b * SXB + c[:, None, None, None] * SXC + h[None, :, None, None] * SXH
-                + col[None, None, :, :] * SXW, mask=m, other=0.0).to(tl.float32)  # (CB, RB, JB, KB)
-    rows = tl.sum(v * aw_t[:, None, :, :], axis=3)  # (CB, RB, JB)
-    tok = tl.sum(rows * ah_t[:, :, None], axis=1) * (1.0 / (WH * WW))  # (CB, JB)
-    tl.store(pooled_ptr + rowc[:, None] * (HP * WP) + i * WP + j[None, :], tok, mask=cm[:, None] & (j < WP)[None, :])
-    tl.store(pstat_ptr + (rowc * HP + i) * 2, tl.sum(tok, axis=1), mask=cm)
-    tl.store(pstat_ptr + (rowc * HP + i) * 2 + 1, tl.sum(tok * tok, axis=1), mask=cm)
+    col0 = tl.arange(0, P0)
+    base = x_ptr + b * SXB + c[:, None] * SXC
+    acc0 = tl.zeros([CB, P0], dtype=tl.float32)
+    if P1 > 0:
+        col1 = P0 + tl.arange(0, P1)
+        acc1 = tl.zeros([CB, P1], dtype=tl.float32)
+    for r in tl.static_range(WH):
+        h = i * WH + r
+        ah_r = tl.load(ah_ptr + rowc * H + h, mask=cm, other=0.0)
+        v0 = tl.load(base + h * SXH + col0[None, :] * SXW, mask=cm[:, None], other=0.0).to(tl.float32)
+        acc0 += v0 * ah_r[:, None]
+        if P1 > 0:
+            v1 = tl.load(base + h * SXH + col1[None, :] * SXW, mask=cm[:, None] & (col1 < W)[None, :],
+                         other=0.0).to(tl.float32)
+            acc1 += v1 * ah_r[:, None]
+    acc0 *= tl.load(aw_ptr + rowc[:, None] * W + col0[None, :], mask=cm[:, None], other=0.0)
+    win0 = col0 // WW  # window index of each column (>= WP past the pooled region)
+    if P1 > 0:
+        win1 = col1 // WW
+        acc1 *= tl.load(aw_ptr + rowc[:, None] * W + col1[None, :], mask=cm[:, None] & (col1 < W)[None, :], other=0.0)
+    s1 = tl.zeros([CB], dtype=tl.float32)
+    s2 = tl.zeros([CB], dtype=tl.float32)
+    for j in tl.static_range(WP):
+        tok = tl.zeros([CB], dtype=tl.float32)
+        if j * WW < P0:  # the window has columns in the main run
+            tok += tl.sum(tl.where((win0 == j)[None, :], acc0, 0.0), axis=1)
+        if (j + 1) * WW > P0:  # ... and in the tail run (P1 > 0 then)
+            tok += tl.sum(tl.where((win1 == j)[None, :], acc1, 0.0), axis=1)
+        tok = tok * (1.0 / (WH * WW))
+        tl.store(pooled_ptr + rowc * (HP * WP) + i * WP + j, tok, mask=cm)
+        s1 += tok
+        s2 += tok * tok
+    tl.store(pstat_ptr + (rowc * HP + i) * 2, s1, mask=cm)
+    tl.store(pstat_ptr + (rowc * HP + i) * 2 + 1, s2, mask=cm)
 
 
-# ----------------------------------------------------------------------------- PCSA
+# ----------------------------------------------------------------------------- Q
 
 
 @triton.jit
@@ -218,7 +247,7 @@ def sample_stats(pstat_ptr, b, eps, C: tl.constexpr, N: tl.constexpr, HP: tl.con
     cm = cf < C
     s1 = tl.zeros([CFB], dtype=tl.float32)
     s2 = tl.zeros([CFB], dtype=tl.float32)
-    for i in range(HP):
+    for i in tl.static_range(HP):
         s1 += tl.load(pstat_ptr + ((b * C + cf) * HP + i) * 2, mask=cm, other=0.0)
         s2 += tl.load(pstat_ptr + ((b * C + cf) * HP + i) * 2 + 1, mask=cm, other=0.0)
     mean_c = s1 * (1.0 / N)
@@ -249,181 +278,105 @@ def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
 @triton.jit
 def pcsa_item(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
-    gate_ptr, o_ptr, lse_ptr, stats_ptr, eps, alpha, b, blk,
-    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CB: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
-    CFB: tl.constexpr, PREC: tl.constexpr,
+    qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha, b, qb, kb,
+    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
+    CFB: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
 ):
-    """Channel gate of query channels blk*CB .. blk*CB+CB-1 of sample b.
+    """Softmax partials of query channels qb*CBQ.. against key channels kb*CBK.. of sample b.
 
-    S[c, d] = alpha * wq_c * wk_d * <y_c, y_d>, o_c = sum_d softmax_d(S)[c, d] * wv_d * mean_n y_d
-    (mean over tokens commutes with attn @ V), gate = sigmoid(o). The key channels are
-    streamed CBK at a time with an online softmax, so any C fits (usually CBK covers C
-    and the loop runs once). Saves o, the row
-    log-sum-exp and the GroupNorm statistics for the backward.
+    S[c, d] = alpha * wq_c * wk_d * <y_c, y_d>; for this key block: m_c = max_d S,
+    l_c = sum_d exp(S - m_c), a_c = sum_d exp(S - m_c) * wv_d * mean_n y_d (the mean
+    over tokens commutes with attn @ V). The output pass merges the NKB blocks into
+    o_c = sum a e^(m - M) / sum l e^(m - M) and gate = sigmoid(o). Partials are stored
+    at [(b * C + c) * NKB + kb]; the (qb, kb) = (0, 0) program also saves the GroupNorm
+    statistics for the backward.
     """
     mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, HP, CFB)
-    if blk == 0:
+    if (qb == 0) & (kb == 0):
         tl.store(stats_ptr + 2 * b, mean)
         tl.store(stats_ptr + 2 * b + 1, rstd)
-    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, blk * CB, mean, rstd, C, N, CB, NB)
+    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, qb * CBQ, mean, rstd, C, N, CBQ, NB)
     q = y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
-    m_i = tl.full([CB], float("-inf"), dtype=tl.float32)
-    l_i = tl.zeros([CB], dtype=tl.float32)
-    acc = tl.zeros([CB], dtype=tl.float32)
-    for d0 in range(0, C, CBK):
-        d, dm, y_k, _yk_hat = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, C, N, CBK, NB)
-        k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
-        vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * (1.0 / N))
-        s = tl.dot(q, tl.trans(k), input_precision=PREC)
-        s = tl.where(dm[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        p = tl.exp(s - m_new[:, None])
-        scale = tl.exp(m_i - m_new)
-        l_i = l_i * scale + tl.sum(p, axis=1)
-        acc = acc * scale + tl.sum(p * vbar[None, :], axis=1)
-        m_i = m_new
-    o = acc / l_i
-    off = b * C + c
-    tl.store(o_ptr + off, o, mask=cm)
-    tl.store(lse_ptr + off, m_i + tl.log(l_i), mask=cm)
-    tl.store(gate_ptr + off, tl.sigmoid(o), mask=cm)
+    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, kb * CBK, mean, rstd, C, N, CBK, NB)
+    k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
+    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * (1.0 / N))
+    s = tl.dot(q, tl.trans(k), input_precision=PREC)
+    s = tl.where(dm[None, :], s, float("-inf"))
+    m_i = tl.max(s, axis=1)
+    p = tl.exp(s - m_i[:, None])
+    off = (b * C + c) * NKB + kb
+    tl.store(qm_ptr + off, m_i, mask=cm)
+    tl.store(ql_ptr + off, tl.sum(p, axis=1), mask=cm)
+    tl.store(qa_ptr + off, tl.sum(p * vbar[None, :], axis=1), mask=cm)
 
 
-# ----------------------------------------------------------------------------- A items
+# ----------------------------------------------------------------------------- A
+
+
+@triton.jit
+def merge_gate(qm_ptr, ql_ptr, qa_ptr, rowc, cm, NKB: tl.constexpr, NKBP: tl.constexpr):
+    """Merge the NKB softmax partials of channels rowc (CB,): returns (o, lse, gate)."""
+    kk = tl.arange(0, NKBP)
+    m = cm[:, None] & (kk < NKB)[None, :]
+    off = rowc[:, None] * NKB + kk[None, :]
+    pm = tl.load(qm_ptr + off, mask=m, other=float("-inf"))
+    big = tl.max(pm, axis=1)
+    big = tl.where(cm, big, 0.0)  # masked channels: no -inf - -inf
+    scale = tl.where(m, tl.exp(pm - big[:, None]), 0.0)
+    lsum = tl.sum(tl.load(ql_ptr + off, mask=m, other=0.0) * scale, axis=1)
+    asum = tl.sum(tl.load(qa_ptr + off, mask=m, other=0.0) * scale, axis=1)
+    lsum = tl.where(cm, lsum, 1.0)
+    o = asum / lsum
+    return o, big + tl.log(lsum), tl.sigmoid(o)
 
 
 @triton.jit
 def apply_item(
-    x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, c0, rb,
+    x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, b, c0, rb,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, NKB: tl.constexpr, NKBP: tl.constexpr,
 ):
     """out = x * a_h * a_w * gate for rows rb*BH .. of channels c0..c0+CB-1, in float32,
-    stored in out's dtype. One tile per program, no loop."""
+    stored in out's dtype. One (CB, BH, W0) tile and its (CB, BH, W1) tail per program.
+    The gate is merged from the channel-attention partials here; the row block 0 program
+    stores o, lse and the gate for the backward."""
     c = c0 + tl.arange(0, CB)
     cm = c < C
     h = rb * BH + tl.arange(0, BH)
     hm = h < H
-    w = tl.arange(0, BW)
-    wm = w < W
     rowc = b * C + c
-    gate = tl.load(gate_ptr + rowc, mask=cm, other=0.0)
-    aw_g = tl.load(aw_ptr + rowc[:, None] * W + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0) * gate[:, None]
+    # x first: the loads after a barrier (the partial merge reduces across threads) would
+    # wait for it, so issue them before.
+    m = cm[:, None, None] & hm[None, :, None]
+    xb = x_ptr + b * SXB + c[:, None, None] * SXC + h[None, :, None] * SXH
+    ob = out_ptr + b * SOB + c[:, None, None] * SOC + h[None, :, None] * SOH
+    w0 = tl.arange(0, W0)
+    v0 = tl.load(xb + w0[None, None, :] * SXW, mask=m, other=0.0).to(tl.float32)
+    if W1 > 0:
+        w1 = W0 + tl.arange(0, W1)
+        wm1 = w1 < W
+        m1 = m & wm1[None, None, :]
+        v1 = tl.load(xb + w1[None, None, :] * SXW, mask=m1, other=0.0).to(tl.float32)
+        aw1 = tl.load(aw_ptr + rowc[:, None] * W + w1[None, :], mask=cm[:, None] & wm1[None, :], other=0.0)
+    aw0 = tl.load(aw_ptr + rowc[:, None] * W + w0[None, :], mask=cm[:, None], other=0.0)
     ah_t = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
-    m = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
-    v = tl.load(x_ptr + b * SXB + c[:, None, None] * SXC + h[None, :, None] * SXH + w[None, None, :] * SXW,
-                mask=m, other=0.0).to(tl.float32)
-    res = v * ah_t[:, :, None] * aw_g[:, None, :]
-    tl.store(out_ptr + b * SOB + c[:, None, None] * SOC + h[None, :, None] * SOH + w[None, None, :] * SOW,
-             res.to(out_ptr.dtype.element_ty), mask=m)
+    o, lse, gate = merge_gate(qm_ptr, ql_ptr, qa_ptr, rowc, cm, NKB, NKBP)
+    if rb == 0:
+        tl.store(o_ptr + rowc, o, mask=cm)
+        tl.store(lse_ptr + rowc, lse, mask=cm)
+        tl.store(gate_ptr + rowc, gate, mask=cm)
+    ah_g = ah_t * gate[:, None]
+    tl.store(ob + w0[None, None, :] * SOW, (v0 * ah_g[:, :, None] * aw0[:, None, :]).to(out_ptr.dtype.element_ty),
+             mask=m)
+    if W1 > 0:
+        tl.store(ob + w1[None, None, :] * SOW, (v1 * ah_g[:, :, None] * aw1[:, None, :]).to(out_ptr.dtype.element_ty),
+                 mask=m1)
 
 
-# ----------------------------------------------------------------------------- fused schedule
-
-#: Polls of a done counter before a waiting item gives up (a few seconds); it then sets
-#: the error flag (sync[1]) instead of hanging the GPU. Cannot happen unless the
-#: schedule is broken; the host checks the flag in tests and benchmarks.
-SPIN_LIMIT = tl.constexpr(1 << 22)
-
-
-@triton.jit
-def wait_done(cnt_ptr, target, flag_ptr):
-    """Spin until *cnt_ptr >= target, then acquire (the producers' stores are visible after).
-
-    Polls with plain volatile loads: an atomic per poll would queue every waiting program
-    behind the ticket counter's atomics in the L2.
-    """
-    n = tl.load(cnt_ptr, volatile=True)
-    spins = n * 0
-    while (n < target) & (spins < SPIN_LIMIT):
-        n = tl.load(cnt_ptr, volatile=True)
-        spins += 1
-    if n < target:
-        tl.atomic_xchg(flag_ptr, 1)
-    tl.atomic_add(cnt_ptr, 0, sem="acquire")
-    tl.debug_barrier()
-
-
-@triton.jit
-def mark_done(cnt_ptr):
-    """Count this item as done once every thread of the program has stored its results."""
-    tl.debug_barrier()
-    tl.atomic_add(cnt_ptr, 1, sem="release")
-
-
-@triton.jit
-def fwd_fused_kernel(
-    x_ptr, out_ptr, xh_ptr, xw_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, stats_ptr, gate_ptr, o_ptr,
-    lse_ptr, sync_ptr, n_samples, LG, LP, LQ, LA,
-    w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
-    gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, eps_p, alpha,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
-    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
-    WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, N: tl.constexpr,
-    CBR: tl.constexpr, BHR: tl.constexpr, CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, NRB: tl.constexpr,
-    CBP: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr, KB: tl.constexpr,
-    Cg: tl.constexpr, NG: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
-    CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, PREC: tl.constexpr,
-    NR: tl.constexpr, NP: tl.constexpr, NQ: tl.constexpr, NA: tl.constexpr,
-):
-    """The whole SCSA forward in one launch (the fused schedule of the module docstring),
-    grid ((B + LA) * S,), S = NA + NQ + NP + 2 NG + NR tickets per slot, where the lags
-    0 < LG < LP < LQ < LA (in slots) place each kind after the kind it waits for.
-
-    Items per sample: R NR = C / CBR planes blocks; G 2 NG; P NP = (C / CBP) x HP window
-    rows; Q NQ = C / CBQ; A NA = (C / CB) x NRB row blocks.
-
-    sync (int32, zeroed before a fused launch), one 128-byte line per counter so that
-    polling one does not slow the atomics on another: [0] ticket counter, [32] error flag,
-    [64 + 32 * (k * B + b)] done counter of kind k (R, G, P, Q) of sample b.
-    """
-    NGATE: tl.constexpr = 2 * NG
-    S: tl.constexpr = NA + NQ + NP + NGATE + NR
-    t = tl.atomic_add(sync_ptr, 1, sem="relaxed")
-    slot = t // S
-    pos = t % S
-    # Slot layout: A (NA) | Q (NQ) | P (NP) | G (2 NG) | R (NR); oldest work first.
-    kind = tl.where(pos < NA, 4, tl.where(pos < NA + NQ, 3, tl.where(pos < NA + NQ + NP, 2,
-                    tl.where(pos < NA + NQ + NP + NGATE, 1, 0))))
-    start = tl.where(kind == 4, 0, tl.where(kind == 3, NA, tl.where(kind == 2, NA + NQ,
-                     tl.where(kind == 1, NA + NQ + NP, NA + NQ + NP + NGATE))))
-    lag = tl.where(kind == 4, LA, tl.where(kind == 3, LQ, tl.where(kind == 2, LP, tl.where(kind == 1, LG, 0))))
-    b = slot - lag
-    item = pos - start
-    done = sync_ptr + 64 + 32 * b
-    flag = sync_ptr + 32
-    if (b >= 0) & (b < n_samples):
-        if kind == 0:
-            reduce_item(x_ptr, xh_ptr, xw_ptr, b, item * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
-            mark_done(done)
-        elif kind == 1:
-            wait_done(done, NR, flag)
-            gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, item // 2, item % 2,
-                      w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-                      gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
-            mark_done(done + 32 * n_samples)
-        elif kind == 2:
-            wait_done(done + 32 * n_samples, NGATE, flag)
-            pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, (item // HP) * CBP, item % HP,
-                      C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, JB, KB)
-            mark_done(done + 32 * 2 * n_samples)
-        elif kind == 3:
-            wait_done(done + 32 * 2 * n_samples, NP, flag)
-            pcsa_item(pooled_ptr, pstat_ptr, gam_p_ptr, bet_p_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr,
-                      lse_ptr, stats_ptr, eps_p, alpha, b, item, C, N, HP, CBQ, CBK, NB, CFB, PREC)
-            mark_done(done + 32 * 3 * n_samples)
-        else:
-            wait_done(done + 32 * 3 * n_samples, NQ, flag)
-            apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, b, (item // NRB) * CB, item % NRB,
-                       C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)
-
-
-# ----------------------------------------------------------------------------- split schedule
-# One thin kernel per kind: each takes only its own arguments, because Triton's launcher
+# ----------------------------------------------------------------------------- kernels
+# One thin kernel per stage: each takes only its own arguments, because Triton's launcher
 # costs host time per argument and these launches are host-bound at small maps.
 
 
@@ -432,11 +385,11 @@ def fwd_reduce_kernel(
     x_ptr, xh_ptr, xw_ptr,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    CBR: tl.constexpr, BHR: tl.constexpr, BW: tl.constexpr, NR: tl.constexpr,
+    CBR: tl.constexpr, RA: tl.constexpr, NCH: tl.constexpr, RT: tl.constexpr, BW: tl.constexpr, NR: tl.constexpr,
 ):
-    """R items; grid (B * NR,)."""
+    """R; grid (B * NR,), NR = C / CBR."""
     pid = tl.program_id(0)
-    reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
+    reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, RA, NCH, RT, BW)
 
 
 @triton.jit
@@ -445,52 +398,59 @@ def fwd_gate_kernel(
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
     gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, NG: tl.constexpr,
-    CGB: tl.constexpr, LB: tl.constexpr,
+    CGB: tl.constexpr, LB: tl.constexpr, KMAX: tl.constexpr,
 ):
-    """G items; grid (B * NG * 2,), program (b * NG + g) * 2 + axis."""
+    """G; grid (B * NG * 2,), program (b * NG + g) * 2 + axis."""
     pid = tl.program_id(0)
     gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, pid // (2 * NG), (pid % (2 * NG)) // 2, pid % 2,
               w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-              gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB)
+              gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB, KMAX)
 
 
 @triton.jit
 def fwd_pool_kernel(
-    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr,
+    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, n_programs,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-    CBP: tl.constexpr, RB: tl.constexpr, JB: tl.constexpr, KB: tl.constexpr, NP: tl.constexpr,
+    CBP: tl.constexpr, P0: tl.constexpr, P1: tl.constexpr, NP: tl.constexpr, REV: tl.constexpr,
 ):
-    """P items; grid (B * NP,)."""
+    """P; grid (B * NP,), NP = (C / CBP) * HP; with REV the programs take the work in
+    reverse order (the last samples first: R has just left them in L2)."""
     pid = tl.program_id(0)
+    if REV:
+        pid = n_programs - 1 - pid
     item = pid % NP
     pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, pid // NP, (item // HP) * CBP, item % HP,
-              C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, RB, JB, KB)
+              C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, P0, P1)
 
 
 @triton.jit
 def fwd_pcsa_kernel(
-    pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr, lse_ptr, stats_ptr, eps, alpha,
+    pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha,
     C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
-    CFB: tl.constexpr, PREC: tl.constexpr, NQ: tl.constexpr,
+    CFB: tl.constexpr, NQ: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
 ):
-    """Q items; grid (B * NQ,)."""
+    """Q; grid (B * NQ * NKB,), NQ = C / CBQ query blocks, NKB = C / CBK key blocks."""
     pid = tl.program_id(0)
-    pcsa_item(pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, gate_ptr, o_ptr, lse_ptr, stats_ptr,
-              eps, alpha, pid // NQ, pid % NQ, C, N, HP, CBQ, CBK, NB, CFB, PREC)
+    per_sample = NQ * NKB
+    item = pid % per_sample
+    pcsa_item(pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr,
+              eps, alpha, pid // per_sample, item // NKB, item % NKB, C, N, HP, CBQ, CBK, NB, CFB, NKB, PREC)
 
 
 @triton.jit
 def fwd_apply_kernel(
-    x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr,
+    x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, NRB: tl.constexpr, NA: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, NRB: tl.constexpr, NA: tl.constexpr,
+    NKB: tl.constexpr, NKBP: tl.constexpr,
 ):
-    """A items; grid (B * NA,)."""
+    """A; grid (B * NA,), NA = (C / CB) * NRB row blocks."""
     pid = tl.program_id(0)
     item = pid % NA
-    apply_item(x_ptr, ah_ptr, aw_ptr, gate_ptr, out_ptr, pid // NA, (item // NRB) * CB, item % NRB,
-               C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, BW)
+    apply_item(x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, pid // NA,
+               (item // NRB) * CB, item % NRB, C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, W0, W1,
+               NKB, NKBP)
