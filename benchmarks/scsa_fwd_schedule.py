@@ -34,8 +34,10 @@ VARIANTS: dict[str, dict] = {
     "pool_forward": dict(pool_reverse=0),  # pooling pass in the same sample order as R (no L2 reuse)
     "pool_t8k": dict(pool_tile=8192),
     "pool_t32k": dict(pool_tile=32768),
-    "keys_2k": dict(pcsa_key_tile=2048),
-    "keys_8k_w8": dict(pcsa_key_tile=8192, pcsa_warps=8),
+    "keys_32": dict(pcsa_keys=32),
+    "keys_64": dict(pcsa_keys=64),
+    "chunk_16": dict(pcsa_chunk=16),
+    "chunk_64": dict(pcsa_chunk=64),
     "pcsa_w8": dict(pcsa_warps=8),
     "apply_t8k": dict(apply_tile=8192),
     "plane_t4k": dict(plane_tile=4096, unroll_tile=4096),

@@ -139,13 +139,15 @@ def _checkpoint_case() -> dict:
 
 
 #: Tile overrides that reach the kernels' less common paths on small maps: several key
-#: blocks merged by the output pass (three, or two with the second half masked), a row
+#: blocks merged by the output pass (three, or two with the second half masked), token
+#: steps of the channel attention with a masked last step (24 tokens, 16 a step), a row
 #: loop of several chunks with no tail tile, one plane per reduction program, and
 #: widths without a tail run (W = 16, 16 pooled columns).
 TILINGS = {
     "default": {},
-    "small_tiles": {"pcsa_key_tile": 256, "plane_tile": 256, "unroll_tile": 64, "pool_tile": 64, "apply_tile": 64},
-    "ragged_keys": {"pcsa_key_tile": 1024, "plane_tile": 256},
+    "small_tiles": {"pcsa_keys": 16, "pcsa_chunk": 16, "plane_tile": 256, "unroll_tile": 64, "pool_tile": 64,
+                    "apply_tile": 64},
+    "ragged_keys": {"pcsa_keys": 32, "plane_tile": 256},
 }
 
 

@@ -357,7 +357,7 @@ TUNE: dict[str, int] = {
     "pool_tile": 16384, "pool_warps": 4,  # pooling pass: elements of x per program (one window row)
     "min_programs": 1024,  # pooling pass: narrower channel blocks until the grid has this many
     "pool_reverse": 1,  # pooling pass walks the samples last to first (L2 still holds what R read last)
-    "pcsa_key_tile": 4096, "pcsa_warps": 4,  # key channels x tokens per channel-attention program
+    "pcsa_keys": 128, "pcsa_chunk": 32, "pcsa_warps": 4,  # channel attention: keys per program, tokens per step
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
 }
@@ -434,10 +434,11 @@ class _Plan:
         self.NP = -(-c // cbp) * self.HP
         # G: one group and axis per program.
         cgb, lb = _p2(self.Cg), _p2(max(h, w))
-        # Q: CBQ queries x CBK keys per program (the score tile stays within 4096 values).
+        # Q: CBQ queries x CBK keys per program, tokens NC at a time.
         nb = max(16, _p2(self.N))
-        tcb = max(16, min(32, 2048 // nb, _p2(c)))
-        cbk = max(16, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb), 4096 // tcb))
+        tcb = max(16, min(64, _p2(c) // 8))
+        cbk = max(16, min(_p2(c), TUNE["pcsa_keys"]))
+        nc = min(nb, TUNE["pcsa_chunk"])
         self.NQ = -(-c // tcb)
         self.NKB = -(-c // cbk)
         nkbp = max(2, _p2(self.NKB))
@@ -452,7 +453,7 @@ class _Plan:
              dict(**shape, **sxd, **win, CBP=cbp, P0=p0, P1=p1, NP=self.NP, REV=TUNE["pool_reverse"],
                   num_warps=TUNE["pool_warps"])),
             ("fwd_pcsa_kernel", (b * self.NQ * self.NKB,),
-             dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
+             dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NC=nc, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
                   PREC=self.prec, num_warps=TUNE["pcsa_warps"])),
             ("fwd_apply_kernel", (b * self.NA,),
              dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],

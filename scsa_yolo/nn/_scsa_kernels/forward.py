@@ -279,7 +279,7 @@ def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
 def pcsa_item(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
     qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha, b, qb, kb,
-    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
+    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NC: tl.constexpr,
     CFB: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
 ):
     """Softmax partials of query channels qb*CBQ.. against key channels kb*CBK.. of sample b.
@@ -290,17 +290,38 @@ def pcsa_item(
     o_c = sum a e^(m - M) / sum l e^(m - M) and gate = sigmoid(o). Partials are stored
     at [(b * C + c) * NKB + kb]; the (qb, kb) = (0, 0) program also saves the GroupNorm
     statistics for the backward.
+
+    The tokens go NC at a time (a loop the compiler pipelines), so the registers hold a
+    (CBQ, CBK) score tile and two small token tiles whatever N is.
     """
     mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, HP, CFB)
     if (qb == 0) & (kb == 0):
         tl.store(stats_ptr + 2 * b, mean)
         tl.store(stats_ptr + 2 * b + 1, rstd)
-    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, qb * CBQ, mean, rstd, C, N, CBQ, NB)
-    q = y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
-    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, kb * CBK, mean, rstd, C, N, CBK, NB)
-    k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
-    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * (1.0 / N))
-    s = tl.dot(q, tl.trans(k), input_precision=PREC)
+    c = qb * CBQ + tl.arange(0, CBQ)
+    cm = c < C
+    d = kb * CBK + tl.arange(0, CBK)
+    dm = d < C
+    q_scale = tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha
+    gq = tl.load(gam_ptr + c, mask=cm, other=0.0).to(tl.float32) * rstd
+    bq = tl.load(bet_ptr + c, mask=cm, other=0.0).to(tl.float32)
+    gk = tl.load(gam_ptr + d, mask=dm, other=0.0).to(tl.float32) * rstd
+    bk = tl.load(bet_ptr + d, mask=dm, other=0.0).to(tl.float32)
+    wk = tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)
+    s = tl.zeros([CBQ, CBK], dtype=tl.float32)
+    ysum = tl.zeros([CBK], dtype=tl.float32)
+    for n0 in range(0, N, NC):
+        n = n0 + tl.arange(0, NC)
+        nm = n < N
+        mq = cm[:, None] & nm[None, :]
+        mk = dm[:, None] & nm[None, :]
+        pq = tl.load(pooled_ptr + (b * C + c)[:, None] * N + n[None, :], mask=mq, other=0.0)
+        pk = tl.load(pooled_ptr + (b * C + d)[:, None] * N + n[None, :], mask=mk, other=0.0)
+        yq = tl.where(mq, (pq - mean) * gq[:, None] + bq[:, None], 0.0)
+        yk = tl.where(mk, (pk - mean) * gk[:, None] + bk[:, None], 0.0)
+        ysum += tl.sum(yk, axis=1)
+        s += tl.dot(yq * q_scale[:, None], tl.trans(yk * wk[:, None]), input_precision=PREC)
+    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (ysum * (1.0 / N))
     s = tl.where(dm[None, :], s, float("-inf"))
     m_i = tl.max(s, axis=1)
     p = tl.exp(s - m_i[:, None])
@@ -428,7 +449,7 @@ def fwd_pool_kernel(
 @triton.jit
 def fwd_pcsa_kernel(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha,
-    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
+    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NC: tl.constexpr,
     CFB: tl.constexpr, NQ: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
 ):
     """Q; grid (B * NQ * NKB,), NQ = C / CBQ query blocks, NKB = C / CBK key blocks."""
@@ -436,7 +457,7 @@ def fwd_pcsa_kernel(
     per_sample = NQ * NKB
     item = pid % per_sample
     pcsa_item(pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr,
-              eps, alpha, pid // per_sample, item // NKB, item % NKB, C, N, HP, CBQ, CBK, NB, CFB, NKB, PREC)
+              eps, alpha, pid // per_sample, item // NKB, item % NKB, C, N, HP, CBQ, CBK, NC, CFB, NKB, PREC)
 
 
 @triton.jit
