@@ -357,7 +357,10 @@ TUNE: dict[str, int] = {
     "pool_tile": 16384, "pool_warps": 4,  # pooling pass: elements of x per program (one window row)
     "min_programs": 1024,  # pooling pass: narrower channel blocks until the grid has this many
     "pool_reverse": 1,  # pooling pass walks the samples last to first (L2 still holds what R read last)
-    "pcsa_keys": 128, "pcsa_chunk": 32, "pcsa_warps": 4,  # channel attention: keys per program, tokens per step
+    "pcsa_keys": 128, "pcsa_warps": 4,  # channel attention: key channels per program
+    # Scores by tensor-core dots (tf32x3, pcsa_chunk tokens a step) or by float32 FMAs
+    # (pcsa_fma_chunk tokens a step).
+    "pcsa_dot": 0, "pcsa_chunk": 16, "pcsa_fma_chunk": 4, "pcsa_stages": 1,
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
 }
@@ -438,7 +441,7 @@ class _Plan:
         nb = max(16, _p2(self.N))
         tcb = max(16, min(64, _p2(c) // 8))
         cbk = max(16, min(_p2(c), TUNE["pcsa_keys"]))
-        nc = min(nb, TUNE["pcsa_chunk"])
+        nc = min(nb, TUNE["pcsa_chunk"] if TUNE["pcsa_dot"] else TUNE["pcsa_fma_chunk"])
         self.NQ = -(-c // tcb)
         self.NKB = -(-c // cbk)
         nkbp = max(2, _p2(self.NKB))
@@ -454,7 +457,8 @@ class _Plan:
                   num_warps=TUNE["pool_warps"])),
             ("fwd_pcsa_kernel", (b * self.NQ * self.NKB,),
              dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NC=nc, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
-                  PREC=self.prec, num_warps=TUNE["pcsa_warps"])),
+                  PREC=self.prec, DOT=TUNE["pcsa_dot"], num_warps=TUNE["pcsa_warps"],
+                  num_stages=TUNE["pcsa_stages"])),
             ("fwd_apply_kernel", (b * self.NA,),
              dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
                   CB=cb, BH=bh, W0=w0, W1=w1, NRB=self.NRB, NA=self.NA, NKB=self.NKB, NKBP=nkbp,

@@ -280,7 +280,7 @@ def pcsa_item(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
     qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha, b, qb, kb,
     C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NC: tl.constexpr,
-    CFB: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
+    CFB: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr, DOT: tl.constexpr,
 ):
     """Softmax partials of query channels qb*CBQ.. against key channels kb*CBK.. of sample b.
 
@@ -320,7 +320,10 @@ def pcsa_item(
         yq = tl.where(mq, (pq - mean) * gq[:, None] + bq[:, None], 0.0)
         yk = tl.where(mk, (pk - mean) * gk[:, None] + bk[:, None], 0.0)
         ysum += tl.sum(yk, axis=1)
-        s += tl.dot(yq * q_scale[:, None], tl.trans(yk * wk[:, None]), input_precision=PREC)
+        if DOT:
+            s += tl.dot(yq * q_scale[:, None], tl.trans(yk * wk[:, None]), input_precision=PREC)
+        else:  # exact float32 FMAs; NC small so the (CBQ, CBK, NC) product stays in registers
+            s += tl.sum((yq * q_scale[:, None])[:, None, :] * (yk * wk[:, None])[None, :, :], axis=2)
     vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (ysum * (1.0 / N))
     s = tl.where(dm[None, :], s, float("-inf"))
     m_i = tl.max(s, axis=1)
@@ -450,14 +453,14 @@ def fwd_pool_kernel(
 def fwd_pcsa_kernel(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha,
     C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NC: tl.constexpr,
-    CFB: tl.constexpr, NQ: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
+    CFB: tl.constexpr, NQ: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr, DOT: tl.constexpr,
 ):
     """Q; grid (B * NQ * NKB,), NQ = C / CBQ query blocks, NKB = C / CBK key blocks."""
     pid = tl.program_id(0)
     per_sample = NQ * NKB
     item = pid % per_sample
     pcsa_item(pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr,
-              eps, alpha, pid // per_sample, item // NKB, item % NKB, C, N, HP, CBQ, CBK, NC, CFB, NKB, PREC)
+              eps, alpha, pid // per_sample, item // NKB, item % NKB, C, N, HP, CBQ, CBK, NC, CFB, NKB, PREC, DOT)
 
 
 @triton.jit
