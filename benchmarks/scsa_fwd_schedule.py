@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scsa_layer import (  # noqa: E402 (benchmarks/ is not a package)
-    DEFAULT_SHAPES, DTYPES, bench, copy_bandwidth, graph_us, log, make_layer, parse_shape, rel_err, rotated,
+    DEFAULT_SHAPES, DTYPES, bench, bench_clean_l2, copy_bandwidth, graph_us, log, make_layer, parse_shape, rel_err, rotated,
     set_tune, write_atomic,
 )
 
@@ -33,15 +33,9 @@ VARIANTS: dict[str, dict] = {
     "default": {},
     "pool_forward": dict(pool_reverse=0),  # pooling pass in the same sample order as R (no L2 reuse)
     "pool_t8k": dict(pool_tile=8192),
-    "pool_t32k": dict(pool_tile=32768),
-    "rows_16": dict(unroll_tile=2048),  # reduction pass: 16-row chunks (W <= 128)
-    "rows_32": dict(unroll_tile=4096),
-    "plane_w8": dict(plane_warps=8),
-    "fma_c8": dict(pcsa_fma_chunk=8),
-    "fma_c2": dict(pcsa_fma_chunk=2),
-    "dot_c16": dict(pcsa_dot=1, pcsa_chunk=16),
-    "dot_c32_k32": dict(pcsa_dot=1, pcsa_chunk=32, pcsa_keys=32),
-    "fma_k32": dict(pcsa_keys=32),
+    "plane_t8k": dict(plane_tile=8192),
+    "plane_t2k": dict(plane_tile=2048),
+    "keys_2k": dict(pcsa_key_tile=2048),
     "pcsa_w8": dict(pcsa_warps=8),
     "apply_t8k": dict(apply_tile=8192),
 }
@@ -154,6 +148,7 @@ def main(argv=None) -> int:
                 try:
                     res["err"] = check(layer, next(inputs), dtype)
                     res["us"] = bench(fwd, args.warmup_ms, args.rep_ms)
+                    res["clean_us"] = bench_clean_l2(fwd)
                     if v in GRAPH_VARIANTS:
                         xg = next(inputs)
 
@@ -216,6 +211,8 @@ def main(argv=None) -> int:
             res = r["variants"][v]
             cell = (f"{res['us']:.0f} ({res['us'] / r['floor_us']:.2f}x, err {res['err']:.0e})" if "us" in res
                     else "failed")
+            if "clean_us" in res:
+                cell += f"; clean L2 {res['clean_us']:.0f}"
             if "graph_us" in res:
                 cell += f"; graph {res['graph_us']:.0f}"
             cells.append(cell)

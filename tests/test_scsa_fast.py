@@ -139,15 +139,13 @@ def _checkpoint_case() -> dict:
 
 
 #: Tile overrides that reach the kernels' less common paths on small maps: several key
-#: blocks merged by the output pass (three, or two with the second half masked), token
-#: steps of the channel attention with a masked last step (24 tokens, 16 a step), a row
-#: loop of several chunks with no tail tile, one plane per reduction program, and
-#: widths without a tail run (W = 16, 16 pooled columns).
+#: blocks merged by the output pass (three, or two with the second half masked), a row
+#: loop whose last step is half masked (24 rows, 16 a step), one plane per reduction
+#: program, and widths without a tail run (W = 16, 16 pooled columns).
 TILINGS = {
     "default": {},
-    "small_tiles": {"pcsa_keys": 16, "pcsa_chunk": 16, "plane_tile": 256, "unroll_tile": 64, "pool_tile": 64,
-                    "apply_tile": 64},
-    "ragged_keys": {"pcsa_keys": 32, "plane_tile": 256},
+    "small_tiles": {"pcsa_key_tile": 256, "plane_tile": 256, "pool_tile": 64, "apply_tile": 64},
+    "ragged_keys": {"pcsa_key_tile": 1024},
 }
 
 
@@ -172,8 +170,8 @@ def _tiling_case() -> dict:
             consts = {kname: c for kname, _, c in plan.split}
             out[name] = {"out": _rel(o, t_out), "dx": _rel(dx, t_dx),
                          "params": max(_rel(g, t) for g, t in zip(grads, t_grads)),
-                         "NKB": plan.NKB, "NCH": consts["fwd_reduce_kernel"]["NCH"],
-                         "RT": consts["fwd_reduce_kernel"]["RT"], "CBR": consts["fwd_reduce_kernel"]["CBR"],
+                         "NKB": plan.NKB, "BHR": consts["fwd_reduce_kernel"]["BHR"],
+                         "CBR": consts["fwd_reduce_kernel"]["CBR"],
                          "W1": consts["fwd_apply_kernel"]["W1"], "P1": consts["fwd_pool_kernel"]["P1"]}
     finally:
         scsa_fast.TUNE.clear()
@@ -230,9 +228,8 @@ def test_every_tiling_matches_float64(interp):
         assert case["W1"] == 0 and case["P1"] == 0, case  # 16 columns, 4 windows of 4: no tail runs
     default, small, ragged = cases["default"], cases["small_tiles"], cases["ragged_keys"]
     assert (default["NKB"], small["NKB"], ragged["NKB"]) == (1, 3, 2)
-    assert (default["NCH"], default["RT"]) == (1, 8)  # 24 rows = 16 + 8
-    assert (small["NCH"], small["RT"], small["CBR"]) == (6, 0, 1)  # six 4-row chunks, one plane
-    assert ragged["CBR"] == 1 and default["CBR"] > 1
+    assert (small["BHR"], small["CBR"]) == (16, 1)  # one plane, 24 rows in two steps of 16
+    assert default["CBR"] > 1
 
 
 @pytest.mark.slow

@@ -352,15 +352,12 @@ def _row_block(h: int) -> int:
 #: Tile sizes (elements per program and iteration) and warps of the streaming kernels.
 #: ``SCSA_YOLO_FAST_TUNE="plane_tile=4096,pool_warps=8"`` overrides entries (benchmarks).
 TUNE: dict[str, int] = {
-    "plane_tile": 8192, "unroll_tile": 8192, "plane_warps": 4,  # X_H/X_W reduction (R): per program, per chunk
+    "plane_tile": 4096, "plane_warps": 4,  # X_H/X_W reduction (R): elements per loop step; also A's warps
     "apply_tile": 4096,  # output pass: elements per program
     "pool_tile": 16384, "pool_warps": 4,  # pooling pass: elements of x per program (one window row)
     "min_programs": 1024,  # pooling pass: narrower channel blocks until the grid has this many
     "pool_reverse": 1,  # pooling pass walks the samples last to first (L2 still holds what R read last)
-    "pcsa_keys": 128, "pcsa_warps": 4,  # channel attention: key channels per program
-    # Scores by tensor-core dots (tf32x3, pcsa_chunk tokens a step) or by float32 FMAs
-    # (pcsa_fma_chunk tokens a step).
-    "pcsa_dot": 0, "pcsa_chunk": 16, "pcsa_fma_chunk": 4, "pcsa_stages": 1,
+    "pcsa_key_tile": 4096, "pcsa_warps": 4,  # channel attention: key channels x tokens per program
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
 }
@@ -418,12 +415,10 @@ class _Plan:
         # power-of-two run plus a tail run; A's row blocks tile H exactly where they can.
         w0, w1 = _runs(w)
         bh = _row_block(h)
-        # R: CBR whole planes per program; rows as NCH chunks of RA plus an RT-row tail.
-        bwr = _p2(w)
-        cbr = max(1, min(_p2(c), _p2_floor(TUNE["plane_tile"] // (h * bwr))))
-        ra = min(_p2_floor(h), max(1, _p2_floor(TUNE["unroll_tile"] // (cbr * bwr))))
-        nch = h // ra
-        rt = _p2(h - nch * ra) if h > nch * ra else 0
+        # R: CBR whole planes per program, BHR rows per loop step, columns padded.
+        bw = _p2(w)
+        bhr = min(_p2(h), max(1, TUNE["plane_tile"] // bw))
+        cbr = min(_p2(c), max(1, TUNE["plane_tile"] // (bhr * bw)))
         self.NR = -(-c // cbr)
         # A: one (CB, BH, W) tile per program.
         cb = max(1, min(_p2(c), _p2_floor(TUNE["apply_tile"] // (bh * w))))
@@ -437,18 +432,17 @@ class _Plan:
         self.NP = -(-c // cbp) * self.HP
         # G: one group and axis per program.
         cgb, lb = _p2(self.Cg), _p2(max(h, w))
-        # Q: CBQ queries x CBK keys per program, tokens NC at a time.
+        # Q: CBQ queries x CBK keys x all tokens per program (one step, no loop).
         nb = max(16, _p2(self.N))
-        tcb = max(16, min(64, _p2(c) // 8))
-        cbk = max(16, min(_p2(c), TUNE["pcsa_keys"]))
-        nc = min(nb, TUNE["pcsa_chunk"] if TUNE["pcsa_dot"] else TUNE["pcsa_fma_chunk"])
+        tcb = max(16, min(32, 2048 // nb, _p2(c)))
+        cbk = max(16, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb), 4096 // tcb))
         self.NQ = -(-c // tcb)
         self.NKB = -(-c // cbk)
         nkbp = max(2, _p2(self.NKB))
         # The five launches: (kernel name, grid, constexpr arguments).
         self.split = [
             ("fwd_reduce_kernel", (b * self.NR,),
-             dict(**shape, **sxd, CBR=cbr, RA=ra, NCH=nch, RT=rt, BW=bwr, NR=self.NR, num_warps=TUNE["plane_warps"])),
+             dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, num_warps=TUNE["plane_warps"])),
             ("fwd_gate_kernel", (b * self.NG * 2,),
              dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes),
                   num_warps=_warps_for(cgb * lb))),
@@ -456,9 +450,8 @@ class _Plan:
              dict(**shape, **sxd, **win, CBP=cbp, P0=p0, P1=p1, NP=self.NP, REV=TUNE["pool_reverse"],
                   num_warps=TUNE["pool_warps"])),
             ("fwd_pcsa_kernel", (b * self.NQ * self.NKB,),
-             dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NC=nc, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
-                  PREC=self.prec, DOT=TUNE["pcsa_dot"], num_warps=TUNE["pcsa_warps"],
-                  num_stages=TUNE["pcsa_stages"])),
+             dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
+                  PREC=self.prec, num_warps=TUNE["pcsa_warps"])),
             ("fwd_apply_kernel", (b * self.NA,),
              dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
                   CB=cb, BH=bh, W0=w0, W1=w1, NRB=self.NRB, NA=self.NA, NKB=self.NKB, NKBP=nkbp,

@@ -33,14 +33,16 @@ Memory layout choices (why the streaming kernels look the way they do):
 * A program issues all its loads before anything that needs a barrier (a reduction
   across warps, a store that changes layout): barriers stop the compiler from moving
   later loads up, and serialised loads leave too few bytes in flight. Hence the
-  reduction pass's row chunks (80 = 64 + 16 rows, the tail loaded first), the unrolled
-  rows of the pooling pass (window sums formed after the row sum, on a (CBP, W) vector)
-  and the output pass loading x before it merges the gate.
+  unrolled rows of the pooling pass (window sums formed after the row sum, on a
+  (CBP, W) vector) and the output pass loading x before it merges the gate. (The
+  reduction pass keeps its row loop: every variant that issued more loads at once
+  measured slower, see results/perf/NOTES.md.)
 * The pooling pass walks the samples in reverse: the reduction pass has just read the
   last samples, whose slices of x are still in L2; the output pass walks forward and
   finds the first samples in L2 for the same reason.
 * The channel attention is split over key blocks (one softmax partial per block, merged
-  by the output pass), so no program walks the keys serially.
+  by the output pass), so no program walks the keys serially. (A token loop with a
+  (queries, keys) score tile, by tensor-core dots or float32 FMAs, measured slower.)
 
 Shapes and strides are compile-time constants (one compiled variant per layer shape):
 divisions by window sizes become multiplies and the compiler can prove row alignment
@@ -61,37 +63,33 @@ def reduce_item(
     x_ptr, xh_ptr, xw_ptr, b, c0,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    CB: tl.constexpr, RA: tl.constexpr, NCH: tl.constexpr, RT: tl.constexpr, BW: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
 ):
     """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x for channels c0..c0+CB-1.
 
-    Rows come as NCH chunks of RA rows (powers of two) and a tail of the remaining
-    H - NCH * RA rows in an RT-row tile (80 = 64 + 16, 40 = 32 + 8, 20 = 16 + 4);
-    columns as one BW-wide tile (W rounded up). The tail is loaded first, so its load is
-    in flight with the first chunk's: storing a chunk's row sums converts their layout
-    through shared memory, and the barrier that takes would otherwise serialise the loads.
+    Rows are streamed BH at a time (a BW-wide tile, W rounded up); column sums are
+    accumulated element-wise over the (CB, BH, BW) tile and reduced across rows once at
+    the end. Measured (Nsight Compute, H100, (128, 80, 80)): 45 us; faster than one tile
+    per program with partial sums, than prefetching the next tile, and than 64 + 16-row
+    chunks loaded together with a reduction per chunk (63 us).
     """
     c = c0 + tl.arange(0, CB)
     cm = c < C
     w = tl.arange(0, BW)
     wm = w < W
+    rows = tl.arange(0, BH)
     base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
-    rowc = b * C + c
-    if RT > 0:
-        ht = NCH * RA + tl.arange(0, RT)
-        htm = ht < H
-        vt = tl.load(base + ht[None, :, None] * SXH, mask=cm[:, None, None] & htm[None, :, None] & wm[None, None, :],
-                     other=0.0).to(tl.float32)
-    acc = tl.zeros([CB, BW], dtype=tl.float32)
-    for s in range(NCH):
-        h = s * RA + tl.arange(0, RA)
-        v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & wm[None, None, :], other=0.0).to(tl.float32)
-        tl.store(xh_ptr + rowc[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W), mask=cm[:, None])
-        acc += tl.sum(v, axis=1)
-    if RT > 0:
-        tl.store(xh_ptr + rowc[:, None] * H + ht[None, :], tl.sum(vt, axis=2) * (1.0 / W), mask=cm[:, None] & htm[None, :])
-        acc += tl.sum(vt, axis=1)
-    tl.store(xw_ptr + rowc[:, None] * W + w[None, :], acc * (1.0 / H), mask=cm[:, None] & wm[None, :])
+    col_acc = tl.zeros([CB, BH, BW], dtype=tl.float32)
+    for h0 in range(0, H, BH):
+        h = h0 + rows
+        hm = h < H
+        v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :],
+                    other=0.0).to(tl.float32)
+        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W),
+                 mask=cm[:, None] & hm[None, :])
+        col_acc += v
+    tl.store(xw_ptr + (b * C + c)[:, None] * W + w[None, :], tl.sum(col_acc, axis=1) * (1.0 / H),
+             mask=cm[:, None] & wm[None, :])
 
 
 # ----------------------------------------------------------------------------- G
@@ -279,8 +277,8 @@ def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
 def pcsa_item(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
     qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha, b, qb, kb,
-    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NC: tl.constexpr,
-    CFB: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr, DOT: tl.constexpr,
+    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
+    CFB: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
 ):
     """Softmax partials of query channels qb*CBQ.. against key channels kb*CBK.. of sample b.
 
@@ -290,41 +288,17 @@ def pcsa_item(
     o_c = sum a e^(m - M) / sum l e^(m - M) and gate = sigmoid(o). Partials are stored
     at [(b * C + c) * NKB + kb]; the (qb, kb) = (0, 0) program also saves the GroupNorm
     statistics for the backward.
-
-    The tokens go NC at a time (a loop the compiler pipelines), so the registers hold a
-    (CBQ, CBK) score tile and two small token tiles whatever N is.
     """
     mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, HP, CFB)
     if (qb == 0) & (kb == 0):
         tl.store(stats_ptr + 2 * b, mean)
         tl.store(stats_ptr + 2 * b + 1, rstd)
-    c = qb * CBQ + tl.arange(0, CBQ)
-    cm = c < C
-    d = kb * CBK + tl.arange(0, CBK)
-    dm = d < C
-    q_scale = tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha
-    gq = tl.load(gam_ptr + c, mask=cm, other=0.0).to(tl.float32) * rstd
-    bq = tl.load(bet_ptr + c, mask=cm, other=0.0).to(tl.float32)
-    gk = tl.load(gam_ptr + d, mask=dm, other=0.0).to(tl.float32) * rstd
-    bk = tl.load(bet_ptr + d, mask=dm, other=0.0).to(tl.float32)
-    wk = tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)
-    s = tl.zeros([CBQ, CBK], dtype=tl.float32)
-    ysum = tl.zeros([CBK], dtype=tl.float32)
-    for n0 in range(0, N, NC):
-        n = n0 + tl.arange(0, NC)
-        nm = n < N
-        mq = cm[:, None] & nm[None, :]
-        mk = dm[:, None] & nm[None, :]
-        pq = tl.load(pooled_ptr + (b * C + c)[:, None] * N + n[None, :], mask=mq, other=0.0)
-        pk = tl.load(pooled_ptr + (b * C + d)[:, None] * N + n[None, :], mask=mk, other=0.0)
-        yq = tl.where(mq, (pq - mean) * gq[:, None] + bq[:, None], 0.0)
-        yk = tl.where(mk, (pk - mean) * gk[:, None] + bk[:, None], 0.0)
-        ysum += tl.sum(yk, axis=1)
-        if DOT:
-            s += tl.dot(yq * q_scale[:, None], tl.trans(yk * wk[:, None]), input_precision=PREC)
-        else:  # exact float32 FMAs; NC small so the (CBQ, CBK, NC) product stays in registers
-            s += tl.sum((yq * q_scale[:, None])[:, None, :] * (yk * wk[:, None])[None, :, :], axis=2)
-    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (ysum * (1.0 / N))
+    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, qb * CBQ, mean, rstd, C, N, CBQ, NB)
+    q = y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
+    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, kb * CBK, mean, rstd, C, N, CBK, NB)
+    k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
+    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * (1.0 / N))
+    s = tl.dot(q, tl.trans(k), input_precision=PREC)
     s = tl.where(dm[None, :], s, float("-inf"))
     m_i = tl.max(s, axis=1)
     p = tl.exp(s - m_i[:, None])
@@ -409,11 +383,11 @@ def fwd_reduce_kernel(
     x_ptr, xh_ptr, xw_ptr,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    CBR: tl.constexpr, RA: tl.constexpr, NCH: tl.constexpr, RT: tl.constexpr, BW: tl.constexpr, NR: tl.constexpr,
+    CBR: tl.constexpr, BHR: tl.constexpr, BW: tl.constexpr, NR: tl.constexpr,
 ):
     """R; grid (B * NR,), NR = C / CBR."""
     pid = tl.program_id(0)
-    reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, RA, NCH, RT, BW)
+    reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
 
 
 @triton.jit
@@ -452,15 +426,15 @@ def fwd_pool_kernel(
 @triton.jit
 def fwd_pcsa_kernel(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha,
-    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NC: tl.constexpr,
-    CFB: tl.constexpr, NQ: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr, DOT: tl.constexpr,
+    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
+    CFB: tl.constexpr, NQ: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
 ):
     """Q; grid (B * NQ * NKB,), NQ = C / CBQ query blocks, NKB = C / CBK key blocks."""
     pid = tl.program_id(0)
     per_sample = NQ * NKB
     item = pid % per_sample
     pcsa_item(pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr,
-              eps, alpha, pid // per_sample, item // NKB, item % NKB, C, N, HP, CBQ, CBK, NC, CFB, NKB, PREC, DOT)
+              eps, alpha, pid // per_sample, item // NKB, item % NKB, C, N, HP, CBQ, CBK, NB, CFB, NKB, PREC)
 
 
 @triton.jit
