@@ -246,10 +246,18 @@ def time_fused_variant(shape, dtype, device, warmup_ms, rep_ms) -> dict:
     return res
 
 
+_TUNE_DEFAULTS: dict = {}
+
+
 def set_tune(overrides: dict) -> None:
+    """The module's default tiles with ``overrides`` on top (never on top of a previous
+    call's overrides: a variant must not leak into the next measurement)."""
     from scsa_yolo.nn import scsa_fast
 
-    scsa_fast.TUNE.update(overrides)
+    if not _TUNE_DEFAULTS:
+        _TUNE_DEFAULTS.update(scsa_fast.TUNE)
+    scsa_fast.TUNE.clear()
+    scsa_fast.TUNE.update({**_TUNE_DEFAULTS, **overrides})
     scsa_fast._plans.clear()
     scsa_fast._launch.cache.clear()
 
