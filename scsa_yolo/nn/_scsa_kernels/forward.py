@@ -25,11 +25,12 @@ A       CB channels x BH rows reads x -> combines the partials into the gate,
 
 Memory layout choices (why the streaming kernels look the way they do):
 
-* Columns are loaded as dense power-of-two runs: W is split into a main run of W0
-  columns and a tail run of W1 (80 = 64 + 16, 40 = 32 + 8, 20 = 16 + 4), so no lane
-  holds a masked element and rows load as 16-byte vectors. (A single tile padded to
-  the next power of two wastes 3/8 of its lanes at W = 80, and lanes and registers
-  are what bound the bytes in flight per SM.)
+* The pooling and output passes load columns as dense power-of-two runs: W is split
+  into a main run of W0 columns and a tail run of W1 (80 = 64 + 16, 40 = 32 + 8,
+  20 = 16 + 4), so no lane holds a masked element and rows load as 16-byte vectors. (A
+  single tile padded to the next power of two wastes 3/8 of its lanes at W = 80.) The
+  reduction pass pads instead: adding the two runs' row sums needs a layout conversion
+  through shared memory per row block.
 * A program issues all its loads before anything that needs a barrier (a reduction
   across warps, a store that changes layout): barriers stop the compiler from moving
   later loads up, and serialised loads leave too few bytes in flight. Hence the
