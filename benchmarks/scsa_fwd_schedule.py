@@ -55,7 +55,7 @@ def check(layer, x, dtype) -> float:
 
 
 def stage_times(layer, x, warmup_ms, rep_ms) -> dict:
-    """Each launch of the split schedule alone (its inputs left in place by a full run)."""
+    """Each of the five launches alone (its inputs left in place by a full run)."""
     from scsa_yolo.nn import scsa_fast
 
     prm = scsa_fast._Params(tuple(scsa_fast._params(layer)), len(layer.dwconvs))
@@ -81,7 +81,7 @@ def warm(chw, batch, dtypes, variants) -> None:
         layer = make_layer(chw[0], seed=2).to(device=device, dtype=DTYPES[name]).eval()
         for v in variants:
             t0 = time.time()
-            set_tune({**VARIANTS["default"], **VARIANTS[v]})
+            set_tune(VARIANTS[v])
             layer.impl = "fast"
             with torch.no_grad():
                 layer(x)
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
             row["reference_us"] = bench(fwd, args.warmup_ms, args.rep_ms)
             layer.impl = "fast"
             for v in args.variants:
-                set_tune({**VARIANTS["default"], **VARIANTS[v]})
+                set_tune(VARIANTS[v])
                 res = {}
                 try:
                     res["err"] = check(layer, next(inputs), dtype)
@@ -157,14 +157,14 @@ def main(argv=None) -> int:
 
                         res["graph_us"] = graph_us(fwd_fixed, args.warmup_ms, args.rep_ms)
                         res["graph_clean_us"] = graph_us(fwd_fixed, args.warmup_ms, args.rep_ms, clean_l2=True)
-                    if True:  # every variant: which launch a setting changes
-                        res["stages_us"] = stage_times(layer, next(inputs), args.warmup_ms, args.rep_ms)
+                    # Every variant: which launch a setting changes.
+                    res["stages_us"] = stage_times(layer, next(inputs), args.warmup_ms, args.rep_ms)
                 except Exception as exc:  # report and go on with the other variants
                     res["error"] = f"{type(exc).__name__}: {exc}"[:300]
                 row["variants"][v] = res
                 log(f"{chw} {dname} {v}: {res}")
             rows.append(row)
-            set_tune(VARIANTS["default"])
+            set_tune({})
             torch.cuda.empty_cache()
     from scsa_yolo.nn import scsa_fast
 
@@ -173,7 +173,7 @@ def main(argv=None) -> int:
         import io
         import pstats
 
-        set_tune(VARIANTS["default"])
+        set_tune({})
         chw = args.shapes[-1]
         layer = make_layer(chw[0], seed=2).to(device=device, dtype=torch.float16).eval()
         x = torch.randn((args.batch, *chw), device=device, dtype=torch.float16)
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
         log(f"host profile, forward {chw}: {meta['host_us_per_forward']:.0f} us per call (profiled)")
         log(buf.getvalue()[:6000])
-        set_tune(VARIANTS["default"])
+        set_tune({})
 
     meta["direct_launch"] = {"ok": scsa_fast._Launcher.direct_ok, "error": scsa_fast._Launcher.direct_error}
     log(f"direct launch: {meta['direct_launch']}")

@@ -36,7 +36,6 @@ from pathlib import Path
 import torch
 
 DEFAULT_SHAPES = ((64, 80, 80), (128, 40, 40), (256, 20, 20), (128, 80, 80), (256, 40, 40), (512, 20, 20))
-DEFAULT_TUNE: dict = {}
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
@@ -448,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.warm_only:
         for item in args.warm:
             chw, name, variant = item.split(":")
-            set_tune(SWEEP[variant] if variant else DEFAULT_TUNE)
+            set_tune(SWEEP[variant] if variant else {})
             warm(parse_shape(chw), args.batch, [name], torch.device("cuda"))
         return 0
 
@@ -473,7 +472,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from scsa_yolo.nn import scsa_fast
 
-    DEFAULT_TUNE.update(scsa_fast.TUNE)
     meta["tune"] = dict(scsa_fast.TUNE)
     if args.precompile > 0:
         precompile(args, args.precompile, args.precompile_timeout)
@@ -564,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         for variant, overrides in SWEEP.items():
             set_tune(overrides)
             result["sweep"][variant] = fused_timings(f"sweep {variant}")
-        set_tune(DEFAULT_TUNE)
+        set_tune({})
         save()
     if args.profile:
         result["profile"] = {}

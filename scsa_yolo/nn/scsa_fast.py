@@ -342,7 +342,7 @@ def _runs(width: int) -> tuple[int, int]:
 
 def _row_block(h: int) -> int:
     """Rows per block: the largest power of two dividing h, within 4..16 (masked
-    blocks of min(16, p2(h)) rows when h has no such divisor)."""
+    blocks of min(8, p2(h)) rows when that is below 4)."""
     bh = h & -h
     if bh < 4:
         bh = min(_p2(h), 8)
@@ -459,7 +459,7 @@ class _Plan:
         ]
         self.g_gate = self.split[1][1]
         # Backward tiles (unchanged since v2: rows padded to powers of two).
-        rb, bw = _p2(self.WH), _p2(w)
+        rb = _p2(self.WH)
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
         self.ncb_bred = -(-c // cbr)
         self.g_bred = (b * self.ncb_bred,)
@@ -610,7 +610,7 @@ def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, 
         [x, f["xh"], f["xw"]],
         [f["xh"], f["xw"], f["ah"], f["aw"], *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w,
          prm.bet_w, cfg.eps_h, cfg.eps_w],
-        [x, f["ah"], f["aw"], f["pooled"], f["pstat"], p.split[2][1][0]],
+        [x, f["ah"], f["aw"], f["pooled"], f["pstat"]],
         [f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["qm"], f["ql"], f["qa"],
          f["stats"], cfg.eps_p, p.alpha],
         [x, f["ah"], f["aw"], f["qm"], f["ql"], f["qa"], f["gate"], f["o"], f["lse"], out],

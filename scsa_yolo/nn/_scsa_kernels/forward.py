@@ -408,7 +408,7 @@ def fwd_gate_kernel(
 
 @triton.jit
 def fwd_pool_kernel(
-    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, n_programs,
+    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
     WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
@@ -418,7 +418,7 @@ def fwd_pool_kernel(
     reverse order (the last samples first: R has just left them in L2)."""
     pid = tl.program_id(0)
     if REV:
-        pid = n_programs - 1 - pid
+        pid = tl.num_programs(0) - 1 - pid
     item = pid % NP
     pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, pid // NP, (item // HP) * CBP, item % HP,
               C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, P0, P1)
