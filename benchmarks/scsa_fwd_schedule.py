@@ -38,8 +38,10 @@ VARIANTS: dict[str, dict] = {
     "keys_2k": dict(pcsa_key_tile=2048),
     "pcsa_w8": dict(pcsa_warps=8),
     "apply_t8k": dict(apply_tile=8192),
+    "chunk8": dict(chunk_samples=8),  # five launches per group of 8 samples (L2 holds the group's x)
+    "chunk16": dict(chunk_samples=16),
 }
-GRAPH_VARIANTS = ("default",)
+GRAPH_VARIANTS = ("default", "chunk8", "chunk16")
 
 
 def check(layer, x, dtype) -> float:
@@ -64,8 +66,10 @@ def stage_times(layer, x, warmup_ms, rep_ms) -> dict:
         out, plan, ws = scsa_fast._forward(cfg, x, prm)
     k = scsa_fast._kernels()
     res = {}
-    for (name, grid, consts), args, letter in zip(plan.split, scsa_fast._split_args(cfg, x, out, prm, plan), "RGPQA"):
+    for (name, per_sample, consts), args, letter in zip(plan.split, scsa_fast._split_args(cfg, x, out, prm, plan),
+                                                         "RGPQA"):
         key = ("stage-bench", name, id(plan))
+        grid = (plan.B * per_sample,)
 
         def one(name=name, grid=grid, consts=consts, args=args, key=key):
             scsa_fast._launch(getattr(k.fwd, name), key, grid, args, (ws,), consts)

@@ -357,6 +357,9 @@ TUNE: dict[str, int] = {
     "pool_tile": 16384, "pool_warps": 4,  # pooling pass: elements of x per program (one window row)
     "min_programs": 1024,  # pooling pass: narrower channel blocks until the grid has this many
     "pool_reverse": 1,  # pooling pass walks the samples last to first (L2 still holds what R read last)
+    # Forward in groups of this many samples (a multiple of 8; 0: the whole batch at once), so
+    # that the second and third reads of a group's x find it in L2. Costs 5 launches a group.
+    "chunk_samples": 0,
     "pcsa_key_tile": 4096, "pcsa_warps": 4,  # channel attention: key channels x tokens per program
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
@@ -439,25 +442,29 @@ class _Plan:
         self.NQ = -(-c // tcb)
         self.NKB = -(-c // cbk)
         nkbp = max(2, _p2(self.NKB))
-        # The five launches: (kernel name, grid, constexpr arguments).
+        # The five launches: (kernel name, programs per sample, constexpr arguments).
         self.split = [
-            ("fwd_reduce_kernel", (b * self.NR,),
+            ("fwd_reduce_kernel", self.NR,
              dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, num_warps=TUNE["plane_warps"])),
-            ("fwd_gate_kernel", (b * self.NG * 2,),
+            ("fwd_gate_kernel", self.NG * 2,
              dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes),
                   num_warps=_warps_for(cgb * lb))),
-            ("fwd_pool_kernel", (b * self.NP,),
+            ("fwd_pool_kernel", self.NP,
              dict(**shape, **sxd, **win, CBP=cbp, P0=p0, P1=p1, NP=self.NP, REV=TUNE["pool_reverse"],
                   num_warps=TUNE["pool_warps"])),
-            ("fwd_pcsa_kernel", (b * self.NQ * self.NKB,),
+            ("fwd_pcsa_kernel", self.NQ * self.NKB,
              dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
                   PREC=self.prec, num_warps=TUNE["pcsa_warps"])),
-            ("fwd_apply_kernel", (b * self.NA,),
+            ("fwd_apply_kernel", self.NA,
              dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
                   CB=cb, BH=bh, W0=w0, W1=w1, NRB=self.NRB, NA=self.NA, NKB=self.NKB, NKBP=nkbp,
                   num_warps=TUNE["plane_warps"])),
         ]
-        self.g_gate = self.split[1][1]
+        self.g_gate = (b * self.split[1][1],)
+        # Sample groups of the forward: starts are multiples of 8 samples, so every
+        # per-sample workspace offset and x offset stays 16-byte aligned.
+        step = (TUNE["chunk_samples"] // 8) * 8 or b
+        self.chunks = [(b0, min(step, b - b0)) for b0 in range(0, b, step)]
         # Backward tiles (unchanged since v2: rows padded to powers of two).
         rb = _p2(self.WH)
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
@@ -598,9 +605,27 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
     ws = torch.empty(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
     key = (id(p), _aligned(x, out), prm.key())
-    for (name, grid, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
-        _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
+    launches = list(zip(p.split, _split_args(cfg, x, out, prm, p)))
+    for b0, nb in p.chunks:
+        for (name, per_sample, consts), args in launches:
+            if nb != p.B:
+                args = _sample_slice(args, (x, out), b0, nb, p.B)
+            _launch(getattr(k.fwd, name), (name, nb) + key, (nb * per_sample,), args, (ws,), consts)
     return out, p, ws
+
+
+def _sample_slice(args: list, batched: tuple[torch.Tensor, ...], b0: int, nb: int, b: int) -> list:
+    """Launch arguments restricted to samples b0 .. b0+nb-1: the batched tensors are
+    narrowed and every workspace segment (sample-major, B equal parts) is offset."""
+    out = []
+    for a in args:
+        if type(a) is _Seg:
+            per = a.numel // b
+            a = _Seg(a.off + b0 * per, nb * per, a.buf)
+        elif any(a is t for t in batched):
+            a = a.narrow(0, b0, nb)
+        out.append(a)
+    return out
 
 
 def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan) -> list[list]:
