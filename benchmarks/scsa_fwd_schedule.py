@@ -40,8 +40,19 @@ VARIANTS: dict[str, dict] = {
     "apply_t8k": dict(apply_tile=8192),
     "chunk8": dict(chunk_samples=8),  # five launches per group of 8 samples (L2 holds the group's x)
     "chunk16": dict(chunk_samples=16),
+    # One-warp programs: no cross-warp reductions, so (almost) no shared-memory traffic.
+    "r_w1_t512": dict(plane_warps=1, plane_tile=512),
+    "r_w1_t1k": dict(plane_warps=1, plane_tile=1024),
+    "r_w1_t2k": dict(plane_warps=1, plane_tile=2048),
+    "r_w2_t1k": dict(plane_warps=2, plane_tile=1024),
+    "p_w1_t2k": dict(pool_warps=1, pool_tile=2048),
+    "p_w1_t4k": dict(pool_warps=1, pool_tile=4096),
+    "p_w2_t4k": dict(pool_warps=2, pool_tile=4096),
+    "rp_w1": dict(plane_warps=1, plane_tile=1024, pool_warps=1, pool_tile=4096),
+    "a_w2": dict(apply_warps=2),
+    "a_w8_t8k": dict(apply_warps=8, apply_tile=8192),
 }
-GRAPH_VARIANTS = ("default", "chunk8", "chunk16")
+GRAPH_VARIANTS = tuple(VARIANTS)
 
 
 def check(layer, x, dtype) -> float:

@@ -352,8 +352,8 @@ def _row_block(h: int) -> int:
 #: Tile sizes (elements per program and iteration) and warps of the streaming kernels.
 #: ``SCSA_YOLO_FAST_TUNE="plane_tile=4096,pool_warps=8"`` overrides entries (benchmarks).
 TUNE: dict[str, int] = {
-    "plane_tile": 4096, "plane_warps": 4,  # X_H/X_W reduction (R): elements per loop step; also A's warps
-    "apply_tile": 4096,  # output pass: elements per program
+    "plane_tile": 4096, "plane_warps": 4,  # X_H/X_W reduction (R): elements per loop step
+    "apply_tile": 4096, "apply_warps": 4,  # output pass: elements per program
     "pool_tile": 16384, "pool_warps": 4,  # pooling pass: elements of x per program (one window row)
     "min_programs": 1024,  # pooling pass: narrower channel blocks until the grid has this many
     "pool_reverse": 1,  # pooling pass walks the samples last to first (L2 still holds what R read last)
@@ -458,7 +458,7 @@ class _Plan:
             ("fwd_apply_kernel", self.NA,
              dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
                   CB=cb, BH=bh, W0=w0, W1=w1, NRB=self.NRB, NA=self.NA, NKB=self.NKB, NKBP=nkbp,
-                  num_warps=TUNE["plane_warps"])),
+                  num_warps=TUNE["apply_warps"])),
         ]
         self.g_gate = (b * self.split[1][1],)
         # Sample groups of the forward: starts are multiples of 8 samples, so every
