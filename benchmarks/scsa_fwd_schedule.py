@@ -52,6 +52,15 @@ VARIANTS: dict[str, dict] = {
     "a_w2": dict(apply_warps=2),
     "a_w8_t8k": dict(apply_warps=8, apply_tile=8192),
 }
+_RP_W1 = VARIANTS["rp_w1"]
+VARIANTS.update({
+    "rp_w1_pf": dict(_RP_W1, plane_prefetch=1),
+    "rp_w1_t512pf": dict(_RP_W1, plane_tile=512, plane_prefetch=1),
+    "rp_w1_g4": dict(_RP_W1, gate_warps=4),
+    "rp_w1_g2": dict(_RP_W1, gate_warps=2),
+    "rp_w1_p2k": dict(_RP_W1, pool_tile=2048),
+    "rp_w1_q8": dict(_RP_W1, pcsa_warps=8),
+})
 GRAPH_VARIANTS = tuple(VARIANTS)
 
 

@@ -353,6 +353,8 @@ def _row_block(h: int) -> int:
 #: ``SCSA_YOLO_FAST_TUNE="plane_tile=4096,pool_warps=8"`` overrides entries (benchmarks).
 TUNE: dict[str, int] = {
     "plane_tile": 4096, "plane_warps": 4,  # X_H/X_W reduction (R): elements per loop step
+    "plane_prefetch": 0,  # R: load the next row step before reducing this one
+    "gate_warps": 0,  # gates (G): 0 picks by tile size
     "apply_tile": 4096, "apply_warps": 4,  # output pass: elements per program
     "pool_tile": 16384, "pool_warps": 4,  # pooling pass: elements of x per program (one window row)
     "min_programs": 1024,  # pooling pass: narrower channel blocks until the grid has this many
@@ -445,10 +447,11 @@ class _Plan:
         # The five launches: (kernel name, programs per sample, constexpr arguments).
         self.split = [
             ("fwd_reduce_kernel", self.NR,
-             dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, num_warps=TUNE["plane_warps"])),
+             dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, PREFETCH=TUNE["plane_prefetch"],
+                  num_warps=TUNE["plane_warps"])),
             ("fwd_gate_kernel", self.NG * 2,
              dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes),
-                  num_warps=_warps_for(cgb * lb))),
+                  num_warps=TUNE["gate_warps"] or _warps_for(cgb * lb))),
             ("fwd_pool_kernel", self.NP,
              dict(**shape, **sxd, **win, CBP=cbp, P0=p0, P1=p1, NP=self.NP, REV=TUNE["pool_reverse"],
                   num_warps=TUNE["pool_warps"])),
