@@ -60,7 +60,36 @@ VARIANTS.update({
     "rp_w1_g2": dict(_RP_W1, gate_warps=2),
     "rp_w1_p2k": dict(_RP_W1, pool_tile=2048),
     "rp_w1_q8": dict(_RP_W1, pcsa_warps=8),
+    "rp_w1_qtf32": dict(_RP_W1, pcsa_tf32=1),
+    "rp_w1_qk8k": dict(_RP_W1, pcsa_key_tile=8192),
 })
+
+
+def graph_kernel_us(fn, replays: int = 20) -> dict[str, float]:
+    """Mean GPU microseconds of each kernel inside a CUDA-graph replay of ``fn`` (each
+    replay after a read-only L2 flush): the launches as they run back to back."""
+    from torch.profiler import ProfilerActivity, profile
+
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    flush = torch.ones(64 << 20, device="cuda", dtype=torch.float32)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(replays):
+            flush.sum()
+            graph.replay()
+        torch.cuda.synchronize()
+    out: dict[str, float] = {}
+    for ev in prof.key_averages():
+        if ev.key.startswith("fwd_"):
+            out[ev.key] = round(ev.device_time_total / replays, 1)
+    return out
 GRAPH_VARIANTS = tuple(VARIANTS)
 
 
@@ -122,6 +151,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--warmup-ms", type=int, default=25)
     ap.add_argument("--rep-ms", type=int, default=100)
+    ap.add_argument("--in-graph", action="store_true", help="per-kernel times inside graph replays (profiler)")
     ap.add_argument("--host-profile", action="store_true", help="cProfile the eager forward (host overhead)")
     ap.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -181,6 +211,8 @@ def main(argv=None) -> int:
 
                         res["graph_us"] = graph_us(fwd_fixed, args.warmup_ms, args.rep_ms)
                         res["graph_clean_us"] = graph_us(fwd_fixed, args.warmup_ms, args.rep_ms, clean_l2=True)
+                        if args.in_graph:
+                            res["in_graph_us"] = graph_kernel_us(fwd_fixed)
                     # Every variant: which launch a setting changes.
                     res["stages_us"] = stage_times(layer, next(inputs), args.warmup_ms, args.rep_ms)
                 except Exception as exc:  # report and go on with the other variants

@@ -363,6 +363,7 @@ TUNE: dict[str, int] = {
     # that the second and third reads of a group's x find it in L2. Costs 5 launches a group.
     "chunk_samples": 0,
     "pcsa_key_tile": 4096, "pcsa_warps": 4,  # channel attention: key channels x tokens per program
+    "pcsa_tf32": 0,  # experiment: forward channel attention's dot in plain tf32 (benchmarks only)
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
 }
@@ -457,7 +458,8 @@ class _Plan:
                   num_warps=TUNE["pool_warps"])),
             ("fwd_pcsa_kernel", self.NQ * self.NKB,
              dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
-                  PREC=self.prec, num_warps=TUNE["pcsa_warps"])),
+                  PREC="tf32" if TUNE["pcsa_tf32"] and self.prec == "tf32x3" else self.prec,
+                  num_warps=TUNE["pcsa_warps"])),
             ("fwd_apply_kernel", self.NA,
              dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
                   CB=cb, BH=bh, W0=w0, W1=w1, NRB=self.NRB, NA=self.NA, NKB=self.NKB, NKBP=nkbp,

@@ -268,36 +268,19 @@ def sample_stats(pstat_ptr, b, eps, C: tl.constexpr, N: tl.constexpr, HP: tl.con
 
 
 @triton.jit
-def pcsa_raw(pooled_ptr, gam_ptr, bet_ptr, b, c0, C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr,
-             NB: tl.constexpr):
-    """Pooled tokens of channels c0..c0+CB-1 and their GroupNorm affine parameters, before
-    any statistics: (c, c_mask, token_mask (CB, NB), pooled (CB, NB), gamma (CB,), beta (CB,))."""
+def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
+                C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr, NB: tl.constexpr):
+    """Normalised tokens y = GN(pooled) of channels c0..c0+CB-1: (c, c_mask, y, y_hat),
+    y and y_hat (CB, NB) exactly 0 outside the valid (channel, token) region."""
     c = c0 + tl.arange(0, CB)
     cm = c < C
     n = tl.arange(0, NB)
     m = cm[:, None] & (n < N)[None, :]
     p = tl.load(pooled_ptr + (b * C + c)[:, None] * N + n[None, :], mask=m, other=0.0)
+    y_hat = tl.where(m, (p - mean) * rstd, 0.0)
     gam = tl.load(gam_ptr + c, mask=cm, other=0.0).to(tl.float32)
     bet = tl.load(bet_ptr + c, mask=cm, other=0.0).to(tl.float32)
-    return c, cm, m, p, gam, bet
-
-
-@triton.jit
-def pcsa_normalise(m, p, gam, bet, mean, rstd):
-    """(y, y_hat) of pcsa_raw's tokens: y_hat = (p - mean) * rstd, y = y_hat * gamma + beta,
-    both exactly 0 outside the valid (channel, token) region."""
-    y_hat = tl.where(m, (p - mean) * rstd, 0.0)
     y = tl.where(m, y_hat * gam[:, None] + bet[:, None], 0.0)
-    return y, y_hat
-
-
-@triton.jit
-def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
-                C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr, NB: tl.constexpr):
-    """Normalised tokens y = GN(pooled) of channels c0..c0+CB-1: (c, c_mask, y, y_hat),
-    y and y_hat (CB, NB) exactly 0 outside the valid (channel, token) region."""
-    c, cm, m, p, gam, bet = pcsa_raw(pooled_ptr, gam_ptr, bet_ptr, b, c0, C, N, CB, NB)
-    y, y_hat = pcsa_normalise(m, p, gam, bet, mean, rstd)
     return c, cm, y, y_hat
 
 
@@ -317,22 +300,15 @@ def pcsa_item(
     at [(b * C + c) * NKB + kb]; the (qb, kb) = (0, 0) program also saves the GroupNorm
     statistics for the backward.
     """
-    # Every load first: the statistics' cross-thread reductions put barriers in front of
-    # whatever is issued after them, and the token loads do not need the statistics.
-    c, cm, mq, pq, gam_q, bet_q = pcsa_raw(pooled_ptr, gam_ptr, bet_ptr, b, qb * CBQ, C, N, CBQ, NB)
-    d, dm, mk, pk, gam_k, bet_k = pcsa_raw(pooled_ptr, gam_ptr, bet_ptr, b, kb * CBK, C, N, CBK, NB)
-    wq = tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32)
-    wk = tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)
-    wv = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32)
     mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, HP, CFB)
     if (qb == 0) & (kb == 0):
         tl.store(stats_ptr + 2 * b, mean)
         tl.store(stats_ptr + 2 * b + 1, rstd)
-    y_q, _ = pcsa_normalise(mq, pq, gam_q, bet_q, mean, rstd)
-    q = y_q * (wq * alpha)[:, None]
-    y_k, _ = pcsa_normalise(mk, pk, gam_k, bet_k, mean, rstd)
-    k = y_k * wk[:, None]
-    vbar = wv * (tl.sum(y_k, axis=1) * (1.0 / N))
+    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, qb * CBQ, mean, rstd, C, N, CBQ, NB)
+    q = y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
+    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, kb * CBK, mean, rstd, C, N, CBK, NB)
+    k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
+    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * (1.0 / N))
     s = tl.dot(q, tl.trans(k), input_precision=PREC)
     s = tl.where(dm[None, :], s, float("-inf"))
     m_i = tl.max(s, axis=1)
