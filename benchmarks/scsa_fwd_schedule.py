@@ -62,6 +62,12 @@ VARIANTS.update({
     "rp_w1_q8": dict(_RP_W1, pcsa_warps=8),
     "rp_w1_qtf32": dict(_RP_W1, pcsa_tf32=1),
     "rp_w1_qk8k": dict(_RP_W1, pcsa_key_tile=8192),
+    "rp_w1_q32": dict(_RP_W1, pcsa_query_tile=4096),
+    "rp_w1_q32k64w8": dict(_RP_W1, pcsa_query_tile=4096, pcsa_key_tile=8192, pcsa_warps=8),
+    "rp_w1_q64k64w8": dict(_RP_W1, pcsa_query_tile=8192, pcsa_query_max=64, pcsa_key_tile=8192, pcsa_warps=8),
+    "rp_w1_q32tf32": dict(_RP_W1, pcsa_query_tile=4096, pcsa_tf32=1),
+    "rp_w1_q64k64w8tf32": dict(_RP_W1, pcsa_query_tile=8192, pcsa_query_max=64, pcsa_key_tile=8192,
+                               pcsa_warps=8, pcsa_tf32=1),
 })
 
 

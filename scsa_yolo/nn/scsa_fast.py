@@ -363,6 +363,7 @@ TUNE: dict[str, int] = {
     # that the second and third reads of a group's x find it in L2. Costs 5 launches a group.
     "chunk_samples": 0,
     "pcsa_key_tile": 4096, "pcsa_warps": 4,  # channel attention: key channels x tokens per program
+    "pcsa_query_tile": 2048, "pcsa_query_max": 32,  # ... query channels x tokens, and at most this many queries
     "pcsa_tf32": 0,  # experiment: forward channel attention's dot in plain tf32 (benchmarks only)
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
@@ -440,7 +441,7 @@ class _Plan:
         cgb, lb = _p2(self.Cg), _p2(max(h, w))
         # Q: CBQ queries x CBK keys x all tokens per program (one step, no loop).
         nb = max(16, _p2(self.N))
-        tcb = max(16, min(32, 2048 // nb, _p2(c)))
+        tcb = max(16, min(TUNE["pcsa_query_max"], _p2_floor(TUNE["pcsa_query_tile"] // nb), _p2(c)))
         cbk = max(16, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb), 4096 // tcb))
         self.NQ = -(-c // tcb)
         self.NKB = -(-c // cbk)
