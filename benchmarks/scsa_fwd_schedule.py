@@ -31,45 +31,19 @@ from scsa_layer import (  # noqa: E402 (benchmarks/ is not a package)
 
 VARIANTS: dict[str, dict] = {
     "default": {},
+    # Session 3's tiles (v4): four-warp R and P, narrow channel-attention blocks everywhere.
+    "v4_tiles": dict(plane_tile=4096, plane_warps=4, pool_tile=16384, pool_warps=4, pcsa_wide_tokens=0),
+    "r_w4": dict(plane_tile=4096, plane_warps=4),  # R as in v4
+    "r_t512": dict(plane_tile=512),
+    "r_t2k": dict(plane_tile=2048),
+    "p_w4": dict(pool_tile=16384, pool_warps=4),  # P as in v4
+    "p_t2k": dict(pool_tile=2048),
     "pool_forward": dict(pool_reverse=0),  # pooling pass in the same sample order as R (no L2 reuse)
-    "pool_t8k": dict(pool_tile=8192),
-    "plane_t8k": dict(plane_tile=8192),
-    "plane_t2k": dict(plane_tile=2048),
+    "q_narrow": dict(pcsa_wide_tokens=0),  # 16/32-channel attention blocks at every shape
     "keys_2k": dict(pcsa_key_tile=2048),
-    "pcsa_w8": dict(pcsa_warps=8),
-    "apply_t8k": dict(apply_tile=8192),
-    "chunk8": dict(chunk_samples=8),  # five launches per group of 8 samples (L2 holds the group's x)
-    "chunk16": dict(chunk_samples=16),
-    # One-warp programs: no cross-warp reductions, so (almost) no shared-memory traffic.
-    "r_w1_t512": dict(plane_warps=1, plane_tile=512),
-    "r_w1_t1k": dict(plane_warps=1, plane_tile=1024),
-    "r_w1_t2k": dict(plane_warps=1, plane_tile=2048),
-    "r_w2_t1k": dict(plane_warps=2, plane_tile=1024),
-    "p_w1_t2k": dict(pool_warps=1, pool_tile=2048),
-    "p_w1_t4k": dict(pool_warps=1, pool_tile=4096),
-    "p_w2_t4k": dict(pool_warps=2, pool_tile=4096),
-    "rp_w1": dict(plane_warps=1, plane_tile=1024, pool_warps=1, pool_tile=4096),
-    "a_w2": dict(apply_warps=2),
-    "a_w8_t8k": dict(apply_warps=8, apply_tile=8192),
+    "apply_t8k": dict(apply_tile=8192, apply_warps=8),
 }
-_RP_W1 = VARIANTS["rp_w1"]
-VARIANTS.update({
-    "rp_w1_pf": dict(_RP_W1, plane_prefetch=1),
-    "rp_w1_t512pf": dict(_RP_W1, plane_tile=512, plane_prefetch=1),
-    "rp_w1_g4": dict(_RP_W1, gate_warps=4),
-    "rp_w1_g2": dict(_RP_W1, gate_warps=2),
-    "rp_w1_p2k": dict(_RP_W1, pool_tile=2048),
-    "rp_w1_q8": dict(_RP_W1, pcsa_warps=8),
-    "rp_w1_qtf32": dict(_RP_W1, pcsa_tf32=1),
-    "rp_w1_qk8k": dict(_RP_W1, pcsa_key_tile=8192),
-    "rp_w1_q32": dict(_RP_W1, pcsa_query_tile=4096),
-    "rp_w1_q32k64w8": dict(_RP_W1, pcsa_query_tile=4096, pcsa_key_tile=8192, pcsa_warps=8),
-    "rp_w1_q64k64w8": dict(_RP_W1, pcsa_query_tile=8192, pcsa_query_max=64, pcsa_key_tile=8192, pcsa_warps=8),
-    "rp_w1_q32tf32": dict(_RP_W1, pcsa_query_tile=4096, pcsa_tf32=1),
-    "rp_w1_q64k64w8tf32": dict(_RP_W1, pcsa_query_tile=8192, pcsa_query_max=64, pcsa_key_tile=8192,
-                               pcsa_warps=8, pcsa_tf32=1),
-})
-
+GRAPH_VARIANTS = tuple(VARIANTS)
 
 def graph_kernel_us(fn, replays: int = 20) -> dict[str, float]:
     """Mean GPU microseconds of each kernel inside a CUDA-graph replay of ``fn`` (each

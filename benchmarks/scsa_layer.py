@@ -262,14 +262,11 @@ def set_tune(overrides: dict) -> None:
 
 
 SWEEP = {
-    "t2k_w4": dict(plane_tile=2048, plane_warps=4, pool_tile=2048, pool_warps=4, bred_tile=2048, bred_warps=4,
-                   dx_tile=2048, dx_warps=4),
-    "t4k_w4": dict(plane_tile=4096, plane_warps=4, pool_tile=4096, pool_warps=4, bred_tile=4096, bred_warps=4,
-                   dx_tile=4096, dx_warps=4),
-    "t4k_w8": dict(plane_tile=4096, plane_warps=8, pool_tile=4096, pool_warps=8, bred_tile=4096, bred_warps=8,
-                   dx_tile=4096, dx_warps=8),
-    "t8k_w8": dict(plane_tile=8192, plane_warps=8, pool_tile=8192, pool_warps=8, bred_tile=8192, bred_warps=8,
-                   dx_tile=8192, dx_warps=8),
+    # Session 3's forward tiles (four-warp R and P, narrow channel-attention blocks).
+    "v4_tiles": dict(plane_tile=4096, plane_warps=4, pool_tile=16384, pool_warps=4, pcsa_wide_tokens=0),
+    # One-warp programs in the backward's streaming passes too.
+    "bwd_w1": dict(bred_tile=1024, bred_warps=1, dx_tile=1024, dx_warps=1),
+    "bwd_w2": dict(bred_tile=2048, bred_warps=2, dx_tile=2048, dx_warps=2),
 }
 
 

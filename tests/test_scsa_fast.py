@@ -180,31 +180,6 @@ def _tiling_case() -> dict:
     return out
 
 
-def _chunk_case() -> dict:
-    """The forward in sample groups (8 + a ragged group of 2) against one group."""
-    shape = (10, 16, 8, 8)
-    torch.manual_seed(7)
-    x = torch.randn(shape)
-    layer = _layer(shape[1], {"window": 4}, "fast")
-    saved = dict(scsa_fast.TUNE)
-    res = {}
-    try:
-        for chunk in (0, 8):
-            scsa_fast.TUNE.update({**saved, "chunk_samples": chunk})
-            scsa_fast._plans.clear()
-            with torch.no_grad():
-                out = layer(x)
-            res[chunk] = (out, next(iter(scsa_fast._plans.values())).chunks)
-    finally:
-        scsa_fast.TUNE.clear()
-        scsa_fast.TUNE.update(saved)
-        scsa_fast._plans.clear()
-    with torch.no_grad():
-        truth = layer.double().forward_reference(x.double())
-    return {"max_diff": float((res[0][0] - res[8][0]).abs().max()), "chunks": res[8][1], "whole": res[0][1],
-            "err": _rel(res[8][0], truth)}
-
-
 def _worker() -> None:
     results = {"cases": {}, "errors": {}}
     for name, shape, kwargs, dtype_name, channels_last in CASES:
@@ -213,7 +188,7 @@ def _worker() -> None:
         except Exception as exc:  # reported per case, so one failure does not hide the others
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
     for name, fn in (("params_only", _params_only_case), ("checkpoint", _checkpoint_case),
-                     ("tilings", _tiling_case), ("chunks", _chunk_case)):
+                     ("tilings", _tiling_case)):
         try:
             results[name] = fn()
         except Exception as exc:
@@ -242,14 +217,6 @@ def test_worker_ran_every_case_in_the_interpreter(interp):
     assert interp["errors"] == {}
     assert set(interp["cases"]) == {c[0] for c in CASES}
     assert all(c["fast_supported"] for c in interp["cases"].values())
-
-
-@pytest.mark.slow
-def test_forward_in_sample_groups_matches_one_group(interp):
-    case = interp["chunks"]
-    assert case["whole"] == [[0, 10]] and case["chunks"] == [[0, 8], [8, 2]]
-    assert case["max_diff"] == 0.0  # per-sample arithmetic is the same, only the launches differ
-    assert case["err"] < 1e-5
 
 
 @pytest.mark.slow

@@ -352,19 +352,16 @@ def _row_block(h: int) -> int:
 #: Tile sizes (elements per program and iteration) and warps of the streaming kernels.
 #: ``SCSA_YOLO_FAST_TUNE="plane_tile=4096,pool_warps=8"`` overrides entries (benchmarks).
 TUNE: dict[str, int] = {
-    "plane_tile": 4096, "plane_warps": 4,  # X_H/X_W reduction (R): elements per loop step
-    "plane_prefetch": 0,  # R: load the next row step before reducing this one
-    "gate_warps": 0,  # gates (G): 0 picks by tile size
+    # X_H/X_W reduction (R): elements per loop step. One warp per program: with more, the
+    # cross-warp reductions and layout changes went through shared memory with bank
+    # conflicts, and those wavefronts, not DRAM, bounded the pass (Nsight Compute).
+    "plane_tile": 1024, "plane_warps": 1,
     "apply_tile": 4096, "apply_warps": 4,  # output pass: elements per program
-    "pool_tile": 16384, "pool_warps": 4,  # pooling pass: elements of x per program (one window row)
+    "pool_tile": 4096, "pool_warps": 1,  # pooling pass: elements of x per program (one window row); one warp as R
     "min_programs": 1024,  # pooling pass: narrower channel blocks until the grid has this many
     "pool_reverse": 1,  # pooling pass walks the samples last to first (L2 still holds what R read last)
-    # Forward in groups of this many samples (a multiple of 8; 0: the whole batch at once), so
-    # that the second and third reads of a group's x find it in L2. Costs 5 launches a group.
-    "chunk_samples": 0,
     "pcsa_key_tile": 4096, "pcsa_warps": 4,  # channel attention: key channels x tokens per program
-    "pcsa_query_tile": 2048, "pcsa_query_max": 32,  # ... query channels x tokens, and at most this many queries
-    "pcsa_tf32": 0,  # experiment: forward channel attention's dot in plain tf32 (benchmarks only)
+    "pcsa_wide_tokens": 128,  # ... 64 x 64 channel blocks, 8 warps, from this many (padded) tokens (0: never)
     "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
     "dx_tile": 2048, "dx_warps": 4,  # dx pass
 }
@@ -377,6 +374,21 @@ for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
 def _warps_for(elements: int) -> int:
     """Warps for the small kernels: about 16 float32 values per thread and tile."""
     return max(4, min(16, _p2(elements // 512)))
+
+
+def _pcsa_tiles(c: int, nb: int) -> tuple[int, int, int]:
+    """(query block, key block, warps) of the forward channel attention, C channels and
+    NB padded tokens. Long token rows (NB >= TUNE["pcsa_wide_tokens"], the 80 x 80 maps)
+    with C >= 128 take 64 x 64 channel blocks and 8 warps: a quarter of the programs,
+    about one wave at C = 128 (H100, graph replay at (128, 80, 80): 23 -> 11 us). Shorter
+    rows or fewer channels keep small blocks: there the wide ones measured slower
+    (21 -> 27 us at (512, 20, 20), 7 -> 10 us at (64, 80, 80))."""
+    wide = TUNE["pcsa_wide_tokens"]
+    if wide and nb >= wide and c >= 128:
+        return 64, 64, 8
+    tcb = max(16, min(32, 2048 // nb, _p2(c)))
+    cbk = max(16, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb), 4096 // tcb))
+    return tcb, cbk, TUNE["pcsa_warps"]
 
 
 class _Seg:
@@ -441,36 +453,29 @@ class _Plan:
         cgb, lb = _p2(self.Cg), _p2(max(h, w))
         # Q: CBQ queries x CBK keys x all tokens per program (one step, no loop).
         nb = max(16, _p2(self.N))
-        tcb = max(16, min(TUNE["pcsa_query_max"], _p2_floor(TUNE["pcsa_query_tile"] // nb), _p2(c)))
-        cbk = max(16, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb), 4096 // tcb))
+        tcb, cbk, qwarps = _pcsa_tiles(c, nb)
         self.NQ = -(-c // tcb)
         self.NKB = -(-c // cbk)
         nkbp = max(2, _p2(self.NKB))
         # The five launches: (kernel name, programs per sample, constexpr arguments).
         self.split = [
             ("fwd_reduce_kernel", self.NR,
-             dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, PREFETCH=TUNE["plane_prefetch"],
-                  num_warps=TUNE["plane_warps"])),
+             dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, num_warps=TUNE["plane_warps"])),
             ("fwd_gate_kernel", self.NG * 2,
              dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes),
-                  num_warps=TUNE["gate_warps"] or _warps_for(cgb * lb))),
+                  num_warps=_warps_for(cgb * lb))),
             ("fwd_pool_kernel", self.NP,
              dict(**shape, **sxd, **win, CBP=cbp, P0=p0, P1=p1, NP=self.NP, REV=TUNE["pool_reverse"],
                   num_warps=TUNE["pool_warps"])),
             ("fwd_pcsa_kernel", self.NQ * self.NKB,
              dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
-                  PREC="tf32" if TUNE["pcsa_tf32"] and self.prec == "tf32x3" else self.prec,
-                  num_warps=TUNE["pcsa_warps"])),
+                  PREC=self.prec, num_warps=qwarps)),
             ("fwd_apply_kernel", self.NA,
              dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
                   CB=cb, BH=bh, W0=w0, W1=w1, NRB=self.NRB, NA=self.NA, NKB=self.NKB, NKBP=nkbp,
                   num_warps=TUNE["apply_warps"])),
         ]
         self.g_gate = (b * self.split[1][1],)
-        # Sample groups of the forward: starts are multiples of 8 samples, so every
-        # per-sample workspace offset and x offset stays 16-byte aligned.
-        step = (TUNE["chunk_samples"] // 8) * 8 or b
-        self.chunks = [(b0, min(step, b - b0)) for b0 in range(0, b, step)]
         # Backward tiles (unchanged since v2: rows padded to powers of two).
         rb = _p2(self.WH)
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
@@ -611,27 +616,9 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
     ws = torch.empty(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
     key = (id(p), _aligned(x, out), prm.key())
-    launches = list(zip(p.split, _split_args(cfg, x, out, prm, p)))
-    for b0, nb in p.chunks:
-        for (name, per_sample, consts), args in launches:
-            if nb != p.B:
-                args = _sample_slice(args, (x, out), b0, nb, p.B)
-            _launch(getattr(k.fwd, name), (name, nb) + key, (nb * per_sample,), args, (ws,), consts)
+    for (name, per_sample, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
+        _launch(getattr(k.fwd, name), (name,) + key, (p.B * per_sample,), args, (ws,), consts)
     return out, p, ws
-
-
-def _sample_slice(args: list, batched: tuple[torch.Tensor, ...], b0: int, nb: int, b: int) -> list:
-    """Launch arguments restricted to samples b0 .. b0+nb-1: the batched tensors are
-    narrowed and every workspace segment (sample-major, B equal parts) is offset."""
-    out = []
-    for a in args:
-        if type(a) is _Seg:
-            per = a.numel // b
-            a = _Seg(a.off + b0 * per, nb * per, a.buf)
-        elif any(a is t for t in batched):
-            a = a.narrow(0, b0, nb)
-        out.append(a)
-    return out
 
 
 def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan) -> list[list]:

@@ -64,7 +64,7 @@ def reduce_item(
     x_ptr, xh_ptr, xw_ptr, b, c0,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, PREFETCH: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
 ):
     """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x for channels c0..c0+CB-1.
 
@@ -81,21 +81,11 @@ def reduce_item(
     rows = tl.arange(0, BH)
     base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
     col_acc = tl.zeros([CB, BH, BW], dtype=tl.float32)
-    if PREFETCH:
-        # The next step's tile is loaded before this step's reductions (two in flight).
-        nxt = tl.load(base + rows[None, :, None] * SXH,
-                      mask=cm[:, None, None] & (rows < H)[None, :, None] & wm[None, None, :], other=0.0)
     for h0 in range(0, H, BH):
         h = h0 + rows
         hm = h < H
-        if PREFETCH:
-            v = nxt.to(tl.float32)
-            hn = h + BH
-            nxt = tl.load(base + hn[None, :, None] * SXH,
-                          mask=cm[:, None, None] & (hn < H)[None, :, None] & wm[None, None, :], other=0.0)
-        else:
-            v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :],
-                        other=0.0).to(tl.float32)
+        v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :],
+                    other=0.0).to(tl.float32)
         tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W),
                  mask=cm[:, None] & hm[None, :])
         col_acc += v
@@ -394,12 +384,11 @@ def fwd_reduce_kernel(
     x_ptr, xh_ptr, xw_ptr,
     C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
     SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    CBR: tl.constexpr, BHR: tl.constexpr, BW: tl.constexpr, NR: tl.constexpr, PREFETCH: tl.constexpr,
+    CBR: tl.constexpr, BHR: tl.constexpr, BW: tl.constexpr, NR: tl.constexpr,
 ):
     """R; grid (B * NR,), NR = C / CBR."""
     pid = tl.program_id(0)
-    reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW,
-                PREFETCH)
+    reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
 
 
 @triton.jit
