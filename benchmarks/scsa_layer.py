@@ -264,9 +264,10 @@ def set_tune(overrides: dict) -> None:
 SWEEP = {
     # Session 3's forward tiles (four-warp R and P, narrow channel-attention blocks).
     "v4_tiles": dict(plane_tile=4096, plane_warps=4, pool_tile=16384, pool_warps=4, pcsa_wide_tokens=0),
-    # One-warp programs in the backward's streaming passes too.
-    "bwd_w1": dict(bred_tile=1024, bred_warps=1, dx_tile=1024, dx_warps=1),
+    # The backward's streaming passes as in v4 (four warps), and with two.
+    "bwd_v4": dict(bred_tile=2048, bred_warps=4, dx_tile=2048, dx_warps=4),
     "bwd_w2": dict(bred_tile=2048, bred_warps=2, dx_tile=2048, dx_warps=2),
+    "bwd_t512": dict(bred_tile=512, dx_tile=512),
 }
 
 

@@ -141,11 +141,13 @@ def _checkpoint_case() -> dict:
 #: Tile overrides that reach the kernels' less common paths on small maps: several key
 #: blocks merged by the output pass (three, or two with the second half masked), a row
 #: loop whose last step is half masked (24 rows, 16 a step), one plane per reduction
-#: program, and widths without a tail run (W = 16, 16 pooled columns).
+#: program, widths without a tail run (W = 16, 16 pooled columns), and the wide 64 x 64
+#: channel-attention blocks of the 80 x 80 maps (48 channels: a third of each block masked).
 TILINGS = {
     "default": {},
     "small_tiles": {"pcsa_key_tile": 256, "plane_tile": 256, "pool_tile": 64, "apply_tile": 64},
     "ragged_keys": {"pcsa_key_tile": 1024},
+    "wide_attention": {"pcsa_wide_tokens": 16, "pcsa_wide_channels": 16},
 }
 
 
@@ -171,6 +173,7 @@ def _tiling_case() -> dict:
             out[name] = {"out": _rel(o, t_out), "dx": _rel(dx, t_dx),
                          "params": max(_rel(g, t) for g, t in zip(grads, t_grads)),
                          "NKB": plan.NKB, "BHR": consts["fwd_reduce_kernel"]["BHR"],
+                         "CBQ": consts["fwd_pcsa_kernel"]["CBQ"],
                          "CBR": consts["fwd_reduce_kernel"]["CBR"],
                          "W1": consts["fwd_apply_kernel"]["W1"], "P1": consts["fwd_pool_kernel"]["P1"]}
     finally:
@@ -228,6 +231,7 @@ def test_every_tiling_matches_float64(interp):
         assert case["W1"] == 0 and case["P1"] == 0, case  # 16 columns, 4 windows of 4: no tail runs
     default, small, ragged = cases["default"], cases["small_tiles"], cases["ragged_keys"]
     assert (default["NKB"], small["NKB"], ragged["NKB"]) == (1, 3, 2)
+    assert cases["wide_attention"]["CBQ"] == 64 and default["CBQ"] == 32  # 48 channels in one masked block
     assert (small["BHR"], small["CBR"]) == (16, 1)  # one plane, 24 rows in two steps of 16
     assert default["CBR"] > 1
 

@@ -361,9 +361,10 @@ TUNE: dict[str, int] = {
     "min_programs": 1024,  # pooling pass: narrower channel blocks until the grid has this many
     "pool_reverse": 1,  # pooling pass walks the samples last to first (L2 still holds what R read last)
     "pcsa_key_tile": 4096, "pcsa_warps": 4,  # channel attention: key channels x tokens per program
-    "pcsa_wide_tokens": 128,  # ... 64 x 64 channel blocks, 8 warps, from this many (padded) tokens (0: never)
-    "bred_tile": 2048, "bred_warps": 4,  # backward reduction (x and dout)
-    "dx_tile": 2048, "dx_warps": 4,  # dx pass
+    # ... 64 x 64 channel blocks and 8 warps from this many (padded) tokens and channels (0: never)
+    "pcsa_wide_tokens": 128, "pcsa_wide_channels": 128,
+    "bred_tile": 1024, "bred_warps": 1,  # backward reduction (x and dout); one warp, as R
+    "dx_tile": 1024, "dx_warps": 1,  # dx pass
 }
 for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
     _name, _, _value = _item.partition("=")
@@ -379,12 +380,12 @@ def _warps_for(elements: int) -> int:
 def _pcsa_tiles(c: int, nb: int) -> tuple[int, int, int]:
     """(query block, key block, warps) of the forward channel attention, C channels and
     NB padded tokens. Long token rows (NB >= TUNE["pcsa_wide_tokens"], the 80 x 80 maps)
-    with C >= 128 take 64 x 64 channel blocks and 8 warps: a quarter of the programs,
+    with C >= TUNE["pcsa_wide_channels"] (128) take 64 x 64 channel blocks and 8 warps: a quarter of the programs,
     about one wave at C = 128 (H100, graph replay at (128, 80, 80): 23 -> 11 us). Shorter
     rows or fewer channels keep small blocks: there the wide ones measured slower
     (21 -> 27 us at (512, 20, 20), 7 -> 10 us at (64, 80, 80))."""
     wide = TUNE["pcsa_wide_tokens"]
-    if wide and nb >= wide and c >= 128:
+    if wide and nb >= wide and c >= TUNE["pcsa_wide_channels"]:
         return 64, 64, 8
     tcb = max(16, min(32, 2048 // nb, _p2(c)))
     cbk = max(16, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb), 4096 // tcb))
