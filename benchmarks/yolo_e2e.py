@@ -109,7 +109,8 @@ def dummy_batch(batch: int, imgsz: int, device: torch.device, boxes_per_image: i
     }
 
 
-def time_inference(yaml_name: str, impl: str | None, args, device) -> dict:
+def inference_step(yaml_name: str, impl: str | None, args, device):
+    """(step fn, SCSA layer count): one fused fp16 no-grad forward of a batch."""
     model = build(yaml_name, device)
     n_scsa = set_impl(model, impl) if impl else 0
     model = model.fuse().eval()
@@ -121,11 +122,11 @@ def time_inference(yaml_name: str, impl: str | None, args, device) -> dict:
         with torch.no_grad():
             model(x)
 
-    ms = median_ms(step, device)
-    return {"ms": ms, "imgs_per_s": args.batch / (ms * 1e-3), "scsa_layers": n_scsa}
+    return step, n_scsa
 
 
-def time_training(yaml_name: str, impl: str | None, args, device) -> dict:
+def training_step(yaml_name: str, impl: str | None, args, device):
+    """(step fn, SCSA layer count): one AMP training step with the detection loss."""
     from ultralytics.cfg import get_cfg
 
     model = build(yaml_name, device).train()
@@ -146,8 +147,7 @@ def time_training(yaml_name: str, impl: str | None, args, device) -> dict:
         scaler.step(opt)
         scaler.update()
 
-    ms = median_ms(step, device)
-    return {"ms": ms, "scsa_layers": n_scsa}
+    return step, n_scsa
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", default="yolov8n.yaml")
     ap.add_argument("--scsa", default="yolov8n-scsa.yaml")
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--rounds", type=int, default=5, help="timing rounds over all models (median reported)")
     args = ap.parse_args(argv)
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -176,20 +177,37 @@ def main(argv: list[str] | None = None) -> int:
     register()
     args.out.mkdir(parents=True, exist_ok=True)
     runs = [(args.base, None), (args.scsa, "reference"), (args.scsa, "fast")]
-    rows = []
+    # Every model is built once; the timings then go round the models `rounds` times and
+    # each figure is the median over rounds: the host-bound training step drifts by 10-20%
+    # over a minute on the lent machine, and interleaving keeps that drift out of the ratios.
+    rows, steps = [], {}
     for yaml_name, impl in runs:
-        label = yaml_name + (f" ({impl})" if impl else "")
         row = {"model": yaml_name, "impl": impl or "-"}
-        for what, fn in (("infer", time_inference), ("train", time_training)):
+        for what, make in (("infer", inference_step), ("train", training_step)):
             try:
-                row[what] = fn(yaml_name, impl, args, device)
-                log(f"{label} {what}: {row[what]['ms']:.1f} ms")
+                steps[(len(rows), what)], n_scsa = make(yaml_name, impl, args, device)
+                row[what] = {"rounds_ms": [], "scsa_layers": n_scsa}
             except Exception as exc:  # keep the others; the failure is in the table
                 row[what] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                log(f"{label} {what}: FAILED {row[what]['error']}")
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+                log(f"{yaml_name} {impl or ''} {what}: FAILED {row[what]['error']}")
         rows.append(row)
+    for rnd in range(args.rounds):
+        for (i, what), step in steps.items():
+            cell = rows[i][what]
+            if "error" in cell:
+                continue
+            try:
+                cell["rounds_ms"].append(median_ms(step, device))
+                log(f"round {rnd}: {rows[i]['model']} {rows[i]['impl']} {what}: {cell['rounds_ms'][-1]:.2f} ms")
+            except Exception as exc:
+                cell["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    for row in rows:
+        for what in ("infer", "train"):
+            cell = row[what]
+            if cell.get("rounds_ms") and "error" not in cell:
+                cell["ms"] = sorted(cell["rounds_ms"])[len(cell["rounds_ms"]) // 2]
+                if what == "infer":
+                    cell["imgs_per_s"] = args.batch / (cell["ms"] * 1e-3)
 
     base_inf = rows[0]["infer"].get("ms")
     base_train = rows[0]["train"].get("ms")
@@ -199,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Device: {dev_name}; torch {torch.__version__}. Inference: fused, fp16, no_grad. Training step: "
         "fp32 parameters + fp16 autocast + GradScaler, detection loss on random boxes, SGD step. "
-        "Median over repeated runs.",
+        f"Each figure: the median of {args.rounds} rounds, each round timing every model in turn "
+        "(median batch time per round).",
         "",
         "| model | SCSA impl | infer ms/batch | imgs/s | % of plain | train step ms | vs plain |",
         "|---|---|---|---|---|---|---|",
@@ -211,8 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         tr_cells = (f"{tr['ms']:.1f} | {100 * (tr['ms'] / base_train - 1):+.1f}%"
                     if "ms" in tr and base_train else f"{tr.get('error', '?')} | -")
         lines.append(f"| {r['model']} | {r['impl']} | {inf_cells} | {tr_cells} |")
+    lines += ["", "Per round (ms, infer / train):", ""]
+    for r in rows:
+        per = [" / ".join(f"{v:.2f}" for v in r[w].get("rounds_ms", [])) for w in ("infer", "train")]
+        lines.append(f"- {r['model']} ({r['impl']}): infer {per[0]}; train {per[1]}")
     text = "\n".join(lines) + "\n"
     meta = {"device": dev_name, "torch": torch.__version__, "batch": args.batch, "imgsz": args.imgsz,
+            "rounds": args.rounds, "commit": os.environ.get("SCSA_YOLO_GIT_COMMIT", ""),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     for name, content in (("yolo_e2e.json", json.dumps({"meta": meta, "rows": rows}, indent=1)),
                           ("yolo_e2e.md", text)):
