@@ -12,10 +12,13 @@ REPORTS = [
     # (records folder, style, committed report stem)
     ("throughput/records", "table2", "throughput/table2"),
     ("synthetic/records", "table4", "synthetic/table4"),
+    # The two-GPU grids (benchmarks/multi_gpu.sh): one run per GPU, and both runs on GPU 0.
+    ("multi_gpu/bench_gpus_0_1/records", "table4", "multi_gpu/bench_gpus_0_1/report"),
+    ("multi_gpu/bench_gpu_0_twice/records", "table4", "multi_gpu/bench_gpu_0_twice/report"),
 ]
 
 
-@pytest.mark.parametrize("records, style, stem", REPORTS, ids=[r[1] for r in REPORTS])
+@pytest.mark.parametrize("records, style, stem", REPORTS, ids=[r[2] for r in REPORTS])
 @pytest.mark.parametrize("fmt", ["md", "latex", "html", "csv"])
 def test_committed_report_regenerates_from_committed_records(tmp_path, records, style, stem, fmt):
     committed_dir = RESULTS / Path(stem).parent
