@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scsa_layer import (  # noqa: E402 (benchmarks/ is not a package)
-    DEFAULT_SHAPES, DTYPES, bench, copy_bandwidth, graph_us, log, make_layer, parse_shape, rel_err, rotated,
-    set_tune, write_atomic,
+    DEFAULT_SHAPES, DTYPES, bench, capture_graph, copy_bandwidth, graph_us, log, make_layer, parse_shape,
+    read_flush_buffer, rel_err, rotated, set_tune, write_atomic,
 )
 
 VARIANTS: dict[str, dict] = {
@@ -50,16 +50,8 @@ def graph_kernel_us(fn, replays: int = 20) -> dict[str, float]:
     replay after a read-only L2 flush): the launches as they run back to back."""
     from torch.profiler import ProfilerActivity, profile
 
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    flush = torch.ones(64 << 20, device="cuda", dtype=torch.float32)
+    graph = capture_graph(fn)
+    flush = read_flush_buffer()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(replays):
             flush.sum()

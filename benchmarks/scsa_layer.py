@@ -137,15 +137,20 @@ def bench(fn, warmup_ms: int, rep_ms: int) -> float:
 _READ_FLUSH: list = []
 
 
+def read_flush_buffer() -> torch.Tensor:
+    """A 256 MB float32 buffer whose sum evicts L2 by reads (allocated once)."""
+    if not _READ_FLUSH:
+        _READ_FLUSH.append(torch.ones(64 << 20, device="cuda", dtype=torch.float32))
+    return _READ_FLUSH[0]
+
+
 def bench_clean_l2(fn, reps: int = 100, warmup: int = 10) -> float:
     """Median microseconds of ``fn`` after an L2 flush by *reads* (summing a 256 MB
     buffer), so L2 holds clean lines. Use it on a CUDA-graph replay: the events bracket
     the host's launches too, so an eager call would be timed host-bound. do_bench flushes by writing zeros: L2 is then full of
     dirty lines that the timed kernels' first reads must write back to HBM, a cost no
     layer in a network pays (there L2 holds the previous layer's output, i.e. x itself)."""
-    if not _READ_FLUSH:
-        _READ_FLUSH.append(torch.ones(64 << 20, device="cuda", dtype=torch.float32))
-    buf = _READ_FLUSH[0]
+    buf = read_flush_buffer()
     for _ in range(warmup):
         fn()
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
@@ -195,9 +200,8 @@ def time_shape(shape, dtype, device, warmup_ms, rep_ms) -> dict:
     return res
 
 
-def graph_us(fn, warmup_ms: int, rep_ms: int, clean_l2: bool = False) -> float:
-    """Median microseconds of ``fn`` captured in a CUDA graph: GPU time without host
-    launch overhead (after do_bench's write flush, or with ``clean_l2`` a read flush)."""
+def capture_graph(fn) -> "torch.cuda.CUDAGraph":
+    """``fn`` captured in a CUDA graph (after three warm-up calls on a side stream)."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -207,6 +211,13 @@ def graph_us(fn, warmup_ms: int, rep_ms: int, clean_l2: bool = False) -> float:
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         fn()
+    return graph
+
+
+def graph_us(fn, warmup_ms: int, rep_ms: int, clean_l2: bool = False) -> float:
+    """Median microseconds of ``fn`` captured in a CUDA graph: GPU time without host
+    launch overhead (after do_bench's write flush, or with ``clean_l2`` a read flush)."""
+    graph = capture_graph(fn)
     return bench_clean_l2(graph.replay) if clean_l2 else bench(graph.replay, warmup_ms, rep_ms)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -29,6 +30,9 @@ import triton.language as tl
 
 from scsa_yolo.nn import scsa_fast
 from scsa_yolo.nn.scsa import SCSA
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scsa_layer import bench_clean_l2  # noqa: E402 (benchmarks/ is not a package)
 
 
 @triton.jit
@@ -70,27 +74,6 @@ def probe_r_partial(
     tl.store(pbase + col0[None, :], tl.sum(v0, axis=1))
     if W1 > 0:
         tl.store(pbase + col1[None, :], tl.sum(v1, axis=1), mask=(col1 < W)[None, :])
-
-
-_FLUSH: list[torch.Tensor] = []
-
-
-def clean_l2_us(fn, reps: int = 50, warmup: int = 5) -> float:
-    """Median microseconds of fn after a read-only L2 flush (see scsa_layer.bench_clean_l2)."""
-    if not _FLUSH:
-        _FLUSH.append(torch.ones(64 << 20, device="cuda", dtype=torch.float32))
-    for _ in range(warmup):
-        fn()
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    for i in range(reps):
-        _FLUSH[0].sum()
-        starts[i].record()
-        fn()
-        ends[i].record()
-    torch.cuda.synchronize()
-    times = sorted(s.elapsed_time(e) for s, e in zip(starts, ends))
-    return times[len(times) // 2] * 1e3
 
 
 def _p2(n: int) -> int:
@@ -174,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                     fn()
                 torch.cuda.synchronize()
                 continue
-            us = clean_l2_us(fn)
+            us = bench_clean_l2(fn, reps=50, warmup=5)
             rows.append({"shape": list(chw), "probe": name, "us": round(us, 1),
                          "read_GBps": round(nbytes / us / 1e3), "rel_err": err})
             print(f"{chw} {name:24s} {us:7.1f} us  {nbytes / us / 1e3:6.0f} GB/s  err {err:.1e}", flush=True)
