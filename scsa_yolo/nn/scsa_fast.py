@@ -557,7 +557,9 @@ class _Launcher:
     def __init__(self) -> None:
         self.cache: dict[tuple, tuple] = {}
 
-    def __call__(self, fn, key: tuple, grid: tuple, args: list, wss: tuple, consts: dict) -> None:
+    def __call__(self, fn, key: tuple, grid: tuple, args: list, wss: tuple, consts: dict, stream=None) -> None:
+        """``stream``: the raw CUDA stream (see :func:`_current_stream`); None lets Triton
+        look it up, a few microseconds of host time per launch."""
         entry = self.cache.get(key) if _Launcher.direct_ok else None
         if entry is not None:
             runner, cvals, tried = entry
@@ -568,10 +570,10 @@ class _Launcher:
             flat = [bases[a.buf] + 4 * a.off if type(a) is _Seg else a.data_ptr() if isinstance(a, torch.Tensor) else a
                     for a in args]
             if tried:
-                runner(*flat, *cvals)
+                runner(*flat, *cvals, stream=stream)
                 return
             try:  # first direct launch of this kernel variant: fall back for good if refused
-                runner(*flat, *cvals)
+                runner(*flat, *cvals, stream=stream)
                 self.cache[key] = (runner, cvals, True)
                 return
             except Exception as exc:  # noqa: BLE001 (any launcher incompatibility)
@@ -587,6 +589,17 @@ class _Launcher:
 
 
 _launch = _Launcher()
+
+# Triton's own lookup of the current stream (its CUDA driver calls the same function).
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
+def _current_stream(x: torch.Tensor):
+    """The current raw CUDA stream of x's device, looked up once per forward or backward
+    instead of once per launch; None (Triton looks it up) off CUDA or without the hook."""
+    if _raw_stream is None or x.device.type != "cuda":
+        return None
+    return _raw_stream(x.device.index)
 
 
 def _aligned(*tensors: torch.Tensor) -> tuple[bool, ...]:
@@ -617,8 +630,9 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
     ws = torch.empty(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
     key = (id(p), _aligned(x, out), prm.key())
+    stream = _current_stream(x)
     for (name, per_sample, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
-        _launch(getattr(k.fwd, name), (name,) + key, (p.B * per_sample,), args, (ws,), consts)
+        _launch(getattr(k.fwd, name), (name,) + key, (p.B * per_sample,), args, (ws,), consts, stream)
     return out, p, ws
 
 
@@ -649,26 +663,27 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
     sd = tuple(dout.stride())
     key = (id(p), sd, _aligned(x, dout), prm.key())
     sdd = dict(SDB=sd[0], SDC=sd[1], SDH=sd[2], SDW=sd[3])
+    stream = _current_stream(x)
     _launch(k.bwd.bwd_reduce_kernel, ("R",) + key, p.g_bred,
             [x, dout, fw["ah"], fw["aw"], fw["gate"], g["dgate"], g["gh"], g["gw"], g["rp"], g["cq"], p.ncb_bred],
-            (ws, fws), {**p.k_bred, **sdd})
+            (ws, fws), {**p.k_bred, **sdd}, stream)
     _launch(k.bwd.bwd_pcsa_kernel, ("A",) + key, p.g_bpcsa,
             [fw["pooled"], fw["stats"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, fw["gate"], fw["o"], fw["lse"],
-             g["dgate"], g["dyhat"], g["s12"], g["part"], p.alpha, p.ncb_btok], (ws, fws), p.k_bpcsa)
+             g["dgate"], g["dyhat"], g["s12"], g["part"], p.alpha, p.ncb_btok], (ws, fws), p.k_bpcsa, stream)
     _launch(k.bwd.bwd_gate_kernel, ("G",) + key, p.g_gate,
             [fw["xh"], fw["xw"], g["gh"], g["gw"], g["rp"], g["cq"], fw["pooled"], fw["stats"], g["dyhat"], g["s12"],
              g["dps"], g["dxh"], g["dxw"], g["scr_h"], g["scr_w"], g["part"], *prm.conv_w, *prm.conv_b, *p.ks,
-             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w], (ws, fws), p.k_bgate)
+             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w], (ws, fws), p.k_bgate, stream)
     dx = None
     if need_dx:
         dx = torch.empty_like(x)
         sx = tuple(dx.stride())
         _launch(k.bwd.bwd_dx_kernel, ("X",) + key + (sx, _aligned(dx)), p.g_dx,
                 [dout, fw["ah"], fw["aw"], fw["gate"], g["dps"], g["dxh"], g["dxw"], dx, p.ncb_dx], (ws, fws),
-                dict(C=p.C, H=p.H, W=p.W, **sdd, SXB=sx[0], SXC=sx[1], SXH=sx[2], SXW=sx[3], **p.dx_tiles))
+                dict(C=p.C, H=p.H, W=p.W, **sdd, SXB=sx[0], SXC=sx[1], SXH=sx[2], SXW=sx[3], **p.dx_tiles), stream)
     flat = torch.empty(p.param_numel, device=x.device, dtype=p.pdtype)
     _launch(k.bwd.bwd_param_kernel, ("P",) + key + _aligned(flat), p.g_param,
-            [g["part"], flat, 2 * p.B, *p.ks], (ws, fws), p.k_param)
+            [g["part"], flat, 2 * p.B, *p.ks], (ws, fws), p.k_param, stream)
     return dx, flat
 
 
