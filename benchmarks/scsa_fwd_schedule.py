@@ -87,10 +87,8 @@ def stage_times(layer, x, warmup_ms, rep_ms) -> dict:
         out, plan, ws = scsa_fast._forward(cfg, x, prm)
     k = scsa_fast._kernels()
     res = {}
-    for (name, per_sample, consts), args, letter in zip(plan.split, scsa_fast._split_args(cfg, x, out, prm, plan),
-                                                         "RGPQA"):
+    for (name, grid, consts), args, letter in zip(plan.split, scsa_fast._split_args(cfg, x, out, prm, plan), "RGPQA"):
         key = ("stage-bench", name, id(plan))
-        grid = (plan.B * per_sample,)
 
         def one(name=name, grid=grid, consts=consts, args=args, key=key):
             scsa_fast._launch(getattr(k.fwd, name), key, grid, args, (ws,), consts)

@@ -98,14 +98,14 @@ def probes(shape: tuple[int, int, int, int], dtype: torch.dtype) -> dict[str, tu
     prm = scsa_fast._Params(tuple(scsa_fast._params(layer)), len(cfg.kernel_sizes))
     plan = scsa_fast._Plan(cfg, x, prm.wq.dtype)
     ws = torch.empty(plan.fws_numel, device="cuda", dtype=torch.float32)
-    name, per_sample, consts = plan.split[0]
+    _, grid, consts = plan.split[0]
     consts = dict(consts)
     warps = consts.pop("num_warps")
     seg_h, seg_w = plan.fws["xh"], plan.fws["xw"]
     xh = ws.narrow(0, seg_h.off, seg_h.numel)
     xw = ws.narrow(0, seg_w.off, seg_w.numel)
     kern = scsa_fast._kernels().fwd.fwd_reduce_kernel
-    out["r_current"] = (lambda: kern[(b * per_sample,)](x, xh, xw, **consts, num_warps=warps),
+    out["r_current"] = (lambda: kern[grid](x, xh, xw, **consts, num_warps=warps),
                         lambda: max(_rel(xh.view(b, c, h), ref_h), _rel(xw.view(b, c, w), ref_w)))
 
     for bh_rows, cb in ((16, 4), (16, 8), (8, 8), (32, 2)):

@@ -380,10 +380,10 @@ def _warps_for(elements: int) -> int:
 def _pcsa_tiles(c: int, nb: int) -> tuple[int, int, int]:
     """(query block, key block, warps) of the forward channel attention, C channels and
     NB padded tokens. Long token rows (NB >= TUNE["pcsa_wide_tokens"], the 80 x 80 maps)
-    with C >= TUNE["pcsa_wide_channels"] (128) take 64 x 64 channel blocks and 8 warps: a quarter of the programs,
-    about one wave at C = 128 (H100, graph replay at (128, 80, 80): 23 -> 11 us). Shorter
-    rows or fewer channels keep small blocks: there the wide ones measured slower
-    (21 -> 27 us at (512, 20, 20), 7 -> 10 us at (64, 80, 80))."""
+    with C >= TUNE["pcsa_wide_channels"] take 64 x 64 channel blocks and 8 warps: a
+    quarter of the programs, about one wave at C = 128 (H100, graph replay at
+    (128, 80, 80): 23 -> 11 us). Shorter rows or fewer channels keep small blocks: there
+    the wide ones measured slower (21 -> 27 us at (512, 20, 20), 7 -> 10 us at (64, 80, 80))."""
     wide = TUNE["pcsa_wide_tokens"]
     if wide and nb >= wide and c >= TUNE["pcsa_wide_channels"]:
         return 64, 64, 8
@@ -458,25 +458,25 @@ class _Plan:
         self.NQ = -(-c // tcb)
         self.NKB = -(-c // cbk)
         nkbp = max(2, _p2(self.NKB))
-        # The five launches: (kernel name, programs per sample, constexpr arguments).
+        # The five launches: (kernel name, grid, constexpr arguments).
         self.split = [
-            ("fwd_reduce_kernel", self.NR,
+            ("fwd_reduce_kernel", (b * self.NR,),
              dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, num_warps=TUNE["plane_warps"])),
-            ("fwd_gate_kernel", self.NG * 2,
+            ("fwd_gate_kernel", (b * self.NG * 2,),
              dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes),
                   num_warps=_warps_for(cgb * lb))),
-            ("fwd_pool_kernel", self.NP,
+            ("fwd_pool_kernel", (b * self.NP,),
              dict(**shape, **sxd, **win, CBP=cbp, P0=p0, P1=p1, NP=self.NP, REV=TUNE["pool_reverse"],
                   num_warps=TUNE["pool_warps"])),
-            ("fwd_pcsa_kernel", self.NQ * self.NKB,
+            ("fwd_pcsa_kernel", (b * self.NQ * self.NKB,),
              dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
                   PREC=self.prec, num_warps=qwarps)),
-            ("fwd_apply_kernel", self.NA,
+            ("fwd_apply_kernel", (b * self.NA,),
              dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
                   CB=cb, BH=bh, W0=w0, W1=w1, NRB=self.NRB, NA=self.NA, NKB=self.NKB, NKBP=nkbp,
                   num_warps=TUNE["apply_warps"])),
         ]
-        self.g_gate = (b * self.split[1][1],)
+        self.g_gate = (b * self.NG * 2,)  # the backward's gate kernel has the forward's grid
         # Backward tiles (unchanged since v2: rows padded to powers of two).
         rb = _p2(self.WH)
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
@@ -631,8 +631,8 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
     out = torch.empty_like(x)
     key = (id(p), _aligned(x, out), prm.key())
     stream = _current_stream(x)
-    for (name, per_sample, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
-        _launch(getattr(k.fwd, name), (name,) + key, (p.B * per_sample,), args, (ws,), consts, stream)
+    for (name, grid, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
+        _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts, stream)
     return out, p, ws
 
 

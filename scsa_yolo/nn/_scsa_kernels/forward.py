@@ -38,6 +38,8 @@ Memory layout choices (why the streaming kernels look the way they do):
   (CBP, W) vector) and the output pass loading x before it merges the gate. (The
   reduction pass keeps its row loop: every variant that issued more loads at once
   measured slower, see results/perf/NOTES.md.)
+* The reduction and pooling passes run one warp per program (scsa_fast.TUNE), so
+  their reductions never cross warps and need (almost) no shared memory.
 * The pooling pass walks the samples in reverse: the reduction pass has just read the
   last samples, whose slices of x are still in L2; the output pass walks forward and
   finds the first samples in L2 for the same reason.
@@ -70,9 +72,11 @@ def reduce_item(
 
     Rows are streamed BH at a time (a BW-wide tile, W rounded up); column sums are
     accumulated element-wise over the (CB, BH, BW) tile and reduced across rows once at
-    the end. Measured (Nsight Compute, H100, (128, 80, 80)): 45 us; faster than one tile
-    per program with partial sums, than prefetching the next tile, and than 64 + 16-row
-    chunks loaded together with a reduction per chunk (63 us).
+    the end. Launched with one warp per program (TUNE["plane_warps"]): with four, the
+    cross-warp reductions and the row sums' layout change went through shared memory
+    with bank conflicts, which bounded the pass (H100, (128, 80, 80): 44 -> 30 us per
+    launch). Also measured slower: one tile per program with partial column sums,
+    prefetching the next tile, and 64 + 16-row chunks loaded together.
     """
     c = c0 + tl.arange(0, CB)
     cm = c < C
