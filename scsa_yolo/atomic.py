@@ -1,7 +1,9 @@
 """Atomic writes: a temporary file in the target folder, then a rename.
 
 Everything another stage reads (ground truths, manifests, run records, reports, generated
-YAMLs) goes through here, so a reader never sees a half-written file.
+YAMLs) goes through here, so a reader never sees a half-written file. The file gets the
+permissions any newly created file would get (0666 less the process umask, so 0644 under
+umask 022): ``tempfile.mkstemp`` alone would leave it readable by its owner only (0600).
 """
 from __future__ import annotations
 
@@ -12,6 +14,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where the OS allows.
+
+    ``os.umask`` can only be read by setting it, which briefly changes it for every thread
+    of the process; Linux reports it in /proc/self/status, so that is tried first.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` (parents created) through a temporary file and a rename."""
     path = Path(path)
@@ -19,6 +39,12 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
+            # mkstemp creates 0600; give the mode open() would have given a new file
+            mode = 0o666 & ~_current_umask()
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), mode)
+            else:  # Windows: only the read-only bit exists
+                os.chmod(tmp, mode)
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
