@@ -14,7 +14,8 @@ from scsa_yolo.models.catalog import (
     committed_models,
     make_model_text,
 )
-from scsa_yolo.models.generate import PLACEMENTS, ModelYamlError
+from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS
+from scsa_yolo.models.generate import ModelYamlError
 from scsa_yolo.atomic import write_text_atomic
 
 
@@ -47,8 +48,8 @@ def write_committed_set(out_dir: Path, echo=click.echo) -> list[Path]:
               help=f"Base model YAML: {', '.join(STOCK_BASES)} (from the installed ultralytics) or a path.")
 @click.option("--attn", default="scsa", show_default=True,
               help="Attention registry name (se, eca, ca, fca, cbam, scsa, or an ablation such as scsa-...).")
-@click.option("--placement", type=click.Choice(list(PLACEMENTS)), default="backbone", show_default=True,
-              help="backbone: after the P3/P4/P5 backbone outputs; neck: on every Detect input.")
+@click.option("--placement", type=click.Choice(list(PLACEMENTS)), default=DEFAULT_PLACEMENT, show_default=True,
+              help="; ".join(f"{p.name}: {p.description}" for p in PLACEMENTS.values()))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: current folder; with --all, the package's cfg/models].")
 @click.option("--all", "make_all", is_flag=True,

@@ -1,24 +1,37 @@
-"""What to pass to ``YOLO(...)`` for a (model, attention, placement) triple."""
+"""What to pass to ``YOLO(...)`` for a model argument, the same in every command.
+
+A model argument is one of:
+
+* a weights file (``runs/x/weights/best.pt``): trained as it is;
+* a model YAML file (``my.yaml``, ``cfg/models/yolov8-scsa-block.yaml``): trained as it
+  is, unless an attention is asked for explicitly (then it is the base the attention is
+  put into, and a YAML that already holds attention rows is refused);
+* a name of the suite (:class:`scsa_yolo.identity.ModelId`): ``yolov8n``,
+  ``yolov8n-scsa``, ``yolov8n-scsa-block.yaml``. A stock name takes ``attn`` and
+  ``placement``; a name that already names an attention refuses a different ``attn``.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from scsa_yolo.atomic import write_text_atomic
+from scsa_yolo.identity import IdentityError, ModelId, check_placement
 from scsa_yolo.models.catalog import (
     COMMITTED_ATTENTIONS,
-    STOCK_BASES,
+    COMMITTED_BASES,
     attention_row,
     cfg_models_dir,
-    file_slug,
     make_model_text,
-    model_file_name,
-    scaled_stock_name,
 )
-from scsa_yolo.models.generate import PLACEMENTS
-from scsa_yolo.atomic import write_text_atomic
 
 CACHE_ENV = "SCSA_YOLO_CACHE"
+
+
+class ModelArgumentError(ValueError):
+    """A model/attention/placement combination that cannot be trained; says how to fix it."""
 
 
 def cache_dir() -> Path:
@@ -37,55 +50,143 @@ def _write_if_changed(path: Path, text: str) -> Path:
     return write_text_atomic(path, text)
 
 
-def model_spec(model: str = "yolov8n", attn: str = "scsa", placement: str = "backbone") -> str:
-    """The model argument for ``YOLO(...)`` / ``yolo train model=...``.
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model argument made concrete.
+
+    Attributes:
+        argument: what ``YOLO(...)`` takes (a name our YAML resolver knows, or a path).
+        model_id: the suite's identity of the model; None for a user's YAML or weights
+            trained as they are.
+        kind: ``weights``, ``yaml`` (a user's file as is), ``stock``, ``committed`` or
+            ``generated`` (written into :func:`cache_dir`).
+    """
+
+    argument: str
+    model_id: ModelId | None
+    kind: str
+
+
+def model_argument(model_id: ModelId) -> ResolvedModel:
+    """The ``YOLO(...)`` argument of a suite model: the stock YAML, a committed YAML by
+    name (resolved from any folder), or a YAML generated into :func:`cache_dir`."""
+    if model_id.is_plain:
+        if model_id.base_yaml is not None:
+            return ResolvedModel(str(model_id.base_yaml), model_id, "yaml")
+        return ResolvedModel(f"{model_id.model}.yaml", model_id, "stock")
+    if (model_id.family in COMMITTED_BASES and model_id.attn in COMMITTED_ATTENTIONS
+            and (cfg_models_dir() / model_id.yaml_name()).is_file()):
+        return ResolvedModel(model_id.yaml_name(scaled=True), model_id, "committed")
+    row = attention_row(model_id.attn)
+    base = model_id.family if model_id.family is not None else Path(str(model_id.base_yaml))
+    _, text = make_model_text(base, row, str(model_id.placement))
+    path = _write_if_changed(cache_dir() / model_id.yaml_name(scaled=True), text)
+    return ResolvedModel(str(path), model_id, "generated")
+
+
+def attention_rows_in(path: Path) -> list[int]:
+    """Row indices of a model YAML that are attention rows of ours (any placement form)."""
+    import yaml
+
+    from scsa_yolo.models.generate import BLOCK_MODULE, RESIDUAL_MODULE
+    from scsa_yolo.nn.registry import attention_names, get_attention
+
+    modules = {get_attention(n).yaml_module for n in attention_names()} - {None}
+    modules |= {BLOCK_MODULE, RESIDUAL_MODULE}
+    try:
+        model = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ModelArgumentError(f"cannot read model YAML {path}: {error}") from None
+    rows = list(model.get("backbone") or []) + list(model.get("head") or []) if isinstance(model, dict) else []
+    return [i for i, row in enumerate(rows) if isinstance(row, list) and len(row) == 4 and row[2] in modules]
+
+
+def resolve_model(model: str, attn: str | None = None, placement: str | None = None,
+                  default_attn: str | None = None, pretrained: bool = False) -> ResolvedModel:
+    """Make a model argument concrete (see the module docstring for the forms).
 
     Args:
-        model: a stock detection model with its scale (``yolov8n``, ``yolo11s``,
-            ``yolo26m``; a trailing ``.yaml`` is accepted) or a path to a model YAML.
-        attn: an attention registry name (``none``, ``se``, ..., ``scsa``, ablations
-            ``scsa-...``), case-insensitive.
-        placement: ``backbone`` or ``neck`` (ignored for ``none``).
+        model: weights file, model YAML path, or a suite name.
+        attn: the attention asked for explicitly, or None.
+        placement: the placement asked for explicitly, or None (default placement).
+        default_attn: the attention a bare stock name gets when ``attn`` is None
+            (``scsa-yolo train`` uses ``scsa``; None keeps the plain model).
+        pretrained: the run starts from pretrained weights (part of the identity).
 
-    Returns:
-        ``yolov8n.yaml`` for ``none`` (the stock file), ``yolov8n-scsa.yaml`` (or
-        ``...-neck.yaml``) for a committed combination -- a name resolved by the
-        integration from any working directory -- or the path of a YAML generated into
-        :func:`cache_dir` for anything else (e.g. ablations or a custom base). Generated
-        names keep the scale letter (``yolov8n-scsa-no-pcsa.yaml``) so ultralytics picks the
-        scale from the name.
+    Raises:
+        ModelArgumentError: an impossible combination; the message says what to change.
+    """
+    text = str(model).strip()
+    if placement is not None:
+        try:
+            check_placement(placement)
+        except IdentityError as error:
+            raise ModelArgumentError(str(error)) from None
+    if text.endswith(".pt"):
+        if attn is not None and attn != "none":
+            raise ModelArgumentError(
+                f"--attn {attn} cannot be applied to weights {text}; train from a model name or YAML "
+                f"(e.g. --model yolov8n --attn {attn}), or transfer the weights first with "
+                f"`scsa-yolo models transfer --weights {text} --model yolov8n --attn {attn}`")
+        if not Path(text).expanduser().is_file():
+            raise ModelArgumentError(f"weights file {text} not found")
+        return ResolvedModel(text, None, "weights")
+
+    path = Path(text).expanduser()
+    if path.suffix in (".yaml", ".yml") and (path.is_file() or len(path.parts) > 1):
+        if not path.is_file():
+            raise ModelArgumentError(f"model YAML {text} not found")
+        if attn is None:
+            return ResolvedModel(str(path), ModelId.try_parse(path.name) if _is_ours(path) else None, "yaml")
+        rows = attention_rows_in(path)
+        if rows and attn != "none":
+            raise ModelArgumentError(
+                f"{path} already holds attention rows (rows {', '.join(map(str, rows))}); train it as it is "
+                f"(leave out --attn) or give a base YAML without attention rows")
+        return _from_id(lambda: ModelId.create(str(path), attn, placement, pretrained))
+
+    try:
+        named = ModelId.parse(text)
+    except IdentityError as error:
+        raise ModelArgumentError(
+            f"model {text!r}: {error}. Give a stock model with a scale (yolov8n, yolo11s, yolo26m), "
+            "a suite name (yolov8n-scsa, yolov8n-scsa-block.yaml), a model YAML path or a .pt file") from None
+    if named.scale is None and not text.endswith((".yaml", ".yml")):
+        raise ModelArgumentError(f"model {text!r} has no scale; add one of n, s, m, l, x (e.g. {named.base}n)")
+    if not named.is_plain:
+        if attn is not None and attn != named.attn:
+            raise ModelArgumentError(
+                f"model {text!r} already names the attention {named.attn}; leave out --attn {attn} "
+                f"or start from the plain model (--model {named.model} --attn {attn})")
+        if placement is not None and placement != named.placement:
+            raise ModelArgumentError(
+                f"model {text!r} is the {named.placement} placement; leave out --placement {placement} "
+                f"or name the model without it (--model {named.model} --attn {named.attn} --placement {placement})")
+        return model_argument(named.with_(pretrained=pretrained))
+    chosen = attn if attn is not None else default_attn
+    return _from_id(lambda: ModelId.create(named.model, chosen, placement, pretrained))
+
+
+def _from_id(make) -> ResolvedModel:
+    try:
+        return model_argument(make())
+    except IdentityError as error:
+        raise ModelArgumentError(str(error)) from None
+
+
+def _is_ours(path: Path) -> bool:
+    """A YAML from our committed folder or our cache (its name is a suite name)."""
+    try:
+        folder = path.resolve().parent
+        return folder in (cfg_models_dir().resolve(), cache_dir().resolve())
+    except OSError:
+        return False
+
+
+def model_spec(model: str = "yolov8n", attn: str = "scsa", placement: str | None = None) -> str:
+    """The ``YOLO(...)`` argument for (model, attention, placement); see :func:`resolve_model`.
 
     Raises:
         ValueError: unknown model, attention or placement (the message lists the choices).
     """
-    if placement not in PLACEMENTS:
-        raise ValueError(f"unknown placement {placement!r}; choose one of: {', '.join(PLACEMENTS)}")
-    from scsa_yolo.nn.registry import get_attention
-
-    spec = get_attention(attn)
-    model = str(model)
-    stock = scaled_stock_name(model[:-5] if model.endswith(".yaml") else model)
-    if stock is None:
-        path = Path(model).expanduser()
-        if path.suffix not in (".yaml", ".yml") or not path.is_file():
-            raise ValueError(
-                f"model {model!r} is neither a stock model with a scale "
-                f"({', '.join(f'{b}n' for b in STOCK_BASES)}, ... {', '.join(f'{b}x' for b in STOCK_BASES)}) "
-                "nor an existing model YAML file"
-            )
-        if not spec.yaml_module:
-            return str(path)
-        row = attention_row(spec.name)
-        name, text = make_model_text(path, row, placement)
-        return str(_write_if_changed(cache_dir() / name, text))
-
-    base, scale = stock
-    if not spec.yaml_module:
-        return f"{base}{scale}.yaml"
-    committed = model_file_name(base, spec.name, placement)
-    if spec.name in COMMITTED_ATTENTIONS and (cfg_models_dir() / committed).is_file():
-        return model_file_name(f"{base}{scale}", spec.name, placement)
-    row = attention_row(spec.name)
-    _, text = make_model_text(base, row, placement)
-    scaled_name = model_file_name(f"{base}{scale}", file_slug(spec.name), placement)
-    return str(_write_if_changed(cache_dir() / scaled_name, text))
+    return resolve_model(model, attn, placement).argument

@@ -54,8 +54,8 @@ ALLOW_UNSUPPORTED_ENV = "SCSA_YOLO_ALLOW_UNSUPPORTED_ULTRALYTICS"
 TASKS_MODULE = "ultralytics.nn.tasks"
 #: modules that bind ``yaml_model_load`` from the tasks module at import time.
 _YAML_LOAD_IMPORTERS = ("ultralytics.nn", "ultralytics.engine.model")
-#: Ultralytics' scale-less ("unified") model name rule: yolov8n-scsa -> yolov8-scsa.
-_UNIFIED_NAME = re.compile(r"(\d+)([nslmx])(.+)?$")
+
+from scsa_yolo.models.generate import BLOCK_MODULE, RESIDUAL_MODULE, SHORTCUT_BLOCKS
 
 _registered: dict[int, str] = {}  # id(tasks module) -> "ok" | "unsupported"
 
@@ -120,6 +120,8 @@ def safe_globals_classes(classes: dict[str, type] | None = None) -> list[type]:
     every ``nn.Module`` subclass defined in a loaded ``scsa_yolo.nn`` module."""
     from torch import nn
 
+    import scsa_yolo.nn.placement  # noqa: F401 (wrapper classes live in checkpoints too)
+
     found: dict[str, type] = {}
     for cls in (classes or layer_classes()).values():
         found[f"{cls.__module__}.{cls.__qualname__}"] = cls
@@ -163,8 +165,8 @@ def _row_text(frame_locals: dict, index: int, yaml_name: str) -> str:
         return f"[..., {yaml_name}, ...]"
 
 
-def build_layer(yaml_name: str, layer_cls: type, args: tuple, tasks_globals: dict) -> Any:
-    """Build ``layer_cls(ch[f], *args)`` for the row ``parse_model`` is parsing right now."""
+def _parse_frame_row(yaml_name: str, layer_cls: type, tasks_globals: dict) -> tuple[str, int]:
+    """``(where, input channels)`` of the row ``parse_model`` is parsing right now."""
     frame = _parse_model_frame(tasks_globals)
     if frame is None:
         raise TypeError(
@@ -184,14 +186,48 @@ def build_layer(yaml_name: str, layer_cls: type, args: tuple, tasks_globals: dic
     where = f"model YAML row {index} {_row_text(frame_locals, index, yaml_name)}"
     if not isinstance(source, int):
         raise YamlRowError(f"{where}: {yaml_name} takes one input; 'from' must be one layer index, got {source!r}")
+    return where, channels[source]
+
+
+def construct_attention(layer_cls: type, channels: int, args: list | tuple, where: str) -> Any:
+    """``layer_cls(channels, *args)`` (args may end with a keyword mapping); a bad argument
+    raises :class:`YamlRowError` naming ``where``, the attention and the width."""
     try:
         positional, keywords = split_yaml_args(args)
-        return layer_cls(channels[source], *positional, **keywords)
+        return layer_cls(channels, *positional, **keywords)
     except (TypeError, ValueError, AssertionError) as error:
-        raise YamlRowError(f"{where}: {error} (input channels {channels[source]})") from error
+        raise YamlRowError(
+            f"{where}: {layer_cls.__name__} at width {channels}: {error} (input channels {channels}; "
+            "channels are inferred from the layer before, so the row's args are the attention's own options)"
+        ) from error
     except Exception as error:
         error.add_note(f"while building {where}")
         raise
+
+
+def build_layer(yaml_name: str, layer_cls: type, args: tuple, tasks_globals: dict) -> Any:
+    """Build ``layer_cls(ch[f], *args)`` for the row ``parse_model`` is parsing right now."""
+    where, channels = _parse_frame_row(yaml_name, layer_cls, tasks_globals)
+    return construct_attention(layer_cls, channels, args, where)
+
+
+def attention_class(yaml_name: Any, where: str, classes: dict[str, type]) -> type:
+    """The layer class a wrapper row names as its attention (``SCSA`` in ``[SCSA, {...}]``)."""
+    if yaml_name not in classes:
+        raise YamlRowError(
+            f"{where}: the attention must be one of {', '.join(classes)}, got {yaml_name!r}")
+    return classes[yaml_name]
+
+
+def build_residual(args: tuple, classes: dict[str, type], tasks_globals: dict) -> Any:
+    """``[-1, 1, ResAttn, [SCSA, {...}]]`` -> ``ResidualAttention(C, SCSA(C, ...))``."""
+    from scsa_yolo.nn.placement import ResidualAttention
+
+    where, channels = _parse_frame_row(RESIDUAL_MODULE, ResidualAttention, tasks_globals)
+    if not args:
+        raise YamlRowError(f"{where}: {RESIDUAL_MODULE} needs the attention as its first argument, e.g. [SCSA]")
+    layer_cls = attention_class(args[0], where, classes)
+    return ResidualAttention(channels, construct_attention(layer_cls, channels, args[1:], where))
 
 
 def _make_builder(yaml_name: str, layer_cls: type, tasks_globals: dict) -> type:
@@ -217,6 +253,27 @@ def _make_builder(yaml_name: str, layer_cls: type, tasks_globals: dict) -> type:
         "scsa_yolo_layer": layer_cls,
     }
     return type(yaml_name, (nn.Module,), namespace)
+
+
+def _make_residual_builder(classes: dict[str, type], tasks_globals: dict) -> type:
+    """Like :func:`_make_builder`, for the residual wrapper row ``ResAttn``."""
+    from torch import nn
+
+    from scsa_yolo.nn.placement import ResidualAttention
+
+    def __new__(cls, *args, **kwargs):  # noqa: N807
+        if kwargs:
+            raise TypeError(f"{RESIDUAL_MODULE} row builder takes YAML args only, got keywords {sorted(kwargs)}")
+        return build_residual(args, classes, tasks_globals)
+
+    namespace = {
+        "__new__": __new__,
+        "__doc__": "Model-YAML row builder for scsa_yolo.nn.placement.ResidualAttention (scsa-yolo).",
+        "__module__": ResidualAttention.__module__,
+        "__qualname__": ResidualAttention.__qualname__,
+        "scsa_yolo_layer": ResidualAttention,
+    }
+    return type(RESIDUAL_MODULE, (nn.Module,), namespace)
 
 
 def _make_refusing_builder(yaml_name: str, error: UnsupportedUltralyticsError) -> type:
@@ -246,31 +303,105 @@ def install_builders(tasks: ModuleType, classes: dict[str, type]) -> list[str]:
         )
     for name, cls in classes.items():
         namespace[name] = _make_builder(name, cls, namespace)
-    return list(classes)
+    namespace[RESIDUAL_MODULE] = _make_residual_builder(classes, namespace)
+    return [*classes, RESIDUAL_MODULE]
+
+
+def _row_where(index: int, row: Any) -> str:
+    return f"model YAML row {index} [{', '.join(map(str, row))}]"
 
 
 def check_attention_rows(model: dict, names: set[str]) -> None:
-    """Raise :class:`YamlRowError` for an attention row whose ``from`` is not one index."""
+    """Raise :class:`YamlRowError` for a malformed row of ours: an attention or ``ResAttn``
+    row whose ``from`` is not one index, a ``ResAttn`` or ``BlockAttn`` row that does not
+    name an attention, a ``BlockAttn`` row whose block has no shortcut bottlenecks."""
     rows = list(model.get("backbone") or []) + list(model.get("head") or [])
     for index, row in enumerate(rows):
-        if isinstance(row, (list, tuple)) and len(row) == 4 and row[2] in names:
+        if not (isinstance(row, (list, tuple)) and len(row) == 4):
+            continue
+        module, args = row[2], row[3] if isinstance(row[3], list) else []
+        if module in names or module == RESIDUAL_MODULE:
             source = row[0]
             if not isinstance(source, int) or isinstance(source, bool):
                 raise YamlRowError(
-                    f"model YAML row {index} [{', '.join(map(str, row))}]: {row[2]} takes one input; "
-                    f"'from' must be one layer index, got {source!r}"
+                    f"{_row_where(index, row)}: {module} takes one input; 'from' must be one layer index, got {source!r}"
                 )
+        if module == RESIDUAL_MODULE and (not args or args[0] not in names):
+            raise YamlRowError(
+                f"{_row_where(index, row)}: {RESIDUAL_MODULE} needs an attention first, one of {', '.join(sorted(names))} "
+                "(e.g. [-1, 1, ResAttn, [SCSA]])")
+        if module == BLOCK_MODULE:
+            if len(args) < 3 or args[0] not in SHORTCUT_BLOCKS or not isinstance(args[1], list) or args[2] not in names:
+                raise YamlRowError(
+                    f"{_row_where(index, row)}: {BLOCK_MODULE} takes [BLOCK, [block args], ATTENTION, {{options}}] with "
+                    f"BLOCK one of {', '.join(SHORTCUT_BLOCKS)} and ATTENTION one of {', '.join(sorted(names))} "
+                    "(e.g. [-1, 3, BlockAttn, [C2f, [128, True], SCSA]])")
 
 
-def install_row_check(tasks: ModuleType, names: set[str]) -> None:
-    """Wrap ``tasks.parse_model`` so our rows are checked before Ultralytics parses them."""
+def split_block_rows(model: dict) -> tuple[dict, dict[int, tuple[str, list]]]:
+    """A copy of ``model`` whose ``BlockAttn`` rows are the stock block rows they wrap,
+    and ``{row index: (attention YAML name, attention args)}`` for those rows."""
+    import copy
+
+    stock = copy.deepcopy(model)
+    attended: dict[int, tuple[str, list]] = {}
+    offset = 0
+    for section in ("backbone", "head"):
+        rows = stock.get(section) or []
+        for position, row in enumerate(rows):
+            if isinstance(row, list) and len(row) == 4 and row[2] == BLOCK_MODULE:
+                block, block_args, attention, *attention_args = row[3]
+                rows[position] = [row[0], row[1], block, list(block_args)]
+                attended[offset + position] = (attention, list(attention_args))
+        offset += len(rows)
+    return stock, attended
+
+
+def attend_bottlenecks(layer: Any, layer_cls: type, args: list, where: str) -> int:
+    """Put ``layer_cls`` inside every shortcut bottleneck of ``layer`` (in place); returns
+    how many. Raises :class:`YamlRowError` when the block has none."""
+    from ultralytics.nn.modules.block import Bottleneck
+
+    from scsa_yolo.nn.placement import AttendedBottleneck, hidden_channels
+
+    targets = [
+        (parent, name, child)
+        for parent in layer.modules()
+        for name, child in parent.named_children()
+        if type(child) is Bottleneck and child.add
+    ]
+    if not targets:
+        raise YamlRowError(
+            f"{where}: this {type(layer).__name__} has no shortcut bottleneck to put {layer_cls.__name__} in "
+            "(shortcut=False, or input and output widths differ); use the stock row or another placement")
+    for parent, name, child in targets:
+        attention = construct_attention(layer_cls, hidden_channels(child), args, where)
+        setattr(parent, name, AttendedBottleneck.wrap(child, attention))
+    return len(targets)
+
+
+def install_row_check(tasks: ModuleType, names: set[str], classes: dict[str, type] | None = None) -> None:
+    """Wrap ``tasks.parse_model``: our rows are checked first, ``BlockAttn`` rows are built
+    as the stock block by Ultralytics' own rules and then get their attentions."""
     current = tasks.parse_model
     original = getattr(current, "scsa_yolo_original", current)
+    classes = classes if classes is not None else {}
 
     @functools.wraps(original)
     def parse_model_checked(d, ch, verbose=True):
         check_attention_rows(d, names)
-        return original(d, ch, verbose)
+        stock, attended = split_block_rows(d)
+        layers, save = original(stock if attended else d, ch, verbose)
+        rows = list(d.get("backbone") or []) + list(d.get("head") or [])
+        for index, (attention, args) in attended.items():
+            where = _row_where(index, rows[index])
+            layer_cls = attention_class(attention, where, classes)
+            count = attend_bottlenecks(layers[index], layer_cls, args, where)
+            layers[index].np = sum(p.numel() for p in layers[index].parameters())
+            if verbose:
+                tasks.LOGGER.info(f"{index:>3} {BLOCK_MODULE}: {layer_cls.__name__} inside {count} bottleneck(s), "
+                                  f"{layers[index].np:,} params with it")
+        return layers, save
 
     parse_model_checked.scsa_yolo_original = original
     tasks.parse_model = parse_model_checked
@@ -289,17 +420,20 @@ def cfg_models_dir() -> Path:
 def resolve_model_yaml(path: str | Path) -> Path | None:
     """Our YAML for a bare model name, or None when the name is not ours.
 
-    ``yolov8-scsa.yaml`` and ``yolov8n-scsa.yaml`` both give ``cfg/models/yolov8-scsa.yaml``.
-    A path that exists, or one with a directory part, is never ours.
+    ``yolov8-scsa-block.yaml`` and ``yolov8n-scsa-block.yaml`` both give
+    ``cfg/models/yolov8-scsa-block.yaml``; ``yolov8n-scsa.yaml`` (no placement) gives the
+    default placement's file. A path that exists, or one with a directory part, is never ours.
     """
+    from scsa_yolo.identity import ModelId
+
     requested = Path(str(path))
     if requested.suffix not in (".yaml", ".yml") or requested.name != str(path) or requested.exists():
         return None
-    folder = cfg_models_dir()
-    for candidate in (requested.name, _UNIFIED_NAME.sub(r"\1\3", requested.name)):
-        if (folder / candidate).is_file():
-            return folder / candidate
-    return None
+    model_id = ModelId.try_parse(requested.name)
+    if model_id is None or model_id.is_plain:
+        return None
+    candidate = cfg_models_dir() / model_id.yaml_name()
+    return candidate if candidate.is_file() else None
 
 
 def _wrap_yaml_model_load(tasks: ModuleType, original: Callable, refuse: UnsupportedUltralyticsError | None):
@@ -385,14 +519,14 @@ def register(tasks: ModuleType | None = None) -> str:
             refuse = error if isinstance(error, UnsupportedUltralyticsError) else UnsupportedUltralyticsError(str(error))
     if refuse is not None:
         namespace = vars(tasks)
-        for name in classes:
+        for name in [*classes, RESIDUAL_MODULE]:
             if name not in namespace or _is_ours(namespace[name]):
                 namespace[name] = _make_refusing_builder(name, refuse)
         install_yaml_resolver(tasks, refuse)
         _registered[id(tasks)] = "unsupported"
         return "unsupported"
     install_builders(tasks, classes)
-    install_row_check(tasks, set(classes))
+    install_row_check(tasks, set(classes), classes)
     install_yaml_resolver(tasks)
     install_safe_globals(classes)
     _registered[id(tasks)] = "ok"

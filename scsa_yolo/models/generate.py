@@ -6,17 +6,20 @@ input(s) either relatively (``-1``: the row before) or by absolute index. Insert
 shifts every later index, so every ``from`` -- the Concat skips and the Detect inputs
 included -- has to be rewritten. This module does that on plain dicts (no torch).
 
-Rule: an attention row is inserted right after each *target* row, and **every** consumer
-of a target (the next row, a Concat skip, Detect) then reads the attended map, i.e. the
-attention becomes part of the network at that point, as if the target block ended with it.
+Placements (see :data:`scsa_yolo.identity.PLACEMENTS`), three forms:
 
-Placements (see :data:`PLACEMENTS`):
-
-* ``backbone``: the targets are the backbone rows whose output the head consumes -- for
-  YOLOv8/YOLO11/YOLO26 the last block of the P3, P4 and P5 stages (rows 4, 6 and the last
-  backbone row: SPPF in YOLOv8, C2PSA in YOLO11/YOLO26).
-* ``neck``: the targets are the inputs of the detection head (the last block of each
-  output scale), so Detect reads attended maps.
+* ``series`` (``backbone``, ``neck``): ``[-1, 1, SCSA, args]`` inserted after each target;
+  every consumer of a target (the next row, a Concat skip, Detect) then reads the
+  attended map. ``backbone`` targets the backbone rows the head consumes (for
+  YOLOv8/YOLO11/YOLO26 the last block of the P3, P4 and P5 stages); ``neck`` targets the
+  inputs of the detection head.
+* ``residual`` (``backbone-res``, ``neck-res``): the same targets, the row
+  ``[-1, 1, ResAttn, [SCSA, args...]]``: y = x + g * attn(x), g per channel starting at 0.
+* ``block``: no row is inserted; each backbone row of a block with shortcut bottlenecks
+  (C2f with ``shortcut=True``, C3k2, C3) becomes
+  ``[from, n, BlockAttn, [C2f, [block args], SCSA, args...]]``: the stock block, built by
+  Ultralytics' own rules (width, depth, C3k2's scale switches), with the attention inside
+  every shortcut bottleneck between its two convolutions. Layer indices do not move.
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-PLACEMENTS: dict[str, str] = {
-    "backbone": "after every backbone output the head consumes (last block of the P3, P4 and P5 stages)",
-    "neck": "on every input of the detection head (the last block of each output scale)",
-}
+from scsa_yolo.identity import PLACEMENTS, IdentityError, check_placement
+
+#: YAML module of a residual attention row: ``[-1, 1, ResAttn, [SCSA, {kwargs}]]``.
+RESIDUAL_MODULE = "ResAttn"
+#: YAML module of a block with attention: ``[-1, 3, BlockAttn, [C2f, [128, True], SCSA]]``.
+BLOCK_MODULE = "BlockAttn"
+#: Stock blocks with shortcut bottlenecks: module -> (index of ``shortcut`` in the row's
+#: args, its default). The ``block`` placement targets backbone rows of these.
+SHORTCUT_BLOCKS: dict[str, tuple[int, bool]] = {"C2f": (1, False), "C3k2": (5, True), "C3": (1, True)}
 
 #: Head modules whose ``from`` list is the set of output feature maps.
 HEAD_MODULES = frozenset(
@@ -86,25 +94,45 @@ def _absolute_refs(f: int | list, index: int) -> list[int]:
     return out
 
 
+def _has_shortcut(row: list) -> bool:
+    index, default = SHORTCUT_BLOCKS[row[2]]
+    args = row[3] if isinstance(row[3], list) else []
+    positional = [a for a in args if not isinstance(a, dict)]
+    return bool(positional[index]) if len(positional) > index else default
+
+
 def placement_targets(model: dict, placement: str) -> list[int]:
-    """Base row indices after which a placement inserts attention (ascending).
+    """Base row indices a placement attends (ascending): the rows after which series and
+    residual rows go, or the block rows that ``block`` rewrites.
 
     Raises:
         ModelYamlError: unknown placement or a YAML without the expected structure.
     """
+    try:
+        info = check_placement(placement)
+    except IdentityError as error:
+        raise ModelYamlError(str(error)) from None
     backbone, head = _rows(model)
     num_backbone = len(backbone)
     rows = backbone + head
-    if placement == "backbone":
+    if info.form == "block":
+        targets = [i for i, row in enumerate(backbone) if row[2] in SHORTCUT_BLOCKS and _has_shortcut(row)]
+        if not targets:
+            raise ModelYamlError(
+                f"placement 'block' needs backbone blocks with shortcut bottlenecks "
+                f"({', '.join(SHORTCUT_BLOCKS)}; C2f with shortcut=True), and this model has none; "
+                "use placement backbone-res or neck-res instead")
+        return targets
+    if info.where == "backbone":
         consumed = {num_backbone - 1}  # the first head row reads the last backbone row
         for index in range(num_backbone, len(rows)):
             consumed.update(r for r in _absolute_refs(rows[index][0], index) if r < num_backbone)
         return sorted(consumed)
-    if placement == "neck":
+    if info.where == "neck":
         head_rows = [i for i in range(num_backbone, len(rows)) if rows[i][2] in HEAD_MODULES]
         if not head_rows:
             raise ModelYamlError(
-                f"no detection head row ({', '.join(sorted(HEAD_MODULES))}) found for placement 'neck'"
+                f"no detection head row ({', '.join(sorted(HEAD_MODULES))}) found for placement {placement!r}"
             )
         last = head_rows[-1]
         return sorted(set(_absolute_refs(rows[last][0], last)))
@@ -163,6 +191,26 @@ def insert_attention(model: dict, targets: list[int], module: str, args: list[An
     return Generated(result, tuple(inserted), tuple(sorted(target_set)))
 
 
+def wrap_blocks(model: dict, targets: list[int], module: str, args: list[Any]) -> Generated:
+    """Return a copy of ``model`` whose target block rows carry the attention inside
+    (``[f, n, BlockAttn, [C2f, [block args], module, args...]]``); no index moves."""
+    backbone, head = _rows(model)
+    out = copy.deepcopy(backbone)
+    for index in targets:
+        f, repeats, block, block_args = out[index]
+        out[index] = [f, repeats, BLOCK_MODULE, [block, copy.deepcopy(block_args), module, *copy.deepcopy(list(args))]]
+    result = {k: copy.deepcopy(v) for k, v in model.items() if k not in ("backbone", "head")}
+    result["backbone"] = out
+    result["head"] = copy.deepcopy(head)
+    return Generated(result, tuple(Inserted(i, i, "backbone") for i in targets), tuple(targets))
+
+
 def add_attention(model: dict, placement: str, module: str, args: list[Any]) -> Generated:
-    """Insert ``module`` rows at ``placement`` (see :data:`PLACEMENTS`)."""
-    return insert_attention(model, placement_targets(model, placement), module, args)
+    """Put ``module`` (with its YAML ``args``) at ``placement`` (see :data:`PLACEMENTS`)."""
+    targets = placement_targets(model, placement)
+    form = PLACEMENTS[placement].form
+    if form == "block":
+        return wrap_blocks(model, targets, module, args)
+    if form == "residual":
+        return insert_attention(model, targets, RESIDUAL_MODULE, [module, *args])
+    return insert_attention(model, targets, module, args)

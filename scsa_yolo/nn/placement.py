@@ -1,0 +1,74 @@
+"""Wrappers that put an attention somewhere other than in series on the trunk.
+
+* :class:`ResidualAttention` -- y = x + g * attn(x) with a learnable per-channel g that
+  starts at 0, so a model built with it computes exactly what the plain model computes
+  until training moves g (the placements ``backbone-res`` and ``neck-res``). Ultralytics'
+  own attention blocks (PSA, C2PSA) are residual for the same reason.
+* :class:`AttendedBottleneck` -- a shortcut bottleneck with the attention inside its
+  residual branch, between the two convolutions (the placement ``block``; the SCSA
+  paper's official ResNet code puts SCSA at this point of every block). It keeps the
+  bottleneck's own ``cv1``/``cv2`` modules, so its state dict is the plain bottleneck's
+  plus ``attn.*``: plain weights load into it by name.
+
+Neither imports ultralytics: the bottleneck is taken apart by attribute (``cv1``,
+``cv2``, ``add``), which is all Ultralytics' ``Bottleneck`` has.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["AttendedBottleneck", "ResidualAttention"]
+
+
+class ResidualAttention(nn.Module):
+    """y = x + g * attn(x); (B, C, H, W) -> (B, C, H, W).
+
+    Args:
+        channels: C.
+        attn: the attention layer for C channels.
+
+    Parameters: the attention's plus C (the gate g, initialised to 0).
+    """
+
+    def __init__(self, channels: int, attn: nn.Module) -> None:
+        super().__init__()
+        self.attn = attn
+        self.gate = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gate.view(1, -1, 1, 1).to(x.dtype) * self.attn(x)
+
+
+class AttendedBottleneck(nn.Module):
+    """A bottleneck ``x (+) cv2(attn(cv1(x)))``; (B, C1, H, W) -> (B, C2, H, W).
+
+    Args:
+        cv1: the bottleneck's first convolution block, (B, C1, H, W) -> (B, Ch, H, W).
+        attn: the attention for Ch channels.
+        cv2: the second convolution block, (B, Ch, H, W) -> (B, C2, H, W).
+        add: whether the input is added back (the bottleneck's shortcut).
+    """
+
+    def __init__(self, cv1: nn.Module, attn: nn.Module, cv2: nn.Module, add: bool) -> None:
+        super().__init__()
+        self.cv1 = cv1
+        self.attn = attn
+        self.cv2 = cv2
+        self.add = bool(add)
+
+    @classmethod
+    def wrap(cls, bottleneck: nn.Module, attn: nn.Module) -> "AttendedBottleneck":
+        """The same bottleneck (its own conv modules, not copies) with ``attn`` inside."""
+        return cls(bottleneck.cv1, attn, bottleneck.cv2, bottleneck.add)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.cv2(self.attn(self.cv1(x)))
+        return x + y if self.add else y
+
+
+def hidden_channels(bottleneck: nn.Module) -> int:
+    """Width between a bottleneck's two convolutions (the attention's C)."""
+    conv = getattr(bottleneck.cv1, "conv", bottleneck.cv1)
+    return int(conv.out_channels)
