@@ -16,6 +16,32 @@ spatial and channel attention have something to do):
   circle), and grey shapes -- a detector must use shape *and* colour.
 * **Clutter**: a smooth random colour field, random lines and outlined boxes, pixel noise.
 
+Scenarios (domain shifts after the SCSA paper's Table 4 datasets), each its own dataset
+``synthetic-SCENARIO`` in ``ROOT/synthetic-SCENARIO/`` with the *same six classes* in the
+same order, so a checkpoint trained on ``synthetic`` fine-tunes with the same head:
+
+* ``lowlight`` (like ExDark): the default scene, then reduced contrast (x0.45..0.7 about the
+  image mean), a gamma of 1.4..2.2, an exposure of x0.12..0.35 and sensor-like noise
+  (signal-dependent shot noise plus per-channel read noise). Measured on 320 images: mean
+  grey level ~18 instead of ~127, RMS contrast (grey standard deviation) ~4.6 instead of
+  ~18, and pixel noise is then a large part of what contrast is left.
+* ``tiny`` (like VisDrone): ``max_objects//2 .. max_objects`` objects per image (12..24 by
+  default) with sides of 3..8 % of the image (5..13 px at 160 px: all in COCO's *small*
+  band), no large objects, and about 4 tiny distractors per image. Measured: 18 boxes per
+  image with a median side of 9 px (default set: 2.6 boxes, 39 px).
+* ``thermal`` (like FLIR-ADAS v2): single-channel images (stored as greyscale JPEGs; every
+  reader that asks for colour, Ultralytics included, gets three equal channels). Classes
+  are told apart by shape and "temperature" (a grey level per class, 130..230, on a cool
+  30..110 background with column fixed-pattern noise and a soft optical blur); distractors
+  are class shapes at another class's temperature, or lukewarm shapes. Class frequencies are
+  long-tailed: class *k* is drawn with weight 0.55**k (``red_circle`` ~46 % of the boxes,
+  ``cyan_ring`` ~2.3 %, a head/tail ratio of about 20; 402 vs 20 boxes in 320 images).
+  The classes keep their names (a ``red_circle`` is the hottest circle), so the head of a
+  ``synthetic`` checkpoint fits unchanged.
+
+Every scenario draws from its own random streams, so its images are new scenes, not
+shifted copies of the default set's images; the default set is unchanged by them.
+
 Regeneration is skipped when ``manifest.json`` records the same parameters and the files on
 disk still hash to the recorded content hash; the dataset is written to a hidden sibling
 folder and renamed into place.
@@ -30,7 +56,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +82,7 @@ CLASS_NAMES = tuple(name for name, _, _ in CLASSES)
 #: side-length ranges (fraction of the image side) per COCO size band at 160 px:
 #: small < 32 px, medium 32..96 px, large > 96 px (areas use the box, so sides are chosen
 #: with margin inside each band).
-_SIZE_BANDS = {"small": (0.07, 0.17), "medium": (0.24, 0.52), "large": (0.66, 0.85)}
+_SIZE_BANDS = {"small": (0.07, 0.17), "medium": (0.24, 0.52), "large": (0.66, 0.85), "tiny": (0.03, 0.08)}
 
 DEFAULTS: dict[str, Any] = {
     "num_train": 320,
@@ -74,6 +100,99 @@ class SyntheticOptionError(ValueError):
 
 
 @dataclass(frozen=True)
+class Scenario:
+    """A domain shift of the synthetic set (see the module docstring for what each draws).
+
+    ``stream`` is appended to every image's random seed; it is fixed per scenario (never
+    derived from the order of :data:`SCENARIOS`) so adding a scenario changes no other.
+    ``defaults`` replace entries of :data:`DEFAULTS`; explicit options still win.
+    """
+
+    name: str
+    like: str  # the paper's dataset it imitates
+    title: str
+    stream: int
+    defaults: dict = field(default_factory=dict, hash=False)
+
+    @property
+    def dataset(self) -> str:
+        return f"{NAME}-{self.name}"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("lowlight", "ExDark", "Synthetic, low light (ExDark-like, generated)", 1),
+        Scenario(
+            "tiny", "VisDrone", "Synthetic, tiny dense objects (VisDrone-like, generated)", 2,
+            {"max_objects": 24, "large_fraction": 0.0, "distractors": 4.0},
+        ),
+        Scenario("thermal", "FLIR-ADAS v2", "Synthetic, thermal long-tailed (FLIR-like, generated)", 3),
+    )
+}
+#: every dataset name the generator answers to, default first
+DATASET_NAMES: tuple[str, ...] = (NAME, *(s.dataset for s in SCENARIOS.values()))
+
+# lowlight: per-image ranges (drawn uniformly) of the degradation, in [0, 1] intensity units
+_LOWLIGHT = {"contrast": (0.45, 0.7), "gamma": (1.4, 2.2), "exposure": (0.12, 0.35),
+             "shot": (0.002, 0.006), "read": (0.008, 0.02)}
+# thermal: grey level ("temperature") per class, in CLASSES order, and the class weights
+_THERMAL_LEVELS = (230, 170, 130, 210, 150, 190)
+THERMAL_CLASS_WEIGHTS = tuple(0.55**k for k in range(len(CLASSES)))
+
+
+def scenario_names() -> list[str]:
+    """The scenario names (``lowlight``, ``tiny``, ``thermal``)."""
+    return list(SCENARIOS)
+
+
+def get_scenario(scenario: str | Scenario | None) -> Scenario | None:
+    """The :class:`Scenario` called ``scenario`` (None: the default set).
+
+    Raises:
+        SyntheticOptionError: unknown name; the message lists the choices.
+    """
+    if scenario is None or isinstance(scenario, Scenario):
+        return scenario
+    key = str(scenario).lower()
+    if key not in SCENARIOS:
+        raise SyntheticOptionError(
+            f"unknown synthetic scenario {scenario!r}; choices: {', '.join(SCENARIOS)} "
+            f"(datasets {', '.join(DATASET_NAMES)})"
+        )
+    return SCENARIOS[key]
+
+
+def is_synthetic_name(name: str | os.PathLike) -> bool:
+    """Whether ``name`` is meant as a generated dataset: ``synthetic`` or ``synthetic-...``.
+
+    True also for a misspelt scenario (``synthetic-lowlite``), so that callers hand it to
+    :func:`scenario_of_dataset`, whose error lists the choices, instead of a generic
+    "not prepared" message.
+    """
+    text = str(name).lower()
+    return text == NAME or text.startswith(NAME + "-")
+
+
+def scenario_of_dataset(name: str) -> Scenario | None:
+    """The scenario a generated dataset's name asks for (None for ``synthetic``).
+
+    Raises:
+        SyntheticOptionError: not ``synthetic`` nor ``synthetic-SCENARIO`` with a known
+            scenario; the message lists the valid dataset names.
+    """
+    text = str(name).lower()
+    if text == NAME:
+        return None
+    if text.startswith(NAME + "-") and text[len(NAME) + 1 :] in SCENARIOS:
+        return SCENARIOS[text[len(NAME) + 1 :]]
+    raise SyntheticOptionError(
+        f"unknown synthetic dataset {name!r}; choices: {', '.join(DATASET_NAMES)} "
+        f"(scenarios: {', '.join(SCENARIOS)})"
+    )
+
+
+@dataclass(frozen=True)
 class Shape:
     kind: str
     colour: tuple[int, int, int]
@@ -84,13 +203,16 @@ class Shape:
     class_index: int | None  # None: a distractor
 
 
-def _check_options(num_train: int, num_val: int, imgsz: int, options: dict[str, Any]) -> dict[str, Any]:
+def _check_options(
+    num_train: int, num_val: int, imgsz: int, options: dict[str, Any], scenario: Scenario | None = None
+) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
         raise SyntheticOptionError(
             f"unknown synthetic dataset option(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFAULTS))}"
         )
-    params = {**DEFAULTS, **options, "num_train": num_train, "num_val": num_val, "imgsz": imgsz}
+    scenario_defaults = scenario.defaults if scenario is not None else {}
+    params = {**DEFAULTS, **scenario_defaults, **options, "num_train": num_train, "num_val": num_val, "imgsz": imgsz}
     for key in ("num_train", "num_val", "imgsz", "max_objects", "jpeg_quality"):
         value = params[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "num_train" else 1):
@@ -122,9 +244,26 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(field, 0, 255).astype(np.uint8)
 
 
-def _draw_clutter(draw, rng: np.random.Generator, size: int) -> None:
+def _thermal_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 with equal channels: a cool smooth field (30..110), column
+    fixed-pattern noise (as a microbolometer's) and pixel noise."""
+    from PIL import Image
+
+    coarse = rng.integers(30, 111, size=(4, 4), dtype=np.uint8)
+    field = np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC), dtype=np.float32)
+    field += rng.normal(0.0, 3.0, size=(1, size))  # one offset per column
+    field += rng.normal(0.0, 4.0, size=field.shape)
+    grey = np.clip(field, 0, 255).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _draw_clutter(draw, rng: np.random.Generator, size: int, grey: bool = False) -> None:
     for _ in range(int(rng.integers(3, 9))):
-        tone = tuple(int(v) for v in rng.integers(70, 170, size=3))
+        if grey:  # lukewarm structures (walls, poles): below every class temperature
+            level = int(rng.integers(60, 121))
+            tone = (level, level, level)
+        else:
+            tone = tuple(int(v) for v in rng.integers(70, 170, size=3))
         points = [tuple(int(v) for v in rng.integers(0, size, size=2)) for _ in range(2)]
         if rng.random() < 0.6:
             draw.line(points, fill=tone, width=int(rng.integers(1, 3)))
@@ -137,10 +276,16 @@ def _jitter(rng: np.random.Generator, colour: tuple[int, int, int]) -> tuple[int
     return tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in colour)
 
 
-def _draw_shape(draw, shape: Shape, rng: np.random.Generator) -> None:
+def _grey_jitter(rng: np.random.Generator, colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    """One jitter for all channels (+-6: class temperatures are 20 grey levels apart)."""
+    level = int(np.clip(colour[0] + rng.integers(-6, 7), 0, 255))
+    return (level, level, level)
+
+
+def _draw_shape(draw, shape: Shape, rng: np.random.Generator, grey: bool = False) -> None:
     x0, y0, x1, y1 = shape.x0, shape.y0, shape.x1 - 1, shape.y1 - 1
     w, h = x1 - x0, y1 - y0
-    fill = _jitter(rng, shape.colour)
+    fill = _grey_jitter(rng, shape.colour) if grey else _jitter(rng, shape.colour)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     if shape.kind == "circle":
         draw.ellipse([x0, y0, x1, y1], fill=fill)
@@ -186,12 +331,29 @@ def _overlap(a, b) -> float:
     return iw * ih / smaller
 
 
-def _plan_image(rng: np.random.Generator, params: dict[str, Any]) -> list[Shape]:
-    """Objects and distractors of one image, largest first (so small ones stay visible)."""
+def _class_colour(index: int, scenario: Scenario | None) -> tuple[int, int, int]:
+    if scenario is not None and scenario.name == "thermal":
+        return (_THERMAL_LEVELS[index],) * 3
+    return CLASSES[index][2]
+
+
+def _plan_image(rng: np.random.Generator, params: dict[str, Any], scenario: Scenario | None = None) -> list[Shape]:
+    """Objects and distractors of one image, largest first (so small ones stay visible).
+
+    The default set's draws (and so its images) do not depend on the scenario code paths:
+    those only run for a scenario.
+    """
     size = params["imgsz"]
+    name = scenario.name if scenario is not None else None
     bands = ["large"] if rng.random() < params["large_fraction"] else []
-    bands += ["small" if rng.random() < 0.5 else "medium" for _ in range(int(rng.integers(1, params["max_objects"] + 1)) - len(bands))]
-    bands = bands or ["medium"]
+    if name == "tiny":  # dense: at least half of max_objects, all tiny
+        count = int(rng.integers(max(1, params["max_objects"] // 2), params["max_objects"] + 1))
+        bands += ["tiny"] * (count - len(bands))
+    else:
+        bands += ["small" if rng.random() < 0.5 else "medium" for _ in range(int(rng.integers(1, params["max_objects"] + 1)) - len(bands))]
+    bands = bands or (["tiny"] if name == "tiny" else ["medium"])
+    if name == "thermal":
+        weights = np.asarray(THERMAL_CLASS_WEIGHTS) / sum(THERMAL_CLASS_WEIGHTS)
     shapes: list[Shape] = []
     taken: list[tuple[int, int, int, int]] = []
     for band in bands:
@@ -199,18 +361,21 @@ def _plan_image(rng: np.random.Generator, params: dict[str, Any]) -> list[Shape]
         if box is None:
             continue
         taken.append(box)
-        index = int(rng.integers(len(CLASSES)))
-        _, kind, colour = CLASSES[index]
-        shapes.append(Shape(kind, colour, *box, class_index=index))
+        index = int(rng.choice(len(CLASSES), p=weights)) if name == "thermal" else int(rng.integers(len(CLASSES)))
+        shapes.append(Shape(CLASSES[index][1], _class_colour(index, scenario), *box, class_index=index))
     for _ in range(int(rng.poisson(params["distractors"]))):
-        box = _place(rng, size, "small" if rng.random() < 0.5 else "medium", taken)
+        band = "tiny" if name == "tiny" else "small" if rng.random() < 0.5 else "medium"
+        box = _place(rng, size, band, taken)
         if box is None:
             continue
         taken.append(box)
         shape_of = int(rng.integers(len(CLASSES)))
-        if rng.random() < 0.75:  # a class shape in another class's colour
+        if rng.random() < 0.75:  # a class shape in another class's colour (temperature)
             colour_of = (shape_of + int(rng.integers(1, len(CLASSES)))) % len(CLASSES)
-            colour = CLASSES[colour_of][2]
+            colour = _class_colour(colour_of, scenario)
+        elif name == "thermal":  # a lukewarm shape: warmer than the background, cooler than any class
+            grey = int(rng.integers(95, 121))
+            colour = (grey, grey, grey)
         else:  # a grey shape
             grey = int(rng.integers(90, 200))
             colour = (grey, grey, grey)
@@ -219,21 +384,54 @@ def _plan_image(rng: np.random.Generator, params: dict[str, Any]) -> list[Shape]
     return shapes
 
 
-def render_image(seed: int, split: str, index: int, params: dict[str, Any]) -> tuple[bytes, list[GtBox]]:
-    """JPEG bytes and the class boxes (pixels) of image ``index`` of ``split``."""
-    from PIL import Image, ImageDraw
+def _low_light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) uint8 -> a dark, flat, noisy version (ranges in ``_LOWLIGHT``).
 
+    Order as in a camera: the scene's contrast is flattened (haze, weak light), the
+    exposure and a gamma darken it, then shot noise (variance proportional to the signal)
+    and read noise (independent per channel: chroma noise) are added before quantising.
+    """
+    draw = {key: rng.uniform(*bounds) for key, bounds in _LOWLIGHT.items()}
+    x = image.astype(np.float32) / 255.0
+    x = x.mean() + draw["contrast"] * (x - x.mean())
+    x = np.clip(x, 0.0, 1.0) ** draw["gamma"] * draw["exposure"]
+    x = x + np.sqrt(x * draw["shot"]) * rng.standard_normal(x.shape) + rng.normal(0.0, draw["read"], x.shape)
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def _stream(seed: int, split: str, index: int, scenario: Scenario | None) -> np.random.Generator:
     split_id = {"train": 0, "val": 1}[split]
-    rng = np.random.default_rng([int(seed), split_id, int(index), GENERATOR_VERSION])
+    key = [int(seed), split_id, int(index), GENERATOR_VERSION]
+    return np.random.default_rng(key if scenario is None else [*key, scenario.stream])
+
+
+def render_image(
+    seed: int, split: str, index: int, params: dict[str, Any], scenario: str | Scenario | None = None
+) -> tuple[bytes, list[GtBox]]:
+    """JPEG bytes and the class boxes (pixels) of image ``index`` of ``split``.
+
+    ``scenario`` (a name of :data:`SCENARIOS` or None) selects the domain; ``thermal``
+    images are greyscale JPEGs (one channel on disk), all others RGB.
+    """
+    from PIL import Image, ImageDraw, ImageFilter
+
+    scenario = get_scenario(scenario)
+    name = scenario.name if scenario is not None else None
+    rng = _stream(seed, split, index, scenario)
     size = params["imgsz"]
-    image = Image.fromarray(_background(rng, size))
+    thermal = name == "thermal"
+    image = Image.fromarray(_thermal_background(rng, size) if thermal else _background(rng, size))
     draw = ImageDraw.Draw(image)
-    _draw_clutter(draw, rng, size)
+    _draw_clutter(draw, rng, size, grey=thermal)
     boxes = []
-    for shape in _plan_image(rng, params):
-        _draw_shape(draw, shape, rng)
+    for shape in _plan_image(rng, params, scenario):
+        _draw_shape(draw, shape, rng, grey=thermal)
         if shape.class_index is not None:
             boxes.append(GtBox(shape.class_index, shape.x0, shape.y0, shape.x1 - shape.x0, shape.y1 - shape.y0))
+    if name == "lowlight":
+        image = Image.fromarray(_low_light(np.asarray(image), rng))
+    elif thermal:  # soft optics, then one channel
+        image = image.convert("L").filter(ImageFilter.GaussianBlur(0.7))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=params["jpeg_quality"])
     return buffer.getvalue(), boxes
@@ -259,11 +457,13 @@ def _content_hash(folder: Path, files: list[str]) -> str | None:
     return digest.hexdigest()
 
 
-def _request(seed: int, params: dict[str, Any]) -> dict:
-    return {"generator_version": GENERATOR_VERSION, "seed": int(seed), **dict(sorted(params.items()))}
+def _request(seed: int, params: dict[str, Any], scenario: Scenario | None = None) -> dict:
+    # no "scenario" key for the default set: its manifests from before scenarios stay valid
+    extra = {"scenario": scenario.name} if scenario is not None else {}
+    return {"generator_version": GENERATOR_VERSION, "seed": int(seed), **extra, **dict(sorted(params.items()))}
 
 
-def _up_to_date(folder: Path, request: dict) -> bool:
+def _up_to_date(folder: Path, request: dict, name: str) -> bool:
     try:
         manifest = json.loads((folder / MANIFEST_NAME).read_text())
     except (OSError, ValueError):
@@ -271,7 +471,7 @@ def _up_to_date(folder: Path, request: dict) -> bool:
     if not manifest.get("complete") or manifest.get("generator") != request:
         return False
     yaml_path = folder / DATA_YAML_NAME
-    if not yaml_path.is_file() or yaml_path.read_text() != _data_yaml(folder):
+    if not yaml_path.is_file() or yaml_path.read_text() != _data_yaml(folder, name):
         return False  # moved: the absolute path inside data.yaml would be wrong
     files = manifest.get("files") or []
     return bool(files) and _content_hash(folder, files) == manifest.get("content_sha256")
@@ -285,9 +485,11 @@ def prepare_synthetic(
     num_train: int = DEFAULTS["num_train"],
     num_val: int = DEFAULTS["num_val"],
     imgsz: int = DEFAULTS["imgsz"],
+    scenario: str | None = None,
     **options: Any,
 ) -> Path:
-    """Generate (or reuse) ``ROOT/synthetic`` and return its data YAML path.
+    """Generate (or reuse) ``ROOT/synthetic`` (or ``ROOT/synthetic-SCENARIO``) and return its
+    data YAML path.
 
     Args:
         root: data root (default: ``$SCSA_YOLO_DATA`` or ``./datasets``).
@@ -295,24 +497,28 @@ def prepare_synthetic(
         force: regenerate even when the files on disk match.
         num_train, num_val: images per split.
         imgsz: side of the square images in pixels (COCO size bands assume ~160).
+        scenario: None for the default set, or one of :data:`SCENARIOS` (``lowlight``,
+            ``tiny``, ``thermal``; see the module docstring), written to its own folder.
         **options: ``max_objects``, ``distractors``, ``large_fraction``, ``jpeg_quality``
-            (see :data:`DEFAULTS`).
+            (see :data:`DEFAULTS`; a scenario may change their defaults, e.g. ``tiny``).
 
     Raises:
-        SyntheticOptionError: an unknown option or a bad value.
+        SyntheticOptionError: an unknown option or scenario, or a bad value.
     """
-    params = _check_options(num_train, num_val, imgsz, options)
+    chosen = get_scenario(scenario)
+    params = _check_options(num_train, num_val, imgsz, options, chosen)
+    name = chosen.dataset if chosen is not None else NAME
     root_path = Path(root).expanduser() if root is not None else default_data_root()
-    folder = dataset_dir(NAME, root_path).absolute()
-    request = _request(seed, params)
-    if not force and _up_to_date(folder, request):
+    folder = dataset_dir(name, root_path).absolute()
+    request = _request(seed, params, chosen)
+    if not force and _up_to_date(folder, request, name):
         return folder / DATA_YAML_NAME
 
-    staging = folder.with_name(f".{NAME}.partial.{os.getpid()}")
+    staging = folder.with_name(f".{name}.partial.{os.getpid()}")
     if staging.exists():
         shutil.rmtree(staging)
     try:
-        manifest = _write(staging, folder, seed, params, request)
+        manifest = _write(staging, folder, seed, params, request, chosen)
         write_json_atomic(manifest, staging / MANIFEST_NAME)
         _swap(staging, folder)
     except BaseException:
@@ -321,7 +527,10 @@ def prepare_synthetic(
     return folder / DATA_YAML_NAME
 
 
-def _write(staging: Path, final: Path, seed: int, params: dict[str, Any], request: dict) -> dict:
+def _write(
+    staging: Path, final: Path, seed: int, params: dict[str, Any], request: dict, scenario: Scenario | None = None
+) -> dict:
+    name = scenario.dataset if scenario is not None else NAME
     files: list[str] = []
     splits: dict[str, dict] = {}
     for split, count in (("train", params["num_train"]), ("val", params["num_val"])):
@@ -330,7 +539,7 @@ def _write(staging: Path, final: Path, seed: int, params: dict[str, Any], reques
         gt_images, per_class, background, image_bytes = [], Counter(), 0, 0
         for index in range(count):
             stem = f"{split}_{index:05d}"
-            data, boxes = render_image(seed, split, index, params)
+            data, boxes = render_image(seed, split, index, params, scenario)
             (staging / "images" / split / f"{stem}.jpg").write_bytes(data)
             (staging / "labels" / split / f"{stem}.txt").write_text(_label_text(boxes, params["imgsz"]))
             files += [f"images/{split}/{stem}.jpg", f"labels/{split}/{stem}.txt"]
@@ -353,7 +562,7 @@ def _write(staging: Path, final: Path, seed: int, params: dict[str, Any], reques
             "image_bytes": image_bytes,
             "boxes_per_size": _size_counts(gt_images),
         }
-    (staging / DATA_YAML_NAME).write_text(_data_yaml(final))
+    (staging / DATA_YAML_NAME).write_text(_data_yaml(final, name))
     files.append(DATA_YAML_NAME)
     from .. import __version__
 
@@ -361,7 +570,7 @@ def _write(staging: Path, final: Path, seed: int, params: dict[str, Any], reques
         "format": MANIFEST_FORMAT,
         "version": 1,
         "complete": True,
-        "dataset": NAME,
+        "dataset": name,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "scsa_yolo_version": __version__,
         "request": {"splits": ["train", "val"], "options": request},
@@ -370,7 +579,9 @@ def _write(staging: Path, final: Path, seed: int, params: dict[str, Any], reques
         "data_yaml": DATA_YAML_NAME,
         "notes": [
             "generated by scsa_yolo.data.synthetic (no source files); distractors are not labelled",
+            *([f"scenario {scenario.name}: {scenario.title}; same classes as '{NAME}'"] if scenario else []),
         ],
+        **({"scenario": scenario.name} if scenario is not None else {}),
         "splits": splits,
         "files": files,
         "content_sha256": _content_hash(staging, files),
@@ -387,7 +598,7 @@ def _size_counts(images: list[GtImage]) -> dict[str, int]:
     return {band: counts.get(band, 0) for band in ("small", "medium", "large")}
 
 
-def _data_yaml(final: Path) -> str:
+def _data_yaml(final: Path, name: str = NAME) -> str:
     import yaml
 
     data = {
@@ -398,7 +609,7 @@ def _data_yaml(final: Path) -> str:
         "names": dict(enumerate(CLASS_NAMES)),
     }
     return (
-        "# synthetic: generated by scsa-yolo (scsa-yolo data prepare synthetic); see manifest.json\n"
+        f"# {name}: generated by scsa-yolo (scsa-yolo data prepare {name}); see manifest.json\n"
         "# COCO ground truth per split: annotations/<split>.json\n"
         + yaml.safe_dump(data, sort_keys=False)
     )
@@ -407,8 +618,55 @@ def _data_yaml(final: Path) -> str:
 def _swap(staging: Path, final: Path) -> None:
     old = None
     if final.exists():
-        old = final.with_name(f".{NAME}.old.{os.getpid()}")
+        old = final.with_name(f".{final.name}.old.{os.getpid()}")
         os.replace(final, old)
     os.replace(staging, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------ by name
+def prepare_synthetic_dataset(name: str, root: str | Path | None = None, **kwargs: Any) -> Path:
+    """:func:`prepare_synthetic` for a dataset name: ``synthetic`` or ``synthetic-SCENARIO``.
+
+    ``kwargs`` are :func:`prepare_synthetic`'s (``seed``, ``force``, sizes, options); the
+    scenario comes from the name only.
+
+    Raises:
+        SyntheticOptionError: an unknown name (the message lists the choices), a
+            ``scenario`` keyword (it would contradict the name), or a bad option.
+    """
+    if "scenario" in kwargs:
+        raise SyntheticOptionError(
+            f"option scenario is given by the dataset name ({', '.join(DATASET_NAMES)}), not as an option"
+        )
+    scenario = scenario_of_dataset(name)
+    return prepare_synthetic(root, scenario=scenario.name if scenario else None, **kwargs)
+
+
+def resolve_or_generate(name_or_path: str | Path, root: str | Path | None = None, echo=None) -> Path:
+    """Data YAML for a ``--data`` value; a generated dataset is generated on first use.
+
+    Like :func:`scsa_yolo.data.paths.resolve_data`, but a ``synthetic`` or
+    ``synthetic-SCENARIO`` name that is not prepared under ``root`` is generated with
+    default options. A prepared one is used as it is (never regenerated), whatever options
+    it was made with.
+
+    Raises:
+        DatasetNotPrepared: not a data YAML, not prepared, and not a generated dataset.
+        SyntheticOptionError: ``synthetic-...`` with an unknown scenario (choices listed).
+    """
+    from .paths import DatasetNotPrepared, resolve_data
+
+    try:
+        return resolve_data(name_or_path, root)
+    except DatasetNotPrepared:
+        if not is_synthetic_name(name_or_path) or Path(str(name_or_path)).suffix in {".yaml", ".yml"}:
+            raise
+    scenario_of_dataset(str(name_or_path))  # refuse an unknown scenario before any message
+    if echo is not None:
+        echo(f"{name_or_path} dataset not found: generating it (a few seconds) ...")
+    path = prepare_synthetic_dataset(str(name_or_path), root)
+    if echo is not None:
+        echo(f"{name_or_path} dataset ready: {path}")
+    return path
