@@ -45,6 +45,7 @@ _NORMS = ("gn", "bn", "ln", "none")
 _NORM_POSITIONS = ("after", "before")
 _ORDERS = ("smsa_first", "pcsa_first")
 _SCALE_MODES = ("channels", "tokens")
+_QKV_INITS = ("default", "official")
 
 # The fused kernel module is imported at most once; a failed import is remembered so the
 # reference path costs nothing on machines without it.
@@ -125,6 +126,19 @@ class SCSA(nn.Module):
             adds ``dwconvs_w`` for W (Table 1 "Shared -> Unshared").
         scale_mode: 'channels' scales Q K^T by 1/sqrt(C / num_heads) (paper); 'tokens' by
             1/sqrt(H'W') (Table 1 "Scaled sqrt(H*W)").
+        attn_drop: dropout probability p (0 <= p < 1) on PCSA's softmax attention map
+            (B, heads, C/heads, C/heads), in training mode only; eval is unaffected. The
+            authors' ResNet-101 ImageNet configuration uses 0.1, their other configurations
+            0. Default 0 (no dropout). The fused kernel has no dropout, so a layer with
+            p > 0 runs the reference path while training.
+        qkv_init: how the PCSA projections ``q``, ``k``, ``v`` (depth-wise 1x1 convolutions,
+            weights (C, 1, 1, 1), no bias) start. 'default': PyTorch's Conv2d default,
+            Kaiming-uniform with a=sqrt(5) over fan_in = 1, i.e. U(-1, 1) (std 0.577).
+            'official': what the authors' mmpretrain backbones do to every Conv2d
+            (mmengine 'Kaiming' init: normal, mode='fan_out', ReLU gain), i.e.
+            N(0, 2 / C), since PyTorch counts fan_out = C for a depth-wise weight. With C = 64
+            the std is 0.177, so Q K^T starts small and the channel softmax near uniform.
+            Only the starting values differ: the state dict has the same keys and shapes.
         impl: 'auto' (fused kernel when available and supported, else reference),
             'reference', or 'fast' (kernel or RuntimeError). The environment variable
             ``SCSA_YOLO_IMPL`` overrides it when set.
@@ -133,9 +147,11 @@ class SCSA(nn.Module):
     ``min(window, W)``, with the same stride and floor rounding (``nn.AvgPool2d``
     defaults). For H, W >= window this is exactly the paper's 7x7 / stride-7 pooling
     (trailing rows/columns that do not fill a window are dropped, as there). A smaller axis
-    is pooled in one window, so a 5x5 or 1x1 map gives a single token (N = 1): the
-    softmax over one key is 1 and the channel gate becomes ``sigmoid(V)`` of the globally
-    pooled, normalised map -- the same as the global-pooling ablation.
+    is pooled in one window, so a 5x5 or 1x1 map gives a single token (N = 1), the
+    same as the global-pooling ablation. The attention itself still runs across channels:
+    with y the (B, C) globally pooled, normalised map and q, k, v its per-channel scalings,
+    the gate is ``sigmoid(softmax(q k^T / sqrt(C)) v)``, where q k^T is the (C, C) outer
+    product of two C-vectors and each channel's gate mixes the v of every channel.
 
     Export: tracing (ONNX) records the clamped window as a constant, so a graph exported
     at H, W >= window serves every size >= window; export at the smallest size you need.
@@ -146,6 +162,11 @@ class SCSA(nn.Module):
     the input dtype, and both gates are cast back to the input dtype, so the output dtype
     always equals the input dtype (also under autocast).
     """
+
+    # Class-level defaults for options added after checkpoints were written: Ultralytics
+    # pickles whole modules, and an older SCSA object unpickles without these attributes.
+    attn_drop: float = 0.0
+    qkv_init: str = "default"
 
     def __init__(
         self,
@@ -164,6 +185,8 @@ class SCSA(nn.Module):
         channel_shuffle: bool = False,
         shared: bool = True,
         scale_mode: str = "channels",
+        attn_drop: float = 0.0,
+        qkv_init: str = "default",
         impl: str = "auto",
     ) -> None:
         super().__init__()
@@ -192,8 +215,19 @@ class SCSA(nn.Module):
         check_choice("SCSA", "order", order, _ORDERS)
         check_choice("SCSA", "scale_mode", scale_mode, _SCALE_MODES)
         check_choice("SCSA", "impl", impl, _IMPLS)
+        check_choice("SCSA", "qkv_init", qkv_init, _QKV_INITS)
         if not (use_smsa or use_pcsa):
             raise layer_error("SCSA", "use_smsa/use_pcsa", False, "at least one branch must stay enabled")
+        if isinstance(attn_drop, bool) or not isinstance(attn_drop, (int, float)) or not 0 <= attn_drop < 1:
+            raise layer_error(
+                "SCSA", "attn_drop", attn_drop,
+                "must be a dropout probability p with 0 <= p < 1 (the official ResNet-101 setting is 0.1)",
+            )
+        if attn_drop and not use_pcsa:
+            raise layer_error(
+                "SCSA", "attn_drop", attn_drop,
+                "acts on PCSA's attention map, which use_pcsa=False removes; drop attn_drop or keep PCSA",
+            )
 
         self.channels = channels
         self.groups = num_groups
@@ -209,6 +243,8 @@ class SCSA(nn.Module):
         self.channel_shuffle = bool(channel_shuffle)
         self.shared = bool(shared)
         self.scale_mode = scale_mode
+        self.attn_drop = float(attn_drop)
+        self.qkv_init = qkv_init
         self.impl = impl
 
         # SMSA parameters: 7C (convs) + 4C (two norms) by default.
@@ -225,13 +261,27 @@ class SCSA(nn.Module):
             self.q = nn.Conv2d(channels, channels, 1, groups=channels, bias=False)
             self.k = nn.Conv2d(channels, channels, 1, groups=channels, bias=False)
             self.v = nn.Conv2d(channels, channels, 1, groups=channels, bias=False)
+            if qkv_init == "official":
+                for proj in (self.q, self.k, self.v):
+                    # fan_out of a (C, 1, 1, 1) depth-wise weight is C: std sqrt(2 / C)
+                    nn.init.kaiming_normal_(proj.weight, mode="fan_out", nonlinearity="relu")
         else:
             self.norm_pcsa = self.q = self.k = self.v = None
 
     @staticmethod
     def _check_kernel_sizes(kernel_sizes: Sequence[int]) -> tuple[int, ...]:
-        if isinstance(kernel_sizes, int) or not isinstance(kernel_sizes, Sequence) or not kernel_sizes:
-            raise layer_error("SCSA", "kernel_sizes", kernel_sizes, "must be a non-empty list of odd ints")
+        if isinstance(kernel_sizes, int) and not isinstance(kernel_sizes, bool):
+            # A YAML row [-1, 1, SCSA, [30]] is usually meant as 30 channels.
+            raise layer_error(
+                "SCSA", "kernel_sizes", kernel_sizes,
+                "must be a list of odd ints, e.g. [3, 5, 7, 9]. The first positional argument of SCSA is "
+                "kernel_sizes, not a channel count: SCSA keeps its input's channels, which a model YAML "
+                "takes from the previous layer. For the paper's layer write [-1, 1, SCSA, []]",
+            )
+        if isinstance(kernel_sizes, (str, bytes)) or not isinstance(kernel_sizes, Sequence) or not kernel_sizes:
+            raise layer_error(
+                "SCSA", "kernel_sizes", kernel_sizes, "must be a non-empty list of odd ints, e.g. [3, 5, 7, 9]"
+            )
         for k in kernel_sizes:
             if not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0:
                 raise layer_error(
@@ -243,7 +293,8 @@ class SCSA(nn.Module):
     def extra_repr(self) -> str:
         parts = [f"{self.channels}", f"kernel_sizes={self.kernel_sizes}", f"window={self.window}"]
         defaults = dict(use_smsa=True, use_pcsa=True, order="smsa_first", norm="gn", norm_position="after",
-                        num_heads=1, channel_shuffle=False, shared=True, scale_mode="channels", impl="auto")
+                        num_heads=1, channel_shuffle=False, shared=True, scale_mode="channels", attn_drop=0.0,
+                        qkv_init="default", impl="auto")
         parts += [f"{k}={getattr(self, k)!r}" for k, v in defaults.items() if getattr(self, k) != v]
         return ", ".join(parts)
 
@@ -257,21 +308,35 @@ class SCSA(nn.Module):
             return env
         return self.impl
 
+    def fused_unsupported_reason(self) -> str | None:
+        """Why this layer, in its current mode, must not use the fused kernel (None: it may).
+
+        Checked here, before :func:`scsa_fast.supports`, for options the kernel does not
+        implement, so that adding an option cannot make the fused path silently ignore it.
+        """
+        if self.training and self.attn_drop > 0:
+            return f"attn_drop={self.attn_drop} in training mode (the fused kernel has no attention dropout)"
+        return None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W), same dtype."""
         impl = self.resolved_impl()
         if impl != "reference" and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
             # Dynamo cannot trace an import: a compiled graph uses whatever eager calls loaded.
             fast = _compiled_fast() if torch.compiler.is_compiling() else _load_fast()
-            if fast is not None and fast.supports(self, x):
+            layer_reason = self.fused_unsupported_reason()
+            if fast is not None and layer_reason is None and fast.supports(self, x):
                 return fast.scsa_forward(self, x)
             if impl == "fast":
-                why = (
-                    f"scsa_yolo.nn.scsa_fast cannot be imported ({_fast_import_error})"
-                    if fast is None
-                    else f"scsa_fast.supports() rejected this layer/input ({self.extra_repr()}; "
-                    f"input {tuple(x.shape)} {x.dtype} on {x.device})"
-                )
+                if fast is None:
+                    why = f"scsa_yolo.nn.scsa_fast cannot be imported ({_fast_import_error})"
+                elif layer_reason is not None:
+                    why = f"this layer uses {layer_reason}"
+                else:
+                    why = (
+                        f"scsa_fast.supports() rejected this layer/input ({self.extra_repr()}; "
+                        f"input {tuple(x.shape)} {x.dtype} on {x.device})"
+                    )
                 raise RuntimeError(
                     f"SCSA impl='fast' was requested but the fused kernel is unavailable: {why}. "
                     f"Use impl='auto' or set {IMPL_ENV_VAR}=reference to run the PyTorch path."
@@ -348,6 +413,8 @@ class SCSA(nn.Module):
         # Autocast would cast the matmuls back to fp16 on CUDA: keep them in float32.
         with torch.autocast(device_type=xs.device.type, enabled=False):
             attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * scale, dim=-1)  # (B, h, C/h, C/h)
+            if self.attn_drop > 0:  # training only: eval leaves the map as it is
+                attn = F.dropout(attn, self.attn_drop, training=self.training)
             out = torch.matmul(attn, v).mean(dim=-1).reshape(b, c)  # mean over N
         if self.channel_shuffle:
             out = self._unshuffle(out)
