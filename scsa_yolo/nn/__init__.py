@@ -6,7 +6,10 @@
 
 from .cbam import CBAM
 from .coord_attn import CA
+from .cpca import CPCA
 from .eca import ECA
+from .ela import ELA
+from .ema import EMA
 from .fca import FCA
 from .registry import (
     TABLE1_ROWS,
@@ -18,13 +21,18 @@ from .registry import (
     register_attention,
 )
 from .scsa import SCSA
+from .shuffle_attn import SA
 from .squeeze_excite import SE
 
 __all__ = [
     "CA",
     "CBAM",
+    "CPCA",
     "ECA",
+    "ELA",
+    "EMA",
     "FCA",
+    "SA",
     "SCSA",
     "SE",
     "TABLE1_ROWS",

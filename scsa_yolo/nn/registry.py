@@ -20,9 +20,13 @@ from torch import nn
 
 from .cbam import CBAM
 from .coord_attn import CA
+from .cpca import CPCA
 from .eca import ECA
+from .ela import ELA
+from .ema import EMA
 from .fca import FCA
 from .scsa import SCSA
+from .shuffle_attn import SA
 from .squeeze_excite import SE
 
 __all__ = [
@@ -114,6 +118,11 @@ register_attention("ca", CA, "+CA")
 register_attention("fca", FCA, "+FCA")
 register_attention("cbam", CBAM, "+CBAM")
 register_attention("scsa", SCSA, "+SCSA")
+# The rest of the SCSA paper's Table 2 rivals (the SCSA authors' defaults).
+register_attention("sa", SA, "+SA")
+register_attention("ema", EMA, "+EMA")
+register_attention("cpca", CPCA, "+CPCA")
+register_attention("ela", ELA, "+ELA")
 
 #: Table 1 of the SCSA paper: (group, registry name), in the paper's order.
 TABLE1_ROWS: list[tuple[str, str]] = [("Baseline", "scsa")]
