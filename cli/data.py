@@ -40,6 +40,16 @@ def _with_recipe_options(func):
     return func
 
 
+def _dataset_names() -> list[str]:
+    """Names ``data prepare`` accepts: the recipes, with the synthetic scenarios after ``synthetic``."""
+    from scsa_yolo.data.synthetic import DATASET_NAMES
+
+    names = []
+    for name in recipe_names():
+        names += list(DATASET_NAMES) if name == "synthetic" else [name]
+    return names
+
+
 def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
     import yaml
 
@@ -72,7 +82,7 @@ def list_datasets(root: Path | None) -> None:
 
 
 @data.command(name="prepare")
-@click.argument("name", type=click.Choice(recipe_names(), case_sensitive=False))
+@click.argument("name", type=click.Choice(_dataset_names(), case_sensitive=False))
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROOT_HELP)
 @click.option(
     "--source",
@@ -118,12 +128,13 @@ def prepare(
 
     options = {k: v for k, v in recipe_options.items() if v is not None}
     options.update(_parse_set(set_options))
-    recipe = get_recipe(name)
-    if recipe.name == "synthetic" and (source or _split_list(splits)):
-        raise click.UsageError("the synthetic dataset is generated: --source and --splits do not apply")
+    name = name.lower()
+    generated = name == "synthetic" or name.startswith("synthetic-")  # scenarios share the generator
+    if generated and (source or _split_list(splits)):
+        raise click.UsageError(f"the {name} dataset is generated: --source and --splits do not apply")
     try:
         result = prepare_dataset(
-            recipe.name,
+            name,
             root=root,
             source=source,
             splits=_split_list(splits),
@@ -142,9 +153,9 @@ def prepare(
     ) as error:
         raise click.ClickException(str(error)) from None
     if result.status == "prepared":
-        click.echo(f"{recipe.name}: prepared in {result.seconds:.1f} s -> {result.data_yaml}")
+        click.echo(f"{name}: prepared in {result.seconds:.1f} s -> {result.data_yaml}")
     else:
-        click.echo(f"{recipe.name}: already prepared -> {result.data_yaml}")
+        click.echo(f"{name}: already prepared -> {result.data_yaml}")
 
 
 @data.command(name="check")

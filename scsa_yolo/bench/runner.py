@@ -141,7 +141,9 @@ WORKER_BOOT = (
 
 
 def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str, Path | str]:
-    """Data YAML of every dataset of the grid; the synthetic one is generated when missing.
+    """Data YAML of every dataset of the grid; generated ones (``synthetic`` and the
+    scenarios ``synthetic-lowlight``, ``synthetic-tiny``, ``synthetic-thermal``) are
+    generated when missing, each with the grid's ``synthetic:`` options.
 
     With ``dry_run`` nothing is generated and a dataset that is not ready maps to a
     sentence saying what a real run would do or need.
@@ -149,36 +151,50 @@ def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str,
     Raises:
         GridError: (not in dry-run) datasets that are neither prepared nor data YAMLs; the
             message lists each with the command that prepares it, and the known datasets.
+            Even in a dry run: ``synthetic-X`` with an unknown scenario (the message lists
+            the scenarios). When generating: ``synthetic:`` options the generator refuses.
     """
     from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
 
     resolved: dict[str, Path | str] = {}
     errors: list[str] = []
     for dataset in grid.datasets:
+        generated = Path(dataset).suffix not in (".yaml", ".yml") and (
+            dataset.lower() == "synthetic" or dataset.lower().startswith("synthetic-")
+        )
         try:
             resolved[dataset] = resolve_data(dataset)
             # A prepared synthetic set is used as it is unless the grid asks for options:
             # regenerating it with defaults would silently replace what the user prepared.
-            if dataset != "synthetic" or dry_run or not grid.synthetic:
-                if dataset == "synthetic" and not dry_run:
-                    echo(f"synthetic dataset: using the prepared one at {resolved[dataset]}")
+            if not generated or dry_run or not grid.synthetic:
+                if generated and not dry_run:
+                    echo(f"{dataset} dataset: using the prepared one at {resolved[dataset]}")
                 continue
         except DatasetNotPrepared as error:
-            if dataset != "synthetic":
+            if not generated:
                 message, known = _dataset_error(dataset, error)
                 if not known:  # a typo: refuse even a dry run
                     raise GridError(message) from None
                 errors.append(message)
                 resolved[dataset] = f"NOT READY: {message}"
                 continue
+            from scsa_yolo.data.synthetic import SyntheticOptionError, scenario_of_dataset
+
+            try:
+                scenario_of_dataset(dataset)  # synthetic-<typo>: refuse even a dry run
+            except SyntheticOptionError as bad_name:
+                raise GridError(f"datasets: {bad_name}") from None
             if dry_run:
                 resolved[dataset] = "will be generated"
                 continue
-        from scsa_yolo.data.synthetic import prepare_synthetic
+        from scsa_yolo.data.synthetic import SyntheticOptionError, prepare_synthetic_dataset
 
         # Always called: it returns at once when the files on disk match the options.
-        echo(f"synthetic dataset: checking / generating {grid.synthetic or '(default options)'}")
-        resolved[dataset] = Path(prepare_synthetic(None, **grid.synthetic))
+        echo(f"{dataset} dataset: checking / generating {grid.synthetic or '(default options)'}")
+        try:
+            resolved[dataset] = Path(prepare_synthetic_dataset(dataset, None, **grid.synthetic))
+        except SyntheticOptionError as error:
+            raise GridError(f"synthetic: {error}") from None
     if errors and not dry_run:
         raise GridError("\n".join(errors))
     return resolved

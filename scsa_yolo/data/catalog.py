@@ -1,4 +1,9 @@
-"""The table behind ``scsa-yolo data list``: every recipe and its state under a data root."""
+"""The table behind ``scsa-yolo data list``: every recipe and its state under a data root.
+
+The synthetic scenarios (``synthetic-lowlight``, ``synthetic-tiny``, ``synthetic-thermal``)
+have no recipe of their own (one generator makes them all); they are listed right after
+``synthetic``.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,12 +17,34 @@ from .writer import staging_dir
 COLUMNS = ("dataset", "title", "classes", "splits", "download", "on disk", "prepared")
 
 
+def _listed() -> list[tuple[str, object]]:
+    """(dataset name, recipe) in listing order; scenarios share the synthetic recipe."""
+    listed = []
+    for name in recipe_names():
+        recipe = get_recipe(name)
+        listed.append((name, recipe))
+        if name == "synthetic":
+            from .synthetic import SCENARIOS
+
+            listed += [(scenario.dataset, _ScenarioRecipe(recipe, scenario.title)) for scenario in SCENARIOS.values()]
+    return listed
+
+
+class _ScenarioRecipe:
+    """The synthetic recipe under a scenario's title (all else is the same)."""
+
+    def __init__(self, base, title: str) -> None:
+        self._base, self.title = base, title
+
+    def __getattr__(self, attribute):
+        return getattr(self._base, attribute)
+
+
 def dataset_rows(root: str | Path | None = None) -> list[dict[str, str]]:
     """One row per dataset: what it is, and whether it is prepared under ``root``."""
     root_path = Path(root).expanduser() if root is not None else default_data_root()
     rows = []
-    for name in recipe_names():
-        recipe = get_recipe(name)
+    for name, recipe in _listed():
         folder = dataset_dir(name, root_path)
         try:
             manifest = load_manifest(folder)

@@ -65,9 +65,9 @@ def prepare_dataset(
         SourceMissing: files that must be fetched by hand are not in ``source``.
         DownloadError, ChecksumMismatch, UnsafeArchiveError, ArchiveError: source problems.
     """
+    if _is_generated(name):  # synthetic and synthetic-SCENARIO: no recipe, one generator
+        return _prepare_synthetic(root, force, options or {}, echo, str(name).lower())
     recipe = get_recipe(name)
-    if recipe.name == "synthetic":
-        return _prepare_synthetic(root, force, options or {}, echo)
     splits = recipe.check_splits(splits)
     options = recipe.resolve_options(options)
     request = _request(splits, options)
@@ -138,8 +138,20 @@ def summarize(manifest: dict, log: ConversionLog) -> list[str]:
     return lines
 
 
-def _prepare_synthetic(root: str | Path | None, force: bool, options: dict[str, Any], echo: Callable[[str], None]) -> PrepareResult:
-    """Delegate to :func:`scsa_yolo.data.synthetic.prepare_synthetic` (owned by the integration)."""
+def _is_generated(name: str) -> bool:
+    """``synthetic`` or ``synthetic-...`` (a misspelt scenario too: its error lists the choices)."""
+    text = str(name).lower()
+    return text == "synthetic" or text.startswith("synthetic-")
+
+
+def _prepare_synthetic(
+    root: str | Path | None, force: bool, options: dict[str, Any], echo: Callable[[str], None], name: str = "synthetic"
+) -> PrepareResult:
+    """Delegate to :func:`scsa_yolo.data.synthetic.prepare_synthetic_dataset` (owned by the integration).
+
+    ``name`` is ``synthetic`` or ``synthetic-SCENARIO``; an unknown scenario is a
+    :class:`RecipeOptionError` whose message lists the choices.
+    """
     try:
         from . import synthetic
     except ImportError as error:
@@ -148,21 +160,21 @@ def _prepare_synthetic(root: str | Path | None, force: bool, options: dict[str, 
             f"in this installation ({error})"
         ) from None
     root_path = Path(root).expanduser() if root is not None else default_data_root()
-    folder = dataset_dir("synthetic", root_path).absolute()
+    folder = dataset_dir(name, root_path).absolute()
     before = _created(folder)
     started = time.monotonic()
     option_error = getattr(synthetic, "SyntheticOptionError", None)
     try:
-        yaml_path = Path(synthetic.prepare_synthetic(root_path, force=force, **options))
+        yaml_path = Path(synthetic.prepare_synthetic_dataset(name, root_path, force=force, **options))
     except TypeError as error:  # an option the generator's signature does not have
-        raise RecipeOptionError(f"synthetic: {error}") from None
+        raise RecipeOptionError(f"{name}: {error}") from None
     except Exception as error:
         if option_error is not None and isinstance(error, option_error):
-            raise RecipeOptionError(f"synthetic: {error}") from None
+            raise RecipeOptionError(f"{name}: {error}") from None
         raise
     manifest = load_manifest(yaml_path.parent)
     status = "already prepared" if before is not None and before == _created(yaml_path.parent) else "prepared"
-    echo(f"synthetic: {'already up to date' if status == 'already prepared' else 'generated'} at {yaml_path.parent}")
+    echo(f"{name}: {'already up to date' if status == 'already prepared' else 'generated'} at {yaml_path.parent}")
     return PrepareResult(status, yaml_path.parent, yaml_path, manifest, None, time.monotonic() - started)
 
 

@@ -122,12 +122,12 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("lowlight", "ExDark", "Synthetic, low light (ExDark-like, generated)", 1),
+        Scenario("lowlight", "ExDark", "Synthetic low light (ExDark-like)", 1),
         Scenario(
-            "tiny", "VisDrone", "Synthetic, tiny dense objects (VisDrone-like, generated)", 2,
+            "tiny", "VisDrone", "Synthetic tiny dense (VisDrone-like)", 2,
             {"max_objects": 24, "large_fraction": 0.0, "distractors": 4.0},
         ),
-        Scenario("thermal", "FLIR-ADAS v2", "Synthetic, thermal long-tailed (FLIR-like, generated)", 3),
+        Scenario("thermal", "FLIR-ADAS v2", "Synthetic thermal (FLIR-like)", 3),
     )
 }
 #: every dataset name the generator answers to, default first
