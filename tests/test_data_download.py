@@ -1,19 +1,23 @@
-"""Downloads against a real HTTP server on 127.0.0.1: resume, verification, refusal."""
+"""Downloads against a real HTTP server on 127.0.0.1: resume, verification, refusal, and
+what a user is told when the host cannot be reached at all."""
 from __future__ import annotations
 
 import hashlib
 import http.server
 import io
 import os
+import socket
 import threading
 import zipfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from test_data_common import pixel_boxes
 from test_data_visdrone import make_visdrone
 
-from scsa_yolo.data.download import ChecksumMismatch, DownloadError, RemoteFile, download
+from scsa_yolo.cli.main import main
+from scsa_yolo.data.download import ChecksumMismatch, DownloadError, HostUnreachable, RemoteFile, download
 from scsa_yolo.data.prepare import prepare_dataset
 from scsa_yolo.data.recipes.visdrone import VisDroneRecipe
 
@@ -24,13 +28,15 @@ class FixtureServer:
     """Serves ``files`` (path -> bytes) with Range support; can cut responses short.
 
     ``cut[path] = n`` makes the next ``len`` responses for ``path`` stop after ``n`` bytes
-    (the connection closes mid-body, as a flaky network does). ``ignore_range`` answers
+    (the connection closes mid-body, as a flaky network does). ``drop[path] = n`` closes
+    the next ``n`` connections for ``path`` before any response. ``ignore_range`` answers
     every request with the whole file (a server without Range support). ``requests``
     records ``(path, Range header)``.
     """
 
     def __init__(self, files: dict[str, bytes]):
         self.files, self.cut, self.requests, self.ignore_range = files, {}, [], False
+        self.drop: dict[str, int] = {}
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -39,6 +45,10 @@ class FixtureServer:
 
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get("Range")))
+                if server.drop.get(self.path):
+                    server.drop[self.path] -= 1
+                    self.close_connection = True  # no status line: the client sees a dropped link
+                    return
                 body = server.files.get(self.path)
                 if body is None:
                     self.send_error(404, "Not Found")
@@ -173,3 +183,81 @@ def test_prepare_downloads_verifies_extracts_and_converts(tmp_path, monkeypatch)
     assert result.manifest["source"][0]["sha256"] == hashlib.sha256(archive).hexdigest()
     assert (tmp_path / "root" / ".sources" / "visdrone" / "archives" / "VisDrone2019-DET-val.zip").is_file()
     assert len(pixel_boxes(result.folder, "val")["0000001_00000_d_0000001.jpg"]) == 3
+
+
+# -- unreachable hosts and dropped transfers: what the user is told ---------------------------
+UNRESOLVABLE = "http://scsa-yolo-test.invalid/data.bin"  # RFC 2606: .invalid never resolves
+
+
+def _closed_port() -> int:
+    """A local port with nothing listening (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unresolvable_host_is_reported_as_unreachable_without_retries(tmp_path):
+    messages = []
+    with pytest.raises(HostUnreachable) as info:
+        download(RemoteFile("data.bin", UNRESOLVABLE), tmp_path, progress=False, echo=messages.append)
+    message = str(info.value)
+    assert "cannot download data.bin: the host name scsa-yolo-test.invalid could not be resolved" in message
+    assert "Nothing was saved." in message and ".part" not in message and "connection lost" not in message
+    assert f"put it at {tmp_path / 'data.bin'}" in message and "--source" in message
+    assert messages == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_connection_is_reported_as_unreachable(tmp_path):
+    port = _closed_port()
+    url = f"http://127.0.0.1:{port}/data.bin"
+    with pytest.raises(HostUnreachable, match=rf"127\.0\.0\.1:{port} refused the connection\. Nothing was saved"):
+        download(RemoteFile("data.bin", url), tmp_path, progress=False)
+
+
+def test_an_existing_part_file_is_named_when_the_host_is_unreachable(tmp_path):
+    (tmp_path / "data.bin.part").write_bytes(PAYLOAD[:2048])
+    with pytest.raises(HostUnreachable, match=r"The partial file .*data\.bin\.part \(2\.0 KiB\) is kept"):
+        download(RemoteFile("data.bin", UNRESOLVABLE), tmp_path, progress=False)
+    assert (tmp_path / "data.bin.part").read_bytes() == PAYLOAD[:2048]
+
+
+def test_dropped_connections_are_retried_and_no_part_file_is_claimed(tmp_path):
+    with FixtureServer({"/data.bin": PAYLOAD}) as server:
+        server.drop["/data.bin"] = 10
+        messages = []
+        with pytest.raises(DownloadError) as info:
+            download(_remote(server), tmp_path, progress=False, retries=2, echo=messages.append)
+    assert not isinstance(info.value, HostUnreachable)
+    message = str(info.value)
+    assert "the transfer failed 3 times, last with RemoteDisconnected" in message
+    assert "Nothing was saved." in message and ".part" not in message
+    assert [m.split(", ")[-1] for m in messages] == ["retry 1/2", "retry 2/2"]
+    assert len(server.requests) == 3 and not (tmp_path / "data.bin.part").exists()
+
+
+def test_a_transfer_cut_every_time_keeps_and_names_the_part_file(tmp_path):
+    with FixtureServer({"/data.bin": PAYLOAD}) as server:
+        server.cut["/data.bin"] = 50_000
+        messages = []
+
+        def recut(message):  # every resumed request is cut again after 50 kB
+            messages.append(message)
+            server.cut["/data.bin"] = 50_000
+
+        with pytest.raises(DownloadError, match=r"The partial file .*data\.bin\.part \(.*\) is kept; the next attempt"):
+            download(_remote(server), tmp_path, progress=False, retries=1, echo=recut)
+        assert (tmp_path / "data.bin.part").read_bytes() == PAYLOAD[:100_000]
+    assert any("transfer stopped early, retry 1/1" in m for m in messages)
+
+
+def test_prepare_without_network_says_host_unreachable_and_suggests_source(tmp_path, monkeypatch):
+    """The issue's case: `data prepare visdrone` offline, through the real CLI."""
+    remote = RemoteFile("VisDrone2019-DET-val.zip", "http://visdrone-mirror.invalid/VisDrone2019-DET-val.zip",
+                        splits=("val",))
+    monkeypatch.setattr(VisDroneRecipe, "remote_files", (remote,))
+    result = CliRunner().invoke(main, ["data", "prepare", "visdrone", "--root", str(tmp_path / "root"),
+                                       "--splits", "val", "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert "Error: cannot download VisDrone2019-DET-val.zip: the host name visdrone-mirror.invalid" in result.output
+    assert "--source" in result.output and "retry" not in result.output and ".part" not in result.output
+    assert "Traceback" not in result.output

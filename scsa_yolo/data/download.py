@@ -5,9 +5,14 @@ A file is fetched into ``NAME.part`` beside its final path. An interrupted trans
 for the remaining bytes with an HTTP ``Range`` request and appends them. Only a file whose
 size and checksums match what is known about it is renamed to its final name, so a file
 without ``.part`` on disk is always complete and verified.
+
+A host that cannot be reached at all (its name does not resolve, it refuses the
+connection, no route to it) is not retried: that is no network, or a blocked host, and the
+message says how to bring a copy fetched elsewhere instead.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import json
@@ -19,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from .progress import Progress, human_bytes
 
@@ -55,6 +61,10 @@ class RemoteFile:
 
 class DownloadError(RuntimeError):
     """A download failed; the message names the URL and what to do."""
+
+
+class HostUnreachable(DownloadError):
+    """The server could not be contacted at all (no bytes were exchanged)."""
 
 
 class ChecksumMismatch(DownloadError):
@@ -139,6 +149,40 @@ _TRANSIENT = (
 )
 
 
+def _unreachable_reason(url: str, error: BaseException) -> str | None:
+    """Why ``url``'s host could not be contacted, or None when ``error`` is anything else.
+
+    ``urlopen`` wraps connect-time failures in a URLError whose ``reason`` is the socket
+    error; a transfer dropped later surfaces as another exception type.
+    """
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    where = f"{host}:{parts.port}" if parts.port else host
+    if isinstance(reason, socket.gaierror):
+        return f"the host name {host} could not be resolved (no network connection, or no DNS)"
+    if isinstance(reason, ConnectionRefusedError):
+        return f"{where} refused the connection"
+    if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN):
+        return f"there is no route to {host} ({reason.strerror or reason})"
+    return None
+
+
+def _part_note(part: Path) -> str:
+    """What is left of the attempts: mention ``part`` only when it holds bytes to resume."""
+    size = part.stat().st_size if part.is_file() else 0
+    if size:
+        return f"The partial file {part} ({human_bytes(size)}) is kept; the next attempt resumes it."
+    return "Nothing was saved."
+
+
+def _fetched_elsewhere_hint(remote: RemoteFile, target: Path) -> str:
+    return (
+        f"To use a copy fetched elsewhere ({remote.url}), put it at {target} (it is verified "
+        f"before use) or pass it, or its folder, with `scsa-yolo data prepare <dataset> --source PATH`."
+    )
+
+
 def download(
     remote: RemoteFile,
     dest_dir: str | Path,
@@ -162,7 +206,8 @@ def download(
             or ``keep`` it renamed to ``NAME.bad`` for inspection.
 
     Raises:
-        DownloadError: no URL, HTTP error, network failure after the retries.
+        HostUnreachable: the host could not be contacted (not retried).
+        DownloadError: no URL, HTTP error, a transfer that kept failing after the retries.
         ChecksumMismatch: the finished file is not the expected one.
     """
     if on_mismatch not in MISMATCH_POLICIES:
@@ -195,13 +240,25 @@ def download(
         except _TRANSIENT + (urllib.error.URLError,) as error:
             if isinstance(error, urllib.error.HTTPError):
                 raise _http_error(remote, error) from None
+            unreachable = _unreachable_reason(remote.url, error)
+            if unreachable is not None:
+                raise HostUnreachable(
+                    f"cannot download {remote.name}: {unreachable}. {_part_note(part)} "
+                    f"Run the same command again once the host is reachable. "
+                    f"{_fetched_elsewhere_hint(remote, target)}"
+                ) from None
             failures += 1
+            detail = getattr(error, "reason", None) or error
             if failures > retries:
                 raise DownloadError(
-                    f"{remote.url}: {type(error).__name__}: {error} (after {retries} retries). "
-                    f"The partial file {part} is kept; run the same command again to resume."
+                    f"{remote.url}: the transfer failed {failures} times, last with "
+                    f"{type(error).__name__}: {detail}. {_part_note(part)} Run the same command again."
                 ) from None
-            say(f"{remote.name}: connection lost ({type(error).__name__}), retry {failures}/{retries}")
+            got = part.stat().st_size if part.is_file() else 0
+            say(
+                f"{remote.name}: attempt failed ({type(error).__name__}: {detail}) "
+                f"at {human_bytes(got)}, retry {failures}/{retries}"
+            )
             continue
         if offered is not None and expected is not None and offered != expected:
             break  # the server has another file than the one expected: verification refuses it
@@ -212,7 +269,7 @@ def download(
         if failures > retries:
             raise DownloadError(
                 f"{remote.url}: transfer stopped at {part.stat().st_size} of {expected} bytes "
-                f"(after {retries} retries). The partial file {part} is kept; run again to resume."
+                f"(after {retries} retries). {_part_note(part)} Run the same command again."
             )
         say(f"{remote.name}: transfer stopped early, retry {failures}/{retries}")
 
