@@ -70,6 +70,13 @@ _INT32_LIMIT = 2**31 - 1
 #: Most distinct input kinds (shape, strides, dtypes) compiled per process; later new ones
 #: run the reference instead of compiling (each kind costs seconds of compilation).
 MAX_SHAPES = int(os.environ.get("SCSA_YOLO_FAST_MAX_SHAPES", "64"))
+#: Under ``torch.compile`` the layer calls the fused kernels as the custom operators
+#: ``torch.ops.scsa_yolo.fused_forward`` / ``fused_backward`` (default); "0" compiles the
+#: reference formulation instead, as before the operators existed. Read at import.
+COMPILE_OPS = os.environ.get("SCSA_YOLO_FAST_COMPILE", "1").strip() != "0"
+#: Eager calls go through the same operators instead of the autograd Function ("1"; for
+#: measuring the dispatcher's host cost, which the Function does not pay). Read at import.
+EAGER_OPS = os.environ.get("SCSA_YOLO_FAST_EAGER_OPS", "").strip() == "1"
 
 
 # ----------------------------------------------------------------------------- kernel loading
@@ -250,30 +257,27 @@ def _module_info(module: nn.Module) -> tuple[str | None, _Config | None]:
     return info
 
 
-def unsupported_reason(module: nn.Module, x: torch.Tensor) -> str | None:
-    """Why :func:`supports` says no for this layer and input (None when it says yes)."""
-    if torch.compiler.is_compiling():
-        return "torch.compile tracing (the reference path compiles)"
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        return "input is not a 4-D tensor"
-    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32):
-        return f"dtype {x.dtype}"
-    if x.device.type == "cpu":
+def _device_reason(device_type: str) -> str | None:
+    """Why tensors on this device type cannot run the kernels (None: they can)."""
+    if device_type == "cpu":
         if not _interpret_requested():
             return f"CPU tensor (set {INTERPRET_ENV_VAR}=1 to run the kernels in Triton's interpreter)"
-    elif x.device.type != "cuda":
-        return f"device {x.device.type}"
+    elif device_type != "cuda":
+        return f"device {device_type}"
     triton_error = _import_triton()
     if triton_error is not None:
         return triton_error
-    if x.device.type == "cpu" and not _kernel_state.get("interpreted"):
+    if device_type == "cpu" and not _kernel_state.get("interpreted"):
         return "CPU tensor but triton is in compiled (GPU) mode"
-    reason, cfg = _module_info(module)
-    if reason is not None:
-        return reason
+    return None
+
+
+def _input_reason(cfg: _Config, x: torch.Tensor, params: list[torch.Tensor]) -> str | None:
+    """Why the kernels cannot take this input and these parameters for a supported
+    layer configuration (None: they can). x is a 4-D tensor of a supported dtype."""
     b, c, h, w = x.shape
-    if c != module.channels:
-        return f"input has {c} channels, layer expects {module.channels}"
+    if c != cfg.channels:
+        return f"input has {c} channels, layer expects {cfg.channels}"
     if min(b, h, w) < 1:
         return "empty input"
     if x.numel() > _INT32_LIMIT or max(s * (n - 1) for s, n in zip(x.stride(), x.shape)) > _INT32_LIMIT:
@@ -283,13 +287,44 @@ def unsupported_reason(module: nn.Module, x: torch.Tensor) -> str | None:
         return f"more than {_MAX_TOKENS} PCSA tokens"
     if _p2(c // len(cfg.kernel_sizes)) * _p2(max(h, w)) > _MAX_GATE_TILE:
         return "channel group x map side too large for one gate tile"
-    params = _params(module)
     for p in params:
         if p.device != x.device or p.dtype != params[0].dtype or not p.is_contiguous():
             return "parameters must be contiguous, on the input's device, all of one dtype"
     if params[0].dtype not in (torch.float16, torch.bfloat16, torch.float32):
         return f"parameter dtype {params[0].dtype}"
-    if len(_plans) >= MAX_SHAPES and _plan_key(cfg, x, params[0].dtype) not in _plans:
+    return None
+
+
+def unsupported_reason(module: nn.Module, x: torch.Tensor) -> str | None:
+    """Why :func:`supports` says no for this layer and input (None when it says yes).
+
+    Under ``torch.compile`` this runs while Dynamo traces the layer: the answer is fixed
+    in the graph, under guards on the input's shape, strides and dtype and on the
+    layer's attributes. So the traced branch avoids the weak-reference caches and the
+    per-process compiled-shape limit (the compiled graph has its own recompile limit).
+    """
+    compiling = torch.compiler.is_compiling()
+    if compiling and not COMPILE_OPS:
+        return "torch.compile tracing with SCSA_YOLO_FAST_COMPILE=0 (the reference path compiles)"
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        return "input is not a 4-D tensor"
+    if x.dtype not in (torch.float16, torch.bfloat16, torch.float32):
+        return f"dtype {x.dtype}"
+    reason = _device_reason(x.device.type)
+    if reason is not None:
+        return reason
+    if compiling:
+        reason = _module_reason(module)
+        cfg = None if reason is not None else _config(module)
+    else:
+        reason, cfg = _module_info(module)
+    if reason is not None:
+        return reason
+    params = _params(module)
+    reason = _input_reason(cfg, x, params)
+    if reason is not None:
+        return reason
+    if not compiling and len(_plans) >= MAX_SHAPES and _plan_key(cfg, x, params[0].dtype) not in _plans:
         return f"{MAX_SHAPES} input shapes already compiled (SCSA_YOLO_FAST_MAX_SHAPES)"
     return None
 
@@ -303,8 +338,10 @@ def supports(module: nn.Module, x: torch.Tensor) -> bool:
     Runs on every forward call, so the verdict is remembered per layer for the last kind
     of input (shape, strides, dtype, device, parameter dtype/device, interpreter mode).
     """
-    if not isinstance(x, torch.Tensor) or torch.compiler.is_compiling():
+    if not isinstance(x, torch.Tensor):
         return False
+    if torch.compiler.is_compiling():  # traced once per graph; see unsupported_reason
+        return unsupported_reason(module, x) is None
     try:
         wq = module._modules["q"]._parameters["weight"]
         key = (x.shape, x.stride(), x.dtype, x.device, wq.dtype, wq.device, _interpret_requested())
@@ -411,6 +448,19 @@ def _layout(sizes: dict[str, int]) -> tuple[dict[str, _Seg], int]:
     return segs, off
 
 
+def _fwd_workspace(b, c: int, h: int, w: int, window: int) -> dict:
+    """Segment sizes of the forward workspace (float32 elements), in layout order.
+
+    Shared by :class:`_Plan` and the fake implementation of ``scsa_yolo::fused_forward``,
+    which calls it with a symbolic batch size under ``torch.compile`` (C, H and W are
+    constants there: every kernel is compiled for one shape)."""
+    hp, n = h // min(window, h), (h // min(window, h)) * (w // min(window, w))
+    nkb = -(-c // _pcsa_tiles(c, max(16, _p2(n)))[1])
+    bc = b * c
+    return dict(xh=bc * h, xw=bc * w, ah=bc * h, aw=bc * w, pooled=bc * n, pstat=bc * hp * 2, stats=b * 2,
+                qm=bc * nkb, ql=bc * nkb, qa=bc * nkb, gate=bc, o=bc, lse=bc)
+
+
 class _Plan:
     """Geometry, tiles, grids and workspace layout for one (layer config, input) kind."""
 
@@ -513,10 +563,7 @@ class _Plan:
         self.g_param = (-(-c // cblk),)
         # Workspaces (float32).
         bc = b * c
-        self.fws, self.fws_numel = _layout(dict(
-            xh=bc * h, xw=bc * w, ah=bc * h, aw=bc * w, pooled=bc * self.N,
-            pstat=bc * self.HP * 2, stats=b * 2, qm=bc * self.NKB, ql=bc * self.NKB, qa=bc * self.NKB,
-            gate=bc, o=bc, lse=bc))
+        self.fws, self.fws_numel = _layout(_fwd_workspace(b, c, h, w, cfg.window))
         self.bws, self.bws_numel = _layout(dict(
             dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
             s12=b * 2 * c, part=b * 2 * c * self.nslot, dps=bc * self.N, dxh=bc * h, dxw=bc * w,
@@ -623,10 +670,11 @@ class _Params:
 # ----------------------------------------------------------------------------- forward
 
 
-def _forward(cfg: _Config, x: torch.Tensor, prm: _Params):
+def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None):
     """Run the five forward launches; returns (out, plan, workspace)."""
     k = _kernels()
-    p = _plan_for(cfg, x, prm.wq.dtype)
+    if p is None:
+        p = _plan_for(cfg, x, prm.wq.dtype)
     ws = torch.empty(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
     key = (id(p), _aligned(x, out), prm.key())
@@ -716,12 +764,141 @@ class _FusedSCSA(torch.autograd.Function):
         return (dx, None, *(g if need else None for g, need in zip(grads, ctx.needs_input_grad[2:])))
 
 
+# ----------------------------------------------------------------------------- custom operators
+#
+# The same forward and backward as PyTorch operators, so that torch.compile keeps them in
+# its graph (fullgraph, no break) instead of tracing into the launches. The layer's
+# configuration travels as plain scalars (kernel sizes, window, the three GroupNorm eps,
+# the attention scaling), so a compiled graph means the same thing in any process. The
+# forward returns the float32 workspace beside the output: the backward reads it
+# (X_H, X_W, the gates, the pooled tokens, softmax statistics), as the autograd Function
+# saves it. Inputs are validated when a new kind of input is planned, not on every call.
+
+
+def _op_config(c: int, kernel_sizes: list[int], window: int, eps_h: float, eps_w: float, eps_p: float,
+               scale_tokens: bool) -> _Config:
+    key = (c, tuple(kernel_sizes), window, eps_h, eps_w, eps_p, scale_tokens)
+    cfg = _op_configs.get(key)
+    if cfg is None:
+        cfg = _op_configs[key] = _Config(channels=c, kernel_sizes=key[1], window=window, eps_h=eps_h, eps_w=eps_w,
+                                         eps_p=eps_p, scale_mode="tokens" if scale_tokens else "channels")
+    return cfg
+
+
+_op_configs: dict[tuple, _Config] = {}
+
+
+def _op_plan(op: str, cfg: _Config, x: torch.Tensor, params: list[torch.Tensor]) -> _Plan:
+    key = _plan_key(cfg, x, params[0].dtype)
+    plan = _plans.get(key)
+    if plan is None:
+        reason = None
+        if not (x.dim() == 4 and x.dtype in (torch.float16, torch.bfloat16, torch.float32)):
+            reason = f"x must be a 4-D float16, bfloat16 or float32 tensor, got {tuple(x.shape)} {x.dtype}"
+        elif cfg.window < 1 or not 1 <= len(cfg.kernel_sizes) <= _MAX_GROUPS or cfg.channels % len(cfg.kernel_sizes):
+            reason = f"window {cfg.window}, kernel sizes {cfg.kernel_sizes}, {cfg.channels} channels"
+        elif [tuple(p.shape) for p in params] != _param_shapes(cfg):
+            reason = f"parameter shapes {[tuple(p.shape) for p in params]}, expected {_param_shapes(cfg)}"
+        else:
+            reason = _device_reason(x.device.type) or _input_reason(cfg, x, params)
+        if reason is not None:
+            raise ValueError(f"scsa_yolo::{op}: {reason}")
+        plan = _plans[key] = _Plan(cfg, x, params[0].dtype)
+    return plan
+
+
+def _param_shapes(cfg: _Config) -> list[tuple[int, ...]]:
+    """Shapes of the flat parameter list of :func:`_params` for a configuration."""
+    c, cg = cfg.channels, cfg.channels // len(cfg.kernel_sizes)
+    return ([(cg, 1, k) for k in cfg.kernel_sizes] + [(cg,)] * len(cfg.kernel_sizes) + [(c,)] * 6
+            + [(c, 1, 1, 1)] * 3)
+
+
+@torch.library.custom_op(
+    "scsa_yolo::fused_forward", mutates_args=(),
+    schema="(Tensor x, Tensor[] params, int[] kernel_sizes, int window, float eps_h, float eps_w, float eps_p, "
+           "bool scale_tokens) -> (Tensor, Tensor)")
+def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens):
+    """SCSA(x) of a layer given by its parameters (:func:`_params` order) and scalars;
+    returns (out, float32 workspace for :func:`_op_backward`)."""
+    cfg = _op_config(x.shape[1], kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens)
+    prm = _Params(tuple(params), len(kernel_sizes))
+    out, _, ws = _forward(cfg, x, prm, _op_plan("fused_forward", cfg, x, params))
+    return out, ws
+
+
+@_op_forward.register_fake
+def _op_forward_fake(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens):
+    # The batch may be symbolic; C, H and W are specialised (the kernels are per shape).
+    b, c, h, w = x.shape[0], int(x.shape[1]), int(x.shape[2]), int(x.shape[3])
+    numel = _layout(_fwd_workspace(b, c, h, w, window))[1]
+    return torch.empty_like(x), x.new_empty((numel,), dtype=torch.float32)
+
+
+@torch.library.custom_op(
+    "scsa_yolo::fused_backward", mutates_args=(),
+    schema="(Tensor x, Tensor dout, Tensor ws, Tensor[] params, int[] kernel_sizes, int window, float eps_h, "
+           "float eps_w, float eps_p, bool scale_tokens, bool need_dx) -> (Tensor, Tensor)")
+def _op_backward(x, dout, ws, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, need_dx):
+    """Gradients of :func:`_op_forward`: (dx, or an empty tensor when not need_dx; every
+    parameter gradient flattened into one buffer of the parameters' dtype)."""
+    cfg = _op_config(x.shape[1], kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens)
+    prm = _Params(tuple(params), len(kernel_sizes))
+    plan = _op_plan("fused_backward", cfg, x, params)
+    if ws.numel() != plan.fws_numel or dout.shape != x.shape or dout.dtype != x.dtype:
+        raise ValueError("scsa_yolo::fused_backward: ws, dout and x do not come from one fused_forward")
+    dx, flat = _backward(cfg, x, dout, prm, plan, ws, need_dx)
+    return (dx if dx is not None else x.new_empty((0,))), flat
+
+
+@_op_backward.register_fake
+def _op_backward_fake(x, dout, ws, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, need_dx):
+    dx = torch.empty_like(x) if need_dx else x.new_empty((0,))
+    return dx, x.new_empty((sum(p.numel() for p in params),), dtype=params[0].dtype)
+
+
+def _op_setup_context(ctx, inputs, output) -> None:
+    x, params, *scalars = inputs
+    ctx.save_for_backward(x, output[1], *params)
+    ctx.scalars = scalars
+    ctx.mark_non_differentiable(output[1])
+    ctx.set_materialize_grads(False)
+
+
+def _op_grad(ctx, dout, _dws):
+    x, ws, *params = ctx.saved_tensors
+    need_x, need_params = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if dout is None:
+        return None, [None] * len(params), None, None, None, None, None, None
+    dx, flat = torch.ops.scsa_yolo.fused_backward(x, dout, ws, params, *ctx.scalars, need_x)
+    grads = flat.split([p.numel() for p in params])
+    return (dx if need_x else None,
+            [(g if p.dim() == 1 else g.view(p.shape)) if need else None
+             for g, p, need in zip(grads, params, need_params)],
+            None, None, None, None, None, None)
+
+
+_op_forward.register_autograd(_op_grad, setup_context=_op_setup_context)
+
+
+def _ops_forward(x: torch.Tensor, cfg: _Config, params: list[torch.Tensor]) -> torch.Tensor:
+    return torch.ops.scsa_yolo.fused_forward(x, params, list(cfg.kernel_sizes), cfg.window, cfg.eps_h, cfg.eps_w,
+                                             cfg.eps_p, cfg.scale_mode == "tokens")[0]
+
+
 def scsa_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """SCSA(x) for a layer and input that :func:`supports` accepts; (B, C, H, W) -> same.
 
     Differentiable in x and every parameter of the layer (the backward is fused too).
+    Eager calls use the autograd Function (less host time per call); under
+    ``torch.compile`` the layer becomes one ``scsa_yolo::fused_forward`` node of the
+    graph (and one ``fused_backward`` in the backward graph).
     """
+    if torch.compiler.is_compiling():
+        return _ops_forward(x, _config(module), _params(module))
     cfg = _module_info(module)[1] or _config(module)
+    if EAGER_OPS:
+        return _ops_forward(x, cfg, _params(module))
     params = tuple(_params(module))
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         return _FusedSCSA.apply(x, cfg, *params)
