@@ -40,8 +40,12 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
     except EvalError as error:
         raise click.ClickException(str(error)) from None
     click.echo(result.summary())
+    # Only files that outlive the command are named; without --out nothing is kept.
     if out is not None:
         write_json_atomic(result.to_dict(), out)
         click.echo(f"result written to {out}")
+        if result.detections_path:
+            click.echo(f"detections written to {result.detections_path}")
     else:
         click.echo(json.dumps({k: getattr(result.metrics, k) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}))
+        click.echo("(nothing saved; pass --out FILE.json to keep the result and the detections)")

@@ -139,3 +139,46 @@ def test_bad_inputs_give_clear_errors(trained, tmp_path):
     assert outcome.exit_code != 0
     assert "scsa-yolo data prepare no_such_dataset" in outcome.output
     assert "Traceback" not in outcome.output
+
+
+@pytest.fixture
+def ultralytics_log():
+    """Every message Ultralytics' logger emits during the test (a real logging handler)."""
+    import logging
+
+    from ultralytics.utils import LOGGER
+
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Collect(level=logging.DEBUG)
+    LOGGER.addHandler(handler)
+    yield messages
+    LOGGER.removeHandler(handler)
+
+
+def test_val_cli_names_only_folders_that_outlive_the_command(trained, tmp_path, ultralytics_log):
+    """Issue 20: `scsa-yolo val` printed "Results saved to" a temporary folder it then deleted."""
+    from scsa_yolo.cli.main import main
+
+    run, data = trained
+    args = ["val", "--model", str(run), "--data", str(data), "--device", "cpu", "--workers", "0"]
+    plain = CliRunner().invoke(main, args)
+    assert plain.exit_code == 0, plain.output
+    assert any("Speed:" in m for m in ultralytics_log)  # the handler does see Ultralytics' lines
+    shown = plain.output + "\n".join(ultralytics_log)
+    assert "Results saved to" not in shown and "scsa-yolo-val-" not in shown
+    assert "nothing saved; pass --out FILE.json" in plain.output
+
+    ultralytics_log.clear()
+    out = tmp_path / "res" / "val.json"
+    kept = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert kept.exit_code == 0, kept.output
+    assert "Results saved to" not in kept.output + "\n".join(ultralytics_log)
+    detections = out.parent / "val_files" / "detections_val.json"
+    assert f"result written to {out}" in kept.output and f"detections written to {detections}" in kept.output
+    assert json.loads(detections.read_text()) and json.loads(out.read_text())["detections_path"] == str(detections)
+    assert not (out.parent / "val_files" / "ultralytics_val").exists()  # Ultralytics' empty save_dir is removed

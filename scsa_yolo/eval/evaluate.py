@@ -9,6 +9,7 @@ the two differ slightly).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -120,6 +121,10 @@ def _collecting_validator(store: list, loaded: list):
         def finalize_metrics(self):
             loaded.extend(str(Path(f).resolve()) for f in self.dataloader.dataset.im_files)
             super().finalize_metrics()
+            # Every batch is collected by now. With save_json still on, Ultralytics would
+            # end with "Results saved to <save_dir>": a folder where it saved nothing of
+            # ours (and, without out_dir, a temporary one deleted when evaluate() returns).
+            self.args.save_json = False
 
     return CollectingValidator
 
@@ -195,6 +200,8 @@ def evaluate(
         detections_path = None
         if out_dir is not None:
             detections_path = str(write_json_atomic(detections, work / f"detections_{split}.json"))
+            with contextlib.suppress(OSError):  # Ultralytics' save_dir: left empty, so not left behind
+                (work / "ultralytics_val").rmdir()
 
     return EvalResult(
         metrics=metrics,
