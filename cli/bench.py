@@ -25,7 +25,10 @@ def _parse_train_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--data", default=None, help="Comma-separated datasets (prepared names or data YAMLs), e.g. voc,visdrone.")
 @click.option("--models", default=None, help="Comma-separated models with scale, e.g. yolov8n,yolov8s.")
 @click.option("--attns", default=None, help="Comma-separated attention names: none, se, eca, ca, fca, cbam, scsa, or an SCSA ablation (scsa-no-pcsa, ...).")
-@click.option("--placement", type=click.Choice(["backbone", "neck"]), default=None, help="Where the attention rows go.")
+@click.option("--placement", default=None,
+              help="Comma-separated placements (backbone, neck, backbone-res, neck-res, block) [default: the grid's].")
+@click.option("--pretrained", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A plain checkpoint every run starts from (transferred into each model first).")
 @click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 (deterministic training per seed).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs per run.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Training and evaluation image size.")
@@ -38,7 +41,7 @@ def _parse_train_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--dry-run", is_flag=True, help="Print the plan (what is done, resumed, new) and exit.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Print and write the report at the end.")
 @click.argument("train_args", nargs=-1)
-def bench(grid_name, data, models, attns, placement, seeds, epochs, imgsz, batch, devices, ddp, out, dry_run, report, train_args):
+def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, imgsz, batch, devices, ddp, out, dry_run, report, train_args):
     """Train, evaluate (pycocotools) and profile every run of a grid, then print the report.
 
     With no options this is the quick benchmark: the synthetic dataset (generated when
@@ -61,7 +64,8 @@ def bench(grid_name, data, models, attns, placement, seeds, epochs, imgsz, batch
     try:
         grid = load_grid(grid_name or "quick")
         grid = grid.with_options(
-            datasets=split_list(data), models=split_list(models), attns=split_list(attns), placement=placement,
+            datasets=split_list(data), models=split_list(models), attns=split_list(attns),
+            placement=split_list(placement), pretrained=pretrained,
             seeds=split_list(seeds, int), epochs=epochs, imgsz=imgsz, batch=batch,
             train_args=_parse_train_args(train_args) or None,
         )

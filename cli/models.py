@@ -107,3 +107,44 @@ def info(model: str, imgsz: int) -> None:
     except FileNotFoundError as error:
         raise click.ClickException(f"{model}: {error}") from None
     click.echo(f"{model}: {figures.params:,} params, {figures.gflops:.2f} GFLOPs at {imgsz}x{imgsz}")
+
+
+@models.command("transfer")
+@click.option("--weights", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Plain Ultralytics detection checkpoint (yolov8n.pt, a run's best.pt) or a bare state dict.")
+@click.option("--model", "model", required=True,
+              help="Target model, as `scsa-yolo train --model` takes it: yolov8n (with --attn), "
+                   "yolov8n-scsa-block, or a model YAML path.")
+@click.option("--attn", default=None, help="Attention to put into a plain --model (se, eca, ..., scsa, scsa-...).")
+@click.option("--placement", type=click.Choice(list(PLACEMENTS)), default=None,
+              help=f"Where the attention goes [default: {DEFAULT_PLACEMENT}].")
+@click.option("--nc", type=click.IntRange(min=1), default=None,
+              help="Class count of the target [default: the checkpoint's]; other class outputs are reported as new.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the attention checkpoint goes (an ordinary Ultralytics .pt).")
+def transfer(weights: Path, model: str, attn: str | None, placement: str | None, nc: int | None, out: Path) -> None:
+    """Map every tensor of a plain checkpoint into an attention model and save it.
+
+    The two model definitions are aligned row by row (inserted attention rows, residual
+    rows, blocks with attention inside, rewritten `from` indices, the Detect head); every
+    shape is checked, and a per-layer table says what was transferred, what is new and
+    what was skipped. Then: yolo train model=<the attention YAML> pretrained=OUT.pt.
+
+    \b
+    Examples:
+      scsa-yolo models transfer --weights yolov8n.pt --model yolov8n --attn scsa --out yolov8n-scsa.pt
+      scsa-yolo models transfer --weights best.pt --model yolov8n-scsa-block --nc 3 --out start.pt
+    """
+    from scsa_yolo.integration.specs import ModelArgumentError, resolve_model
+    from scsa_yolo.integration.transfer import TransferError, transfer_checkpoint
+
+    try:
+        resolved = resolve_model(model, attn, placement)
+        report = transfer_checkpoint(weights, resolved.argument, out, nc=nc)
+    except ModelArgumentError as error:
+        raise click.BadParameter(str(error), param_hint="--model/--attn/--placement") from None
+    except TransferError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(report.table())
+    click.echo(f"wrote {out}")
+    click.echo(f"train from it: yolo train model={resolved.argument} pretrained={out} data=...")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.identity import DEFAULT_PLACEMENT, placement_names
+
 
 def _split(text: str | None) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
@@ -25,7 +27,8 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
               help="Model(s), comma-separated: a model YAML (yolov8n-scsa.yaml), a .pt checkpoint or run folder, "
                    "or a stock model with scale (yolov8n) combined with --attns.")
 @click.option("--attns", default=None, help="With stock models: attentions to insert, comma-separated (none,se,...,scsa).")
-@click.option("--placement", type=click.Choice(["backbone", "neck"]), default="backbone", show_default=True)
+@click.option("--placement", type=click.Choice(placement_names()), default=None,
+              help=f"With --attns: where the attention goes [default: {DEFAULT_PLACEMENT}].")
 @click.option("--layer", default=None, help="Profile one attention layer instead (e.g. scsa) on --shape.")
 @click.option("--shape", default=None, help="Layer input C,H,W (with --layer), e.g. 256,40,40.")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default=None,
@@ -103,71 +106,32 @@ def _check_attention(name: str, option: str) -> None:
         raise click.BadParameter(str(error), param_hint=option) from None
 
 
-def _targets(models: list[str], attns: list[str], placement: str) -> list[tuple[str, str, dict]]:
-    """(display label, argument for YOLO(), identity for the record) per model to profile."""
-    from scsa_yolo.report.load import split_model_name
+def _targets(models: list[str], attns: list[str], placement: str | None) -> list[tuple[str, str, object]]:
+    """(display label, argument for YOLO(), ModelId or None) per model to profile."""
+    from scsa_yolo.integration.specs import ModelArgumentError, resolve_model
 
     targets = []
-    if attns:
-        for attn in attns:
-            _check_attention(attn, "--attns")
-        try:
-            from scsa_yolo.integration import model_spec
-        except ImportError as error:  # pragma: no cover
-            raise click.ClickException(f"--attns needs the ultralytics integration ({error})") from None
-        for model in models:
-            for attn in attns:
-                try:
-                    argument = model_spec(model, attn, placement)
-                except ValueError as error:
-                    raise click.BadParameter(str(error), param_hint="--model/--attns") from None
-                from scsa_yolo.nn.registry import get_attention
-
-                spec = get_attention(attn)
-                suffix = "" if spec.name == "none" else f"-{spec.name}" + ("-neck" if placement == "neck" else "")
-                identity = {"model": Path(model).name.removesuffix(".yaml"), "attn": spec.name, "label": spec.label,
-                            "placement": placement if spec.name != "none" else None}
-                targets.append((f"{identity['model']}{suffix}", argument, identity))
-        return targets
+    for attn in attns:
+        _check_attention(attn, "--attns")
     for model in models:
-        base, attn, label, place = split_model_name(model)
-        identity = {"model": base or model, "attn": attn, "label": label, "placement": place}
-        targets.append((Path(model).name.removesuffix(".yaml"), model, identity))
+        for attn in attns or [None]:
+            try:
+                resolved = resolve_model(model, attn, placement if attn not in (None, "none") else None)
+            except ModelArgumentError as error:
+                raise click.BadParameter(str(error), param_hint="--model/--attns") from None
+            label = resolved.model_id.name if resolved.model_id is not None else Path(model).stem
+            targets.append((label, resolved.argument, resolved.model_id))
     return targets
 
 
-def _write_profile_record(folder: Path, identity: dict, argument: str, result) -> Path:
-    from scsa_yolo.bench.grid import parse_model_name
-    from scsa_yolo.bench.records import SCHEMA_VERSION, collect_env, now_iso, write_record
-    from scsa_yolo.nn.registry import get_attention
+def _write_profile_record(folder: Path, model_id, argument: str, result) -> Path:
+    from scsa_yolo.records import collect_env, make_record, write_record
 
-    family, scale = parse_model_name(identity["model"])
-    name = identity["model"] + ("" if identity["attn"] == "none" else f"-{identity['attn']}")
-    if identity.get("placement") == "neck":
-        name += "-neck"
-    name += f"-{result.imgsz}"
-    spec = get_attention(identity["attn"]) if identity["attn"] in _known() else None
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "profile",
-        "run_id": f"profile/{name}",
-        "created_at": now_iso(),
-        "spec": {
-            "dataset": None, "model": identity["model"], "family": family, "scale": scale,
-            "attn": identity["attn"], "attn_label": identity["label"], "attn_kwargs": dict(spec.kwargs) if spec else {},
-            "placement": identity.get("placement"), "model_yaml": str(argument), "seed": None, "epochs": None,
-            "imgsz": result.imgsz, "batch": None, "train_args": {},
-        },
-        "env": collect_env(result.device),
-        "metrics": None,
-        "profile": result.to_dict(),
-        "wall_time_s": {},
-        "run_dir": None,
-    }
+    if model_id is None:
+        raise click.UsageError(f"--records needs a suite model (e.g. yolov8n --attns scsa), not {argument}")
+    name = f"{model_id.name}-{result.imgsz}"
+    record = make_record("profile", f"profile/{name}", model_id, model_yaml=str(argument), imgsz=result.imgsz,
+                         env=collect_env(result.device), profile=result.to_dict())
     return write_record(record, folder / name / "record.json")
 
 
-def _known() -> set[str]:
-    from scsa_yolo.nn.registry import attention_names
-
-    return set(attention_names())

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS, placement_names
+
 DEFAULT_MODEL = "yolov8n"
 DEFAULT_ATTN = "scsa"
 DEFAULT_DATA = "synthetic"
@@ -24,6 +26,7 @@ DEFAULT_BATCH = 16
 #: ultralytics keys that have a dedicated option here (``key=value`` would be ambiguous).
 _OWN_KEYS = {
     "model": "--model/--attn/--placement",
+    "pretrained": "--pretrained",
     "data": "--data",
     "epochs": "--epochs",
     "imgsz": "--imgsz",
@@ -86,23 +89,32 @@ def resolve_training_data(data: str, root: Path | None, echo=click.echo) -> Path
     return path
 
 
-def resolve_model(model: str, attn: str | None, placement: str) -> str:
-    """What to give ``YOLO(...)``: a weights file as is, else :func:`model_spec`."""
-    if model.endswith(".pt"):
-        if attn not in (None, "none"):
-            raise click.UsageError(
-                f"--attn {attn} cannot be applied to weights {model}; train from a model name or YAML instead "
-                f"(e.g. --model yolov8n --attn {attn})"
-            )
-        if not Path(model).is_file():
-            raise click.BadParameter(f"weights file {model} not found", param_hint="--model")
-        return model
-    from scsa_yolo.integration import model_spec
+def resolve_model(model: str, attn: str | None, placement: str | None, pretrained: bool = False):
+    """The model to train (:class:`scsa_yolo.integration.specs.ResolvedModel`): a weights
+    file or a YAML file as it is unless ``--attn`` is given, a suite name as it says, and a
+    bare stock name with ``--attn`` (default scsa)."""
+    from scsa_yolo.integration.specs import ModelArgumentError
+    from scsa_yolo.integration.specs import resolve_model as resolve
 
     try:
-        return model_spec(model, attn or DEFAULT_ATTN, placement)
-    except ValueError as error:  # unknown model / attention / placement
-        raise click.BadParameter(str(error), param_hint="--model/--attn") from None
+        return resolve(model, attn, placement, default_attn=DEFAULT_ATTN, pretrained=pretrained)
+    except ModelArgumentError as error:
+        raise click.BadParameter(str(error), param_hint="--model/--attn/--placement") from None
+
+
+def transfer_pretrained(source: Path, resolved, run_dir: Path) -> Path:
+    """``--pretrained``: the checkpoint mapped into the model, written into the run folder."""
+    from scsa_yolo.integration.transfer import TransferError, transfer_checkpoint
+
+    target = run_dir / "pretrained.pt"
+    try:
+        report = transfer_checkpoint(source, resolved.argument, target)
+    except TransferError as error:
+        raise click.ClickException(str(error)) from None
+    (run_dir / "transfer.txt").write_text(report.table() + "\n")
+    click.echo(f"pretrained: {report.transferred} tensors transferred from {source}, {report.new} new, "
+               f"{report.skipped} skipped (table: {run_dir / 'transfer.txt'})")
+    return target
 
 
 @click.command(
@@ -114,9 +126,13 @@ def resolve_model(model: str, attn: str | None, placement: str) -> str:
 @click.option("--model", default=DEFAULT_MODEL, show_default=True,
               help="Stock model with scale (yolov8n, yolo11s, yolo26m, ...), a model YAML path, or a .pt file.")
 @click.option("--attn", default=None,
-              help=f"Attention registry name: none, se, eca, ca, fca, cbam, scsa, scsa-... [default: {DEFAULT_ATTN}].")
-@click.option("--placement", type=click.Choice(["backbone", "neck"]), default="backbone", show_default=True,
-              help="Where the attention rows go: backbone P3/P4/P5 outputs, or every Detect input.")
+              help=f"Attention registry name: none, se, eca, ca, fca, cbam, scsa, scsa-... [default with a stock "
+                   f"--model: {DEFAULT_ATTN}; a YAML or .pt is trained as it is unless --attn is given].")
+@click.option("--placement", type=click.Choice(placement_names()), default=None,
+              help=f"Where the attention goes [default: {DEFAULT_PLACEMENT}]: "
+                   + "; ".join(f"{p.name}: {p.description}" for p in PLACEMENTS.values()))
+@click.option("--pretrained", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Start from this plain checkpoint (e.g. yolov8n.pt), transferred into the model first.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Training epochs.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=DEFAULT_IMGSZ, show_default=True,
               help="Training image size (pixels).")
@@ -131,7 +147,8 @@ def resolve_model(model: str, attn: str | None, placement: str) -> str:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data root holding prepared datasets [default: $SCSA_YOLO_DATA or ./datasets].")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
-def train(data, model, attn, placement, epochs, imgsz, batch, device, seed, project, name, root, overrides) -> None:
+def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device, seed, project, name, root,
+          overrides) -> None:
     """Train a YOLO model with an attention (default: yolov8n + SCSA on the synthetic set).
 
     Extra OVERRIDES are Ultralytics training arguments as key=value, e.g. lr0=0.005 workers=2.
@@ -140,18 +157,21 @@ def train(data, model, attn, placement, epochs, imgsz, batch, device, seed, proj
     Examples:
       scsa-yolo train
       scsa-yolo train --data visdrone --model yolo11s --attn cbam --epochs 100 --device 0,1
-      scsa-yolo train --attn scsa-no-pcsa --placement neck patience=20
+      scsa-yolo train --attn scsa-no-pcsa --placement block patience=20
+      scsa-yolo train --model yolov8n-scsa-block.yaml --pretrained yolov8n.pt
     """
     stray = [o for o in overrides if o.startswith("-")]  # ignore_unknown_options lets typos land here
     if stray:
         raise click.UsageError(f"unknown option(s): {' '.join(stray)} (see scsa-yolo train --help)")
     extra = parse_overrides(overrides)
     data_yaml = resolve_training_data(data, root)
-    spec = resolve_model(model, attn, placement)
-    attn_name = "none" if model.endswith(".pt") else (attn or DEFAULT_ATTN)
-    run_name = name or _default_name(model, attn_name, placement, data)
+    resolved = resolve_model(model, attn, placement, pretrained=pretrained is not None)
+    run_name = name or _default_name(resolved, model, data)
+    spec = resolved.argument
 
     from ultralytics import YOLO
+
+    from scsa_yolo.integration.ultralytics import YamlRowError
 
     args: dict[str, Any] = {
         "data": str(data_yaml),
@@ -165,9 +185,17 @@ def train(data, model, attn, placement, epochs, imgsz, batch, device, seed, proj
     }
     if device is not None:
         args["device"] = device
+    if pretrained is not None:
+        run_dir = Path(args["project"]) / run_name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        args["pretrained"] = str(transfer_pretrained(pretrained, resolved, run_dir))
+        args["exist_ok"] = True
     click.echo(f"model {spec} | data {data_yaml} | {epochs} epochs at {imgsz} px, batch {batch}")
-    trainer_model = YOLO(spec)
-    trainer_model.train(**args)
+    try:
+        trainer_model = YOLO(spec)
+        trainer_model.train(**args)
+    except YamlRowError as error:
+        raise click.ClickException(f"{_model_file(spec)}: {error}") from None
     trainer = trainer_model.trainer
     best = Path(trainer.best) if trainer is not None else None
     if best is not None and best.is_file():
@@ -179,8 +207,18 @@ def train(data, model, attn, placement, epochs, imgsz, batch, device, seed, proj
         click.echo(f"evaluate with pycocotools: scsa-yolo val --model {best} --data {data_yaml}")
 
 
-def _default_name(model: str, attn: str, placement: str, data: str) -> str:
-    stem = Path(model).stem if model.endswith((".yaml", ".yml", ".pt")) else model
-    suffix = "" if attn == "none" or placement == "backbone" else f"-{placement}"
+def _default_name(resolved, model: str, data: str) -> str:
+    """``<model id>-<data>``, e.g. ``yolov8n-scsa-block-synthetic``; a user file's stem."""
+    stem = resolved.model_id.name if resolved.model_id is not None else Path(model).stem
+    if resolved.model_id is not None and resolved.model_id.pretrained:
+        stem += "-ft"
     data_stem = Path(data).parent.name if data.endswith((".yaml", ".yml")) else data
-    return f"{stem}-{attn}{suffix}-{data_stem}"
+    return f"{stem}-{data_stem}"
+
+
+def _model_file(argument: str) -> str:
+    """Where a model argument's rows live, for error messages (the resolved YAML path)."""
+    from scsa_yolo.integration.ultralytics import resolve_model_yaml
+
+    resolved = resolve_model_yaml(argument)
+    return str(resolved) if resolved is not None else argument

@@ -6,7 +6,10 @@ Ultralytics left its files (``run_dir``). ``schema_version`` changes whenever a 
 changes meaning; readers refuse versions they do not know instead of guessing.
 
 Two kinds exist: ``train`` (a benchmark run: spec, metrics and profile) and ``profile``
-(cost figures only, from ``scsa-yolo profile --records``).
+(cost figures only, from ``scsa-yolo profile --records``). Both are made by
+:func:`make_record`, whose ``spec`` starts from the run's
+:class:`scsa_yolo.identity.ModelId`; ``spec.pretrained`` names the checkpoint a fine-tuned
+run started from (path and sha256), None for a run from scratch.
 """
 from __future__ import annotations
 
@@ -17,9 +20,12 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from scsa_yolo.atomic import write_json_atomic
+
+if TYPE_CHECKING:
+    from scsa_yolo.identity import ModelId, Pretrained
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "record.json"
@@ -150,6 +156,59 @@ def validate_record(record: Any) -> list[str]:
     return problems
 
 
+def make_record(
+    kind: str,
+    run_id: str,
+    model_id: "ModelId",
+    *,
+    model_yaml: str | None,
+    imgsz: int,
+    env: dict[str, Any],
+    dataset: str | None = None,
+    seed: int | None = None,
+    epochs: int | None = None,
+    batch: int | None = None,
+    train_args: dict | None = None,
+    pretrained: "Pretrained | None" = None,
+    metrics: dict | None = None,
+    profile: dict | None = None,
+    wall_time_s: dict | None = None,
+    run_dir: str | None = None,
+    **extra_spec: Any,
+) -> dict:
+    """A record of the current schema: the one place its fields are laid out.
+
+    ``extra_spec`` adds run settings beside the schema's (``data_yaml``, ``device``, ...).
+    """
+    from scsa_yolo.nn.registry import get_attention
+
+    spec = {
+        "dataset": dataset,
+        **model_id.to_json(),
+        "attn_kwargs": dict(get_attention(model_id.attn).kwargs or {}),
+        "model_yaml": model_yaml,
+        "seed": seed,
+        "epochs": epochs,
+        "imgsz": imgsz,
+        "batch": batch,
+        "train_args": dict(train_args or {}),
+        "pretrained": pretrained.to_json() if pretrained is not None else None,
+        **extra_spec,
+    }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "run_id": run_id,
+        "created_at": now_iso(),
+        "spec": spec,
+        "env": env,
+        "metrics": metrics,
+        "profile": profile,
+        "wall_time_s": dict(wall_time_s or {}),
+        "run_dir": run_dir,
+    }
+
+
 def load_record(path: str | Path) -> dict:
     """Read and validate one record.
 
@@ -256,7 +315,7 @@ def collect_env(device: str | None = None) -> dict[str, Any]:
     try:
         import torch
 
-        from scsa_yolo.bench.profile import cpu_name, device_name, resolve_device
+        from scsa_yolo.device import cpu_name, device_name, resolve_device
 
         env["torch"] = torch.__version__
         env["cuda"] = torch.version.cuda

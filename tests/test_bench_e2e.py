@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from scsa_yolo.bench.records import load_record
+from scsa_yolo.records import load_record
 from scsa_yolo.cli.main import main
 
 pytestmark = pytest.mark.slow

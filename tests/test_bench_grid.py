@@ -65,7 +65,7 @@ def test_plan_detects_done_resumable_new_and_conflicting_runs(tmp_path):
     # done: a valid record
     from test_bench_records import _valid
 
-    from scsa_yolo.bench.records import write_record
+    from scsa_yolo.records import write_record
 
     write_record(_valid(), none.run_dir(tmp_path) / "record.json")
     (none.run_dir(tmp_path) / "spec.json").write_text(json.dumps(none.settings()))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scsa_yolo.bench.records import (
+from scsa_yolo.records import (
     SCHEMA_VERSION,
     RecordError,
     collect_env,

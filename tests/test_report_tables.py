@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scsa_yolo.bench.records import SCHEMA_VERSION, write_record
+from scsa_yolo.records import SCHEMA_VERSION, write_record
 from scsa_yolo.report.build import make_report
 from scsa_yolo.report.render import render
 from scsa_yolo.report.tables import ReportError, build_table

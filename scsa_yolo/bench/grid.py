@@ -5,7 +5,9 @@ A grid file (``cfg/bench/*.yaml``) holds the same keys as the ``scsa-yolo bench`
     datasets: [voc, visdrone]        # names prepared under the data root, or data YAML paths
     models: [yolov8n, yolov8s]       # stock model + scale, or a model YAML path
     attns: [none, se, eca, ca, fca, scsa]
-    placement: backbone              # or neck
+    placement: [backbone-res, block] # one placement or a list (scsa_yolo.identity.PLACEMENTS)
+    pretrained: runs/plain/best.pt   # optional: a checkpoint every run starts from, or
+                                     # {yolov8n: a.pt, yolo11n: b.pt} per model
     seeds: [0]
     epochs: 100
     imgsz: 640
@@ -15,11 +17,12 @@ A grid file (``cfg/bench/*.yaml``) holds the same keys as the ``scsa-yolo bench`
     report: table4                   # report style printed at the end
 
 Options given on the command line replace the file's values. Each grid point becomes a
-:class:`RunSpec`, whose folder is ``OUT/DATASET/MODEL-ATTN[-PLACEMENT]-sSEED``.
+:class:`RunSpec`, whose folder is ``OUT/DATASET/<ModelId.run_name>``
+(``yolov8n-scsa-block-s0``; ``-ft-`` before the seed for a fine-tuned run). The plain model
+runs once per seed, whatever the placements.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -27,15 +30,15 @@ from typing import Any
 
 import yaml
 
+from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS, IdentityError, ModelId
+
 GRID_KEYS = (
-    "datasets", "models", "attns", "placement", "seeds", "epochs", "imgsz", "batch",
+    "datasets", "models", "attns", "placement", "pretrained", "seeds", "epochs", "imgsz", "batch",
     "train_args", "synthetic", "report", "description",
 )
 DEFAULT_GRID = "quick"
-PLACEMENTS = ("backbone", "neck")
 # Arguments the grid sets itself; train_args may not override them.
 RESERVED_TRAIN_ARGS = {"data", "model", "epochs", "imgsz", "batch", "seed", "project", "name", "exist_ok", "resume", "device"}
-_STOCK_MODEL = re.compile(r"^(yolov\d+|yolo\d+)([nsmlx])$")
 
 
 class GridError(ValueError):
@@ -66,12 +69,6 @@ def attention_info(name: str) -> Attention:
     return Attention(spec.name, spec.label, dict(spec.kwargs or {}))
 
 
-def parse_model_name(model: str) -> tuple[str | None, str | None]:
-    """``yolov8n`` -> (``yolov8``, ``n``); a YAML path or other name -> (None, None)."""
-    match = _STOCK_MODEL.match(Path(model).name.removesuffix(".yaml"))
-    return (match.group(1), match.group(2)) if match else (None, None)
-
-
 @dataclass(frozen=True)
 class RunSpec:
     """One training run of a grid."""
@@ -79,12 +76,17 @@ class RunSpec:
     dataset: str  # name as given (prepared dataset) or data YAML path
     model: str  # yolov8n, yolo11s, or a model YAML path
     attn: str  # canonical registry name
-    placement: str
+    placement: str | None  # None for the plain model
     seed: int
     epochs: int
     imgsz: int
     batch: int
     train_args: dict = field(default_factory=dict, hash=False)
+    pretrained: str | None = None  # checkpoint the run starts from (transferred first)
+
+    @property
+    def model_id(self) -> ModelId:
+        return ModelId.create(self.model, self.attn, self.placement, pretrained=self.pretrained is not None)
 
     @property
     def dataset_key(self) -> str:
@@ -100,8 +102,7 @@ class RunSpec:
 
     @property
     def run_name(self) -> str:
-        placement = f"-{self.placement}" if self.attn != "none" and self.placement != "backbone" else ""
-        return f"{self.model_key}-{self.attn}{placement}-s{self.seed}"
+        return self.model_id.run_name(self.seed)
 
     @property
     def run_id(self) -> str:
@@ -122,6 +123,10 @@ class RunSpec:
         return cls(**data)
 
 
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 @dataclass
 class Grid:
     """A benchmark grid before expansion."""
@@ -129,7 +134,8 @@ class Grid:
     datasets: list[str]
     models: list[str]
     attns: list[str]
-    placement: str = "backbone"
+    placement: str | list[str] = DEFAULT_PLACEMENT
+    pretrained: str | dict | None = None
     seeds: list[int] = field(default_factory=lambda: [0])
     epochs: int = 100
     imgsz: int = 640
@@ -140,16 +146,30 @@ class Grid:
     description: str = ""
     source: str = ""
 
+    @property
+    def placements(self) -> list[str]:
+        return [str(p) for p in _as_list(self.placement)]
+
+    def pretrained_for(self, model: str) -> str | None:
+        """The checkpoint ``model`` starts from (None: from scratch)."""
+        if isinstance(self.pretrained, dict):
+            value = self.pretrained.get(model)
+            return None if value is None else str(value)
+        return None if self.pretrained is None else str(self.pretrained)
+
     def runs(self) -> list[RunSpec]:
-        """Every grid point, ordered dataset, model, seed, attention (plain model first)."""
-        attentions = [attention_info(a).name for a in self.attns]
-        return [
-            RunSpec(dataset, model, attn, self.placement, seed, self.epochs, self.imgsz, self.batch, dict(self.train_args))
-            for dataset in self.datasets
-            for model in self.models
-            for seed in self.seeds
-            for attn in attentions
-        ]
+        """Every grid point, ordered dataset, model, seed, attention (plain model first),
+        placement; the plain model once per seed."""
+        attentions = list(dict.fromkeys(attention_info(a).name for a in self.attns))
+        points = []
+        for dataset in self.datasets:
+            for model in self.models:
+                for seed in self.seeds:
+                    for attn in attentions:
+                        for placement in ([None] if attn == "none" else self.placements):
+                            points.append(RunSpec(dataset, model, attn, placement, seed, self.epochs, self.imgsz,
+                                                  self.batch, dict(self.train_args), self.pretrained_for(model)))
+        return points
 
     def with_options(self, **options: Any) -> "Grid":
         """A copy with the given (non-None) values replaced, validated."""
@@ -165,8 +185,22 @@ class Grid:
         for key in ("datasets", "models", "attns", "seeds"):
             if not getattr(self, key):
                 raise GridError(f"'{key}' is empty{where}")
-        if self.placement not in PLACEMENTS:
-            raise GridError(f"unknown placement '{self.placement}'{where}; choose one of: {', '.join(PLACEMENTS)}")
+        if not self.placements:
+            raise GridError(f"'placement' is empty{where}")
+        for placement in self.placements:
+            if placement not in PLACEMENTS:
+                raise GridError(f"unknown placement '{placement}'{where}; choose one of: {', '.join(PLACEMENTS)}")
+        if self.pretrained is not None and not isinstance(self.pretrained, (str, dict)):
+            raise GridError(f"'pretrained'{where} must be a checkpoint path or a mapping model -> path")
+        if isinstance(self.pretrained, dict):
+            unknown = sorted(set(self.pretrained) - set(self.models))
+            if unknown:
+                raise GridError(f"'pretrained'{where} names models not in the grid: {unknown}; models: {self.models}")
+        for model in self.models:
+            try:
+                ModelId.create(model)
+            except IdentityError as error:
+                raise GridError(f"models{where}: {error}") from None
         for key in ("epochs", "imgsz", "batch"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -225,6 +259,8 @@ def load_grid(name_or_path: str | Path = DEFAULT_GRID) -> Grid:
     for key in ("datasets", "models", "attns"):
         if key in data:
             data[key] = [str(v) for v in data[key]]
+    if isinstance(data.get("placement"), list):
+        data["placement"] = [str(v) for v in data["placement"]]
     missing = {"datasets", "models", "attns"} - set(data)
     if missing:
         raise GridError(f"{path}: missing key(s) {sorted(missing)}")

@@ -26,6 +26,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from scsa_yolo.device import cpu_name, device_name, resolve_device  # noqa: F401 (re-exported)
+
 FLOPS_CONVENTION = (
     "torch.utils.flop_counter.FlopCounterMode, batch 1: convolutions and matrix products "
     "(attention matmuls included), 1 multiply-add = 2 FLOPs; element-wise ops not counted"
@@ -75,38 +77,6 @@ class ProfileResult:
 
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
-
-
-def resolve_device(device: str | int | torch.device | None) -> torch.device:
-    """``None`` -> first GPU if any else CPU; ``"0"`` -> ``cuda:0``; ``"cpu"`` -> CPU."""
-    if device is None or device == "":
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    if isinstance(device, torch.device):
-        return device
-    text = str(device).strip().lower()
-    if text.isdigit():
-        return torch.device(f"cuda:{text}")
-    return torch.device(text)
-
-
-def device_name(device: torch.device) -> str:
-    """Human name of a device: the GPU model, or the CPU model and thread count."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{cpu_name()} ({torch.get_num_threads()} threads)"
-
-
-def cpu_name() -> str:
-    import platform
-
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
 
 
 def count_params(model: nn.Module) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from scsa_yolo.bench.grid import Grid, GridError, RunSpec
-from scsa_yolo.bench.records import RECORD_NAME, RecordError, load_record
+from scsa_yolo.records import RECORD_NAME, RecordError, load_record
 from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, SPEC_NAME, read_json, write_json_atomic
 
 Echo = Callable[[str], None]
@@ -111,22 +111,25 @@ def describe_plan(planned: list[PlannedRun]) -> list[str]:
 
 
 def check_models(grid: Grid) -> None:
-    """Resolve every (model, attention, placement) of the grid before anything trains.
+    """Resolve every (model, attention, placement) of the grid before anything trains, and
+    check that every pretrained checkpoint exists.
 
     Raises:
         GridError: a model that is neither a stock model with a scale nor a model YAML, or a
             combination the integration cannot build (its message lists the choices).
     """
-    try:
-        from scsa_yolo.integration import model_spec
-    except ImportError as error:  # pragma: no cover - integration missing from the install
-        raise GridError(f"the Ultralytics integration is not importable ({error})") from None
+    from scsa_yolo.integration.specs import ModelArgumentError, resolve_model
+
     for model in grid.models:
         for attn in grid.attns:
-            try:
-                model_spec(model, attn, grid.placement)
-            except ValueError as error:
-                raise GridError(f"--models {model} / --attns {attn}: {error}") from None
+            for placement in grid.placements:
+                try:
+                    resolve_model(model, attn, placement if attn != "none" else None)
+                except ModelArgumentError as error:
+                    raise GridError(f"--models {model} / --attns {attn} / --placement {placement}: {error}") from None
+        source = grid.pretrained_for(model)
+        if source is not None and not Path(source).expanduser().is_file():
+            raise GridError(f"pretrained checkpoint for {model} not found: {source}")
 
 
 # How a worker process starts. `python -m scsa_yolo.bench.worker` would put the current

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from scsa_yolo.atomic import write_json_atomic
-from scsa_yolo.bench.grid import RunSpec, attention_info, parse_model_name
-from scsa_yolo.bench.records import RECORD_NAME, SCHEMA_VERSION, collect_env, now_iso, write_record
+from scsa_yolo.bench.grid import RunSpec
+from scsa_yolo.records import RECORD_NAME, collect_env, make_record, write_record
 
 SPEC_NAME = "spec.json"
 PROGRESS_NAME = "progress.json"
@@ -48,15 +48,28 @@ def report_progress(run_dir: Path, phase: str, **extra: Any) -> None:
     write_json_atomic({"phase": phase, "time": time.time(), "pid": os.getpid(), **extra}, run_dir / PROGRESS_NAME)
 
 
+TRANSFERRED_NAME = "pretrained.pt"
+
+
 def model_argument(spec: RunSpec) -> str:
     """What to hand to ``YOLO(...)`` for the spec's model, attention and placement."""
-    try:
-        from scsa_yolo.integration import model_spec
-    except ImportError:
-        if spec.attn == "none":
-            return spec.model if spec.model.endswith(".yaml") else f"{spec.model}.yaml"
-        raise
-    return model_spec(spec.model, spec.attn, spec.placement)
+    from scsa_yolo.integration.specs import model_argument as argument_of
+
+    return argument_of(spec.model_id).argument
+
+
+def transferred_weights(spec: RunSpec, run_dir: Path) -> Path | None:
+    """The grid's pretrained checkpoint mapped into this run's model, in the run folder
+    (made once; every variant of a grid starts from the same plain weights)."""
+    if spec.pretrained is None:
+        return None
+    target = run_dir / TRANSFERRED_NAME
+    if not target.is_file():
+        from scsa_yolo.integration.transfer import transfer_checkpoint
+
+        report = transfer_checkpoint(spec.pretrained, model_argument(spec), target)
+        (run_dir / "transfer.txt").write_text(report.table() + "\n")
+    return target
 
 
 def checkpoint_state(last: Path) -> str:
@@ -145,6 +158,7 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
             elif target.exists():
                 target.unlink()
         previous = 0.0
+        start_weights = transferred_weights(spec, run_dir)
         model, mode = YOLO(model_argument(spec)), "fresh"
         kwargs = {
             "plots": False,  # Ultralytics' plots fetch a font from the internet
@@ -159,6 +173,8 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
             "name": run_dir.name,
             "exist_ok": True,
         }
+        if start_weights is not None:
+            kwargs["pretrained"] = str(start_weights)
         if device is not None:
             kwargs["device"] = device
 
@@ -223,39 +239,22 @@ def run(run_dir: Path, device: str | None = None) -> Path:
 
 
 def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile, device: str | None) -> dict:
-    """The record of a finished run (see :mod:`scsa_yolo.bench.records` for the schema)."""
+    """The record of a finished run (see :mod:`scsa_yolo.records` for the schema)."""
     import yaml
 
-    attention = attention_info(spec.attn)
-    family, scale = parse_model_name(spec.model)
+    from scsa_yolo.identity import Pretrained
+
     args = yaml.safe_load((run_dir / "args.yaml").read_text()) if (run_dir / "args.yaml").is_file() else {}
     metrics = result.metrics
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "train",
-        "run_id": spec.run_id,
-        "created_at": now_iso(),
-        "spec": {
-            "dataset": spec.dataset_key,
-            "data_yaml": str(data_yaml),
-            "model": spec.model_key,
-            "family": family,
-            "scale": scale,
-            "attn": attention.name,
-            "attn_label": attention.label,
-            "attn_kwargs": attention.kwargs,
-            "placement": spec.placement if spec.attn != "none" else None,
-            "model_yaml": str(args.get("model") or model_argument(spec)),
-            "seed": spec.seed,
-            "epochs": spec.epochs,
-            "imgsz": spec.imgsz,
-            "batch": spec.batch,
-            "device": device,
-            "grid_train_args": spec.train_args,
-            "train_args": {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()},
-        },
-        "env": {**collect_env(device), "cpu_threads": cpu_threads()},
-        "metrics": {
+    return make_record(
+        "train", spec.run_id, spec.model_id,
+        dataset=spec.dataset_key,
+        model_yaml=str(args.get("model") or model_argument(spec)),
+        seed=spec.seed, epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch,
+        train_args={k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()},
+        pretrained=Pretrained.of(spec.pretrained) if spec.pretrained else None,
+        env={**collect_env(device), "cpu_threads": cpu_threads()},
+        metrics={
             "split": result.split,
             **{name: getattr(metrics, name) for name in ("AP", "AP50", "AP75", "APs", "APm", "APl",
                                                          "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")},
@@ -272,10 +271,12 @@ def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile,
             "iou": result.iou,
             "max_det": result.max_det,
         },
-        "profile": profile.to_dict(),
-        "wall_time_s": {},
-        "run_dir": str(run_dir),
-    }
+        profile=profile.to_dict(),
+        run_dir=str(run_dir),
+        data_yaml=str(data_yaml),
+        device=device,
+        grid_train_args=spec.train_args,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from scsa_yolo.atomic import write_text_atomic
-from scsa_yolo.bench.records import RecordProblem
+from scsa_yolo.records import RecordProblem
 from scsa_yolo.report.load import load_rows
 from scsa_yolo.report.plot import plot_ap_vs_throughput
 from scsa_yolo.report.render import EXTENSIONS, FORMATS, render

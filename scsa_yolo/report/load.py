@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from scsa_yolo.bench.records import RECORD_NAME, RecordError, RecordProblem, try_load_record
+from scsa_yolo.records import RECORD_NAME, RecordError, RecordProblem, try_load_record
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 COST = ("params", "gflops", "throughput", "latency_ms")

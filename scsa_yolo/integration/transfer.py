@@ -1,0 +1,334 @@
+"""Map a plain Ultralytics checkpoint into an attention model by aligning the two YAMLs.
+
+Ultralytics loads pretrained weights by state-dict name and shape (``model.<row>.<...>``).
+Inserting attention rows shifts every later row index, so a stock ``yolov8n.pt`` loaded
+into ``yolov8n-scsa-backbone-res.yaml`` transfers only the rows before the first attention,
+and a later row that lands on a same-shaped index would load the wrong weights. Here the
+two model definitions are aligned instead:
+
+1. both row lists lose their attention rows (``SCSA``/``SE``/... and ``ResAttn``); a
+   ``BlockAttn`` row counts as the stock block it wraps;
+2. what remains must be the same model row for row (module, repeats, args); a source of
+   another base or scale is refused with the first row that differs;
+3. every source tensor ``model.<i>.<rest>`` goes to ``model.<j>.<rest>``, j the target
+   index of base row i. Inside a ``block`` row the bottleneck keeps its ``cv1``/``cv2``
+   names, so ``<rest>`` is unchanged; the attention's tensors are new.
+
+Every tensor's shape is checked. The result is an ordinary Ultralytics checkpoint (a dict
+with ``model``), usable as ``yolo train model=<attention YAML> pretrained=OUT.pt`` (every
+item transfers) or ``YOLO("OUT.pt").train(...)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scsa_yolo.models.generate import BLOCK_MODULE, RESIDUAL_MODULE
+
+
+class TransferError(ValueError):
+    """A checkpoint that cannot be mapped into the target model; says why and what to do."""
+
+
+@dataclass
+class LayerTransfer:
+    """What happened to one target layer's tensors."""
+
+    index: int
+    module: str
+    source_index: int | None
+    transferred: int = 0
+    new: int = 0
+    skipped: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TransferReport:
+    """The outcome of :func:`transfer_checkpoint`, per layer and in total."""
+
+    source: str
+    target: str
+    layers: list[LayerTransfer]
+    unused_source: list[str]
+    output_difference: dict[str, Any] | None = None
+
+    @property
+    def transferred(self) -> int:
+        return sum(layer.transferred for layer in self.layers)
+
+    @property
+    def new(self) -> int:
+        return sum(layer.new for layer in self.layers)
+
+    @property
+    def skipped(self) -> int:
+        return sum(layer.skipped for layer in self.layers) + len(self.unused_source)
+
+    def table(self) -> str:
+        """A per-layer table, the totals and how close the start is to the plain model."""
+        lines = [f"transfer {self.source} -> {self.target}",
+                 f"{'layer':>5} {'from':>5}  {'module':<28}{'transferred':>12}{'new':>6}{'skipped':>9}  reason"]
+        for layer in self.layers:
+            source = "-" if layer.source_index is None else str(layer.source_index)
+            reason = "; ".join(dict.fromkeys(layer.reasons))
+            lines.append(f"{layer.index:>5} {source:>5}  {layer.module:<28}{layer.transferred:>12}{layer.new:>6}"
+                         f"{layer.skipped:>9}  {reason}")
+        lines.append(f"total: {self.transferred} tensors transferred, {self.new} new, {self.skipped} skipped")
+        for key in self.unused_source[:10]:
+            lines.append(f"  source tensor not in the target: {key}")
+        if len(self.unused_source) > 10:
+            lines.append(f"  ... and {len(self.unused_source) - 10} more")
+        if self.output_difference is not None:
+            diff = self.output_difference
+            lines.append(f"start vs the plain model on one input: max |diff| {diff['max_abs']:.3g}, "
+                         f"relative {diff['relative']:.3g} ({diff['note']})")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- loading
+def load_source(weights: str | Path) -> tuple[dict[str, torch.Tensor], dict | None, Any]:
+    """``(float32 state dict, model YAML dict or None, model object or None)`` of a checkpoint:
+    the release format or a training checkpoint (a dict with ``ema``/``model``), or a bare
+    state dict.
+
+    Raises:
+        TransferError: unreadable file or no model inside.
+    """
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise TransferError(f"weights file {weights} not found")
+    from scsa_yolo.integration import register
+
+    register()
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated zip, pickle of an unknown class ...
+        raise TransferError(f"{path}: cannot be loaded as a PyTorch checkpoint ({error})") from None
+    model = None
+    if isinstance(checkpoint, dict) and ("ema" in checkpoint or "model" in checkpoint):
+        model = checkpoint.get("ema") or checkpoint.get("model")
+        if isinstance(model, dict):  # a state dict under "model"
+            return {k: v.float() if v.is_floating_point() else v for k, v in model.items()}, None, None
+    elif isinstance(checkpoint, torch.nn.Module):
+        model = checkpoint
+    elif isinstance(checkpoint, dict) and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        return {k: v.float() if v.is_floating_point() else v for k, v in checkpoint.items()}, None, None
+    if not isinstance(model, torch.nn.Module):
+        raise TransferError(f"{path}: no model inside (expected an Ultralytics checkpoint or a state dict)")
+    model = model.float().eval()
+    return model.state_dict(), copy.deepcopy(getattr(model, "yaml", None)), model
+
+
+# ---------------------------------------------------------------------------- alignment
+def _attention_modules() -> set[str]:
+    from scsa_yolo.nn.registry import attention_names, get_attention
+
+    return {get_attention(n).yaml_module for n in attention_names()} - {None} | {RESIDUAL_MODULE}
+
+
+def base_rows(model_yaml: dict) -> list[tuple[int, list]]:
+    """``(row index, stock row)`` of every row that is not an attention row; a
+    ``BlockAttn`` row appears as the block row it wraps."""
+    attention = _attention_modules()
+    rows = list(model_yaml.get("backbone") or []) + list(model_yaml.get("head") or [])
+    out = []
+    for index, (f, n, module, args) in enumerate(rows):
+        if module in attention:
+            continue
+        if module == BLOCK_MODULE:
+            module, args = args[0], list(args[1])
+        out.append((index, [n, module, args]))
+    return out
+
+
+def align(source_yaml: dict, target_yaml: dict) -> dict[int, int]:
+    """Source row index -> target row index, for two definitions of the same base model.
+
+    Raises:
+        TransferError: the bases differ (names the first row that differs) or the scales do.
+    """
+    source, target = base_rows(source_yaml), base_rows(target_yaml)
+    src_scale, dst_scale = source_yaml.get("scale"), target_yaml.get("scale")
+    if src_scale and dst_scale and src_scale != dst_scale:
+        raise TransferError(f"the checkpoint is scale {src_scale!r} and the target model scale {dst_scale!r}; "
+                            f"transfer into the same scale (e.g. --model {_stem(source_yaml)})")
+    if len(source) != len(target):
+        raise TransferError(f"the checkpoint's model ({_stem(source_yaml)}, {len(source)} rows without attention) "
+                            f"is not the target's base ({_stem(target_yaml)}, {len(target)} rows); "
+                            "transfer a checkpoint of the same base model")
+    for (i, src_row), (j, dst_row) in zip(source, target):
+        if src_row != dst_row:
+            raise TransferError(f"the checkpoint's row {i} {src_row} differs from the target's row {j} {dst_row}: "
+                                f"{_stem(source_yaml)} is not the base of {_stem(target_yaml)}")
+    return {i: j for (i, _), (j, _) in zip(source, target)}
+
+
+def _stem(model_yaml: dict) -> str:
+    name = Path(str(model_yaml.get("yaml_file") or "model")).stem
+    scale = model_yaml.get("scale") or ""
+    return name if not scale or scale in name else f"{name} (scale {scale})"
+
+
+def _layer_of(key: str) -> tuple[int, str] | None:
+    parts = key.split(".", 2)
+    if len(parts) == 3 and parts[0] == "model" and parts[1].isdigit():
+        return int(parts[1]), parts[2]
+    return None
+
+
+# ---------------------------------------------------------------------------- transfer
+def build_target(argument: str, nc: int | None):
+    """The target ``DetectionModel`` (float32, eval) for a ``YOLO(...)`` argument."""
+    from scsa_yolo.integration import register
+
+    register()
+    from ultralytics.nn.tasks import DetectionModel
+
+    return DetectionModel(argument, nc=nc, verbose=False).float().eval()
+
+
+def map_state(source_sd: dict[str, torch.Tensor], rows: dict[int, int],
+              target_model) -> tuple[dict[str, torch.Tensor], TransferReport]:
+    """The target's state dict filled from the source where names and shapes agree."""
+    target_sd = target_model.state_dict()
+    renamed: dict[str, str] = {}
+    unused = []
+    for key in source_sd:
+        parsed = _layer_of(key)
+        if parsed is None or parsed[0] not in rows:
+            unused.append(key)
+            continue
+        renamed[f"model.{rows[parsed[0]]}.{parsed[1]}"] = key
+    inverse = {j: i for i, j in rows.items()}
+    layers = {
+        i: LayerTransfer(i, type(module).__name__, inverse.get(i))
+        for i, module in enumerate(target_model.model)
+    }
+    merged = {}
+    for key, value in target_sd.items():
+        parsed = _layer_of(key)
+        layer = layers.get(parsed[0]) if parsed else None
+        source_key = renamed.pop(key, None)
+        if source_key is None:
+            merged[key] = value
+            if layer is not None:
+                layer.new += 1
+                layer.reasons.append("attention (new)" if _is_attention_key(parsed[1]) or layer.source_index is None
+                                     else "not in the checkpoint (new)")
+            continue
+        source = source_sd[source_key]
+        if source.shape != value.shape:
+            merged[key] = value
+            unused.append(source_key)
+            if layer is not None:
+                layer.new += 1
+                layer.reasons.append(f"shape {tuple(source.shape)} -> {tuple(value.shape)} (new: class outputs)"
+                                     if _is_class_output(target_model, parsed) else
+                                     f"shape {tuple(source.shape)} -> {tuple(value.shape)} (new)")
+            continue
+        merged[key] = source.to(value.dtype)
+        if layer is not None:
+            layer.transferred += 1
+    unused += list(renamed.values())
+    return merged, TransferReport("", "", list(layers.values()), sorted(set(unused)))
+
+
+def _is_attention_key(rest: str) -> bool:
+    return ".attn." in f".{rest}" or rest.startswith("attn.") or rest == "gate"
+
+
+def _is_class_output(model, parsed: tuple[int, str] | None) -> bool:
+    return parsed is not None and parsed[0] == len(model.model) - 1 and "cv3" in parsed[1]
+
+
+def output_difference(plain, target, imgsz: int = 64) -> dict[str, Any]:
+    """How far ``target`` starts from ``plain`` on one fixed random input (eval, fp32, CPU)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, imgsz, imgsz, generator=generator)
+    with torch.no_grad():
+        a, b = _first(plain(x)), _first(target(x))
+    if a.shape != b.shape:
+        return {"max_abs": float("nan"), "relative": float("nan"), "note": f"outputs differ in shape ({tuple(a.shape)} vs {tuple(b.shape)})"}
+    diff = (a - b).abs()
+    relative = float(diff.norm() / a.norm().clamp_min(1e-12))
+    return {"max_abs": float(diff.max()), "relative": relative, "note": f"{imgsz}x{imgsz} input"}
+
+
+def _first(output):
+    while isinstance(output, (list, tuple)):
+        output = output[0]
+    if isinstance(output, dict):
+        output = next(iter(output.values()))
+    return output
+
+
+def transfer_checkpoint(weights: str | Path, argument: str, out: str | Path, nc: int | None = None,
+                        compare: bool = True) -> TransferReport:
+    """Map ``weights`` into the model ``argument`` (a ``YOLO(...)`` argument: a suite name,
+    a YAML path) and save an Ultralytics checkpoint to ``out``.
+
+    Args:
+        weights: plain (or attention) Ultralytics checkpoint, or a bare state dict.
+        argument: the target model.
+        out: where the checkpoint goes.
+        nc: the target's class count (default: the checkpoint's). Class outputs of another
+            count are reported as new, as Ultralytics' own loading treats them.
+        compare: measure how far the start is from the source model's outputs.
+
+    Raises:
+        TransferError: unreadable source, or a source of another base model.
+    """
+    source_sd, source_yaml, source_model = load_source(weights)
+    if nc is None:
+        nc = source_yaml.get("nc") if source_yaml else _nc_from_state(source_sd)
+    target = build_target(argument, nc)
+    if source_yaml is None:  # a bare state dict: assume the target's own base, shapes decide
+        source_yaml = target.yaml
+    rows = align(source_yaml, target.yaml)
+    merged, report = map_state(source_sd, rows, target)
+    target.load_state_dict(merged)
+    report.source, report.target = str(weights), str(argument)
+    if compare and source_model is not None:
+        report.output_difference = output_difference(source_model, target)
+    save_checkpoint(target, out, argument)
+    return report
+
+
+def _nc_from_state(state: dict[str, torch.Tensor]) -> int | None:
+    """Class count of a bare detection state dict: the last Detect class conv's outputs."""
+    heads = [k for k in state if ".cv3.0." in k and k.endswith(".weight")]
+    return int(state[sorted(heads)[-1]].shape[0]) if heads else None
+
+
+def save_checkpoint(model, out: str | Path, argument: str) -> Path:
+    """Write ``model`` as an Ultralytics checkpoint (the keys a release ``.pt`` has)."""
+    import ultralytics
+
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {
+        "date": datetime.now(timezone.utc).isoformat(),
+        "version": ultralytics.__version__,
+        "license": "AGPL-3.0 License (https://ultralytics.com/license)",
+        "docs": "transferred by scsa-yolo models transfer",
+        "epoch": -1,
+        "best_fitness": None,
+        "model": copy.deepcopy(model).float(),
+        "ema": None,
+        "updates": None,
+        "optimizer": None,
+        "train_args": {"task": "detect", "model": str(argument)},
+        "train_metrics": None,
+        "train_results": None,
+    }
+    temporary = path.with_name(f".{path.name}.partial")
+    torch.save(checkpoint, temporary)
+    temporary.replace(path)
+    return path
