@@ -136,3 +136,17 @@ def test_archives_in_the_source_folder_are_extracted(tmp_path):
     assert {s: v["images"] for s, v in result.manifest["splits"].items()} == {"train": 2, "val": 1}
     assert len(result.manifest["source"]) == 3
     assert (tmp_path / "root" / ".sources" / "voc" / "extracted" / "VOCtest_06-Nov-2007" / ".extracted").is_file()
+
+
+def test_a_source_without_voc_names_the_searched_folder_as_a_plain_path(tmp_path):
+    from scsa_yolo.data.sources import SourceMissing
+
+    empty = tmp_path / "not voc"
+    (empty / "something").mkdir(parents=True)
+    with pytest.raises(SourceMissing) as info:
+        prepare_dataset("voc", root=tmp_path / "root", source=empty, progress=False, echo=lambda m: None)
+    first_line = str(info.value).splitlines()[0]
+    assert first_line == (
+        f"voc: no VOC2007/ with ImageSets/Main/trainval.txt and Annotations/ under {empty.absolute()}."
+    )
+    assert "PosixPath" not in str(info.value) and "WindowsPath" not in str(info.value) and "[" not in first_line

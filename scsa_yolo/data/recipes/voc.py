@@ -157,7 +157,8 @@ class VocRecipe(Recipe):
         needed = f"ImageSets/Main/{image_set}.txt"
         found = tree.find_dirs(lambda d: d.name == f"VOC{year}" and (d / needed).is_file() and (d / "Annotations").is_dir())
         if not found:
-            raise SourceMissing(f"voc: no VOC{year}/ with {needed} and Annotations/ under {tree.roots}.\n{self.manual_help}")
+            searched = ", ".join(str(root) for root in tree.roots) or "(no source folder)"
+            raise SourceMissing(f"voc: no VOC{year}/ with {needed} and Annotations/ under {searched}.\n{self.manual_help}")
         return found[0]
 
     def _images(self, plan: dict, train_difficult: bool, log: ConversionLog) -> Iterator[tuple[str, ConvertedImage]]:
