@@ -156,6 +156,7 @@ def test_names_resolve_and_generate_on_first_use(tmp_path):
     for name in SCENARIO_DATASETS:
         with pytest.raises(DatasetNotPrepared, match=f"scsa-yolo data prepare {name}"):
             resolve_data(name, tmp_path)
+    for name in ("synthetic-thermal",):  # one full-size default set is enough (a few seconds each)
         messages: list[str] = []
         path = resolve_or_generate(name, tmp_path, echo=messages.append)
         assert path == tmp_path / name / "data.yaml" and path.is_file()
