@@ -14,6 +14,9 @@ a ``ValueError`` naming the layer, the argument and the width.
 
 from __future__ import annotations
 
+import torch
+from torch import nn
+
 from ._validate import check_positive_int, layer_error
 
 
@@ -39,3 +42,17 @@ def fitted_groups(layer: str, argument: str, channels: int, requested: int, unit
         if channels % (unit * groups) == 0:
             return groups
     raise layer_error(layer, "channels", channels, f"cannot be served by any {argument} <= {requested} ({need})")
+
+
+class GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` that also takes groups of a single value.
+
+    ``F.group_norm`` refuses an input whose groups hold one value each (batch 1, one
+    channel per group, a 1-long sequence or a 1x1 map), which ELA meets on YOLO's narrow
+    layers and smallest maps. Normalisation is well defined there (the centred value is 0,
+    so the output is the bias ``beta``); this calls the same kernel without the check.
+    Parameters and state-dict keys are those of ``nn.GroupNorm``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.group_norm(x, self.num_groups, self.weight, self.bias, self.eps, torch.backends.cudnn.enabled)

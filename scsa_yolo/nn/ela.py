@@ -39,7 +39,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._groups import fitted_groups
+from ._groups import GroupNorm, fitted_groups
 from ._validate import check_choice, check_positive_int, layer_error
 
 __all__ = ["ELA", "ELA_VARIANTS"]
@@ -91,7 +91,7 @@ class ELA(nn.Module):
         self.conv = nn.Conv1d(
             channels, channels, kernel_size, padding=kernel_size // 2, groups=channels // self.group_channels, bias=False
         )
-        self.norm = nn.GroupNorm(self.num_groups, channels)
+        self.norm = GroupNorm(self.num_groups, channels)
 
     def _gate(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.norm(self.conv(z)))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._groups import fitted_groups
+from ._groups import GroupNorm, fitted_groups
 
 __all__ = ["EMA"]
 
@@ -51,7 +51,7 @@ class EMA(nn.Module):
         width = channels // self.groups
         self.conv1x1 = nn.Conv2d(width, width, 1)
         self.conv3x3 = nn.Conv2d(width, width, 3, padding=1)
-        self.norm = nn.GroupNorm(width, width)
+        self.norm = GroupNorm(width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape

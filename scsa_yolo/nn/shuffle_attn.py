@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._groups import fitted_groups
+from ._groups import GroupNorm, fitted_groups
 
 __all__ = ["SA"]
 
@@ -54,7 +54,7 @@ class SA(nn.Module):
         self.channel_bias = nn.Parameter(torch.ones(1, half, 1, 1))
         self.spatial_weight = nn.Parameter(torch.zeros(1, half, 1, 1))
         self.spatial_bias = nn.Parameter(torch.ones(1, half, 1, 1))
-        self.norm = nn.GroupNorm(half, half)
+        self.norm = GroupNorm(half, half)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
