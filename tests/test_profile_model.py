@@ -6,7 +6,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from scsa_yolo.bench.profile import CPU_SETTINGS, count_flops, profile_layer, profile_model
+from scsa_yolo.bench.profile import CPU_SETTINGS, count_flops, count_flops_split, profile_layer, profile_model
 from scsa_yolo.cli.main import main
 
 
@@ -35,6 +35,9 @@ def test_yolov8n_gflops_agree_with_ultralytics_thop_count():
     model = DetectionModel("yolov8n.yaml", verbose=False)
     assert result.params == sum(p.numel() for p in model.parameters())
     assert result.gflops == pytest.approx(get_flops(model, 640), rel=0.03)  # 8.7 GFLOPs, the published figure
+    # the all-ops figure adds the fused model's SiLUs, adds, poolings ... beside it
+    assert result.gflops < result.gflops_all < 1.5 * result.gflops
+    assert {"gflops", "gflops_all", "flops_all_convention"} <= set(result.to_dict())
 
 
 def test_cpu_runs_the_reduced_protocol_and_says_so():
@@ -77,3 +80,36 @@ def test_profile_cli_layer_mode_and_bad_input():
     assert outcome.exit_code == 2 and "known names: none, se" in outcome.output
     outcome = CliRunner().invoke(main, ["profile", "--layer", "scsa"])
     assert outcome.exit_code == 2 and "--shape" in outcome.output
+
+
+def test_elementwise_rule_one_flop_per_element_of_the_largest_tensor():
+    """SE on (1, 64, 20, 20), by hand: the 1x1 convs give 2 * (64*4 + 4*64) FLOPs; the
+    element-wise count is mean over H*W (reads 25600) + ReLU (4) + sigmoid (64) + the
+    rescale (25600)."""
+    from scsa_yolo.nn.registry import create_attention
+
+    n = 64 * 20 * 20
+    assert count_flops_split(create_attention("se", 64), torch.randn(1, 64, 20, 20)) == (2 * (64 * 4 + 4 * 64), n + 4 + 64 + n)
+
+
+def test_elementwise_rule_counts_norm_and_pooling_but_not_data_movement():
+    x = torch.randn(1, 8, 6, 6)
+    n = x.numel()
+
+    class Moves(nn.Module):
+        def forward(self, t):
+            return torch.cat([t, t], dim=1).permute(0, 2, 3, 1).reshape(1, -1).clone()
+
+    assert count_flops_split(Moves(), x) == (0, 0)
+    assert count_flops_split(nn.GroupNorm(4, 8), x) == (0, n)
+    assert count_flops_split(nn.MaxPool2d(2), x) == (0, n)  # reads every input once
+    assert count_flops_split(nn.Sequential(nn.Conv2d(8, 8, 1, bias=False), nn.Hardswish()), x) == (2 * 8 * 8 * 36, n)
+
+
+def test_attention_without_matmuls_is_no_longer_free():
+    """SA (shuffle attention) has no convolution or matrix product: the matmul/conv-only
+    count reads 0, the all-ops count does not."""
+    result = profile_layer("sa", (128, 10, 10), batch=1, reps=0, device="cpu")
+    assert result.gflops == 0 and result.gflops_all > 0
+    n = 128 * 10 * 10  # at least: the half-map mean, the GN, and the two rescales
+    assert result.gflops_all * 1e9 >= n / 2 + n / 2 + n

@@ -5,7 +5,20 @@
   ``torch.utils.flop_counter.FlopCounterMode``. That counter sees every convolution and
   matrix product, including the ones inside an attention layer (SCSA's channel self-
   attention), and counts one multiply-add as 2 FLOPs; element-wise ops, normalisation and
-  pooling are not counted. GFLOPs = FLOPs / 1e9.
+  pooling are not counted. GFLOPs = FLOPs / 1e9. This is the convention of the paper's
+  tools (fvcore, thop, mmcv's counter count the multiply-adds of convolutions, linear
+  layers and matrix products; thop and Ultralytics report 2 x MACs as FLOPs), so most
+  attentions, whose work is element-wise gating, pooling and normalisation, add ~0.
+* GFLOPs (all ops), field ``gflops_all``: ``gflops`` plus the element-wise work under one
+  rule: every aten op that is element-wise (tagged pointwise, plus hardswish), a reduction
+  (mean, sum, amax, var, ...), a softmax, a pooling or a normalisation (group, batch, layer
+  norm) adds **one FLOP per element of the largest tensor it reads or writes**: a
+  ``sigmoid`` or ``mul`` of an (C, H, W) map adds C*H*W, a mean over H*W adds C*H*W, a
+  GroupNorm of the map adds C*H*W. Data movement (views, reshapes, permutes, concatenation,
+  copies, clones) adds nothing, nor do bias additions fused inside a convolution. It is a
+  lower bound of the arithmetic (a normalisation does several operations per element, a
+  pooling window of k x k reads k^2 inputs per output) that makes the attentions'
+  element-wise cost visible beside the matmul/conv-only figure.
 * Throughput (images/s), the paper's protocol on a GPU: batch 32, warm-up, 100 timed
   forward passes under fp16 autocast, timed with CUDA events (the GPU queue is drained
   before the clock stops). Latency: the same at batch 1, milliseconds per forward.
@@ -25,12 +38,19 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from scsa_yolo.device import cpu_name, device_name, resolve_device  # noqa: F401 (re-exported)
 
 FLOPS_CONVENTION = (
     "torch.utils.flop_counter.FlopCounterMode, batch 1: convolutions and matrix products "
     "(attention matmuls included), 1 multiply-add = 2 FLOPs; element-wise ops not counted"
+)
+
+ALL_OPS_CONVENTION = (
+    "torch.utils.flop_counter.FlopCounterMode, batch 1: convolutions and matrix products, 1 multiply-add = "
+    "2 FLOPs; plus 1 FLOP per element of the largest tensor read or written by each element-wise, "
+    "reduction, softmax, pooling and normalisation aten op; views, reshapes, concatenation and copies not counted"
 )
 
 # The paper's protocol (GPU) and the reduced CPU settings that stand in for it.
@@ -59,13 +79,16 @@ class ProfileResult:
     reduced: bool  # True when not the paper's protocol (CPU, or settings changed)
     fused: bool
     note: str = ""
+    gflops_all: float | None = None  # gflops plus element-wise work (ALL_OPS_CONVENTION)
+    flops_all_convention: str = ALL_OPS_CONVENTION
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
         lines = [
-            f"{self.model} @ {self.imgsz}: params {self.params / 1e6:.3f} M, GFLOPs {self.gflops:.3f}",
+            f"{self.model} @ {self.imgsz}: params {self.params / 1e6:.3f} M, GFLOPs {self.gflops:.3f} "
+            f"(all ops {_fmt(self.gflops_all, '.3f')})",
             f"  throughput {_fmt(self.throughput, '.1f')} img/s (batch {self.batch}, {self.reps} reps, "
             f"{'fp16 autocast' if self.half else 'fp32'}, {self.device_name})",
             f"  latency {_fmt(self.latency_ms, '.2f')} ms at batch 1",
@@ -85,12 +108,67 @@ def count_params(model: nn.Module) -> int:
 
 def count_flops(module: nn.Module, example: torch.Tensor) -> int:
     """FLOPs of ``module(example)`` at the aten level (2 per multiply-add)."""
+    return count_flops_split(module, example)[0]
+
+
+def count_flops_split(module: nn.Module, example: torch.Tensor) -> tuple[int, int]:
+    """``(matmul/conv FLOPs, element-wise FLOPs)`` of one ``module(example)`` call.
+
+    The first is :func:`count_flops`'s figure (FlopCounterMode); the second counts the ops
+    that counter leaves out under the rule of the module docstring (``gflops_all``).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
+    elementwise = _ElementwiseFlopCounter()
+    with torch.inference_mode(), counter, elementwise:
         module(example)
-    return int(counter.get_total_flops())
+    return int(counter.get_total_flops()), elementwise.flops
+
+
+# Ops without the pointwise/reduction tags that still do arithmetic on every element.
+_EXTRA_COUNTED = {
+    "hardswish", "hardswish_", "_softmax", "_log_softmax", "softmax", "log_softmax", "logsumexp",
+    "native_group_norm", "native_batch_norm", "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training", "_batch_norm_with_update", "_batch_norm_no_update",
+    "native_layer_norm", "_fused_rms_norm", "cumsum",
+    # the composite forms, which inference mode dispatches without decomposing
+    "group_norm", "batch_norm", "layer_norm", "instance_norm", "rms_norm",
+}
+# Tagged pointwise, but pure data movement.
+_NOT_COUNTED = {"clone", "_to_copy", "copy", "copy_", "lift_fresh_copy", "fill", "fill_", "zero_", "detach"}
+
+
+def _elementwise_cost(func: Any, args: Any, kwargs: Any, out: Any) -> int:
+    """FLOPs one aten call adds under the ``gflops_all`` rule (0 for ops not counted)."""
+    from torch.utils._pytree import tree_leaves
+    from torch.utils.flop_counter import flop_registry
+
+    packet = getattr(func, "overloadpacket", None)
+    if packet is None or packet in flop_registry:
+        return 0  # counted by FlopCounterMode (or not an aten op)
+    name = packet.__name__
+    if name in _NOT_COUNTED:
+        return 0
+    tags = getattr(func, "tags", ())
+    if not (torch.Tag.pointwise in tags or torch.Tag.reduction in tags or name in _EXTRA_COUNTED or "pool" in name):
+        return 0
+    sizes = [t.numel() for t in tree_leaves((args, kwargs, out)) if isinstance(t, torch.Tensor)]
+    return max(sizes, default=0)
+
+
+class _ElementwiseFlopCounter(TorchDispatchMode):
+    """Adds :func:`_elementwise_cost` over every aten call made while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.flops += _elementwise_cost(func, args, kwargs, out)
+        return out
 
 
 def time_forward(
@@ -209,7 +287,7 @@ def profile_model(
     for p in net.parameters():
         p.requires_grad_(False)
 
-    flops = count_flops(net, torch.zeros(1, channels, imgsz, imgsz, device=dev))
+    flops, elementwise_flops = count_flops_split(net, torch.zeros(1, channels, imgsz, imgsz, device=dev))
 
     throughput = latency_ms = None
     if reps > 0:
@@ -247,6 +325,7 @@ def profile_model(
         reduced=reduced,
         fused=fused,
         note=note,
+        gflops_all=round((flops + elementwise_flops) / 1e9, 4),
     )
 
 
@@ -266,6 +345,7 @@ class LayerProfileResult:
     forward_ms: float | None
     forward_backward_ms: float | None
     timing: str
+    gflops_all: float | None = None  # gflops plus element-wise work (ALL_OPS_CONVENTION)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -274,7 +354,7 @@ class LayerProfileResult:
         b, c, h, w = self.shape
         return (
             f"{self.layer} on (B={b}, C={c}, H={h}, W={w}) {self.dtype} {self.device_name}: params {self.params}, "
-            f"MFLOPs per image {1000 * self.gflops:.3f}, forward {_fmt(self.forward_ms, '.3f')} ms, "
+            f"MFLOPs per image {1000 * self.gflops:.3f} (all ops {_fmt(None if self.gflops_all is None else 1000 * self.gflops_all, '.3f')}), forward {_fmt(self.forward_ms, '.3f')} ms, "
             f"forward+backward {_fmt(self.forward_backward_ms, '.3f')} ms ({self.reps} reps)"
         )
 
@@ -316,7 +396,7 @@ def profile_layer(
             return contextlib.nullcontext()
         return torch.autocast(dev.type, dtype=amp_dtype[dtype])
 
-    flops = count_flops(layer, x[:1])
+    flops, elementwise_flops = count_flops_split(layer, x[:1])
     with torch.inference_mode(), autocast():
         forward = time_forward(lambda: layer(x), dev, warmup, reps) if reps > 0 else None
     both = None
@@ -342,4 +422,5 @@ def profile_layer(
         forward_ms=None if forward is None else round(forward * 1000, 4),
         forward_backward_ms=None if both is None else round(both * 1000, 4),
         timing="cuda-events" if dev.type == "cuda" else "perf_counter",
+        gflops_all=round((flops + elementwise_flops) / 1e9, 9),
     )
