@@ -24,7 +24,10 @@ def report(paths, style, fmt, out, plot):
     or plain Ultralytics run folders (args.yaml + results.csv). Default PATHS: runs/bench.
 
     Best value per dataset and column in bold, second underlined (ties alike); several
-    seeds show mean ± std with n. Invalid records are listed with their path and skipped.
+    seeds show mean ± std with n, and a second table gives each method's difference to the
+    plain model with a 95% confidence interval over seeds, marking with (ns) those that
+    cannot be told from noise. Rows name the placement, and fine-tuned runs (ft) are kept
+    apart from runs from scratch. Invalid records are listed with their path and skipped.
     """
     from scsa_yolo.report.build import ReportError, write_report
 
@@ -37,7 +40,10 @@ def report(paths, style, fmt, out, plot):
     paths = list(paths) or [Path("runs/bench")]
     missing = [p for p in paths if not p.exists()]
     if missing and len(missing) == len(paths):
-        raise click.UsageError(f"nothing to report: {', '.join(map(str, missing))} does not exist")
+        raise click.UsageError(
+            f"nothing to report: {', '.join(map(str, missing))} does not exist; run `scsa-yolo bench --out "
+            f"{missing[0]}` first, or give record.json files or folders that hold them"
+        )
     formats = ("md", "latex", "html", "csv") if fmt == "all" else (fmt,)
     if out is not None and out.is_dir():
         out = out / "report"

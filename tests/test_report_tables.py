@@ -102,9 +102,9 @@ def test_table4_marks_best_second_ties_missing_and_seeds(record_dir):
     assert header[2:] == ["yolov8n AP", "yolov8n AP50", "yolov8n AP75", "yolov8n n",
                           "yolov8s AP", "yolov8s AP50", "yolov8s AP75", "yolov8s n"]
     voc_plain = _row(text, "voc", "-")
-    voc_se = _row(text, "", "+SE")
-    voc_ca = _row(text, "", "+CA")
-    voc_scsa = _row(text, "", "+SCSA")
+    voc_se = _row(text, "", "+SE (backbone)")
+    voc_ca = _row(text, "", "+CA (backbone)")
+    voc_scsa = _row(text, "", "+SCSA (backbone)")
     # yolov8n AP: SCSA best, CA second, others unmarked
     assert voc_scsa[2] == "**53.0**" and voc_ca[2] == "<u>51.8</u>" and voc_plain[2] == "50.7" and voc_se[2] == "50.2"
     # yolov8n AP50: '-' and +SE tie for best (81.9), +CA is second
@@ -116,7 +116,7 @@ def test_table4_marks_best_second_ties_missing_and_seeds(record_dir):
     assert voc_ca[6:10] == ["-", "-", "-", "-"]
     # ranks restart per dataset: VisDrone has its own best
     assert _row(text, "visdrone", "-")[2] == "<u>22.1</u>"
-    assert _row(text, "", "+SCSA")[2] == "**53.0**"  # first +SCSA row is VOC's
+    assert _row(text, "", "+SCSA (backbone)")[2] == "**53.0**"  # first +SCSA row is VOC's
     vis_rows = text.split("| visdrone")[1]
     assert "**22.9**" in vis_rows
     _golden("table4.md", text)
@@ -125,7 +125,7 @@ def test_table4_marks_best_second_ties_missing_and_seeds(record_dir):
 def test_methods_follow_registry_order_plain_first(record_dir):
     text = make_report([record_dir], "table4").render("md")
     voc_block = text.split("| voc")[1].split("| visdrone")[0]
-    positions = [voc_block.index(f" {label} ") for label in ("-", "+SE", "+CA", "+SCSA")]
+    positions = [voc_block.index(f" {label} ") for label in ("-", "+SE (backbone)", "+CA (backbone)", "+SCSA (backbone)")]
     assert positions == sorted(positions)
 
 
@@ -153,7 +153,7 @@ def test_html_marks(record_dir):
 def test_table2_relative_throughput_and_latency_is_lower_better(record_dir):
     text = make_report([record_dir], "table2").render("md")
     plain = _row(text, "voc", "yolov8n", "-")
-    scsa = _row(text, "", "", "+SCSA")
+    scsa = _row(text, "", "", "+SCSA (backbone)")
     assert plain[6] == "1.00" and scsa[6] == "0.96"  # 960 / 1000 img/s
     assert plain[5] == "**1000**"
     assert plain[7] == "**4.00**"  # lowest latency is best
@@ -161,11 +161,11 @@ def test_table2_relative_throughput_and_latency_is_lower_better(record_dir):
 
 def test_csv_holds_unrounded_means_stds_and_seeds(record_dir):
     rows = list(csv.DictReader(io.StringIO(make_report([record_dir], "table4").render("csv"))))
-    scsa_s = next(r for r in rows if r["block"] == "voc" and r["method"] == "+SCSA" and r["model"] == "yolov8s")
+    scsa_s = next(r for r in rows if r["block"] == "voc" and r["method"] == "+SCSA (backbone)" and r["model"] == "yolov8s")
     assert float(scsa_s["AP_mean"]) == pytest.approx(0.555)
     assert float(scsa_s["AP_std"]) == pytest.approx(0.004)
     assert scsa_s["n"] == "3" and scsa_s["seeds"] == "0,1,2"
-    se_n = next(r for r in rows if r["block"] == "voc" and r["method"] == "+SE" and r["model"] == "yolov8n")
+    se_n = next(r for r in rows if r["block"] == "voc" and r["method"] == "+SE (backbone)" and r["model"] == "yolov8n")
     assert se_n["AP_std"] == "" and se_n["n"] == "1"
 
 

@@ -1,4 +1,9 @@
-"""The committed GPU results regenerate, byte for byte, from their committed run records."""
+"""The committed GPU results regenerate, byte for byte, from their committed run records.
+
+Regenerate them after a change to the report (and check the diff) with the same command:
+``scsa-yolo report results/RECORDS --style STYLE --format all --out results/STEM`` (add
+``--no-plot`` where no PNG is committed).
+"""
 from pathlib import Path
 
 import pytest
@@ -33,3 +38,9 @@ def test_committed_report_regenerates_from_committed_records(tmp_path, records, 
     regenerated = out.with_suffix(suffix).read_text()
     committed = (committed_dir / (Path(stem).name + suffix)).read_text()
     assert regenerated == committed
+    if fmt == "csv":  # the notes a CSV cannot hold travel beside it
+        notes = out.with_suffix(".notes.txt")
+        committed_notes = committed_dir / (Path(stem).name + ".notes.txt")
+        assert notes.is_file() == committed_notes.is_file()
+        if notes.is_file():
+            assert notes.read_text() == committed_notes.read_text()

@@ -9,7 +9,7 @@ from scsa_yolo.atomic import write_text_atomic
 from scsa_yolo.records import RecordProblem
 from scsa_yolo.report.load import load_rows
 from scsa_yolo.report.plot import plot_ap_vs_throughput
-from scsa_yolo.report.render import EXTENSIONS, FORMATS, render
+from scsa_yolo.report.render import EXTENSIONS, FORMATS, notes_text, render
 from scsa_yolo.report.tables import ReportError, Table, build_table
 
 __all__ = ["Report", "ReportError", "make_report", "write_report"]
@@ -34,11 +34,26 @@ def make_report(paths: Iterable[str | Path], style: str = "table4") -> Report:
     Raises:
         ReportError: unknown style, or nothing valid to report.
     """
+    paths = [Path(p) for p in paths]
     rows, problems = load_rows(paths)
     if not rows:
-        detail = f" ({len(problems)} invalid: {problems[0]})" if problems else ""
-        raise ReportError(f"no valid run records or Ultralytics runs found{detail}")
+        raise ReportError(_nothing_found(paths, problems))
     return Report(build_table(rows, style), rows, problems)
+
+
+def _nothing_found(paths: list[Path], problems: list[RecordProblem]) -> str:
+    """What to tell a user whose paths hold no run: which paths, and what to run first."""
+    named = ", ".join(str(p) for p in paths) or "(no path)"
+    if problems:
+        return (f"no valid run records or Ultralytics runs in {named} ({len(problems)} skipped, "
+                f"the first: {problems[0]})")
+    folder = next((p for p in paths if p.is_dir()), paths[0] if paths else Path("runs/bench"))
+    return (
+        f"nothing to report in {named}: no record.json (from `scsa-yolo bench` or `scsa-yolo profile --records`) "
+        "and no Ultralytics run folder (args.yaml + results.csv) under it. "
+        f"Run a benchmark into it first (`scsa-yolo bench --out {folder}`, the quick grid by default), "
+        "or name a folder that holds run records."
+    )
 
 
 
@@ -63,6 +78,8 @@ def write_report(
             if fmt not in FORMATS:
                 raise ReportError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}, all")
             written.append(write_text_atomic(out.with_name(f"{out.name}.{EXTENSIONS[fmt]}"), report.render(fmt)))
+            if fmt == "csv" and report.table.notes:  # a CSV cannot hold them: a text file beside it
+                written.append(write_text_atomic(out.with_name(f"{out.name}.notes.txt"), notes_text(report.table)))
         if plot:
             try:
                 written.append(plot_ap_vs_throughput(report.rows, out.with_name(f"{out.name}.png")))

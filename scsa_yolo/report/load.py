@@ -11,34 +11,91 @@ Invalid records are never fatal: each one is returned as a problem naming the fi
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from scsa_yolo.identity import PRETRAINED_TAG, IdentityError, ModelId
 from scsa_yolo.records import RECORD_NAME, RecordError, RecordProblem, try_load_record
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 COST = ("params", "gflops", "throughput", "latency_ms")
-_RUN_NAME = re.compile(r"^(?P<model>yolo(?:v\d+|\d+)[nsmlx]?)(?:-(?P<rest>.+?))?(?:-(?P<placement>neck|backbone))?$")
+
+
+# Records written before placements existed hold runs with their rows after the P3/P4/P5
+# backbone stages (their model_yaml says so); records before fine-tuning existed started
+# from scratch.
+LEGACY_PLACEMENT = "backbone"
+SCRATCH, FINE_TUNED = "scratch", PRETRAINED_TAG
 
 
 def empty_row() -> dict[str, Any]:
     return {
-        "dataset": None, "model": None, "family": None, "scale": None, "attn": "none", "label": "-",
-        "placement": None, "seed": None, "epochs": None, "imgsz": None,
+        "dataset": None, "model": None, "family": None, "scale": None, "attn": "none", "label": "-", "method": None,
+        "placement": None, "start": SCRATCH, "pretrained": None, "seed": None, "epochs": None, "imgsz": None,
         **{m: None for m in METRICS}, **{c: None for c in COST},
-        "device_name": None, "profile_reduced": None, "profile_batch": None, "profile_half": None,
+        "device_name": None, "profile_device": None, "cpu_timing": None,
+        "profile_reduced": None, "profile_batch": None, "profile_half": None,
         "kind": "train", "source": "record", "path": None, "run_id": None, "created_at": None,
     }
+
+
+def method_label(model_id: ModelId, fallback_label: str | None = None, mark: str = "") -> str:
+    """Row label of a run: ``+SCSA (block)``, ``- (ft)``, ``+SCSA (block, ft)``.
+
+    The placement comes from :attr:`ModelId.method_label`; a fine-tuned run adds
+    :data:`~scsa_yolo.identity.PRETRAINED_TAG`. ``mark`` (e.g. a dagger for a plain
+    Ultralytics run) follows the attention's name. ``fallback_label`` stands in for an
+    attention this installation's registry does not know (a record from another version).
+    """
+    try:
+        label = model_id.label
+    except IdentityError:
+        label = fallback_label or model_id.attn
+    parts = [] if model_id.is_plain else [model_id.placement]
+    if model_id.pretrained:
+        parts.append(PRETRAINED_TAG)
+    return f"{label}{mark} ({', '.join(parts)})" if parts else f"{label}{mark}"
+
+
+def _model_id_of_spec(spec: dict) -> ModelId | None:
+    """The run's identity from a record's spec; old records get the legacy defaults."""
+    attn = spec.get("attn") or "none"
+    placement = spec.get("placement") or (None if attn == "none" else LEGACY_PLACEMENT)
+    pretrained = bool(spec.get("pretrained") or spec.get("pretrained_start"))
+    base_yaml = spec.get("base_yaml")
+    if spec.get("family") is None and base_yaml is None:
+        base_yaml = spec.get("model_yaml") or spec.get("model")
+    try:
+        return ModelId(spec.get("family"), spec.get("scale"), attn, placement, base_yaml=base_yaml, pretrained=pretrained)
+    except IdentityError:
+        return None
+
+
+def _is_cpu_timing(profile: dict) -> bool | None:
+    """Whether a profile's throughput was timed on a CPU (None: no throughput)."""
+    if profile.get("throughput") is None and profile.get("latency_ms") is None:
+        return None
+    if profile.get("device"):
+        return str(profile["device"]).lower().startswith("cpu")
+    if profile.get("timing"):
+        return profile["timing"] != "cuda-events"
+    return bool(profile.get("reduced"))
 
 
 def row_from_record(record: dict) -> dict[str, Any]:
     """One flat row (metrics as fractions, params as a count) from a validated record."""
     spec, metrics, profile = record["spec"], record.get("metrics") or {}, record.get("profile") or {}
+    model_id = _model_id_of_spec(spec)
     row = empty_row()
+    pretrained = spec.get("pretrained") if isinstance(spec.get("pretrained"), dict) else None
     row.update(
         dataset=spec.get("dataset"), model=spec.get("model"), family=spec.get("family"), scale=spec.get("scale"),
-        attn=spec["attn"], label=spec["attn_label"], placement=spec.get("placement"), seed=spec.get("seed"),
+        attn=spec["attn"], label=spec["attn_label"],
+        placement=model_id.placement if model_id else spec.get("placement"),
+        start=FINE_TUNED if model_id and model_id.pretrained else SCRATCH,
+        pretrained=pretrained.get("sha256") if pretrained else None,
+        method=method_label(model_id, spec["attn_label"]) if model_id else spec["attn_label"],
+        seed=spec.get("seed"),
         epochs=spec.get("epochs"), imgsz=profile.get("imgsz") if record["kind"] == "profile" else spec.get("imgsz"),
         kind=record["kind"], source="record", path=record.get("_path"), run_id=record.get("run_id"),
         created_at=record.get("created_at"),
@@ -49,36 +106,10 @@ def row_from_record(record: dict) -> dict[str, Any]:
         row.update(
             params=profile.get("params"), gflops=profile.get("gflops"), throughput=profile.get("throughput"),
             latency_ms=profile.get("latency_ms"), device_name=profile.get("device_name"),
+            profile_device=profile.get("device"), cpu_timing=_is_cpu_timing(profile),
             profile_reduced=profile.get("reduced"), profile_batch=profile.get("batch"), profile_half=profile.get("half"),
         )
     return row
-
-
-def _attention_from_name(rest: str | None) -> tuple[str, str]:
-    if not rest:
-        return "none", "-"
-    try:
-        from scsa_yolo.nn.registry import UnknownAttentionError, get_attention
-
-        spec = get_attention(rest)
-        return spec.name, spec.label
-    except (ImportError, UnknownAttentionError):
-        return rest, f"+{rest}"
-
-
-def split_model_name(text: str) -> tuple[str | None, str, str, str | None]:
-    """``yolov8n-scsa-neck.yaml`` -> (``yolov8n``, ``scsa``, ``+SCSA``, ``neck``).
-
-    Works on model YAML names as our generator writes them; a name it cannot parse is kept
-    whole as the model, with no attention.
-    """
-    stem = Path(text).name.removesuffix(".pt").removesuffix(".yaml")
-    match = _RUN_NAME.match(stem)
-    if not match:
-        return stem or None, "none", "-", None
-    attn, label = _attention_from_name(match.group("rest"))
-    placement = (match.group("placement") or "backbone") if attn != "none" else None
-    return match.group("model"), attn, label, placement
 
 
 def _dataset_name(data: str) -> str:
@@ -116,14 +147,25 @@ def row_from_ultralytics_run(run_dir: Path) -> dict[str, Any]:
         raise RecordError(run_dir / "results.csv", [f"no '{key}' values (not a detection run, or no epoch finished)"])
     _, ap, ap50 = max(scored)
 
-    model, attn, label, placement = split_model_name(str(args.get("model", "")))
-    from scsa_yolo.bench.grid import parse_model_name
-
-    family, scale = parse_model_name(model or "")
+    model_text = str(args.get("model") or "")
+    pretrained = model_text.endswith(".pt") or isinstance(args.get("pretrained"), str)
+    model_id = ModelId.try_parse(model_text)
     row = empty_row()
+    if model_id is not None:
+        model_id = model_id.with_(pretrained=model_id.pretrained or pretrained)
+        row.update(
+            model=model_id.model, family=model_id.family, scale=model_id.scale, attn=model_id.attn,
+            label=model_id.label, placement=model_id.placement, method=method_label(model_id, mark="†"),
+            start=FINE_TUNED if model_id.pretrained else SCRATCH,
+        )
+    else:  # a name outside the suite's scheme: the stem is the model, with no attention known
+        stem = Path(model_text).name
+        for suffix in (".yaml", ".yml", ".pt"):
+            stem = stem.removesuffix(suffix)
+        start = FINE_TUNED if pretrained else SCRATCH
+        row.update(model=stem or None, method="-†" + (f" ({PRETRAINED_TAG})" if pretrained else ""), start=start)
     row.update(
-        dataset=_dataset_name(args.get("data") or "unknown"), model=model, family=family, scale=scale,
-        attn=attn, label=label, placement=placement,
+        dataset=_dataset_name(args.get("data") or "unknown"),
         seed=args.get("seed"), epochs=args.get("epochs"), imgsz=args.get("imgsz"),
         AP=ap, AP50=ap50, source="ultralytics", path=str(run_dir), run_id=run_dir.name,
     )

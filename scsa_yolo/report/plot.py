@@ -1,4 +1,8 @@
-"""AP against throughput, one point per method and model (mean over seeds), one panel per dataset."""
+"""AP against throughput, one point per method and model (mean over seeds), one panel per dataset.
+
+Throughput timed on a CPU is noise on a machine of a few shared cores: such a panel says
+"CPU, not comparable" on its axis and title, and the PNG's Description says it too.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +12,17 @@ from scsa_yolo.report.tables import ReportError, _model_sort_key, aggregate, pre
 MARKERS = "osD^vP*Xh"
 
 
+CPU_CAVEAT = "CPU, not comparable"
+
+
 def _legend_label(method: str) -> str:
-    return "plain (-)" if method.startswith("-") else method
+    """``-`` -> ``plain``, ``- (ft)`` -> ``plain (ft)``; attention labels as they are."""
+    return "plain" + method[1:] if method.startswith("-") else method
+
+
+def throughput_label(cpu: bool) -> str:
+    """The x-axis label; CPU timings carry :data:`CPU_CAVEAT`."""
+    return f"throughput (images/s; {CPU_CAVEAT}: noise on a few shared cores)" if cpu else "throughput (images/s)"
 
 
 def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
@@ -28,6 +41,7 @@ def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
     if frame.empty:
         raise ReportError("nothing to plot: no run has both AP and throughput")
     agg = aggregate(frame, ["block", "model", "method", "method_order"])
+    cpu_blocks = set(agg.loc[agg["cpu_timing"].astype(bool), "block"]) if "cpu_timing" in agg else set()
     blocks = list(dict.fromkeys(agg["block"]))
     models = sorted(agg["model"].unique(), key=_model_sort_key)
     methods = list(dict.fromkeys(agg.sort_values("method_order")["method"]))
@@ -43,8 +57,8 @@ def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
             ax.errorbar(rec["throughput_mean"], ap, yerr=err, marker=markers[rec["model"]], color=colours[rec["method"]],
                         markersize=8, linestyle="none", capsize=3)
             ax.annotate(_legend_label(rec["method"]), (rec["throughput_mean"], ap), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        ax.set_title(block)
-        ax.set_xlabel("throughput (images/s)")
+        ax.set_title(f"{block} ({CPU_CAVEAT})" if block in cpu_blocks else block)
+        ax.set_xlabel(throughput_label(block in cpu_blocks))
         ax.set_ylabel("AP (%)")
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], marker=markers[m], color="grey", linestyle="none", label=m) for m in models]
@@ -54,7 +68,10 @@ def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    description = "AP (%) against throughput (images/s), mean over seeds per method and model"
+    if cpu_blocks:
+        description += f"; throughput of {', '.join(sorted(cpu_blocks))} timed on a CPU: {CPU_CAVEAT}, no winner"
+    fig.savefig(tmp, dpi=120, metadata={"Description": description})
     plt.close(fig)
     tmp.replace(path)
     return path

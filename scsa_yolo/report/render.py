@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import io
 
-from scsa_yolo.report.tables import Cell, Table
+from scsa_yolo.report.tables import Cell, DiffCell, Table
 
 FORMATS = ("md", "latex", "html", "csv")
 EXTENSIONS = {"md": "md", "latex": "tex", "html": "html", "csv": "csv"}
@@ -41,7 +41,7 @@ def _value_columns(table: Table) -> list[tuple[int, int | None]]:
     return layout
 
 
-def _cell_at(table: Table, row, g: int, c: int | None) -> Cell | int:
+def _cell_at(table: Table, row, g: int, c: int | None) -> Cell | DiffCell | int:
     if c is None:
         return row.ns[g]
     return row.cells[g * len(table.columns) + c]
@@ -60,7 +60,7 @@ _MARKS = {
 }
 
 
-def _cell_value(cell: Cell | int, fmt: str) -> str:
+def _cell_value(cell: Cell | DiffCell | int, fmt: str) -> str:
     """A value cell as text of ``fmt``: an int is a run count (0 shows as '-')."""
     if isinstance(cell, int):
         return str(cell) if cell else "-"
@@ -73,8 +73,8 @@ def _cell_value(cell: Cell | int, fmt: str) -> str:
     return text
 
 
-def to_markdown(table: Table) -> str:
-    """A GitHub pipe table, padded so that it also reads well in a terminal."""
+def _markdown_table(table: Table) -> list[str]:
+    """The pipe table itself (header, rule, body), padded so that it also reads well in a terminal."""
     layout = _value_columns(table)
     headers = list(table.row_headers)
     for g, c in layout:
@@ -92,10 +92,18 @@ def to_markdown(table: Table) -> str:
         return "| " + " | ".join(padded) + " |"
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if i >= n_labels else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
+    return [line(headers), rule, *(line(r) for r in body)]
+
+
+def to_markdown(table: Table) -> str:
+    """GitHub pipe tables: the paper-style table, the differences to the plain model when
+    there are any, then the notes."""
     out = [f"**{table.title}**", ""]
     if len(table.groups) == 1 and table.groups[0]:
         out += [f"Model: {table.groups[0]}", ""]
-    out += [line(headers), rule, *(line(r) for r in body)]
+    out += _markdown_table(table)
+    if table.diff is not None:
+        out += ["", f"**{table.diff.title}**", "", *_markdown_table(table.diff)]
     if table.notes:
         out += [""] + [f"- {note}" for note in table.notes]
     return "\n".join(out) + "\n"
@@ -110,15 +118,15 @@ _LATEX_SPECIAL = {
 
 def latex_escape(text: str) -> str:
     out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-    return out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("->", r"$\rightarrow$")
+    out = out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("->", r"$\rightarrow$")
+    return out.replace("Δ", r"$\Delta$")
 
 
-def to_latex(table: Table) -> str:
-    """A booktabs tabular (needs ``\\usepackage{booktabs}``) inside a table float."""
+def _latex_tabular(table: Table) -> list[str]:
     layout = _value_columns(table)
     n_labels = len(table.row_headers)
     spec = "l" * n_labels + "c" * len(layout)
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(table.title)}}}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
     per_group = len(table.columns) + (1 if table.show_n else 0)
     if _grouped(table) and table.groups != [""]:
         head = [""] * n_labels
@@ -141,6 +149,17 @@ def to_latex(table: Table) -> str:
         cells = [latex_escape(v) for v in shown] + [_cell_value(_cell_at(table, row, g, c), "latex") for g, c in layout]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    return lines
+
+
+def to_latex(table: Table) -> str:
+    """Booktabs tabulars (needs ``\\usepackage{booktabs}``) inside one table float: the
+    paper-style table, then the differences to the plain model when there are any."""
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(table.title)}}}"]
+    lines += _latex_tabular(table)
+    if table.diff is not None:
+        lines += [r"\par\medskip", rf"{{\small {latex_escape(table.diff.title)}}}\par\smallskip"]
+        lines += _latex_tabular(table.diff)
     if table.notes:
         lines.append(r"\par\smallskip\footnotesize " + r" \\ ".join(latex_escape(n) for n in table.notes))
     lines.append(r"\end{table}")
@@ -148,8 +167,7 @@ def to_latex(table: Table) -> str:
 
 
 # --------------------------------------------------------------------------- HTML
-def to_html(table: Table) -> str:
-    """A standalone ``<table>`` with a caption, grouped headers and notes."""
+def _html_table(table: Table) -> list[str]:
     layout = _value_columns(table)
     per_group = len(table.columns) + (1 if table.show_n else 0)
     out = ['<table class="scsa-yolo-report">', f"<caption>{html.escape(table.title)}</caption>", "<thead>"]
@@ -168,6 +186,15 @@ def to_html(table: Table) -> str:
         cells += "".join(f'<td align="right">{_cell_value(_cell_at(table, row, g, c), "html")}</td>' for g, c in layout)
         out.append(f"<tr>{cells}</tr>")
     out += ["</tbody>", "</table>"]
+    return out
+
+
+def to_html(table: Table) -> str:
+    """Standalone ``<table>``s with captions and grouped headers (the paper-style table,
+    then the differences to the plain model when there are any), then the notes."""
+    out = _html_table(table)
+    if table.diff is not None:
+        out += _html_table(table.diff)
     if table.notes:
         out.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
     return "\n".join(out) + "\n"
@@ -176,13 +203,21 @@ def to_html(table: Table) -> str:
 # --------------------------------------------------------------------------- CSV
 def to_csv(table: Table) -> str:
     """The aggregated numbers behind the table, one line per (dataset, model, method):
-    means and sample stds in the records' units (AP as fractions, params as counts), n and seeds."""
+    start and placement, means and sample stds in the records' units (AP as fractions,
+    params as counts), n and seeds, and per accuracy metric the difference to the plain
+    model with its interval (``AP_diff``, ``AP_diff_low``, ``AP_diff_high``,
+    ``AP_diff_test``, ``AP_diff_ns``). The notes go beside it (:func:`notes_text`)."""
     if table.data is None:
         return ""
     data = table.data.drop(columns=[c for c in table.data.columns if c.endswith("_order")], errors="ignore")
     buffer = io.StringIO()
     data.to_csv(buffer, index=False, float_format="%.10g")
     return buffer.getvalue()
+
+
+def notes_text(table: Table) -> str:
+    """The table's notes as plain text, one per line: what a CSV reader needs beside the CSV."""
+    return "".join(f"- {note}\n" for note in table.notes)
 
 
 RENDERERS = {"md": to_markdown, "latex": to_latex, "html": to_html, "csv": to_csv}

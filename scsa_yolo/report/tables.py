@@ -26,10 +26,16 @@ from typing import Any
 
 import pandas as pd
 
-from scsa_yolo.report.load import COST, METRICS
+from scsa_yolo.identity import PLACEMENTS
+from scsa_yolo.report.load import COST, FINE_TUNED, METRICS, SCRATCH, empty_row
+from scsa_yolo.report.stats import difference
 
 STYLES = ("table4", "table3", "table2", "ablation")
 MODEL_SCALES = "nsmlx"
+TIMING = ("throughput", "latency_ms")
+#: Fewer epochs than Ultralytics' default schedule: a report says its ranks may not hold.
+SHORT_SCHEDULE_EPOCHS = 100
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -84,13 +90,61 @@ class Cell:
         return None if self.mean is None else round(self.mean, self.decimals)
 
 
+NOT_SIGNIFICANT = "(ns)"
+NO_INTERVAL = "(no CI)"
+
+
+def _signed(value: float, decimals: int) -> str:
+    """``+1.3``, ``-0.7``; a small negative stays ``-0.0`` so that an interval ending just
+    below 0 does not print as one that reaches it."""
+    return f"{value:+.{decimals}f}"
+
+
+@dataclass
+class DiffCell:
+    """A difference to the plain model with its 95% interval, in display units.
+
+    Text: ``+3.2 [+1.3, +5.1]``; :data:`NOT_SIGNIFICANT` follows an interval that holds 0,
+    :data:`NO_INTERVAL` a difference without one. Never ranked.
+    """
+
+    diff: float | None = None
+    low: float | None = None
+    high: float | None = None
+    decimals: int = 1
+    mark: str | None = None  # always None: differences are not ranked
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    @property
+    def not_significant(self) -> bool:
+        return self.has_interval and self.low <= 0.0 <= self.high
+
+    @property
+    def text(self) -> str:
+        if self.diff is None:
+            return "-"
+        d = self.decimals
+        if not self.has_interval:
+            return f"{_signed(self.diff, d)} {NO_INTERVAL}"
+        text = f"{_signed(self.diff, d)} [{_signed(self.low, d)}, {_signed(self.high, d)}]"
+        return f"{text} {NOT_SIGNIFICANT}" if self.not_significant else text
+
+    @property
+    def rank_value(self) -> None:
+        return None
+
+
 @dataclass
 class Row:
     block: str  # first row-header column (dataset), shown once per block
     labels: list[str]  # remaining row-header cells (e.g. model, method)
-    cells: list[Cell]  # len(groups) * len(columns)
+    cells: list  # Cell (or DiffCell) per group and column: len(groups) * len(columns)
     ns: list[int]  # number of runs per column group
     rank_key: tuple = ()  # rows ranked together share block and rank_key
+    cpu_timing: bool = False  # its throughput/latency was timed on a CPU (never ranked)
 
 
 @dataclass
@@ -104,13 +158,14 @@ class Table:
     show_n: bool
     notes: list[str] = field(default_factory=list)
     data: pd.DataFrame | None = None  # the aggregated numbers (for CSV)
+    diff: "Table | None" = None  # differences to the plain model, printed below this table
 
 
 class ReportError(ValueError):
     """Rows that cannot make the requested table (the message says what is missing)."""
 
 
-def _method_order() -> dict[str, int]:
+def _attention_order() -> dict[str, int]:
     try:
         from scsa_yolo.nn.registry import attention_names
 
@@ -125,13 +180,19 @@ def _model_sort_key(model: str) -> tuple:
     return (family, MODEL_SCALES.index(scale) if scale else -1, model)
 
 
-def _display_label(row: pd.Series) -> str:
-    label = row["label"] or row["attn"]
-    if row.get("placement") == "neck" and row["attn"] != "none":
-        label += " (neck)"
-    if row.get("source") == "ultralytics":
-        label += "†"
-    return label
+def method_order(frame: pd.DataFrame) -> pd.Series:
+    """Row order of the methods inside a block: runs from scratch before fine-tuned ones;
+    within each, the plain model first, then one group per placement (in
+    :data:`~scsa_yolo.identity.PLACEMENTS` order), the attentions in registry order."""
+    attentions = _attention_order()
+    placements = {name: i + 1 for i, name in enumerate(PLACEMENTS)}
+
+    def order(row: pd.Series) -> int:
+        start = 0 if row["start"] != FINE_TUNED else 1
+        placement = 0 if row["attn"] == "none" else placements.get(row["placement"], len(placements) + 1)
+        return (start * 100 + placement) * 10_000 + attentions.get(row["attn"], len(attentions))
+
+    return frame.apply(order, axis=1)
 
 
 def prepare_frame(rows: list[dict]) -> pd.DataFrame:
@@ -139,13 +200,12 @@ def prepare_frame(rows: list[dict]) -> pd.DataFrame:
     (epochs, image size) is split into one block per schedule."""
     if not rows:
         raise ReportError("no runs to report (no valid record or Ultralytics run found)")
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([{**empty_row(), **row} for row in rows])
     frame["dataset"] = frame["dataset"].fillna("-")
     frame["model"] = frame["model"].fillna("?")
-    frame["method"] = frame.apply(_display_label, axis=1)
-    order = _method_order()
-    frame["method_order"] = frame["attn"].map(lambda a: order.get(a, len(order)))
-    frame["neck"] = frame["placement"].eq("neck")
+    frame["start"] = frame["start"].fillna(SCRATCH)
+    frame["method"] = frame["method"].fillna(frame["label"]).fillna(frame["attn"])
+    frame["method_order"] = method_order(frame)
     schedules = frame.groupby("dataset")[["epochs", "imgsz"]].apply(lambda g: len(g.drop_duplicates()))
 
     def block(row: pd.Series) -> str:
@@ -175,6 +235,8 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     data["n"] = grouped.size()
     data["seeds"] = grouped["seed"].apply(lambda s: ",".join(str(int(v)) for v in sorted(s.dropna())))
     data["sources"] = grouped["source"].apply(lambda s: ",".join(sorted(set(s))))
+    if "cpu_timing" in frame:
+        data["cpu_timing"] = grouped["cpu_timing"].apply(lambda s: bool(s.fillna(False).astype(bool).any()))
     return data.reset_index()
 
 
@@ -205,6 +267,8 @@ def mark_best(rows: list[Row], columns: list[Column], groups: list[str]) -> None
             for c, column in enumerate(columns):
                 if column.better is None:
                     continue
+                if column.key in TIMING and any(row.cpu_timing for row in members):
+                    continue  # CPU timings on a small shared machine are noise: no winner
                 cells = [row.cells[g * width + c] for row in members]
                 values = sorted({cell.rank_value for cell in cells if cell.rank_value is not None},
                                 reverse=column.better == "high")
@@ -228,6 +292,7 @@ def _grid_rows(
     labels_of,
     rank_key_of=lambda key: (),
     order_of=None,
+    cell_of=None,
 ) -> list[Row]:
     """One Row per distinct ``row_keys`` value; cells per (group, column)."""
     lookup: dict[tuple, pd.Series] = {}
@@ -238,14 +303,17 @@ def _grid_rows(
     keys = list(dict.fromkeys(tuple(rec[k] for k in row_keys) for _, rec in agg.iterrows()))
     if order_of is not None:
         keys.sort(key=order_of)
+    cell_of = cell_of or _cell
     rows = []
     for key in keys:
-        cells, ns = [], []
+        cells, ns, cpu = [], [], False
         for group in groups:
             rec = lookup.get((key, group))
-            cells += [_cell(rec, column) for column in columns]
+            cells += [cell_of(rec, column) for column in columns]
             ns.append(int(rec["n"]) if rec is not None else 0)
-        rows.append(Row(block=str(key[0]), labels=labels_of(key), cells=cells, ns=ns, rank_key=rank_key_of(key)))
+            cpu = cpu or (rec is not None and _true(rec.get("cpu_timing")))
+        rows.append(Row(block=str(key[0]), labels=labels_of(key), cells=cells, ns=ns, rank_key=rank_key_of(key),
+                        cpu_timing=cpu))
     return rows
 
 
@@ -260,17 +328,152 @@ def _block_order(frame: pd.DataFrame) -> dict[str, int]:
     return {b: i for i, b in enumerate(dict.fromkeys(ordered["block"]))}
 
 
-def _notes(frame: pd.DataFrame, table_rows: list[Row], columns: list[Column]) -> list[str]:
+def _true(value: Any) -> bool:
+    """A flag read from a frame: NaN and None are False."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and bool(value)
+
+
+# --------------------------------------------------------------------------- differences
+def plain_differences(frame: pd.DataFrame, metrics: list[str], level: float = CONFIDENCE) -> pd.DataFrame:
+    """Per (block, model, method) of an attention and per metric: its mean minus the plain
+    model's, with a ``level`` confidence interval over seeds (:func:`~scsa_yolo.report.stats.difference`).
+
+    The plain model compared with is the one of the same block (dataset and schedule),
+    model, start (scratch or fine-tuned) and source (records or plain Ultralytics runs).
+    Columns per metric (in the records' units): ``M_diff``, ``M_diff_low``,
+    ``M_diff_high`` (empty without an interval), ``M_diff_test`` (paired or welch) and
+    ``M_diff_ns`` (the interval holds 0).
+    """
+    entries = []
+    for key, part in frame.groupby(["block", "model", "start", "source"], dropna=False, sort=False):
+        plain = part[part["attn"] == "none"]
+        if plain.empty:
+            continue
+        for method, runs in part[part["attn"] != "none"].groupby("method", sort=False):
+            entry: dict[str, Any] = {"block": key[0], "model": key[1], "method": method}
+            for metric in metrics:
+                found = difference(_seed_values(runs, metric), _seed_values(plain, metric), level)
+                if found is None:
+                    continue
+                entry.update({
+                    f"{metric}_diff": found.diff, f"{metric}_diff_low": found.low, f"{metric}_diff_high": found.high,
+                    f"{metric}_diff_test": found.test, f"{metric}_diff_ns": found.contains_zero,
+                })
+            entries.append(entry)
+    columns = ["block", "model", "method"] + [
+        f"{m}_diff{suffix}" for m in metrics for suffix in ("", "_low", "_high", "_test", "_ns")
+    ]
+    return pd.DataFrame(entries, columns=columns)
+
+
+def _seed_values(runs: pd.DataFrame, metric: str) -> list[tuple[int | None, float]]:
+    values = runs[["seed", metric]].dropna(subset=[metric])
+    return [(None if pd.isna(seed) else int(seed), float(value)) for seed, value in zip(values["seed"], values[metric])]
+
+
+def _diff_column(column: Column) -> Column:
+    return Column(column.key, f"Δ{column.header}", rf"$\Delta${column.latex}", f"Δ{column.html}",
+                  column.scale, column.decimals, None, False)
+
+
+def _diff_cell(agg: pd.Series | None, column: Column) -> DiffCell:
+    if agg is None:
+        return DiffCell(decimals=column.decimals)
+    diff = agg.get(f"{column.key}_diff")
+    if diff is None or pd.isna(diff):
+        return DiffCell(decimals=column.decimals)
+    low, high = agg.get(f"{column.key}_diff_low"), agg.get(f"{column.key}_diff_high")
+    has = low is not None and high is not None and not pd.isna(low) and not pd.isna(high)
+    return DiffCell(float(diff) * column.scale, float(low) * column.scale if has else None,
+                    float(high) * column.scale if has else None, column.decimals)
+
+
+def _add_differences(table: Table, frame: pd.DataFrame, layout) -> list[str]:
+    """Attach the difference table (and its CSV columns) to ``table``; its notes."""
+    metrics = [c.key for c in table.columns if c.key in METRICS]
+    if not metrics or table.data is None or frame[metrics].isna().all().all():
+        return []
+    plain_methods = set(frame.loc[frame["attn"] == "none", "method"])
+    if not plain_methods:
+        return ["No plain model (-) among these runs: no differences to it, no confidence intervals."]
+    if not (frame["attn"] != "none").any():
+        return []
+    diffs = plain_differences(frame, metrics)
+    table.data = table.data.merge(diffs, on=["block", "model", "method"], how="left")
+    columns = [_diff_column(c) for c in table.columns if c.key in METRICS]
+    rows = layout(table.data[~table.data["method"].isin(plain_methods)], columns, _diff_cell)
+    cells = [cell for row in rows for cell in row.cells if cell.diff is not None]
+    if not any(cell.has_interval for cell in cells):
+        return []  # single runs everywhere: the "1 seed" note says it, a table of bare differences would not
+    unit = "AP points" if all(m.startswith("AP") for m in metrics) else "display units"
+    tests = set(diffs[[f"{m}_diff_test" for m in metrics]].stack().dropna())
+    how = {
+        frozenset({"paired"}): "paired t-interval of the per-seed differences (both ran the same seeds)",
+        frozenset({"welch"}): "Welch's t-interval (the seeds differ)",
+    }.get(frozenset(tests), "paired t-interval of the per-seed differences where both ran the same seeds, "
+                            "else Welch's t-interval")
+    table.diff = Table(table.style, f"Difference to the plain model (-), {CONFIDENCE:.0%} confidence interval over seeds",
+                       table.row_headers, table.groups, columns, rows, show_n=False)
+    notes = [f"Δ columns: the method's mean minus the plain model's (-) of the same dataset, model, schedule and "
+             f"start, in {unit}, with its {CONFIDENCE:.0%} confidence interval over seeds: {how}."]
+    if any(cell.not_significant for cell in cells):
+        notes.append(f"{NOT_SIGNIFICANT}: the interval contains 0; that difference cannot be told from seed-to-seed noise.")
+    if any(not cell.has_interval for cell in cells):
+        notes.append(f"{NO_INTERVAL}: one run on a side, so no interval; that difference cannot be told from noise.")
+    if any(cell.diff is None for row in rows for cell in row.cells):
+        notes.append("A Δ cell of '-': no plain run of the same dataset, model, schedule and start to compare with.")
+    return notes
+
+
+# --------------------------------------------------------------------------- notes
+def _seed_counts(table: Table) -> list[int]:
+    """Runs behind every accuracy cell of the table."""
+    keys = [c for c, column in enumerate(table.columns) if column.key in METRICS]
+    width = len(table.columns)
+    return [row.ns[g] for row in table.rows for g in range(len(table.groups))
+            if any(row.cells[g * width + c].mean is not None for c in keys)]
+
+
+def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
     notes = []
+    columns, table_rows = table.columns, table.rows
     keys = {c.key for c in columns}
-    if keys & set(METRICS) and frame[[k for k in METRICS if k in keys]].notna().any().any():
-        splits = "val split"
-        notes.append(f"AP columns: pycocotools COCO box AP in % on the {splits}; best per block and column in bold, second underlined (ties alike).")
+    counts = _seed_counts(table)
+    if keys & set(METRICS) and counts:
+        if min(counts) == max(counts):
+            over = "single runs" if counts[0] == 1 else f"means over {counts[0]} seeds"
+        else:
+            over = f"means over {min(counts)} to {max(counts)} seeds (n column)"
+        notes.append(
+            "AP columns: pycocotools COCO box AP in % on the val split; best per block and column in bold, second "
+            f"underlined (ties alike): the paper's convention, on {over}, not a test of significance."
+        )
+        if max(counts) == 1:
+            notes.append(
+                "1 seed: differences cannot be told from noise (one run per method gives no confidence interval, and "
+                "seed-to-seed spread alone can reorder methods); run several seeds, e.g. `seeds: [0, 1, 2]` in the grid."
+            )
+        epochs = sorted({int(e) for e in frame.loc[frame[[k for k in METRICS if k in keys]].notna().any(axis=1), "epochs"].dropna()})
+        short = [e for e in epochs if e < SHORT_SCHEDULE_EPOCHS]
+        if short:
+            notes.append(
+                f"Short schedule: {', '.join(map(str, short))} epochs (Ultralytics' default is {SHORT_SCHEDULE_EPOCHS}); "
+                "ranks after a short schedule need not hold for a full one."
+            )
     if any(n > 1 for row in table_rows for n in row.ns):
         notes.append("Cells with several runs show mean ± sample std over seeds; n = number of runs.")
+    placements = [p for p in PLACEMENTS if (frame["placement"] == p).any()]
+    if placements:
+        notes.append("Placement (in brackets after the attention): " + "; ".join(
+            f"{name}: {PLACEMENTS[name].description}" for name in placements) + ".")
+    if (frame["start"] == FINE_TUNED).any():
+        notes.append(
+            f"{FINE_TUNED}: fine-tuned from a pretrained checkpoint; fine-tuned and from-scratch runs are separate rows, "
+            "never averaged together, and each is compared with the plain model of its own start."
+        )
     if (frame["source"] == "ultralytics").any():
         notes.append("† plain Ultralytics run (args.yaml + results.csv): Ultralytics' own mAP of its best epoch, not pycocotools; AP75 and size bands unavailable.")
-    if keys & {"throughput", "latency_ms"}:
+    if keys & set(TIMING):
         profiled = frame.dropna(subset=["throughput"]) if "throughput" in frame else frame.iloc[0:0]
         for (device, batch, half, reduced), _ in profiled.groupby(
             ["device_name", "profile_batch", "profile_half", "profile_reduced"], dropna=False
@@ -278,6 +481,12 @@ def _notes(frame: pd.DataFrame, table_rows: list[Row], columns: list[Column]) ->
             protocol = "reduced CPU protocol, not comparable with GPU figures" if reduced else "paper protocol"
             notes.append(
                 f"Throughput: images/s at batch {_int(batch)}, {'fp16 autocast' if half else 'fp32'}, on {device} ({protocol}); latency at batch 1."
+            )
+        if any(row.cpu_timing for row in table_rows):
+            notes.append(
+                "CPU, not comparable: throughput and latency timed on a CPU are noise on a machine of a few shared cores "
+                "(repeated runs of one model differ by up to 2x), so no best or second is marked in those columns; "
+                "compare speed on a GPU (`scsa-yolo profile --device 0`)."
             )
     if keys & {"gflops"}:
         sizes = sorted({int(v) for v in frame["imgsz"].dropna()})
@@ -288,7 +497,8 @@ def _notes(frame: pd.DataFrame, table_rows: list[Row], columns: list[Column]) ->
 
 
 def build_table(rows: list[dict], style: str = "table4") -> Table:
-    """The table of ``style`` for these run rows.
+    """The table of ``style`` for these run rows, with the differences to the plain model
+    (:attr:`Table.diff`) where there are seeds to compare.
 
     Raises:
         ReportError: unknown style, no rows, or no row with what the style needs.
@@ -302,65 +512,84 @@ def build_table(rows: list[dict], style: str = "table4") -> Table:
     if style in ("table4", "table3") and frame[list(METRICS)].isna().all().all():
         raise ReportError(f"style {style} needs accuracy metrics, but no row has any (profile-only records? try --style table2)")
     builder = {"table4": _table4, "table3": _table3, "table2": _table2, "ablation": _ablation}[style]
-    table = builder(frame, models, model_rank, block_order)
-    table.notes = _notes(frame, table.rows, table.columns) + table.notes
+    table, layout = builder(frame, models, model_rank, block_order)
+    diff_notes = _add_differences(table, frame, layout)
+    table.notes = _notes(frame, table) + diff_notes + table.notes
     return table
 
 
-def _table4(frame, models, model_rank, block_order) -> Table:
+# Every aggregation keeps the run's start and placement as columns (for the CSV); the
+# method label already holds both, so they never split a row.
+_IDENTITY = ["start", "placement"]
+
+
+def _table4(frame, models, model_rank, block_order):
     columns = [COLUMNS[k] for k in ("AP", "AP50", "AP75")]
-    agg = aggregate(frame, ["block", "method", "method_order", "model"])
-    rows = _grid_rows(
-        agg, ["block", "method", "method_order"], "model", models, columns,
-        labels_of=lambda key: [key[1]],
-        order_of=lambda key: (block_order[key[0]], key[2], key[1]),
-    )
+    agg = aggregate(frame, ["block", "method", "method_order", "model", *_IDENTITY])
+
+    def layout(agg, columns, cell_of=None):
+        return _grid_rows(
+            agg, ["block", "method", "method_order"], "model", models, columns,
+            labels_of=lambda key: [key[1]],
+            order_of=lambda key: (block_order[key[0]], key[2], key[1]),
+            cell_of=cell_of,
+        )
+
+    rows = layout(agg, columns)
     mark_best(rows, columns, models)
-    return Table("table4", "Detection accuracy per dataset (Table 4 style)", ["Dataset", "Method"], models, columns,
-                 rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)
+    table = Table("table4", "Detection accuracy per dataset (Table 4 style)", ["Dataset", "Method"], models, columns,
+                  rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)
+    return table, layout
 
 
-def _model_rows(agg, columns, model_rank, block_order) -> list:
-    """One row per (dataset, model, method), best/second marked per dataset and model."""
-    rows = _grid_rows(
-        agg, ["block", "model", "method", "method_order"], None, [""], columns,
-        labels_of=lambda key: [key[1], key[2]],
-        rank_key_of=lambda key: (key[1],),
-        order_of=lambda key: (block_order[key[0]], model_rank[key[1]], key[3], key[2]),
-    )
-    mark_best(rows, columns, [""])
-    return rows
+def _model_layout(model_rank, block_order):
+    """One row per (dataset, model, method), ranked per dataset and model."""
+    def layout(agg, columns, cell_of=None):
+        return _grid_rows(
+            agg, ["block", "model", "method", "method_order"], None, [""], columns,
+            labels_of=lambda key: [key[1], key[2]],
+            rank_key_of=lambda key: (key[1],),
+            order_of=lambda key: (block_order[key[0]], model_rank[key[1]], key[3], key[2]),
+            cell_of=cell_of,
+        )
+
+    return layout
 
 
-def _table3(frame, models, model_rank, block_order) -> Table:
+def _table3(frame, models, model_rank, block_order):
     columns = [COLUMNS[k] for k in ("params", "gflops", "AP", "AP50", "AP75", "APs", "APm", "APl")]
-    agg = aggregate(frame, ["block", "model", "method", "method_order"])
-    rows = _model_rows(agg, columns, model_rank, block_order)
+    agg = aggregate(frame, ["block", "model", "method", "method_order", *_IDENTITY])
+    layout = _model_layout(model_rank, block_order)
+    rows = layout(agg, columns)
+    mark_best(rows, columns, [""])
     return Table("table3", "Cost and accuracy per model (Table 3 style)", ["Dataset", "Model", "Method"], [""], columns,
-                 rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)
+                 rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg), layout
 
 
-def _table2(frame, models, model_rank, block_order) -> Table:
+def _table2(frame, models, model_rank, block_order):
     if frame["throughput"].isna().all() and frame["params"].isna().all():
         raise ReportError("style table2 needs profile figures (params, GFLOPs, throughput), but no row has any")
     columns = [COLUMNS[k] for k in ("params", "gflops", "throughput", "rel_throughput", "latency_ms", "AP")]
-    agg = aggregate(frame, ["block", "model", "method", "method_order", "attn"])
-    # Throughput relative to the plain model of the same block and model (the paper's 83%).
-    plain = agg[agg["attn"] == "none"].set_index(["block", "model"])["throughput_mean"]
+    agg = aggregate(frame, ["block", "model", "method", "method_order", "attn", *_IDENTITY])
+    # Throughput relative to the plain model of the same block, model and start (the paper's 83%).
+    plain = agg[agg["attn"] == "none"].set_index(["block", "model", "start"])["throughput_mean"]
+    plain = plain[~plain.index.duplicated()]
     agg["rel_throughput_mean"] = [
-        (t / plain.get((b, m))) if plain.get((b, m)) else float("nan")
-        for b, m, t in zip(agg["block"], agg["model"], agg["throughput_mean"])
+        (t / plain.get((b, m, s))) if plain.get((b, m, s)) else float("nan")
+        for b, m, s, t in zip(agg["block"], agg["model"], agg["start"], agg["throughput_mean"])
     ]
     agg["rel_throughput_std"] = float("nan")
-    rows = _model_rows(agg, columns, model_rank, block_order)
+    layout = _model_layout(model_rank, block_order)
+    rows = layout(agg, columns)
+    mark_best(rows, columns, [""])
     table = Table("table2", "Cost: params, GFLOPs, throughput (Table 2 style)", ["Dataset", "Model", "Method"], [""],
                   columns, rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)
     if agg["rel_throughput_mean"].notna().any():
-        table.notes.append("Rel.: throughput relative to the plain model (-) of the same dataset and model.")
-    return table
+        table.notes.append("Rel.: throughput relative to the plain model (-) of the same dataset, model and start.")
+    return table, layout
 
 
-def _ablation(frame, models, model_rank, block_order) -> Table:
+def _ablation(frame, models, model_rank, block_order):
     try:
         from scsa_yolo.nn.registry import TABLE1_ROWS
     except ImportError:  # pragma: no cover
@@ -376,12 +605,17 @@ def _ablation(frame, models, model_rank, block_order) -> Table:
     frame["ablation_order"] = frame["attn"].map(lambda a: ablation_group(a)[0])
     frame["ablation_group"] = frame["attn"].map(lambda a: ablation_group(a)[1])
     columns = [COLUMNS[k] for k in ("throughput", "AP", "AP50")]
-    agg = aggregate(frame, ["block", "ablation_group", "method", "ablation_order", "model"])
-    rows = _grid_rows(
-        agg, ["block", "ablation_group", "method", "ablation_order"], "model", models, columns,
-        labels_of=lambda key: [key[1], key[2]],
-        order_of=lambda key: (block_order[key[0]], key[3], key[2]),
-    )
+    agg = aggregate(frame, ["block", "ablation_group", "method", "ablation_order", "method_order", "model", *_IDENTITY])
+
+    def layout(agg, columns, cell_of=None):
+        return _grid_rows(
+            agg, ["block", "ablation_group", "method", "ablation_order", "method_order"], "model", models, columns,
+            labels_of=lambda key: [key[1], key[2]],
+            order_of=lambda key: (block_order[key[0]], key[4] // 1_000_000, key[3], key[4], key[2]),
+            cell_of=cell_of,
+        )
+
+    rows = layout(agg, columns)
     mark_best(rows, columns, models)
     return Table("ablation", "SCSA ablations (Table 1 style)", ["Dataset", "Ablation", "Variant"], models, columns,
-                 rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)
+                 rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg), layout
