@@ -440,12 +440,14 @@ class _Seg:
 
 
 def _layout(sizes: dict[str, int]) -> tuple[dict[str, _Seg], int]:
-    """Consecutive segments, each 128-byte aligned (kernels assume aligned pointers)."""
-    segs, off = {}, 0
+    """Consecutive segments, each 128-byte aligned (kernels assume aligned pointers);
+    returns them and the total length (the last segment is not padded)."""
+    segs, off, end = {}, 0, 0
     for name, n in sizes.items():
         segs[name] = _Seg(off, n)
+        end = off + n
         off += -(-max(n, 1) // 32) * 32
-    return segs, off
+    return segs, end
 
 
 def _fwd_workspace(b, c: int, h: int, w: int, window: int) -> dict:
@@ -457,8 +459,10 @@ def _fwd_workspace(b, c: int, h: int, w: int, window: int) -> dict:
     hp, n = h // min(window, h), (h // min(window, h)) * (w // min(window, w))
     nkb = -(-c // _pcsa_tiles(c, max(16, _p2(n)))[1])
     bc = b * c
-    return dict(xh=bc * h, xw=bc * w, ah=bc * h, aw=bc * w, pooled=bc * n, pstat=bc * hp * 2, stats=b * 2,
-                qm=bc * nkb, ql=bc * nkb, qa=bc * nkb, gate=bc, o=bc, lse=bc)
+    # (B, 2) statistics last: when B * C is a multiple of 32 (every YOLO layer) the
+    # layout then has no padding, which would be left unwritten (see _forward).
+    return dict(xh=bc * h, xw=bc * w, ah=bc * h, aw=bc * w, pooled=bc * n, pstat=bc * hp * 2,
+                qm=bc * nkb, ql=bc * nkb, qa=bc * nkb, gate=bc, o=bc, lse=bc, stats=b * 2)
 
 
 class _Plan:
@@ -563,7 +567,9 @@ class _Plan:
         self.g_param = (-(-c // cblk),)
         # Workspaces (float32).
         bc = b * c
-        self.fws, self.fws_numel = _layout(_fwd_workspace(b, c, h, w, cfg.window))
+        sizes = _fwd_workspace(b, c, h, w, cfg.window)
+        self.fws, self.fws_numel = _layout(sizes)
+        self.fws_padded = self.fws_numel != sum(sizes.values())
         self.bws, self.bws_numel = _layout(dict(
             dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
             s12=b * 2 * c, part=b * 2 * c * self.nslot, dps=bc * self.N, dxh=bc * h, dxw=bc * w,
@@ -675,7 +681,9 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
     k = _kernels()
     if p is None:
         p = _plan_for(cfg, x, prm.wq.dtype)
-    ws = torch.empty(p.fws_numel, device=x.device, dtype=torch.float32)
+    # The workspace is an output of scsa_yolo::fused_forward: padding between segments
+    # (only where B * C is not a multiple of 32) is zeroed so that it holds no stale bytes.
+    ws = (torch.zeros if p.fws_padded else torch.empty)(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
     key = (id(p), _aligned(x, out), prm.key())
     stream = _current_stream(x)
@@ -789,6 +797,11 @@ _op_configs: dict[tuple, _Config] = {}
 
 
 def _op_plan(op: str, cfg: _Config, x: torch.Tensor, params: list[torch.Tensor]) -> _Plan:
+    """The plan for an operator call; the inputs are validated in full when a new plan is
+    made (the parameter count on every call)."""
+    if len(params) != 2 * len(cfg.kernel_sizes) + 9:
+        raise ValueError(f"scsa_yolo::{op}: {len(params)} parameters for {len(cfg.kernel_sizes)} conv groups "
+                         f"(expected {2 * len(cfg.kernel_sizes) + 9})")
     key = _plan_key(cfg, x, params[0].dtype)
     plan = _plans.get(key)
     if plan is None:
@@ -822,8 +835,8 @@ def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_toke
     """SCSA(x) of a layer given by its parameters (:func:`_params` order) and scalars;
     returns (out, float32 workspace for :func:`_op_backward`)."""
     cfg = _op_config(x.shape[1], kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens)
-    prm = _Params(tuple(params), len(kernel_sizes))
-    out, _, ws = _forward(cfg, x, prm, _op_plan("fused_forward", cfg, x, params))
+    plan = _op_plan("fused_forward", cfg, x, params)
+    out, _, ws = _forward(cfg, x, _Params(tuple(params), len(kernel_sizes)), plan)
     return out, ws
 
 
@@ -843,11 +856,10 @@ def _op_backward(x, dout, ws, params, kernel_sizes, window, eps_h, eps_w, eps_p,
     """Gradients of :func:`_op_forward`: (dx, or an empty tensor when not need_dx; every
     parameter gradient flattened into one buffer of the parameters' dtype)."""
     cfg = _op_config(x.shape[1], kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens)
-    prm = _Params(tuple(params), len(kernel_sizes))
     plan = _op_plan("fused_backward", cfg, x, params)
     if ws.numel() != plan.fws_numel or dout.shape != x.shape or dout.dtype != x.dtype:
         raise ValueError("scsa_yolo::fused_backward: ws, dout and x do not come from one fused_forward")
-    dx, flat = _backward(cfg, x, dout, prm, plan, ws, need_dx)
+    dx, flat = _backward(cfg, x, dout, _Params(tuple(params), len(kernel_sizes)), plan, ws, need_dx)
     return (dx if dx is not None else x.new_empty((0,))), flat
 
 
