@@ -180,6 +180,15 @@ def _model_sort_key(model: str) -> tuple:
     return (family, MODEL_SCALES.index(scale) if scale else -1, model)
 
 
+_START_STRIDE = 1_000_000
+
+
+def start_rank(method_order: int) -> int:
+    """0 for runs from scratch, 1 for fine-tuned runs, read from a :func:`method_order`.
+    Rows of different starts are ranked (bold/underline) separately."""
+    return int(method_order) // _START_STRIDE
+
+
 def method_order(frame: pd.DataFrame) -> pd.Series:
     """Row order of the methods inside a block: runs from scratch before fine-tuned ones;
     within each, the plain model first, then one group per placement (in
@@ -190,7 +199,7 @@ def method_order(frame: pd.DataFrame) -> pd.Series:
     def order(row: pd.Series) -> int:
         start = 0 if row["start"] != FINE_TUNED else 1
         placement = 0 if row["attn"] == "none" else placements.get(row["placement"], len(placements) + 1)
-        return (start * 100 + placement) * 10_000 + attentions.get(row["attn"], len(attentions))
+        return start * _START_STRIDE + placement * 10_000 + attentions.get(row["attn"], len(attentions))
 
     return frame.apply(order, axis=1)
 
@@ -469,7 +478,8 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
     if (frame["start"] == FINE_TUNED).any():
         notes.append(
             f"{FINE_TUNED}: fine-tuned from a pretrained checkpoint; fine-tuned and from-scratch runs are separate rows, "
-            "never averaged together, and each is compared with the plain model of its own start."
+            "never averaged together, ranked (bold/underline) separately, and each is compared with the plain model of "
+            "its own start."
         )
     if (frame["source"] == "ultralytics").any():
         notes.append("† plain Ultralytics run (args.yaml + results.csv): Ultralytics' own mAP of its best epoch, not pycocotools; AP75 and size bands unavailable.")
@@ -531,6 +541,7 @@ def _table4(frame, models, model_rank, block_order):
         return _grid_rows(
             agg, ["block", "method", "method_order"], "model", models, columns,
             labels_of=lambda key: [key[1]],
+            rank_key_of=lambda key: (start_rank(key[2]),),
             order_of=lambda key: (block_order[key[0]], key[2], key[1]),
             cell_of=cell_of,
         )
@@ -543,12 +554,12 @@ def _table4(frame, models, model_rank, block_order):
 
 
 def _model_layout(model_rank, block_order):
-    """One row per (dataset, model, method), ranked per dataset and model."""
+    """One row per (dataset, model, method), ranked per dataset, model and start."""
     def layout(agg, columns, cell_of=None):
         return _grid_rows(
             agg, ["block", "model", "method", "method_order"], None, [""], columns,
             labels_of=lambda key: [key[1], key[2]],
-            rank_key_of=lambda key: (key[1],),
+            rank_key_of=lambda key: (key[1], start_rank(key[3])),
             order_of=lambda key: (block_order[key[0]], model_rank[key[1]], key[3], key[2]),
             cell_of=cell_of,
         )
@@ -611,7 +622,8 @@ def _ablation(frame, models, model_rank, block_order):
         return _grid_rows(
             agg, ["block", "ablation_group", "method", "ablation_order", "method_order"], "model", models, columns,
             labels_of=lambda key: [key[1], key[2]],
-            order_of=lambda key: (block_order[key[0]], key[4] // 1_000_000, key[3], key[4], key[2]),
+            rank_key_of=lambda key: (start_rank(key[4]),),
+            order_of=lambda key: (block_order[key[0]], start_rank(key[4]), key[3], key[4], key[2]),
             cell_of=cell_of,
         )
 
