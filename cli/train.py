@@ -73,20 +73,15 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def resolve_training_data(data: str, root: Path | None, echo=click.echo) -> Path:
-    """Data YAML for ``--data``; the synthetic dataset is generated when missing."""
-    from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
+    """Data YAML for ``--data``; the synthetic sets (``synthetic``, ``synthetic-lowlight``,
+    ...) are generated when missing."""
+    from scsa_yolo.data.paths import DatasetNotPrepared
+    from scsa_yolo.data.synthetic import SyntheticOptionError, resolve_or_generate
 
     try:
-        return resolve_data(data, root)
-    except DatasetNotPrepared as error:
-        if data != DEFAULT_DATA:
-            raise click.UsageError(str(error)) from None
-    from scsa_yolo.data.synthetic import prepare_synthetic
-
-    echo("synthetic dataset not found: generating it (a few seconds) ...")
-    path = prepare_synthetic(root)
-    echo(f"synthetic dataset ready: {path}")
-    return path
+        return resolve_or_generate(data, root, echo=echo)
+    except (DatasetNotPrepared, SyntheticOptionError) as error:
+        raise click.UsageError(str(error)) from None
 
 
 def resolve_model(model: str, attn: str | None, placement: str | None, pretrained: bool = False):

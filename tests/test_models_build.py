@@ -1,4 +1,5 @@
-"""Every committed model YAML builds at two scales, runs forward, and matches the README table."""
+"""Every committed model YAML builds at two scales, runs forward, has its attentions where its
+placement says, and matches the README table."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 import scsa_yolo.integration as integration
+from scsa_yolo.identity import PLACEMENTS
 from scsa_yolo.models.catalog import committed_models
 from scsa_yolo.models.table import TABLE_SCALES, read_table_params, scaled, table_rows
 
@@ -16,14 +18,33 @@ pytestmark = pytest.mark.slow
 README_PARAMS = read_table_params()
 
 
-@pytest.mark.parametrize("name", [name for *_, name in committed_models()])
-def test_committed_yaml_builds_and_runs_at_two_scales(name):
-    expected_layers = 3
+def _shortcut_bottlenecks(model) -> int:
+    """Shortcut bottlenecks in the backbone of a built model (Ultralytics' own class)."""
+    from ultralytics.nn.modules.block import Bottleneck
+
+    backbone = model.model[: len(model.yaml["backbone"])]
+    return sum(1 for m in backbone.modules() if type(m) is Bottleneck and m.add)
+
+
+@pytest.mark.parametrize("base, attn, placement, name", committed_models())
+def test_committed_yaml_builds_and_runs_at_two_scales(base, attn, placement, name):
+    from scsa_yolo.nn.placement import AttendedBottleneck, ResidualAttention
+
+    form = PLACEMENTS[placement].form
     for scale in TABLE_SCALES:
         model = DetectionModel(scaled(name, scale), verbose=False).eval()
         assert model.yaml["scale"] == scale
-        ours = [m for m in model.model if type(m).__module__.startswith("scsa_yolo.nn")]
-        assert len(ours) == expected_layers, f"{name} at {scale}: {len(ours)} attention rows"
+        if form == "block":
+            plain = DetectionModel(f"{base}{scale}.yaml", verbose=False)
+            attended = [m for m in model.modules() if isinstance(m, AttendedBottleneck)]
+            assert len(attended) == _shortcut_bottlenecks(plain) > 0, f"{name} at {scale}"
+            assert _shortcut_bottlenecks(model) == 0  # every one of them now holds the attention
+            assert len(model.model) == len(plain.model)
+        else:
+            wrapper = ResidualAttention if form == "residual" else None
+            rows = [m for m in model.model if type(m).__module__.startswith("scsa_yolo.nn")]
+            assert len(rows) == 3, f"{name} at {scale}: {len(rows)} attention rows"
+            assert all((type(m) is wrapper) if wrapper else not isinstance(m, ResidualAttention) for m in rows)
         with torch.no_grad():
             out = model(torch.zeros(1, 3, 64, 64))[0]
         assert out.shape[0] == 1 and torch.isfinite(out).all()

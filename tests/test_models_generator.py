@@ -152,6 +152,9 @@ def test_ablation_yaml_row_carries_the_registry_keywords():
     row = attention_row("scsa-no-pcsa")
     name, text = make_model_text("yolo11", row, "neck")
     assert name == "yolo11-scsa-no-pcsa-neck.yaml"
+    name, text = make_model_text("yolo11", row, "neck-res")
+    assert name == "yolo11-scsa-no-pcsa-neck-res.yaml"
+    assert "ResAttn, [SCSA, {use_pcsa: False}]]" in text
     assert "SCSA, [{use_pcsa: False}]]" in text
     with pytest.raises(ValueError, match="adds no layer"):
         attention_row("none")
@@ -164,23 +167,63 @@ def test_models_make_cli(tmp_path):
     assert (tmp_path / "yolo11-cbam-neck.yaml").read_text() == (REPO_CFG / "yolo11-cbam-neck.yaml").read_text()
 
     custom = tmp_path / "tiny.yaml"
-    custom.write_text((REPO_CFG.parent.parent / "cfg" / "models" / "yolov8-se.yaml").read_text())
-    result = runner.invoke(models_cli, ["make", "--base", str(custom), "--attn", "eca", "--out", str(tmp_path)])
+    custom.write_text((REPO_CFG.parent.parent / "cfg" / "models" / "yolov8-se-backbone.yaml").read_text())
+    result = runner.invoke(models_cli, ["make", "--base", str(custom), "--attn", "eca", "--placement", "neck",
+                                        "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "SE" in (tmp_path / "tiny-eca.yaml").read_text() and "ECA" in (tmp_path / "tiny-eca.yaml").read_text()
+    text = (tmp_path / "tiny-eca-neck.yaml").read_text()
+    assert "SE" in text and "ECA" in text
 
     result = runner.invoke(models_cli, ["make", "--attn", "bogus", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "unknown attention 'bogus'" in result.output and "scsa" in result.output
     result = runner.invoke(models_cli, ["make", "--base", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)])
     assert result.exit_code == 1 and "neither a stock model" in result.output
     result = runner.invoke(models_cli, ["list"])
-    assert result.exit_code == 0 and "yolov8-scsa.yaml" in result.output and "missing" not in result.output
+    assert result.exit_code == 0 and "yolov8-scsa-block.yaml" in result.output and "missing" not in result.output
 
 
 def test_models_info_cli():
     runner = CliRunner()
     result = runner.invoke(models_cli, ["info", "yolov8n-scsa.yaml", "--imgsz", "64"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("yolov8n-scsa.yaml: 3,164,368 params, ")  # as in cfg/models/README.md
+    # the default placement (backbone-res): the backbone rows' 3,164,368 plus one gate per channel (64+128+256)
+    assert result.output.startswith("yolov8n-scsa.yaml: 3,164,816 params, ")
     result = runner.invoke(models_cli, ["info", "yolov8n-nothing.yaml"])
     assert result.exit_code == 1 and "yolov8n-nothing.yaml" in result.output
+
+
+@pytest.mark.parametrize("base", COMMITTED_BASES)
+@pytest.mark.parametrize("placement", ["backbone-res", "neck-res"])
+def test_residual_rows_sit_where_the_series_rows_sit(base, placement):
+    model = load_base(base)
+    series = add_attention(model, placement.removesuffix("-res"), "SCSA", [{"use_pcsa": False}]).model
+    residual = add_attention(model, placement, "SCSA", [{"use_pcsa": False}]).model
+    series_rows = series["backbone"] + series["head"]
+    residual_rows = residual["backbone"] + residual["head"]
+    assert len(series_rows) == len(residual_rows)
+    for a, b in zip(series_rows, residual_rows):
+        if a[2] == "SCSA":
+            assert b == [a[0], a[1], "ResAttn", ["SCSA", {"use_pcsa": False}]]
+        else:
+            assert a == b
+
+
+def test_block_placement_wraps_the_shortcut_blocks_in_place():
+    model = load_base("yolov8")
+    generated = add_attention(model, "block", "SE", [{"reduction": 4}]).model
+    rows, base = generated["backbone"] + generated["head"], model["backbone"] + model["head"]
+    assert len(rows) == len(base)
+    wrapped = [i for i, r in enumerate(rows) if r[2] == "BlockAttn"]
+    assert wrapped == [2, 4, 6, 8]  # the C2f rows with shortcut=True; head C2f rows have none
+    for i in wrapped:
+        f, n, block, block_args = base[i]
+        assert rows[i] == [f, n, "BlockAttn", [block, block_args, "SE", {"reduction": 4}]]
+    assert [r for i, r in enumerate(rows) if i not in wrapped] == [r for i, r in enumerate(base) if i not in wrapped]
+    assert placement_targets(load_base("yolo11"), "block") == [2, 4, 6, 8]  # C3k2 rows of the backbone
+
+
+def test_block_placement_refuses_a_base_without_shortcut_blocks():
+    plain = {"backbone": [[-1, 1, "Conv", [16, 3, 2]], [-1, 1, "C2f", [32]]],
+             "head": [[[1], 1, "Detect", ["nc"]]]}
+    with pytest.raises(ModelYamlError, match="shortcut bottlenecks.*backbone-res"):
+        add_attention(plain, "block", "SCSA", [])

@@ -53,7 +53,7 @@ def test_bad_model_or_attention_is_a_clear_error(tmp_path):
     result = _run(["--data", str(data), "--attn", "nope"])
     assert result.exit_code == 2 and "unknown attention 'nope'" in result.output
     result = _run(["--data", str(data), "--model", "resnet50"])
-    assert result.exit_code == 2 and "neither a stock model" in result.output
+    assert result.exit_code == 2 and "does not start with a stock model" in result.output
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"")
     result = _run(["--data", str(data), "--model", str(weights), "--attn", "scsa"])
@@ -74,8 +74,59 @@ def test_synthetic_is_generated_when_missing_but_never_overwritten(tmp_path):
 
 
 def test_default_run_names():
-    assert _default_name("yolov8n", "scsa", "backbone", "synthetic") == "yolov8n-scsa-synthetic"
-    assert _default_name("yolo11s", "cbam", "neck", "/d/visdrone/data.yaml") == "yolo11s-cbam-neck-visdrone"
+    from scsa_yolo.cli.train import resolve_model
+
+    assert _default_name(resolve_model("yolov8n", None, None), "yolov8n", "synthetic") == \
+        "yolov8n-scsa-backbone-res-synthetic"
+    assert _default_name(resolve_model("yolo11s", "cbam", "neck"), "yolo11s", "/d/visdrone/data.yaml") == \
+        "yolo11s-cbam-neck-visdrone"
+    assert _default_name(resolve_model("yolov8n-se-block.yaml", None, None, pretrained=True), "x", "voc") == \
+        "yolov8n-se-block-ft-voc"
+
+
+def test_a_yaml_with_attention_rows_is_trained_as_it_is(tmp_path):
+    """Issue 20, item 1: --attn defaults to scsa only for stock names, never for a user's YAML."""
+    from scsa_yolo.cli.train import resolve_model
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text((Path(__file__).resolve().parents[1] / "cfg" / "models" / "yolov8-scsa-backbone.yaml").read_text())
+    resolved = resolve_model(str(mine), None, None)
+    assert resolved.argument == str(mine) and resolved.kind == "yaml"
+    data = prepare_synthetic(tmp_path, num_train=4, num_val=2)
+    result = _run(["--data", str(data), "--model", str(mine), "--attn", "scsa"])
+    assert result.exit_code == 2
+    assert f"{mine} already holds attention rows (rows 5, 8, 12)" in result.output and "leave out --attn" in result.output
+    # a plain YAML given with --attn is the base the attention goes into
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(yaml.safe_load(mine.read_text()) | {
+        "backbone": [r for r in yaml.safe_load(mine.read_text())["backbone"] if r[2] != "SCSA"]}))
+    assert resolve_model(str(plain), "se", "block").argument.endswith("plain-se-block.yaml")
+
+
+def test_shipped_yamls_resolve_by_name_in_train():
+    """Issue 20, item 3: the names `yolo train` takes mean the same in `scsa-yolo train`."""
+    from scsa_yolo.cli.train import resolve_model
+
+    assert resolve_model("yolov8n-scsa.yaml", None, None).argument == "yolov8n-scsa-backbone-res.yaml"
+    assert resolve_model("yolov8n-scsa-block.yaml", None, None).argument == "yolov8n-scsa-block.yaml"
+    assert resolve_model("yolo11s-cbam-neck", None, None).argument == "yolo11s-cbam-neck.yaml"
+    with pytest.raises(Exception, match="already names the attention scsa"):
+        resolve_model("yolov8n-scsa.yaml", "se", None)
+
+
+def test_a_bad_yaml_row_is_one_message_with_the_row_of_the_users_file(tmp_path):
+    """Issue 20, item 2: no traceback; the row number counts in the user's own file."""
+    mine = tmp_path / "bad.yaml"
+    model = yaml.safe_load((Path(__file__).resolve().parents[1] / "cfg" / "models" / "yolov8-se-backbone.yaml").read_text())
+    model["backbone"][5] = [-1, 1, "SE", [{"reduction": 0}]]
+    mine.write_text(yaml.safe_dump(model))
+    data = prepare_synthetic(tmp_path, num_train=4, num_val=2)
+    result = CliRunner().invoke(train, ["--data", str(data), "--model", str(mine), "--epochs", "1", "--imgsz", "64",
+                                        "--device", "cpu", "--project", str(tmp_path / "runs")])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert f"Error: {mine}: model YAML row 5 [-1, 1, SE, [{{'reduction': 0}}]]" in result.output
+    assert "SE at width 256" in result.output
 
 
 @pytest.mark.slow

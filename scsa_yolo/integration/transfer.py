@@ -289,9 +289,10 @@ def transfer_checkpoint(weights: str | Path, argument: str, out: str | Path, nc:
     if nc is None:
         nc = source_yaml.get("nc") if source_yaml else _nc_from_state(source_sd)
     target = build_target(argument, nc)
-    if source_yaml is None:  # a bare state dict: assume the target's own base, shapes decide
-        source_yaml = target.yaml
-    rows = align(source_yaml, target.yaml)
+    if source_yaml is None:  # a bare state dict: assume it is the target's plain base, shapes decide
+        rows = {position: index for position, (index, _) in enumerate(base_rows(target.yaml))}
+    else:
+        rows = align(source_yaml, target.yaml)
     merged, report = map_state(source_sd, rows, target)
     target.load_state_dict(merged)
     report.source, report.target = str(weights), str(argument)
