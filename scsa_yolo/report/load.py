@@ -6,6 +6,12 @@ the accuracy is Ultralytics' own mAP of the best epoch (what ``best.pt`` holds),
 rows are flagged ``source = "ultralytics"`` and reports mark them; AP75 and the size-band
 APs do not exist there and stay missing.
 
+Every row carries the run's identity as :class:`~scsa_yolo.identity.ModelId` gives it:
+``placement`` (None for the plain model; ``backbone`` for records written before
+placements existed), ``start`` (``scratch``, or ``ft`` for a run fine-tuned from a
+pretrained checkpoint) and ``method``, the row label (``+SCSA (block)``, ``- (ft)``).
+``cpu_timing`` says whether its throughput was timed on a CPU.
+
 Invalid records are never fatal: each one is returned as a problem naming the file.
 """
 from __future__ import annotations

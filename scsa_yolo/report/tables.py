@@ -12,11 +12,23 @@ turns it into Markdown, LaTeX, HTML or CSV. Styles:
 * ``ablation``: the SCSA variants of Table 1 in the paper's order, grouped as the paper
   groups them; throughput, AP, AP50 per model.
 
+Rows: the method label names the attention, its placement and the start of fine-tuned
+runs (``-``, ``+SCSA (block)``, ``- (ft)``, ``+SCSA (block, ft)``); within a block, runs
+from scratch come first, then fine-tuned ones, each with the plain model first and one
+group of rows per placement. Runs of different starts are never averaged together.
+
 Marks: within each block (dataset, or dataset and model where rows of several models are
-stacked) and column, the best displayed value is ``best`` and the next distinct value
-``second``. Ranking uses the value as displayed, so values that print the same are marked
-the same (ties). Columns without a direction (Params, GFLOPs) are not marked, nor is a
-column with fewer than two values in the block.
+stacked), start and column, the best displayed value is ``best`` and the next distinct
+value ``second``. Ranking uses the value as displayed, so values that print the same are
+marked the same (ties). Columns without a direction (Params, GFLOPs) are not marked, nor
+is a column with fewer than two values in the block, nor throughput or latency timed on a
+CPU (noise on a small shared machine).
+
+Noise: :attr:`Table.diff` is a second table of every method's difference to the plain
+model of the same block, model and start, per accuracy column, with a 95% confidence
+interval over seeds (:mod:`scsa_yolo.report.stats`); an interval that holds 0 is marked
+``(ns)``. The notes say how many seeds the means are over, and when a report has only one
+seed or a short schedule.
 """
 from __future__ import annotations
 
