@@ -478,7 +478,8 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
         short = [e for e in epochs if e < SHORT_SCHEDULE_EPOCHS]
         if short:
             notes.append(
-                f"Short schedule: {', '.join(map(str, short))} epochs (Ultralytics' default is {SHORT_SCHEDULE_EPOCHS}); "
+                f"Short schedule: {', '.join(map(str, short))} epoch{'' if short == [1] else 's'} "
+                f"(Ultralytics' default is {SHORT_SCHEDULE_EPOCHS}); "
                 "ranks after a short schedule need not hold for a full one."
             )
     if any(n > 1 for row in table_rows for n in row.ns):
