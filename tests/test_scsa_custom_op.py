@@ -12,7 +12,8 @@ line of measurements; the tests assert on it:
 - ``torch.compile(layer, fullgraph=True)`` (AOT autograd with recording compilers, which run
   the traced graphs as they are) keeps the layer as one ``fused_forward`` node in the
   forward graph and one ``fused_backward`` node in the backward graph, with no graph break;
-  with a dynamic batch, under autocast, without gradients; and the opt-out
+  with a dynamic batch, under autocast, without gradients; Inductor's generated code calls
+  both operators; and the opt-out
   (``COMPILE_OPS = False``) and an ablation the kernels do not cover compile the reference.
 """
 
@@ -165,7 +166,7 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
         layer = layer_for(channels, seed=5, **kwargs)
         graphs: list = []
         compiled = torch.compile(layer, fullgraph=True, backend=recording_backend(graphs))
-        out = {"match": True, "max_err": 0.0}
+        out = {"match": True}
         for i, shape in enumerate(shapes):
             torch.manual_seed(10 + i)
             x = torch.randn(shape).to(dtype).requires_grad_(grad)
@@ -209,6 +210,24 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
         finally:
             scsa_fast.COMPILE_OPS = saved
 
+    def inductor_case():
+        """The default backend (Inductor, what Ultralytics' compile=True uses): the generated
+        code calls both operators, and the results are the eager Function's bit for bit."""
+        from torch._inductor.utils import run_and_get_code
+
+        torch._dynamo.reset()
+        layer = layer_for(16, seed=7)
+        compiled = torch.compile(layer, fullgraph=True)
+        torch.manual_seed(11)
+        x, dout = torch.randn(2, 16, 9, 11, requires_grad=True), torch.randn(2, 16, 9, 11)
+        e_out, e_grads = run(layer, layer, x, dout)
+        (c_out, c_grads), codes = run_and_get_code(run, compiled, layer, x, dout)
+        code = "\n".join(codes)
+        return {"match": torch.equal(e_out, c_out) and all(torch.equal(a, b) for a, b in zip(e_grads, c_grads)),
+                "n_codes": len(codes), "calls_fwd": "scsa_yolo.fused_forward" in code,
+                "calls_bwd": "scsa_yolo.fused_backward" in code}
+
+    record("compile_inductor", inductor_case)
     record("compile_opted_out", opted_out)
     record("compile_ablation", lambda: compile_case([(2, 16, 9, 11)], num_heads=4))
     print(json.dumps(results))
@@ -286,6 +305,12 @@ def test_compiled_inference_graph_has_only_the_forward_operator(ops):
     case = ops["compile_inference"]
     assert case["graph_breaks"] == 0
     assert case["inference"].count(FWD) == 1 and not case["fw"] and not case["bw"]
+    assert case["match"]
+
+
+def test_inductor_code_calls_the_fused_operators(ops):
+    case = ops["compile_inductor"]
+    assert case["n_codes"] == 2 and case["calls_fwd"] and case["calls_bwd"], case
     assert case["match"]
 
 
