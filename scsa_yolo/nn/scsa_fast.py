@@ -31,15 +31,22 @@ scalings) on CUDA tensors of dtype float16, bfloat16 or float32, with parameters
 dtype. Kernels are stride-aware, so channels_last (or sliced) inputs are read in place,
 not copied; the output keeps the input's memory format. Everything else (ablations
 without SMSA/PCSA, other norms, several heads, unshared convolutions, global pooling,
-export/tracing, torch.compile tracing) runs the reference. For tests on machines without
-a GPU, ``SCSA_YOLO_TRITON_INTERPRET=1`` (set before anything imports triton) runs the
-same kernels in Triton's CPU interpreter on CPU tensors. The parameters are the module's
-own, so checkpoints move freely between the two paths.
+export/tracing) runs the reference. For tests on machines without a GPU,
+``SCSA_YOLO_TRITON_INTERPRET=1`` (set before anything imports triton) runs the same
+kernels in Triton's CPU interpreter on CPU tensors. The parameters are the module's own,
+so checkpoints move freely between the two paths.
 
 Each layer shape gets its own compiled kernels (shapes and strides are compile-time
 constants); the first call per shape compiles them (seconds), later calls launch the
 compiled kernels directly. A layer's structure is read once and cached: change its
 configuration attributes after the first call and the cache is stale.
+
+torch.compile: the same kernels are registered as the operators
+``torch.ops.scsa_yolo.fused_forward`` and ``fused_backward`` (fake implementations and an
+autograd formula included), and a compiled layer calls them: one node in the forward graph,
+one in the backward graph, no graph break (``SCSA_YOLO_FAST_COMPILE=0`` compiles the
+reference instead). Eager calls use an autograd Function instead, which costs less host
+time per call than the dispatcher.
 """
 
 from __future__ import annotations
