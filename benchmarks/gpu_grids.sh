@@ -30,16 +30,18 @@ run() {  # run NAME CMD...: time one command, log its output, record rc and wall
     echo "$name rc=$rc wall_s=$((SECONDS - start)) cmd=$*" | tee -a "$TIMES"
 }
 
-pack() {  # pack FOLDER...: records, specs, logs, transfer tables and reports, no weights or images
-    tar czf "$OUT/$PHASE.tgz" -C "$WORK" --exclude='*.pt' --exclude='*.npy' --exclude='*.jpg' \
-        --exclude='*.png' --exclude='labels' --exclude='images' "$@"
+pack() {  # pack FOLDER...: records, specs, worker logs, transfer tables and reports (no weights,
+    # detections or images: the tool brings back at most 16 MB a file)
+    (cd "$WORK" && find "$@" -maxdepth 3 -type f \( -name record.json -o -name spec.json -o -name worker.log \
+        -o -name transfer.txt -o -name 'report.*' -o -name args.yaml \) -print0 |
+        tar czf "$OUT/$PHASE.tgz" --null -T -)
 }
 
 nvidia-smi -L | tee "$OUT/gpus.txt"
 case "${PHASE:?set PHASE=placement or PHASE=finetune}" in
 placement)
     run data scsa-yolo data prepare synthetic --set num_train=800 --set num_val=400 --no-progress
-    (
+    [ -n "${SKIP_PRETRAIN:-}" ] || (
         run pretrain scsa-yolo train --data synthetic --model yolov8n --attn none --epochs 20 --imgsz 160 \
             --batch 32 --device 0 --project "$WORK/pretrain" --name plain val=False workers=2 cache=ram
         cp "$WORK/pretrain/plain/weights/last.pt" "$OUT/pretrain-plain.pt"

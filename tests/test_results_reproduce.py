@@ -17,6 +17,9 @@ REPORTS = [
     # (records folder, style, committed report stem)
     ("throughput/records", "table2", "throughput/table2"),
     ("synthetic/records", "table4", "synthetic/table4"),
+    # The placement grid and the fine-tuning grids of benchmarks/gpu_grids.sh (one H200).
+    ("placement/records", "table4", "placement/table4"),
+    ("finetune/records", "table4", "finetune/table4"),
     # The two-GPU grids (benchmarks/multi_gpu.sh): one run per GPU, and both runs on GPU 0.
     ("multi_gpu/bench_gpus_0_1/records", "table4", "multi_gpu/bench_gpus_0_1/report"),
     ("multi_gpu/bench_gpu_0_twice/records", "table4", "multi_gpu/bench_gpu_0_twice/report"),
