@@ -351,7 +351,7 @@ def git_commit() -> str | None:
     """
     if os.environ.get("SCSA_YOLO_GIT_COMMIT"):
         return os.environ["SCSA_YOLO_GIT_COMMIT"]
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():
         return None
     try:

@@ -29,7 +29,7 @@ def test_options_replace_grid_values_and_names_are_canonical():
     runs = grid.runs()
     assert [(r.attn, r.seed) for r in runs] == [("scsa", 0), ("se", 0), ("scsa", 1), ("se", 1)]
     assert runs[0].epochs == 2 and runs[0].train_args["lr0"] == 0.02
-    assert runs[0].run_id == "synthetic/yolov8n-scsa-s0"
+    assert runs[0].run_id == "synthetic/yolov8n-scsa-backbone-res-s0"
 
 
 def test_run_folders_are_named_by_dataset_model_attention_placement_seed(tmp_path):
@@ -53,7 +53,7 @@ def test_bad_grid_files_name_the_file_and_the_key(tmp_path):
     bad.write_text("datasets: [voc]\nmodels: [yolov8n]\nattns: [none]\ntrain_args: {epochs: 3}\n")
     with pytest.raises(GridError, match="may not set \\['epochs'\\]"):
         load_grid(bad)
-    with pytest.raises(GridError, match="shipped grids: ablation, quick, synthetic-gpu, table3, table4"):
+    with pytest.raises(GridError, match="shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table3, table4"):
         load_grid("table99")
     with pytest.raises(GridError, match="expected comma-separated integers"):
         split_list("0,one", int)
@@ -86,7 +86,7 @@ def test_dry_run_prints_the_plan_without_training(tmp_path, monkeypatch):
     outcome = CliRunner().invoke(main, ["bench", "--dry-run", "--out", str(tmp_path / "runs"), "--seeds", "0,1"])
     assert outcome.exit_code == 0, outcome.output
     assert "dataset synthetic: will be generated" in outcome.output
-    assert "[12/12] synthetic/yolov8n-scsa-s1" in outcome.output
+    assert "[12/12] synthetic/yolov8n-scsa-backbone-res-s1" in outcome.output
     assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
 
 
@@ -96,7 +96,7 @@ def test_dry_run_prints_the_plan_without_training(tmp_path, monkeypatch):
         (["--attns", "none,transformer"], "unknown attention 'transformer'; known names: none, se, eca"),
         (["--data", "imagenet"], "unknown dataset 'imagenet'"),
         (["--data", "visdrone"], "scsa-yolo data prepare visdrone"),
-        (["--grid", "nope"], "shipped grids: ablation, quick, synthetic-gpu, table3, table4"),
+        (["--grid", "nope"], "shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table3, table4"),
         (["--seeds", "a,b"], "expected comma-separated integers"),
         (["--models", "yolov8q"], "--models yolov8q"),
         (["--devices", "0", "--ddp"], "--ddp needs at least two GPU ids"),

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -101,7 +102,10 @@ def test_our_yaml_names_resolve_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     d = tasks.yaml_model_load("yolov8n-scsa.yaml")
     assert d["scale"] == "n" and d["yaml_file"] == "yolov8n-scsa.yaml"
-    assert sum(row[2] == "SCSA" for row in d["backbone"]) == 3
+    # no placement in the name: the default one (backbone-res)
+    assert [row[3] for row in d["backbone"] if row[2] == "ResAttn"] == [["SCSA"]] * 3
+    d = tasks.yaml_model_load("yolov8s-scsa-block.yaml")
+    assert d["scale"] == "s" and sum(row[2] == "BlockAttn" for row in d["backbone"]) == 4
     d = tasks.yaml_model_load("yolo11x-cbam-neck.yaml")
     assert d["scale"] == "x" and sum(row[2] == "CBAM" for row in d["head"]) == 3
     # the modules that imported yaml_model_load see the wrapper too
@@ -173,18 +177,22 @@ def test_unsupported_ultralytics_gives_a_clear_error_only_when_our_names_are_use
 def test_model_spec(tmp_path, monkeypatch):
     monkeypatch.setenv("SCSA_YOLO_CACHE", str(tmp_path / "cache"))
     assert integration.model_spec("yolov8n", "none") == "yolov8n.yaml"
-    assert integration.model_spec("yolov8n") == "yolov8n-scsa.yaml"
+    assert integration.model_spec("yolov8n") == "yolov8n-scsa-backbone-res.yaml"
     assert integration.model_spec("yolo11s.yaml", "CBAM", "neck") == "yolo11s-cbam-neck.yaml"
     ablation = integration.model_spec("yolo11m", "scsa-no-pcsa", "backbone")
-    assert ablation == str(tmp_path / "cache" / "models" / "yolo11m-scsa-no-pcsa.yaml")
+    assert ablation == str(tmp_path / "cache" / "models" / "yolo11m-scsa-no-pcsa-backbone.yaml")
     d = tasks.yaml_model_load(ablation)
     assert d["scale"] == "m"
     assert [r[3] for r in d["backbone"] if r[2] == "SCSA"] == [[{"use_pcsa": False}]] * 3
-    custom = integration.model_spec(ablation, "se", "neck")
-    assert custom.endswith("yolo11m-scsa-no-pcsa-se-neck.yaml")
+    # a YAML that already holds attention rows is never given a second set
+    with pytest.raises(ValueError, match="already holds attention rows"):
+        integration.model_spec(ablation, "se", "neck")
+    plain = tmp_path / "mine.yaml"
+    plain.write_text(Path(tasks.__file__).parent.parent.joinpath("cfg/models/11/yolo11.yaml").read_text())
+    assert integration.model_spec(str(plain), "se", "neck").endswith("mine-se-neck.yaml")
     with pytest.raises(ValueError, match="unknown attention"):
         integration.model_spec("yolov8n", "nope")
-    with pytest.raises(ValueError, match="neither a stock model"):
+    with pytest.raises(ValueError, match="does not start with a stock model"):
         integration.model_spec("resnet50", "scsa")
     with pytest.raises(ValueError, match="unknown placement"):
         integration.model_spec("yolov8n", "scsa", "head")

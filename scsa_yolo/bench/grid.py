@@ -200,7 +200,7 @@ class Grid:
             try:
                 ModelId.create(model)
             except IdentityError as error:
-                raise GridError(f"models{where}: {error}") from None
+                raise GridError(f"--models {model}{where}: {error}") from None
         for key in ("epochs", "imgsz", "batch"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -26,7 +26,7 @@ def register(tasks: ModuleType | None = None) -> None:
     _ultralytics.register(tasks)
 
 
-def model_spec(model: str = "yolov8n", attn: str = "scsa", placement: str = "backbone") -> str:
+def model_spec(model: str = "yolov8n", attn: str = "scsa", placement: str | None = None) -> str:
     """See :func:`scsa_yolo.integration.specs.model_spec`."""
     from .specs import model_spec as _model_spec
 
