@@ -60,8 +60,8 @@ def bench_run(tmp_path_factory):
 def test_bench_writes_a_valid_record_per_run_and_prints_the_report(bench_run):
     root, _, output, _ = bench_run
     runs = root / "runs" / "synthetic"
-    assert sorted(p.name for p in runs.iterdir()) == ["yolov8n-none-s0", "yolov8n-scsa-s0"]
-    for name, attn, label in (("yolov8n-none-s0", "none", "-"), ("yolov8n-scsa-s0", "scsa", "+SCSA")):
+    assert sorted(p.name for p in runs.iterdir()) == ["yolov8n-none-s0", "yolov8n-scsa-backbone-res-s0"]
+    for name, attn, label in (("yolov8n-none-s0", "none", "-"), ("yolov8n-scsa-backbone-res-s0", "scsa", "+SCSA")):
         record = load_record(runs / name / "record.json")
         spec = record["spec"]
         assert (spec["dataset"], spec["model"], spec["scale"], spec["attn"], spec["attn_label"]) == \
@@ -73,13 +73,13 @@ def test_bench_writes_a_valid_record_per_run_and_prints_the_report(bench_run):
         assert record["env"]["ultralytics"] and record["env"]["torch"]
         assert record["wall_time_s"]["train"] > 0
         assert record["run_dir"] == str(runs / name) and (runs / name / "weights" / "best.pt").is_file()
-    scsa = load_record(runs / "yolov8n-scsa-s0" / "record.json")
+    scsa = load_record(runs / "yolov8n-scsa-backbone-res-s0" / "record.json")
     plain = load_record(runs / "yolov8n-none-s0" / "record.json")
     assert "SCSA" in scsa["spec"]["model_yaml"] or "scsa" in scsa["spec"]["model_yaml"]
     assert scsa["profile"]["params"] > plain["profile"]["params"]
     # progress, then the Table 4 report in the terminal
     assert "[1/2] synthetic/yolov8n-none-s0: epoch 1/1" in output
-    assert "[2/2] synthetic/yolov8n-scsa-s0: done" in output
+    assert "[2/2] synthetic/yolov8n-scsa-backbone-res-s0: done" in output
     assert "Detection accuracy per dataset (Table 4 style)" in output
     assert "| synthetic | -" in output and "| +SCSA" in output
     for ext in ("md", "tex", "html", "csv", "png"):
@@ -88,7 +88,7 @@ def test_bench_writes_a_valid_record_per_run_and_prints_the_report(bench_run):
 
 def test_record_metrics_equal_pycocotools_on_the_run_files(bench_run):
     root, *_ = bench_run
-    run = root / "runs" / "synthetic" / "yolov8n-scsa-s0"
+    run = root / "runs" / "synthetic" / "yolov8n-scsa-backbone-res-s0"
     metrics = load_record(run / "record.json")["metrics"]
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(metrics["ground_truth"])
@@ -113,7 +113,7 @@ def test_report_cli_reads_bench_records_and_plain_ultralytics_runs(bench_run, tm
     # a plain `yolo train` folder: args.yaml + results.csv, no record
     plain = tmp_path / "yolo_run"
     plain.mkdir()
-    source = root / "runs" / "synthetic" / "yolov8n-scsa-s0"
+    source = root / "runs" / "synthetic" / "yolov8n-scsa-backbone-res-s0"
     shutil.copy(source / "args.yaml", plain / "args.yaml")
     shutil.copy(source / "results.csv", plain / "results.csv")
     out = tmp_path / "results" / "table3"

@@ -64,7 +64,7 @@ def test_profile_cli_models_records_and_table2(tmp_path):
     ])
     assert outcome.exit_code == 0, outcome.output
     results = json.loads(out.read_text())
-    assert [r["model"] for r in results] == ["yolov8n", "yolov8n-scsa"]
+    assert [r["model"] for r in results] == ["yolov8n", "yolov8n-scsa-backbone-res"]
     assert results[1]["params"] > results[0]["params"]
     report = CliRunner().invoke(main, ["report", str(records), "--style", "table2"])
     assert report.exit_code == 0, report.output
