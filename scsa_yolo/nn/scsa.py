@@ -322,7 +322,8 @@ class SCSA(nn.Module):
         """(B, C, H, W) -> (B, C, H, W), same dtype."""
         impl = self.resolved_impl()
         if impl != "reference" and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
-            # Dynamo cannot trace an import: a compiled graph uses whatever eager calls loaded.
+            # Dynamo cannot trace an import: the module is loaded when this one is (below), so a
+            # process that compiles before any eager call still gets the fused custom ops.
             fast = _compiled_fast() if torch.compiler.is_compiling() else _load_fast()
             layer_reason = self.fused_unsupported_reason()
             if fast is not None and layer_reason is None and fast.supports(self, x):
@@ -421,3 +422,7 @@ class SCSA(nn.Module):
         gate = torch.sigmoid(out).to(xs.dtype)
         return xs * gate.reshape(b, c, 1, 1)
 
+
+# Load the fused path's module now (about 25 ms, no Triton import) so that torch.compile,
+# which cannot trace the import inside forward, finds it in every process.
+_load_fast()
