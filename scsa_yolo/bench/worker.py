@@ -130,6 +130,20 @@ def use_all_cpu_cores(trainer) -> None:
         torch.set_num_threads(cpu_threads())
 
 
+def epoch_figures(trainer, epoch_ends: list[float], started: float, epochs_left: int) -> dict[str, Any]:
+    """Training loss, seconds per epoch and the estimated time left, for the progress file."""
+    figures: dict[str, Any] = {}
+    loss = getattr(trainer, "tloss", None)
+    try:
+        figures["loss"] = round(float(loss.sum()) if hasattr(loss, "sum") else float(loss), 4)
+    except (TypeError, ValueError):
+        pass
+    per_epoch = (epoch_ends[-1] - started) / len(epoch_ends)
+    figures["epoch_s"] = round(per_epoch, 2)
+    figures["eta_s"] = round(per_epoch * max(epochs_left, 0), 1)
+    return figures
+
+
 def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
     """Train (or resume, or skip a finished training); returns how it went."""
     from scsa_yolo.eval.evaluate import register_layers
@@ -180,11 +194,17 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
 
     started = time.perf_counter()
 
+    session_epochs: list[float] = []  # epoch end times of this session (a resume starts anew)
+
     def on_epoch_end(trainer) -> None:
-        elapsed = previous + time.perf_counter() - started
+        now = time.perf_counter()
+        elapsed = previous + now - started
         write_json_atomic({"train_s": elapsed}, run_dir / TIMING_NAME)
         # Ultralytics also fires this after its final validation, past the last epoch
-        report_progress(run_dir, "train", epoch=min(trainer.epoch + 1, trainer.epochs), epochs=trainer.epochs)
+        epoch = min(trainer.epoch + 1, trainer.epochs)
+        session_epochs.append(now)
+        report_progress(run_dir, "train", epoch=epoch, epochs=trainer.epochs,
+                        **epoch_figures(trainer, session_epochs, started, trainer.epochs - epoch))
 
     model.add_callback("on_fit_epoch_end", on_epoch_end)
     model.add_callback("on_train_start", use_all_cpu_cores)
