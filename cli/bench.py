@@ -19,6 +19,27 @@ def _parse_train_args(pairs: tuple[str, ...]) -> dict:
     return result
 
 
+def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices, ddp) -> None:
+    """Options of one backend given to the other, bad resource numbers, Ray not installed."""
+    if backend == "local":
+        given = [name for name, value in (("--address", address), ("--gpus-per-run", gpus_per_run),
+                                          ("--cpus-per-run", cpus_per_run)) if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply to --backend ray")
+        return
+    if devices is not None or ddp:
+        raise click.UsageError("--devices and --ddp are for --backend local; with --backend ray, Ray assigns the "
+                               "GPUs: use --gpus-per-run (e.g. 0.5 for two runs per GPU)")
+    from scsa_yolo.bench.grid import GridError
+    from scsa_yolo.bench.ray_backend import check_resources, import_ray
+
+    try:
+        check_resources(cpus_per_run, gpus_per_run)
+        import_ray()
+    except GridError as error:
+        raise click.UsageError(str(error)) from None
+
+
 @click.command(name="bench", context_settings={"ignore_unknown_options": False})
 @click.option("--grid", "grid_name", default=None,
               help="Grid file: a path, or the name of a shipped grid (quick, table4, table3, ablation). Default: quick.")
@@ -36,12 +57,24 @@ def _parse_train_args(pairs: tuple[str, ...]) -> dict:
 @click.option("--devices", default=None,
               help="cpu, or comma-separated GPU ids: one run per GPU at a time (with --ddp: every run on all of them).")
 @click.option("--ddp", is_flag=True, help="Train each run on all --devices with DDP instead of one run per GPU.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a process pool on this machine (--devices). ray: one Ray task per run, on a local Ray "
+                   "or a cluster (--address); needs pip install \"scsa-yolo[ray]\".")
+@click.option("--address", default=None,
+              help="With --backend ray: the cluster, as auto (the one this machine belongs to), HOST:PORT, or "
+                   "ray://HOST:10001 (Ray client). Default: start a local Ray on this machine.")
+@click.option("--gpus-per-run", type=float, default=None,
+              help="With --backend ray: GPUs per run; a fraction (0.5, 0.25) lets several runs share one GPU, a "
+                   "whole number above 1 trains each run with DDP. Default: 1 if the cluster has GPUs, else 0 (CPU).")
+@click.option("--cpus-per-run", type=float, default=None,
+              help="With --backend ray: CPUs per run (what Ray reserves for the run's task) [default: 1].")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Folder of the runs (OUT/DATASET/RUN) and of the final report.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (what is done, resumed, new) and exit.")
 @click.option("--report/--no-report", default=True, show_default=True, help="Print and write the report at the end.")
 @click.argument("train_args", nargs=-1)
-def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, imgsz, batch, devices, ddp, out, dry_run, report, train_args):
+def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, imgsz, batch, devices, ddp, backend,
+          address, gpus_per_run, cpus_per_run, out, dry_run, report, train_args):
     """Train, evaluate (pycocotools) and profile every run of a grid, then print the report.
 
     With no options this is the quick benchmark: the synthetic dataset (generated when
@@ -50,6 +83,9 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
     same command skips finished runs and resumes an interrupted one from its last.pt.
 
     Extra KEY=VALUE arguments are passed to Ultralytics' train (e.g. workers=4 lr0=0.02).
+
+    With --backend ray every run is a Ray task; OUT (and the data root) must be on storage
+    that every node of the cluster mounts, which is checked before the first run.
     """
     from scsa_yolo.bench.grid import GridError, load_grid, split_list
     from scsa_yolo.bench.runner import (
@@ -61,6 +97,7 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         prepare_datasets,
     )
 
+    _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices, ddp)
     try:
         grid = load_grid(grid_name or "quick")
         grid = grid.with_options(
@@ -95,7 +132,13 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         return
     started = time.perf_counter()
     try:
-        outcome = execute(planned, devices=device_list, ddp=ddp, echo=click.echo)
+        if backend == "ray":
+            from scsa_yolo.bench.ray_backend import execute_on_ray
+
+            outcome = execute_on_ray(planned, out, address=address, gpus_per_run=gpus_per_run,
+                                     cpus_per_run=1.0 if cpus_per_run is None else cpus_per_run, echo=click.echo)
+        else:
+            outcome = execute(planned, devices=device_list, ddp=ddp, echo=click.echo)
     except GridError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

@@ -143,6 +143,18 @@ WORKER_BOOT = (
 )
 
 
+def worker_command(run_dir: Path, device: str | None = None) -> list[str]:
+    """The command that executes one run in its own process (every backend uses it)."""
+    command = [sys.executable, "-c", WORKER_BOOT, str(run_dir)]
+    return command + ["--device", device] if device is not None else command
+
+
+def prepare_run_dir(item: PlannedRun) -> None:
+    """Create the run folder and record the settings the run starts with (``spec.json``)."""
+    item.run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(item.spec.settings(), item.run_dir / SPEC_NAME)
+
+
 def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str, Path | str]:
     """Data YAML of every dataset of the grid; generated ones (``synthetic`` and the
     scenarios ``synthetic-lowlight``, ``synthetic-tiny``, ``synthetic-thermal``) are
@@ -269,12 +281,9 @@ def execute(
     queue = list(todo)
 
     def start(index: int, item: PlannedRun, slot: int) -> _Active:
-        item.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(item.spec.settings(), item.run_dir / SPEC_NAME)
+        prepare_run_dir(item)
         device, extra_env = slots[slot]
-        command = [sys.executable, "-c", WORKER_BOOT, str(item.run_dir)]
-        if device is not None:
-            command += ["--device", device]
+        command = worker_command(item.run_dir, device)
         log = open(item.run_dir / LOG_NAME, "a")
         log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)} {extra_env or ''}\n")
         log.flush()
@@ -308,16 +317,16 @@ def execute(
                 if code == 0 and record.is_file():
                     outcome.completed.append(run.planned)
                     finished = len(outcome.completed) + len(outcome.skipped)
-                    echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: done ({_headline(record)}); "
+                    echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: done ({headline(record)}); "
                          f"{finished}/{total} runs complete")
                 else:
-                    tail = _log_tail(run.planned.run_dir / LOG_NAME)
+                    tail = log_tail(run.planned.run_dir / LOG_NAME)
                     outcome.failed.append((run.planned, tail))
                     echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: FAILED (exit code {code}); "
                          f"log: {run.planned.run_dir / LOG_NAME}\n{tail}")
     except KeyboardInterrupt:
         for run in active:
-            _stop(run.process)
+            stop_worker(run.process)
             run.log.close()
         echo("bench interrupted; run the same command again to resume (finished runs are kept)")
         raise
@@ -325,7 +334,8 @@ def execute(
     return outcome
 
 
-def _headline(record_path: Path) -> str:
+def headline(record_path: Path) -> str:
+    """AP, AP50 and training time of a record, for the line that reports a finished run."""
     try:
         record = json.loads(record_path.read_text())
         m = record["metrics"]
@@ -335,26 +345,38 @@ def _headline(record_path: Path) -> str:
 
 
 def _show_progress(run: _Active, total: int, echo: Echo) -> None:
-    progress = read_json(run.planned.run_dir / PROGRESS_NAME) or {}
-    if progress.get("pid") != run.process.pid and progress:
+    update = progress_update(run.planned.run_dir, run.last_shown, pid=run.process.pid)
+    if update is not None:
+        run.last_shown, label = update
+        echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: {label}")
+
+
+def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) -> tuple[tuple, str] | None:
+    """What a run's ``progress.json`` says now, if it changed since ``last_shown``.
+
+    Returns ``(shown, label)``: ``shown`` (phase, epoch) to pass back next time, ``label``
+    the text to print (``epoch 3/10``, ``evaluating (pycocotools)``...); None when there is
+    nothing new. ``pid``: the worker's process id when the caller knows it; progress written
+    by another process (an earlier session of the run) is then ignored.
+    """
+    progress = read_json(run_dir / PROGRESS_NAME) or {}
+    if pid is not None and progress.get("pid") != pid and progress:
         # written by an earlier session of this run; wait for the new worker's first report
         progress = {}
     phase = progress.get("phase")
     epoch, epochs = progress.get("epoch"), progress.get("epochs")
     if phase == "train":
         # DDP ranks do not run our callback: fall back to the rows Ultralytics appends per epoch
-        rows = _results_rows(run.planned.run_dir / "results.csv")
+        rows = _results_rows(run_dir / "results.csv")
         if rows and (epoch is None or rows > epoch):
             epoch = min(rows, epochs or rows)
     shown = (phase, epoch)
-    if phase is None or shown == run.last_shown:
-        return
-    run.last_shown = shown
+    if phase is None or shown == last_shown or (phase == "train" and not epoch):
+        return None
     label = {"train": f"epoch {epoch}/{epochs}", "eval": "evaluating (pycocotools)",
-             "profile": "profiling", "done": "writing record"}.get(phase, phase)
-    if phase == "train" and not epoch:
-        return
-    echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: {label}")
+             "profile": "profiling", "done": "writing record",
+             "started": f"started on {progress.get('host')}"}.get(phase, phase)
+    return shown, label
 
 
 def _results_rows(path: Path) -> int:
@@ -364,7 +386,8 @@ def _results_rows(path: Path) -> int:
         return 0
 
 
-def _log_tail(path: Path, lines: int = 15) -> str:
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last non-empty lines of a log, indented, for the line that reports a failed run."""
     try:
         text = path.read_text(errors="replace").replace("\r", "\n")
     except OSError:
@@ -373,7 +396,8 @@ def _log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(f"    {line}" for line in kept)
 
 
-def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+def stop_worker(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Stop a worker as Ctrl-C would (SIGINT: it keeps its last finished epoch), killing it after ``grace_s``."""
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGINT)

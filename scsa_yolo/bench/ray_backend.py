@@ -1,0 +1,410 @@
+"""Run a benchmark grid on Ray (``scsa-yolo bench --backend ray``): one Ray task per run.
+
+The planner of :mod:`scsa_yolo.bench.runner` decides what runs (new and resumable runs; the
+run folders stay the single source of truth), and each run executes the same worker command
+as with the local pool, in its own process, inside a Ray task that asks for the run's
+resources (CPUs, and whole or fractional GPUs: Ray sets ``CUDA_VISIBLE_DEVICES`` for it).
+So a crash costs one run, and re-running the command after a lost driver, node or task
+resumes from the run folders as it does locally.
+
+The out folder (and the data root) must be one folder that the driver and every node read
+and write, e.g. an NFS mount. Before the first run a probe task on every node reads a file
+the driver wrote there and writes one the driver then reads; a node that does not share the
+folder stops the grid before anything trains. On a node that mounts the shared folders at
+other paths, ``SCSA_YOLO_BENCH_OUT`` and ``SCSA_YOLO_DATA`` in the environment Ray starts
+with give the paths there.
+
+A run whose task fails (a non-zero exit, a lost worker or node) is submitted again, up to
+``retries`` times, and resumes from its ``last.pt``; after that it is reported as failed
+with its log, and the other runs go on. Ctrl-C cancels the submitted tasks; their workers
+stop the way a Ctrl-C stops a local worker, keeping the last finished epoch.
+
+Ray is optional (``pip install "scsa-yolo[ray]"``); this module imports it only when used.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scsa_yolo.bench.grid import GridError
+from scsa_yolo.bench.runner import (
+    DONE,
+    RESUME,
+    Echo,
+    GridOutcome,
+    PlannedRun,
+    conflicts_message,
+    headline,
+    log_tail,
+    prepare_run_dir,
+    progress_update,
+    stop_worker,
+    worker_command,
+)
+from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, report_progress
+from scsa_yolo.data.paths import DATA_ROOT_ENV, default_data_root, resolve_data
+from scsa_yolo.records import RECORD_NAME
+
+INSTALL_HINT = 'pip install "scsa-yolo[ray]"'
+OUT_ENV = "SCSA_YOLO_BENCH_OUT"  # the out folder as a node mounts it, when not at the driver's path
+PROBE_FOLDER = ".scsa-yolo-probe"
+RETRIES = 2
+PROBE_TIMEOUT_S = 300.0
+
+
+def import_ray():
+    """The ``ray`` module, or a GridError that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise GridError(f"--backend ray needs Ray, which is not installed here. Install it with: {INSTALL_HINT}") from None
+    return ray
+
+
+def check_resources(cpus: float | None, gpus: float | None) -> None:
+    """CPUs above 0; GPUs a fraction of one (several runs share it) or a whole number (DDP per run)."""
+    if cpus is not None and cpus <= 0:
+        raise GridError(f"--cpus-per-run must be more than 0, not {cpus:g}")
+    if gpus is None:
+        return
+    if gpus < 0:
+        raise GridError(f"--gpus-per-run must be 0 or more, not {gpus:g}")
+    if gpus > 1 and gpus != int(gpus):
+        raise GridError(f"--gpus-per-run {gpus:g}: above 1 it must be a whole number of GPUs (each run trains with DDP on them)")
+
+
+def device_for(gpus: float) -> str:
+    """The worker's ``--device`` for a task with ``gpus`` GPUs (Ray renumbers them from 0)."""
+    if gpus == 0:
+        return "cpu"
+    return ",".join(str(i) for i in range(max(1, int(gpus))))
+
+
+# ---------------------------------------------------------------- on the Ray nodes
+
+def _node_paths(out: str, data_root: str, cwd: str) -> tuple[Path, Path, Path]:
+    """The out folder, data root and working folder on this node: the node's
+    ``SCSA_YOLO_BENCH_OUT`` / ``SCSA_YOLO_DATA`` where set, else the driver's paths."""
+    node_out = Path(os.environ.get(OUT_ENV) or out).expanduser()
+    node_cwd = Path(cwd) if Path(cwd).is_dir() else node_out
+    node_data = Path(os.environ.get(DATA_ROOT_ENV) or data_root).expanduser()
+    return node_out, node_cwd / node_data, node_cwd
+
+
+def probe_task(out: str, data_root: str, cwd: str, token: str, datasets: list[str], files: list[str]) -> dict[str, Any]:
+    """Run on one node: read the driver's probe, write this node's, check the grid's inputs."""
+    node_out, node_data, node_cwd = _node_paths(out, data_root, cwd)
+    folder = node_out / PROBE_FOLDER
+    host = socket.gethostname()
+    result: dict[str, Any] = {"host": host, "out": str(node_out), "read": False, "wrote": None, "problems": []}
+    try:
+        result["read"] = (folder / f"{token}.driver").read_text() == token
+    except OSError:
+        pass
+    name = f"{token}.{host}.{os.getpid()}.node"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(token)
+        result["wrote"] = name
+    except OSError as error:
+        result["problems"].append(f"cannot write in {folder}: {error}")
+    for dataset in datasets:
+        candidate = Path(dataset).expanduser()
+        try:
+            if candidate.suffix in (".yaml", ".yml"):
+                resolve_data(candidate if candidate.is_absolute() else node_cwd / candidate)
+            else:
+                resolve_data(dataset, node_data)
+        except FileNotFoundError as error:
+            result["problems"].append(f"dataset {dataset}: {error}")
+    for file in files:
+        path = Path(file).expanduser()
+        if not (path if path.is_absolute() else node_cwd / path).is_file():
+            result["problems"].append(f"file not found: {file} (working folder {node_cwd})")
+    return result
+
+
+def run_task(out: str, relative: str, data_root: str, cwd: str, device: str, attempt: int) -> dict[str, Any]:
+    """Run on one node: one grid point in its own worker process; returns its exit code.
+
+    A ``ray.cancel`` arrives as KeyboardInterrupt: the worker gets SIGINT, as on Ctrl-C.
+    """
+    node_out, node_data, node_cwd = _node_paths(out, data_root, cwd)
+    run_dir = node_out / relative
+    host = socket.gethostname()
+    command = worker_command(run_dir, device)
+    # the worker stops itself if this Ray worker dies (a forced cancel, a lost node)
+    env = {**os.environ, DATA_ROOT_ENV: str(node_data), "SCSA_YOLO_PARENT_PID": str(os.getpid())}
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the local pool does (see runner.execute)
+    report_progress(run_dir, "started", host=host, attempt=attempt)
+    with open(run_dir / LOG_NAME, "a") as log:
+        log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} Ray task on {host}, attempt {attempt}: "
+                  f"{' '.join(command)}\n")
+        log.flush()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=node_cwd)
+        try:
+            while True:
+                try:
+                    code = process.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        except KeyboardInterrupt:
+            stop_worker(process)
+            raise
+    return {"code": code, "host": host}
+
+
+# ---------------------------------------------------------------- on the driver
+
+@dataclass
+class _Submitted:
+    planned: PlannedRun
+    index: int
+    attempt: int
+    last_shown: tuple = ()
+
+
+def connect(ray, address: str | None, echo: Echo) -> bool:
+    """Connect to the Ray cluster at ``address``, or start a local Ray when None; returns
+    whether this call initialised Ray (then the caller shuts it down). A Ray that this
+    process already initialised is used as it is."""
+    if ray.is_initialized():
+        echo("ray: using the Ray this process is already connected to")
+        return False
+    try:
+        if address is None:
+            ray.init(include_dashboard=False)
+        else:
+            ray.init(address=address)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = "start a local Ray" if address is None else f"connect to the Ray cluster at {address}"
+        hint = ("Start one with `ray start --head` on the head node (and `ray start --address HEAD:6379` on the "
+                "others), or leave out --address to start a local Ray.") if address is not None else ""
+        raise GridError(f"cannot {where}: {error}. {hint}".strip()) from None
+    return True
+
+
+def _alive_nodes(ray) -> list[dict]:
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def _node_name(node: dict) -> str:
+    return node.get("NodeManagerHostname") or node.get("NodeManagerAddress") or node["NodeID"][:8]
+
+
+def describe_cluster(nodes: list[dict]) -> str:
+    cpus = sum(n["Resources"].get("CPU", 0) for n in nodes)
+    gpus = sum(n["Resources"].get("GPU", 0) for n in nodes)
+    return f"{len(nodes)} node(s), {cpus:g} CPU(s), {gpus:g} GPU(s)"
+
+
+def check_fits(nodes: list[dict], cpus: float, gpus: float) -> None:
+    """Refuse resources no node has (Ray would wait for them forever)."""
+    if any(n["Resources"].get("CPU", 0) >= cpus and n["Resources"].get("GPU", 0) >= gpus for n in nodes):
+        return
+    have = "; ".join(f"{_node_name(n)}: {n['Resources'].get('CPU', 0):g} CPU, {n['Resources'].get('GPU', 0):g} GPU"
+                     for n in nodes)
+    raise GridError(f"no node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for one run ({have}). "
+                    "Lower --cpus-per-run / --gpus-per-run, or add such a node.")
+
+
+def check_shared_out(ray, out: Path, data_root: Path, cwd: Path, planned: list[PlannedRun], echo: Echo) -> None:
+    """Prove, on every node, that the out folder is the driver's (a probe each way) and that
+    the grid's datasets and checkpoints are there.
+
+    Raises:
+        GridError: a node that cannot see the driver's probe, whose probe the driver cannot
+            see, or that misses an input; the message names the node and the paths.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    token = uuid.uuid4().hex
+    folder = out / PROBE_FOLDER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{token}.driver").write_text(token)
+    except OSError as error:
+        raise GridError(f"cannot write in the out folder {out}: {error}") from None
+    datasets = sorted({p.spec.dataset for p in planned})
+    files = sorted({p.spec.pretrained for p in planned if p.spec.pretrained})
+    probe = ray.remote(probe_task)
+    nodes = _alive_nodes(ray)
+    refs = {
+        probe.options(num_cpus=0, max_retries=0,
+                      scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+        .remote(str(out), str(data_root), str(cwd), token, datasets, files): node
+        for node in nodes
+    }
+    problems = []
+    written = []
+    try:
+        ready, late = ray.wait(list(refs), num_returns=len(refs), timeout=PROBE_TIMEOUT_S)
+        for ref in late:
+            ray.cancel(ref, force=True)
+            problems.append(f"node {_node_name(refs[ref])}: the probe task did not run within {PROBE_TIMEOUT_S:.0f} s")
+        for ref in ready:
+            name = _node_name(refs[ref])
+            try:
+                seen = ray.get(ref)
+            except ray.exceptions.RayError as error:
+                first = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+                problems.append(f"node {name}: the probe task failed ({first}); is scsa-yolo installed in the "
+                                "Python environment of the Ray workers there?")
+                continue
+            where = f"node {seen['host']} ({name})" if seen["host"] != name else f"node {name}"
+            if not seen["read"]:
+                problems.append(f"{where}: cannot read the probe this driver wrote in {folder} "
+                                f"(the node looked in {seen['out']}/{PROBE_FOLDER})")
+            if seen["wrote"]:
+                path = folder / seen["wrote"]
+                written.append(path)
+                if not path.is_file():
+                    problems.append(f"{where}: wrote {seen['out']}/{PROBE_FOLDER}/{seen['wrote']}, "
+                                    f"which is not in {folder} here")
+            problems += [f"{where}: {problem}" for problem in seen["problems"]]
+    finally:
+        for path in [folder / f"{token}.driver", *written]:
+            path.unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # another grid's probe, or a node's file that never showed up here
+    if problems:
+        raise GridError(
+            "the Ray workers do not share this grid's folders:\n" + "\n".join(f"  {p}" for p in problems) +
+            f"\n--backend ray needs the out folder ({out}) and the data root ({data_root}) on storage every node "
+            f"mounts (NFS or similar), at the same path or at the paths in {OUT_ENV} and {DATA_ROOT_ENV} set on "
+            "the nodes before `ray start`."
+        )
+    echo(f"ray: out folder and inputs checked on {len(nodes)} node(s)")
+
+
+def execute_on_ray(
+    planned: list[PlannedRun],
+    out: Path,
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float | None = None,
+    retries: int = RETRIES,
+    echo: Echo = print,
+    poll_s: float = 0.5,
+) -> GridOutcome:
+    """Run every planned run that is not done as a Ray task; returns what happened.
+
+    ``gpus_per_run`` None: 1 when the cluster has GPUs, else 0 (CPU training). A failed run
+    is submitted again up to ``retries`` times, then reported in ``GridOutcome.failed``.
+
+    Raises:
+        GridError: runs in conflict with their folders, Ray missing or unreachable,
+            resources no node has, or folders the nodes do not share.
+        KeyboardInterrupt: after cancelling the submitted tasks (state stays resumable).
+    """
+    started = time.perf_counter()
+    message = conflicts_message(planned)
+    if message:
+        raise GridError(message)
+    check_resources(cpus_per_run, gpus_per_run)
+    ray = import_ray()
+    outcome = GridOutcome(planned)
+    todo = [(i, p) for i, p in enumerate(planned, 1) if p.state != DONE]
+    outcome.skipped = [p for p in planned if p.state == DONE]
+    total = len(planned)
+    echo(f"bench: {total} run(s): {len(outcome.skipped)} already done, {len(todo)} to run")
+    if not todo:
+        outcome.wall_time_s = time.perf_counter() - started
+        return outcome
+
+    out = Path(out).resolve()
+    data_root, cwd = default_data_root().resolve(), Path.cwd()
+    started_here = connect(ray, address, echo)
+    try:
+        nodes = _alive_nodes(ray)
+        gpus = gpus_per_run
+        if gpus is None:
+            gpus = 1.0 if any(n["Resources"].get("GPU", 0) > 0 for n in nodes) else 0.0
+        check_fits(nodes, cpus_per_run, gpus)
+        device = device_for(gpus)
+        echo(f"ray: {describe_cluster(nodes)}; per run: {cpus_per_run:g} CPU(s), {gpus:g} GPU(s) (device {device})")
+        check_shared_out(ray, out, data_root, cwd, [p for _, p in todo], echo)
+        task = ray.remote(run_task)
+        pending: dict[Any, _Submitted] = {}
+
+        def submit(item: _Submitted) -> None:
+            prepare_run_dir(item.planned)
+            try:  # an earlier session's progress would show as this one's
+                (item.planned.run_dir / PROGRESS_NAME).unlink(missing_ok=True)
+            except OSError:
+                pass
+            relative = str(item.planned.spec.run_dir(""))
+            ref = task.options(num_cpus=cpus_per_run, num_gpus=gpus, max_retries=0,
+                               name=f"scsa-yolo {item.planned.spec.run_id}").remote(
+                str(out), relative, str(data_root), str(cwd), device, item.attempt)
+            pending[ref] = item
+            what = "resuming" if item.planned.state == RESUME else "new"
+            if item.attempt > 1:
+                what = f"attempt {item.attempt} of {retries + 1}"
+            echo(f"[{item.index}/{total}] {item.planned.spec.run_id}: submitted ({what})")
+
+        for index, item in todo:
+            submit(_Submitted(item, index, 1))
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll_s)
+                for item in pending.values():
+                    update = progress_update(item.planned.run_dir, item.last_shown)
+                    if update is not None:
+                        item.last_shown, label = update
+                        echo(f"[{item.index}/{total}] {item.planned.spec.run_id}: {label}")
+                for ref in ready:
+                    item = pending.pop(ref)
+                    _finish(ray, ref, item, outcome, total, retries, submit, echo)
+        except KeyboardInterrupt:
+            refs = list(pending)
+            for ref in refs:
+                ray.cancel(ref)  # a running task stops its worker with SIGINT; last.pt stays
+            if refs:
+                ray.wait(refs, num_returns=len(refs), timeout=30)
+            echo(f"bench interrupted: cancelled {len(refs)} Ray task(s); run the same command again to resume "
+                 "(finished runs are kept)")
+            raise
+    finally:
+        if started_here:
+            ray.shutdown()
+    outcome.wall_time_s = time.perf_counter() - started
+    return outcome
+
+
+def _finish(ray, ref, item: _Submitted, outcome: GridOutcome, total: int, retries: int, submit, echo: Echo) -> None:
+    """Book a finished task: completed, submitted again, or failed for good."""
+    run = item.planned
+    label = f"[{item.index}/{total}] {run.spec.run_id}"
+    record = run.run_dir / RECORD_NAME
+    try:
+        result = ray.get(ref)
+        code, host = result["code"], result["host"]
+        why = f"exit code {code} on {host}"
+    except ray.exceptions.RayError as error:
+        code, text = None, str(error).strip()
+        why = f"{type(error).__name__}: {text.splitlines()[-1] if text else ''}".rstrip(": ")
+    if code == 0 and record.is_file():
+        outcome.completed.append(run)
+        finished = len(outcome.completed) + len(outcome.skipped)
+        echo(f"{label}: done ({headline(record)}); {finished}/{total} runs complete")
+        return
+    if code == 0:
+        why = f"the worker finished on {host} but {record} is not here"
+    log = run.run_dir / LOG_NAME
+    if item.attempt <= retries:
+        echo(f"{label}: attempt {item.attempt} failed ({why}); log: {log}; submitting it again")
+        submit(_Submitted(run, item.index, item.attempt + 1))
+        return
+    tail = log_tail(log)
+    outcome.failed.append((run, tail))
+    echo(f"{label}: FAILED after {item.attempt} attempt(s) ({why}); log: {log}\n{tail}")
