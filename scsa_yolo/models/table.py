@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS
+
 from .catalog import COMMITTED_ATTENTIONS, COMMITTED_BASES, cfg_models_dir, committed_models
 from scsa_yolo.atomic import write_text_atomic
 
@@ -89,6 +91,10 @@ def measure_all(progress: Callable[[str], None] | None = None) -> dict[tuple[str
     return figures
 
 
+def _placement_lines() -> str:
+    return "\n".join(f"* **{p.name}**: {p.description}." for p in PLACEMENTS.values())
+
+
 def readme_text(table: str) -> str:
     """The whole ``cfg/models/README.md``."""
     return f"""# Model YAMLs with attention
@@ -102,18 +108,16 @@ exactly as for the stock files: `yolo train model=yolov8n-scsa.yaml`,
 `YOLO("yolo11s-cbam-neck.yaml")`. The attention rows carry no channel counts
 (`[-1, 1, SCSA, []]`); they are inferred at build time, so every scale n/s/m/l/x works.
 
-Placements:
+Names are `{{base}}-{{attn}}-{{placement}}.yaml`; a name without a placement
+(`yolov8n-scsa.yaml`) means the default, `{DEFAULT_PLACEMENT}`. Placements:
 
-* `{{base}}-{{attn}}.yaml` (**backbone**): an attention row after every backbone output the
-  head consumes -- the last block of the P3, P4 and P5 stages (YOLOv8: after rows 4, 6
-  and SPPF; YOLO11/YOLO26: after rows 4, 6 and C2PSA).
-* `{{base}}-{{attn}}-neck.yaml` (**neck**): an attention row on every input of the Detect
-  head (the last block of each output scale).
+{_placement_lines()}
 
-In both, every row that read the attended block (the next row, Concat skips, Detect)
-reads the attention's output. Other combinations (ablations such as `scsa-no-pcsa`, other
-base YAMLs) come from `scsa-yolo models make --base ... --attn ... --placement ...` or,
-in Python, `scsa_yolo.integration.model_spec(model, attn, placement)`.
+Series and residual rows are inserted after their targets, and every row that read the
+attended block (the next row, Concat skips, Detect) reads the attention's output; `block`
+inserts no row, so layer indices match the plain model. Other combinations (ablations such as
+`scsa-no-pcsa`, other base YAMLs) come from `scsa-yolo models make --base ... --attn ...
+--placement ...` or, in Python, `scsa_yolo.integration.model_spec(model, attn, placement)`.
 
 Params and GFLOPs (80 classes, 640x640 input; GFLOPs counted by
 `torch.utils.flop_counter.FlopCounterMode`: 2 FLOPs per multiply-add of every convolution and
