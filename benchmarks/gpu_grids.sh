@@ -22,13 +22,8 @@ TIMES="$OUT/wall_times.txt"
 
 slots() { python3 -c "print(','.join(['0'] * $1))"; }
 
-run() {  # run NAME CMD...: time one command, log its output, record rc and wall seconds
-    local name=$1 start=$SECONDS rc
-    shift
-    "$@" > "$OUT/$name.log" 2>&1
-    rc=$?
-    echo "$name rc=$rc wall_s=$((SECONDS - start)) cmd=$*" | tee -a "$TIMES"
-}
+# shellcheck source=benchmarks/timed_run.sh
+source "$(dirname "$0")/timed_run.sh"
 
 pack() {  # pack FOLDER...: records, specs, worker logs, transfer tables and reports (no weights,
     # detections or images: the tool brings back at most 16 MB a file)

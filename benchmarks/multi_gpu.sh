@@ -13,13 +13,8 @@ mkdir -p "$OUT"
 TIMES="$OUT/wall_times.txt"
 export SCSA_YOLO_DATA="${SCSA_YOLO_DATA:-$OUT/datasets}"
 
-run() {  # run NAME CMD...: time one command, log its output, record rc and wall seconds
-    local name=$1 start=$SECONDS rc
-    shift
-    "$@" > "$OUT/$name.log" 2>&1
-    rc=$?
-    echo "$name rc=$rc wall_s=$((SECONDS - start)) cmd=$*" | tee -a "$TIMES"
-}
+# shellcheck source=benchmarks/timed_run.sh
+source "$(dirname "$0")/timed_run.sh"
 
 nvidia-smi -L | tee "$OUT/gpus.txt"
 # The grid's dataset first (1600 train / 400 val at 160 px), so no timed command pays for it.
