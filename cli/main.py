@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "profile": ("profile", "profile", "Params, GFLOPs, throughput and latency of a model or layer."),
     "bench": ("bench", "bench", "Train and evaluate a grid of datasets x models x attentions."),
     "report": ("report", "report", "Turn run records into paper-style tables."),
+    "explain": ("explain", "explain", "CAMs, attention gates and receptive fields of models on images."),
 }
 
 

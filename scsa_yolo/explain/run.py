@@ -1,0 +1,123 @@
+"""``explain()``: CAM panels, gate pictures and ERFs for a set of models and images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .cam import cam_with_detections
+from .erf import effective_receptive_fields
+from .gates import capture_gates
+from .index import ExplainReport, gate_stats, write_index, write_summary
+from .inputs import find_images, load_images, to_batch
+from .layers import select_layers
+from .models import load_models
+from .render import save_cam_panel, save_erf_grid, save_gate_figure
+
+__all__ = ["PARTS", "explain"]
+
+#: The three kinds of pictures, in the order they are made.
+PARTS: tuple[str, ...] = ("cam", "gates", "erf")
+
+
+def _batches(images, size, device):
+    return [to_batch(images[i:i + size], device) for i in range(0, len(images), size)]
+
+
+def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path, *,
+            layers: Sequence[str] | None = None, imgsz: int = 320, device: str | None = None,
+            conf: float = 0.25, max_images: int | None = None, gate_rows: int = 4, batch: int = 8,
+            parts: Sequence[str] = PARTS, note: str = "",
+            echo: Callable[[str], None] = print) -> ExplainReport:
+    """Write the pictures and ``index.md`` for ``models`` on ``images`` into ``out``.
+
+    Args:
+        models: checkpoints (``.pt``), suite names (``yolov8n-scsa-block``) or YAMLs.
+        images: image files and/or folders.
+        out: output folder (created).
+        layers: attention layers to draw (keys such as ``4/m.0.attn``); all when empty.
+        imgsz: square model input for every part.
+        device: ``cpu``, ``0``, ``cuda:0``; default: the first GPU if any, else the CPU.
+        conf: detection threshold for the CAM and the boxes drawn.
+        max_images: use at most this many images (sorted by path).
+        gate_rows: images drawn per gate picture (statistics use every image).
+        batch: images per forward pass for gates and ERFs.
+        parts: any of :data:`PARTS`.
+        note: a paragraph put at the top of ``index.md``.
+        echo: receives one progress line at a time.
+
+    Raises:
+        ExplainInputError: no images, an unreadable image, a missing path.
+        LayerSelectionError: a layer no model has (the message lists the valid ones).
+        scsa_yolo.integration.specs.ModelArgumentError: a model that cannot be resolved.
+    """
+    import ultralytics
+
+    from scsa_yolo.device import resolve_device
+
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ValueError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    out = Path(out)
+    paths = find_images(images, max_images)
+    loaded_images = load_images(paths, imgsz)
+    torch_device = resolve_device(device)
+    echo(f"explain: {len(loaded_images)} image(s), {len(models)} model(s), input {imgsz}, device {torch_device}")
+    loaded = load_models(models, torch_device)
+    chosen = select_layers([(m.label, m.layers) for m in loaded], layers)
+    for m, picked in zip(loaded, chosen):
+        echo(f"  {m.label}: {len(m.layers)} attention layer(s)"
+             + (f", drawing {len(picked)}" if layers else "") + ("" if m.trained else " (random weights)"))
+    names = [image.path.name for image in loaded_images]
+    report = ExplainReport(
+        out=out, note=note, images=[str(p) for p in paths],
+        settings={"imgsz": imgsz, "conf": conf, "device": str(torch_device), "ultralytics": ultralytics.__version__,
+                  "parts": list(parts), "layers": list(layers or [])},
+        models=[{"label": m.label, "given": m.given, "argument": m.argument, "trained": m.trained,
+                 "layers": [{"key": layer.key, "label": layer.label, "module": layer.module_name}
+                            for layer in m.layers]} for m in loaded],
+    )
+
+    if "cam" in parts:
+        for i, image in enumerate(loaded_images):
+            panels, entry = [], {"image": image.path.name, "models": []}
+            for m in loaded:
+                cam = cam_with_detections(m, image, imgsz, conf, str(torch_device))
+                panels.append((f"{m.label}: {cam.detections} det.", cam.overlay))
+                entry["models"].append({"label": m.label, "detections": cam.detections, "classes": cam.classes})
+            entry["file"] = f"cam/{i + 1:03d}-{image.stem}.png"
+            save_cam_panel(out / entry["file"], image.rgb, image.path.name, panels)
+            report.cam.append(entry)
+            echo(f"[cam {i + 1}/{len(loaded_images)}] {entry['file']}")
+
+    batches = _batches(loaded_images, batch, torch_device) if {"gates", "erf"} & set(parts) else []
+    if "gates" in parts:
+        rows = loaded_images[:gate_rows]
+        for m, picked in zip(loaded, chosen):
+            if not picked:
+                continue
+            captured = capture_gates(m.net, picked, batches)
+            read = {g.layer.key for g in captured}
+            report.skipped_layers += [f"{m.label} {layer.label}" for layer in picked if layer.key not in read]
+            for j, gates in enumerate(captured):
+                rel = f"gates/{m.slug}/{gates.layer.slug}.png"
+                save_gate_figure(
+                    out / rel, f"{m.label}: {gates.layer.label}", [im.letterboxed for im in rows], names[:gate_rows],
+                    None if gates.spatial is None else gates.spatial[:gate_rows], gates.spatial_title,
+                    None if gates.channel is None else gates.channel[:gate_rows], gates.channel_title, gates.notes)
+                report.gates.append({"model": m.label, "key": gates.layer.key, "label": gates.layer.label,
+                                     "module": gates.layer.module_name, "file": rel, "stats": gate_stats(gates)})
+                echo(f"[gates {m.label} {j + 1}/{len(captured)}] {rel}")
+
+    if "erf" in parts:
+        for k, m in enumerate(loaded):
+            report.erf[m.label] = effective_receptive_fields(m.net, batches)
+            echo(f"[erf {k + 1}/{len(loaded)}] {m.label}: "
+                 + ", ".join(f"{s.stage} 50% in {100 * s.area[0.5]:.1f}% of the image" for s in report.erf[m.label]))
+        report.erf_file = "erf/erf.png"
+        save_erf_grid(out / report.erf_file, [
+            (label, [(f"{s.stage} (stride {s.stride})", s.erf) for s in stages]) for label, stages in report.erf.items()])
+    write_summary(report)
+    index = write_index(report)
+    echo(f"wrote {index}")
+    return report
