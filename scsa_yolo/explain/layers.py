@@ -121,16 +121,24 @@ def select_layers(per_model: Sequence[tuple[str, Sequence[AttentionLayer]]],
 
     Args:
         per_model: (model label, its layers) for every model.
-        requested: keys, module names or labels; commas separate several in one string.
+        requested: keys, module names or labels; commas separate several in one string
+            (a string that is a whole label is taken as it is).
 
     Raises:
         LayerSelectionError: a name that no model holds; the message lists every model's
             valid names.
     """
-    names = [part.strip() for item in (requested or ()) for part in str(item).split(",") if part.strip()]
+    every = [layer for _, layers in per_model for layer in layers]
+    names: list[str] = []
+    for item in requested or ():
+        text = str(item).strip()
+        if any(layer.matches(text) for layer in every):  # labels hold commas: "(SCSA, residual)"
+            names.append(text)
+        else:
+            names += [part.strip() for part in text.split(",") if part.strip()]
     if not names:
         return [list(layers) for _, layers in per_model]
-    unknown = [n for n in names if not any(layer.matches(n) for _, layers in per_model for layer in layers)]
+    unknown = [n for n in names if not any(layer.matches(n) for layer in every)]
     if unknown:
         lines = []
         for label, layers in per_model:
