@@ -42,7 +42,8 @@ def find_images(paths: Sequence[str | Path], limit: int | None = None) -> list[P
             found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in suffixes)
         elif path.is_file():
             if path.suffix.lower().lstrip(".") not in suffixes:
-                raise ExplainInputError(f"{path} is not an image file; accepted suffixes: {', '.join(sorted(suffixes))}")
+                raise ExplainInputError(
+                    f"{path} is not an image file; accepted suffixes: {', '.join(sorted(suffixes))}")
             found.append(path)
         else:
             raise ExplainInputError(f"{path} does not exist; give image files or folders holding images")

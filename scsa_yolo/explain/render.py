@@ -100,7 +100,7 @@ def save_gate_figure(path: Path, title: str, images: Sequence[np.ndarray], names
     One row per image: the (letterboxed) image with the mean spatial gate over it, then the
     gate of each group, each map on its own colour scale (its [min, max] in its title, at
     least 0.01 wide); below, the channel gate of every image as a heat strip (images x
-    channels) on one scale, shown on its colour bar.
+    channels) on one scale (also at least 0.01 wide), shown on its colour bar.
 
     Args:
         images: (S, S, 3) uint8 RGB model inputs, one per row.
@@ -116,10 +116,13 @@ def save_gate_figure(path: Path, title: str, images: Sequence[np.ndarray], names
     groups = min(total_groups, MAX_GATE_GROUPS) if total_groups > 1 else 0
     cols = 1 + groups  # picture columns; one narrow colour-bar column follows
     rows = (n if spatial is not None else 0) + (1 if channel is not None else 0)
-    fig = plt.figure(figsize=(1.6 * max(cols, 3) + 0.9, 1.6 * rows + 0.2 * (2 + len(notes)) + 0.3))
-    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[1] * cols + [0.07], hspace=0.4, wspace=0.1)
-    lines = [title, spatial_title if spatial is not None else "", *notes]
-    fig.suptitle("\n".join(line for line in lines if line), fontsize=7)
+    lines = [line for line in (title, spatial_title if spatial is not None else "", *notes) if line]
+    header, footer = 0.14 * len(lines) + 0.35, 0.45
+    height = 1.75 * rows + header + footer
+    fig = plt.figure(figsize=(1.6 * max(cols, 3) + 0.9, height))
+    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[1] * cols + [0.07], hspace=0.45, wspace=0.1,
+                            top=1 - header / height, bottom=footer / height, left=0.1, right=0.93)
+    fig.suptitle("\n".join(lines), fontsize=7, y=1 - 0.08 / height)
     if spatial is not None:
         for i, (picture, name) in enumerate(zip(images, names)):
             ax = fig.add_subplot(grid[i, 0])
@@ -141,7 +144,7 @@ def save_gate_figure(path: Path, title: str, images: Sequence[np.ndarray], names
         bar.ax.set_yticklabels(["low", "high"], fontsize=6)
         bar.set_label("each map on its own scale [min, max] (in its title)", fontsize=6)
     if channel is not None:
-        lo, hi = _limits(channel)
+        lo, hi = _map_limits(channel)
         ax = fig.add_subplot(grid[rows - 1, :cols])
         strip = ax.imshow(channel, cmap="viridis", vmin=lo, vmax=hi, aspect="auto", interpolation="nearest")
         ax.set_yticks(range(len(names)), [str(name)[:16] for name in names], fontsize=6)

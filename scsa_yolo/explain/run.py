@@ -116,7 +116,8 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
                  + ", ".join(f"{s.stage} 50% in {100 * s.area[0.5]:.1f}% of the image" for s in report.erf[m.label]))
         report.erf_file = "erf/erf.png"
         save_erf_grid(out / report.erf_file, [
-            (label, [(f"{s.stage} (stride {s.stride})", s.erf) for s in stages]) for label, stages in report.erf.items()])
+            (label, [(f"{s.stage} (stride {s.stride})", s.erf) for s in stages])
+            for label, stages in report.erf.items()])
     write_summary(report)
     index = write_index(report)
     echo(f"wrote {index}")
