@@ -27,6 +27,8 @@ from scsa_yolo.explain.run import PARTS
               help="Detection threshold for the CAM and the boxes drawn on it.")
 @click.option("--max-images", type=click.IntRange(min=1), default=None,
               help="Use at most this many images (sorted by path).")
+@click.option("--cam-images", type=click.IntRange(min=1), default=None,
+              help="CAM panels for the first N images only (gates and ERFs still use every image). Default: all.")
 @click.option("--gate-rows", type=click.IntRange(min=1), default=4, show_default=True,
               help="Images drawn in each gate picture (the statistics use every image).")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
@@ -34,7 +36,8 @@ from scsa_yolo.explain.run import PARTS
 @click.option("--skip", "skip", multiple=True, type=click.Choice(PARTS),
               help="Leave out a kind of picture (cam, gates, erf). Repeatable.")
 @click.option("--note", default="", help="A paragraph for the top of index.md (e.g. where the checkpoints come from).")
-def explain(models, images, out, layers, imgsz, device, conf, max_images, gate_rows, batch, skip, note):
+def explain(models, images, out, layers, imgsz, device, conf, max_images, cam_images, gate_rows, batch, skip,
+            note):
     """Class activation maps, attention gates and effective receptive fields of one or more models.
 
     \b
@@ -57,8 +60,8 @@ def explain(models, images, out, layers, imgsz, device, conf, max_images, gate_r
         raise click.UsageError("--skip leaves nothing to do; skip at most two of cam, gates, erf")
     try:
         run_explain(list(models), list(images), out, layers=list(layers), imgsz=imgsz, device=device, conf=conf,
-                    max_images=max_images, gate_rows=gate_rows, batch=batch, parts=parts, note=note,
-                    echo=lambda line: click.echo(line, err=True))
+                    max_images=max_images, cam_images=cam_images, gate_rows=gate_rows, batch=batch, parts=parts,
+                    note=note, echo=lambda line: click.echo(line, err=True))
     except ExplainInputError as error:
         raise click.BadParameter(str(error), param_hint="--images") from None
     except LayerSelectionError as error:

@@ -318,7 +318,8 @@ def test_explain_writes_cam_gate_and_erf_pictures_and_an_index(images, checkpoin
 def test_explain_with_names_layers_and_skip(images, tmp_path):
     out = tmp_path / "some"
     result = _run(["--model", "yolov8n", "--model", "yolov8n-cbam-neck", "--images", images / "wide.png",
-                   "--out", out, "--imgsz", 64, "--device", "cpu", "--layers", "20", "--skip", "erf"])
+                   "--out", out, "--imgsz", 64, "--device", "cpu", "--layers", "20", "--skip", "erf",
+                   "--cam-images", 1])
     assert result.exit_code == 0, result.output
     assert "(random weights)" in result.output
     assert [p.relative_to(out).as_posix() for p in sorted(out.rglob("*.png"))] == [

@@ -115,7 +115,9 @@ def _gate_section(report: ExplainReport) -> list[str]:
         "H and W gates of each SMSA sub-feature group as an HxW map, a_h[c,h]*a_w[c,w] averaged over the "
         "group's channels); below, the channel gate of every image (images x channels). Colour scales span "
         "the values shown (see the colour bars), so small differences are visible: read the numbers below "
-        "for absolute levels. Columns: mean ± std [min, max] over all images (and positions or channels).", "",
+        f"for absolute levels. Each picture draws the first {report.settings.get('gate_rows', 4)} image(s); the "
+        f"columns below are mean ± std [min, max] over all {len(report.images)} image(s) (and positions or "
+        "channels).", "",
     ]
     for model in report.models:
         entries = [g for g in report.gates if g["model"] == model["label"]]

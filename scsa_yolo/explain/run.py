@@ -26,7 +26,8 @@ def _batches(images, size, device):
 
 def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path, *,
             layers: Sequence[str] | None = None, imgsz: int = 320, device: str | None = None,
-            conf: float = 0.25, max_images: int | None = None, gate_rows: int = 4, batch: int = 8,
+            conf: float = 0.25, max_images: int | None = None, cam_images: int | None = None,
+            gate_rows: int = 4, batch: int = 8,
             parts: Sequence[str] = PARTS, note: str = "",
             echo: Callable[[str], None] = print) -> ExplainReport:
     """Write the pictures and ``index.md`` for ``models`` on ``images`` into ``out``.
@@ -40,6 +41,8 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
         device: ``cpu``, ``0``, ``cuda:0``; default: the first GPU if any, else the CPU.
         conf: detection threshold for the CAM and the boxes drawn.
         max_images: use at most this many images (sorted by path).
+        cam_images: draw CAM panels for the first this many images only (gates and ERFs
+            still use every image); default: all.
         gate_rows: images drawn per gate picture (statistics use every image).
         batch: images per forward pass for gates and ERFs.
         parts: any of :data:`PARTS`.
@@ -72,14 +75,16 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
     report = ExplainReport(
         out=out, note=note, images=[str(p) for p in paths],
         settings={"imgsz": imgsz, "conf": conf, "device": str(torch_device), "ultralytics": ultralytics.__version__,
-                  "parts": list(parts), "layers": list(layers or [])},
+                  "parts": list(parts), "layers": list(layers or []), "cam_images": cam_images,
+                  "gate_rows": gate_rows},
         models=[{"label": m.label, "given": m.given, "argument": m.argument, "trained": m.trained,
                  "layers": [{"key": layer.key, "label": layer.label, "module": layer.module_name}
                             for layer in m.layers]} for m in loaded],
     )
 
     if "cam" in parts:
-        for i, image in enumerate(loaded_images):
+        cam_set = loaded_images[:cam_images] if cam_images else loaded_images
+        for i, image in enumerate(cam_set):
             panels, entry = [], {"image": image.path.name, "models": []}
             for m in loaded:
                 cam = cam_with_detections(m, image, imgsz, conf, str(torch_device))
@@ -88,7 +93,7 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
             entry["file"] = f"cam/{i + 1:03d}-{image.stem}.png"
             save_cam_panel(out / entry["file"], image.rgb, image.path.name, panels)
             report.cam.append(entry)
-            echo(f"[cam {i + 1}/{len(loaded_images)}] {entry['file']}")
+            echo(f"[cam {i + 1}/{len(cam_set)}] {entry['file']}")
 
     batches = _batches(loaded_images, batch, torch_device) if {"gates", "erf"} & set(parts) else []
     if "gates" in parts:
