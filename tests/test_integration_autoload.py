@@ -64,7 +64,7 @@ def test_stock_ultralytics_sees_the_layers_without_any_import_of_ours(tmp_path):
         tmp_path,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "['SCSA']"
+    assert out.stdout.strip().splitlines()[-1] == "['ResidualAttention', 'SCSA']"  # the default placement
 
 
 def test_disabled_by_environment(tmp_path):
