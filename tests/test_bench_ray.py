@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from scsa_yolo.cli.main import main
@@ -124,8 +125,8 @@ def test_ray_backend_gives_the_records_and_report_of_the_local_pool(both_backend
         for key in METRICS:
             assert on_ray["metrics"][key] == local["metrics"][key], (name, key)
         assert on_ray["profile"]["params"] == local["profile"]["params"]
+    # the Table 4 report (the CSV also holds the measured throughput, which differs run to run)
     assert (root / "ray" / "report.md").read_text() == (root / "local" / "report.md").read_text()
-    assert (root / "ray" / "report.csv").read_text() == (root / "local" / "report.csv").read_text()
     # the plan, the cluster, the probe, then per-run progress as with the local pool
     assert "bench: 2 run(s): 0 already done, 2 to run" in output
     assert "ray: 1 node(s), 2 CPU(s), 0 GPU(s); per run: 1 CPU(s), 0 GPU(s) (device cpu)" in output
@@ -190,7 +191,7 @@ def test_killed_worker_is_retried_and_resumes_while_a_broken_run_fails_alone(clu
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_tasks_and_the_same_command_resumes(cluster):
     root, address = cluster
-    grid = _grid(root, "interrupt", epochs=4)
+    grid = _grid(root, "interrupt", epochs=15)  # ~0.4 s each: time for the cancel to arrive
     out = root / "interrupt"
     run = out / "synthetic" / "yolov8n-none-s0"
     args = ("--grid", grid, "--out", out, "--backend", "ray", "--address", address, "--no-report")
@@ -214,14 +215,19 @@ def test_ctrl_c_cancels_the_tasks_and_the_same_command_resumes(cluster):
     else:
         raise AssertionError(f"worker {worker} still runs after the cancel")
     assert not (run / "record.json").exists(), "the run finished before it could be interrupted"
-    assert (run / "weights" / "last.pt").is_file()
+    # epochs the checkpoint holds (Ultralytics counts from 0); an interrupt between the
+    # results.csv row and the checkpoint of an epoch leaves that row, and the epoch is redone
+    kept = torch.load(run / "weights" / "last.pt", map_location="cpu", weights_only=False)["epoch"] + 1
+    assert 1 <= kept < 15
 
     result = _bench(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 already done, 1 to run" in result.stdout
     assert "[1/1] synthetic/yolov8n-none-s0: submitted (resuming)" in result.stdout
     assert load_record(run / "record.json")["train_mode"] == "resumed"
-    assert _epochs_logged(run) == [1, 2, 3, 4]
+    logged = _epochs_logged(run)
+    assert logged[-(15 - kept):] == list(range(kept + 1, 16))  # continued from the checkpoint
+    assert sorted(set(logged)) == list(range(1, 16)) and len(logged) <= 16
 
 
 @pytest.mark.slow

@@ -137,8 +137,12 @@ def check_models(grid: Grid) -> None:
 # the worker would then import the checkout's scsa_yolo/, which lacks the installed
 # scsa_yolo.cfg and scsa_yolo.cli (they live in the top-level cfg/ and cli/ folders).
 # `-c` puts '' there instead, and the boot line drops it.
+# It also unblocks SIGINT: a process inherits its parent's blocked signals, and Ray's worker
+# processes block SIGINT, so a worker started from a Ray task could not be stopped gently
+# (SIGINT, keeping its last epoch) and would be killed after the grace period instead.
 WORKER_BOOT = (
-    "import sys; sys.path[:] = [p for p in sys.path if p != '']; "
+    "import signal, sys; hasattr(signal, 'pthread_sigmask') and signal.pthread_sigmask(signal.SIG_UNBLOCK, "
+    "{signal.SIGINT}); sys.path[:] = [p for p in sys.path if p != '']; "
     "from scsa_yolo.bench.worker import main; sys.exit(main(sys.argv[1:]))"
 )
 
