@@ -70,6 +70,19 @@ def test_a_split_without_any_usable_image_writes_nothing(run, tmp_path):
     assert not (tmp_path / "root" / "visdrone").exists()
 
 
+def test_a_missing_split_points_to_splits_and_splits_prepares_the_rest(run, tmp_path):
+    import shutil
+
+    source = make_visdrone(tmp_path / "src")
+    shutil.rmtree(source / "VisDrone2019-DET-test-dev")  # only the train/val archives
+    refused = run("prepare", "visdrone", "--root", tmp_path / "root", "--source", source, "--no-progress")
+    assert refused.exit_code == 1
+    assert "VisDrone2019-DET-test-dev/" in refused.output and "Split 'test' needs it" in refused.output
+    assert "--splits train,val" in refused.output
+    subset = run("prepare", "visdrone", "--root", tmp_path / "root", "--source", source, "--splits", "train,val", "--no-progress")
+    assert subset.exit_code == 0, subset.output
+
+
 def test_bad_arguments_are_usage_errors(run, tmp_path):
     wrong_option = run("prepare", "voc", "--root", tmp_path, "--others", "drop")
     assert wrong_option.exit_code == 2 and "dataset 'voc' has no option 'others'" in wrong_option.output

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Sequence
 
 from ..coco_gt import GtBox
 from ..download import RemoteFile
@@ -25,7 +25,7 @@ from ..events import (
     ConversionLog,
 )
 from ..images import ImageProblem, probe_image
-from ..sources import SourceTree
+from ..sources import SourceMissing, SourceTree
 
 
 class RecipeOptionError(ValueError):
@@ -137,6 +137,23 @@ class Recipe:
                 f"dataset '{self.name}' has no split {', '.join(map(repr, unknown))} (its splits: {', '.join(self.splits)})"
             )
         return [s for s in self.splits if s in splits]
+
+    def split_missing(self, split: str, requested: Sequence[str], what: str, roots: Sequence[Path]) -> SourceMissing:
+        """The error for a split whose files are not in the source, with the ``--splits`` way out.
+
+        ``what`` names the missing folder or file; ``requested`` are the splits being built. A
+        user who has only some splits' files (e.g. VisDrone's or FLIR's train/val archives)
+        learns that ``--splits`` prepares just those.
+        """
+        searched = ", ".join(str(root) for root in roots) or "(no source folder)"
+        others = [s for s in requested if s != split]
+        if others:
+            hint = f"If you have only some splits' files, prepare those with --splits, e.g. --splits {','.join(others)}."
+        else:
+            hint = f"--splits chooses which of {', '.join(self.splits)} to prepare."
+        return SourceMissing(
+            f"{self.name}: no {what} under {searched}.\nSplit '{split}' needs it. {hint}\n{self.manual_help}"
+        )
 
     # --- conversion ---------------------------------------------------------------------
     def convert(self, tree: SourceTree, splits: list[str], options: dict[str, Any], log: ConversionLog) -> Conversion:

@@ -18,7 +18,7 @@ from ..boxes import fit_box_to_image
 from ..coco_gt import GtBox
 from ..download import RemoteFile
 from ..events import ACTION_DROPPED, ACTION_IGNORE, ACTION_SKIPPED, CROWD, MALFORMED, UNKNOWN_CLASS, ConversionLog
-from ..sources import SourceMissing, SourceTree, load_json
+from ..sources import SourceTree, load_json
 from .base import Conversion, ConvertedImage, Recipe, measure_image
 
 COCO_IMAGES = "http://images.cocodataset.org"
@@ -78,7 +78,7 @@ class CocoRecipe(Recipe):
             images = _image_folder(tree, f"{split}2017")
             if annotation is None or images is None:
                 missing = json_name if annotation is None else f"{split}2017/ (images)"
-                raise SourceMissing(f"coco: {missing} not found under {tree.roots}.\n{self.manual_help}")
+                raise self.split_missing(split, splits, missing, tree.roots)
             located[split] = (annotation, images)
         notes: list[str] = []
         return Conversion(list(CLASSES), self._images(located, coco80, log, notes), notes=notes)

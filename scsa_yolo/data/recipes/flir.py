@@ -18,7 +18,7 @@ from typing import Iterator
 
 from ..download import RemoteFile
 from ..events import ConversionLog, ZERO_AREA
-from ..sources import SourceMissing, SourceTree, load_json
+from ..sources import SourceTree, load_json
 from .base import Conversion, ConvertedImage, Recipe, RecipeOption
 from .coco import convert_coco_json
 
@@ -78,10 +78,7 @@ class FlirRecipe(Recipe):
             folder_name = SPLIT_FOLDERS[modality][split]
             folder = tree.find_dir(folder_name, contains=("coco.json",))
             if folder is None:
-                raise SourceMissing(
-                    f"flir: no {folder_name}/ with coco.json under {tree.roots} (split '{split}', "
-                    f"modality {modality}).\n{self.manual_help}"
-                )
+                raise self.split_missing(split, splits, f"{folder_name}/ with coco.json (modality {modality})", tree.roots)
             located[split] = folder
         data = {split: load_json(folder / "coco.json") for split, folder in located.items()}
         classes, id_to_class = derive_classes(data)

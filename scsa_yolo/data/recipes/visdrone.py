@@ -39,7 +39,7 @@ from ..events import (
     UNKNOWN_CLASS,
     ConversionLog,
 )
-from ..sources import SourceMissing, SourceTree
+from ..sources import SourceTree
 from .base import Conversion, ConvertedImage, Recipe, RecipeOption, measure_image
 
 ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases/download/v0.0.0"  # cfg/datasets/VisDrone.yaml
@@ -82,10 +82,7 @@ class VisDroneRecipe(Recipe):
         for split in splits:
             folder = tree.find_dir(SPLIT_FOLDERS[split], contains=("annotations",))
             if folder is None:
-                raise SourceMissing(
-                    f"visdrone: no folder {SPLIT_FOLDERS[split]}/ with annotations/ under {tree.roots} "
-                    f"(needed for split '{split}').\n{self.manual_help}"
-                )
+                raise self.split_missing(split, splits, f"folder {SPLIT_FOLDERS[split]}/ with annotations/", tree.roots)
             folders[split] = folder
         totals = {split: sum(1 for _ in (folders[split] / "annotations").glob("*.txt")) for split in splits}
         return Conversion(classes, self._images(folders, classes, options["others"], log), totals)

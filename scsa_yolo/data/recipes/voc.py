@@ -35,7 +35,7 @@ from ..events import (
     UNKNOWN_CLASS,
     ConversionLog,
 )
-from ..sources import SourceMissing, SourceTree
+from ..sources import SourceTree
 from .base import Conversion, ConvertedImage, Recipe, RecipeOption, measure_image
 
 ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases/download/v0.0.0"  # cfg/datasets/VOC.yaml
@@ -146,19 +146,18 @@ class VocRecipe(Recipe):
         for split in splits:
             plan[split] = []
             for year, image_set in SPLIT_SETS[split]:
-                voc = self._find_year(tree, year, image_set)
+                voc = self._find_year(tree, year, image_set, split, splits)
                 list_file = voc / "ImageSets" / "Main" / f"{image_set}.txt"
                 ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
                 plan[split].append((voc, f"VOC{year}/{image_set}", ids))
             totals[split] = sum(len(ids) for _, _, ids in plan[split])
         return Conversion(list(CLASSES), self._images(plan, options["train_difficult"], log), totals)
 
-    def _find_year(self, tree: SourceTree, year: str, image_set: str) -> Path:
+    def _find_year(self, tree: SourceTree, year: str, image_set: str, split: str, splits: list[str]) -> Path:
         needed = f"ImageSets/Main/{image_set}.txt"
         found = tree.find_dirs(lambda d: d.name == f"VOC{year}" and (d / needed).is_file() and (d / "Annotations").is_dir())
         if not found:
-            searched = ", ".join(str(root) for root in tree.roots) or "(no source folder)"
-            raise SourceMissing(f"voc: no VOC{year}/ with {needed} and Annotations/ under {searched}.\n{self.manual_help}")
+            raise self.split_missing(split, splits, f"VOC{year}/ with {needed} and Annotations/", tree.roots)
         return found[0]
 
     def _images(self, plan: dict, train_difficult: bool, log: ConversionLog) -> Iterator[tuple[str, ConvertedImage]]:
