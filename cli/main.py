@@ -31,22 +31,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in SUBCOMMANDS:
             return None
-        module_name, attr, short_help = SUBCOMMANDS[name]
-        try:
-            module = importlib.import_module(f"scsa_yolo.cli.{module_name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"scsa_yolo.cli.{module_name}":
-                raise
-            return _not_built_yet(name, short_help)
-        return getattr(module, attr)
-
-
-def _not_built_yet(name: str, short_help: str) -> click.Command:
-    @click.command(name=name, help=short_help, short_help=f"{short_help} (not available yet)")
-    def placeholder() -> None:
-        raise click.ClickException(f"`scsa-yolo {name}` is not implemented in this version.")
-
-    return placeholder
+        module_name, attr, _ = SUBCOMMANDS[name]
+        return getattr(importlib.import_module(f"scsa_yolo.cli.{module_name}"), attr)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -34,12 +34,10 @@ FWD, BWD = "scsa_yolo.fused_forward.default", "scsa_yolo.fused_backward.default"
 def _worker() -> None:  # noqa: C901 (one process, many measurements)
     import torch
 
-    from scsa_yolo.nn import scsa as scsa_module
     from scsa_yolo.nn import scsa_fast
     from scsa_yolo.nn.scsa import SCSA
 
     assert scsa_fast._import_triton() is None  # before torch.compile imports triton
-    scsa_module._load_fast()  # the compiled layer uses what eager calls loaded (scsa.py)
     results: dict = {"errors": {}, "interpreted": bool(scsa_fast._kernel_state.get("interpreted"))}
 
     def layer_for(channels: int, seed: int = 0, **kwargs) -> SCSA:

@@ -216,9 +216,10 @@ def load_detection_model(model: str | nn.Module) -> tuple[nn.Module, str]:
         return model, type(model).__name__
     from pathlib import Path
 
-    from scsa_yolo.eval.evaluate import register_layers, resolve_weights
+    from scsa_yolo.eval.evaluate import resolve_weights
+    from scsa_yolo.integration import register
 
-    register_layers()
+    register()
     from ultralytics import YOLO
 
     source = str(model)
@@ -232,11 +233,8 @@ def load_detection_model(model: str | nn.Module) -> tuple[nn.Module, str]:
 @contextlib.contextmanager
 def _quiet_ultralytics():
     """Silence Ultralytics' model summary while building (it prints unfused GFLOPs of its own)."""
-    try:
-        from ultralytics.utils import LOGGER
-    except ImportError:  # pragma: no cover
-        yield
-        return
+    from ultralytics.utils import LOGGER
+
     level = LOGGER.level
     LOGGER.setLevel(40)
     try:

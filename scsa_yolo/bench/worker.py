@@ -146,9 +146,9 @@ def epoch_figures(trainer, epoch_ends: list[float], started: float, epochs_left:
 
 def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
     """Train (or resume, or skip a finished training); returns how it went."""
-    from scsa_yolo.eval.evaluate import register_layers
+    from scsa_yolo.integration import register
 
-    register_layers()
+    register()
     from ultralytics import YOLO
 
     last = run_dir / "weights" / "last.pt"

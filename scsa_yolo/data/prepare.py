@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import synthetic
 from .events import ConversionLog
 from .manifest import is_complete, load_manifest
 from .paths import data_yaml_path, dataset_dir, default_data_root
@@ -147,31 +148,21 @@ def _is_generated(name: str) -> bool:
 def _prepare_synthetic(
     root: str | Path | None, force: bool, options: dict[str, Any], echo: Callable[[str], None], name: str = "synthetic"
 ) -> PrepareResult:
-    """Delegate to :func:`scsa_yolo.data.synthetic.prepare_synthetic_dataset` (owned by the integration).
+    """Delegate to :func:`scsa_yolo.data.synthetic.prepare_synthetic_dataset`.
 
     ``name`` is ``synthetic`` or ``synthetic-SCENARIO``; an unknown scenario is a
     :class:`RecipeOptionError` whose message lists the choices.
     """
-    try:
-        from . import synthetic
-    except ImportError as error:
-        raise PrepareError(
-            f"the synthetic dataset generator (scsa_yolo.data.synthetic.prepare_synthetic) is not available "
-            f"in this installation ({error})"
-        ) from None
     root_path = Path(root).expanduser() if root is not None else default_data_root()
     folder = dataset_dir(name, root_path).absolute()
     before = _created(folder)
     started = time.monotonic()
-    option_error = getattr(synthetic, "SyntheticOptionError", None)
     try:
         yaml_path = Path(synthetic.prepare_synthetic_dataset(name, root_path, force=force, **options))
     except TypeError as error:  # an option the generator's signature does not have
         raise RecipeOptionError(f"{name}: {error}") from None
-    except Exception as error:
-        if option_error is not None and isinstance(error, option_error):
-            raise RecipeOptionError(f"{name}: {error}") from None
-        raise
+    except synthetic.SyntheticOptionError as error:
+        raise RecipeOptionError(f"{name}: {error}") from None
     manifest = load_manifest(yaml_path.parent)
     status = "already prepared" if before is not None and before == _created(yaml_path.parent) else "prepared"
     echo(f"{name}: {'already up to date' if status == 'already prepared' else 'generated'} at {yaml_path.parent}")

@@ -20,6 +20,7 @@ from typing import Any
 from scsa_yolo.data.coco_gt import category_id_for_class, write_json_atomic
 from scsa_yolo.eval.coco import CocoMetrics, coco_metrics
 from scsa_yolo.eval.ground_truth import GroundTruth, ground_truth_for
+from scsa_yolo.integration import register
 
 
 class EvalError(RuntimeError):
@@ -72,14 +73,6 @@ class EvalResult:
                 f"(counted as missed), e.g. {self.not_loaded_examples[:3]}"
             )
         return "\n".join(lines)
-
-
-def register_layers() -> None:
-    """Make our attention layers known to Ultralytics before a checkpoint is unpickled."""
-    try:
-        import scsa_yolo.integration  # noqa: F401  (registration is an import side effect)
-    except ImportError:  # only the stock models can load without it
-        pass
 
 
 def resolve_weights(weights_or_run: str | Path) -> Path:
@@ -161,7 +154,7 @@ def evaluate(
 
     started = time.perf_counter()
     weights = resolve_weights(weights_or_run)
-    register_layers()
+    register()  # our layers must be known to Ultralytics before the checkpoint is unpickled
     from ultralytics import YOLO
 
     model = YOLO(str(weights))

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import scsa_fast
 from ._validate import check_choice, layer_error
 
 __all__ = ["SCSA", "IMPL_ENV_VAR"]
@@ -47,30 +48,10 @@ _ORDERS = ("smsa_first", "pcsa_first")
 _SCALE_MODES = ("channels", "tokens")
 _QKV_INITS = ("default", "official")
 
-# The fused kernel module is imported at most once; a failed import is remembered so the
-# reference path costs nothing on machines without it.
-_FAST_UNSET = object()
-_fast_module: object = _FAST_UNSET
-_fast_import_error: str = ""
-
-
-def _load_fast():
-    """Return :mod:`scsa_yolo.nn.scsa_fast`, or None when it cannot be imported."""
-    global _fast_module, _fast_import_error
-    if _fast_module is _FAST_UNSET:
-        try:
-            from . import scsa_fast  # noqa: PLC0415 (optional, heavy: triton)
-
-            _fast_module = scsa_fast
-        except ImportError as exc:  # module absent, or triton/CUDA missing
-            _fast_module = None
-            _fast_import_error = f"{type(exc).__name__}: {exc}"
-    return _fast_module
-
-
-def _compiled_fast():
-    """The fast module as already loaded by an eager call (None when not loaded yet)."""
-    return None if _fast_module is _FAST_UNSET else _fast_module
+# The fused path's module (about 25 ms to import, no Triton: it imports Triton itself on
+# first use and says why when it cannot). A module global, so torch.compile, which cannot
+# trace an import inside forward, finds it in every process; tests swap it.
+_fast_module = scsa_fast
 
 
 def _make_norm(kind: str, channels: int, groups: int) -> nn.Module:
@@ -322,16 +303,12 @@ class SCSA(nn.Module):
         """(B, C, H, W) -> (B, C, H, W), same dtype."""
         impl = self.resolved_impl()
         if impl != "reference" and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
-            # Dynamo cannot trace an import: the module is loaded when this one is (below), so a
-            # process that compiles before any eager call still gets the fused custom ops.
-            fast = _compiled_fast() if torch.compiler.is_compiling() else _load_fast()
+            fast = _fast_module
             layer_reason = self.fused_unsupported_reason()
-            if fast is not None and layer_reason is None and fast.supports(self, x):
+            if layer_reason is None and fast.supports(self, x):
                 return fast.scsa_forward(self, x)
             if impl == "fast":
-                if fast is None:
-                    why = f"scsa_yolo.nn.scsa_fast cannot be imported ({_fast_import_error})"
-                elif layer_reason is not None:
+                if layer_reason is not None:
                     why = f"this layer uses {layer_reason}"
                 else:
                     why = (
@@ -422,7 +399,3 @@ class SCSA(nn.Module):
         gate = torch.sigmoid(out).to(xs.dtype)
         return xs * gate.reshape(b, c, 1, 1)
 
-
-# Load the fused path's module now (about 25 ms, no Triton import) so that torch.compile,
-# which cannot trace the import inside forward, finds it in every process.
-_load_fast()

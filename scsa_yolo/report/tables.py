@@ -178,12 +178,9 @@ class ReportError(ValueError):
 
 
 def _attention_order() -> dict[str, int]:
-    try:
-        from scsa_yolo.nn.registry import attention_names
+    from scsa_yolo.nn.registry import attention_names  # imports torch: only when a table is built
 
-        return {name: i for i, name in enumerate(attention_names())}
-    except ImportError:  # pragma: no cover
-        return {"none": 0}
+    return {name: i for i, name in enumerate(attention_names())}
 
 
 def _model_sort_key(model: str) -> tuple:
@@ -614,10 +611,7 @@ def _table2(frame, models, model_rank, block_order):
 
 
 def _ablation(frame, models, model_rank, block_order):
-    try:
-        from scsa_yolo.nn.registry import TABLE1_ROWS
-    except ImportError:  # pragma: no cover
-        TABLE1_ROWS = [("Baseline", "scsa")]
+    from scsa_yolo.nn.registry import TABLE1_ROWS
     groups = {name: (i, group) for i, (group, name) in enumerate(TABLE1_ROWS)}
     frame = frame.copy()
 
