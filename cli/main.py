@@ -9,16 +9,16 @@ import importlib
 
 import click
 
-# command name -> (module inside scsa_yolo.cli, attribute, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "train": ("train", "train", "Train a YOLO model with an attention on a dataset."),
-    "models": ("models", "models", "Generate and inspect model YAMLs with attention rows."),
-    "data": ("data", "data", "List, prepare and check benchmark datasets."),
-    "val": ("val", "val", "Evaluate a trained model with pycocotools."),
-    "profile": ("profile", "profile", "Params, GFLOPs, throughput and latency of a model or layer."),
-    "bench": ("bench", "bench", "Train and evaluate a grid of datasets x models x attentions."),
-    "report": ("report", "report", "Turn run records into paper-style tables."),
-    "explain": ("explain", "explain", "CAMs, attention gates and receptive fields of models on images."),
+# command name -> (module inside scsa_yolo.cli, attribute); each command's help lives with it
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("train", "train"),
+    "models": ("models", "models"),
+    "data": ("data", "data"),
+    "val": ("val", "val"),
+    "profile": ("profile", "profile"),
+    "bench": ("bench", "bench"),
+    "report": ("report", "report"),
+    "explain": ("explain", "explain"),
 }
 
 
@@ -31,7 +31,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in SUBCOMMANDS:
             return None
-        module_name, attr, _ = SUBCOMMANDS[name]
+        module_name, attr = SUBCOMMANDS[name]
         return getattr(importlib.import_module(f"scsa_yolo.cli.{module_name}"), attr)
 
 
