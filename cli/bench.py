@@ -25,7 +25,8 @@ def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices
         given = [name for name, value in (("--address", address), ("--gpus-per-run", gpus_per_run),
                                           ("--cpus-per-run", cpus_per_run)) if value is not None]
         if given:
-            raise click.UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --backend ray")
+            verb = "applies" if len(given) == 1 else "apply"
+            raise click.UsageError(f"{', '.join(given)} {verb} only to --backend ray")
         return
     if devices is not None or ddp:
         raise click.UsageError("--devices and --ddp are for --backend local; with --backend ray, Ray assigns the "

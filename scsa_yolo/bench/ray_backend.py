@@ -63,7 +63,8 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise GridError(f"--backend ray needs Ray, which is not installed here. Install it with: {INSTALL_HINT}") from None
+        raise GridError(f"--backend ray needs Ray, which is not installed here. Install it with: {INSTALL_HINT}") \
+            from None
     return ray
 
 
@@ -76,7 +77,8 @@ def check_resources(cpus: float | None, gpus: float | None) -> None:
     if gpus < 0:
         raise GridError(f"--gpus-per-run must be 0 or more, not {gpus:g}")
     if gpus > 1 and gpus != int(gpus):
-        raise GridError(f"--gpus-per-run {gpus:g}: above 1 it must be a whole number of GPUs (each run trains with DDP on them)")
+        raise GridError(f"--gpus-per-run {gpus:g}: above 1 it must be a whole number of GPUs "
+                        "(each run trains with DDP on them)")
 
 
 def device_for(gpus: float) -> str:
@@ -180,7 +182,8 @@ def connect(ray, address: str | None, echo: Echo) -> bool:
         return False
     try:
         if address is None:
-            ray.init(include_dashboard=False)
+            # "local": a new Ray, even where `ray start` left one (or its stale address file)
+            ray.init(address="local", include_dashboard=False)
         else:
             ray.init(address=address)
     except (ConnectionError, RuntimeError, ValueError) as error:
@@ -352,9 +355,9 @@ def execute_on_ray(
                 what = f"attempt {item.attempt} of {retries + 1}"
             echo(f"[{item.index}/{total}] {item.planned.spec.run_id}: submitted ({what})")
 
-        for index, item in todo:
-            submit(_Submitted(item, index, 1))
         try:
+            for index, item in todo:
+                submit(_Submitted(item, index, 1))
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll_s)
                 for item in pending.values():
