@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from scsa_yolo.cliutil import parse_key_values, split_list
 from scsa_yolo.data.recipes import RecipeOption, get_recipe, recipe_names
 
 ROOT_HELP = "Data root holding one folder per dataset (default: $SCSA_YOLO_DATA or ./datasets)."
@@ -48,23 +49,6 @@ def _dataset_names() -> list[str]:
     for name in recipe_names():
         names += list(DATASET_NAMES) if name == "synthetic" else [name]
     return names
-
-
-def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
-    import yaml
-
-    parsed = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
-        parsed[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
-    return parsed
-
-
-def _split_list(values: tuple[str, ...]) -> list[str] | None:
-    splits = [s.strip() for v in values for s in v.split(",") if s.strip()]
-    return splits or None
 
 
 @click.group(name="data")
@@ -127,17 +111,19 @@ def prepare(
     from scsa_yolo.data.writer import EmptySplitError
 
     options = {k: v for k, v in recipe_options.items() if v is not None}
-    options.update(_parse_set(set_options))
+    given = parse_key_values(set_options, param_hint="--set", example="num_train=200")
+    options.update({key.replace("-", "_"): value for key, value in given.items()})
+    splits_list = split_list(splits) or None
     name = name.lower()
     generated = name == "synthetic" or name.startswith("synthetic-")  # scenarios share the generator
-    if generated and (source or _split_list(splits)):
+    if generated and (source or splits_list):
         raise click.UsageError(f"the {name} dataset is generated: --source and --splits do not apply")
     try:
         result = prepare_dataset(
             name,
             root=root,
             source=source,
-            splits=_split_list(splits),
+            splits=splits_list,
             force=force,
             options=options,
             link_mode=link_mode,

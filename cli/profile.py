@@ -5,11 +5,8 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cliutil import split_list
 from scsa_yolo.identity import DEFAULT_PLACEMENT, placement_names
-
-
-def _split(text: str | None) -> list[str]:
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
@@ -57,7 +54,7 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
       scsa-yolo profile --layer scsa --shape 256,40,40
     """
     from scsa_yolo.bench.profile import profile_layer, profile_model, resolve_device
-    from scsa_yolo.data.coco_gt import write_json_atomic
+    from scsa_yolo.atomic import write_json_atomic
 
     if layer is not None:
         if models:
@@ -77,7 +74,7 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
             write_json_atomic(result.to_dict(), out)
         return
 
-    targets = _targets(_split(models) or ["yolov8n-scsa.yaml"], _split(attns), placement)
+    targets = _targets(split_list(models) or ["yolov8n-scsa.yaml"], split_list(attns) or [], placement)
     results = []
     for label, argument, identity in targets:
         try:

@@ -5,16 +5,16 @@ from pathlib import Path
 
 import click
 
-STYLE_CHOICES = ("table4", "table3", "table2", "ablation")
-FORMAT_CHOICES = ("md", "latex", "html", "csv", "all")
+from scsa_yolo.report.render import FORMATS
+from scsa_yolo.report.tables import STYLES
 
 
 @click.command(name="report")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--style", default="table4", show_default=True,
+@click.option("--style", type=click.Choice(STYLES), default="table4", show_default=True,
               help="table4 (AP/AP50/AP75 per dataset and model), table3 (params, GFLOPs, AP..APl), "
                    "table2 (params, GFLOPs, throughput, latency, AP), ablation (SCSA Table 1 variants).")
-@click.option("--format", "fmt", default="md", show_default=True,
+@click.option("--format", "fmt", type=click.Choice([*FORMATS, "all"]), default="md", show_default=True,
               help="md, latex, html, csv, or all (all four files plus a PNG plot; needs --out).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Output path without extension (results/table4 -> results/table4.md, ...); an existing folder gets report.*.")
@@ -31,10 +31,6 @@ def report(paths, style, fmt, out, plot):
     """
     from scsa_yolo.report.build import ReportError, write_report
 
-    if style not in STYLE_CHOICES:
-        raise click.UsageError(f"unknown --style '{style}'; choose one of: {', '.join(STYLE_CHOICES)}")
-    if fmt not in FORMAT_CHOICES:
-        raise click.UsageError(f"unknown --format '{fmt}'; choose one of: {', '.join(FORMAT_CHOICES)}")
     if fmt == "all" and out is None:
         raise click.UsageError("--format all writes several files: give --out PATH (e.g. --out results/table4)")
     paths = list(paths) or [Path("runs/bench")]

@@ -8,12 +8,12 @@ minutes on 2 CPU cores. Everything else Ultralytics' trainer accepts passes thro
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
 import click
 
+from scsa_yolo.cliutil import training_arguments
 from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS, placement_names
 
 DEFAULT_MODEL = "yolov8n"
@@ -23,7 +23,7 @@ DEFAULT_EPOCHS = 20
 DEFAULT_IMGSZ = 128
 DEFAULT_BATCH = 16
 
-#: ultralytics keys that have a dedicated option here (``key=value`` would be ambiguous).
+#: Ultralytics keys that have a dedicated option here (``key=value`` would be ambiguous).
 _OWN_KEYS = {
     "model": "--model/--attn/--placement",
     "pretrained": "--pretrained",
@@ -36,40 +36,6 @@ _OWN_KEYS = {
     "project": "--project",
     "name": "--name",
 }
-
-
-def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``('lr0=0.01', 'amp=False')`` -> ``{'lr0': 0.01, 'amp': False}``, checked against
-    Ultralytics' training settings.
-
-    Raises:
-        click.UsageError: not ``key=value``, an unknown key (with suggestions), or a key
-            that has its own option.
-    """
-    import yaml
-
-    from ultralytics.cfg import DEFAULT_CFG_DICT
-
-    overrides: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise click.UsageError(f"extra argument {pair!r} is not key=value (e.g. lr0=0.005)")
-        if key in _OWN_KEYS:
-            raise click.UsageError(f"{pair!r}: use the {_OWN_KEYS[key]} option instead of {key}=...")
-        if key not in DEFAULT_CFG_DICT:
-            close = difflib.get_close_matches(key, list(DEFAULT_CFG_DICT), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise click.UsageError(f"{key!r} is not an Ultralytics training argument{hint}")
-        if raw.strip().lower() in ("", "none", "null"):
-            overrides[key] = None
-            continue
-        try:
-            overrides[key] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            overrides[key] = raw
-    return overrides
 
 
 def resolve_training_data(data: str, root: Path | None, echo=click.echo) -> Path:
@@ -158,7 +124,7 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
     stray = [o for o in overrides if o.startswith("-")]  # ignore_unknown_options lets typos land here
     if stray:
         raise click.UsageError(f"unknown option(s): {' '.join(stray)} (see scsa-yolo train --help)")
-    extra = parse_overrides(overrides)
+    extra = training_arguments(overrides, reserved=_OWN_KEYS)
     data_yaml = resolve_training_data(data, root)
     resolved = resolve_model(model, attn, placement, pretrained=pretrained is not None)
     run_name = name or _default_name(resolved, model, data)

@@ -26,7 +26,7 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
     COCO ground truth (ignore regions honoured), or against one built from the YOLO labels
     when the dataset has none. Ultralytics' own mAP50-95 is printed for comparison.
     """
-    from scsa_yolo.data.coco_gt import write_json_atomic
+    from scsa_yolo.atomic import write_json_atomic
     from scsa_yolo.eval import EvalError, evaluate
 
     out_dir = None

@@ -202,9 +202,9 @@ def test_report_cli_bad_style_and_format(record_dir):
     from scsa_yolo.cli.main import main
 
     outcome = CliRunner().invoke(main, ["report", str(record_dir), "--style", "table5"])
-    assert outcome.exit_code == 2 and "table4, table3, table2, ablation" in outcome.output
+    assert outcome.exit_code == 2 and "'table4', 'table3', 'table2', 'ablation'" in outcome.output
     outcome = CliRunner().invoke(main, ["report", str(record_dir), "--format", "pdf"])
-    assert outcome.exit_code == 2 and "md, latex, html, csv, all" in outcome.output
+    assert outcome.exit_code == 2 and "'md', 'latex', 'html', 'csv', 'all'" in outcome.output
     outcome = CliRunner().invoke(main, ["report", str(record_dir / "nope")])
     assert outcome.exit_code == 2 and "does not exist" in outcome.output
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from scsa_yolo.cli.train import _default_name, parse_overrides, resolve_training_data, train
+from scsa_yolo.cli.train import _OWN_KEYS, _default_name, resolve_training_data, train
+from scsa_yolo.cliutil import training_arguments
 from scsa_yolo.data.synthetic import prepare_synthetic
 
 
@@ -33,14 +34,16 @@ def test_missing_data_yaml_is_a_usage_error(tmp_path):
 
 
 def test_overrides_are_checked_against_ultralytics_arguments():
-    assert parse_overrides(("lr0=0.005", "amp=False", "optimizer=AdamW", "fraction=none")) == {
-        "lr0": 0.005, "amp": False, "optimizer": "AdamW", "fraction": None,
+    assert training_arguments(("lr0=0.005", "amp=False", "optimizer=AdamW", "classes=none"), reserved=_OWN_KEYS) == {
+        "lr0": 0.005, "amp": False, "optimizer": "AdamW", "classes": None,
     }
     for bad, message in [
-        (("lr=0.1",), "'lr' is not an Ultralytics training argument; did you mean lrf, lr0"),
+        (("lr=0.1",), "'lr' is not a valid YOLO argument. Similar arguments are i.e. ['lrf=0.01', 'lr0=0.01']"),
+        (("lr0=fast",), "'lr0=fast' is of invalid type str"),
+        (("fraction=none",), "'fraction' must not be None"),
         (("epochs=3",), "use the --epochs option"),
         (("model=x.yaml",), "use the --model/--attn/--placement option"),
-        (("lr0",), "is not key=value"),
+        (("lr0",), "is not KEY=VALUE"),
     ]:
         result = _run(list(bad))
         assert result.exit_code == 2 and message in result.output, result.output

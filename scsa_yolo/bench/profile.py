@@ -41,6 +41,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from scsa_yolo.device import cpu_name, device_name, resolve_device  # noqa: F401 (re-exported)
+from scsa_yolo.integration.training import quiet
 
 FLOPS_CONVENTION = (
     "torch.utils.flop_counter.FlopCounterMode, batch 1: convolutions and matrix products "
@@ -225,22 +226,9 @@ def load_detection_model(model: str | nn.Module) -> tuple[nn.Module, str]:
     source = str(model)
     if Path(source).is_dir() or source.endswith(".pt"):
         source = str(resolve_weights(source))
-    with _quiet_ultralytics():
+    with quiet():  # no model summary: it prints unfused GFLOPs of its own
         net = YOLO(source).model
     return net.float(), Path(str(model)).name
-
-
-@contextlib.contextmanager
-def _quiet_ultralytics():
-    """Silence Ultralytics' model summary while building (it prints unfused GFLOPs of its own)."""
-    from ultralytics.utils import LOGGER
-
-    level = LOGGER.level
-    LOGGER.setLevel(40)
-    try:
-        yield
-    finally:
-        LOGGER.setLevel(level)
 
 
 def profile_model(
@@ -277,7 +265,7 @@ def profile_model(
     params = count_params(net)
     net = copy.deepcopy(net).to(dev).eval()
     if hasattr(net, "fuse"):
-        with _quiet_ultralytics():
+        with quiet():  # no model summary: it prints unfused GFLOPs of its own
             net = net.fuse(verbose=False) if "verbose" in net.fuse.__code__.co_varnames else net.fuse()
         fused = True
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..cliutil import format_table
 from .manifest import ManifestError, is_complete, load_manifest
 from .paths import dataset_dir, default_data_root
 from .progress import human_bytes
@@ -77,7 +78,4 @@ def dataset_rows(root: str | Path | None = None) -> list[dict[str, str]]:
 
 def format_rows(rows: list[dict[str, str]]) -> str:
     """Left-aligned plain-text table of :func:`dataset_rows`."""
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
-    lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS), "  ".join("-" * widths[c] for c in COLUMNS)]
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in rows]
-    return "\n".join(lines)
+    return format_table(COLUMNS, ([r[c] for c in COLUMNS] for r in rows))

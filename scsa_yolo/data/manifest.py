@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cliutil import format_table
 from .coco_gt import IMAGE_SUFFIXES
 from .paths import DATA_YAML_NAME, manifest_path
 
@@ -188,7 +189,4 @@ def class_table(manifest: dict) -> str:
         rows.append(row)
     for label, key in (("(images)", "images"), ("(images, no boxes)", "background_images")):
         rows.append([label] + [str(manifest["splits"][s].get(key, "")) for s in splits] + ["" for _ in splits])
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r)) for r in [header] + rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return format_table(header, rows, right=range(1, len(header)))

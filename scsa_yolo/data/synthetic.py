@@ -62,7 +62,8 @@ from typing import Any
 
 import numpy as np
 
-from .coco_gt import GtBox, GtImage, write_coco_gt, write_json_atomic
+from ..atomic import write_json_atomic
+from .coco_gt import GtBox, GtImage, write_coco_gt
 from .paths import DATA_YAML_NAME, MANIFEST_NAME, dataset_dir, default_data_root, ground_truth_path
 
 NAME = "synthetic"

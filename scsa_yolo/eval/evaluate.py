@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scsa_yolo.data.coco_gt import category_id_for_class, write_json_atomic
+from scsa_yolo.atomic import write_json_atomic
+from scsa_yolo.data.coco_gt import category_id_for_class
 from scsa_yolo.eval.coco import CocoMetrics, coco_metrics
 from scsa_yolo.eval.ground_truth import GroundTruth, ground_truth_for
 from scsa_yolo.integration import register

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scsa_yolo.data.coco_gt import IMAGE_SUFFIXES, GtImage, build_coco_gt, read_yolo_split, write_json_atomic
+from scsa_yolo.atomic import write_json_atomic
+from scsa_yolo.data.coco_gt import IMAGE_SUFFIXES, GtImage, build_coco_gt, read_yolo_split
 from scsa_yolo.data.paths import ground_truth_path
 
 

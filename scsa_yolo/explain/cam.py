@@ -14,15 +14,15 @@ back, maps it from the letterboxed input onto the original image
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from scsa_yolo.integration.training import quiet
 
 from .gates import reference_path
 from .inputs import Image
@@ -47,18 +47,6 @@ class CamResult:
     classes: list[str]
 
 
-@contextlib.contextmanager
-def _quiet_ultralytics() -> Iterator[None]:
-    """Hide Ultralytics' per-file 'Saving ... (LayerCAM)' lines (warnings still show)."""
-    logger = logging.getLogger("ultralytics")
-    level = logger.level
-    logger.setLevel(max(level, logging.WARNING))
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def cam_with_detections(model: ExplainModel, image: Image, imgsz: int, conf: float, device: str) -> CamResult:
     """Run ``predict(visualize=True)`` on one image and return its CAM with the detections.
 
@@ -68,7 +56,8 @@ def cam_with_detections(model: ExplainModel, image: Image, imgsz: int, conf: flo
     import cv2
     from ultralytics.utils.ops import scale_masks
 
-    with tempfile.TemporaryDirectory(prefix="scsa-explain-cam-") as tmp, reference_path(), _quiet_ultralytics():
+    # quiet: no 'Saving ... (LayerCAM)' line per file (warnings still show)
+    with tempfile.TemporaryDirectory(prefix="scsa-explain-cam-") as tmp, reference_path(), quiet(logging.WARNING):
         results = model.yolo.predict(
             source=str(image.path), visualize=True, imgsz=imgsz, conf=conf, device=device,
             project=tmp, name="cam", exist_ok=True, save=False, verbose=False,
