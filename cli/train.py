@@ -132,7 +132,10 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
 
     from ultralytics import YOLO
 
+    from scsa_yolo.integration import register
     from scsa_yolo.integration.ultralytics import YamlRowError
+
+    register()
 
     args: dict[str, Any] = {
         "data": str(data_yaml),

@@ -1,7 +1,8 @@
 """Evaluate a trained YOLO model with pycocotools against the dataset's COCO ground truth.
 
-Ultralytics runs the model (its letterboxing, NMS and box rescaling, unchanged); we keep
-every prediction together with the full path of its image, map that path to the ground
+Ultralytics runs the model (its letterboxing, NMS and box rescaling, unchanged); its
+validator, changed only in :mod:`scsa_yolo.integration.validation`, hands us every
+prediction together with the full path of its image; we map that path to the ground
 truth's ``image_id`` through ``file_name`` and the class to ``category_id = class + 1``,
 then let pycocotools score them. Ultralytics' own mAP of the same pass is kept alongside
 for comparison (it interpolates precision differently and knows no ignore regions, so
@@ -22,6 +23,7 @@ from scsa_yolo.data.coco_gt import category_id_for_class
 from scsa_yolo.eval.coco import CocoMetrics, coco_metrics
 from scsa_yolo.eval.ground_truth import GroundTruth, ground_truth_for
 from scsa_yolo.integration import register
+from scsa_yolo.integration.validation import collecting_validator
 
 
 class EvalError(RuntimeError):
@@ -91,38 +93,6 @@ def resolve_weights(weights_or_run: str | Path) -> Path:
     raise EvalError(f"model not found: {path} (pass a run folder or a .pt checkpoint)")
 
 
-def _collecting_validator(store: list, loaded: list):
-    """A DetectionValidator subclass that hands its predictions and image list to us.
-
-    ``save_json=True`` makes Ultralytics call ``pred_to_json`` with each image's boxes
-    already rescaled to original pixels; we record them with the full image path instead
-    of Ultralytics' stem-based ids, and skip its own JSON evaluation (``eval_json``),
-    which would need faster-coco-eval.
-    """
-    from ultralytics.models.yolo.detect import DetectionValidator
-    from ultralytics.utils import ops
-
-    class CollectingValidator(DetectionValidator):
-        def pred_to_json(self, predn, pbatch):
-            image = str(Path(pbatch["im_file"]).resolve())
-            boxes = ops.xyxy2ltwh(predn["bboxes"]).tolist()
-            for box, score, cls in zip(boxes, predn["conf"].tolist(), predn["cls"].tolist()):
-                store.append((image, int(cls), box, float(score)))
-
-        def eval_json(self, stats):
-            return stats
-
-        def finalize_metrics(self):
-            loaded.extend(str(Path(f).resolve()) for f in self.dataloader.dataset.im_files)
-            super().finalize_metrics()
-            # Every batch is collected by now. With save_json still on, Ultralytics would
-            # end with "Results saved to <save_dir>": a folder where it saved nothing of
-            # ours (and, without out_dir, a temporary one deleted when evaluate() returns).
-            self.args.save_json = False
-
-    return CollectingValidator
-
-
 def evaluate(
     weights_or_run: str | Path,
     data: str | Path | None = None,
@@ -187,7 +157,7 @@ def evaluate(
             val_kwargs["device"] = device
         if workers is not None:
             val_kwargs["workers"] = workers
-        ultra = model.val(validator=_collecting_validator(predictions, loaded), **val_kwargs)
+        ultra = model.val(validator=collecting_validator(predictions, loaded), **val_kwargs)
         ground_truth = json.loads(gt.path.read_text())
         detections, not_loaded = _to_coco_detections(predictions, loaded, ground_truth, gt)
         metrics = coco_metrics(ground_truth, detections)

@@ -70,7 +70,10 @@ def load_models(models: Sequence[str], device: torch.device) -> list[ExplainMode
     """
     from ultralytics import YOLO
 
+    from scsa_yolo.integration import register
     from scsa_yolo.integration.specs import resolve_model
+
+    register()
 
     loaded: list[ExplainModel] = []
     seen: dict[str, int] = {}

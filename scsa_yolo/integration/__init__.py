@@ -1,9 +1,12 @@
 """Ultralytics integration: our attention layers as model-YAML rows, and model names.
 
-Installed packages register automatically (``scsa_yolo-autoload.pth`` -> :mod:`scsa_yolo._autoload`
-hooks the import of ``ultralytics.nn.tasks``). Call :func:`register` yourself only when
-the autoload is disabled (``SCSA_YOLO_NO_AUTOLOAD=1``) or the package is on ``sys.path``
-without being installed.
+Every part of scsa-yolo that builds or loads a model calls :func:`register` itself first
+(train, val/eval, the bench worker, profile, explain), so none depends on how the process
+started. For everything else -- the stock ``yolo`` command, user code, the DDP workers
+Ultralytics spawns -- an installed package also registers on the import of
+``ultralytics.nn.tasks`` (``scsa_yolo-autoload.pth`` -> :mod:`scsa_yolo._autoload`); with
+the autoload disabled (``SCSA_YOLO_NO_AUTOLOAD=1``) or the package on ``sys.path`` without
+being installed, call :func:`register` yourself.
 
 * :func:`register` -- make ``SCSA``, ``SE``, ... usable in any Ultralytics model YAML.
 * :func:`model_spec` -- the ``YOLO(...)`` argument for (model, attention, placement).

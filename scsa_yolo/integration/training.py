@@ -7,13 +7,23 @@ Touch points (supported: ultralytics >=8.4,<8.5), each covered by
    the ``yolo`` command converts it (``ultralytics.cfg.smart_value``), renamed when the key
    is deprecated and refused when unknown (``check_dict_alignment``), and type-checked
    (``check_cfg``), so a mistake is reported before any training starts.
-2. **Log level** -- :func:`quiet` silences ``ultralytics.utils.LOGGER`` below a level.
+2. **A finished checkpoint** -- the trainer's final save strips the optimizer and sets the
+   checkpoint's ``epoch`` to -1 (``ultralytics.utils.torch_utils.strip_optimizer``); any
+   other ``last.pt`` can be resumed.
+3. **results.csv** -- ``BaseTrainer.save_metrics`` writes a header line, then one row per
+   finished epoch.
+4. **CPU threads** -- ``select_device`` (training and validation alike) sets
+   ``torch.set_num_threads`` to one core less than the machine has (at most 8), keeping a
+   core for the data loaders; :func:`use_all_cpu_cores` gives them back.
+5. **Log level** -- :func:`quiet` silences ``ultralytics.utils.LOGGER`` below a level.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import sys
+from pathlib import Path
 from typing import Any, Iterator
 
 
@@ -70,9 +80,57 @@ def check_train_args(args: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+def is_finished_checkpoint(checkpoint: dict) -> bool:
+    """True for the checkpoint of a completed training (there is nothing left to resume)."""
+    return checkpoint.get("epoch", 0) == -1
+
+
+def checkpoint_state(last: Path) -> str:
+    """``finished``, ``partial`` (resumable) or ``corrupt`` for a run's ``last.pt``.
+
+    A kill while Ultralytics writes ``last.pt`` can leave a truncated file; it is reported
+    on stderr and called ``corrupt``, so that the run starts again instead of failing forever.
+    """
+    import torch
+
+    try:
+        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated zip, unpickling error...
+        print(f"{last} cannot be loaded ({error}); starting this run again", file=sys.stderr)
+        return "corrupt"
+    return "finished" if is_finished_checkpoint(checkpoint) else "partial"
+
+
+def finished_epochs(results_csv: Path) -> int:
+    """Epochs a run folder's ``results.csv`` records (0 while there is none)."""
+    try:
+        return max(0, len(Path(results_csv).read_text().strip().splitlines()) - 1)
+    except OSError:
+        return 0
+
+
+def use_all_cpu_cores(trainer=None) -> None:
+    """Torch computes on every core this process may use again.
+
+    As an ``on_train_start`` callback (``trainer`` given) it acts on CPU training only; called
+    bare, after a validation, it always does. Measured on 2 cores, YOLOv8n at 160 px trains
+    40% faster with both threads than with the one Ultralytics leaves, the loaders keeping up.
+    """
+    import torch
+
+    from scsa_yolo.device import cpu_threads
+
+    if trainer is None or trainer.device.type == "cpu":
+        torch.set_num_threads(cpu_threads())
+
+
 __all__ = [
     "TrainArgumentError",
     "argument_value",
     "check_train_args",
+    "checkpoint_state",
+    "finished_epochs",
+    "is_finished_checkpoint",
     "quiet",
+    "use_all_cpu_cores",
 ]
