@@ -1,6 +1,9 @@
-"""Every touch of Ultralytics internals lives here (supported: ultralytics >=8.4,<8.5).
+"""Ultralytics internals that model building relies on (supported: ultralytics >=8.4,<8.5).
 
-Touch points, each covered by ``tests/test_integration_ultralytics.py``:
+Every touch of Ultralytics internals lives in :mod:`scsa_yolo.integration`: model building
+here, training arguments, checkpoints and run folders in :mod:`.training`, the validator
+in :mod:`.validation`. Touch points of this module, each covered by
+``tests/test_integration_ultralytics.py``:
 
 1. **Module names** -- ``parse_model`` resolves a YAML row's module column with
    ``globals()[name]`` inside ``ultralytics.nn.tasks``. :func:`register` puts one *builder*
