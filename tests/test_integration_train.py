@@ -58,7 +58,7 @@ def test_best_pt_reloads_and_validates_in_a_fresh_process(trained, safe_load):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
-    assert "layers ['SCSA']" in lines
+    assert "layers ['ResidualAttention', 'SCSA']" in lines
     assert any(line.startswith("map50 ") for line in lines)
 
 
@@ -91,3 +91,21 @@ def test_onnx_export_matches_pytorch(trained, tmp_path):
         torch_out = torch_model(torch.from_numpy(image))[0].numpy()
     assert onnx_out.shape == torch_out.shape
     assert np.allclose(onnx_out, torch_out, atol=1e-3, rtol=1e-3)
+
+
+def test_stock_yolo_trains_a_generated_block_yaml(tmp_path):
+    """Issue 13's 'done when': models make --placement block writes a YAML the stock command trains."""
+    scsa_yolo = Path(sys.executable).with_name("scsa-yolo")
+    made = subprocess.run([str(scsa_yolo), "models", "make", "--base", "yolov8", "--attn", "scsa", "--placement",
+                           "block", "--out", str(tmp_path)], capture_output=True, text=True, env=ENV, timeout=300)
+    assert made.returncode == 0, made.stderr[-2000:]
+    yaml_path = tmp_path / "yolov8-scsa-block.yaml"
+    data = prepare_synthetic(tmp_path / "datasets", num_train=8, num_val=4, imgsz=64)
+    command = [
+        str(YOLO), "train", f"model={yaml_path}", f"data={data}", "epochs=1", "imgsz=64", "batch=4", "workers=0",
+        "plots=False", "device=cpu", f"project={tmp_path / 'runs'}", "name=block", "exist_ok=True",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "SCSA inside 1 bottleneck(s)" in out.stdout + out.stderr  # row 2 of YOLOv8n: one bottleneck
+    assert (tmp_path / "runs" / "block" / "weights" / "last.pt").is_file()

@@ -152,10 +152,10 @@ def test_ablation_yaml_row_carries_the_registry_keywords():
     row = attention_row("scsa-no-pcsa")
     name, text = make_model_text("yolo11", row, "neck")
     assert name == "yolo11-scsa-no-pcsa-neck.yaml"
+    assert "SCSA, [{use_pcsa: False}]]" in text
     name, text = make_model_text("yolo11", row, "neck-res")
     assert name == "yolo11-scsa-no-pcsa-neck-res.yaml"
     assert "ResAttn, [SCSA, {use_pcsa: False}]]" in text
-    assert "SCSA, [{use_pcsa: False}]]" in text
     with pytest.raises(ValueError, match="adds no layer"):
         attention_row("none")
 
