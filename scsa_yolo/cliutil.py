@@ -7,7 +7,8 @@ One way each, for every command:
 * :func:`training_arguments` -- the same, then checked by Ultralytics as training
   arguments (names, deprecations, types and ranges), for ``train`` and ``bench``;
 * :func:`split_list` -- ``"a, b,c"`` and repeated options as one list;
-* :func:`format_table` -- a plain-text table with a rule under the header.
+* :func:`format_table` -- a plain-text table with a rule under the header;
+* :func:`human_bytes` -- sizes for people (``1.5 KiB``).
 
 Bad input is a :class:`click.UsageError` (or :class:`click.BadParameter` naming the
 option) whose message names the item and the fix.
@@ -110,4 +111,15 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, right:
     return "\n".join([join(lines[0]), join(["-" * w for w in widths])] + [join(line) for line in lines[1:]])
 
 
-__all__ = ["format_table", "parse_key_values", "split_list", "training_arguments"]
+def human_bytes(n: float | None) -> str:
+    """``1536`` -> ``'1.5 KiB'``; None -> ``'?'``."""
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+__all__ = ["format_table", "human_bytes", "parse_key_values", "split_list", "training_arguments"]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import stat
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .progress import Progress
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 COMPLETE_MARKER = ".extracted"
@@ -135,7 +135,9 @@ def extract(archive: str | Path, dest: str | Path, *, progress: bool = True) -> 
     with _open(archive) as (kind, handle):
         plan = _zip_plan(archive, handle) if kind == "zip" else _tar_plan(archive, handle)
         staging.mkdir(parents=True)
-        bar = Progress(f"extracting {archive.name}", len(plan), unit="files", enabled=progress)
+        from ultralytics.utils.tqdm import TQDM  # Ultralytics' progress bar; imports torch, so not at module level
+
+        bar = TQDM(desc=f"extracting {archive.name}", total=len(plan), unit="files", disable=not progress, file=sys.stderr)
         try:
             for entry, relative, is_dir in plan:
                 target = staging.joinpath(*relative.parts)

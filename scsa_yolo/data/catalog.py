@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cliutil import format_table
+from ..cliutil import format_table, human_bytes
 from .manifest import ManifestError, is_complete, load_manifest
 from .paths import dataset_dir, default_data_root
-from .progress import human_bytes
 from .recipes import get_recipe, recipe_names
 from .writer import staging_dir
 

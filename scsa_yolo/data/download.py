@@ -19,6 +19,7 @@ import json
 import os
 import re
 import socket
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from .progress import Progress, human_bytes
+from ..cliutil import human_bytes
+
 
 USER_AGENT = "scsa-yolo-downloader/1 (+https://github.com/ultralytics/ultralytics compatible)"
 MISMATCH_POLICIES = ("delete", "keep")
@@ -337,8 +339,10 @@ def _fetch(
             start, mode = 0, "wb"  # server ignored the range: start over
             length = response.headers.get("Content-Length")
             offered = int(length) if length is not None else None
-        bar = Progress(remote.name, expected or offered, unit="bytes", enabled=show_progress)
-        bar.done = start
+        from ultralytics.utils.tqdm import TQDM  # Ultralytics' progress bar; imports torch, so not at module level
+
+        bar = TQDM(desc=remote.name, total=expected or offered, initial=start, unit="B", disable=not show_progress,
+                   file=sys.stderr)
         with open(part, mode) as handle:
             while block := response.read(chunk_size):
                 handle.write(block)

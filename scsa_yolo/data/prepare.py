@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..cliutil import human_bytes
 from . import synthetic
 from .events import ConversionLog
 from .manifest import is_complete, load_manifest
 from .paths import data_yaml_path, dataset_dir, default_data_root
-from .progress import human_bytes
 from .recipes import RecipeOptionError, get_recipe
 from .sources import materialize_sources
 from .writer import DatasetWriter, staging_dir

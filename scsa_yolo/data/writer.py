@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import shutil
+import sys
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -21,7 +22,6 @@ from .coco_gt import GtImage, write_coco_gt
 from .events import ACTION_SKIPPED, DUPLICATE_IMAGE, ConversionLog
 from .images import place_image
 from .paths import DATA_YAML_NAME, MANIFEST_NAME, ground_truth_path
-from .progress import Progress
 from .recipes.base import Conversion, ConvertedImage
 
 MANIFEST_FORMAT = "scsa-yolo-dataset-manifest"
@@ -98,10 +98,12 @@ class DatasetWriter:
 
     # --- images and labels ---------------------------------------------------------------
     def _write_images(self, conversion: Conversion, log: ConversionLog) -> dict[str, _SplitStats]:
+        from ultralytics.utils.tqdm import TQDM  # Ultralytics' progress bar; imports torch, so not at module level
+
         stats: dict[str, _SplitStats] = {}
         gt_images: dict[str, list[GtImage]] = {}
         taken: dict[str, set[str]] = {}
-        bar: Progress | None = None
+        bar = None
         current = None
         for split, image in conversion.images:
             if split != current:
@@ -111,7 +113,8 @@ class DatasetWriter:
                 stats.setdefault(split, _SplitStats())
                 (self.staging / "images" / split).mkdir(parents=True, exist_ok=True)
                 (self.staging / "labels" / split).mkdir(parents=True, exist_ok=True)
-                bar = Progress(f"converting {split}", conversion.totals.get(split), unit="images", enabled=self.progress)
+                bar = TQDM(desc=f"converting {split}", total=conversion.totals.get(split), unit="images",
+                           disable=not self.progress, file=sys.stderr)
             bar.update()
             name = PurePosixPath(image.name)
             label_key = name.with_suffix("").as_posix().lower()  # a.jpg and a.png would share a.txt
