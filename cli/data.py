@@ -113,17 +113,16 @@ def prepare(
     options = {k: v for k, v in recipe_options.items() if v is not None}
     given = parse_key_values(set_options, param_hint="--set", example="num_train=200")
     options.update({key.replace("-", "_"): value for key, value in given.items()})
-    splits_list = split_list(splits) or None
     name = name.lower()
     generated = name == "synthetic" or name.startswith("synthetic-")  # scenarios share the generator
-    if generated and (source or splits_list):
+    if generated and (source or split_list(splits)):
         raise click.UsageError(f"the {name} dataset is generated: --source and --splits do not apply")
     try:
         result = prepare_dataset(
             name,
             root=root,
             source=source,
-            splits=splits_list,
+            splits=split_list(splits) or None,
             force=force,
             options=options,
             link_mode=link_mode,

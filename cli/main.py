@@ -9,17 +9,8 @@ import importlib
 
 import click
 
-# command name -> (module inside scsa_yolo.cli, attribute); each command's help lives with it
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("train", "train"),
-    "models": ("models", "models"),
-    "data": ("data", "data"),
-    "val": ("val", "val"),
-    "profile": ("profile", "profile"),
-    "bench": ("bench", "bench"),
-    "report": ("report", "report"),
-    "explain": ("explain", "explain"),
-}
+#: sub-commands; each is the click command of the same name in ``scsa_yolo.cli.<name>``
+SUBCOMMANDS = ("train", "models", "data", "val", "profile", "bench", "report", "explain")
 
 
 class LazyGroup(click.Group):
@@ -31,8 +22,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in SUBCOMMANDS:
             return None
-        module_name, attr = SUBCOMMANDS[name]
-        return getattr(importlib.import_module(f"scsa_yolo.cli.{module_name}"), attr)
+        return getattr(importlib.import_module(f"scsa_yolo.cli.{name}"), name)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
