@@ -9,6 +9,7 @@ process that connects to it with --address, as on a cluster.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -267,6 +268,22 @@ def test_resources_no_node_has_are_refused(cluster):
     assert result.exit_code == 1, result.output
     assert "no node of the Ray cluster has 1 CPU(s) and 0.5 GPU(s) for one run" in result.output
     assert "2 CPU, 0 GPU" in result.output and "Traceback" not in result.output
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once(tmp_path):
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    grid = _grid(tmp_path, "pair")
+    started = time.monotonic()
+    # its own process: this one may be connected to the module's Ray already
+    result = subprocess.run(_command("--grid", grid, "--out", tmp_path / "out", "--backend", "ray",
+                                     "--address", f"127.0.0.1:{port}"), capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "SCSA_YOLO_DATA": str(tmp_path / "data"), "YOLO_OFFLINE": "1"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"--address 127.0.0.1:{port}: nothing answers there" in message
+    assert "Is the Ray head running?" in message and time.monotonic() - started < 120
 
 
 @pytest.mark.parametrize("args, message", [

@@ -180,6 +180,8 @@ def connect(ray, address: str | None, echo: Echo) -> bool:
     if ray.is_initialized():
         echo("ray: using the Ray this process is already connected to")
         return False
+    if address is not None:
+        check_reachable(address)
     try:
         if address is None:
             # "local": a new Ray, even where `ray start` left one (or its stale address file)
@@ -192,6 +194,18 @@ def connect(ray, address: str | None, echo: Echo) -> bool:
                 "others), or leave out --address to start a local Ray.") if address is not None else ""
         raise GridError(f"cannot {where}: {error}. {hint}".strip()) from None
     return True
+
+
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Refuse a HOST:PORT where nothing listens (Ray itself would keep retrying for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or address.startswith("ray://") or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise GridError(f"--address {address}: nothing answers there ({error}). Is the Ray head running? "
+                        "`ray start --head` prints the address to use (HOST:6379 by default).") from None
 
 
 def _alive_nodes(ray) -> list[dict]:
