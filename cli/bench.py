@@ -6,17 +6,7 @@ from pathlib import Path
 
 import click
 
-
-def _parse_train_args(pairs: tuple[str, ...]) -> dict:
-    import yaml
-
-    result = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.UsageError(f"extra argument {pair!r} is not KEY=VALUE (e.g. lr0=0.01 workers=4)")
-        result[key.strip()] = yaml.safe_load(value) if value else None
-    return result
+from scsa_yolo.cliutil import split_list, training_arguments
 
 
 def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices, ddp) -> None:
@@ -88,7 +78,7 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
     With --backend ray every run is a Ray task; OUT (and the data root) must be on storage
     that every node of the cluster mounts, which is checked before the first run.
     """
-    from scsa_yolo.bench.grid import GridError, load_grid, split_list
+    from scsa_yolo.bench.grid import GridError, load_grid
     from scsa_yolo.bench.runner import (
         check_models,
         conflicts_message,
@@ -104,8 +94,8 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         grid = grid.with_options(
             datasets=split_list(data), models=split_list(models), attns=split_list(attns),
             placement=split_list(placement), pretrained=pretrained,
-            seeds=split_list(seeds, int), epochs=epochs, imgsz=imgsz, batch=batch,
-            train_args=_parse_train_args(train_args) or None,
+            seeds=split_list(seeds, int, param_hint="--seeds"), epochs=epochs, imgsz=imgsz, batch=batch,
+            train_args=training_arguments(train_args) or None,
         )
         device_list = split_list(devices)
         if ddp and (not device_list or len(device_list) < 2 or "cpu" in device_list):

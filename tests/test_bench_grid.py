@@ -4,7 +4,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from scsa_yolo.bench.grid import GridError, RunSpec, load_grid, shipped_grids, split_list
+import click
+
+from scsa_yolo.bench.grid import GridError, RunSpec, load_grid, shipped_grids
+from scsa_yolo.cliutil import split_list
 from scsa_yolo.bench.runner import CONFLICT, DONE, NEW, RESUME, conflicts_message, plan_runs
 from scsa_yolo.cli.main import main
 
@@ -55,7 +58,7 @@ def test_bad_grid_files_name_the_file_and_the_key(tmp_path):
         load_grid(bad)
     with pytest.raises(GridError, match="shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table3, table4"):
         load_grid("table99")
-    with pytest.raises(GridError, match="expected comma-separated integers"):
+    with pytest.raises(click.BadParameter, match="expected comma-separated integers"):
         split_list("0,one", int)
 
 
@@ -123,3 +126,21 @@ def test_device_slots_pin_one_gpu_per_worker_or_share_all_with_ddp():
     assert _slots(["0", "1"], True) == [("0,1", {})]
     with pytest.raises(GridError, match="cannot be combined"):
         _slots(["cpu", "0"], False)
+
+
+def test_progress_lines_show_loss_epoch_time_and_time_left(tmp_path):
+    """Issue 20, item 9: the console says more than `epoch n/10`."""
+    import json
+    import time
+
+    from scsa_yolo.bench.runner import GridOutcome, progress_update, runs_complete
+
+    (tmp_path / "progress.json").write_text(json.dumps(
+        {"phase": "train", "epoch": 3, "epochs": 10, "loss": 3.2104, "epoch_s": 4.25, "eta_s": 29.75, "pid": 7}))
+    shown, label = progress_update(tmp_path, (None, None), pid=7)
+    assert shown == ("train", 3)
+    assert label == "epoch 3/10, loss 3.210, 4.2 s/epoch, 0:30 left"
+    outcome = GridOutcome(planned=[], started=time.perf_counter() - 60.0)
+    outcome.completed = [object(), object()]  # two runs in 60 s: 30 s a run
+    text = runs_complete(outcome, 5)
+    assert text.startswith("2/5 runs complete, about 0:01:3")  # 3 runs left: about 90 s

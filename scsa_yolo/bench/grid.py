@@ -267,16 +267,3 @@ def load_grid(name_or_path: str | Path = DEFAULT_GRID) -> Grid:
     grid = Grid(**data, source=str(path))
     grid.validate()
     return grid
-
-
-def split_list(text: str | None, kind: type = str) -> list | None:
-    """``"a, b,c"`` -> ``["a", "b", "c"]`` (``None`` stays None); ints when ``kind`` is int."""
-    if text is None:
-        return None
-    items = [item.strip() for item in str(text).split(",") if item.strip()]
-    if kind is int:
-        try:
-            return [int(item) for item in items]
-        except ValueError:
-            raise GridError(f"expected comma-separated integers, got {text!r}") from None
-    return items

@@ -44,6 +44,7 @@ from scsa_yolo.bench.runner import (
     log_tail,
     prepare_run_dir,
     progress_update,
+    runs_complete,
     stop_worker,
     worker_command,
 )
@@ -412,8 +413,7 @@ def _finish(ray, ref, item: _Submitted, outcome: GridOutcome, total: int, retrie
         why = f"{type(error).__name__}: {text.splitlines()[-1] if text else ''}".rstrip(": ")
     if code == 0 and record.is_file():
         outcome.completed.append(run)
-        finished = len(outcome.completed) + len(outcome.skipped)
-        echo(f"{label}: done ({headline(record)}); {finished}/{total} runs complete")
+        echo(f"{label}: done ({headline(record)}); {runs_complete(outcome, total)}")
         return
     if code == 0:
         why = f"the worker finished on {host} but {record} is not here"

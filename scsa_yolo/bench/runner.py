@@ -25,7 +25,9 @@ from typing import Callable
 
 from scsa_yolo.bench.grid import Grid, GridError, RunSpec
 from scsa_yolo.records import RECORD_NAME, RecordError, load_record
-from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, SPEC_NAME, read_json, write_json_atomic
+from scsa_yolo.atomic import write_json_atomic
+from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, SPEC_NAME, read_json
+from scsa_yolo.integration.training import finished_epochs
 
 Echo = Callable[[str], None]
 
@@ -51,6 +53,7 @@ class GridOutcome:
     skipped: list[PlannedRun] = field(default_factory=list)
     failed: list[tuple[PlannedRun, str]] = field(default_factory=list)
     wall_time_s: float = 0.0
+    started: float = field(default_factory=time.perf_counter)  # for the grid's time-left estimate
 
     @property
     def record_paths(self) -> list[Path]:
@@ -221,12 +224,9 @@ def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str,
 
 def _dataset_error(dataset: str, error: Exception) -> tuple[str, bool]:
     """The message for a dataset that is not ready, and whether its name is a known one."""
-    try:
-        from scsa_yolo.data.recipes import recipe_names
+    from scsa_yolo.data.recipes import recipe_names
 
-        known = recipe_names()
-    except ImportError:  # pragma: no cover - datasets package not installed
-        known = ["coco", "voc", "visdrone", "exdark", "flir", "synthetic"]
+    known = recipe_names()
     if Path(dataset).suffix in (".yaml", ".yml"):
         return str(error), False
     if dataset.lower() in known:
@@ -320,9 +320,8 @@ def execute(
                 record = run.planned.run_dir / RECORD_NAME
                 if code == 0 and record.is_file():
                     outcome.completed.append(run.planned)
-                    finished = len(outcome.completed) + len(outcome.skipped)
                     echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: done ({headline(record)}); "
-                         f"{finished}/{total} runs complete")
+                         f"{runs_complete(outcome, total)}")
                 else:
                     tail = log_tail(run.planned.run_dir / LOG_NAME)
                     outcome.failed.append((run.planned, tail))
@@ -336,6 +335,18 @@ def execute(
         raise
     outcome.wall_time_s = time.perf_counter() - started
     return outcome
+
+
+def runs_complete(outcome: GridOutcome, total: int) -> str:
+    """``3/10 runs complete, about 4:20 left for the grid``: the time left assumes the runs
+    still to come take as long, at the same parallelism, as those finished in this session."""
+    finished = len(outcome.completed) + len(outcome.skipped)
+    text = f"{finished}/{total} runs complete"
+    left = total - finished - len(outcome.failed)
+    if outcome.completed and left > 0:
+        seconds = int(round((time.perf_counter() - outcome.started) / len(outcome.completed) * left))
+        text += f", about {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d} left for the grid"
+    return text
 
 
 def headline(record_path: Path) -> str:
@@ -355,6 +366,18 @@ def _show_progress(run: _Active, total: int, echo: Echo) -> None:
         echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: {label}")
 
 
+def _epoch_detail(progress: dict, epoch: int | None) -> str:
+    """``, loss 3.21, 4.2 s/epoch, 0:38 left`` from the worker's figures (when it wrote them
+    for this very epoch; the DDP fallback counts rows and has none)."""
+    if progress.get("epoch") != epoch or "epoch_s" not in progress:
+        return ""
+    parts = [f"loss {progress['loss']:.3f}"] if isinstance(progress.get("loss"), (int, float)) else []
+    parts.append(f"{progress['epoch_s']:.1f} s/epoch")
+    left = int(round(progress.get("eta_s") or 0))
+    parts.append(f"{left // 60}:{left % 60:02d} left")
+    return ", " + ", ".join(parts)
+
+
 def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) -> tuple[tuple, str] | None:
     """What a run's ``progress.json`` says now, if it changed since ``last_shown``.
 
@@ -371,23 +394,16 @@ def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) ->
     epoch, epochs = progress.get("epoch"), progress.get("epochs")
     if phase == "train":
         # DDP ranks do not run our callback: fall back to the rows Ultralytics appends per epoch
-        rows = _results_rows(run_dir / "results.csv")
+        rows = finished_epochs(run_dir / "results.csv")
         if rows and (epoch is None or rows > epoch):
             epoch = min(rows, epochs or rows)
     shown = (phase, epoch)
     if phase is None or shown == last_shown or (phase == "train" and not epoch):
         return None
-    label = {"train": f"epoch {epoch}/{epochs}", "eval": "evaluating (pycocotools)",
+    label = {"train": f"epoch {epoch}/{epochs}{_epoch_detail(progress, epoch)}", "eval": "evaluating (pycocotools)",
              "profile": "profiling", "done": "writing record",
              "started": f"started on {progress.get('host')}"}.get(phase, phase)
     return shown, label
-
-
-def _results_rows(path: Path) -> int:
-    try:
-        return max(0, len(path.read_text().strip().splitlines()) - 1)
-    except OSError:
-        return 0
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
