@@ -78,7 +78,7 @@ def test_bench_writes_a_valid_record_per_run_and_prints_the_report(bench_run):
     assert "SCSA" in scsa["spec"]["model_yaml"] or "scsa" in scsa["spec"]["model_yaml"]
     assert scsa["profile"]["params"] > plain["profile"]["params"]
     # progress, then the Table 4 report in the terminal
-    assert "[1/2] synthetic/yolov8n-none-s0: epoch 1/1" in output
+    assert "[1/2] synthetic/yolov8n-none-s0: epoch 1/1, loss " in output  # with s/epoch and time left
     assert "[2/2] synthetic/yolov8n-scsa-backbone-res-s0: done" in output
     assert "Detection accuracy per dataset (Table 4 style)" in output
     assert "| synthetic | -" in output and "| +SCSA" in output

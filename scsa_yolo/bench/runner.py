@@ -393,8 +393,9 @@ def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) ->
     phase = progress.get("phase")
     epoch, epochs = progress.get("epoch"), progress.get("epochs")
     if phase == "train":
-        # DDP ranks do not run our callback: fall back to the rows Ultralytics appends per epoch
-        rows = finished_epochs(run_dir / "results.csv")
+        # DDP ranks do not run our callback (the worker says so): count the rows Ultralytics
+        # appends per epoch instead
+        rows = finished_epochs(run_dir / "results.csv") if progress.get("ddp") else 0
         if rows and (epoch is None or rows > epoch):
             epoch = min(rows, epochs or rows)
     shown = (phase, epoch)

@@ -97,9 +97,11 @@ def watch_parent() -> None:
 def epoch_figures(trainer, epoch_ends: list[float], started: float, epochs_left: int) -> dict[str, Any]:
     """Training loss, seconds per epoch and the estimated time left, for the progress file."""
     figures: dict[str, Any] = {}
-    loss = getattr(trainer, "tloss", None)
+    loss = getattr(trainer, "tloss", None)  # Ultralytics 8.4: {name: running mean} of the epoch
+    values = list(loss.values()) if isinstance(loss, dict) else [loss] if loss is not None else []
     try:
-        figures["loss"] = round(float(loss.sum()) if hasattr(loss, "sum") else float(loss), 4)
+        if values:
+            figures["loss"] = round(sum(float(v.sum()) if hasattr(v, "sum") else float(v) for v in values), 4)
     except (TypeError, ValueError):
         pass
     per_epoch = (epoch_ends[-1] - started) / len(epoch_ends)
@@ -172,7 +174,9 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
 
     model.add_callback("on_fit_epoch_end", on_epoch_end)
     model.add_callback("on_train_start", use_all_cpu_cores)
-    report_progress(run_dir, "train", epoch=0, epochs=spec.epochs)
+    # Ultralytics trains several GPUs in subprocesses that do not run our callbacks: the
+    # runner then counts the rows of results.csv instead
+    report_progress(run_dir, "train", epoch=0, epochs=spec.epochs, ddp="," in str(device or ""))
     model.train(**kwargs)
     total = previous + time.perf_counter() - started
     write_json_atomic({"train_s": total}, run_dir / TIMING_NAME)
