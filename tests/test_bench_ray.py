@@ -197,7 +197,10 @@ def test_ctrl_c_cancels_the_tasks_and_the_same_command_resumes(cluster):
     out = root / "interrupt"
     run = out / "synthetic" / "yolov8n-none-s0"
     args = ("--grid", grid, "--out", out, "--backend", "ray", "--address", address, "--no-report")
-    process = subprocess.Popen(_command(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # a shell without job control starts background jobs with SIGINT ignored, and Python then
+    # never raises KeyboardInterrupt: give the bench the default disposition, as a terminal would
+    process = subprocess.Popen(_command(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         worker = _wait_for_epoch(run, process)["pid"]
         process.send_signal(signal.SIGINT)
