@@ -140,12 +140,15 @@ def check_models(grid: Grid) -> None:
 # the worker would then import the checkout's scsa_yolo/, which lacks the installed
 # scsa_yolo.cfg and scsa_yolo.cli (they live in the top-level cfg/ and cli/ folders).
 # `-c` puts '' there instead, and the boot line drops it.
-# It also unblocks SIGINT: a process inherits its parent's blocked signals, and Ray's worker
-# processes block SIGINT, so a worker started from a Ray task could not be stopped gently
-# (SIGINT, keeping its last epoch) and would be killed after the grace period instead.
+# It also unblocks SIGINT and restores Python's handler for it: a process inherits its
+# parent's blocked signals (Ray's worker processes block SIGINT) and ignored ones (a shell
+# without job control starts background jobs with SIGINT ignored), and either way a worker
+# could not be stopped gently (SIGINT, keeping its last epoch) and would be killed after the
+# grace period instead.
 WORKER_BOOT = (
     "import signal, sys; hasattr(signal, 'pthread_sigmask') and signal.pthread_sigmask(signal.SIG_UNBLOCK, "
-    "{signal.SIGINT}); sys.path[:] = [p for p in sys.path if p != '']; "
+    "{signal.SIGINT}); signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.path[:] = [p for p in sys.path if p != '']; "
     "from scsa_yolo.bench.worker import main; sys.exit(main(sys.argv[1:]))"
 )
 
