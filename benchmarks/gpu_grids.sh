@@ -5,6 +5,9 @@
 #   PHASE=placement: the synthetic-gpu grid (none + SE/ECA/CA/FCA/CBAM/SCSA x 5 placements x
 #       3 seeds = 93 runs), SLOTS runs at a time on GPU 0; beside it, on one more slot, the
 #       plain YOLOv8n pretrained on the same synthetic set for 20 epochs ($OUT/pretrain-plain.pt).
+#   PHASE=extend: the same grid resumed on top of the committed records of
+#       results/placement/records: only the runs they lack are trained (after a grid gains
+#       attentions or placements).
 #   PHASE=finetune PRETRAINED=path: the finetune-synthetic grid (every run starts from the
 #       pretrained plain checkpoint, transferred into its model) and its from-scratch twin,
 #       side by side, SLOTS/2 runs each.
@@ -33,7 +36,7 @@ pack() {  # pack FOLDER...: records, specs, worker logs, transfer tables and rep
 }
 
 nvidia-smi -L | tee "$OUT/gpus.txt"
-case "${PHASE:?set PHASE=placement or PHASE=finetune}" in
+case "${PHASE:?set PHASE=placement, extend or finetune}" in
 placement)
     run data scsa-yolo data prepare synthetic --set num_train=800 --set num_val=400 --no-progress
     [ -n "${SKIP_PRETRAIN:-}" ] || (
@@ -45,6 +48,14 @@ placement)
         --out "$WORK/placement"
     wait
     pack placement pretrain
+    ;;
+extend)
+    run data scsa-yolo data prepare synthetic --set num_train=800 --set num_val=400 --no-progress
+    mkdir -p "$WORK/placement/synthetic"
+    cp -r "$(dirname "$0")"/../results/placement/records/* "$WORK/placement/synthetic/"
+    run placement timeout "$LIMIT" scsa-yolo bench --grid synthetic-gpu --devices "$(slots "$SLOTS")" \
+        --out "$WORK/placement"
+    pack placement
     ;;
 finetune)
     for scenario in lowlight tiny thermal; do
@@ -60,7 +71,7 @@ finetune)
     pack finetune scratch
     ;;
 *)
-    echo "unknown PHASE=$PHASE" >&2
+    echo "unknown PHASE=$PHASE (placement, extend or finetune)" >&2
     exit 2
     ;;
 esac

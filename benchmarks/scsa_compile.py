@@ -1,7 +1,9 @@
 """SCSA layer per call: eager (autograd Function) vs eager through the custom ops vs torch.compile
 with the ops (default, reduce-overhead) vs torch.compile of the reference. fp16 autocast, fp32
 parameters, forward + backward; 'host' = time to issue a call, 'wall' = until the GPU is done.
-Compiled-ops variants run their timed loop under torch.cuda.set_sync_debug_mode("error")."""
+Compiled-ops variants run their timed loop under torch.cuda.set_sync_debug_mode("error").
+
+    PYTHONPATH=. python3 benchmarks/scsa_compile.py cuda [CxHxW,...]   (default: the six YOLO shapes)"""
 import sys, time
 import torch
 sys.path[:0] = [".", "benchmarks"]
@@ -12,6 +14,8 @@ S._load_fast()
 dev = sys.argv[1] if len(sys.argv) > 1 else "cuda"
 batch, n = (32, 100) if dev == "cuda" else (2, 2)
 shapes = DEFAULT_SHAPES if dev == "cuda" else ((16, 9, 11),)
+if len(sys.argv) > 2:
+    shapes = [tuple(int(v) for v in s.split("x")) for s in sys.argv[2].split(",")]
 amp = torch.float16 if dev == "cuda" else torch.bfloat16
 sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
 for c, h, w in shapes:
