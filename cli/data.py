@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from scsa_yolo.cliutil import parse_key_values, split_list
-from scsa_yolo.data.recipes import RecipeOption, get_recipe, recipe_names
+from scsa_yolo.data.recipes import RecipeOption, dataset_names, get_recipe, recipe_names
 
 ROOT_HELP = "Data root holding one folder per dataset (default: $SCSA_YOLO_DATA or ./datasets)."
 
@@ -41,16 +41,6 @@ def _with_recipe_options(func):
     return func
 
 
-def _dataset_names() -> list[str]:
-    """Names ``data prepare`` accepts: the recipes, with the synthetic scenarios after ``synthetic``."""
-    from scsa_yolo.data.synthetic import DATASET_NAMES
-
-    names = []
-    for name in recipe_names():
-        names += list(DATASET_NAMES) if name == "synthetic" else [name]
-    return names
-
-
 @click.group(name="data")
 def data() -> None:
     """List, prepare and check the benchmark datasets (COCO, VOC, VisDrone, ExDark, FLIR, synthetic)."""
@@ -66,7 +56,7 @@ def list_datasets(root: Path | None) -> None:
 
 
 @data.command(name="prepare")
-@click.argument("name", type=click.Choice(_dataset_names(), case_sensitive=False))
+@click.argument("name", type=click.Choice(dataset_names(), case_sensitive=False))
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROOT_HELP)
 @click.option(
     "--source",
@@ -114,9 +104,6 @@ def prepare(
     given = parse_key_values(set_options, param_hint="--set", example="num_train=200")
     options.update({key.replace("-", "_"): value for key, value in given.items()})
     name = name.lower()
-    generated = name == "synthetic" or name.startswith("synthetic-")  # scenarios share the generator
-    if generated and (source or split_list(splits)):
-        raise click.UsageError(f"the {name} dataset is generated: --source and --splits do not apply")
     try:
         result = prepare_dataset(
             name,

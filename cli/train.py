@@ -39,14 +39,15 @@ _OWN_KEYS = {
 
 
 def resolve_training_data(data: str, root: Path | None, echo=click.echo) -> Path:
-    """Data YAML for ``--data``; the synthetic sets (``synthetic``, ``synthetic-lowlight``,
-    ...) are generated when missing."""
+    """Data YAML for ``--data``; a generated dataset (``synthetic``, ``synthetic-lowlight``,
+    ...) is generated when missing."""
     from scsa_yolo.data.paths import DatasetNotPrepared
-    from scsa_yolo.data.synthetic import SyntheticOptionError, resolve_or_generate
+    from scsa_yolo.data.prepare import resolve_or_prepare
+    from scsa_yolo.data.recipes import RecipeOptionError
 
     try:
-        return resolve_or_generate(data, root, echo=echo)
-    except (DatasetNotPrepared, SyntheticOptionError) as error:
+        return resolve_or_prepare(data, root, echo=echo)
+    except (DatasetNotPrepared, RecipeOptionError) as error:
         raise click.UsageError(str(error)) from None
 
 

@@ -67,6 +67,14 @@ def coco_eval(gt_path: Path, extra_detections: list[dict] = ()) -> list[float]:
     return list(evaluator.stats)
 
 
+def prepare_synthetic(root: Path, name: str = "synthetic", *, force: bool = False, **options) -> Path:
+    """``scsa-yolo data prepare NAME`` of a generated set (``synthetic``, ``synthetic-tiny``, ...)
+    with generator ``options``, quietly; returns its data YAML."""
+    from scsa_yolo.data.prepare import prepare_dataset
+
+    return prepare_dataset(name, root=root, force=force, options=options, progress=False, echo=lambda _: None).data_yaml
+
+
 def image_id(gt_path: Path, file_name: str) -> int:
     return next(i["id"] for i in json.loads(gt_path.read_text())["images"] if i["file_name"] == file_name)
 

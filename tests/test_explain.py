@@ -15,9 +15,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
+from test_data_common import prepare_synthetic
 
 from scsa_yolo.cli.explain import explain as explain_command
-from scsa_yolo.data.synthetic import prepare_synthetic
 from scsa_yolo.explain.erf import area_ratio, effective_receptive_fields
 from scsa_yolo.explain.gates import capture_gates
 from scsa_yolo.explain.inputs import load_images

@@ -19,7 +19,7 @@ def test_generated_ddp_worker_trains_an_scsa_model(tmp_path):
     from ultralytics.models.yolo.detect import DetectionTrainer
     from ultralytics.utils.dist import generate_ddp_command
 
-    from scsa_yolo.data.synthetic import prepare_synthetic
+    from test_data_common import prepare_synthetic
     from scsa_yolo.nn import SCSA
 
     data = prepare_synthetic(tmp_path / "datasets", num_train=16, num_val=8, imgsz=64)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from scsa_yolo.data.synthetic import prepare_synthetic
+from test_data_common import prepare_synthetic
 
 pytestmark = pytest.mark.slow
 

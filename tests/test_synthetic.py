@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import yaml
 
-from scsa_yolo.data import synthetic
+from test_data_common import prepare_synthetic
+
 from scsa_yolo.data.coco_gt import read_yolo_split
 from scsa_yolo.data.paths import resolve_data
-from scsa_yolo.data.synthetic import CLASS_NAMES, SyntheticOptionError, prepare_synthetic
+from scsa_yolo.data.recipes import synthetic
+from scsa_yolo.data.recipes.synthetic import CLASS_NAMES, SyntheticOptionError
 
 SMALL = {"num_train": 24, "num_val": 12}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scsa_yolo.data.synthetic import prepare_synthetic
+from test_data_common import prepare_synthetic
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """The synthetic scenarios (Table 4 domain shifts): what each draws, names, determinism, refusals.
 
 The statistics checked here are the ones the module docstring of
-:mod:`scsa_yolo.data.synthetic` claims, against the default set made with the same seed
+:mod:`scsa_yolo.data.recipes.synthetic` claims, against the default set made with the same seed
 and sizes.
 """
 
@@ -15,15 +15,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from PIL import Image, ImageFilter
+from test_data_common import prepare_synthetic
 
 from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
-from scsa_yolo.data.synthetic import (
+from scsa_yolo.data.prepare import prepare_dataset, resolve_or_prepare
+from scsa_yolo.data.recipes.synthetic import (
     CLASS_NAMES,
     DATASET_NAMES,
     SyntheticOptionError,
-    prepare_synthetic,
-    prepare_synthetic_dataset,
-    resolve_or_generate,
+    get_scenario,
     scenario_of_dataset,
 )
 
@@ -35,7 +35,7 @@ SCENARIO_DATASETS = ("synthetic-lowlight", "synthetic-tiny", "synthetic-thermal"
 def sets(tmp_path_factory) -> dict[str, Path]:
     """The default set and the three scenarios, same seed and sizes, under one root."""
     root = tmp_path_factory.mktemp("data")
-    return {name: prepare_synthetic_dataset(name, root, seed=5, **SIZES).parent for name in DATASET_NAMES}
+    return {name: prepare_synthetic(root, name, seed=5, **SIZES).parent for name in DATASET_NAMES}
 
 
 def _grey(folder: Path, split: str = "train") -> list[np.ndarray]:
@@ -104,7 +104,7 @@ def test_tiny_boxes_are_smaller_and_denser(sets):
 
 
 def test_tiny_follows_an_explicit_max_objects(tmp_path):
-    folder = prepare_synthetic(tmp_path, scenario="tiny", num_train=10, num_val=2, max_objects=6).parent
+    folder = prepare_synthetic(tmp_path, "synthetic-tiny", num_train=10, num_val=2, max_objects=6).parent
     counts = [len(p.read_text().splitlines()) for p in (folder / "labels" / "train").glob("*.txt")]
     assert max(counts) <= 6 and min(counts) >= 1
     assert _manifest(folder)["generator"]["max_objects"] == 6
@@ -123,7 +123,7 @@ def test_thermal_is_single_channel_and_long_tailed(sets, tmp_path):
         assert np.array_equal(bgr[..., 0], bgr[..., 1]) and np.array_equal(bgr[..., 1], bgr[..., 2])
 
     # long tail: more images make the counts steady; class k is drawn with weight 0.55**k
-    many = prepare_synthetic(tmp_path, scenario="thermal", num_train=200, num_val=2).parent
+    many = prepare_synthetic(tmp_path, "synthetic-thermal", num_train=200, num_val=2).parent
     counts = list(_manifest(many)["splits"]["train"]["boxes_per_class"].values())
     total = sum(counts)
     assert counts[0] / total > 0.35  # the head holds ~46 %
@@ -140,12 +140,12 @@ def test_deterministic_per_seed_and_new_scenes_per_scenario(sets, tmp_path):
                 if p.is_file() and p.name not in ("manifest.json", "data.yaml")}
 
     for name in SCENARIO_DATASETS:
-        again = prepare_synthetic_dataset(name, tmp_path / "again", seed=5, **SIZES).parent
-        other = prepare_synthetic_dataset(name, tmp_path / "other", seed=6, **SIZES).parent
+        again = prepare_synthetic(tmp_path / "again", name, seed=5, **SIZES).parent
+        other = prepare_synthetic(tmp_path / "other", name, seed=6, **SIZES).parent
         assert files(again) == files(sets[name]), name
         assert files(other).keys() == files(again).keys() and files(other) != files(again), name
         # image k does not depend on the split size
-        longer = prepare_synthetic_dataset(name, tmp_path / "longer", seed=5, num_train=41, num_val=8).parent
+        longer = prepare_synthetic(tmp_path / "longer", name, seed=5, num_train=41, num_val=8).parent
         assert (longer / "images/train/train_00007.jpg").read_bytes() == (again / "images/train/train_00007.jpg").read_bytes()
     # each scenario draws its own scenes: its labels are not the default set's
     plain_labels = (sets["synthetic"] / "labels" / "train" / "train_00000.txt").read_text()
@@ -158,39 +158,38 @@ def test_names_resolve_and_generate_on_first_use(tmp_path):
             resolve_data(name, tmp_path)
     for name in ("synthetic-thermal",):  # one full-size default set is enough (a few seconds each)
         messages: list[str] = []
-        path = resolve_or_generate(name, tmp_path, echo=messages.append)
+        path = resolve_or_prepare(name, tmp_path, echo=messages.append)
         assert path == tmp_path / name / "data.yaml" and path.is_file()
         assert resolve_data(name, tmp_path) == path.resolve()
         assert any("generating" in m for m in messages)
         assert not list(tmp_path.glob(f".{name}*")), "staging folders must not be left behind"
     # a prepared set is used as it is, never regenerated with defaults
-    small = prepare_synthetic_dataset("synthetic-tiny", tmp_path, num_train=3, num_val=2, force=True)
+    small = prepare_synthetic(tmp_path, "synthetic-tiny", num_train=3, num_val=2, force=True)
     stamp = (small.parent / "manifest.json").stat().st_mtime_ns
-    assert resolve_or_generate("synthetic-tiny", tmp_path) == small.resolve()
+    assert resolve_or_prepare("synthetic-tiny", tmp_path) == small.resolve()
     assert (small.parent / "manifest.json").stat().st_mtime_ns == stamp
     assert len(list((small.parent / "images" / "train").iterdir())) == 3
     # any other name is left to resolve_data's message
     with pytest.raises(DatasetNotPrepared, match="scsa-yolo data prepare voc"):
-        resolve_or_generate("voc", tmp_path)
+        resolve_or_prepare("voc", tmp_path)
 
 
 def test_bad_scenarios_are_refused_with_the_choices(tmp_path):
-    from scsa_yolo.data.prepare import prepare_dataset
     from scsa_yolo.data.recipes import RecipeOptionError
 
     choices = "synthetic, synthetic-lowlight, synthetic-tiny, synthetic-thermal"
     with pytest.raises(SyntheticOptionError, match=f"unknown synthetic dataset 'synthetic-dusk'; choices: {choices}"):
         scenario_of_dataset("synthetic-dusk")
     with pytest.raises(SyntheticOptionError, match="unknown synthetic scenario 'dusk'; choices: lowlight, tiny, thermal"):
-        prepare_synthetic(tmp_path, scenario="dusk")
+        get_scenario("dusk")
     with pytest.raises(SyntheticOptionError, match=f"choices: {choices}"):
-        resolve_or_generate("synthetic-dusk", tmp_path)
+        resolve_or_prepare("synthetic-dusk", tmp_path)
     with pytest.raises(SyntheticOptionError, match="option scenario is given by the dataset name"):
-        prepare_synthetic_dataset("synthetic-tiny", tmp_path, scenario="thermal")
+        prepare_dataset("synthetic-tiny", root=tmp_path, options={"scenario": "thermal"}, echo=lambda _: None)
     with pytest.raises(RecipeOptionError, match=f"synthetic-dusk: unknown synthetic dataset.*{choices}"):
         prepare_dataset("synthetic-dusk", root=tmp_path, echo=lambda _: None)
     with pytest.raises(SyntheticOptionError, match="unknown synthetic dataset option.*brightness"):
-        prepare_synthetic(tmp_path, scenario="lowlight", brightness=0.5)
+        prepare_synthetic(tmp_path, "synthetic-lowlight", brightness=0.5)
     assert not list(tmp_path.iterdir()), "nothing is written for a refused request"
 
 
@@ -256,7 +255,7 @@ def test_ultralytics_trains_one_epoch_on_the_thermal_set(tmp_path):
     from ultralytics.data.utils import check_det_dataset
 
     for name in SCENARIO_DATASETS:  # every scenario passes Ultralytics' dataset check
-        data = prepare_synthetic_dataset(name, tmp_path / "datasets", num_train=16, num_val=8, imgsz=64)
+        data = prepare_synthetic(tmp_path / "datasets", name, num_train=16, num_val=8, imgsz=64)
         assert check_det_dataset(str(data))["nc"] == len(CLASS_NAMES)
 
     data = tmp_path / "datasets" / "synthetic-thermal" / "data.yaml"

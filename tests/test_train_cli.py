@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from test_data_common import prepare_synthetic
 
 from scsa_yolo.cli.train import _OWN_KEYS, _default_name, resolve_training_data, train
 from scsa_yolo.cliutil import training_arguments
-from scsa_yolo.data.synthetic import prepare_synthetic
 
 
 @pytest.fixture(autouse=True)

@@ -180,13 +180,16 @@ def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str,
             the scenarios). When generating: ``synthetic:`` options the generator refuses.
     """
     from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
+    from scsa_yolo.data.prepare import prepare_dataset
+    from scsa_yolo.data.recipes import RecipeOptionError, is_generated
 
     resolved: dict[str, Path | str] = {}
     errors: list[str] = []
     for dataset in grid.datasets:
-        generated = Path(dataset).suffix not in (".yaml", ".yml") and (
-            dataset.lower() == "synthetic" or dataset.lower().startswith("synthetic-")
-        )
+        try:
+            generated = Path(dataset).suffix not in (".yaml", ".yml") and is_generated(dataset)
+        except RecipeOptionError as bad_name:  # synthetic-<typo>: refuse even a dry run
+            raise GridError(f"datasets: {bad_name}") from None
         try:
             resolved[dataset] = resolve_data(dataset)
             # A prepared synthetic set is used as it is unless the grid asks for options:
@@ -203,22 +206,14 @@ def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str,
                 errors.append(message)
                 resolved[dataset] = f"NOT READY: {message}"
                 continue
-            from scsa_yolo.data.synthetic import SyntheticOptionError, scenario_of_dataset
-
-            try:
-                scenario_of_dataset(dataset)  # synthetic-<typo>: refuse even a dry run
-            except SyntheticOptionError as bad_name:
-                raise GridError(f"datasets: {bad_name}") from None
             if dry_run:
                 resolved[dataset] = "will be generated"
                 continue
-        from scsa_yolo.data.synthetic import SyntheticOptionError, prepare_synthetic_dataset
-
         # Always called: it returns at once when the files on disk match the options.
         echo(f"{dataset} dataset: checking / generating {grid.synthetic or '(default options)'}")
         try:
-            resolved[dataset] = Path(prepare_synthetic_dataset(dataset, None, **grid.synthetic))
-        except SyntheticOptionError as error:
+            resolved[dataset] = prepare_dataset(dataset, options=grid.synthetic, echo=echo).data_yaml
+        except RecipeOptionError as error:
             raise GridError(f"synthetic: {error}") from None
     if errors and not dry_run:
         raise GridError("\n".join(errors))

@@ -1,8 +1,7 @@
-"""The table behind ``scsa-yolo data list``: every recipe and its state under a data root.
+"""The table behind ``scsa-yolo data list``: every dataset and its state under a data root.
 
-The synthetic scenarios (``synthetic-lowlight``, ``synthetic-tiny``, ``synthetic-thermal``)
-have no recipe of their own (one generator makes them all); they are listed right after
-``synthetic``.
+Datasets are listed in recipe order, each recipe's variants right after it (``synthetic``,
+then ``synthetic-lowlight``, ``synthetic-tiny``, ``synthetic-thermal``).
 """
 from __future__ import annotations
 
@@ -11,40 +10,18 @@ from pathlib import Path
 from ..cliutil import format_table, human_bytes
 from .manifest import ManifestError, is_complete, load_manifest
 from .paths import dataset_dir, default_data_root
-from .recipes import get_recipe, recipe_names
+from .recipes import dataset_names, get_recipe
 from .writer import staging_dir
 
 COLUMNS = ("dataset", "title", "classes", "splits", "download", "on disk", "prepared")
-
-
-def _listed() -> list[tuple[str, object]]:
-    """(dataset name, recipe) in listing order; scenarios share the synthetic recipe."""
-    listed = []
-    for name in recipe_names():
-        recipe = get_recipe(name)
-        listed.append((name, recipe))
-        if name == "synthetic":
-            from .synthetic import SCENARIOS
-
-            listed += [(scenario.dataset, _ScenarioRecipe(recipe, scenario.title)) for scenario in SCENARIOS.values()]
-    return listed
-
-
-class _ScenarioRecipe:
-    """The synthetic recipe under a scenario's title (all else is the same)."""
-
-    def __init__(self, base, title: str) -> None:
-        self._base, self.title = base, title
-
-    def __getattr__(self, attribute):
-        return getattr(self._base, attribute)
 
 
 def dataset_rows(root: str | Path | None = None) -> list[dict[str, str]]:
     """One row per dataset: what it is, and whether it is prepared under ``root``."""
     root_path = Path(root).expanduser() if root is not None else default_data_root()
     rows = []
-    for name, recipe in _listed():
+    for name in dataset_names():
+        recipe = get_recipe(name)
         folder = dataset_dir(name, root_path)
         try:
             manifest = load_manifest(folder)
@@ -67,7 +44,7 @@ def dataset_rows(root: str | Path | None = None) -> list[dict[str, str]]:
             size = recipe.download_size()
             download = human_bytes(size) if size is not None else "yes"
         else:
-            download = "manual" if recipe.remote_files else "generated"
+            download = "generated" if recipe.generated else "manual"
         rows.append(
             {"dataset": name, "title": recipe.title, "classes": classes, "splits": splits,
              "download": download, "on disk": on_disk, "prepared": prepared}

@@ -2,10 +2,13 @@
 
 The manifest (``ROOT/NAME/manifest.json``) is written last by the writer, so its presence
 with ``complete: true`` marks a finished dataset. :func:`check_dataset` re-counts what is
-on disk (images, label files, boxes per class, ground-truth JSON) and compares.
+on disk (images, label files, boxes per class, ground-truth JSON) and compares. A
+generated dataset's manifest also lists its files and their content hash
+(:func:`content_sha256`); :func:`content_unchanged` tells whether they are still as written.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +43,24 @@ def load_manifest(folder: str | Path) -> dict | None:
 
 def is_complete(manifest: dict | None) -> bool:
     return bool(manifest and manifest.get("complete"))
+
+
+def content_sha256(folder: str | Path, files: list[str]) -> str | None:
+    """sha256 over the listed files (relative path and bytes, in order); None when one is missing."""
+    digest = hashlib.sha256()
+    for relative in files:
+        path = Path(folder) / relative
+        if not path.is_file():
+            return None
+        digest.update(relative.encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def content_unchanged(folder: str | Path, manifest: dict) -> bool:
+    """Whether the files a manifest lists still hash to its ``content_sha256``."""
+    files = manifest.get("files") or []
+    return bool(files) and content_sha256(folder, files) == manifest.get("content_sha256")
 
 
 @dataclass

@@ -4,6 +4,13 @@ A dataset counts as prepared when ``ROOT/NAME/manifest.json`` says ``complete`` 
 same request (splits and recipe options). Then a second run does nothing and says so;
 ``force=True`` rebuilds. A request that differs from what is on disk is refused (rather
 than silently replacing a dataset) unless ``force`` is given.
+
+A generated dataset (the synthetic sets) takes the same path, with its recipe drawing the
+images instead of reading source files. It counts as prepared only while its files still
+hash to the manifest's content hash and its data YAML points at its folder; otherwise, or
+when the request differs, it is generated again (nothing the user supplied is lost).
+:func:`resolve_or_prepare` turns ``--data`` into a data YAML and generates such a dataset
+on first use.
 """
 from __future__ import annotations
 
@@ -13,11 +20,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..cliutil import human_bytes
-from . import synthetic
 from .events import ConversionLog
-from .manifest import is_complete, load_manifest
-from .paths import data_yaml_path, dataset_dir, default_data_root
-from .recipes import RecipeOptionError, get_recipe
+from .manifest import ManifestError, content_unchanged, is_complete, load_manifest
+from .paths import DATA_YAML_NAME, DatasetNotPrepared, data_yaml_path, dataset_dir, default_data_root, resolve_data
+from .recipes import Recipe, RecipeOptionError, get_recipe, is_generated
 from .sources import materialize_sources
 from .writer import DatasetWriter, staging_dir
 
@@ -61,34 +67,36 @@ def prepare_dataset(
     """Prepare dataset ``name`` under ``root`` (see the module docstring).
 
     Raises:
-        UnknownDataset, RecipeOptionError, ValueError: bad name, option or split.
+        UnknownDataset, RecipeOptionError, ValueError: bad name, option or split (also
+            ``source`` or ``splits`` for a generated dataset, which has neither).
         PrepareError: a different dataset is already there and ``force`` is not set.
         SourceMissing: files that must be fetched by hand are not in ``source``.
         DownloadError, ChecksumMismatch, UnsafeArchiveError, ArchiveError: source problems.
     """
-    if _is_generated(name):  # synthetic and synthetic-SCENARIO: no recipe, one generator
-        return _prepare_synthetic(root, force, options or {}, echo, str(name).lower())
     recipe = get_recipe(name)
+    if recipe.generated and (source is not None or splits):
+        raise RecipeOptionError(f"the {recipe.name} dataset is generated: --source and --splits do not apply")
     splits = recipe.check_splits(splits)
     options = recipe.resolve_options(options)
     request = _request(splits, options)
     root_path = Path(root).expanduser() if root is not None else default_data_root()
     folder = dataset_dir(recipe.name, root_path).absolute()
 
-    manifest = load_manifest(folder) if folder.exists() else None
     if folder.exists() and not force:
-        if is_complete(manifest) and manifest.get("request") == request:
+        manifest = _on_disk(recipe, folder)
+        if _reusable(recipe, folder, manifest, request):
             echo(f"{recipe.name}: already prepared at {folder} (nothing to do; --force rebuilds)")
             return PrepareResult("already prepared", folder, data_yaml_path(recipe.name, root_path), manifest)
-        if is_complete(manifest):
+        if is_complete(manifest) and not recipe.generated:  # a generated one is made again below
             raise PrepareError(
                 f"{folder} holds '{recipe.name}' prepared with {manifest.get('request')}, "
                 f"not the requested {request}; pass --force to rebuild it"
             )
-        raise PrepareError(
-            f"{folder} exists but is not a complete scsa-yolo dataset (no complete manifest.json); "
-            f"move it away or pass --force to replace it"
-        )
+        if not recipe.generated:
+            raise PrepareError(
+                f"{folder} exists but is not a complete scsa-yolo dataset (no complete manifest.json); "
+                f"move it away or pass --force to replace it"
+            )
 
     started = time.monotonic()
     log = ConversionLog()
@@ -103,9 +111,13 @@ def prepare_dataset(
         on_mismatch=on_mismatch,
         echo=echo,
     )
-    echo(f"{recipe.name}: converting splits {', '.join(splits)} from {', '.join(map(str, tree.roots))}")
+    origin = f" from {', '.join(map(str, tree.roots))}" if tree.roots else ""
+    echo(f"{recipe.name}: {'generating' if recipe.generated else 'converting'} splits {', '.join(splits)}{origin}")
     conversion = recipe.convert(tree, splits, options, log)
-    writer = DatasetWriter(folder, eval_splits=recipe.eval_splits, link_mode=link_mode, progress=progress, echo=echo)
+    writer = DatasetWriter(
+        folder, eval_splits=recipe.eval_splits, link_mode=link_mode, progress=progress,
+        record_content=recipe.generated, echo=echo,
+    )
     manifest = writer.write(
         conversion,
         log,
@@ -139,42 +151,59 @@ def summarize(manifest: dict, log: ConversionLog) -> list[str]:
     return lines
 
 
-def _is_generated(name: str) -> bool:
-    """``synthetic`` or ``synthetic-...`` (a misspelt scenario too: its error lists the choices)."""
-    text = str(name).lower()
-    return text == "synthetic" or text.startswith("synthetic-")
+def _on_disk(recipe: Recipe, folder: Path) -> dict | None:
+    """The manifest in ``folder``; for a generated dataset an unreadable one counts as none
+    (it is generated again), for the others it raises :class:`ManifestError`."""
+    try:
+        return load_manifest(folder)
+    except ManifestError:
+        if recipe.generated:
+            return None
+        raise
 
 
-def _prepare_synthetic(
-    root: str | Path | None, force: bool, options: dict[str, Any], echo: Callable[[str], None], name: str = "synthetic"
-) -> PrepareResult:
-    """Delegate to :func:`scsa_yolo.data.synthetic.prepare_synthetic_dataset`.
+def _reusable(recipe: Recipe, folder: Path, manifest: dict | None, request: dict) -> bool:
+    """Complete and made for ``request``; a generated dataset must also be as it was written
+    (content hash) and not moved (its data YAML's ``path`` is this folder)."""
+    if not is_complete(manifest) or manifest.get("request") != request:
+        return False
+    return not recipe.generated or (content_unchanged(folder, manifest) and _yaml_points_to(folder))
 
-    ``name`` is ``synthetic`` or ``synthetic-SCENARIO``; an unknown scenario is a
-    :class:`RecipeOptionError` whose message lists the choices.
+
+def _yaml_points_to(folder: Path) -> bool:
+    import yaml
+
+    try:
+        data = yaml.safe_load((folder / DATA_YAML_NAME).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and Path(str(data.get("path", ""))) == folder
+
+
+def resolve_or_prepare(
+    name_or_path: str | Path, root: str | Path | None = None, echo: Callable[[str], None] | None = None
+) -> Path:
+    """Data YAML for a ``--data`` value; a generated dataset is generated on first use.
+
+    Like :func:`scsa_yolo.data.paths.resolve_data`, but the name of a generated dataset
+    (``synthetic``, ``synthetic-lowlight``, ...) that is not prepared under ``root`` is
+    prepared with its default options. A prepared one is used as it is (never generated
+    again), whatever options it was made with. ``echo`` (None: silent) gets the messages.
+
+    Raises:
+        DatasetNotPrepared: not a data YAML, not prepared, and not a generated dataset.
+        RecipeOptionError: a generated recipe's name with an unknown variant (choices listed).
     """
-    root_path = Path(root).expanduser() if root is not None else default_data_root()
-    folder = dataset_dir(name, root_path).absolute()
-    before = _created(folder)
-    started = time.monotonic()
     try:
-        yaml_path = Path(synthetic.prepare_synthetic_dataset(name, root_path, force=force, **options))
-    except TypeError as error:  # an option the generator's signature does not have
-        raise RecipeOptionError(f"{name}: {error}") from None
-    except synthetic.SyntheticOptionError as error:
-        raise RecipeOptionError(f"{name}: {error}") from None
-    manifest = load_manifest(yaml_path.parent)
-    status = "already prepared" if before is not None and before == _created(yaml_path.parent) else "prepared"
-    echo(f"{name}: {'already up to date' if status == 'already prepared' else 'generated'} at {yaml_path.parent}")
-    return PrepareResult(status, yaml_path.parent, yaml_path, manifest, None, time.monotonic() - started)
+        return resolve_data(name_or_path, root)
+    except DatasetNotPrepared:
+        if Path(str(name_or_path)).suffix in {".yaml", ".yml"} or not is_generated(str(name_or_path)):
+            raise
+    say = echo or (lambda _: None)
+    say(f"{name_or_path} dataset not found: generating it (a few seconds) ...")
+    result = prepare_dataset(str(name_or_path), root=root, progress=echo is not None, echo=say)
+    say(f"{name_or_path} dataset ready: {result.data_yaml}")
+    return result.data_yaml
 
 
-def _created(folder: Path) -> str | None:
-    try:
-        manifest = load_manifest(folder)
-    except ValueError:
-        return None
-    return manifest.get("created") if manifest else None
-
-
-__all__ = ["PrepareError", "PrepareResult", "prepare_dataset", "staging_dir", "summarize"]
+__all__ = ["PrepareError", "PrepareResult", "prepare_dataset", "resolve_or_prepare", "staging_dir", "summarize"]

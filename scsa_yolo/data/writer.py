@@ -1,10 +1,15 @@
 """Writes a converted dataset in the Ultralytics layout, atomically.
 
 Everything goes to a hidden sibling ``ROOT/.NAME.partial/`` first: images (linked, never
-re-encoded), YOLO labels, one COCO ground-truth JSON per evaluation split, the data YAML
-and, last, ``manifest.json``. Only then is the folder renamed to ``ROOT/NAME``. An
-interrupted run therefore leaves either nothing or a ``.partial`` folder that the next run
-removes, never a ``ROOT/NAME`` that looks complete.
+re-encoded; a generated image's bytes are written as they come), YOLO labels, one COCO
+ground-truth JSON per evaluation split, the data YAML and, last, ``manifest.json``. Only
+then is the folder renamed to ``ROOT/NAME``. An interrupted run therefore leaves either
+nothing or a ``.partial`` folder that the next run removes, never a ``ROOT/NAME`` that
+looks complete.
+
+With ``record_content`` (generated datasets) the manifest also lists every file written and
+their content hash (:func:`scsa_yolo.data.manifest.content_sha256`), so a later run can tell
+a set that is still as written from one that was changed.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from ..atomic import write_json_atomic
 from .coco_gt import GtImage, write_coco_gt
 from .events import ACTION_SKIPPED, DUPLICATE_IMAGE, ConversionLog
 from .images import place_image
+from .manifest import content_sha256
 from .paths import DATA_YAML_NAME, MANIFEST_NAME, ground_truth_path
 from .recipes.base import Conversion, ConvertedImage
 
@@ -38,6 +44,10 @@ def format_label_line(class_index: int, x: float, y: float, w: float, h: float, 
     return f"{class_index} {(x + w / 2) / width:.6f} {(y + h / 2) / height:.6f} {w / width:.6f} {h / height:.6f}"
 
 
+def size_band(w: float, h: float) -> str:
+    """COCO's area band of a box: small < 32^2 <= medium < 96^2 <= large (pixels)."""
+    area = w * h
+    return "small" if area < 32**2 else "medium" if area < 96**2 else "large"
 
 
 class EmptySplitError(ValueError):
@@ -51,6 +61,7 @@ class _SplitStats:
         self.boxes: Counter[int] = Counter()  # training labels
         self.gt_boxes = 0  # ground-truth boxes that are not ignore regions
         self.ignore: Counter[int] = Counter()
+        self.sizes: Counter[str] = Counter()  # ground-truth boxes per COCO area band
         self.bytes = 0
 
 
@@ -64,6 +75,7 @@ class DatasetWriter:
         eval_splits: tuple[str, ...] | list[str],
         link_mode: str = "auto",
         progress: bool = True,
+        record_content: bool = False,
         echo: Callable[[str], None] = print,
     ) -> None:
         self.final = Path(final).absolute()
@@ -73,6 +85,7 @@ class DatasetWriter:
         self.progress = progress
         self.echo = echo
         self.link_counts: Counter[str] = Counter()
+        self.files: list[str] | None = [] if record_content else None  # written, relative to the folder
 
     def write(self, conversion: Conversion, log: ConversionLog, *, manifest_fields: dict) -> dict:
         """Consume the conversion stream, write everything, rename into place; returns the manifest."""
@@ -123,7 +136,7 @@ class DatasetWriter:
                 log.record(
                     DUPLICATE_IMAGE,
                     ACTION_SKIPPED,
-                    str(image.source),
+                    str(image.source or image.name),
                     split=split,
                     image=image.name,
                     detail=f"another image of split '{split}' already has the label name {name.with_suffix('.txt')}",
@@ -137,13 +150,23 @@ class DatasetWriter:
                 )
         if bar is not None:
             bar.close()
-        for split in self.eval_splits & set(stats):
+        for split in sorted(self.eval_splits & set(stats)):
             write_coco_gt(gt_images.get(split, []), conversion.classes, ground_truth_path(self.staging, split))
+            self._wrote(ground_truth_path(self.staging, split))
         return stats
+
+    def _wrote(self, path: Path) -> None:
+        if self.files is not None:
+            self.files.append(path.relative_to(self.staging).as_posix())
 
     def _write_one(self, split: str, name: PurePosixPath, image: ConvertedImage, stats: _SplitStats) -> None:
         target = self.staging / "images" / split / Path(*name.parts)
-        self.link_counts[place_image(image.source, target, self.link_mode)] += 1
+        if image.data is not None:  # generated: the encoded image itself
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(image.data)
+            self.link_counts["written"] += 1
+        else:
+            self.link_counts[place_image(image.source, target, self.link_mode)] += 1
         stats.bytes += os.path.getsize(target)
         lines = []
         for box in image.boxes:
@@ -152,6 +175,7 @@ class DatasetWriter:
                 continue
             stats.gt_boxes += 1
             stats.boxes[box.class_index] += 1
+            stats.sizes[size_band(box.w, box.h)] += 1
             lines.append(format_label_line(box.class_index, box.x, box.y, box.w, box.h, image.width, image.height))
         for box in image.extra_labels:
             stats.boxes[box.class_index] += 1
@@ -161,6 +185,8 @@ class DatasetWriter:
         label = self.staging / "labels" / split / Path(*name.with_suffix(".txt").parts)
         label.parent.mkdir(parents=True, exist_ok=True)
         label.write_text("".join(line + "\n" for line in lines))
+        self._wrote(target)
+        self._wrote(label)
 
     # --- YAML, manifest, rename -----------------------------------------------------------
     def _finish(self, conversion: Conversion, log: ConversionLog, stats: dict[str, _SplitStats], fields: dict) -> dict:
@@ -192,11 +218,16 @@ class DatasetWriter:
                     "ignore_per_class": {classes[i]: s.ignore.get(i, 0) for i in range(len(classes))},
                     "annotations": f"annotations/{split}.json" if split in self.eval_splits else None,
                     "image_bytes": s.bytes,
+                    "boxes_per_size": {band: s.sizes.get(band, 0) for band in ("small", "medium", "large")},
                 }
                 for split, s in stats.items()
             },
             **log.to_json(),
+            **conversion.manifest_extra,
         }
+        if self.files is not None:
+            manifest["files"] = self.files
+            manifest["content_sha256"] = content_sha256(self.staging, self.files)
         # the manifest is the completeness mark: it is written last
         write_json_atomic(manifest, self.staging / MANIFEST_NAME)
         return manifest
@@ -220,6 +251,7 @@ class DatasetWriter:
         )
         text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         (self.staging / DATA_YAML_NAME).write_text(text)
+        self._wrote(self.staging / DATA_YAML_NAME)
 
     def _swap_into_place(self) -> None:
         old = None

@@ -1,13 +1,15 @@
 """Dataset recipes: one module per benchmark dataset, found by name.
 
 ``get_recipe("visdrone")`` returns the recipe object; importing this package imports no
-recipe module (they load on first use), so ``scsa-yolo data list`` stays fast.
+recipe module (they load on first use), so ``scsa-yolo data list`` stays fast. A recipe may
+have variants, datasets of their own named ``NAME-VARIANT`` (``synthetic-lowlight``):
+``get_recipe`` asks the recipe of ``NAME`` for them.
 """
 from __future__ import annotations
 
 import importlib
 
-from .base import Conversion, ConvertedImage, Recipe, RecipeOption, RecipeOptionError
+from .base import Conversion, ConvertedImage, Recipe, RecipeOption, RecipeOptionError, UnknownDataset
 
 # name -> (module, class); the order is the order of `scsa-yolo data list`
 _RECIPES: dict[str, tuple[str, str]] = {
@@ -20,23 +22,54 @@ _RECIPES: dict[str, tuple[str, str]] = {
 }
 
 
-class UnknownDataset(ValueError):
-    """A dataset name no recipe has."""
-
-
 def recipe_names() -> list[str]:
-    """Names accepted by ``scsa-yolo data prepare``."""
+    """The recipes' names (without their variants)."""
     return list(_RECIPES)
 
 
+def dataset_names() -> list[str]:
+    """Every name ``scsa-yolo data prepare`` accepts: each recipe, then its variants."""
+    names = []
+    for name in _RECIPES:
+        names += [name, *(f"{name}-{variant}" for variant in _recipe_class(name).variants)]
+    return names
+
+
 def get_recipe(name: str) -> Recipe:
-    """The recipe of dataset ``name`` (case-insensitive)."""
+    """The recipe of dataset ``name`` (case-insensitive), a variant's too.
+
+    Raises:
+        UnknownDataset: no recipe has that name.
+        RecipeOptionError: ``NAME-VARIANT`` with a variant its recipe does not have (the
+            message lists the choices).
+    """
     key = str(name).lower()
-    if key not in _RECIPES:
-        raise UnknownDataset(f"unknown dataset '{name}'; known datasets: {', '.join(_RECIPES)}")
-    module_name, class_name = _RECIPES[key]
-    module = importlib.import_module(f"{__name__}.{module_name}")
-    return getattr(module, class_name)()
+    if key in _RECIPES:
+        return _recipe_class(key)()
+    family, _, variant = key.partition("-")
+    try:
+        if variant and family in _RECIPES:
+            return _recipe_class(family).variant(key)
+    except UnknownDataset:
+        pass
+    raise UnknownDataset(f"unknown dataset '{name}'; known datasets: {', '.join(dataset_names())}")
+
+
+def is_generated(name: str) -> bool:
+    """Whether ``name`` is a dataset a recipe generates (False for unknown names and paths).
+
+    Raises:
+        RecipeOptionError: a generated recipe's name with a variant it does not have.
+    """
+    try:
+        return get_recipe(name).generated
+    except UnknownDataset:
+        return False
+
+
+def _recipe_class(name: str) -> type[Recipe]:
+    module_name, class_name = _RECIPES[name]
+    return getattr(importlib.import_module(f"{__name__}.{module_name}"), class_name)
 
 
 __all__ = [
@@ -46,6 +79,8 @@ __all__ = [
     "RecipeOption",
     "RecipeOptionError",
     "UnknownDataset",
+    "dataset_names",
     "get_recipe",
+    "is_generated",
     "recipe_names",
 ]

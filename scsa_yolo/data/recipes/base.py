@@ -5,6 +5,10 @@ ships as (with URLs, sizes and checksums where public) and how to read its annot
 Its :meth:`Recipe.convert` turns a :class:`~scsa_yolo.data.sources.SourceTree` into a
 stream of :class:`ConvertedImage` (pixel boxes, ignore regions flagged); writing the
 Ultralytics layout, the COCO ground truth and the manifest is the writer's job.
+
+A *generated* recipe (``generated = True``, the synthetic set) has no source files: its
+:meth:`Recipe.convert` draws the images itself and hands their encoded bytes to the same
+writer.
 """
 from __future__ import annotations
 
@@ -32,6 +36,10 @@ class RecipeOptionError(ValueError):
     """An option a recipe does not have, or a value outside its choices."""
 
 
+class UnknownDataset(ValueError):
+    """A dataset name no recipe has."""
+
+
 @dataclass(frozen=True)
 class RecipeOption:
     """A conversion choice of one recipe, exposed as a ``scsa-yolo data prepare`` option."""
@@ -50,6 +58,8 @@ class RecipeOption:
 class ConvertedImage:
     """One image ready to be written: where it is, its output name, size and boxes.
 
+    ``source`` is the image file, placed without re-encoding; a generated image has no file
+    (``source`` None) and brings its encoded bytes in ``data`` instead.
     ``boxes`` are in pixels (top-left origin, ``x y w h``), already clipped to the image;
     boxes with ``ignore=True`` become ``iscrowd`` regions in the ground truth only.
     ``name`` is the path below ``images/<split>/`` (keeps the original extension).
@@ -57,12 +67,13 @@ class ConvertedImage:
     objects with ``--train-difficult``: an ignore region in the GT, a label in training).
     """
 
-    source: Path
+    source: Path | None
     name: str
     width: int
     height: int
     boxes: list[GtBox] = field(default_factory=list)
     extra_labels: list[GtBox] = field(default_factory=list)
+    data: bytes | None = None
 
 
 @dataclass
@@ -70,7 +81,8 @@ class Conversion:
     """What :meth:`Recipe.convert` returns: the class list and the image stream.
 
     ``images`` yields ``(split, image)`` split after split. ``totals`` (images expected per
-    split) only feeds the progress line. ``yaml_extra`` is merged into the data YAML.
+    split) only feeds the progress line. ``yaml_extra`` is merged into the data YAML,
+    ``manifest_extra`` into the manifest (top-level keys, e.g. the generator's parameters).
     """
 
     classes: list[str]
@@ -78,6 +90,7 @@ class Conversion:
     totals: dict[str, int] = field(default_factory=dict)
     yaml_extra: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    manifest_extra: dict = field(default_factory=dict)
 
 
 class Recipe:
@@ -92,6 +105,21 @@ class Recipe:
     remote_files: ClassVar[tuple[RemoteFile, ...]] = ()
     options: ClassVar[tuple[RecipeOption, ...]] = ()
     manual_help: ClassVar[str] = ""
+    #: True: no source files, the recipe draws its images. Such a dataset is rebuilt (not
+    #: refused) when the request differs or its files changed, since nothing the user
+    #: supplied is lost; its manifest records a content hash to tell.
+    generated: ClassVar[bool] = False
+    #: Further datasets of this recipe, named ``NAME-VARIANT`` (``synthetic-lowlight``).
+    variants: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def variant(cls, name: str) -> "Recipe":
+        """The recipe of dataset ``name`` (``NAME-VARIANT``); a recipe with variants overrides this.
+
+        Raises:
+            UnknownDataset: this recipe has no such variant.
+        """
+        raise UnknownDataset(f"unknown dataset '{name}'")
 
     # --- declarations -------------------------------------------------------------------
     @property
