@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from scsa_yolo.cliutil import parse_key_values, split_list
-from scsa_yolo.data.recipes import RecipeOption, dataset_names, get_recipe, recipe_names
+from scsa_yolo.data.convert.recipes import RecipeOption, dataset_names, get_recipe, recipe_names
 
 ROOT_HELP = "Data root holding one folder per dataset (default: $SCSA_YOLO_DATA or ./datasets)."
 
@@ -92,13 +92,13 @@ def prepare(
     **recipe_options: Any,
 ) -> None:
     """Convert dataset NAME into ROOT/NAME (Ultralytics layout, COCO ground truth, manifest)."""
-    from scsa_yolo.data.archives import ArchiveError, UnsafeArchiveError
-    from scsa_yolo.data.download import DownloadError
-    from scsa_yolo.data.manifest import ManifestError
+    from scsa_yolo.data.convert.recipes import RecipeOptionError
+    from scsa_yolo.data.fetch.archives import ArchiveError, UnsafeArchiveError
+    from scsa_yolo.data.fetch.download import DownloadError
+    from scsa_yolo.data.fetch.sources import SourceError, SourceMissing
+    from scsa_yolo.data.layout.manifest import ManifestError
+    from scsa_yolo.data.layout.writer import EmptySplitError
     from scsa_yolo.data.prepare import PrepareError, prepare_dataset
-    from scsa_yolo.data.recipes import RecipeOptionError
-    from scsa_yolo.data.sources import SourceError, SourceMissing
-    from scsa_yolo.data.writer import EmptySplitError
 
     options = {k: v for k, v in recipe_options.items() if v is not None}
     given = parse_key_values(set_options, param_hint="--set", example="num_train=200")
@@ -135,8 +135,8 @@ def prepare(
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROOT_HELP)
 def check(name: str, root: Path | None) -> None:
     """Verify prepared dataset NAME (or a dataset folder) against its manifest; print class statistics."""
-    from scsa_yolo.data.manifest import ManifestError, check_dataset
-    from scsa_yolo.data.paths import dataset_dir
+    from scsa_yolo.data.layout.manifest import ManifestError, check_dataset
+    from scsa_yolo.data.layout.paths import dataset_dir
 
     candidate = Path(name).expanduser()
     folder = candidate if candidate.is_dir() and (candidate / "manifest.json").exists() else dataset_dir(name, root)

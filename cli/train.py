@@ -41,9 +41,9 @@ _OWN_KEYS = {
 def resolve_training_data(data: str, root: Path | None, echo=click.echo) -> Path:
     """Data YAML for ``--data``; a generated dataset (``synthetic``, ``synthetic-lowlight``,
     ...) is generated when missing."""
-    from scsa_yolo.data.paths import DatasetNotPrepared
+    from scsa_yolo.data.convert.recipes import RecipeOptionError
+    from scsa_yolo.data.layout.paths import DatasetNotPrepared
     from scsa_yolo.data.prepare import resolve_or_prepare
-    from scsa_yolo.data.recipes import RecipeOptionError
 
     try:
         return resolve_or_prepare(data, root, echo=echo)

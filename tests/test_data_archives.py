@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scsa_yolo.data.archives import ArchiveError, UnsafeArchiveError, extract, list_safe_entries
+from scsa_yolo.data.fetch.archives import ArchiveError, UnsafeArchiveError, extract, list_safe_entries
 from scsa_yolo.data.prepare import prepare_dataset
 
 

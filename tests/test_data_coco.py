@@ -8,10 +8,10 @@ import pytest
 import yaml
 from test_data_common import assert_boxes_close, coco_eval, image_id, pixel_boxes, write_image
 
-from scsa_yolo.data.events import CLIPPED, CROWD, DEGENERATE, MALFORMED, MISSING_IMAGE, SIZE_MISMATCH, UNKNOWN_CLASS
-from scsa_yolo.data.manifest import check_dataset
+from scsa_yolo.data.convert.events import CLIPPED, CROWD, DEGENERATE, MALFORMED, MISSING_IMAGE, SIZE_MISMATCH, UNKNOWN_CLASS
+from scsa_yolo.data.convert.recipes.coco import CLASSES
+from scsa_yolo.data.layout.manifest import check_dataset
 from scsa_yolo.data.prepare import prepare_dataset
-from scsa_yolo.data.recipes.coco import CLASSES
 
 
 def make_coco(root: Path) -> Path:

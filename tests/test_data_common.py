@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scsa_yolo.data.boxes import fit_box_to_image
-from scsa_yolo.data.coco_gt import GtBox, read_yolo_split
-from scsa_yolo.data.events import CLIPPED, DEGENERATE, ConversionLog
-from scsa_yolo.data.images import ImageProblem, place_image, probe_image
-from scsa_yolo.data.manifest import check_dataset
-from scsa_yolo.data.recipes.base import Conversion, ConvertedImage
-from scsa_yolo.data.writer import DatasetWriter, staging_dir
+from scsa_yolo.data.convert.boxes import GtBox, fit_box_to_image
+from scsa_yolo.data.convert.events import CLIPPED, DEGENERATE, ConversionLog
+from scsa_yolo.data.convert.images import ImageProblem, place_image, probe_image
+from scsa_yolo.data.convert.recipes.base import Conversion, ConvertedImage
+from scsa_yolo.data.layout.ground_truth import read_yolo_split
+from scsa_yolo.data.layout.manifest import check_dataset
+from scsa_yolo.data.layout.writer import DatasetWriter, staging_dir
 
 
 # --- helpers used by the other test_data_* modules ----------------------------------------

@@ -17,9 +17,9 @@ from test_data_common import pixel_boxes
 from test_data_visdrone import make_visdrone
 
 from scsa_yolo.cli.main import main
-from scsa_yolo.data.download import ChecksumMismatch, DownloadError, HostUnreachable, RemoteFile, download
+from scsa_yolo.data.convert.recipes.visdrone import VisDroneRecipe
+from scsa_yolo.data.fetch.download import ChecksumMismatch, DownloadError, HostUnreachable, RemoteFile, download
 from scsa_yolo.data.prepare import prepare_dataset
-from scsa_yolo.data.recipes.visdrone import VisDroneRecipe
 
 PAYLOAD = os.urandom(300_000)
 

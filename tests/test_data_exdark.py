@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from test_data_common import assert_boxes_close, coco_eval, pixel_boxes, write_image
 
-from scsa_yolo.data.events import (
+from scsa_yolo.data.convert.events import (
     CLIPPED,
     MALFORMED,
     MISSING_IMAGE,
@@ -15,9 +15,9 @@ from scsa_yolo.data.events import (
     RENAMED_CLASS,
     UNKNOWN_CLASS,
 )
-from scsa_yolo.data.manifest import check_dataset
+from scsa_yolo.data.convert.recipes.exdark import read_split_file
+from scsa_yolo.data.layout.manifest import check_dataset
 from scsa_yolo.data.prepare import prepare_dataset
-from scsa_yolo.data.recipes.exdark import read_split_file
 
 BICYCLE, CAR, PEOPLE, TABLE = 0, 4, 10, 11
 HEADER = "% bbGt version=3\n"

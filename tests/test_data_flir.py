@@ -8,8 +8,8 @@ import pytest
 import yaml
 from test_data_common import assert_boxes_close, coco_eval, pixel_boxes, write_image
 
-from scsa_yolo.data.events import UNKNOWN_CLASS, ZERO_AREA
-from scsa_yolo.data.manifest import check_dataset
+from scsa_yolo.data.convert.events import UNKNOWN_CLASS, ZERO_AREA
+from scsa_yolo.data.layout.manifest import check_dataset
 from scsa_yolo.data.prepare import prepare_dataset
 
 # a long category list with sparse ids; only 1, 3 and 79 carry boxes in the thermal fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_data_common import assert_boxes_close, coco_eval, image_id, pixel_boxes, write_image
 
-from scsa_yolo.data.events import (
+from scsa_yolo.data.convert.events import (
     CLIPPED,
     CORRUPT_IMAGE,
     DEGENERATE,
@@ -18,7 +18,7 @@ from scsa_yolo.data.events import (
     OTHERS,
     UNKNOWN_CLASS,
 )
-from scsa_yolo.data.manifest import check_dataset
+from scsa_yolo.data.layout.manifest import check_dataset
 from scsa_yolo.data.prepare import PrepareError, prepare_dataset
 
 IMG = "0000001_00000_d_0000001"

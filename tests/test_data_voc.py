@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_data_common import assert_boxes_close, coco_eval, image_id, pixel_boxes, write_image
 
-from scsa_yolo.data.events import (
+from scsa_yolo.data.convert.events import (
     CLIPPED,
     DIFFICULT,
     MALFORMED,
@@ -17,7 +17,7 @@ from scsa_yolo.data.events import (
     SIZE_FROM_IMAGE,
     UNKNOWN_CLASS,
 )
-from scsa_yolo.data.manifest import check_dataset
+from scsa_yolo.data.layout.manifest import check_dataset
 from scsa_yolo.data.prepare import prepare_dataset
 
 PERSON, DOG, CAR, CAT = 14, 11, 6, 7
@@ -139,7 +139,7 @@ def test_archives_in_the_source_folder_are_extracted(tmp_path):
 
 
 def test_a_source_without_voc_names_the_searched_folder_as_a_plain_path(tmp_path):
-    from scsa_yolo.data.sources import SourceMissing
+    from scsa_yolo.data.fetch.sources import SourceMissing
 
     empty = tmp_path / "not voc"
     (empty / "something").mkdir(parents=True)

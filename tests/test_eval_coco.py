@@ -7,7 +7,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from scsa_yolo.data.coco_gt import GtBox, GtImage, build_coco_gt
+from scsa_yolo.data.convert.boxes import GtBox
+from scsa_yolo.data.layout.ground_truth import GtImage, build_coco_gt
 from scsa_yolo.eval import STAT_NAMES, coco_metrics
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from scsa_yolo.data.coco_gt import read_yolo_split, write_coco_gt
+from scsa_yolo.data.layout.ground_truth import read_yolo_split, write_coco_gt
 from scsa_yolo.eval import STAT_NAMES, EvalError, evaluate
 
 os.environ.setdefault("YOLO_OFFLINE", "1")

@@ -1,7 +1,7 @@
 """Dataset names and paths resolve to data YAMLs, or say how to prepare them."""
 import pytest
 
-from scsa_yolo.data.paths import DatasetNotPrepared, default_data_root, resolve_data
+from scsa_yolo.data.layout.paths import DatasetNotPrepared, default_data_root, resolve_data
 
 
 def test_default_root_follows_environment(monkeypatch, tmp_path):

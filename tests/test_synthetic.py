@@ -12,10 +12,10 @@ import yaml
 
 from test_data_common import prepare_synthetic
 
-from scsa_yolo.data.coco_gt import read_yolo_split
-from scsa_yolo.data.paths import resolve_data
-from scsa_yolo.data.recipes import synthetic
-from scsa_yolo.data.recipes.synthetic import CLASS_NAMES, SyntheticOptionError
+from scsa_yolo.data.convert.recipes import synthetic
+from scsa_yolo.data.convert.recipes.synthetic import CLASS_NAMES, SyntheticOptionError
+from scsa_yolo.data.layout.ground_truth import read_yolo_split
+from scsa_yolo.data.layout.paths import resolve_data
 
 SMALL = {"num_train": 24, "num_val": 12}
 
@@ -125,7 +125,7 @@ def test_regeneration_is_skipped_only_when_files_match(tmp_path):
 
 
 def test_manifest_passes_the_dataset_checker(tmp_path):
-    check = pytest.importorskip("scsa_yolo.data.manifest").check_dataset
+    check = pytest.importorskip("scsa_yolo.data.layout.manifest").check_dataset
     path = prepare_synthetic(tmp_path, **SMALL)
     report = check(path.parent)
     assert report.ok, report.problems

@@ -1,8 +1,8 @@
 """The synthetic scenarios (Table 4 domain shifts): what each draws, names, determinism, refusals.
 
 The statistics checked here are the ones the module docstring of
-:mod:`scsa_yolo.data.recipes.synthetic` claims, against the default set made with the same seed
-and sizes.
+:mod:`scsa_yolo.data.convert.recipes.synthetic` claims, against the default set made with the
+same seed and sizes.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from click.testing import CliRunner
 from PIL import Image, ImageFilter
 from test_data_common import prepare_synthetic
 
-from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
-from scsa_yolo.data.prepare import prepare_dataset, resolve_or_prepare
-from scsa_yolo.data.recipes.synthetic import (
+from scsa_yolo.data.convert.recipes.synthetic import (
     CLASS_NAMES,
     DATASET_NAMES,
     SyntheticOptionError,
     get_scenario,
     scenario_of_dataset,
 )
+from scsa_yolo.data.layout.paths import DatasetNotPrepared, resolve_data
+from scsa_yolo.data.prepare import prepare_dataset, resolve_or_prepare
 
 SIZES = {"num_train": 40, "num_val": 8}
 SCENARIO_DATASETS = ("synthetic-lowlight", "synthetic-tiny", "synthetic-thermal")
@@ -57,7 +57,7 @@ def _manifest(folder: Path) -> dict:
 
 
 def test_every_scenario_is_a_complete_dataset_with_the_default_classes(sets):
-    from scsa_yolo.data.manifest import check_dataset
+    from scsa_yolo.data.layout.manifest import check_dataset
 
     for name in SCENARIO_DATASETS:
         folder = sets[name]
@@ -175,7 +175,7 @@ def test_names_resolve_and_generate_on_first_use(tmp_path):
 
 
 def test_bad_scenarios_are_refused_with_the_choices(tmp_path):
-    from scsa_yolo.data.recipes import RecipeOptionError
+    from scsa_yolo.data.convert.recipes import RecipeOptionError
 
     choices = "synthetic, synthetic-lowlight, synthetic-tiny, synthetic-thermal"
     with pytest.raises(SyntheticOptionError, match=f"unknown synthetic dataset 'synthetic-dusk'; choices: {choices}"):

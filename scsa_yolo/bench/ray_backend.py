@@ -49,7 +49,7 @@ from scsa_yolo.bench.runner import (
     worker_command,
 )
 from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, report_progress
-from scsa_yolo.data.paths import DATA_ROOT_ENV, default_data_root, resolve_data
+from scsa_yolo.data.layout.paths import DATA_ROOT_ENV, default_data_root, resolve_data
 from scsa_yolo.records import RECORD_NAME
 
 INSTALL_HINT = 'pip install "scsa-yolo[ray]"'

@@ -179,9 +179,9 @@ def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str,
             Even in a dry run: ``synthetic-X`` with an unknown scenario (the message lists
             the scenarios). When generating: ``synthetic:`` options the generator refuses.
     """
-    from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
+    from scsa_yolo.data.convert.recipes import RecipeOptionError, is_generated
+    from scsa_yolo.data.layout.paths import DatasetNotPrepared, resolve_data
     from scsa_yolo.data.prepare import prepare_dataset
-    from scsa_yolo.data.recipes import RecipeOptionError, is_generated
 
     resolved: dict[str, Path | str] = {}
     errors: list[str] = []
@@ -222,7 +222,7 @@ def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str,
 
 def _dataset_error(dataset: str, error: Exception) -> tuple[str, bool]:
     """The message for a dataset that is not ready, and whether its name is a known one."""
-    from scsa_yolo.data.recipes import recipe_names
+    from scsa_yolo.data.convert.recipes import recipe_names
 
     known = recipe_names()
     if Path(dataset).suffix in (".yaml", ".yml"):

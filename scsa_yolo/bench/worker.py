@@ -186,7 +186,7 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
 def run(run_dir: Path, device: str | None = None) -> Path:
     """Execute the run described by ``run_dir/spec.json``; returns the record path."""
     from scsa_yolo.bench.profile import profile_model
-    from scsa_yolo.data.paths import resolve_data
+    from scsa_yolo.data.layout.paths import resolve_data
     from scsa_yolo.eval import evaluate
 
     run_dir = run_dir.resolve()

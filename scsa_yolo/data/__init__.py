@@ -1,13 +1,23 @@
 """Benchmark datasets: official distributions -> Ultralytics layout + COCO ground truth.
 
-Entry points: :func:`scsa_yolo.data.prepare.prepare_dataset` (``scsa-yolo data prepare``),
-:func:`scsa_yolo.data.manifest.check_dataset` (``scsa-yolo data check``) and
-:func:`scsa_yolo.data.paths.resolve_data` (``--data NAME``).
+Entry points: :func:`scsa_yolo.data.prepare.prepare_dataset` (``scsa-yolo data prepare``)
+and :func:`scsa_yolo.data.prepare.resolve_or_prepare` (``--data NAME``),
+:func:`scsa_yolo.data.catalog.dataset_rows` (``scsa-yolo data list``),
+:func:`scsa_yolo.data.layout.manifest.check_dataset` (``scsa-yolo data check``) and
+:func:`scsa_yolo.data.layout.paths.resolve_data` (a prepared dataset's data YAML).
 
-Modules, one job each: ``recipes/`` (what each dataset is and how to read it; the
-synthetic sets' recipe draws them), ``download`` (resume + verify), ``archives`` (safe
-extraction), ``sources`` (finding the files the user has), ``boxes`` (clip/drop), ``events`` (the conversion log), ``images``
-(header probe, link/copy), ``writer`` (atomic layout + GT + manifest), ``manifest``
-(checks), ``catalog`` (``data list``), ``paths`` and ``coco_gt`` (shared contracts).
-Importing this package imports none of them.
+One subpackage per job, in the order ``prepare`` runs them:
+
+* ``fetch/``: getting the source files: ``download`` (resume + verify), ``archives`` (safe
+  extraction), ``sources`` (finding the files the user has).
+* ``convert/``: reading them: ``recipes/`` (what each dataset is and how to read it; the
+  synthetic sets' recipe draws them), ``boxes`` (the box type, clip/drop), ``events`` (the
+  conversion log), ``images`` (image suffixes, header probe, link/copy).
+* ``layout/``: the prepared dataset on disk: ``paths`` (where everything lives),
+  ``writer`` (atomic layout + ground truth + manifest), ``ground_truth`` (COCO-format JSON,
+  shared with :mod:`scsa_yolo.eval`), ``manifest`` (reading and checking).
+
+Imports run one way: ``layout`` uses ``convert``, ``convert`` uses ``fetch``, and none of
+them imports ``prepare`` or ``catalog`` here, which use all three. Importing this package
+imports none of them.
 """

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cliutil import format_table, human_bytes
-from .manifest import ManifestError, is_complete, load_manifest
-from .paths import dataset_dir, default_data_root
-from .recipes import dataset_names, get_recipe
-from .writer import staging_dir
+from .convert.recipes import dataset_names, get_recipe
+from .layout.manifest import ManifestError, is_complete, load_manifest
+from .layout.paths import dataset_dir, default_data_root
+from .layout.writer import staging_dir
 
 COLUMNS = ("dataset", "title", "classes", "splits", "download", "on disk", "prepared")
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..cliutil import human_bytes
-from .events import ConversionLog
-from .manifest import ManifestError, content_unchanged, is_complete, load_manifest
-from .paths import DATA_YAML_NAME, DatasetNotPrepared, data_yaml_path, dataset_dir, default_data_root, resolve_data
-from .recipes import Recipe, RecipeOptionError, get_recipe, is_generated
-from .sources import materialize_sources
-from .writer import DatasetWriter, staging_dir
+from .convert.events import ConversionLog
+from .convert.recipes import Recipe, RecipeOptionError, get_recipe, is_generated
+from .fetch.sources import materialize_sources
+from .layout.manifest import ManifestError, content_unchanged, is_complete, load_manifest
+from .layout.paths import DATA_YAML_NAME, DatasetNotPrepared, data_yaml_path, dataset_dir, default_data_root, resolve_data
+from .layout.writer import DatasetWriter, staging_dir
 
 SOURCES_DIR = ".sources"  # ROOT/.sources/NAME/{archives,extracted}: downloads and unpacked archives
 
@@ -185,7 +185,7 @@ def resolve_or_prepare(
 ) -> Path:
     """Data YAML for a ``--data`` value; a generated dataset is generated on first use.
 
-    Like :func:`scsa_yolo.data.paths.resolve_data`, but the name of a generated dataset
+    Like :func:`scsa_yolo.data.layout.paths.resolve_data`, but the name of a generated dataset
     (``synthetic``, ``synthetic-lowlight``, ...) that is not prepared under ``root`` is
     prepared with its default options. A prepared one is used as it is (never generated
     again), whatever options it was made with. ``echo`` (None: silent) gets the messages.

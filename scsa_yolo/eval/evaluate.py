@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from scsa_yolo.atomic import write_json_atomic
-from scsa_yolo.data.coco_gt import category_id_for_class
+from scsa_yolo.data.layout.ground_truth import category_id_for_class
 from scsa_yolo.eval.coco import CocoMetrics, coco_metrics
 from scsa_yolo.eval.ground_truth import GroundTruth, ground_truth_for
 from scsa_yolo.integration import register
@@ -121,7 +121,7 @@ def evaluate(
     Raises:
         EvalError: missing weights or data, or predictions that do not match the ground truth.
     """
-    from scsa_yolo.data.paths import DatasetNotPrepared, resolve_data
+    from scsa_yolo.data.layout.paths import DatasetNotPrepared, resolve_data
 
     started = time.perf_counter()
     weights = resolve_weights(weights_or_run)

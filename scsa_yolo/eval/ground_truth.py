@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from scsa_yolo.atomic import write_json_atomic
-from scsa_yolo.data.coco_gt import IMAGE_SUFFIXES, GtImage, build_coco_gt, read_yolo_split
-from scsa_yolo.data.paths import ground_truth_path
+from scsa_yolo.data.convert.images import IMAGE_SUFFIXES
+from scsa_yolo.data.layout.ground_truth import GtImage, build_coco_gt, read_yolo_split
+from scsa_yolo.data.layout.paths import ground_truth_path
 
 
 @dataclass(frozen=True)

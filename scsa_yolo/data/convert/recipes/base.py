@@ -2,7 +2,7 @@
 
 A recipe knows one dataset's original distribution: its classes, its splits, the files it
 ships as (with URLs, sizes and checksums where public) and how to read its annotations.
-Its :meth:`Recipe.convert` turns a :class:`~scsa_yolo.data.sources.SourceTree` into a
+Its :meth:`Recipe.convert` turns a :class:`~scsa_yolo.data.fetch.sources.SourceTree` into a
 stream of :class:`ConvertedImage` (pixel boxes, ignore regions flagged); writing the
 Ultralytics layout, the COCO ground truth and the manifest is the writer's job.
 
@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Sequence
 
-from ..coco_gt import GtBox
-from ..download import RemoteFile
+from scsa_yolo.data.fetch.download import RemoteFile
+from scsa_yolo.data.fetch.sources import SourceMissing, SourceTree
+from ..boxes import GtBox
 from ..events import (
     ACTION_SKIPPED,
     CORRUPT_IMAGE,
@@ -29,7 +30,6 @@ from ..events import (
     ConversionLog,
 )
 from ..images import ImageProblem, probe_image
-from ..sources import SourceMissing, SourceTree
 
 
 class RecipeOptionError(ValueError):

@@ -1,5 +1,7 @@
 """COCO-format ground truth: the one writer every dataset recipe and the evaluator share.
 
+Images (:class:`GtImage`) carry the recipes' boxes (:class:`scsa_yolo.data.convert.boxes.GtBox`).
+
 Conventions (fixed here, relied on by :mod:`scsa_yolo.eval`):
 
 * ``category_id = yolo_class_index + 1``; each category also carries ``yolo_index``.
@@ -16,25 +18,13 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from scsa_yolo.atomic import write_json_atomic
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from scsa_yolo.data.convert.boxes import GtBox
+from scsa_yolo.data.convert.images import IMAGE_SUFFIXES
 
 
 def category_id_for_class(class_index: int) -> int:
     """COCO category id of a 0-based YOLO class index."""
     return int(class_index) + 1
-
-
-@dataclass(frozen=True)
-class GtBox:
-    """One ground-truth box in pixels, top-left origin."""
-
-    class_index: int
-    x: float
-    y: float
-    w: float
-    h: float
-    ignore: bool = False
 
 
 @dataclass

@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from ..download import RemoteFile
+from scsa_yolo.data.fetch.download import RemoteFile
+from scsa_yolo.data.fetch.sources import SourceTree, load_json
 from ..events import ConversionLog, ZERO_AREA
-from ..sources import SourceTree, load_json
 from .base import Conversion, ConvertedImage, Recipe, RecipeOption
 from .coco import convert_coco_json
 

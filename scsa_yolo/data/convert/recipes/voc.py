@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ..boxes import fit_box_to_image
-from ..coco_gt import IMAGE_SUFFIXES, GtBox
-from ..download import RemoteFile
+from scsa_yolo.data.fetch.download import RemoteFile
+from scsa_yolo.data.fetch.sources import SourceTree
+from ..boxes import GtBox, fit_box_to_image
 from ..events import (
     ACTION_DROPPED,
     ACTION_IGNORE,
@@ -35,7 +35,7 @@ from ..events import (
     UNKNOWN_CLASS,
     ConversionLog,
 )
-from ..sources import SourceTree
+from ..images import IMAGE_SUFFIXES
 from .base import Conversion, ConvertedImage, Recipe, RecipeOption, measure_image
 
 ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases/download/v0.0.0"  # cfg/datasets/VOC.yaml

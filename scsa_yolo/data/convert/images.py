@@ -1,4 +1,5 @@
-"""Reading image sizes from file headers, and placing images into a prepared dataset."""
+"""Image files: which suffixes count, reading sizes from headers, placing images into a
+prepared dataset."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 _EXIF_ORIENTATION = 0x0112
 
 LINK_MODES = ("auto", "hardlink", "symlink", "copy")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class ImageProblem(Exception):

@@ -14,11 +14,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from ..boxes import fit_box_to_image
-from ..coco_gt import GtBox
-from ..download import RemoteFile
+from scsa_yolo.data.fetch.download import RemoteFile
+from scsa_yolo.data.fetch.sources import SourceTree, load_json
+from ..boxes import GtBox, fit_box_to_image
 from ..events import ACTION_DROPPED, ACTION_IGNORE, ACTION_SKIPPED, CROWD, MALFORMED, UNKNOWN_CLASS, ConversionLog
-from ..sources import SourceTree, load_json
 from .base import Conversion, ConvertedImage, Recipe, measure_image
 
 COCO_IMAGES = "http://images.cocodataset.org"

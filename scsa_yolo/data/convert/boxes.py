@@ -1,12 +1,26 @@
-"""Box clean-up shared by every converter: clip to the image, drop degenerate boxes, log both."""
+"""The box every converter emits, and the clean-up they share: clip to the image, drop
+degenerate boxes, log both."""
 from __future__ import annotations
 
-from .coco_gt import GtBox
+from dataclasses import dataclass
+
 from .events import ACTION_CLIPPED, ACTION_DROPPED, CLIPPED, DEGENERATE, ConversionLog
 
 # Clipping moves an edge by at least this many pixels before it is logged; smaller moves are
 # float noise from the source format (e.g. 640.0000001) and carry no information.
 CLIP_TOLERANCE_PX = 1e-6
+
+
+@dataclass(frozen=True)
+class GtBox:
+    """One ground-truth box in pixels, top-left origin."""
+
+    class_index: int
+    x: float
+    y: float
+    w: float
+    h: float
+    ignore: bool = False
 
 
 def fit_box_to_image(

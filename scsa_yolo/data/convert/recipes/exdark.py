@@ -22,9 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
-from ..boxes import fit_box_to_image
-from ..coco_gt import IMAGE_SUFFIXES, GtBox
-from ..download import RemoteFile
+from scsa_yolo.data.fetch.download import RemoteFile
+from scsa_yolo.data.fetch.sources import SourceMissing, SourceTree
+from ..boxes import GtBox, fit_box_to_image
 from ..events import (
     ACTION_DROPPED,
     ACTION_KEPT,
@@ -36,7 +36,7 @@ from ..events import (
     UNKNOWN_CLASS,
     ConversionLog,
 )
-from ..sources import SourceMissing, SourceTree
+from ..images import IMAGE_SUFFIXES
 from .base import Conversion, ConvertedImage, Recipe, RecipeOption, measure_image
 
 CLASSES = ("Bicycle", "Boat", "Bottle", "Bus", "Car", "Cat", "Chair", "Cup", "Dog", "Motorbike", "People", "Table")

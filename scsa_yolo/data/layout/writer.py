@@ -8,7 +8,7 @@ nothing or a ``.partial`` folder that the next run removes, never a ``ROOT/NAME`
 looks complete.
 
 With ``record_content`` (generated datasets) the manifest also lists every file written and
-their content hash (:func:`scsa_yolo.data.manifest.content_sha256`), so a later run can tell
+their content hash (:func:`scsa_yolo.data.layout.manifest.content_sha256`), so a later run can tell
 a set that is still as written from one that was changed.
 """
 from __future__ import annotations
@@ -21,14 +21,14 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from .. import __version__
-from ..atomic import write_json_atomic
-from .coco_gt import GtImage, write_coco_gt
-from .events import ACTION_SKIPPED, DUPLICATE_IMAGE, ConversionLog
-from .images import place_image
+from scsa_yolo import __version__
+from scsa_yolo.atomic import write_json_atomic
+from scsa_yolo.data.convert.events import ACTION_SKIPPED, DUPLICATE_IMAGE, ConversionLog
+from scsa_yolo.data.convert.images import place_image
+from scsa_yolo.data.convert.recipes.base import Conversion, ConvertedImage
+from .ground_truth import GtImage, write_coco_gt
 from .manifest import content_sha256
 from .paths import DATA_YAML_NAME, MANIFEST_NAME, ground_truth_path
-from .recipes.base import Conversion, ConvertedImage
 
 MANIFEST_FORMAT = "scsa-yolo-dataset-manifest"
 MANIFEST_VERSION = 1

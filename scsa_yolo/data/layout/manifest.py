@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cliutil import format_table
-from .coco_gt import IMAGE_SUFFIXES
+from scsa_yolo.cliutil import format_table
+from scsa_yolo.data.convert.images import IMAGE_SUFFIXES
 from .paths import DATA_YAML_NAME, manifest_path
 
 

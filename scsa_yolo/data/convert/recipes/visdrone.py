@@ -25,9 +25,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from ..boxes import fit_box_to_image
-from ..coco_gt import IMAGE_SUFFIXES, GtBox
-from ..download import RemoteFile
+from scsa_yolo.data.fetch.download import RemoteFile
+from scsa_yolo.data.fetch.sources import SourceTree
+from ..boxes import GtBox, fit_box_to_image
 from ..events import (
     ACTION_DROPPED,
     ACTION_IGNORE,
@@ -39,7 +39,7 @@ from ..events import (
     UNKNOWN_CLASS,
     ConversionLog,
 )
-from ..sources import SourceTree
+from ..images import IMAGE_SUFFIXES
 from .base import Conversion, ConvertedImage, Recipe, RecipeOption, measure_image
 
 ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases/download/v0.0.0"  # cfg/datasets/VisDrone.yaml
