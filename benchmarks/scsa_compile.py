@@ -8,9 +8,7 @@ import sys, time
 import torch
 sys.path[:0] = [".", "benchmarks"]
 from scsa_layer import DEFAULT_SHAPES, make_layer  # noqa: E402
-from scsa_yolo.nn import scsa as S, scsa_fast as F  # noqa: E402
-
-S._load_fast()
+from scsa_yolo.nn import scsa_fast as F  # noqa: E402  (scsa loads it at import)
 dev = sys.argv[1] if len(sys.argv) > 1 else "cuda"
 batch, n = (32, 100) if dev == "cuda" else (2, 2)
 shapes = DEFAULT_SHAPES if dev == "cuda" else ((16, 9, 11),)

@@ -1,19 +1,24 @@
-"""End-to-end cost of SCSA in YOLOv8n: inference throughput and training step time.
+"""End-to-end cost of SCSA in YOLO: inference throughput and training step time.
 
-    PYTHONPATH=. python3 benchmarks/yolo_e2e.py --out results/perf
+    PYTHONPATH=. python3 benchmarks/yolo_e2e.py --out results/perf [--models yolov8n,yolov8s,yolo11n]
+        [--compile] [--reference]
 
-Models are built from YAML (no weights are downloaded): plain ``yolov8n.yaml`` and
-``yolov8n-scsa.yaml`` (SCSA after the P3, P4 and P5 backbone stages, from
-:mod:`scsa_yolo.integration`), the SCSA model once with ``impl='reference'`` and once with
-``impl='fast'``.
+Models are built from YAML (no weights are downloaded): per base, the plain ``{base}.yaml``
+and ``{base}-scsa.yaml`` (SCSA in the default placement, from :mod:`scsa_yolo.integration`)
+with the fused kernels (``impl='fast'``); ``--reference`` adds the SCSA model with
+``impl='reference'``. ``--compile`` compiles every model (both sides) the way Ultralytics'
+``compile=True`` does (``ultralytics.utils.torch_utils.attempt_compile``, mode "default"):
+the training step's compiled module takes the batch dict and returns the loss, as in
+Ultralytics' trainer.
 
-* Inference: fused Conv+BN, fp16, batch 32 at 640x640, ``torch.no_grad``; images/s from
-  the median batch time (``triton.testing.do_bench`` when available, else CUDA events).
-* Training step: float32 parameters, fp16 autocast with a GradScaler, the model's own
-  detection loss on random images with random boxes (4 per image), backward and an SGD
-  step.
+* Inference: fused Conv+BN, fp16, batch ``--batch`` (32) at 640x640, ``torch.no_grad``;
+  images/s from the median batch time (``triton.testing.do_bench`` when available, else
+  CUDA events).
+* Training step: batch ``--train-batch`` (16), float32 parameters, fp16 autocast with a
+  GradScaler, the model's own detection loss on random images with random boxes (4 per
+  image), backward and an SGD step.
 
-Prints a Markdown table and writes ``DIR/yolo_e2e.md`` and ``DIR/yolo_e2e.json``. Needs
+Prints a Markdown table and writes ``DIR/yolo_e2e{--tag}.md`` and ``.json``. Needs
 ultralytics; without it (or without CUDA, unless ``--device cpu`` is given for a smoke
 run) it says so and exits 2.
 """
@@ -109,13 +114,22 @@ def dummy_batch(batch: int, imgsz: int, device: torch.device, boxes_per_image: i
     }
 
 
+def maybe_compile(model, args, device):
+    """The model as Ultralytics' ``compile=True`` compiles it, or unchanged."""
+    if not args.compile:
+        return model
+    from ultralytics.utils.torch_utils import attempt_compile
+
+    return attempt_compile(model, device=device, imgsz=args.imgsz, mode="default")
+
+
 def inference_step(yaml_name: str, impl: str | None, args, device):
     """(step fn, SCSA layer count): one fused fp16 no-grad forward of a batch."""
     model = build(yaml_name, device)
     n_scsa = set_impl(model, impl) if impl else 0
     model = model.fuse().eval()
     dtype = torch.float16 if device.type == "cuda" else torch.float32
-    model = model.to(dtype)
+    model = maybe_compile(model.to(dtype), args, device)
     x = torch.rand(args.batch, 3, args.imgsz, args.imgsz, device=device, dtype=dtype)
 
     def step():
@@ -134,15 +148,16 @@ def training_step(yaml_name: str, impl: str | None, args, device):
     model.args = get_cfg()
     for p in model.parameters():
         p.requires_grad_(True)
-    batch = dummy_batch(args.batch, args.imgsz, device)
+    batch = dummy_batch(args.train_batch, args.imgsz, device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    model = maybe_compile(model, args, device)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     def step():
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            loss, _ = model.loss(batch)
+            loss, _ = model(batch)  # a batch dict: DetectionModel.forward returns the loss
         scaler.scale(loss.sum()).backward()
         scaler.step(opt)
         scaler.update()
@@ -153,10 +168,13 @@ def training_step(yaml_name: str, impl: str | None, args, device):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=32, help="inference batch")
+    ap.add_argument("--train-batch", type=int, default=16, help="training-step batch")
     ap.add_argument("--imgsz", type=int, default=640)
-    ap.add_argument("--base", default="yolov8n.yaml")
-    ap.add_argument("--scsa", default="yolov8n-scsa.yaml")
+    ap.add_argument("--models", default="yolov8n", help="comma list of bases; each is timed plain and with SCSA")
+    ap.add_argument("--reference", action="store_true", help="also time the SCSA models with impl='reference'")
+    ap.add_argument("--compile", action="store_true", help="torch.compile every model as Ultralytics' compile=True")
+    ap.add_argument("--tag", default="", help="suffix of the output file names")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--rounds", type=int, default=5, help="timing rounds over all models (median reported)")
     args = ap.parse_args(argv)
@@ -176,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
 
     register()
     args.out.mkdir(parents=True, exist_ok=True)
-    runs = [(args.base, None), (args.scsa, "reference"), (args.scsa, "fast")]
+    runs = []
+    for base in args.models.split(","):
+        runs += [(f"{base}.yaml", None), (f"{base}-scsa.yaml", "fast")]
+        if args.reference:
+            runs.append((f"{base}-scsa.yaml", "reference"))
     # Every model is built once; the timings then go round the models `rounds` times and
     # each figure is the median over rounds: the host-bound training step drifts by 10-20%
     # over a minute on the lent machine, and interleaving keeps that drift out of the ratios.
@@ -209,37 +231,62 @@ def main(argv: list[str] | None = None) -> int:
                 if what == "infer":
                     cell["imgs_per_s"] = args.batch / (cell["ms"] * 1e-3)
 
-    base_inf = rows[0]["infer"].get("ms")
-    base_train = rows[0]["train"].get("ms")
+    for row in rows:
+        for what in ("infer", "train"):
+            if row[what].get("rounds_ms") and "error" not in row[what]:
+                row[what]["min_ms"] = min(row[what]["rounds_ms"])
+    if args.compile:  # which SCSA path ran inside the compiled graphs: the custom ops, or not
+        from torch.profiler import ProfilerActivity, profile
+
+        for (i, what), step in steps.items():
+            if rows[i]["impl"] == "-" or "error" in rows[i][what]:
+                continue
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                step()
+                torch.cuda.synchronize()
+            ops = sorted({e.key for e in prof.key_averages() if "scsa" in e.key.lower()})
+            rows[i][what]["scsa_events"] = {e.key: e.count for e in prof.key_averages() if e.key in ops}
+            log(f"{rows[i]['model']} {what}: profiler events with 'scsa': {rows[i][what]['scsa_events']}")
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    mode = "torch.compile (Ultralytics attempt_compile, mode default) on every model" if args.compile else "eager"
     lines = [
-        f"# YOLOv8n vs YOLOv8n-SCSA, batch {args.batch}, {args.imgsz}x{args.imgsz}",
+        f"# Plain vs SCSA ({args.models}), {mode}",
         "",
-        f"Device: {dev_name}; torch {torch.__version__}. Inference: fused, fp16, no_grad. Training step: "
-        "fp32 parameters + fp16 autocast + GradScaler, detection loss on random boxes, SGD step. "
-        f"Each figure: the median of {args.rounds} rounds, each round timing every model in turn "
-        "(median batch time per round).",
+        f"Device: {dev_name}; torch {torch.__version__}. Inference: fused, fp16, no_grad, batch {args.batch}, "
+        f"{args.imgsz}x{args.imgsz}. Training step: batch {args.train_batch}, fp32 parameters + fp16 autocast + "
+        "GradScaler, detection loss on random boxes, SGD step. "
+        f"Each figure: the median (and minimum) over {args.rounds} rounds, each round timing every model in "
+        "turn (median batch time per round); 'vs plain' compares with the plain model of the same base.",
         "",
-        "| model | SCSA impl | infer ms/batch | imgs/s | % of plain | train step ms | vs plain |",
+        "| model | SCSA impl | infer ms/batch (median / min) | imgs/s | % of plain (median / min) "
+        "| train step ms (median / min) | vs plain (median / min) |",
         "|---|---|---|---|---|---|---|",
     ]
+    plain: dict = {}
     for r in rows:
-        inf, tr = r["infer"], r["train"]
-        inf_cells = (f"{inf['ms']:.2f} | {inf['imgs_per_s']:.0f} | {100 * base_inf / inf['ms']:.1f}%"
-                     if "ms" in inf and base_inf else f"{inf.get('error', '?')} | - | -")
-        tr_cells = (f"{tr['ms']:.1f} | {100 * (tr['ms'] / base_train - 1):+.1f}%"
-                    if "ms" in tr and base_train else f"{tr.get('error', '?')} | -")
+        if r["impl"] == "-":
+            plain = r
+        inf, tr, p_inf, p_tr = r["infer"], r["train"], plain.get("infer", {}), plain.get("train", {})
+        inf_cells = (f"{inf['ms']:.2f} / {inf['min_ms']:.2f} | {inf['imgs_per_s']:.0f} | "
+                     f"{100 * p_inf['ms'] / inf['ms']:.1f}% / {100 * p_inf['min_ms'] / inf['min_ms']:.1f}%"
+                     if "ms" in inf and "ms" in p_inf else f"{inf.get('error', '?')} | - | -")
+        tr_cells = (f"{tr['ms']:.1f} / {tr['min_ms']:.1f} | {100 * (tr['ms'] / p_tr['ms'] - 1):+.1f}% / "
+                    f"{100 * (tr['min_ms'] / p_tr['min_ms'] - 1):+.1f}%"
+                    if "ms" in tr and "ms" in p_tr else f"{tr.get('error', '?')} | -")
         lines.append(f"| {r['model']} | {r['impl']} | {inf_cells} | {tr_cells} |")
     lines += ["", "Per round (ms, infer / train):", ""]
     for r in rows:
         per = [" / ".join(f"{v:.2f}" for v in r[w].get("rounds_ms", [])) for w in ("infer", "train")]
         lines.append(f"- {r['model']} ({r['impl']}): infer {per[0]}; train {per[1]}")
+        for w in ("infer", "train"):
+            if "scsa_events" in r[w]:
+                lines.append(f"  - {w}, one profiled step, events named *scsa*: {r[w]['scsa_events'] or 'none'}")
     text = "\n".join(lines) + "\n"
-    meta = {"device": dev_name, "torch": torch.__version__, "batch": args.batch, "imgsz": args.imgsz,
-            "rounds": args.rounds, "commit": os.environ.get("SCSA_YOLO_GIT_COMMIT", ""),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    for name, content in (("yolo_e2e.json", json.dumps({"meta": meta, "rows": rows}, indent=1)),
-                          ("yolo_e2e.md", text)):
+    meta = {"device": dev_name, "torch": torch.__version__, "batch": args.batch, "train_batch": args.train_batch,
+            "imgsz": args.imgsz, "compile": args.compile, "rounds": args.rounds,
+            "commit": os.environ.get("SCSA_YOLO_GIT_COMMIT", ""), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for name, content in ((f"yolo_e2e{args.tag}.json", json.dumps({"meta": meta, "rows": rows}, indent=1)),
+                          (f"yolo_e2e{args.tag}.md", text)):
         tmp = args.out / (name + ".tmp")
         tmp.write_text(content)
         os.replace(tmp, args.out / name)
