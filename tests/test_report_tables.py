@@ -159,6 +159,19 @@ def test_table2_relative_throughput_and_latency_is_lower_better(record_dir):
     assert plain[7] == "**4.00**"  # lowest latency is best
 
 
+def test_throughput_note_names_a_reduced_gpu_protocol_as_gpu_not_cpu(tmp_path):
+    """A GPU profile with fewer timed passes than the paper's is 'reduced', but it is no CPU figure."""
+    for i, attn in enumerate(("none", "scsa")):
+        record = make_record("voc", "yolov8n", attn, 0, None, None, None, throughput=1000 - 40 * i, kind="profile")
+        record["profile"].update(reduced=True, device="cuda", reps=50)
+        write_record(record, tmp_path / "runs" / f"r{i}" / "record.json")
+    text = make_report([tmp_path / "runs"], "table2").render("md")
+    note = next(line for line in text.splitlines() if line.startswith("- Throughput:"))
+    assert "on NVIDIA H100 (reduced GPU protocol" in note
+    assert "CPU" not in note
+    assert "| 0.96 |" in text  # ratios are still given (and ranked) for a GPU
+
+
 def test_csv_holds_unrounded_means_stds_and_seeds(record_dir):
     rows = list(csv.DictReader(io.StringIO(make_report([record_dir], "table4").render("csv"))))
     scsa_s = next(r for r in rows if r["block"] == "voc" and r["method"] == "+SCSA (backbone)" and r["model"] == "yolov8s")

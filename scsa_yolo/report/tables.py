@@ -495,10 +495,16 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
         notes.append("† plain Ultralytics run (args.yaml + results.csv): Ultralytics' own mAP of its best epoch, not pycocotools; AP75 and size bands unavailable.")
     if keys & set(TIMING):
         profiled = frame.dropna(subset=["throughput"]) if "throughput" in frame else frame.iloc[0:0]
-        for (device, batch, half, reduced), _ in profiled.groupby(
+        for (device, batch, half, reduced), group in profiled.groupby(
             ["device_name", "profile_batch", "profile_half", "profile_reduced"], dropna=False
         ):
-            protocol = "reduced CPU protocol, not comparable with GPU figures" if reduced else "paper protocol"
+            on_cpu = "cpu_timing" in group and bool(group["cpu_timing"].fillna(False).astype(bool).any())
+            if not reduced:
+                protocol = "paper protocol"
+            elif on_cpu:
+                protocol = "reduced CPU protocol, not comparable with GPU figures"
+            else:  # a GPU with other settings than the paper's (fewer timed passes, say): see the records' notes
+                protocol = "reduced GPU protocol: settings differ from the paper's, as each record's note says"
             notes.append(
                 f"Throughput: images/s at batch {_int(batch)}, {'fp16 autocast' if half else 'fp32'}, on {device} ({protocol}); latency at batch 1."
             )
