@@ -17,17 +17,24 @@ with give the paths there.
 A run whose task fails (a non-zero exit, a lost worker or node) is submitted again, up to
 ``retries`` times, and resumes from its ``last.pt``; after that it is reported as failed
 with its log, and the other runs go on. Ctrl-C cancels the submitted tasks; their workers
-stop the way a Ctrl-C stops a local worker, keeping the last finished epoch.
+stop the way a Ctrl-C stops a local worker, keeping the last finished epoch. Ray interrupts a
+cancelled task only where Python handles SIGINT, so the task installs that handler itself (a
+Ray started by a process that ignores SIGINT passes that on to its workers), and a task still
+running after a grace period is ended by force, its worker with it.
 
 Ray is optional (``pip install "scsa-yolo[ray]"``); this module imports it only when used.
 """
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +64,7 @@ OUT_ENV = "SCSA_YOLO_BENCH_OUT"  # the out folder as a node mounts it, when not 
 PROBE_FOLDER = ".scsa-yolo-probe"
 RETRIES = 2
 PROBE_TIMEOUT_S = 300.0
+CANCEL_GRACE_S = 30.0  # a cancelled task stops its worker within runner.stop_worker's 10 s grace
 
 
 def import_ray():
@@ -133,11 +141,38 @@ def probe_task(out: str, data_root: str, cwd: str, token: str, datasets: list[st
     return result
 
 
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Let ``ray.cancel`` interrupt the task running in this Ray worker.
+
+    Ray cancels a running task with ``_thread.interrupt_main()``, which does nothing while the
+    process ignores SIGINT, and a Ray worker ignores it when whatever started Ray did (a
+    background job of a shell without job control: ``nohup``, ``... &`` in a script, CI): the
+    cancel was then lost and the run trained to its end. Python's own handler, for the task's
+    duration only, turns the cancel into KeyboardInterrupt again.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set there (Ray runs a task there)
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: a handler set outside Python, which cannot be put back
+            signal.signal(signal.SIGINT, previous)
+
+
 def run_task(out: str, relative: str, data_root: str, cwd: str, device: str, attempt: int) -> dict[str, Any]:
     """Run on one node: one grid point in its own worker process; returns its exit code.
 
-    A ``ray.cancel`` arrives as KeyboardInterrupt: the worker gets SIGINT, as on Ctrl-C.
+    A ``ray.cancel`` arrives as KeyboardInterrupt (see :func:`interruptible`): the worker gets
+    SIGINT, as on Ctrl-C.
     """
+    with interruptible():
+        return _run_worker(out, relative, data_root, cwd, device, attempt)
+
+
+def _run_worker(out: str, relative: str, data_root: str, cwd: str, device: str, attempt: int) -> dict[str, Any]:
     node_out, node_data, node_cwd = _node_paths(out, data_root, cwd)
     run_dir = node_out / relative
     host = socket.gethostname()
@@ -150,8 +185,9 @@ def run_task(out: str, relative: str, data_root: str, cwd: str, device: str, att
         log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} Ray task on {host}, attempt {attempt}: "
                   f"{' '.join(command)}\n")
         log.flush()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=node_cwd)
+        process = None
         try:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=node_cwd)
             while True:
                 try:
                     code = process.wait(timeout=0.5)
@@ -159,7 +195,8 @@ def run_task(out: str, relative: str, data_root: str, cwd: str, device: str, att
                 except subprocess.TimeoutExpired:
                     continue
         except KeyboardInterrupt:
-            stop_worker(process)
+            if process is not None:
+                stop_worker(process)
             raise
     return {"code": code, "host": host}
 
@@ -385,11 +422,9 @@ def execute_on_ray(
                     _finish(ray, ref, item, outcome, total, retries, submit, echo)
         except KeyboardInterrupt:
             refs = list(pending)
-            for ref in refs:
-                ray.cancel(ref)  # a running task stops its worker with SIGINT; last.pt stays
-            if refs:
-                ray.wait(refs, num_returns=len(refs), timeout=30)
-            echo(f"bench interrupted: cancelled {len(refs)} Ray task(s); run the same command again to resume "
+            forced = cancel_tasks(ray, refs)
+            late = f" ({forced} did not stop within {CANCEL_GRACE_S:.0f} s and were ended by force)" if forced else ""
+            echo(f"bench interrupted: cancelled {len(refs)} Ray task(s){late}; run the same command again to resume "
                  "(finished runs are kept)")
             raise
     finally:
@@ -397,6 +432,28 @@ def execute_on_ray(
             ray.shutdown()
     outcome.wall_time_s = time.perf_counter() - started
     return outcome
+
+
+def cancel_tasks(ray, refs: list, grace_s: float = CANCEL_GRACE_S) -> int:
+    """Cancel the tasks of ``refs``; returns how many had to be ended by force.
+
+    A running task stops its worker with SIGINT (the worker keeps its last finished epoch) and
+    returns. One still running after ``grace_s`` is cancelled with ``force``: Ray ends its Ray
+    worker and kills that worker's child processes, the run's worker among them (which would
+    otherwise stop itself within a second of its parent's death:
+    :func:`scsa_yolo.bench.worker.watch_parent`); the run then resumes from its last
+    checkpoint like a killed one.
+    """
+    if not refs:
+        return 0
+    for ref in refs:
+        ray.cancel(ref)
+    _, running = ray.wait(refs, num_returns=len(refs), timeout=grace_s)
+    for ref in running:
+        ray.cancel(ref, force=True)
+    if running:
+        ray.wait(running, num_returns=len(running), timeout=10)
+    return len(running)
 
 
 def _finish(ray, ref, item: _Submitted, outcome: GridOutcome, total: int, retries: int, submit, echo: Echo) -> None:
