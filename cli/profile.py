@@ -44,8 +44,9 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
     """Params, GFLOPs (aten-level FLOP counter, 1 MAC = 2 FLOPs), throughput (images/s) and
     batch-1 latency, following the SCSA paper's protocol on a GPU (batch 32, warm-up, 100
     timed passes, fp16 autocast, CUDA events; the figure is the median of 10 rounds of 10
-    passes, so one stall does not move it). On a CPU the same code runs with smaller
-    settings and says so.
+    passes, so one stall does not move it). Several models are timed side by side in
+    interleaved rounds, so host drift does not enter their ratios. On a CPU the same code
+    runs with smaller settings and says so.
 
     \b
     Examples:
@@ -53,7 +54,7 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
       scsa-yolo profile --model yolov8n,yolov8s --attns none,se,eca,ca,fca,cbam,scsa --records results/throughput
       scsa-yolo profile --layer scsa --shape 256,40,40
     """
-    from scsa_yolo.bench.profile import profile_layer, profile_model, resolve_device
+    from scsa_yolo.bench.profile import profile_layer, profile_models, resolve_device
     from scsa_yolo.atomic import write_json_atomic
 
     if layer is not None:
@@ -75,14 +76,18 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
         return
 
     targets = _targets(split_list(models) or ["yolov8n-scsa.yaml"], split_list(attns) or [], placement)
+    for label, argument, _ in targets:
+        if argument.endswith(".pt") and not Path(argument).is_file():
+            raise click.ClickException(f"{label}: no such checkpoint: {argument}")
+    try:  # all models are timed side by side, in interleaved rounds
+        profiled = profile_models([argument for _, argument, _ in targets], imgsz=imgsz, batch=batch, reps=reps,
+                                  warmup=warmup, device=device, half=half)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from None
     results = []
-    for label, argument, identity in targets:
-        try:
-            result = profile_model(argument, imgsz=imgsz, batch=batch, reps=reps, warmup=warmup, device=device, half=half)
-        except ValueError as error:
-            raise click.UsageError(str(error)) from None
-        except FileNotFoundError as error:
-            raise click.ClickException(f"{label}: {error}") from None
+    for (label, argument, identity), result in zip(targets, profiled):
         result.model = label
         click.echo(result.summary())
         results.append(result.to_dict())

@@ -6,7 +6,9 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from scsa_yolo.bench.profile import CPU_SETTINGS, count_flops, count_flops_split, profile_layer, profile_model
+from scsa_yolo.bench.profile import (
+    CPU_SETTINGS, count_flops, count_flops_split, profile_layer, profile_model, profile_models, time_interleaved,
+)
 from scsa_yolo.cli.main import main
 
 
@@ -47,6 +49,23 @@ def test_cpu_runs_the_reduced_protocol_and_says_so():
     assert result.throughput > 0 and result.latency_ms > 0 and result.fused
     with pytest.raises(ValueError, match="needs a CUDA device"):
         profile_model("yolov8n.yaml", imgsz=64, device="cpu", half=True)
+
+
+def test_competing_functions_are_timed_in_interleaved_rounds():
+    calls = []
+    figures = time_interleaved([lambda: calls.append("a"), lambda: calls.append("b")], torch.device("cpu"),
+                               warmup=1, reps=4, rounds=2)
+    # warm-up of each, then per round: a's share of the reps, then b's
+    assert "".join(calls) == "ab" + "aabb" + "aabb"
+    assert len(figures) == 2 and all(f > 0 for f in figures)
+
+
+def test_several_models_are_profiled_side_by_side():
+    plain, scsa = profile_models(["yolov8n.yaml", "yolov8n-scsa.yaml"], imgsz=64, device="cpu", reps=2, warmup=0)
+    assert plain.timing == scsa.timing == "perf_counter, interleaved rounds over 2 models"
+    assert scsa.params > plain.params and plain.throughput > 0 and scsa.latency_ms > 0
+    alone = profile_model("yolov8n.yaml", imgsz=64, device="cpu", reps=0)
+    assert alone.params == plain.params and alone.gflops == plain.gflops and alone.timing == "perf_counter"
 
 
 def test_layer_profile_reports_shape_params_and_times():

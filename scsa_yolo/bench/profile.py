@@ -182,27 +182,7 @@ def time_forward(
     then moves the figure by one round at most, where a single mean would absorb it. On CUDA
     each round is timed with events and the device is synchronised before reading them.
     """
-    for _ in range(warmup):
-        fn()
-    rounds = max(1, min(rounds, reps))
-    per_round = [reps // rounds + (1 if r < reps % rounds else 0) for r in range(rounds)]
-    means = []
-    for count in per_round:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(count):
-                fn()
-            end.record()
-            torch.cuda.synchronize(device)
-            means.append(start.elapsed_time(end) / 1000.0 / count)
-        else:
-            begin = time.perf_counter()
-            for _ in range(count):
-                fn()
-            means.append((time.perf_counter() - begin) / count)
-    return float(statistics.median(means))
+    return time_interleaved([fn], device, warmup, reps, rounds)[0]
 
 
 def _autocast(device: torch.device, half: bool):
@@ -231,8 +211,74 @@ def load_detection_model(model: str | nn.Module) -> tuple[nn.Module, str]:
     return net.float(), Path(str(model)).name
 
 
-def profile_model(
-    model: str | nn.Module,
+@dataclass
+class _Prepared:
+    """A model ready to time: fused, on the device, with its counts."""
+
+    name: str
+    net: nn.Module
+    params: int
+    flops: int
+    elementwise_flops: int
+    fused: bool
+
+
+def _prepare(model: str | nn.Module, imgsz: int, channels: int, dev: torch.device) -> _Prepared:
+    net, name = load_detection_model(model)
+    params = count_params(net)
+    net = copy.deepcopy(net).to(dev).eval()
+    fused = hasattr(net, "fuse")
+    if fused:
+        with quiet():  # no model summary: it prints unfused GFLOPs of its own
+            net = net.fuse(verbose=False) if "verbose" in net.fuse.__code__.co_varnames else net.fuse()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    flops, elementwise = count_flops_split(net, torch.zeros(1, channels, imgsz, imgsz, device=dev))
+    return _Prepared(name, net, params, flops, elementwise, fused)
+
+
+def time_interleaved(
+    fns: list[Callable[[], Any]], device: torch.device, warmup: int, reps: int, rounds: int = 10
+) -> list[float]:
+    """Seconds per call of each of ``fns``, timed in interleaved rounds.
+
+    Every function gets ``warmup`` untimed calls; then, ``rounds`` times, each function in
+    turn runs its share of the ``reps`` timed calls (CUDA events on a GPU). Each figure is the
+    median of that function's per-round means. Competing models thus meet the same host and
+    clock drift: a stall or a slow minute hits all of them in one round, not one of them for
+    good, as it would when each model is timed to the end before the next.
+    """
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    rounds = max(1, min(rounds, reps))
+    per_round = [reps // rounds + (1 if r < reps % rounds else 0) for r in range(rounds)]
+    means: list[list[float]] = [[] for _ in fns]
+    for count in per_round:
+        for i, fn in enumerate(fns):
+            means[i].append(_time_block(fn, device, count))
+    return [float(statistics.median(m)) for m in means]
+
+
+def _time_block(fn: Callable[[], Any], device: torch.device, count: int) -> float:
+    """Mean seconds per call over ``count`` back-to-back calls."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(count):
+            fn()
+        end.record()
+        torch.cuda.synchronize(device)
+        return start.elapsed_time(end) / 1000.0 / count
+    begin = time.perf_counter()
+    for _ in range(count):
+        fn()
+    return (time.perf_counter() - begin) / count
+
+
+def profile_models(
+    models: list[str | nn.Module],
     imgsz: int = 640,
     batch: int | None = None,
     reps: int | None = None,
@@ -241,16 +287,19 @@ def profile_model(
     half: bool | None = None,
     latency: bool = True,
     channels: int = 3,
-) -> ProfileResult:
-    """Params, GFLOPs, throughput and latency of a detection model.
+) -> list[ProfileResult]:
+    """Params, GFLOPs, throughput and latency of detection models, timed side by side.
 
     Args:
-        model: model YAML name or path (``yolov8n-scsa.yaml``), ``.pt`` checkpoint, run
-            folder, or an ``nn.Module`` taking ``(B, channels, imgsz, imgsz)``.
+        models: model YAML names or paths (``yolov8n-scsa.yaml``), ``.pt`` checkpoints, run
+            folders, or ``nn.Module`` s taking ``(B, channels, imgsz, imgsz)``.
         imgsz: square input size; use the training size (FLOPs scale with it).
         batch, reps, warmup, half: timing settings; ``None`` takes the paper's protocol on a
             GPU (32, 100, 10, fp16) and the reduced CPU settings (2, 10, 2, fp32) on a CPU.
         latency: also time batch 1.
+
+    All models are loaded first, then timed in interleaved rounds (:func:`time_interleaved`),
+    throughput and latency alike, so their ratios do not carry the host's drift.
     """
     dev = resolve_device(device)
     defaults = GPU_SETTINGS if dev.type == "cuda" else CPU_SETTINGS
@@ -261,29 +310,18 @@ def profile_model(
     if half and dev.type != "cuda":
         raise ValueError("half=True (fp16 autocast) needs a CUDA device; on CPU profile in fp32")
 
-    net, name = load_detection_model(model)
-    params = count_params(net)
-    net = copy.deepcopy(net).to(dev).eval()
-    if hasattr(net, "fuse"):
-        with quiet():  # no model summary: it prints unfused GFLOPs of its own
-            net = net.fuse(verbose=False) if "verbose" in net.fuse.__code__.co_varnames else net.fuse()
-        fused = True
-    else:
-        fused = False
-    for p in net.parameters():
-        p.requires_grad_(False)
-
-    flops, elementwise_flops = count_flops_split(net, torch.zeros(1, channels, imgsz, imgsz, device=dev))
-
-    throughput = latency_ms = None
+    prepared = [_prepare(model, imgsz, channels, dev) for model in models]
+    throughputs: list[float | None] = [None] * len(prepared)
+    latencies: list[float | None] = [None] * len(prepared)
     if reps > 0:
         images = torch.rand(batch, channels, imgsz, imgsz, device=dev)
+        single = images[:1].clone()
         with torch.inference_mode(), _autocast(dev, half):
-            seconds = time_forward(lambda: net(images), dev, warmup, reps)
-            throughput = batch / seconds
+            seconds = time_interleaved([_forward_of(p.net, images) for p in prepared], dev, warmup, reps)
+            throughputs = [batch / s for s in seconds]
             if latency:
-                single = images[:1].clone()
-                latency_ms = 1000.0 * time_forward(lambda: net(single), dev, warmup, reps)
+                latencies = [1000.0 * s for s in
+                             time_interleaved([_forward_of(p.net, single) for p in prepared], dev, warmup, reps)]
 
     paper = GPU_SETTINGS
     reduced = dev.type != "cuda" or (batch, reps, half) != (paper["batch"], paper["reps"], paper["half"])
@@ -293,26 +331,41 @@ def profile_model(
             f"reduced protocol ({dev.type}: batch {batch}, {reps} reps, {'fp16' if half else 'fp32'}); "
             f"the paper's is batch {paper['batch']}, {paper['reps']} reps, fp16 autocast on a GPU"
         )
-    return ProfileResult(
-        model=name,
-        imgsz=imgsz,
-        params=params,
-        gflops=round(flops / 1e9, 4),
-        flops_convention=FLOPS_CONVENTION,
-        device=str(dev),
-        device_name=device_name(dev),
-        batch=batch,
-        warmup=warmup,
-        reps=reps,
-        half=half,
-        throughput=None if throughput is None else round(throughput, 2),
-        latency_ms=None if latency_ms is None else round(latency_ms, 3),
-        timing="cuda-events" if dev.type == "cuda" else "perf_counter",
-        reduced=reduced,
-        fused=fused,
-        note=note,
-        gflops_all=round((flops + elementwise_flops) / 1e9, 4),
-    )
+    timing = "cuda-events" if dev.type == "cuda" else "perf_counter"
+    if len(prepared) > 1:
+        timing += f", interleaved rounds over {len(prepared)} models"
+    return [
+        ProfileResult(
+            model=p.name,
+            imgsz=imgsz,
+            params=p.params,
+            gflops=round(p.flops / 1e9, 4),
+            flops_convention=FLOPS_CONVENTION,
+            device=str(dev),
+            device_name=device_name(dev),
+            batch=batch,
+            warmup=warmup,
+            reps=reps,
+            half=half,
+            throughput=None if tp is None else round(tp, 2),
+            latency_ms=None if lat is None else round(lat, 3),
+            timing=timing,
+            reduced=reduced,
+            fused=p.fused,
+            note=note,
+            gflops_all=round((p.flops + p.elementwise_flops) / 1e9, 4),
+        )
+        for p, tp, lat in zip(prepared, throughputs, latencies)
+    ]
+
+
+def _forward_of(net: nn.Module, images: torch.Tensor) -> Callable[[], Any]:
+    return lambda: net(images)
+
+
+def profile_model(model: str | nn.Module, **settings: Any) -> ProfileResult:
+    """:func:`profile_models` of one model (same settings)."""
+    return profile_models([model], **settings)[0]
 
 
 @dataclass
