@@ -86,6 +86,7 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         execute,
         plan_runs,
         prepare_datasets,
+        sigterm_as_interrupt,
     )
 
     _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices, ddp)
@@ -123,13 +124,14 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         return
     started = time.perf_counter()
     try:
-        if backend == "ray":
-            from scsa_yolo.bench.ray_backend import execute_on_ray
+        with sigterm_as_interrupt():
+            if backend == "ray":
+                from scsa_yolo.bench.ray_backend import execute_on_ray
 
-            outcome = execute_on_ray(planned, out, address=address, gpus_per_run=gpus_per_run,
-                                     cpus_per_run=1.0 if cpus_per_run is None else cpus_per_run, echo=click.echo)
-        else:
-            outcome = execute(planned, devices=device_list, ddp=ddp, echo=click.echo)
+                outcome = execute_on_ray(planned, out, address=address, gpus_per_run=gpus_per_run,
+                                         cpus_per_run=1.0 if cpus_per_run is None else cpus_per_run, echo=click.echo)
+            else:
+                outcome = execute(planned, devices=device_list, ddp=ddp, echo=click.echo)
     except GridError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

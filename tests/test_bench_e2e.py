@@ -162,3 +162,40 @@ def test_a_killed_grid_resumes_from_last_checkpoint(tmp_path):
         epochs_logged = [int(float(row["epoch"])) for row in csv.DictReader(handle)]
     assert epochs_logged == list(range(1, epochs + 1))  # each epoch once: continued, not restarted
     assert "Resuming training" in (run / "worker.log").read_text()
+
+
+def test_sigterm_stops_the_grid_gently_and_the_same_command_resumes(tmp_path):
+    """A scheduler's time limit (Slurm), `timeout` or `kill` send SIGTERM to the bench only: it
+    stops its workers as Ctrl-C does, says how to resume, and the next run continues."""
+    grid = tmp_path / "term.yaml"
+    grid.write_text(TINY_GRID.format(attns="[none]", epochs=6, num_train=16))
+    args = ["--grid", str(grid), "--out", str(tmp_path / "runs"), "--no-report"]
+    run = tmp_path / "runs" / "synthetic" / "yolov8n-none-s0"
+    env = _env(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "scsa_yolo.cli.main", "bench", *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            progress = json.loads((run / "progress.json").read_text()) if (run / "progress.json").is_file() else {}
+            if progress.get("phase") == "train" and progress.get("epoch", 0) >= 1:
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)  # the bench alone, not its workers
+        output, _ = process.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert "bench interrupted; run the same command again to resume" in output, output
+    assert process.returncode != 0
+    worker_pid = json.loads((run / "progress.json").read_text()).get("pid")
+    if worker_pid:  # the worker was stopped, not orphaned
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker_pid, 0)
+    assert not (run / "record.json").exists(), "the run finished before it could be stopped"
+    assert (run / "weights" / "last.pt").is_file()
+
+    result = _bench(args, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resuming" in result.stdout
+    assert load_record(run / "record.json")["train_mode"] == "resumed"

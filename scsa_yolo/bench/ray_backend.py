@@ -47,6 +47,7 @@ from scsa_yolo.bench.runner import (
     GridOutcome,
     PlannedRun,
     conflicts_message,
+    sigterm_as_interrupt,
     headline,
     log_tail,
     prepare_run_dir,
@@ -408,18 +409,19 @@ def execute_on_ray(
             echo(f"[{item.index}/{total}] {item.planned.spec.run_id}: submitted ({what})")
 
         try:
-            for index, item in todo:
-                submit(_Submitted(item, index, 1))
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll_s)
-                for item in pending.values():
-                    update = progress_update(item.planned.run_dir, item.last_shown)
-                    if update is not None:
-                        item.last_shown, label = update
-                        echo(f"[{item.index}/{total}] {item.planned.spec.run_id}: {label}")
-                for ref in ready:
-                    item = pending.pop(ref)
-                    _finish(ray, ref, item, outcome, total, retries, submit, echo)
+            with sigterm_as_interrupt():  # entered after ray.init, which sets a SIGTERM handler of its own
+                for index, item in todo:
+                    submit(_Submitted(item, index, 1))
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll_s)
+                    for item in pending.values():
+                        update = progress_update(item.planned.run_dir, item.last_shown)
+                        if update is not None:
+                            item.last_shown, label = update
+                            echo(f"[{item.index}/{total}] {item.planned.spec.run_id}: {label}")
+                    for ref in ready:
+                        item = pending.pop(ref)
+                        _finish(ray, ref, item, outcome, total, retries, submit, echo)
         except KeyboardInterrupt:
             refs = list(pending)
             forced = cancel_tasks(ray, refs)

@@ -13,11 +13,13 @@ for different settings in the same folder is refused (it would silently mix resu
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,6 +335,27 @@ def execute(
         raise
     outcome.wall_time_s = time.perf_counter() - started
     return outcome
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM stops the bench as Ctrl-C does (workers stopped gently, the
+    grid resumable): a scheduler's time limit (Slurm), ``timeout`` or ``kill`` send it, and
+    its default would leave workers training on. Only the main thread can set a handler;
+    elsewhere this does nothing. Libraries that install their own SIGTERM handler (Ray's
+    driver does, in ``ray.init``) need the block entered after them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:  # a handler set outside Python reads back as None: restore the default then
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def runs_complete(outcome: GridOutcome, total: int) -> str:
