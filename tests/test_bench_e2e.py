@@ -129,6 +129,21 @@ def test_report_cli_reads_bench_records_and_plain_ultralytics_runs(bench_run, tm
         assert (tmp_path / "results" / f"table3.{ext}").stat().st_size > 0
 
 
+def _start_bench_until_first_epoch(args, env, run, **popen):
+    """`scsa-yolo bench` in its own session, returned once RUN has finished an epoch (or the
+    bench ended, or 300 s passed): progress.json reports an epoch only after Ultralytics saved
+    that epoch's last.pt."""
+    process = subprocess.Popen([sys.executable, "-m", "scsa_yolo.cli.main", "bench", *args], env=env,
+                               start_new_session=True, **popen)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        progress = json.loads((run / "progress.json").read_text()) if (run / "progress.json").is_file() else {}
+        if progress.get("phase") == "train" and progress.get("epoch", 0) >= 1:
+            break
+        time.sleep(0.02)
+    return process
+
+
 def test_a_killed_grid_resumes_from_last_checkpoint(tmp_path):
     epochs = 6
     grid = tmp_path / "resume.yaml"
@@ -136,16 +151,8 @@ def test_a_killed_grid_resumes_from_last_checkpoint(tmp_path):
     args = ["--grid", str(grid), "--out", str(tmp_path / "runs"), "--no-report"]
     run = tmp_path / "runs" / "synthetic" / "yolov8n-none-s0"
     env = _env(tmp_path)
-    process = subprocess.Popen([sys.executable, "-m", "scsa_yolo.cli.main", "bench", *args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
+    process = _start_bench_until_first_epoch(args, env, run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # progress.json reports an epoch only after Ultralytics saved that epoch's last.pt
-        while time.monotonic() < deadline and process.poll() is None:
-            progress = json.loads((run / "progress.json").read_text()) if (run / "progress.json").is_file() else {}
-            if progress.get("phase") == "train" and progress.get("epoch", 0) >= 1:
-                break
-            time.sleep(0.02)
         os.killpg(process.pid, signal.SIGKILL)  # the grid and its worker, like a lost session
     finally:
         process.wait(30)
@@ -172,20 +179,16 @@ def test_sigterm_stops_the_grid_gently_and_the_same_command_resumes(tmp_path):
     args = ["--grid", str(grid), "--out", str(tmp_path / "runs"), "--no-report"]
     run = tmp_path / "runs" / "synthetic" / "yolov8n-none-s0"
     env = _env(tmp_path)
-    process = subprocess.Popen([sys.executable, "-m", "scsa_yolo.cli.main", "bench", *args], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            progress = json.loads((run / "progress.json").read_text()) if (run / "progress.json").is_file() else {}
-            if progress.get("phase") == "train" and progress.get("epoch", 0) >= 1:
-                break
-            time.sleep(0.02)
-        process.send_signal(signal.SIGTERM)  # the bench alone, not its workers
-        output, _ = process.communicate(timeout=120)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+    log = tmp_path / "bench.log"  # a file, not a pipe nobody reads while the bench runs
+    with open(log, "w") as console:
+        process = _start_bench_until_first_epoch(args, env, run, stdout=console, stderr=subprocess.STDOUT)
+        try:
+            process.send_signal(signal.SIGTERM)  # the bench alone, not its workers
+            process.wait(120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    output = log.read_text()
     assert "bench interrupted; run the same command again to resume" in output, output
     assert process.returncode != 0
     worker_pid = json.loads((run / "progress.json").read_text()).get("pid")
