@@ -8,6 +8,13 @@ import click
 
 from scsa_yolo.cliutil import split_list, training_arguments
 
+# Ultralytics arguments that `bench` sets through its own options: KEY=VALUE for them is
+# refused, naming the option (the grid file's own check names the file instead).
+BENCH_OPTIONS = {
+    "data": "--data", "model": "--models", "epochs": "--epochs", "imgsz": "--imgsz", "batch": "--batch",
+    "seed": "--seeds", "device": "--devices", "pretrained": "--pretrained", "project": "--out", "name": "--out",
+}
+
 
 def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices, ddp) -> None:
     """Options of one backend given to the other, bad resource numbers, Ray not installed."""
@@ -31,12 +38,31 @@ def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices
         raise click.UsageError(str(error)) from None
 
 
+def _check_command_line_choices(attns: list[str] | None, placements: list[str] | None) -> None:
+    """Unknown --attns / --placement values, named as options (after merging with the grid
+    file, the grid's own check would name the file)."""
+    from scsa_yolo.bench.grid import GridError, attention_info
+    from scsa_yolo.identity import PLACEMENTS
+
+    for attn in attns or []:
+        try:
+            attention_info(attn)
+        except GridError as error:
+            raise click.BadParameter(str(error), param_hint="--attns") from None
+    for placement in placements or []:
+        if placement not in PLACEMENTS:
+            raise click.BadParameter(f"unknown placement '{placement}'; choose one of: {', '.join(PLACEMENTS)}",
+                                     param_hint="--placement")
+
+
 @click.command(name="bench", context_settings={"ignore_unknown_options": False})
 @click.option("--grid", "grid_name", default=None,
-              help="Grid file: a path, or the name of a shipped grid (quick, table4, table3, ablation). Default: quick.")
+              help="Grid file: a path, or the name of a shipped grid (quick, synthetic-gpu, table2, table3, table4, "
+                   "ablation, ...; an unknown name lists them all). Default: quick.")
 @click.option("--data", default=None, help="Comma-separated datasets (prepared names or data YAMLs), e.g. voc,visdrone.")
 @click.option("--models", default=None, help="Comma-separated models with scale, e.g. yolov8n,yolov8s.")
-@click.option("--attns", default=None, help="Comma-separated attention names: none, se, eca, ca, fca, cbam, scsa, or an SCSA ablation (scsa-no-pcsa, ...).")
+@click.option("--attns", default=None, help="Comma-separated attention names: none, se, eca, ca, fca, cbam, sa, ema, cpca, ela, scsa, or an SCSA "
+                   "ablation (scsa-no-pcsa, ...).")
 @click.option("--placement", default=None,
               help="Comma-separated placements (backbone, neck, backbone-res, neck-res, block) [default: the grid's].")
 @click.option("--pretrained", type=click.Path(dir_okay=False, exists=True), default=None,
@@ -91,12 +117,13 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
 
     _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices, ddp)
     try:
+        _check_command_line_choices(split_list(attns), split_list(placement))
         grid = load_grid(grid_name or "quick")
         grid = grid.with_options(
             datasets=split_list(data), models=split_list(models), attns=split_list(attns),
             placement=split_list(placement), pretrained=pretrained,
             seeds=split_list(seeds, int, param_hint="--seeds"), epochs=epochs, imgsz=imgsz, batch=batch,
-            train_args=training_arguments(train_args) or None,
+            train_args=training_arguments(train_args, reserved=BENCH_OPTIONS) or None,
         )
         device_list = split_list(devices)
         if ddp and (not device_list or len(device_list) < 2 or "cpu" in device_list):

@@ -76,9 +76,10 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
         return
 
     targets = _targets(split_list(models) or ["yolov8n-scsa.yaml"], split_list(attns) or [], placement)
-    for label, argument, _ in targets:
-        if argument.endswith(".pt") and not Path(argument).is_file():
-            raise click.ClickException(f"{label}: no such checkpoint: {argument}")
+    if records_dir is not None:  # before any timing: a record names its model by suite identity
+        for _, argument, identity in targets:
+            if identity is None:
+                raise click.UsageError(f"--records needs a suite model (e.g. yolov8n --attns scsa), not {argument}")
     try:  # all models are timed side by side, in interleaved rounds
         profiled = profile_models([argument for _, argument, _ in targets], imgsz=imgsz, batch=batch, reps=reps,
                                   warmup=warmup, device=device, half=half)
@@ -129,8 +130,6 @@ def _targets(models: list[str], attns: list[str], placement: str | None) -> list
 def _write_profile_record(folder: Path, model_id, argument: str, result) -> Path:
     from scsa_yolo.records import collect_env, make_record, write_record
 
-    if model_id is None:
-        raise click.UsageError(f"--records needs a suite model (e.g. yolov8n --attns scsa), not {argument}")
     name = f"{model_id.name}-{result.imgsz}"
     record = make_record("profile", f"profile/{name}", model_id, model_yaml=str(argument), imgsz=result.imgsz,
                          env=collect_env(result.device), profile=result.to_dict())

@@ -56,6 +56,13 @@ def test_bad_grid_files_name_the_file_and_the_key(tmp_path):
     bad.write_text("datasets: [voc]\nmodels: [yolov8n]\nattns: [none]\ntrain_args: {epochs: 3}\n")
     with pytest.raises(GridError, match="may not set \\['epochs'\\]"):
         load_grid(bad)
+    # a fine-tuned run carries its start in its name and record: the grid's own key, not train_args
+    bad.write_text("datasets: [voc]\nmodels: [yolov8n]\nattns: [none]\ntrain_args: {pretrained: plain.pt}\n")
+    with pytest.raises(GridError, match=r"bad.yaml may not set \['pretrained'\]"):
+        load_grid(bad)
+    bad.write_text("datasets: [voc]\nmodels: [yolov8n]\nattns: [none, gate]\n")
+    with pytest.raises(GridError, match=r"unknown attention 'gate'.* in .*bad.yaml"):
+        load_grid(bad)
     with pytest.raises(GridError, match="shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table2, table3, table4"):
         load_grid("table99")
     with pytest.raises(click.BadParameter, match="expected comma-separated integers"):
@@ -96,7 +103,7 @@ def test_dry_run_prints_the_plan_without_training(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--attns", "none,transformer"], "unknown attention 'transformer'; known names: none, se, eca"),
+        (["--attns", "none,transformer"], "Invalid value for --attns: unknown attention 'transformer'; known names: none, se, eca"),
         (["--data", "imagenet"], "unknown dataset 'imagenet'"),
         (["--data", "visdrone"], "scsa-yolo data prepare visdrone"),
         (["--grid", "nope"], "shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table2, table3, table4"),
@@ -104,7 +111,9 @@ def test_dry_run_prints_the_plan_without_training(tmp_path, monkeypatch):
         (["--models", "yolov8q"], "--models yolov8q"),
         (["--devices", "0", "--ddp"], "--ddp needs at least two GPU ids"),
         (["lr0"], "is not KEY=VALUE"),
-        (["seed=3"], "may not set ['seed']"),
+        (["seed=3"], "use the --seeds option instead of seed=..."),
+        (["pretrained=plain.pt"], "use the --pretrained option instead of pretrained=..."),
+        (["--placement", "middle"], "Invalid value for --placement: unknown placement 'middle'"),
     ],
 )
 def test_bad_bench_input_is_a_usage_error(tmp_path, monkeypatch, args, expected):

@@ -132,3 +132,15 @@ def test_attention_without_matmuls_is_no_longer_free():
     assert result.gflops == 0 and result.gflops_all > 0
     n = 128 * 10 * 10  # at least: the half-map mean, the GN, and the two rescales
     assert result.gflops_all * 1e9 >= n / 2 + n / 2 + n
+
+
+def test_records_of_a_model_outside_the_suite_are_refused_before_any_timing(tmp_path):
+    from ultralytics.utils import ROOT
+
+    own = tmp_path / "mine.yaml"  # a user's YAML: no suite identity to name its record by
+    own.write_text((ROOT / "cfg" / "models" / "v8" / "yolov8.yaml").read_text())
+    outcome = CliRunner().invoke(main, ["profile", "--model", f"yolov8n.yaml,{own}", "--device", "cpu",
+                                        "--imgsz", "64", "--records", str(tmp_path / "records")])
+    assert outcome.exit_code == 2, outcome.output
+    assert "--records needs a suite model" in outcome.output and str(own) in outcome.output
+    assert "throughput" not in outcome.output and not (tmp_path / "records").exists()

@@ -38,7 +38,10 @@ GRID_KEYS = (
 )
 DEFAULT_GRID = "quick"
 # Arguments the grid sets itself; train_args may not override them.
-RESERVED_TRAIN_ARGS = {"data", "model", "epochs", "imgsz", "batch", "seed", "project", "name", "exist_ok", "resume", "device"}
+RESERVED_TRAIN_ARGS = {
+    "data", "model", "epochs", "imgsz", "batch", "seed", "project", "name", "exist_ok", "resume", "device",
+    "pretrained",  # a fine-tuned run must carry its start in its name and record: the grid's own key
+}
 
 
 class GridError(ValueError):
@@ -211,10 +214,13 @@ class Grid:
         if reserved:
             raise GridError(
                 f"train_args{where} may not set {sorted(reserved)}: use the grid's own keys "
-                "(datasets, models, epochs, imgsz, batch, seeds, --devices)"
+                "(datasets, models, epochs, imgsz, batch, seeds, pretrained; --devices, --pretrained)"
             )
         for attn in self.attns:
-            attention_info(attn)
+            try:
+                attention_info(attn)
+            except GridError as error:
+                raise GridError(f"{error}{where}") from None
 
 
 def grid_file(name_or_path: str | Path) -> Path:
