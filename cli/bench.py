@@ -170,10 +170,11 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
     )
     if report and outcome.record_paths:
         from scsa_yolo.report.build import ReportError, write_report
+        from scsa_yolo.report.render import FORMATS
 
         try:
             report_, written, messages = write_report(
-                outcome.record_paths, style=grid.report, formats=("md", "latex", "html", "csv"), out=out / "report", plot=True
+                outcome.record_paths, style=grid.report, formats=FORMATS, out=out / "report", plot=True
             )
         except ReportError as error:
             raise click.ClickException(str(error)) from None

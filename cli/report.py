@@ -40,7 +40,7 @@ def report(paths, style, fmt, out, plot):
             f"nothing to report: {', '.join(map(str, missing))} does not exist; run `scsa-yolo bench --out "
             f"{missing[0]}` first, or give record.json files or folders that hold them"
         )
-    formats = ("md", "latex", "html", "csv") if fmt == "all" else (fmt,)
+    formats = FORMATS if fmt == "all" else (fmt,)
     if out is not None and out.is_dir():
         out = out / "report"
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["cpu_name", "device_name", "resolve_device"]
+__all__ = ["cpu_name", "cpu_threads", "device_name", "resolve_device"]
 
 
 def resolve_device(device: str | int | torch.device | None) -> torch.device:

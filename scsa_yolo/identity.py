@@ -92,7 +92,6 @@ SCALES = "nsmlx"
 PRETRAINED_TAG = "ft"
 
 _STOCK = re.compile(r"^(?P<family>yolov8|yolo11|yolo26)(?P<scale>[nsmlx])?$")
-_SEED = re.compile(r"-s(?P<seed>\d+)$")
 
 
 def placement_names() -> list[str]:
@@ -278,10 +277,6 @@ class ModelId:
     def is_plain(self) -> bool:
         return self.attn == "none"
 
-    @property
-    def placement_info(self) -> Placement | None:
-        return None if self.placement is None else PLACEMENTS[self.placement]
-
     def attention_part(self, alias_default: bool = False) -> str:
         """``-scsa-block``; ``""`` for the plain model. With ``alias_default`` the default
         placement is left out (``-scsa``), as in the short YAML names."""
@@ -328,13 +323,3 @@ class ModelId:
             "base_yaml": self.base_yaml,
             "pretrained_start": self.pretrained,
         }
-
-
-def split_run_name(run_name: str) -> tuple[ModelId | None, int | None]:
-    """``yolov8n-scsa-block-s0`` -> (its ModelId, 0); (None, None) when it does not parse."""
-    match = _SEED.search(run_name)
-    if not match:
-        return None, None
-    stem = run_name[: match.start()]
-    stem = re.sub(r"-none(?=$|-ft$)", "", stem)
-    return ModelId.try_parse(stem), int(match.group("seed"))

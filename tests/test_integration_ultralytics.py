@@ -160,16 +160,17 @@ def test_unsupported_ultralytics_gives_a_clear_error_only_when_our_names_are_use
             except Exception as error:
                 print(type(error).__name__, error)
         from ultralytics.nn import tasks
-        try:
-            tasks.parse_model({"nc": 1, "backbone": [[-1, 1, "Conv", [8, 3, 2]], [-1, 1, "SE", []]],
-                               "head": [[[1], 1, "Detect", ["nc"]]]}, 3, verbose=False)
-        except Exception as error:
-            print(type(error).__name__, error)
+        for row in ([-1, 1, "SE", []], [-1, 1, "BlockAttn", ["C2f", [8, True], "SE"]]):
+            try:
+                tasks.parse_model({"nc": 1, "backbone": [[-1, 1, "Conv", [8, 3, 2]], row],
+                                   "head": [[[1], 1, "Detect", ["nc"]]]}, 3, verbose=False)
+            except Exception as error:
+                print(type(error).__name__, error)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = [l for l in out.stdout.splitlines() if l.startswith("UnsupportedUltralyticsError")]
-    assert len(lines) == 2, out.stdout
+    assert len(lines) == 3, out.stdout  # the YAML name, an attention row, a block row
     assert all("ultralytics 8.5.0 is installed" in l and "pip install 'ultralytics>=8.4,<8.5'" in l for l in lines)
 
 

@@ -95,8 +95,9 @@ def test_block_placement_keeps_the_plain_names_and_adds_only_attention(plain_v8,
 
 def test_transfer_refuses_another_base_and_reports_new_class_outputs(plain_v8, tmp_path):
     path, _ = plain_v8
-    with pytest.raises(TransferError, match="not the target's base"):
+    with pytest.raises(TransferError, match="not the target's base") as refused:
         transfer_checkpoint(path, resolve_model("yolo11n", "scsa", "block").argument, tmp_path / "x.pt")
+    assert str(refused.value).startswith(f"{path} -> ")  # names the checkpoint: a grid may transfer several
     with pytest.raises(TransferError, match="scale 'n' and the target model scale 's'"):
         transfer_checkpoint(path, resolve_model("yolov8s", "se", "backbone").argument, tmp_path / "x.pt")
     report = transfer_checkpoint(path, resolve_model("yolov8n", "se", "backbone-res").argument, tmp_path / "y.pt", nc=5)

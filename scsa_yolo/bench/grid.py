@@ -100,10 +100,6 @@ class RunSpec:
         return self.dataset
 
     @property
-    def model_key(self) -> str:
-        return Path(self.model).name.removesuffix(".yaml")
-
-    @property
     def run_name(self) -> str:
         return self.model_id.run_name(self.seed)
 

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from scsa_yolo.device import cpu_name, device_name, resolve_device  # noqa: F401 (re-exported)
+from scsa_yolo.device import device_name, resolve_device  # noqa: F401 (resolve_device re-exported for the CLI)
 from scsa_yolo.integration.training import quiet
 
 FLOPS_CONVENTION = (

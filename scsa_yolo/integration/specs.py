@@ -128,9 +128,10 @@ def resolve_model(model: str, attn: str | None = None, placement: str | None = N
                 f"--attn {attn} cannot be applied to weights {text}; train from a model name or YAML "
                 f"(e.g. --model yolov8n --attn {attn}), or transfer the weights first with "
                 f"`scsa-yolo models transfer --weights {text} --model yolov8n --attn {attn}`")
-        if not Path(text).expanduser().is_file():
+        weights = Path(text).expanduser()
+        if not weights.is_file():
             raise ModelArgumentError(f"weights file {text} not found")
-        return ResolvedModel(text, None, "weights")
+        return ResolvedModel(str(weights), None, "weights")
 
     path = Path(text).expanduser()
     if path.suffix in (".yaml", ".yml") and (path.is_file() or len(path.parts) > 1):

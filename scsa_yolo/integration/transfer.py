@@ -292,7 +292,10 @@ def transfer_checkpoint(weights: str | Path, argument: str, out: str | Path, nc:
     if source_yaml is None:  # a bare state dict: assume it is the target's plain base, shapes decide
         rows = {position: index for position, (index, _) in enumerate(base_rows(target.yaml))}
     else:
-        rows = align(source_yaml, target.yaml)
+        try:
+            rows = align(source_yaml, target.yaml)
+        except TransferError as error:  # name the file too: a grid may transfer several
+            raise TransferError(f"{weights} -> {argument}: {error}") from None
     merged, report = map_state(source_sd, rows, target)
     target.load_state_dict(merged)
     report.source, report.target = str(weights), str(argument)

@@ -7,7 +7,8 @@ in :mod:`.validation`. Touch points of this module, each covered by
 
 1. **Module names** -- ``parse_model`` resolves a YAML row's module column with
    ``globals()[name]`` inside ``ultralytics.nn.tasks``. :func:`register` puts one *builder*
-   class per attention (``SCSA``, ``SE``, ``ECA``, ``CA``, ``FCA``, ``CBAM``) into that
+   class per registered attention (``SCSA``, ``SE``, ``ECA``, ``CA``, ``FCA``, ``CBAM``,
+   ``SA``, ``EMA``, ``CPCA``, ``ELA``) and one for the residual row ``ResAttn`` into that
    namespace. A name Ultralytics already defines is never overwritten.
 2. **Channel inference** -- for a module it does not know, ``parse_model`` calls
    ``m(*args)`` without the input channel count (its ``else: c2 = ch[f]`` branch, which
@@ -24,7 +25,12 @@ in :mod:`.validation`. Touch points of this module, each covered by
 4. **Restricted loading** (``ULTRALYTICS_SAFE_LOAD=1``) -- Ultralytics allow-lists only
    its own and torch's classes for ``torch.load(weights_only=True)``; our layer classes
    are added with ``torch.serialization.add_safe_globals``.
-5. **Image opening** -- importing ultralytics wraps ``PIL.Image.open`` (the wrapper may
+5. **Block rows** -- ``tasks.parse_model`` is wrapped (:func:`install_row_check`): a
+   ``BlockAttn`` row is rewritten to its stock block row, built by the original
+   ``parse_model`` with Ultralytics' own width, depth and block switches, and the attention
+   is then put inside every shortcut bottleneck of the built block (``placement`` module).
+   The wrapper also checks the attention rows of a user's YAML and names the bad row.
+6. **Image opening** -- importing ultralytics wraps ``PIL.Image.open`` (the wrapper may
    pip-install a HEIF plugin on an unidentified file); :func:`pil_image_open` returns the
    original the wrapper keeps in ``ultralytics.utils.patches._image_open``, for the dataset
    converters' image probe.
@@ -522,7 +528,7 @@ def register(tasks: ModuleType | None = None) -> str:
             refuse = error if isinstance(error, UnsupportedUltralyticsError) else UnsupportedUltralyticsError(str(error))
     if refuse is not None:
         namespace = vars(tasks)
-        for name in [*classes, RESIDUAL_MODULE]:
+        for name in [*classes, RESIDUAL_MODULE, BLOCK_MODULE]:
             if name not in namespace or _is_ours(namespace[name]):
                 namespace[name] = _make_refusing_builder(name, refuse)
         install_yaml_resolver(tasks, refuse)

@@ -16,13 +16,12 @@ attention registry for the YAML module name and arguments of an attention.
 from __future__ import annotations
 
 import importlib.util
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from scsa_yolo.identity import FAMILIES, PLACEMENTS, IdentityError, ModelId, attention_slug
+from scsa_yolo.identity import FAMILIES, PLACEMENTS, attention_slug
 
 from .generate import ModelYamlError, add_attention
 from .render import flow, render_model_yaml
@@ -175,15 +174,6 @@ def committed_models() -> list[tuple[str, str, str, str]]:
         for attn in COMMITTED_ATTENTIONS
         for placement in COMMITTED_PLACEMENTS
     ]
-
-
-def scaled_stock_name(model: str) -> tuple[str, str] | None:
-    """``'yolov8n'`` -> ``('yolov8', 'n')``; None for anything else."""
-    try:
-        model_id = ModelId.create(model)
-    except IdentityError:
-        return None
-    return (model_id.family, model_id.scale) if model_id.family else None
 
 
 _PLACEMENT_NOTES = {

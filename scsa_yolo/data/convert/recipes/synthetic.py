@@ -137,11 +137,6 @@ _THERMAL_LEVELS = (230, 170, 130, 210, 150, 190)
 THERMAL_CLASS_WEIGHTS = tuple(0.55**k for k in range(len(CLASSES)))
 
 
-def scenario_names() -> list[str]:
-    """The scenario names (``lowlight``, ``tiny``, ``thermal``)."""
-    return list(SCENARIOS)
-
-
 def get_scenario(scenario: str | Scenario | None) -> Scenario | None:
     """The :class:`Scenario` called ``scenario`` (None: the default set).
 
