@@ -41,18 +41,17 @@ from typing import Any
 
 from scsa_yolo.bench.grid import GridError
 from scsa_yolo.bench.runner import (
-    DONE,
     RESUME,
     Echo,
     GridOutcome,
     PlannedRun,
-    conflicts_message,
-    sigterm_as_interrupt,
+    begin_grid,
     headline,
     log_tail,
     prepare_run_dir,
-    progress_update,
     runs_complete,
+    show_progress,
+    sigterm_as_interrupt,
     stop_worker,
     worker_command,
 )
@@ -363,16 +362,10 @@ def execute_on_ray(
         KeyboardInterrupt: after cancelling the submitted tasks (state stays resumable).
     """
     started = time.perf_counter()
-    message = conflicts_message(planned)
-    if message:
-        raise GridError(message)
     check_resources(cpus_per_run, gpus_per_run)
     ray = import_ray()
-    outcome = GridOutcome(planned)
-    todo = [(i, p) for i, p in enumerate(planned, 1) if p.state != DONE]
-    outcome.skipped = [p for p in planned if p.state == DONE]
+    outcome, todo = begin_grid(planned, echo)
     total = len(planned)
-    echo(f"bench: {total} run(s): {len(outcome.skipped)} already done, {len(todo)} to run")
     if not todo:
         outcome.wall_time_s = time.perf_counter() - started
         return outcome
@@ -415,10 +408,7 @@ def execute_on_ray(
                 while pending:
                     ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=poll_s)
                     for item in pending.values():
-                        update = progress_update(item.planned.run_dir, item.last_shown)
-                        if update is not None:
-                            item.last_shown, label = update
-                            echo(f"[{item.index}/{total}] {item.planned.spec.run_id}: {label}")
+                        item.last_shown = show_progress(item.index, total, item.planned, item.last_shown, echo)
                     for ref in ready:
                         item = pending.pop(ref)
                         _finish(ray, ref, item, outcome, total, retries, submit, echo)

@@ -271,14 +271,8 @@ def execute(
 ) -> GridOutcome:
     """Run every planned run that is not done; returns what happened (never raises for a failed run)."""
     started = time.perf_counter()
-    outcome = GridOutcome(planned)
-    message = conflicts_message(planned)
-    if message:
-        raise GridError(message)
-    todo = [(i, p) for i, p in enumerate(planned, 1) if p.state != DONE]
-    outcome.skipped = [p for p in planned if p.state == DONE]
+    outcome, todo = begin_grid(planned, echo)
     total = len(planned)
-    echo(f"bench: {total} run(s): {len(outcome.skipped)} already done, {len(todo)} to run")
     slots = _slots(devices, ddp)
     free = list(range(len(slots)))
     active: list[_Active] = []
@@ -358,6 +352,34 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
+def begin_grid(planned: list[PlannedRun], echo: Echo) -> tuple[GridOutcome, list[tuple[int, PlannedRun]]]:
+    """The start of a grid on any backend: refuse conflicting run folders, count what is
+    done, say so; returns the outcome (finished runs as skipped) and the (index, run) pairs
+    still to run.
+
+    Raises:
+        GridError: run folders holding runs of other settings.
+    """
+    message = conflicts_message(planned)
+    if message:
+        raise GridError(message)
+    outcome = GridOutcome(planned)
+    todo = [(i, p) for i, p in enumerate(planned, 1) if p.state != DONE]
+    outcome.skipped = [p for p in planned if p.state == DONE]
+    echo(f"bench: {len(planned)} run(s): {len(outcome.skipped)} already done, {len(todo)} to run")
+    return outcome, todo
+
+
+def show_progress(index: int, total: int, planned: PlannedRun, last_shown, echo: Echo, pid: int | None = None):
+    """Echo a run's new phase or epoch from its progress file; returns what is now shown."""
+    update = progress_update(planned.run_dir, last_shown, pid=pid)
+    if update is None:
+        return last_shown
+    shown, label = update
+    echo(f"[{index}/{total}] {planned.spec.run_id}: {label}")
+    return shown
+
+
 def runs_complete(outcome: GridOutcome, total: int) -> str:
     """``3/10 runs complete, about 4:20 left for the grid``: the time left assumes the runs
     still to come take as long, at the same parallelism, as those finished in this session."""
@@ -381,10 +403,7 @@ def headline(record_path: Path) -> str:
 
 
 def _show_progress(run: _Active, total: int, echo: Echo) -> None:
-    update = progress_update(run.planned.run_dir, run.last_shown, pid=run.process.pid)
-    if update is not None:
-        run.last_shown, label = update
-        echo(f"[{run.index}/{total}] {run.planned.spec.run_id}: {label}")
+    run.last_shown = show_progress(run.index, total, run.planned, run.last_shown, echo, pid=run.process.pid)
 
 
 def _epoch_detail(progress: dict, epoch: int | None) -> str:
