@@ -12,8 +12,9 @@ line of measurements; the tests assert on it:
 - ``torch.compile(layer, fullgraph=True)`` (AOT autograd with recording compilers, which run
   the traced graphs as they are) keeps the layer as one ``fused_forward`` node in the
   forward graph and one ``fused_backward`` node in the backward graph, with no graph break;
-  with a dynamic batch, under autocast, without gradients; Inductor's generated code calls
-  both operators; and the opt-out
+  with a dynamic batch, under autocast, without gradients; a whole YOLOv8n-SCSA compiled as
+  Ultralytics' ``compile=True`` compiles it has one pair of nodes per SCSA layer and no graph
+  break; Inductor's generated code calls both operators; and the opt-out
   (``COMPILE_OPS = False``) and an ablation the kernels do not cover compile the reference.
 """
 
@@ -226,6 +227,32 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
                 "n_codes": len(codes), "calls_fwd": "scsa_yolo.fused_forward" in code,
                 "calls_bwd": "scsa_yolo.fused_backward" in code}
 
+    def yolo_case():
+        """YOLOv8n-SCSA (default placement, three SCSA layers) compiled whole, as Ultralytics'
+        ``compile=True`` compiles the trainer's model (torch.compile of the DetectionModel; a
+        recording backend here instead of Inductor), one training forward and backward."""
+        from ultralytics import YOLO
+
+        from scsa_yolo.integration import register
+
+        register()
+        torch._dynamo.reset()
+        torch.manual_seed(12)
+        model = YOLO("yolov8n-scsa.yaml").model.train()
+        for p in model.parameters():
+            p.requires_grad_(True)
+        graphs: list = []
+        compiled = torch.compile(model, backend=recording_backend(graphs))
+        x = torch.rand(2, 3, 64, 64)
+        out = compiled(x)
+        leaves = [t for level in (out if isinstance(out, (list, tuple)) else [out])
+                  for t in (level.values() if isinstance(level, dict) else [level]) if isinstance(t, torch.Tensor)]
+        sum(t.float().sum() for t in leaves).backward()
+        explain = torch._dynamo.explain(model)(x)
+        return {"scsa_layers": sum(isinstance(m, SCSA) for m in model.modules()),
+                "graph_breaks": explain.graph_break_count, "fw": targets(graphs, "fw"), "bw": targets(graphs, "bw")}
+
+    record("compile_yolo", yolo_case)
     record("compile_inductor", inductor_case)
     record("compile_opted_out", opted_out)
     record("compile_ablation", lambda: compile_case([(2, 16, 9, 11)], num_heads=4))
@@ -312,6 +339,14 @@ def test_inductor_code_calls_the_fused_operators(ops):
     case = ops["compile_inductor"]
     assert case["n_codes"] == 2 and case["calls_fwd"] and case["calls_bwd"], case
     assert case["match"]
+
+
+def test_a_compiled_yolo_runs_the_fused_operators_of_every_scsa_layer(ops):
+    """What `yolo train model=yolov8n-scsa.yaml compile=True` compiles: the whole model."""
+    case = ops["compile_yolo"]
+    assert case["scsa_layers"] == 3 and case["graph_breaks"] == 0, case
+    assert case["fw"].count(FWD) == 3 and case["bw"].count(BWD) == 3
+    assert not any("group_norm" in t for t in case["fw"] + case["bw"])  # SCSA's reference path is not traced
 
 
 @pytest.mark.parametrize("name", ["compile_opted_out", "compile_ablation"])
