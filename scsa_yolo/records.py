@@ -296,6 +296,11 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+#: Packages besides torch and ultralytics whose versions can change a run's figures
+#: (a quick-start table once moved with nothing but the environment changed).
+RESULT_PACKAGES = ("torchvision", "numpy", "opencv-python", "pillow", "pycocotools")
+
+
 def collect_env(device: str | None = None) -> dict[str, Any]:
     """Where a run happened: package versions, device, and the project's git commit."""
     env: dict[str, Any] = {
@@ -311,6 +316,8 @@ def collect_env(device: str | None = None) -> dict[str, Any]:
         "device_name": "unknown",
         "cpu": None,
         "git_commit": git_commit(),
+        # what else decides a run's numbers: image decoding (opencv, pillow), arrays, evaluation
+        "packages": {name: _version(name) for name in RESULT_PACKAGES},
     }
     try:
         import torch

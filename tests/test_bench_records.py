@@ -105,5 +105,9 @@ def test_collect_env_names_versions_device_and_commit():
     env = collect_env("cpu")
     assert env["ultralytics"] and env["torch"] and env["python"]
     assert env["device_name"] and "unknown" not in env["device_name"]
+    from importlib.metadata import version
+
+    assert env["packages"]["numpy"] == version("numpy") and env["packages"]["pycocotools"] == version("pycocotools")
+    assert set(env["packages"]) == {"torchvision", "numpy", "opencv-python", "pillow", "pycocotools"}
     if (Path(__file__).parents[1] / ".git").exists():  # a checkout (not an installed copy)
         assert len(env["git_commit"].split("+")[0]) == 40
