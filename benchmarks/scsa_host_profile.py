@@ -82,19 +82,17 @@ def main() -> int:
             out = layer(x)
         out.backward(dout)
 
-    def fb_none():
-        layer.zero_grad(set_to_none=True)
-        x.grad = None
-        with torch.autocast("cuda", dtype=torch.float16):
-            out = layer(x)
-        out.backward(dout)
+    def fresh_grads_step(module):
+        """Forward + backward after setting gradients to None, as a trainer's step does."""
+        def step():
+            module.zero_grad(set_to_none=True)
+            x.grad = None
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = module(x)
+            out.backward(dout)
+        return step
 
-    def fb_conv():
-        conv.zero_grad(set_to_none=True)
-        x.grad = None
-        with torch.autocast("cuda", dtype=torch.float16):
-            out = conv(x)
-        out.backward(dout)
+    fb_none, fb_conv = fresh_grads_step(layer), fresh_grads_step(conv)
 
     small = torch.zeros(16, device="cuda")
 
