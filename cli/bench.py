@@ -112,7 +112,7 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         execute,
         plan_runs,
         prepare_datasets,
-        sigterm_as_interrupt,
+        signal_as_interrupt,
     )
 
     _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices, ddp)
@@ -151,7 +151,7 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         return
     started = time.perf_counter()
     try:
-        with sigterm_as_interrupt():
+        with signal_as_interrupt():  # SIGTERM
             if backend == "ray":
                 from scsa_yolo.bench.ray_backend import execute_on_ray
 

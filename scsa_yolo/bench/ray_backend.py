@@ -30,11 +30,8 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +48,7 @@ from scsa_yolo.bench.runner import (
     prepare_run_dir,
     runs_complete,
     show_progress,
-    sigterm_as_interrupt,
+    signal_as_interrupt,
     stop_worker,
     worker_command,
 )
@@ -141,34 +138,16 @@ def probe_task(out: str, data_root: str, cwd: str, token: str, datasets: list[st
     return result
 
 
-@contextmanager
-def interruptible() -> Iterator[None]:
-    """Let ``ray.cancel`` interrupt the task running in this Ray worker.
-
-    Ray cancels a running task with ``_thread.interrupt_main()``, which does nothing while the
-    process ignores SIGINT, and a Ray worker ignores it when whatever started Ray did (a
-    background job of a shell without job control: ``nohup``, ``... &`` in a script, CI): the
-    cancel was then lost and the run trained to its end. Python's own handler, for the task's
-    duration only, turns the cancel into KeyboardInterrupt again.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set there (Ray runs a task there)
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        if previous is not None:  # None: a handler set outside Python, which cannot be put back
-            signal.signal(signal.SIGINT, previous)
-
-
 def run_task(out: str, relative: str, data_root: str, cwd: str, device: str, attempt: int) -> dict[str, Any]:
     """Run on one node: one grid point in its own worker process; returns its exit code.
 
-    A ``ray.cancel`` arrives as KeyboardInterrupt (see :func:`interruptible`): the worker gets
-    SIGINT, as on Ctrl-C.
+    A ``ray.cancel`` arrives as KeyboardInterrupt: the worker gets SIGINT, as on Ctrl-C. Ray
+    cancels a running task with ``_thread.interrupt_main()``, which does nothing while the
+    process ignores SIGINT, and a Ray worker ignores it when whatever started Ray did (a
+    background job of a shell without job control: ``nohup``, ``... &`` in a script, CI), so
+    Python's own handler is set for the task's duration.
     """
-    with interruptible():
+    with signal_as_interrupt(signal.SIGINT):
         return _run_worker(out, relative, data_root, cwd, device, attempt)
 
 
@@ -402,7 +381,7 @@ def execute_on_ray(
             echo(f"[{item.index}/{total}] {item.planned.spec.run_id}: submitted ({what})")
 
         try:
-            with sigterm_as_interrupt():  # entered after ray.init, which sets a SIGTERM handler of its own
+            with signal_as_interrupt():  # SIGTERM; entered after ray.init, which sets a SIGTERM handler of its own
                 for index, item in todo:
                     submit(_Submitted(item, index, 1))
                 while pending:

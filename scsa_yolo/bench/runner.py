@@ -332,24 +332,25 @@ def execute(
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Within the block, SIGTERM stops the bench as Ctrl-C does (workers stopped gently, the
-    grid resumable): a scheduler's time limit (Slurm), ``timeout`` or ``kill`` send it, and
-    its default would leave workers training on. Only the main thread can set a handler;
-    elsewhere this does nothing. Libraries that install their own SIGTERM handler (Ray's
-    driver does, in ``ray.init``) need the block entered after them."""
+def signal_as_interrupt(signum: int = signal.SIGTERM):
+    """Within the block, signal ``signum`` raises KeyboardInterrupt, so it stops the bench as
+    Ctrl-C does (workers stopped gently, the grid resumable).
+
+    For SIGTERM, the default: a scheduler's time limit (Slurm), ``timeout`` or ``kill`` send
+    it, and its default action would leave workers training on. For SIGINT in a Ray task: a
+    process that ignores SIGINT never sees ``ray.cancel`` (see ``ray_backend.run_task``).
+    Only the main thread can set a handler; elsewhere this does nothing. Libraries that set a
+    handler of their own (Ray's driver does for SIGTERM, in ``ray.init``) need the block
+    entered after them.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def interrupt(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signum, signal.default_int_handler)  # raises KeyboardInterrupt
     try:
         yield
     finally:  # a handler set outside Python reads back as None: restore the default then
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        signal.signal(signum, signal.SIG_DFL if previous is None else previous)
 
 
 def begin_grid(planned: list[PlannedRun], echo: Echo) -> tuple[GridOutcome, list[tuple[int, PlannedRun]]]:
