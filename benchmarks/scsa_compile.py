@@ -41,6 +41,10 @@ def build_step(variant: str, channels: int, x: torch.Tensor, dout: torch.Tensor,
         layer, fullgraph=True, mode="reduce-overhead" if variant.startswith("reduce") else None)
 
     def step():
+        # Gradients set to None first, as a trainer's zero_grad does: under CUDA graphs the
+        # previous call's gradient buffers are overwritten, so they must not be accumulated into.
+        x.grad = None
+        layer.zero_grad(set_to_none=True)
         if variant.startswith("reduce"):
             torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(x.device.type, dtype=amp):

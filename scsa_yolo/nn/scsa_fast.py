@@ -121,6 +121,18 @@ def _import_triton() -> str | None:
     return _kernel_state["triton_error"]  # type: ignore[return-value]
 
 
+# Under torch.compile, Dynamo runs this at trace time and keeps the answer as a constant
+# instead of tracing Triton's objects: on torch 2.11, tracing `type(tl.zeros)` broke the
+# graph (24 breaks in a YOLOv8n-SCSA whose first call was compiled, as in the trainer).
+_assume_constant = getattr(torch.compiler, "assume_constant_result", None) or torch._dynamo.assume_constant_result
+
+
+@_assume_constant
+def _triton_reason() -> str | None:
+    """:func:`_import_triton` for the support check, safe to call while Dynamo traces."""
+    return _import_triton()
+
+
 def _kernels() -> SimpleNamespace:
     """The Triton kernel modules, imported on first use."""
     if "ns" not in _kernel_state:
@@ -271,7 +283,7 @@ def _device_reason(device_type: str) -> str | None:
             return f"CPU tensor (set {INTERPRET_ENV_VAR}=1 to run the kernels in Triton's interpreter)"
     elif device_type != "cuda":
         return f"device {device_type}"
-    triton_error = _import_triton()
+    triton_error = _triton_reason()
     if triton_error is not None:
         return triton_error
     if device_type == "cpu" and not _kernel_state.get("interpreted"):
