@@ -252,7 +252,26 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
         return {"scsa_layers": sum(isinstance(m, SCSA) for m in model.modules()),
                 "graph_breaks": explain.graph_break_count, "fw": targets(graphs, "fw"), "bw": targets(graphs, "bw")}
 
+    def probe_case():
+        """The support check's Triton probe runs outside Dynamo's trace, as a constant. Tracing
+        it broke the graph on torch 2.11 (type(tl.zeros)), seen in the real compile=True trainer;
+        here the probe calls torch._dynamo.graph_break(), which breaks a traced call and does
+        nothing in an eager one, so fullgraph=True fails unless the probe runs eagerly."""
+        real = scsa_fast._import_triton
+
+        def probe():
+            torch._dynamo.graph_break()
+            return real()
+
+        torch._dynamo.reset()
+        scsa_fast._import_triton = probe
+        try:
+            return compile_case([(2, 16, 9, 11)])
+        finally:
+            scsa_fast._import_triton = real
+
     record("compile_yolo", yolo_case)
+    record("compile_probe", probe_case)
     record("compile_inductor", inductor_case)
     record("compile_opted_out", opted_out)
     record("compile_ablation", lambda: compile_case([(2, 16, 9, 11)], num_heads=4))
@@ -347,6 +366,15 @@ def test_a_compiled_yolo_runs_the_fused_operators_of_every_scsa_layer(ops):
     assert case["scsa_layers"] == 3 and case["graph_breaks"] == 0, case
     assert case["fw"].count(FWD) == 3 and case["bw"].count(BWD) == 3
     assert not any("group_norm" in t for t in case["fw"] + case["bw"])  # SCSA's reference path is not traced
+
+
+def test_triton_probe_runs_outside_the_trace(ops):
+    """A model whose first call is compiled (Ultralytics' trainer) traces the support check with
+    nothing probed yet; the probe must not be traced (it broke the graph 24 times on torch 2.11)."""
+    assert "compile_probe" not in ops["errors"], ops["errors"].get("compile_probe")
+    case = ops["compile_probe"]
+    assert case["graph_breaks"] == 0 and case["match"], case
+    assert case["fw"].count(FWD) == 1 and case["bw"].count(BWD) == 1
 
 
 @pytest.mark.parametrize("name", ["compile_opted_out", "compile_ablation"])

@@ -121,16 +121,17 @@ def _import_triton() -> str | None:
     return _kernel_state["triton_error"]  # type: ignore[return-value]
 
 
-# Under torch.compile, Dynamo runs this at trace time and keeps the answer as a constant
-# instead of tracing Triton's objects: on torch 2.11, tracing `type(tl.zeros)` broke the
-# graph (24 breaks in a YOLOv8n-SCSA whose first call was compiled, as in the trainer).
-_assume_constant = getattr(torch.compiler, "assume_constant_result", None) or torch._dynamo.assume_constant_result
-
-
-@_assume_constant
 def _triton_reason() -> str | None:
     """:func:`_import_triton` for the support check, safe to call while Dynamo traces."""
     return _import_triton()
+
+
+# Under torch.compile, Dynamo runs _triton_reason at trace time and keeps its answer as a
+# constant instead of tracing Triton's objects: on torch 2.11, tracing `type(tl.zeros)` broke
+# the graph (24 breaks in a YOLOv8n-SCSA whose first call was compiled, as in Ultralytics'
+# trainer). This is what torch.compiler.assume_constant_result sets; calling that here would
+# import torch._dynamo, and with it triton, when scsa_yolo is imported.
+_triton_reason._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def _kernels() -> SimpleNamespace:
