@@ -8,8 +8,9 @@ and ``{base}-scsa.yaml`` (SCSA in the default placement, from :mod:`scsa_yolo.in
 with the fused kernels (``impl='fast'``); ``--reference`` adds the SCSA model with
 ``impl='reference'``. ``--compile`` compiles every model (both sides) the way Ultralytics'
 ``compile=True`` does (``ultralytics.utils.torch_utils.attempt_compile``, mode "default"):
-the training step's compiled module takes the batch dict and returns the loss, as in
-Ultralytics' trainer.
+the training step compiles the network's forward on the images and computes the loss outside
+it, as Ultralytics' trainer does with ``compile=True``. ``--what train`` times the training
+step only (a compiled run then compiles one graph per model, not two).
 
 * Inference: fused Conv+BN, fp16, batch ``--batch`` (32) at 640x640, ``torch.no_grad``;
   images/s from the median batch time (``triton.testing.do_bench`` when available, else
@@ -150,14 +151,17 @@ def training_step(yaml_name: str, impl: str | None, args, device):
         p.requires_grad_(True)
     batch = dummy_batch(args.train_batch, args.imgsz, device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    model = maybe_compile(model, args, device)
+    compiled = maybe_compile(model, args, device)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     def step():
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            loss, _ = model(batch)  # a batch dict: DetectionModel.forward returns the loss
+            if args.compile:  # as Ultralytics' trainer: only the network is compiled, the loss runs eagerly
+                loss, _ = model.loss(batch, compiled(batch["img"]))
+            else:
+                loss, _ = model(batch)  # a batch dict: DetectionModel.forward returns the loss
         scaler.scale(loss.sum()).backward()
         scaler.step(opt)
         scaler.update()
@@ -177,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="", help="suffix of the output file names")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--rounds", type=int, default=5, help="timing rounds over all models (median reported)")
+    ap.add_argument("--what", choices=("both", "infer", "train"), default="both", help="which steps to time")
     args = ap.parse_args(argv)
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -206,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     for yaml_name, impl in runs:
         row = {"model": yaml_name, "impl": impl or "-"}
         for what, make in (("infer", inference_step), ("train", training_step)):
+            if args.what not in ("both", what):
+                row[what] = {"error": "not timed (--what)"}
+                continue
             try:
                 steps[(len(rows), what)], n_scsa = make(yaml_name, impl, args, device)
                 row[what] = {"rounds_ms": [], "scsa_layers": n_scsa}
@@ -243,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
                 step()
-                torch.cuda.synchronize()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
             ops = sorted({e.key for e in prof.key_averages() if "scsa" in e.key.lower()})
             rows[i][what]["scsa_events"] = {e.key: e.count for e in prof.key_averages() if e.key in ops}
             log(f"{rows[i]['model']} {what}: profiler events with 'scsa': {rows[i][what]['scsa_events']}")
