@@ -199,6 +199,8 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
     record("compile_train", lambda: compile_case([(2, 16, 9, 11), (2, 16, 9, 11)]))
     record("compile_dynamic_batch", lambda: compile_case([(2, 16, 9, 11), (3, 16, 9, 11)], dynamic_batch=True))
     record("compile_autocast", lambda: compile_case([(2, 16, 9, 11)], dtype=torch.bfloat16, autocast=True))
+    # new map sizes, as `yolo predict/val compile=True` meet with rectangular batches
+    record("compile_map_sizes", lambda: compile_case([(2, 16, 9, 11), (2, 16, 10, 12), (2, 16, 12, 9)]))
     record("compile_inference", lambda: compile_case([(2, 24, 10, 10)], grad=False, channels=24,
                                                      kernel_sizes=(3, 7), scale_mode="tokens", window=3))
 
@@ -339,6 +341,16 @@ def test_compiled_graphs_are_reused(ops):
     # graph for batch 2 and 3 (the workspace size is symbolic in the fake implementation)
     assert ops["compile_train"]["n_graphs"] == 2
     assert ops["compile_dynamic_batch"]["n_graphs"] == 2
+
+
+def test_new_map_sizes_reuse_one_dynamic_graph(ops):
+    """The operators do not pin H and W: the second map size recompiles once with dynamic
+    sizes (as Dynamo does for a plain conv), the third reuses that graph; the results are
+    the eager Function's bit for bit at every size."""
+    case = ops["compile_map_sizes"]
+    assert case["match"] and case["graph_breaks"] == 0, case
+    assert case["n_graphs"] == 4  # (forward + backward) x (static first size, then dynamic)
+    assert case["fw"].count(FWD) == 2 and case["bw"].count(BWD) == 2
 
 
 def test_compiled_layer_under_autocast_keeps_dtypes(ops):

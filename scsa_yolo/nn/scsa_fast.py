@@ -305,7 +305,10 @@ def _input_reason(cfg: _Config, x: torch.Tensor, params: list[torch.Tensor]) -> 
     win_h, win_w = min(cfg.window, h), min(cfg.window, w)
     if (h // win_h) * (w // win_w) > _MAX_TOKENS:
         return f"more than {_MAX_TOKENS} PCSA tokens"
-    if _p2(c // len(cfg.kernel_sizes)) * _p2(max(h, w)) > _MAX_GATE_TILE:
+    # _p2(group) * _p2(side) > tile, written without rounding the side (a symbolic size
+    # under torch.compile): for a power of two P, _p2(side) > P exactly when side > P.
+    group_tile = _p2(c // len(cfg.kernel_sizes))
+    if group_tile > _MAX_GATE_TILE or max(h, w) > _MAX_GATE_TILE // group_tile:
         return "channel group x map side too large for one gate tile"
     for p in params:
         if p.device != x.device or p.dtype != params[0].dtype or not p.is_contiguous():
@@ -434,6 +437,9 @@ def _warps_for(elements: int) -> int:
     return max(4, min(16, _p2(elements // 512)))
 
 
+_PCSA_MIN_KEY_TILE = 16  # the smallest key block: bounds the key blocks per row at C / 16
+
+
 def _pcsa_tiles(c: int, nb: int) -> tuple[int, int, int]:
     """(query block, key block, warps) of the forward channel attention, C channels and
     NB padded tokens. Long token rows (NB >= TUNE["pcsa_wide_tokens"], the 80 x 80 maps)
@@ -445,7 +451,7 @@ def _pcsa_tiles(c: int, nb: int) -> tuple[int, int, int]:
     if wide and nb >= wide and c >= TUNE["pcsa_wide_channels"]:
         return 64, 64, 8
     tcb = max(16, min(32, 2048 // nb, _p2(c)))
-    cbk = max(16, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb), 4096 // tcb))
+    cbk = max(_PCSA_MIN_KEY_TILE, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb), 4096 // tcb))
     return tcb, cbk, TUNE["pcsa_warps"]
 
 
@@ -470,14 +476,19 @@ def _layout(sizes: dict[str, int]) -> tuple[dict[str, _Seg], int]:
     return segs, end
 
 
-def _fwd_workspace(b, c: int, h: int, w: int, window: int) -> dict:
+def _fwd_workspace(b, c: int, h, w, window: int) -> dict:
     """Segment sizes of the forward workspace (float32 elements), in layout order.
 
     Shared by :class:`_Plan` and the fake implementation of ``scsa_yolo::fused_forward``,
-    which calls it with a symbolic batch size under ``torch.compile`` (C, H and W are
-    constants there: every kernel is compiled for one shape)."""
+    which calls it with a symbolic batch, height and width under ``torch.compile`` (C is a
+    constant: the parameters fix it). So the sizes are plain arithmetic in B, H and W: the
+    key-block partials (qm, ql, qa) get room for the most key blocks any tiling uses
+    (C / 16), not the plan's count, which depends on the token count's power of two.
+    That keeps a compiled graph valid for every map size (the kernels are compiled per
+    shape at run time, inside the operator), at 3 C^2 / 16 floats per sample: 49 KB at
+    C = 256, 0.8 MB at C = 1024."""
     hp, n = h // min(window, h), (h // min(window, h)) * (w // min(window, w))
-    nkb = -(-c // _pcsa_tiles(c, max(16, _p2(n)))[1])
+    nkb = -(-c // _PCSA_MIN_KEY_TILE)
     bc = b * c
     # (B, 2) statistics last: when B * C is a multiple of 32 (every YOLO layer) the
     # layout then has no padding, which would be left unwritten (see _forward).
@@ -862,8 +873,9 @@ def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_toke
 
 @_op_forward.register_fake
 def _op_forward_fake(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens):
-    # The batch may be symbolic; C, H and W are specialised (the kernels are per shape).
-    b, c, h, w = x.shape[0], int(x.shape[1]), int(x.shape[2]), int(x.shape[3])
+    # B, H and W may be symbolic (the kernels are compiled per shape inside the operator);
+    # C is fixed by the parameters.
+    b, c, h, w = x.shape[0], int(x.shape[1]), x.shape[2], x.shape[3]
     numel = _layout(_fwd_workspace(b, c, h, w, window))[1]
     return torch.empty_like(x), x.new_empty((numel,), dtype=torch.float32)
 
