@@ -93,8 +93,12 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
                 key = f"bwd_{util}_{'dx' if need_dx else 'no_dx'}"
                 out[key] = torch.library.opcheck(torch.ops.scsa_yolo.fused_backward.default, bargs,
                                                  test_utils=util)[util]
-        # padding in the workspace layout: zero-filled, so the workspace output is defined
-        out["padded_layout"] = scsa_fast._plan_for(scsa_fast._config(layer), x, params_dtype).fws_padded
+        # floats of the workspace no kernel writes (padding, key-block room beyond the plan's
+        # NKB): zero-filled in the operator, so its workspace output is defined (the AOT checks
+        # compare it between two calls)
+        plan = scsa_fast._plan_for(scsa_fast._config(layer), x, params_dtype)
+        out["workspace_gaps"] = plan.fws_gaps
+        out["key_blocks"] = (plan.NKB, -(-channels // scsa_fast._PCSA_MIN_KEY_TILE))
         return out
 
     all_utils = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_static",
@@ -107,6 +111,9 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
     record("opcheck_mixed", lambda: opcheck_case(12, (1, 12, 8, 5), torch.float16, torch.float32, False,
                                                  ("test_schema", "test_autograd_registration", "test_faketensor",
                                                   "test_aot_dispatch_dynamic"), kernel_sizes=(3,), window=4))
+    # 64 channels on a small map: one key block of 64 where the layout has room for four
+    record("opcheck_key_blocks", lambda: opcheck_case(64, (2, 64, 6, 6), torch.float32, torch.float32, True,
+                                                      all_utils))
 
     # --------------------------------------------------------------------------- eager parity
     def eager_case():
@@ -301,13 +308,15 @@ def test_worker_ran_every_check_in_the_interpreter(ops):
 
 
 def test_opcheck_passes_for_both_operators(ops):
-    for case in ("opcheck_default", "opcheck_mixed"):
+    for case in ("opcheck_default", "opcheck_mixed", "opcheck_key_blocks"):
         checks = {k: v for k, v in ops[case].items() if k.startswith(("fwd_", "bwd_"))}
         assert checks and all(v == "SUCCESS" for v in checks.values()), (case, checks)
     assert "fwd_test_aot_dispatch_static" in ops["opcheck_default"]
     assert "fwd_test_aot_dispatch_dynamic" in ops["opcheck_mixed"]
-    # one case with a padded workspace layout, one without
-    assert (ops["opcheck_default"]["padded_layout"], ops["opcheck_mixed"]["padded_layout"]) == (False, True)
+    # unwritten workspace floats: none, padding (B * C = 12), key-block room (1 of 4 blocks used)
+    assert [ops[case]["workspace_gaps"] for case in ("opcheck_default", "opcheck_mixed", "opcheck_key_blocks")] \
+        == [False, True, True]
+    assert ops["opcheck_key_blocks"]["key_blocks"] == [1, 4]  # (the plan's NKB, the room for C / 16)
 
 
 def test_eager_operators_equal_the_autograd_function_and_float64(ops):

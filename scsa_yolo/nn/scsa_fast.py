@@ -600,7 +600,10 @@ class _Plan:
         bc = b * c
         sizes = _fwd_workspace(b, c, h, w, cfg.window)
         self.fws, self.fws_numel = _layout(sizes)
-        self.fws_padded = self.fws_numel != sum(sizes.values())
+        # Floats no kernel writes: padding between segments, and the key-block partials'
+        # room beyond this plan's NKB blocks (see _fwd_workspace).
+        written = sum(sizes.values()) - 3 * bc * (sizes["qm"] // bc - self.NKB)
+        self.fws_gaps = self.fws_numel != written
         self.bws, self.bws_numel = _layout(dict(
             dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
             s12=b * 2 * c, part=b * 2 * c * self.nslot, dps=bc * self.N, dxh=bc * h, dxw=bc * w,
@@ -707,14 +710,16 @@ class _Params:
 # ----------------------------------------------------------------------------- forward
 
 
-def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None):
-    """Run the five forward launches; returns (out, plan, workspace)."""
+def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None, clean: bool = False):
+    """Run the five forward launches; returns (out, plan, workspace). ``clean``: the
+    workspace leaves this module (an output of scsa_yolo::fused_forward), so the floats no
+    kernel writes are zeroed rather than left as stale bytes; the autograd Function keeps
+    its workspace to itself and skips that fill."""
     k = _kernels()
     if p is None:
         p = _plan_for(cfg, x, prm.wq.dtype)
-    # The workspace is an output of scsa_yolo::fused_forward: padding between segments
-    # (only where B * C is not a multiple of 32) is zeroed so that it holds no stale bytes.
-    ws = (torch.zeros if p.fws_padded else torch.empty)(p.fws_numel, device=x.device, dtype=torch.float32)
+    fill = clean and p.fws_gaps
+    ws = (torch.zeros if fill else torch.empty)(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
     key = (id(p), _aligned(x, out), prm.key())
     stream = _current_stream(x)
@@ -867,7 +872,7 @@ def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_toke
     returns (out, float32 workspace for :func:`_op_backward`)."""
     cfg = _op_config(x.shape[1], kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens)
     plan = _op_plan("fused_forward", cfg, x, params)
-    out, _, ws = _forward(cfg, x, _Params(tuple(params), len(kernel_sizes)), plan)
+    out, _, ws = _forward(cfg, x, _Params(tuple(params), len(kernel_sizes)), plan, clean=True)
     return out, ws
 
 
