@@ -34,6 +34,10 @@ def records(root: Path) -> dict[str, dict]:
 
 def main(a_dir: str, b_dir: str) -> int:
     a, b = records(Path(a_dir)), records(Path(b_dir))
+    for d, recs in ((a_dir, a), (b_dir, b)):
+        if not recs:
+            sys.exit(f"compare_records: no run records (*/*/record.json) under {d}; "
+                     "give two `scsa-yolo bench --out` folders")
     both = sorted(set(a) & set(b))
     differ = [(run, sorted(k for k in comparable(a[run]) if comparable(a[run])[k] != comparable(b[run]).get(k)))
               for run in both if comparable(a[run]) != comparable(b[run])]
@@ -51,4 +55,6 @@ def main(a_dir: str, b_dir: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    if len(sys.argv) != 3:
+        sys.exit("usage: python3 benchmarks/compare_records.py OUT_A OUT_B")
+    sys.exit(main(sys.argv[1], sys.argv[2]))

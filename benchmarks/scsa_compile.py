@@ -97,7 +97,12 @@ def main() -> None:
     batch, n = (32, args.calls or 100) if cuda else (2, args.calls or 2)
     shapes = DEFAULT_SHAPES if cuda else ((16, 9, 11),)
     if args.shapes:
-        shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+        try:
+            shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+        except ValueError:
+            shapes = []
+        if not shapes or any(len(s) != 3 or min(s) < 1 for s in shapes):
+            ap.error(f"--shapes {args.shapes!r}: give CxHxW,... with positive integers, e.g. 128x80x80,256x20x20")
     amp = torch.float16 if cuda else torch.bfloat16
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     variants = [v for v in VARIANTS if cuda or v != "reduce-overhead-ops"]

@@ -45,7 +45,10 @@ def main() -> int:
     print(f"torch {torch.__version__}, device {args.device}", flush=True)
     x = torch.rand(args.batch, 3, args.imgsz, args.imgsz, device=args.device)
     for name in args.models.split(","):
-        model = YOLO(name).model.to(args.device).train()
+        try:
+            model = YOLO(name).model.to(args.device).train()
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            ap.error(f"--models: {name}: {exc}")
         for p in model.parameters():
             p.requires_grad_(True)
         for state, autocast, eager_first in (("fresh, autocast", True, False), ("no autocast", False, False),

@@ -86,9 +86,14 @@ def main() -> int:
         print("needs a CUDA GPU (or --device cpu for a smoke run)", file=sys.stderr)
         return 2
     gpu = torch.cuda.get_device_name() if args.device != "cpu" else "cpu"
+    if not Path(args.data).is_file():
+        ap.error(f"--data {args.data}: no such file (a dataset YAML, e.g. from `scsa-yolo data prepare synthetic`)")
     from ultralytics import YOLO
 
-    model = YOLO(args.model)
+    try:
+        model = YOLO(args.model)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        ap.error(f"--model {args.model}: {exc}")
     scsa_layers = sum(type(m).__name__ == "SCSA" for m in model.model.modules())
     prof = BatchProfiler(args.first, args.count)
     model.add_callback("on_train_batch_start", prof.on_train_batch_start)
