@@ -13,7 +13,6 @@ torch.cuda.set_sync_debug_mode("error"): a host synchronisation inside them woul
 """
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
@@ -23,6 +22,7 @@ import torch
 
 sys.path[:0] = [".", "benchmarks"]
 from scsa_layer import DEFAULT_SHAPES, make_layer  # noqa: E402
+from yolo_train_compile_profile import fused_event_counts  # noqa: E402
 from scsa_yolo.nn import scsa_fast as F  # noqa: E402  (scsa loads it at import)
 
 VARIANTS = ("eager", "eager-ops", "compile-ops", "reduce-overhead-ops", "compile-ref")
@@ -59,11 +59,7 @@ def fused_events(step) -> list[str]:
     call ran the reference formulation."""
     with torch.profiler.profile() as prof:
         step()
-    counts: dict[str, int] = {}
-    for e in prof.events():
-        if e.name.startswith("scsa_yolo::") or re.match(r"(fwd|bwd)_\w+_kernel", e.name):
-            counts[e.name] = counts.get(e.name, 0) + 1
-    return [f"{k} x{v}" for k, v in sorted(counts.items())]
+    return [f"{k} x{v}" for k, v in sorted(fused_event_counts(prof.events()).items())]
 
 
 def time_calls(step, n: int, sync, checked: bool) -> tuple[float, float]:

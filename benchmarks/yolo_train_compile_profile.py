@@ -28,6 +28,16 @@ import torch
 FUSED_KERNEL = re.compile(r"^(fwd|bwd)_\w+_kernel$")
 
 
+def fused_event_counts(events) -> dict[str, int]:
+    """Profiler events of the fused path by name: the custom operators (``scsa_yolo::...``)
+    and the Triton kernels (``fwd_*_kernel``, ``bwd_*_kernel``); empty for the reference."""
+    counts: dict[str, int] = {}
+    for e in events:
+        if e.name.startswith("scsa_yolo::") or FUSED_KERNEL.match(e.name):
+            counts[e.name] = counts.get(e.name, 0) + 1
+    return counts
+
+
 def sync() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -59,13 +69,6 @@ class BatchProfiler:
             sync()
             self.prof.stop()
 
-    def fused_counts(self) -> dict[str, int]:
-        """Events of the fused path over the profiled batches, by name."""
-        counts: dict[str, int] = {}
-        for e in self.prof.events():
-            if e.name.startswith("scsa_yolo::") or FUSED_KERNEL.match(e.name):
-                counts[e.name] = counts.get(e.name, 0) + 1
-        return counts
 
 
 def main() -> int:
@@ -106,7 +109,7 @@ def main() -> int:
     if prof.prof is None:
         print(f"only {prof.batch + 1} training batches ran; lower --first", file=sys.stderr)
         return 1
-    counts = prof.fused_counts()
+    counts = fused_event_counts(prof.prof.events())
     gaps = [b - a for a, b in zip(prof.starts, prof.starts[1:])]
     steady = gaps[args.first + args.count:] or gaps[args.first:]
     lines = [
