@@ -70,7 +70,6 @@ class BatchProfiler:
             self.prof.stop()
 
 
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True)

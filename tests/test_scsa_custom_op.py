@@ -98,7 +98,7 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
         # compare it between two calls)
         plan = scsa_fast._plan_for(scsa_fast._config(layer), x, params_dtype)
         out["workspace_gaps"] = plan.fws_gaps
-        out["key_blocks"] = (plan.NKB, -(-channels // scsa_fast._PCSA_MIN_KEY_TILE))
+        out["key_blocks"] = (plan.NKB, scsa_fast._max_key_blocks(channels))
         return out
 
     all_utils = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_static",

@@ -440,6 +440,11 @@ def _warps_for(elements: int) -> int:
 _PCSA_MIN_KEY_TILE = 16  # the smallest key block: bounds the key blocks per row at C / 16
 
 
+def _max_key_blocks(c: int) -> int:
+    """Key blocks per row that the forward workspace has room for: the most any tiling uses."""
+    return -(-c // _PCSA_MIN_KEY_TILE)
+
+
 def _pcsa_tiles(c: int, nb: int) -> tuple[int, int, int]:
     """(query block, key block, warps) of the forward channel attention, C channels and
     NB padded tokens. Long token rows (NB >= TUNE["pcsa_wide_tokens"], the 80 x 80 maps)
@@ -488,7 +493,7 @@ def _fwd_workspace(b, c: int, h, w, window: int) -> dict:
     shape at run time, inside the operator), at 3 C^2 / 16 floats per sample: 49 KB at
     C = 256, 0.8 MB at C = 1024."""
     hp, n = h // min(window, h), (h // min(window, h)) * (w // min(window, w))
-    nkb = -(-c // _PCSA_MIN_KEY_TILE)
+    nkb = _max_key_blocks(c)
     bc = b * c
     # (B, 2) statistics last: when B * C is a multiple of 32 (every YOLO layer) the
     # layout then has no padding, which would be left unwritten (see _forward).
@@ -602,7 +607,7 @@ class _Plan:
         self.fws, self.fws_numel = _layout(sizes)
         # Floats no kernel writes: padding between segments, and the key-block partials'
         # room beyond this plan's NKB blocks (see _fwd_workspace).
-        written = sum(sizes.values()) - 3 * bc * (sizes["qm"] // bc - self.NKB)
+        written = sum(sizes.values()) - 3 * bc * (_max_key_blocks(c) - self.NKB)
         self.fws_gaps = self.fws_numel != written
         self.bws, self.bws_numel = _layout(dict(
             dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
