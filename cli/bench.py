@@ -41,18 +41,14 @@ def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices
 def _check_command_line_choices(attns: list[str] | None, placements: list[str] | None) -> None:
     """Unknown --attns / --placement values, named as options (after merging with the grid
     file, the grid's own check would name the file)."""
-    from scsa_yolo.bench.grid import GridError, attention_info
-    from scsa_yolo.identity import PLACEMENTS
+    from scsa_yolo.identity import IdentityError, attention, check_placement
 
-    for attn in attns or []:
-        try:
-            attention_info(attn)
-        except GridError as error:
-            raise click.BadParameter(str(error), param_hint="--attns") from None
-    for placement in placements or []:
-        if placement not in PLACEMENTS:
-            raise click.BadParameter(f"unknown placement '{placement}'; choose one of: {', '.join(PLACEMENTS)}",
-                                     param_hint="--placement")
+    for values, parse, hint in ((attns, attention, "--attns"), (placements, check_placement, "--placement")):
+        for value in values or []:
+            try:
+                parse(value)
+            except IdentityError as error:
+                raise click.BadParameter(str(error), param_hint=hint) from None
 
 
 @click.command(name="bench", context_settings={"ignore_unknown_options": False})
@@ -111,7 +107,7 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         describe_plan,
         execute,
         plan_runs,
-        prepare_datasets,
+        resolve_datasets,
         signal_as_interrupt,
     )
 
@@ -129,9 +125,8 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         if ddp and (not device_list or len(device_list) < 2 or "cpu" in device_list):
             raise click.UsageError("--ddp needs at least two GPU ids in --devices, e.g. --devices 0,1 --ddp")
         check_models(grid)
-        datasets = prepare_datasets(grid, click.echo, dry_run=dry_run)
-        runs = grid.runs()
-        planned = plan_runs(runs, out)
+        datasets = resolve_datasets(grid, click.echo, dry_run=dry_run)
+        planned = plan_runs(grid.runs(), out, datasets)
     except GridError as error:
         raise click.UsageError(str(error)) from None
 
@@ -139,10 +134,10 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
     click.echo(f"grid: {source}")
     click.echo(f"out:  {out.resolve()}")
     if dry_run:
-        for name, yaml_path in datasets.items():
-            click.echo(f"dataset {name}: {yaml_path}")
+        for name, status in datasets.items():
+            click.echo(f"dataset {name}: {status.shown}")
         click.echo("\n".join(describe_plan(planned)))
-        problems = [str(v)[len("NOT READY: "):] for v in datasets.values() if str(v).startswith("NOT READY: ")]
+        problems = [status.problem for status in datasets.values() if status.problem]
         message = conflicts_message(planned)
         if message:
             problems.append(message)

@@ -177,8 +177,9 @@ def _default_name(resolved, model: str, data: str) -> str:
     stem = resolved.model_id.name if resolved.model_id is not None else Path(model).stem
     if resolved.model_id is not None and resolved.model_id.pretrained:
         stem += "-ft"
-    data_stem = Path(data).parent.name if data.endswith((".yaml", ".yml")) else data
-    return f"{stem}-{data_stem}"
+    from scsa_yolo.identity import DatasetRef
+
+    return f"{stem}-{DatasetRef(data).key}"
 
 
 def _model_file(argument: str) -> str:

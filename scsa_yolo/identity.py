@@ -1,4 +1,16 @@
-"""The run's identity: model family and scale, attention, placement, pretrained source.
+"""The run's identity, parsed and formatted here and nowhere else.
+
+Three values travel from the command line to the report:
+
+* :class:`ModelId`: base (stock family or a YAML), scale, attention (a registry name, whose
+  keyword arguments the registry holds), placement and pretrained start;
+* :class:`DatasetRef`: a prepared dataset's name or a data YAML path, with its folder key;
+* :class:`RunSpec`: one run, model x dataset x seed x schedule (and the checkpoint it
+  starts from), whose JSON form is a run folder's ``spec.json``.
+
+Each has one text form and one JSON form. User text becomes these values once, at the edge
+(the CLI, the grid loader, the stock ``yolo`` command's model name) or one
+:class:`IdentityError`; everything behind the edge takes the values.
 
 Every stage names a model the same way, through :class:`ModelId`:
 
@@ -20,22 +32,37 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scsa_yolo.errors import ScsaYoloError
+
+if TYPE_CHECKING:
+    from scsa_yolo.nn.registry import AttentionSpec
 
 __all__ = [
+    "BLOCK_MODULE",
     "DEFAULT_PLACEMENT",
     "FAMILIES",
     "PLACEMENTS",
+    "RESIDUAL_MODULE",
+    "DatasetRef",
     "IdentityError",
     "ModelId",
     "Placement",
     "Pretrained",
+    "RunSpec",
+    "attention",
+    "check_placement",
     "placement_names",
 ]
 
 
-class IdentityError(ValueError):
-    """A model, attention or placement name that does not parse; the message lists choices."""
+class IdentityError(ScsaYoloError, ValueError):
+    """A model, attention, placement or dataset name that does not parse; the message lists choices."""
+
+    usage = True
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,11 @@ PLACEMENTS: dict[str, Placement] = {
     )
 }
 
+#: YAML module of a residual attention row: ``[-1, 1, ResAttn, [SCSA, {kwargs}]]``.
+RESIDUAL_MODULE = "ResAttn"
+#: YAML module of a block with attention: ``[-1, 3, BlockAttn, [C2f, [128, True], SCSA]]``.
+BLOCK_MODULE = "BlockAttn"
+
 #: The placement an unsuffixed name (``yolov8n-scsa``) means, and the default of
 #: ``scsa-yolo train`` and ``scsa-yolo bench``. Chosen from the synthetic-gpu grid
 #: (results/placement/): see the README's results section.
@@ -90,6 +122,9 @@ FAMILIES: dict[str, str] = {
 }
 SCALES = "nsmlx"
 PRETRAINED_TAG = "ft"
+#: Records written before placements existed hold runs with their rows after the P3/P4/P5
+#: backbone stages (their model_yaml says so).
+LEGACY_PLACEMENT = "backbone"
 
 _STOCK = re.compile(r"^(?P<family>yolov8|yolo11|yolo26)(?P<scale>[nsmlx])?$")
 
@@ -111,18 +146,25 @@ def check_placement(name: str) -> Placement:
         raise IdentityError(f"unknown placement {name!r}; choose one of: {', '.join(PLACEMENTS)}") from None
 
 
+def attention(name: str) -> "AttentionSpec":
+    """The attention registry's record for ``name`` (case-insensitive): canonical name,
+    layer class, keyword arguments, table label and YAML row.
+
+    Raises:
+        IdentityError: unknown attention (the message lists the known names).
+    """
+    from scsa_yolo.nn.registry import get_attention
+
+    return get_attention(name)
+
+
 def canonical_attention(name: str) -> tuple[str, str]:
     """``(canonical name, table label)`` of an attention registry name (case-insensitive).
 
     Raises:
         IdentityError: unknown attention (the message lists the known names).
     """
-    from scsa_yolo.nn.registry import UnknownAttentionError, get_attention
-
-    try:
-        spec = get_attention(name)
-    except UnknownAttentionError as error:
-        raise IdentityError(str(error)) from None
+    spec = attention(name)
     return spec.name, spec.label
 
 
@@ -301,10 +343,20 @@ class ModelId:
         tag = f"-{PRETRAINED_TAG}" if self.pretrained else ""
         return f"{self.model}{attn}{tag}-s{seed}"
 
+    @cached_property
+    def attention(self) -> "AttentionSpec":
+        """The registry's record of the attention (keyword arguments, label, YAML row)."""
+        return attention(self.attn)
+
     @property
     def label(self) -> str:
         """Table label of the attention: ``-``, ``+SCSA``, ``w/o PCSA``."""
-        return canonical_attention(self.attn)[1]
+        return self.attention.label
+
+    @property
+    def model_arg(self) -> str:
+        """The model as :meth:`create` takes it: ``yolov8n``, or the custom base YAML's path."""
+        return self.model if self.family is not None else str(self.base_yaml)
 
     @property
     def method_label(self) -> str:
@@ -323,3 +375,134 @@ class ModelId:
             "base_yaml": self.base_yaml,
             "pretrained_start": self.pretrained,
         }
+
+    @classmethod
+    def from_json(cls, spec: dict) -> "ModelId":
+        """The identity a record's ``spec`` holds (:meth:`to_json`'s fields). Records from
+        before placements get :data:`LEGACY_PLACEMENT`; records from before fine-tuning
+        started from scratch; before ``base_yaml`` a custom base was named by ``model_yaml``.
+
+        Raises:
+            IdentityError: a family, attention or placement this installation does not know.
+        """
+        attn = spec.get("attn") or "none"
+        placement = spec.get("placement") or (None if attn == "none" else LEGACY_PLACEMENT)
+        pretrained = bool(spec.get("pretrained") or spec.get("pretrained_start"))
+        base_yaml = spec.get("base_yaml")
+        if spec.get("family") is None and base_yaml is None:
+            base_yaml = spec.get("model_yaml") or spec.get("model")
+        return cls(spec.get("family"), spec.get("scale"), attn, placement, base_yaml=base_yaml, pretrained=pretrained)
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset as a user names it: a prepared dataset's name (``voc``, ``synthetic-tiny``)
+    or the path of an Ultralytics data YAML. Text and JSON form: the text as given."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not str(self.text).strip():
+            raise IdentityError("a dataset name or data YAML path is empty")
+        object.__setattr__(self, "text", str(self.text).strip())
+
+    @property
+    def is_yaml(self) -> bool:
+        return Path(self.text).suffix in (".yaml", ".yml")
+
+    @property
+    def key(self) -> str:
+        """Folder-safe name, used for run folders and report rows: the prepared name, or
+        the YAML's stem (its folder's name for ``.../NAME/data.yaml``)."""
+        if not self.is_yaml:
+            return self.text
+        path = Path(self.text)
+        return path.parent.name if path.stem == "data" else path.stem
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a model on a dataset with a seed and a schedule, maybe from a checkpoint.
+
+    Its JSON form (:meth:`to_json`, a run folder's ``spec.json``) is flat:
+    ``dataset, model, attn, placement, seed, epochs, imgsz, batch, train_args, pretrained``.
+    The text form is :attr:`run_id`, ``DATASET_KEY/RUN_NAME`` (``synthetic/yolov8n-scsa-block-s0``).
+    """
+
+    dataset: DatasetRef
+    model_id: ModelId
+    seed: int
+    epochs: int
+    imgsz: int
+    batch: int
+    train_args: dict = field(default_factory=dict, hash=False)
+    pretrained: str | None = None  # checkpoint the run starts from (transferred first)
+
+    def __post_init__(self) -> None:
+        if self.model_id.pretrained != (self.pretrained is not None):
+            object.__setattr__(self, "model_id", self.model_id.with_(pretrained=self.pretrained is not None))
+
+    @classmethod
+    def create(cls, dataset: str, model: str, attn: str | None, placement: str | None, seed: int, epochs: int,
+               imgsz: int, batch: int, train_args: dict | None = None, pretrained: str | None = None) -> "RunSpec":
+        """From user text (the grid's values): see :meth:`ModelId.create` and :class:`DatasetRef`.
+
+        Raises:
+            IdentityError: unknown model, attention, placement, or an empty dataset.
+        """
+        model_id = ModelId.create(model, attn, placement, pretrained=pretrained is not None)
+        return cls(DatasetRef(dataset), model_id, seed, epochs, imgsz, batch, dict(train_args or {}), pretrained)
+
+    # the JSON fields, which name the model by its parts
+    @property
+    def model(self) -> str:
+        return self.model_id.model_arg
+
+    @property
+    def attn(self) -> str:
+        return self.model_id.attn
+
+    @property
+    def placement(self) -> str | None:
+        return self.model_id.placement
+
+    @property
+    def dataset_key(self) -> str:
+        return self.dataset.key
+
+    @property
+    def run_name(self) -> str:
+        return self.model_id.run_name(self.seed)
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.dataset_key}/{self.run_name}"
+
+    def run_dir(self, out: str | Path) -> Path:
+        return Path(out) / self.dataset_key / self.run_name
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything that changes the result (two runs in one folder must agree on it)."""
+        return {
+            "dataset": self.dataset.text, "model": self.model, "attn": self.attn, "placement": self.placement,
+            "seed": self.seed, "epochs": self.epochs, "imgsz": self.imgsz, "batch": self.batch,
+            "train_args": dict(self.train_args), "pretrained": self.pretrained,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunSpec":
+        """The run a :meth:`to_json` mapping describes (extra keys, such as the resolved
+        dataset a ``spec.json`` also carries, are not part of the identity).
+
+        Raises:
+            IdentityError: a field missing, or a name this installation does not know.
+        """
+        try:
+            return cls.create(data["dataset"], data["model"], data["attn"], data["placement"], data["seed"],
+                              data["epochs"], data["imgsz"], data["batch"], data.get("train_args"),
+                              data.get("pretrained"))
+        except KeyError as missing:
+            raise IdentityError(f"a run spec has no {missing.args[0]!r}") from None

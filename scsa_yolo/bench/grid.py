@@ -23,14 +23,18 @@ runs once per seed, whatever the placements.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS, IdentityError, ModelId
+from scsa_yolo.errors import ScsaYoloError
+from scsa_yolo.identity import DEFAULT_PLACEMENT, DatasetRef, IdentityError, ModelId, RunSpec, attention, check_placement
+
+__all__ = ["DEFAULT_GRID", "GRID_KEYS", "Grid", "GridError", "RunSpec", "grid_file", "load_grid", "shipped_grids"]
 
 GRID_KEYS = (
     "datasets", "models", "attns", "placement", "pretrained", "seeds", "epochs", "imgsz", "batch",
@@ -44,82 +48,10 @@ RESERVED_TRAIN_ARGS = {
 }
 
 
-class GridError(ValueError):
+class GridError(ScsaYoloError, ValueError):
     """A grid file or option that cannot be run; the message says which and how to fix it."""
 
-
-@dataclass(frozen=True)
-class Attention:
-    """An attention as the grid needs it: canonical name, table label, constructor kwargs."""
-
-    name: str
-    label: str
-    kwargs: dict = field(default_factory=dict, hash=False, compare=False)
-
-
-def attention_info(name: str) -> Attention:
-    """Look ``name`` up in the attention registry (case-insensitive).
-
-    Raises:
-        GridError: unknown name; the message lists every known attention.
-    """
-    from scsa_yolo.nn.registry import UnknownAttentionError, get_attention
-
-    try:
-        spec = get_attention(name)
-    except UnknownAttentionError as error:
-        raise GridError(str(error)) from None
-    return Attention(spec.name, spec.label, dict(spec.kwargs or {}))
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run of a grid."""
-
-    dataset: str  # name as given (prepared dataset) or data YAML path
-    model: str  # yolov8n, yolo11s, or a model YAML path
-    attn: str  # canonical registry name
-    placement: str | None  # None for the plain model
-    seed: int
-    epochs: int
-    imgsz: int
-    batch: int
-    train_args: dict = field(default_factory=dict, hash=False)
-    pretrained: str | None = None  # checkpoint the run starts from (transferred first)
-
-    @property
-    def model_id(self) -> ModelId:
-        return ModelId.create(self.model, self.attn, self.placement, pretrained=self.pretrained is not None)
-
-    @property
-    def dataset_key(self) -> str:
-        """Folder-safe dataset name: the prepared name, or the YAML's stem (its folder for data.yaml)."""
-        path = Path(self.dataset)
-        if path.suffix in (".yaml", ".yml"):
-            return path.parent.name if path.stem == "data" else path.stem
-        return self.dataset
-
-    @property
-    def run_name(self) -> str:
-        return self.model_id.run_name(self.seed)
-
-    @property
-    def run_id(self) -> str:
-        return f"{self.dataset_key}/{self.run_name}"
-
-    def run_dir(self, out: str | Path) -> Path:
-        return Path(out) / self.dataset_key / self.run_name
-
-    def settings(self) -> dict[str, Any]:
-        """Everything that changes the result; two runs in one folder must agree on it."""
-        return asdict(self)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RunSpec":
-        return cls(**data)
+    usage = True
 
 
 def _as_list(value: Any) -> list:
@@ -156,18 +88,33 @@ class Grid:
             return None if value is None else str(value)
         return None if self.pretrained is None else str(self.pretrained)
 
+    @cached_property
+    def model_ids(self) -> list[ModelId]:
+        """One plain :class:`ModelId` per entry of ``models`` (validated by :meth:`validate`)."""
+        return [ModelId.create(model) for model in self.models]
+
+    @cached_property
+    def attentions(self) -> list[str]:
+        """The canonical attention names, without repeats, in the grid's order."""
+        return list(dict.fromkeys(attention(a).name for a in self.attns))
+
+    @cached_property
+    def dataset_refs(self) -> list[DatasetRef]:
+        return [DatasetRef(dataset) for dataset in self.datasets]
+
     def runs(self) -> list[RunSpec]:
         """Every grid point, ordered dataset, model, seed, attention (plain model first),
         placement; the plain model once per seed."""
-        attentions = list(dict.fromkeys(attention_info(a).name for a in self.attns))
         points = []
-        for dataset in self.datasets:
-            for model in self.models:
+        for dataset in self.dataset_refs:
+            for model, plain in zip(self.models, self.model_ids):
+                pretrained = self.pretrained_for(model)
                 for seed in self.seeds:
-                    for attn in attentions:
+                    for attn in self.attentions:
                         for placement in ([None] if attn == "none" else self.placements):
-                            points.append(RunSpec(dataset, model, attn, placement, seed, self.epochs, self.imgsz,
-                                                  self.batch, dict(self.train_args), self.pretrained_for(model)))
+                            model_id = plain.with_(attn=attn, placement=placement, pretrained=pretrained is not None)
+                            points.append(RunSpec(dataset, model_id, seed, self.epochs, self.imgsz, self.batch,
+                                                  dict(self.train_args), pretrained))
         return points
 
     def with_options(self, **options: Any) -> "Grid":
@@ -187,8 +134,10 @@ class Grid:
         if not self.placements:
             raise GridError(f"'placement' is empty{where}")
         for placement in self.placements:
-            if placement not in PLACEMENTS:
-                raise GridError(f"unknown placement '{placement}'{where}; choose one of: {', '.join(PLACEMENTS)}")
+            try:
+                check_placement(placement)
+            except IdentityError as error:
+                raise GridError(f"{error}{where}") from None
         if self.pretrained is not None and not isinstance(self.pretrained, (str, dict)):
             raise GridError(f"'pretrained'{where} must be a checkpoint path or a mapping model -> path")
         if isinstance(self.pretrained, dict):
@@ -200,6 +149,11 @@ class Grid:
                 ModelId.create(model)
             except IdentityError as error:
                 raise GridError(f"--models {model}{where}: {error}") from None
+        for dataset in self.datasets:
+            try:
+                DatasetRef(dataset)
+            except IdentityError as error:
+                raise GridError(f"{error}{where}") from None
         for key in ("epochs", "imgsz", "batch"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -214,8 +168,8 @@ class Grid:
             )
         for attn in self.attns:
             try:
-                attention_info(attn)
-            except GridError as error:
+                attention(attn)
+            except IdentityError as error:
                 raise GridError(f"{error}{where}") from None
 
 

@@ -52,23 +52,17 @@ def report_progress(run_dir: Path, phase: str, **extra: Any) -> None:
 TRANSFERRED_NAME = "pretrained.pt"
 
 
-def model_argument(spec: RunSpec) -> str:
-    """What to hand to ``YOLO(...)`` for the spec's model, attention and placement."""
-    from scsa_yolo.integration.specs import model_argument as argument_of
-
-    return argument_of(spec.model_id).argument
-
-
-def transferred_weights(spec: RunSpec, run_dir: Path) -> Path | None:
-    """The grid's pretrained checkpoint mapped into this run's model, in the run folder
-    (made once; every variant of a grid starts from the same plain weights)."""
+def transferred_weights(spec: RunSpec, argument: str, run_dir: Path) -> Path | None:
+    """The grid's pretrained checkpoint mapped into this run's model (``argument``, what
+    ``YOLO(...)`` builds), in the run folder (made once; every variant of a grid starts
+    from the same plain weights)."""
     if spec.pretrained is None:
         return None
     target = run_dir / TRANSFERRED_NAME
     if not target.is_file():
         from scsa_yolo.integration.transfer import transfer_checkpoint
 
-        report = transfer_checkpoint(spec.pretrained, model_argument(spec), target)
+        report = transfer_checkpoint(spec.pretrained, argument, target)
         (run_dir / "transfer.txt").write_text(report.table() + "\n")
     return target
 
@@ -110,8 +104,8 @@ def epoch_figures(trainer, epoch_ends: list[float], started: float, epochs_left:
     return figures
 
 
-def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
-    """Train (or resume, or skip a finished training); returns how it went."""
+def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
+    """Train the model ``argument`` (or resume, or skip a finished training); returns how it went."""
     from scsa_yolo.integration import register
 
     register()
@@ -138,8 +132,8 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
             elif target.exists():
                 target.unlink()
         previous = 0.0
-        start_weights = transferred_weights(spec, run_dir)
-        model, mode = YOLO(model_argument(spec)), "fresh"
+        start_weights = transferred_weights(spec, argument, run_dir)
+        model, mode = YOLO(argument), "fresh"
         kwargs = {
             "plots": False,  # Ultralytics' plots fetch a font from the internet
             **spec.train_args,
@@ -185,16 +179,19 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
 
 def run(run_dir: Path, device: str | None = None) -> Path:
     """Execute the run described by ``run_dir/spec.json``; returns the record path."""
+    from scsa_yolo.bench.datasets import RESOLVED_KEY, data_yaml_of
     from scsa_yolo.bench.profile import profile_model
-    from scsa_yolo.data.layout.paths import resolve_data
     from scsa_yolo.eval import evaluate
+    from scsa_yolo.integration.specs import model_argument
 
     run_dir = run_dir.resolve()
-    spec = RunSpec.from_json(json.loads((run_dir / SPEC_NAME).read_text()))
+    stored = json.loads((run_dir / SPEC_NAME).read_text())
+    spec = RunSpec.from_json(stored)
     started = time.perf_counter()
-    data_yaml = resolve_data(spec.dataset)
+    data_yaml = data_yaml_of(stored.get(RESOLVED_KEY), run_dir / SPEC_NAME)
+    argument = model_argument(spec.model_id).argument
 
-    training = train(spec, run_dir, data_yaml, device)
+    training = train(spec, argument, run_dir, data_yaml, device)
 
     report_progress(run_dir, "eval")
     eval_started = time.perf_counter()
@@ -207,10 +204,10 @@ def run(run_dir: Path, device: str | None = None) -> Path:
     profile_started = time.perf_counter()
     use_all_cpu_cores()  # Ultralytics' validation lowered the thread count; profile as training ran
     profile = profile_model(run_dir, imgsz=spec.imgsz, device=eval_device)
-    profile.model = Path(model_argument(spec)).name
+    profile.model = Path(argument).name
     profile_s = time.perf_counter() - profile_started
 
-    record = build_record(spec, run_dir, data_yaml, result, profile, device)
+    record = build_record(spec, argument, run_dir, data_yaml, result, profile, device)
     record["wall_time_s"] = {
         "train": round(training["train_s"], 2),
         "eval": round(eval_s, 2),
@@ -224,8 +221,10 @@ def run(run_dir: Path, device: str | None = None) -> Path:
     return path
 
 
-def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile, device: str | None) -> dict:
-    """The record of a finished run (see :mod:`scsa_yolo.records` for the schema)."""
+def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, result, profile,
+                 device: str | None) -> dict:
+    """The record of a finished run of the model ``argument`` (see :mod:`scsa_yolo.records`
+    for the schema)."""
     import yaml
 
     from scsa_yolo.device import cpu_threads
@@ -236,7 +235,7 @@ def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile,
     return make_record(
         "train", spec.run_id, spec.model_id,
         dataset=spec.dataset_key,
-        model_yaml=str(args.get("model") or model_argument(spec)),
+        model_yaml=str(args.get("model") or argument),
         seed=spec.seed, epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch,
         train_args={k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()},
         pretrained=Pretrained.of(spec.pretrained) if spec.pretrained else None,

@@ -434,11 +434,15 @@ def resolve_model_yaml(path: str | Path) -> Path | None:
     default placement's file. A path that exists, or one with a directory part, is never ours.
     """
     from scsa_yolo.identity import ModelId
+    from scsa_yolo.integration.specs import resolved_file
 
     requested = Path(str(path))
     if requested.suffix not in (".yaml", ".yml") or requested.name != str(path) or requested.exists():
         return None
-    model_id = ModelId.try_parse(requested.name)
+    known = resolved_file(requested.name)  # resolved by this process from its identity
+    if known is not None:
+        return known
+    model_id = ModelId.try_parse(requested.name)  # a name from outside: `yolo train model=...`
     if model_id is None or model_id.is_plain:
         return None
     candidate = cfg_models_dir() / model_id.yaml_name()
