@@ -126,8 +126,9 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
     if stray:
         raise click.UsageError(f"unknown option(s): {' '.join(stray)} (see scsa-yolo train --help)")
     extra = training_arguments(overrides, reserved=_OWN_KEYS)
-    data_yaml = resolve_training_data(data, root)
+    # every argument is checked before the dataset may be generated (seconds of work)
     resolved = resolve_model(model, attn, placement, pretrained=pretrained is not None)
+    data_yaml = resolve_training_data(data, root)
     run_name = name or _default_name(resolved, model, data)
     spec = resolved.argument
 

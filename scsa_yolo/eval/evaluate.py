@@ -119,9 +119,10 @@ def evaluate(
             folder, deleted afterwards, when None.
 
     Raises:
-        EvalError: missing weights or data, or predictions that do not match the ground truth.
+        EvalError: missing weights, or predictions that do not match the ground truth.
+        DatasetNotPrepared: ``data`` is neither a data YAML nor a prepared dataset.
     """
-    from scsa_yolo.data.layout.paths import DatasetNotPrepared, resolve_data
+    from scsa_yolo.data.layout.paths import resolve_data
 
     started = time.perf_counter()
     weights = resolve_weights(weights_or_run)
@@ -134,10 +135,7 @@ def evaluate(
         data = train_args.get("data")
         if not data:
             raise EvalError(f"{weights} does not record its training data; pass --data NAME|YAML")
-    try:
-        data_yaml = resolve_data(data)
-    except DatasetNotPrepared as error:
-        raise EvalError(str(error)) from None
+    data_yaml = resolve_data(data)  # DatasetNotPrepared: a usage error, the user's --data
     imgsz = int(imgsz or train_args.get("imgsz") or 640)
 
     with tempfile.TemporaryDirectory(prefix="scsa-yolo-val-") as tmp:
