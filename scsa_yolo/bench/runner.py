@@ -113,14 +113,29 @@ def conflicts_message(planned: list[PlannedRun]) -> str | None:
 
 
 def describe_plan(planned: list[PlannedRun]) -> list[str]:
-    """One line per run (used by --dry-run and before a run)."""
+    """One line per run (used by --dry-run and before a run): its state, schedule and start."""
     width = max((len(p.spec.run_id) for p in planned), default=10)
+    starts: dict[str | None, str] = {}
     lines = []
     for i, p in enumerate(planned, 1):
         s = p.spec
-        what = f"{s.epochs} epochs, imgsz {s.imgsz}, batch {s.batch}"
+        if s.pretrained not in starts:
+            starts[s.pretrained] = describe_start(s.pretrained)
+        what = f"{s.epochs} epochs, imgsz {s.imgsz}, batch {s.batch}, {starts[s.pretrained]}"
         lines.append(f"  [{i}/{len(planned)}] {s.run_id:<{width}}  {p.state:<8} {what}{'  (' + p.detail + ')' if p.detail and p.state != DONE else ''}")
     return lines
+
+
+def describe_start(pretrained: str | None) -> str:
+    """``from scratch``, ``fine-tuned from PATH (sha256 1a2b3c4d5e6f)``, or, for a checkpoint
+    a pretraining step has yet to write, ``fine-tuned from the pretraining step's PATH``."""
+    if pretrained is None:
+        return "from scratch"
+    from scsa_yolo.identity import Pretrained
+
+    if not Path(pretrained).is_file():
+        return f"fine-tuned from the pretraining step's {pretrained}"
+    return f"fine-tuned from {pretrained} (sha256 {Pretrained.of(pretrained).sha256[:12]})"
 
 
 def check_models(grid: Grid) -> None:
