@@ -149,6 +149,11 @@ def test_progress_lines_show_loss_epoch_time_and_time_left(tmp_path):
     shown, label = progress_update(tmp_path, (None, None), pid=7)
     assert shown == ("train", 3)
     assert label == "epoch 3/10, loss 3.210, 4.2 s/epoch, 0:30 left"
+    # training ended between two polls: the last epoch is shown before the evaluation
+    (tmp_path / "progress.json").write_text(json.dumps({"phase": "eval", "epoch": 10, "epochs": 10, "pid": 7}))
+    shown, label = progress_update(tmp_path, shown, pid=7)
+    assert (shown, label) == (("train", 10), "epoch 10/10")
+    assert progress_update(tmp_path, shown, pid=7) == (("eval", 10), "evaluating (pycocotools)")
     outcome = GridOutcome(planned=[], started=time.perf_counter() - 60.0)
     outcome.completed = [object(), object()]  # two runs in 60 s: 30 s a run
     text = runs_complete(outcome, 5)

@@ -412,6 +412,9 @@ def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) ->
         rows = finished_epochs(run_dir / "results.csv") if progress.get("ddp") else 0
         if rows and (epoch is None or rows > epoch):
             epoch = min(rows, epochs or rows)
+    if phase in ("eval", "profile", "done") and isinstance(epoch, int) and epoch and (last_shown or (None, None))[1] != epoch:
+        # training ended between two polls (a loaded machine, a 1-epoch run): its last epoch first
+        return ("train", epoch), f"epoch {epoch}/{epochs}"
     shown = (phase, epoch)
     if phase is None or shown == last_shown or (phase == "train" and not epoch):
         return None

@@ -193,7 +193,8 @@ def run(run_dir: Path, device: str | None = None) -> Path:
 
     training = train(spec, argument, run_dir, data_yaml, device)
 
-    report_progress(run_dir, "eval")
+    # the last epoch rides along: a grid that polled too late to see it still shows it
+    report_progress(run_dir, "eval", epoch=spec.epochs, epochs=spec.epochs)
     eval_started = time.perf_counter()
     eval_device = None if device is None else str(device).split(",")[0]
     result = evaluate(run_dir, data_yaml, split="val", imgsz=spec.imgsz, batch=spec.batch, device=eval_device,
