@@ -99,4 +99,4 @@ def test_a_pretraining_step_runs_once_and_every_run_fine_tunes_from_it(tmp_path)
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("already done, 0 to run") == 2  # the pretraining step and the grid
-    assert "starting" not in again.stdout
+    assert ": starting" not in again.stdout and ": resuming" not in again.stdout
