@@ -30,9 +30,9 @@ class GroundTruth:
 
 def load_data_config(data_yaml: str | Path) -> dict[str, Any]:
     """Ultralytics' own reading of a data YAML (paths resolved), without downloading."""
-    from ultralytics.data.utils import check_det_dataset
+    from scsa_yolo.integration.datasets import read_data_yaml
 
-    return check_det_dataset(str(data_yaml), autodownload=False)
+    return read_data_yaml(data_yaml)
 
 
 def split_image_files(data: dict[str, Any], split: str) -> tuple[list[Path], Path]:

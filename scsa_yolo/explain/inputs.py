@@ -18,9 +18,9 @@ class ExplainInputError(ValueError):
 
 def image_formats() -> list[str]:
     """File suffixes Ultralytics reads as images (without the dot), sorted."""
-    from ultralytics.data.utils import IMG_FORMATS
+    from scsa_yolo.integration.inference import image_suffixes
 
-    return sorted(IMG_FORMATS)
+    return image_suffixes()
 
 
 def find_images(paths: Sequence[str | Path], limit: int | None = None) -> list[Path]:
@@ -86,16 +86,16 @@ def load_images(paths: Sequence[Path], imgsz: int) -> list[Image]:
         ExplainInputError: images OpenCV cannot decode, all named at once.
     """
     import cv2
-    from ultralytics.data.augment import LetterBox
+    from scsa_yolo.integration.inference import letterboxer
 
-    letterbox = LetterBox(new_shape=(imgsz, imgsz), auto=False, stride=32)
+    letterbox = letterboxer(imgsz)
     images, unreadable = [], []
     for path in paths:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None or bgr.size == 0:
             unreadable.append(str(path))
             continue
-        boxed = letterbox(image=bgr)
+        boxed = letterbox(bgr)
         images.append(Image(Path(path), bgr, np.ascontiguousarray(boxed[..., ::-1])))
     if unreadable:
         raise ExplainInputError(

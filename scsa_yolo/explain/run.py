@@ -54,9 +54,8 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
         LayerSelectionError: a layer no model has (the message lists the valid ones).
         scsa_yolo.integration.specs.ModelArgumentError: a model that cannot be resolved.
     """
-    import ultralytics
-
     from scsa_yolo.device import resolve_device
+    from scsa_yolo.integration.yolo import ultralytics_version
 
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
@@ -74,7 +73,7 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
     names = [image.path.name for image in loaded_images]
     report = ExplainReport(
         out=out, note=note, images=[str(p) for p in paths],
-        settings={"imgsz": imgsz, "conf": conf, "device": str(torch_device), "ultralytics": ultralytics.__version__,
+        settings={"imgsz": imgsz, "conf": conf, "device": str(torch_device), "ultralytics": ultralytics_version(),
                   "parts": list(parts), "layers": list(layers or []), "cam_images": cam_images,
                   "gate_rows": gate_rows},
         models=[{"label": m.label, "given": m.given, "argument": m.argument, "trained": m.trained,

@@ -1,8 +1,10 @@
 """Ultralytics internals that model building relies on (supported: ultralytics >=8.4,<8.5).
 
-Every touch of Ultralytics internals lives in :mod:`scsa_yolo.integration`: model building
-here, training arguments, checkpoints and run folders in :mod:`.training`, the validator
-in :mod:`.validation`. Touch points of this module, each covered by
+Every import of Ultralytics lives in :mod:`scsa_yolo.integration`: model building here,
+training arguments, checkpoints, run folders and the epoch's loss in :mod:`.training`, the
+validator in :mod:`.validation`, ``YOLO`` objects in :mod:`.yolo`, data YAMLs in
+:mod:`.datasets`, image helpers in :mod:`.inference`, the progress bar in :mod:`.progress`
+(``tests/test_boundaries.py`` checks that no other package imports it). Touch points of this module, each covered by
 ``tests/test_integration_ultralytics.py``:
 
 1. **Module names** -- ``parse_model`` resolves a YAML row's module column with

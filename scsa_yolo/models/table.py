@@ -38,12 +38,9 @@ def measure(model_name: str, imgsz: int = TABLE_IMGSZ) -> Figures:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    import scsa_yolo.integration as integration
+    from scsa_yolo.integration.yolo import detection_model
 
-    integration.register()
-    from ultralytics.nn.tasks import DetectionModel
-
-    model = DetectionModel(model_name, verbose=False).eval()
+    model = detection_model(model_name).eval()
     params = sum(p.numel() for p in model.parameters())
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, imgsz, imgsz))

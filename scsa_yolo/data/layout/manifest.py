@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scsa_yolo.cliutil import format_table
+from scsa_yolo.text import format_table
 from scsa_yolo.data.convert.images import IMAGE_SUFFIXES
 from .paths import DATA_YAML_NAME, manifest_path
 
