@@ -58,3 +58,32 @@ def test_the_data_layer_does_not_import_click():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_help_of_every_command_imports_neither_torch_nor_ultralytics():
+    out = _python(
+        """
+        import sys
+        import click
+        from click.testing import CliRunner
+        from scsa_yolo.cli.main import main
+
+        runner = CliRunner()
+
+        def helped(path):
+            result = runner.invoke(main, [*path, "--help"])
+            assert result.exit_code == 0, (path, result.output)
+            command = main
+            for name in path:
+                command = command.get_command(None, name)
+            names = command.list_commands(None) if isinstance(command, click.Group) else []
+            return [" ".join(path) or "scsa-yolo"] + [p for name in names for p in helped([*path, name])]
+
+        shown = helped([])
+        print(len(shown), sorted(m for m in ("torch", "ultralytics") if m in sys.modules))
+        """
+    )
+    assert out.returncode == 0, out.stderr
+    count, heavy = out.stdout.split(" ", 1)
+    assert int(count) >= 12, out.stdout  # scsa-yolo, its 8 commands and the groups' sub-commands
+    assert heavy.strip() == "[]"

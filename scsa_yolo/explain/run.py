@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import PARTS
 from .cam import cam_with_detections
 from .erf import effective_receptive_fields
 from .gates import capture_gates
@@ -15,9 +16,6 @@ from .models import load_models
 from .render import save_cam_panel, save_erf_grid, save_gate_figure
 
 __all__ = ["PARTS", "explain"]
-
-#: The three kinds of pictures, in the order they are made.
-PARTS: tuple[str, ...] = ("cam", "gates", "erf")
 
 
 def _batches(images, size, device):

@@ -39,10 +39,10 @@ from typing import Any
 import pandas as pd
 
 from scsa_yolo.identity import PLACEMENTS
+from scsa_yolo.report import STYLES
 from scsa_yolo.report.load import COST, FINE_TUNED, METRICS, SCRATCH, empty_row
 from scsa_yolo.report.stats import difference
 
-STYLES = ("table4", "table3", "table2", "ablation")
 MODEL_SCALES = "nsmlx"
 TIMING = ("throughput", "latency_ms")
 #: Fewer epochs than Ultralytics' default schedule: a report says its ranks may not hold.
