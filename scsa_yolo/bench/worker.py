@@ -222,6 +222,7 @@ def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile,
     import yaml
 
     from scsa_yolo.device import cpu_threads
+    from scsa_yolo.eval.coco import STAT_NAMES
     from scsa_yolo.identity import Pretrained
 
     args = yaml.safe_load((run_dir / "args.yaml").read_text()) if (run_dir / "args.yaml").is_file() else {}
@@ -236,8 +237,7 @@ def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile,
         env={**collect_env(device), "cpu_threads": cpu_threads()},
         metrics={
             "split": result.split,
-            **{name: getattr(metrics, name) for name in ("AP", "AP50", "AP75", "APs", "APm", "APl",
-                                                         "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")},
+            **{name: getattr(metrics, name) for name in STAT_NAMES},
             "per_class": metrics.per_class,
             "ultralytics": result.ultralytics,
             "n_images": metrics.n_images,

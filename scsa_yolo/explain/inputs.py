@@ -9,18 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["ExplainInputError", "Image", "find_images", "image_formats", "load_images", "to_batch"]
+__all__ = ["ExplainInputError", "Image", "find_images", "load_images", "to_batch"]
 
 
 class ExplainInputError(ValueError):
     """No images, an unreadable image, or a path that does not exist; says what to give."""
-
-
-def image_formats() -> list[str]:
-    """File suffixes Ultralytics reads as images (without the dot), sorted."""
-    from scsa_yolo.integration.inference import image_suffixes
-
-    return image_suffixes()
 
 
 def find_images(paths: Sequence[str | Path], limit: int | None = None) -> list[Path]:
@@ -34,7 +27,9 @@ def find_images(paths: Sequence[str | Path], limit: int | None = None) -> list[P
         ExplainInputError: a path that does not exist, a file that is not an image, or no
             image at all; the message lists the accepted suffixes.
     """
-    suffixes = set(image_formats())
+    from scsa_yolo.integration.inference import image_suffixes
+
+    suffixes = set(image_suffixes())
     found: list[Path] = []
     for given in paths:
         path = Path(given).expanduser()

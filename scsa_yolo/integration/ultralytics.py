@@ -422,12 +422,6 @@ def install_row_check(tasks: ModuleType, names: set[str], classes: dict[str, typ
 
 
 # ---------------------------------------------------------------------------- model YAMLs
-def cfg_models_dir() -> Path:
-    from scsa_yolo.models.catalog import cfg_models_dir as _dir
-
-    return _dir()
-
-
 def resolve_model_yaml(path: str | Path) -> Path | None:
     """Our YAML for a bare model name, or None when the name is not ours.
 
@@ -436,6 +430,7 @@ def resolve_model_yaml(path: str | Path) -> Path | None:
     default placement's file. A path that exists, or one with a directory part, is never ours.
     """
     from scsa_yolo.identity import ModelId
+    from scsa_yolo.models.catalog import cfg_models_dir
 
     requested = Path(str(path))
     if requested.suffix not in (".yaml", ".yml") or requested.name != str(path) or requested.exists():
