@@ -5,8 +5,7 @@ from pathlib import Path
 
 import click
 
-from scsa_yolo.report.render import FORMATS
-from scsa_yolo.report.tables import STYLES
+from scsa_yolo.report import FORMATS, STYLES
 
 
 @click.command(name="report")

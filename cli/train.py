@@ -132,12 +132,8 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
     run_name = name or _default_name(resolved, model, data)
     spec = resolved.argument
 
-    from ultralytics import YOLO
-
-    from scsa_yolo.integration import register
     from scsa_yolo.integration.ultralytics import YamlRowError
-
-    register()
+    from scsa_yolo.integration.yolo import load_yolo
 
     args: dict[str, Any] = {
         "data": str(data_yaml),
@@ -158,7 +154,7 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
         args["exist_ok"] = True
     click.echo(f"model {spec} | data {data_yaml} | {epochs} epochs at {imgsz} px, batch {batch}")
     try:
-        trainer_model = YOLO(spec)
+        trainer_model = load_yolo(spec)
         trainer_model.train(**args)
     except YamlRowError as error:
         raise click.ClickException(f"{_model_file(spec)}: {error}") from None

@@ -29,6 +29,7 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
     from scsa_yolo.atomic import write_json_atomic
     from scsa_yolo.data.layout.paths import DatasetNotPrepared
     from scsa_yolo.eval import EvalError, evaluate
+    from scsa_yolo.records import METRIC_NAMES
 
     out_dir = None
     if out is not None:
@@ -50,5 +51,5 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
         if result.detections_path:
             click.echo(f"detections written to {result.detections_path}")
     else:
-        click.echo(json.dumps({k: getattr(result.metrics, k) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}))
+        click.echo(json.dumps({k: getattr(result.metrics, k) for k in METRIC_NAMES}))
         click.echo("(nothing saved; pass --out FILE.json to keep the result and the detections)")

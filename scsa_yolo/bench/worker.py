@@ -29,7 +29,7 @@ from typing import Any
 
 from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.bench.grid import RunSpec
-from scsa_yolo.integration.training import checkpoint_state, use_all_cpu_cores
+from scsa_yolo.integration.training import checkpoint_state, epoch_loss, use_all_cpu_cores
 from scsa_yolo.records import RECORD_NAME, collect_env, make_record, write_record
 
 SPEC_NAME = "spec.json"
@@ -91,13 +91,9 @@ def watch_parent() -> None:
 def epoch_figures(trainer, epoch_ends: list[float], started: float, epochs_left: int) -> dict[str, Any]:
     """Training loss, seconds per epoch and the estimated time left, for the progress file."""
     figures: dict[str, Any] = {}
-    loss = getattr(trainer, "tloss", None)  # Ultralytics 8.4: {name: running mean} of the epoch
-    values = list(loss.values()) if isinstance(loss, dict) else [loss] if loss is not None else []
-    try:
-        if values:
-            figures["loss"] = round(sum(float(v.sum()) if hasattr(v, "sum") else float(v) for v in values), 4)
-    except (TypeError, ValueError):
-        pass
+    loss = epoch_loss(trainer)
+    if loss is not None:
+        figures["loss"] = round(loss, 4)
     per_epoch = (epoch_ends[-1] - started) / len(epoch_ends)
     figures["epoch_s"] = round(per_epoch, 2)
     figures["eta_s"] = round(per_epoch * max(epochs_left, 0), 1)
@@ -106,10 +102,7 @@ def epoch_figures(trainer, epoch_ends: list[float], started: float, epochs_left:
 
 def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
     """Train the model ``argument`` (or resume, or skip a finished training); returns how it went."""
-    from scsa_yolo.integration import register
-
-    register()
-    from ultralytics import YOLO
+    from scsa_yolo.integration.yolo import load_yolo
 
     last = run_dir / "weights" / "last.pt"
     timing = read_json(run_dir / TIMING_NAME, {}) or {}
@@ -119,7 +112,7 @@ def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: 
         return {"mode": "already-trained", "train_s": previous}
 
     if state == "partial":
-        model, mode = YOLO(str(last)), "resumed"
+        model, mode = load_yolo(last), "resumed"
         # the folders as they are now: the grid or the data root may have moved since
         kwargs: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(data_yaml)}
         if device is not None:
@@ -133,7 +126,7 @@ def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: 
                 target.unlink()
         previous = 0.0
         start_weights = transferred_weights(spec, argument, run_dir)
-        model, mode = YOLO(argument), "fresh"
+        model, mode = load_yolo(argument), "fresh"
         kwargs = {
             "plots": False,  # Ultralytics' plots fetch a font from the internet
             **spec.train_args,
@@ -229,6 +222,7 @@ def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, r
     import yaml
 
     from scsa_yolo.device import cpu_threads
+    from scsa_yolo.eval.coco import STAT_NAMES
     from scsa_yolo.identity import Pretrained
 
     args = yaml.safe_load((run_dir / "args.yaml").read_text()) if (run_dir / "args.yaml").is_file() else {}
@@ -243,8 +237,7 @@ def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, r
         env={**collect_env(device), "cpu_threads": cpu_threads()},
         metrics={
             "split": result.split,
-            **{name: getattr(metrics, name) for name in ("AP", "AP50", "AP75", "APs", "APm", "APl",
-                                                         "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")},
+            **{name: getattr(metrics, name) for name in STAT_NAMES},
             "per_class": metrics.per_class,
             "ultralytics": result.ultralytics,
             "n_images": metrics.n_images,

@@ -22,8 +22,9 @@ from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.data.layout.ground_truth import category_id_for_class
 from scsa_yolo.eval.coco import CocoMetrics, coco_metrics
 from scsa_yolo.eval.ground_truth import GroundTruth, ground_truth_for
-from scsa_yolo.integration import register
+from scsa_yolo.integration.yolo import load_yolo
 from scsa_yolo.integration.validation import collecting_validator
+from scsa_yolo.records import METRIC_NAMES
 
 
 class EvalError(RuntimeError):
@@ -65,7 +66,7 @@ class EvalResult:
         lines = [
             f"pycocotools bbox ({self.split}, {m.n_images} images, {m.n_ground_truth} boxes, "
             f"{m.n_ignore_regions} ignore regions, {m.n_detections} detections):",
-            "  " + "  ".join(f"{k} {pct(getattr(m, k))}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")),
+            "  " + "  ".join(f"{k} {pct(getattr(m, k))}" for k in METRIC_NAMES),
             f"  ultralytics mAP50-95 {pct(self.ultralytics.get('mAP50-95'))}  mAP50 {pct(self.ultralytics.get('mAP50'))}",
         ]
         if m.per_class:
@@ -126,10 +127,7 @@ def evaluate(
 
     started = time.perf_counter()
     weights = resolve_weights(weights_or_run)
-    register()  # our layers must be known to Ultralytics before the checkpoint is unpickled
-    from ultralytics import YOLO
-
-    model = YOLO(str(weights))
+    model = load_yolo(weights)  # registers our layers before the checkpoint is unpickled
     train_args = dict(getattr(model, "ckpt", None) or {}).get("train_args") or {}
     if data is None:
         data = train_args.get("data")

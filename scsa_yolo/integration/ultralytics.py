@@ -1,8 +1,10 @@
 """Ultralytics internals that model building relies on (supported: ultralytics >=8.4,<8.5).
 
-Every touch of Ultralytics internals lives in :mod:`scsa_yolo.integration`: model building
-here, training arguments, checkpoints and run folders in :mod:`.training`, the validator
-in :mod:`.validation`. Touch points of this module, each covered by
+Every import of Ultralytics lives in :mod:`scsa_yolo.integration`: model building here,
+training arguments, checkpoints, run folders and the epoch's loss in :mod:`.training`, the
+validator in :mod:`.validation`, ``YOLO`` objects in :mod:`.yolo`, data YAMLs in
+:mod:`.datasets`, image helpers in :mod:`.inference`, the progress bar in :mod:`.progress`
+(``tests/test_boundaries.py`` checks that no other package imports it). Touch points of this module, each covered by
 ``tests/test_integration_ultralytics.py``:
 
 1. **Module names** -- ``parse_model`` resolves a YAML row's module column with
@@ -420,12 +422,6 @@ def install_row_check(tasks: ModuleType, names: set[str], classes: dict[str, typ
 
 
 # ---------------------------------------------------------------------------- model YAMLs
-def cfg_models_dir() -> Path:
-    from scsa_yolo.models.catalog import cfg_models_dir as _dir
-
-    return _dir()
-
-
 def resolve_model_yaml(path: str | Path) -> Path | None:
     """Our YAML for a bare model name, or None when the name is not ours.
 
@@ -435,6 +431,7 @@ def resolve_model_yaml(path: str | Path) -> Path | None:
     """
     from scsa_yolo.identity import ModelId
     from scsa_yolo.integration.specs import resolved_file
+    from scsa_yolo.models.catalog import cfg_models_dir
 
     requested = Path(str(path))
     if requested.suffix not in (".yaml", ".yml") or requested.name != str(path) or requested.exists():

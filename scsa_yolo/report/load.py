@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from scsa_yolo.identity import PRETRAINED_TAG, DatasetRef, IdentityError, ModelId
+from scsa_yolo.records import METRIC_NAMES as METRICS
 from scsa_yolo.records import RECORD_NAME, RecordError, RecordProblem, try_load_record
 
-METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 COST = ("params", "gflops", "throughput", "latency_ms")
 
 

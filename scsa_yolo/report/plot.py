@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scsa_yolo.atomic import write_file_atomic
 from scsa_yolo.report.tables import ReportError, _model_sort_key, aggregate, prepare_frame
 
 MARKERS = "osD^vP*Xh"
@@ -65,13 +66,10 @@ def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
     handles += [plt.Line2D([], [], marker="s", color=colours[m], linestyle="none", label=_legend_label(m)) for m in methods]
     fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 0.86, 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
     description = "AP (%) against throughput (images/s), mean over seeds per method and model"
     if cpu_blocks:
         description += f"; throughput of {', '.join(sorted(cpu_blocks))} timed on a CPU: {CPU_CAVEAT}, no winner"
-    fig.savefig(tmp, dpi=120, metadata={"Description": description})
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return write_file_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, metadata={"Description": description}))
+    finally:
+        plt.close(fig)
