@@ -53,6 +53,8 @@ __all__ = [
     "Placement",
     "Pretrained",
     "RunSpec",
+    "TASKS",
+    "Task",
     "attention",
     "check_placement",
     "placement_names",
@@ -114,19 +116,76 @@ BLOCK_MODULE = "BlockAttn"
 #: (results/placement/): see the README's results section.
 DEFAULT_PLACEMENT = "backbone-res"
 
-#: Stock detection families and where their YAML sits inside ``ultralytics/cfg/models``.
-FAMILIES: dict[str, str] = {
-    "yolov8": "v8/yolov8.yaml",
-    "yolo11": "11/yolo11.yaml",
-    "yolo26": "26/yolo26.yaml",
+#: Stock families and the folder of their YAMLs inside ``ultralytics/cfg/models``.
+FAMILY_FOLDERS: dict[str, str] = {"yolov8": "v8", "yolo11": "11", "yolo26": "26"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a model predicts, as Ultralytics names its model files.
+
+    Attributes:
+        name: Ultralytics' task name (``detect``, ``segment``, ``classify``, ``pose``, ``obb``).
+        suffix: the file-name part after the scale (``yolov8n-seg.yaml``); empty for detect.
+        has_neck: whether the model has a neck feeding a multi-scale head. A classification
+            model (backbone + Classify head) has none, so only the placements in its
+            backbone apply to it.
+    """
+
+    name: str
+    suffix: str
+    has_neck: bool = True
+
+    def takes(self, placement: "Placement") -> bool:
+        return self.has_neck or placement.where == "backbone"
+
+    def placements(self) -> list[str]:
+        """The placements a model of this task can take, in table order."""
+        return [p.name for p in PLACEMENTS.values() if self.takes(p)]
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task("detect", ""),
+        Task("segment", "-seg"),
+        Task("classify", "-cls", has_neck=False),
+        Task("pose", "-pose"),
+        Task("obb", "-obb"),
+    )
 }
+DEFAULT_TASK = "detect"
+
+
+def family_yaml(family: str, task: str = DEFAULT_TASK) -> str:
+    """Where the stock YAML of a family and task sits inside ``ultralytics/cfg/models``
+    (``v8/yolov8-seg.yaml``); whether the installed Ultralytics ships it is checked when it is read."""
+    return f"{FAMILY_FOLDERS[family]}/{family}{TASKS[task].suffix}.yaml"
+
+
+#: Stock detection families and where their YAML sits inside ``ultralytics/cfg/models``.
+FAMILIES: dict[str, str] = {family: family_yaml(family) for family in FAMILY_FOLDERS}
 SCALES = "nsmlx"
 PRETRAINED_TAG = "ft"
 #: Records written before placements existed hold runs with their rows after the P3/P4/P5
 #: backbone stages (their model_yaml says so).
 LEGACY_PLACEMENT = "backbone"
 
-_STOCK = re.compile(r"^(?P<family>yolov8|yolo11|yolo26)(?P<scale>[nsmlx])?$")
+_TASK_SUFFIXES = "|".join(t.suffix[1:] for t in TASKS.values() if t.suffix)
+_STOCK = re.compile(rf"^(?P<family>yolov8|yolo11|yolo26)(?P<scale>[nsmlx])?(?:-(?P<task>{_TASK_SUFFIXES}))?$")
+_TASK_BY_SUFFIX = {t.suffix[1:]: t.name for t in TASKS.values() if t.suffix}
+
+
+def _task_of(match: re.Match) -> str:
+    return _TASK_BY_SUFFIX.get(match.group("task") or "", DEFAULT_TASK)
+
+
+def stock_base(stem: str) -> tuple[str, str] | None:
+    """``(family, task)`` of a scale-free stock base stem (``yolov8``, ``yolo11-seg``), else None."""
+    match = _STOCK.match(stem)
+    if not match or match.group("scale") is not None:
+        return None
+    return match.group("family"), _task_of(match)
 
 
 def placement_names() -> list[str]:
@@ -212,6 +271,7 @@ class ModelId:
         base_yaml: path of a custom base model YAML (when ``family`` is None).
         pretrained: whether the run starts from pretrained weights (the checkpoint itself
             is a run setting, recorded with its sha256; see :class:`Pretrained`).
+        task: a :data:`TASKS` key (``detect``, ``segment``, ``classify``, ``pose``, ``obb``).
     """
 
     family: str | None
@@ -220,16 +280,25 @@ class ModelId:
     placement: str | None = None
     base_yaml: str | None = field(default=None, compare=True)
     pretrained: bool = False
+    task: str = DEFAULT_TASK
 
     def __post_init__(self) -> None:
         if self.family is None and self.base_yaml is None:
             raise IdentityError("a model needs a stock family (yolov8, yolo11, yolo26) or a base YAML")
         if self.family is not None and self.family not in FAMILIES:
             raise IdentityError(f"unknown model family {self.family!r}; choose one of: {', '.join(FAMILIES)}")
+        if self.task not in TASKS:
+            raise IdentityError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
         if self.attn == "none" and self.placement is not None:
             object.__setattr__(self, "placement", None)
         if self.attn != "none":
-            object.__setattr__(self, "placement", check_placement(self.placement or DEFAULT_PLACEMENT).name)
+            placement = check_placement(self.placement or DEFAULT_PLACEMENT)
+            task = TASKS[self.task]
+            if not task.takes(placement):
+                raise IdentityError(
+                    f"placement {placement.name!r} needs a neck, and a {task.name} model ({self.model}) has only a "
+                    f"backbone and its head; choose one of: {', '.join(task.placements())}")
+            object.__setattr__(self, "placement", placement.name)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -250,9 +319,10 @@ class ModelId:
         match = _STOCK.match(stem)
         if match:
             if match.group("scale") is None:
-                raise IdentityError(
-                    f"model {model!r} has no scale; add one of {', '.join(SCALES)} (e.g. {stem}n)")
-            return cls(match.group("family"), match.group("scale"), attn_name, placement, pretrained=pretrained)
+                example = f"{match.group('family')}n{TASKS[_task_of(match)].suffix}"
+                raise IdentityError(f"model {model!r} has no scale; add one of {', '.join(SCALES)} (e.g. {example})")
+            return cls(match.group("family"), match.group("scale"), attn_name, placement, pretrained=pretrained,
+                       task=_task_of(match))
         path = Path(text).expanduser()
         if path.suffix in (".yaml", ".yml"):
             return cls(None, None, attn_name, placement, base_yaml=str(path), pretrained=pretrained)
@@ -265,7 +335,8 @@ class ModelId:
     def parse(cls, name: str) -> "ModelId":
         """A name as the suite writes it: ``yolov8n``, ``yolov8n-scsa``,
         ``yolov8n-scsa-no-pcsa-neck-res.yaml``, ``yolov8-se-block.yaml`` (no scale),
-        with an optional ``-ft`` marking a fine-tuned run.
+        ``yolo11s-seg-cbam-block.yaml`` (a task after the scale, as Ultralytics names its
+        files), with an optional ``-ft`` marking a fine-tuned run.
 
         The placement suffix is optional (no suffix: :data:`DEFAULT_PLACEMENT`); the part
         between the model and the placement is an attention registry name.
@@ -279,6 +350,9 @@ class ModelId:
         pretrained = stem.endswith(f"-{PRETRAINED_TAG}")
         stem = stem.removesuffix(f"-{PRETRAINED_TAG}")
         head, _, rest = stem.partition("-")
+        task_part, _, after_task = rest.partition("-")
+        if task_part in _TASK_BY_SUFFIX:
+            head, rest = f"{head}-{task_part}", after_task
         match = _STOCK.match(head)
         if not match:
             raise IdentityError(f"{name!r} does not start with a stock model ({', '.join(FAMILIES)}, with an optional scale)")
@@ -290,7 +364,8 @@ class ModelId:
         attn = canonical_attention(rest)[0] if rest else "none"
         if attn == "none" and placement is not None:
             raise IdentityError(f"{name!r} names a placement ({placement}) but no attention")
-        return cls(match.group("family"), match.group("scale"), attn, placement, pretrained=pretrained)
+        return cls(match.group("family"), match.group("scale"), attn, placement, pretrained=pretrained,
+                   task=_task_of(match))
 
     @classmethod
     def try_parse(cls, name: str) -> "ModelId | None":
@@ -307,13 +382,17 @@ class ModelId:
     # ------------------------------------------------------------------ formatting
     @property
     def base(self) -> str:
-        """The base's stem: ``yolov8`` or a custom YAML's stem."""
-        return self.family if self.family is not None else Path(str(self.base_yaml)).stem
+        """The base's stem: ``yolov8``, ``yolov8-seg`` or a custom YAML's stem."""
+        if self.family is None:
+            return Path(str(self.base_yaml)).stem
+        return f"{self.family}{TASKS[self.task].suffix}"
 
     @property
     def model(self) -> str:
-        """The plain model: ``yolov8n`` (``yolov8`` without a scale, or the custom stem)."""
-        return f"{self.base}{self.scale or ''}"
+        """The plain model: ``yolov8n``, ``yolov8n-seg`` (``yolov8`` without a scale, or the custom stem)."""
+        if self.family is None:
+            return f"{self.base}{self.scale or ''}"
+        return f"{self.family}{self.scale or ''}{TASKS[self.task].suffix}"
 
     @property
     def is_plain(self) -> bool:
@@ -333,7 +412,8 @@ class ModelId:
         return f"{self.model}{self.attention_part()}"
 
     def yaml_name(self, scaled: bool = False, alias_default: bool = False) -> str:
-        """Model YAML file name: ``yolov8-scsa-block.yaml``, scaled ``yolov8n-scsa-block.yaml``."""
+        """Model YAML file name: ``yolov8-scsa-block.yaml``, scaled ``yolov8n-scsa-block.yaml``,
+        ``yolov8n-seg-scsa-block.yaml`` for a segmentation model."""
         stem = self.model if scaled else self.base
         return f"{stem}{self.attention_part(alias_default)}.yaml"
 
@@ -374,6 +454,7 @@ class ModelId:
             "placement": self.placement,
             "base_yaml": self.base_yaml,
             "pretrained_start": self.pretrained,
+            "task": self.task,
         }
 
     @classmethod
@@ -391,7 +472,8 @@ class ModelId:
         base_yaml = spec.get("base_yaml")
         if spec.get("family") is None and base_yaml is None:
             base_yaml = spec.get("model_yaml") or spec.get("model")
-        return cls(spec.get("family"), spec.get("scale"), attn, placement, base_yaml=base_yaml, pretrained=pretrained)
+        return cls(spec.get("family"), spec.get("scale"), attn, placement, base_yaml=base_yaml, pretrained=pretrained,
+                   task=spec.get("task") or DEFAULT_TASK)
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def model_argument(model_id: ModelId) -> ResolvedModel:
         if model_id.base_yaml is not None:
             return ResolvedModel(str(model_id.base_yaml), model_id, "yaml")
         return ResolvedModel(f"{model_id.model}.yaml", model_id, "stock")
-    if (model_id.family in COMMITTED_BASES and model_id.attn in COMMITTED_ATTENTIONS
+    if (model_id.base in COMMITTED_BASES and model_id.attn in COMMITTED_ATTENTIONS
             and (cfg_models_dir() / model_id.yaml_name()).is_file()):
         return remember(ResolvedModel(model_id.yaml_name(scaled=True), model_id, "committed"),
                         cfg_models_dir() / model_id.yaml_name())
@@ -87,7 +87,7 @@ def model_argument(model_id: ModelId) -> ResolvedModel:
             raise ModelArgumentError(
                 f"{model_id.base_yaml} already holds attention rows (rows {', '.join(map(str, rows))}); train it as "
                 f"it is (leave out --attn) or give a base YAML without attention rows")
-    base = model_id.family if model_id.family is not None else Path(str(model_id.base_yaml))
+    base = model_id.base if model_id.family is not None else Path(str(model_id.base_yaml))
     _, text = make_model_text(base, model_id.attention, str(model_id.placement))
     path = _write_if_changed(cache_dir() / model_id.yaml_name(scaled=True), text)
     return ResolvedModel(str(path), model_id, "generated")

@@ -427,10 +427,13 @@ def resolve_model_yaml(path: str | Path) -> Path | None:
 
     ``yolov8-scsa-block.yaml`` and ``yolov8n-scsa-block.yaml`` both give
     ``cfg/models/yolov8-scsa-block.yaml``; ``yolov8n-scsa.yaml`` (no placement) gives the
-    default placement's file. A path that exists, or one with a directory part, is never ours.
+    default placement's file. A suite name with no committed file (an ablation, another
+    task's base: ``yolov8n-pose-scsa-block.yaml``) is generated into the model cache, so the
+    stock ``yolo`` command takes every name the suite can build. A path that exists, or one
+    with a directory part, is never ours.
     """
     from scsa_yolo.identity import ModelId
-    from scsa_yolo.integration.specs import resolved_file
+    from scsa_yolo.integration.specs import model_argument, resolved_file
     from scsa_yolo.models.catalog import cfg_models_dir
 
     requested = Path(str(path))
@@ -443,7 +446,11 @@ def resolve_model_yaml(path: str | Path) -> Path | None:
     if model_id is None or model_id.is_plain:
         return None
     candidate = cfg_models_dir() / model_id.yaml_name()
-    return candidate if candidate.is_file() else None
+    if candidate.is_file():
+        return candidate
+    if model_id.scale is None:  # the generator writes scaled names only
+        model_id = model_id.with_(scale="n")
+    return Path(model_argument(model_id).argument)
 
 
 def _wrap_yaml_model_load(tasks: ModuleType, original: Callable, refuse: UnsupportedUltralyticsError | None):
