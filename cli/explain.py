@@ -53,7 +53,9 @@ def explain(models, images, out, layers, imgsz, device, conf, max_images, cam_im
           --images datasets/synthetic/images/val --max-images 4 --out explain --device cpu
     """
     from scsa_yolo.explain import ExplainInputError, LayerSelectionError, explain as run_explain
+    from scsa_yolo.integration.checkpoints import CheckpointError
     from scsa_yolo.integration.specs import ModelArgumentError
+    from scsa_yolo.integration.ultralytics import YamlRowError
 
     parts = [p for p in PARTS if p not in skip]
     if not parts:
@@ -68,4 +70,6 @@ def explain(models, images, out, layers, imgsz, device, conf, max_images, cam_im
         raise click.BadParameter(str(error), param_hint="--layers") from None
     except ModelArgumentError as error:
         raise click.BadParameter(str(error), param_hint="--model") from None
+    except (CheckpointError, YamlRowError) as error:  # a model file's content; the message names the file
+        raise click.ClickException(str(error)) from None
     click.echo(f"index: {out / 'index.md'}")

@@ -54,8 +54,10 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
       scsa-yolo profile --model yolov8n,yolov8s --attns none,se,eca,ca,fca,cbam,scsa --records results/throughput
       scsa-yolo profile --layer scsa --shape 256,40,40
     """
-    from scsa_yolo.bench.profile import profile_layer, profile_models, resolve_device
     from scsa_yolo.atomic import write_json_atomic
+    from scsa_yolo.bench.profile import profile_layer, profile_models, resolve_device
+    from scsa_yolo.integration.checkpoints import CheckpointError
+    from scsa_yolo.integration.ultralytics import YamlRowError
 
     if layer is not None:
         if models:
@@ -83,6 +85,8 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
     try:  # all models are timed side by side, in interleaved rounds
         profiled = profile_models([argument for _, argument, _ in targets], imgsz=imgsz, batch=batch, reps=reps,
                                   warmup=warmup, device=device, half=half)
+    except (CheckpointError, YamlRowError) as error:  # a model file's content; the message names the file
+        raise click.ClickException(str(error)) from None
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     except FileNotFoundError as error:

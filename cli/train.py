@@ -67,11 +67,12 @@ def resolve_model(model: str, attn: str | None, placement: str | None, pretraine
 def transfer_pretrained(source: Path, resolved, run_dir: Path) -> Path:
     """``--pretrained``: the checkpoint mapped into the model, written into the run folder."""
     from scsa_yolo.integration.transfer import TransferError, transfer_checkpoint
+    from scsa_yolo.integration.ultralytics import YamlRowError
 
     target = run_dir / "pretrained.pt"
     try:
         report = transfer_checkpoint(source, resolved.argument, target)
-    except TransferError as error:
+    except (TransferError, YamlRowError) as error:
         raise click.ClickException(str(error)) from None
     (run_dir / "transfer.txt").write_text(report.table() + "\n")
     click.echo(f"pretrained: {report.transferred} tensors transferred from {source}, {report.new} new, "
@@ -131,12 +132,8 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
     run_name = name or _default_name(resolved, model, data)
     spec = resolved.argument
 
-    from ultralytics import YOLO
-
-    from scsa_yolo.integration import register
+    from scsa_yolo.integration.checkpoints import CheckpointError, load_yolo
     from scsa_yolo.integration.ultralytics import YamlRowError
-
-    register()
 
     args: dict[str, Any] = {
         "data": str(data_yaml),
@@ -157,10 +154,10 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
         args["exist_ok"] = True
     click.echo(f"model {spec} | data {data_yaml} | {epochs} epochs at {imgsz} px, batch {batch}")
     try:
-        trainer_model = YOLO(spec)
+        trainer_model = load_yolo(spec)
         trainer_model.train(**args)
-    except YamlRowError as error:
-        raise click.ClickException(f"{_model_file(spec)}: {error}") from None
+    except (YamlRowError, CheckpointError) as error:  # both name the file
+        raise click.ClickException(str(error)) from None
     trainer = trainer_model.trainer
     best = Path(trainer.best) if trainer is not None else None
     if best is not None and best.is_file():
@@ -180,10 +177,3 @@ def _default_name(resolved, model: str, data: str) -> str:
     data_stem = Path(data).parent.name if data.endswith((".yaml", ".yml")) else data
     return f"{stem}-{data_stem}"
 
-
-def _model_file(argument: str) -> str:
-    """Where a model argument's rows live, for error messages (the resolved YAML path)."""
-    from scsa_yolo.integration.ultralytics import resolve_model_yaml
-
-    resolved = resolve_model_yaml(argument)
-    return str(resolved) if resolved is not None else argument

@@ -22,7 +22,6 @@ from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.data.layout.ground_truth import category_id_for_class
 from scsa_yolo.eval.coco import CocoMetrics, coco_metrics
 from scsa_yolo.eval.ground_truth import GroundTruth, ground_truth_for
-from scsa_yolo.integration import register
 from scsa_yolo.integration.validation import collecting_validator
 
 
@@ -125,10 +124,12 @@ def evaluate(
 
     started = time.perf_counter()
     weights = resolve_weights(weights_or_run)
-    register()  # our layers must be known to Ultralytics before the checkpoint is unpickled
-    from ultralytics import YOLO
+    from scsa_yolo.integration.checkpoints import CheckpointError, load_yolo
 
-    model = YOLO(str(weights))
+    try:
+        model = load_yolo(weights)  # registers our layers before the checkpoint is unpickled
+    except CheckpointError as error:
+        raise EvalError(str(error)) from None
     train_args = dict(getattr(model, "ckpt", None) or {}).get("train_args") or {}
     if data is None:
         data = train_args.get("data")

@@ -67,19 +67,17 @@ def load_models(models: Sequence[str], device: torch.device) -> list[ExplainMode
     Raises:
         scsa_yolo.integration.specs.ModelArgumentError: a model argument that cannot be
             resolved (the message says why).
+        scsa_yolo.integration.checkpoints.CheckpointError: a ``.pt`` that cannot be loaded.
+        scsa_yolo.integration.ultralytics.YamlRowError: a YAML row that cannot be built.
     """
-    from ultralytics import YOLO
-
-    from scsa_yolo.integration import register
+    from scsa_yolo.integration.checkpoints import load_yolo
     from scsa_yolo.integration.specs import resolve_model
-
-    register()
 
     loaded: list[ExplainModel] = []
     seen: dict[str, int] = {}
     for given in models:
         resolved = resolve_model(given, attn=None, placement=None)
-        yolo = YOLO(resolved.argument, verbose=False)
+        yolo = load_yolo(resolved.argument, verbose=False)
         yolo.model.to(device).eval()
         label = _label(given, resolved.argument, yolo)
         seen[label] = seen.get(label, 0) + 1
