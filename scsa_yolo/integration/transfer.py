@@ -339,10 +339,11 @@ def transfer_checkpoint(weights: str | Path, argument: str, out: str | Path, nc:
 
 def _carry_names(names: dict[int, str] | None, target) -> str:
     """Give ``target`` the source's class names where they fit; says what happened."""
+    nc = int(target.yaml["nc"])
     if not names:
         return "none in the checkpoint (placeholders 0, 1, ...)"
-    if sorted(names) != list(range(int(target.nc))):
-        return f"the checkpoint's {len(names)} names do not fit {int(target.nc)} classes (placeholders 0, 1, ...)"
+    if sorted(names) != list(range(nc)):
+        return f"the checkpoint's {len(names)} names do not fit {nc} classes (placeholders 0, 1, ...)"
     target.names = dict(names)
     shown = ", ".join(f"{i}: {name}" for i, name in sorted(names.items())[:8])
     return f"kept from the checkpoint ({shown}{', ...' if len(names) > 8 else ''})"

@@ -374,14 +374,19 @@ def _module_known(module: str, namespace: dict) -> bool:
     return module in namespace or module == BLOCK_MODULE
 
 
-def known_module_names(namespace: dict) -> list[str]:
-    """Module names a model YAML row may use unprefixed: every ``nn.Module`` class in the
-    tasks namespace (Ultralytics' modules and our row builders) and ``BlockAttn``."""
+def known_module_names(namespace: dict, prefix: str = "") -> list[str]:
+    """Module names a model YAML row may use: unprefixed, every ``nn.Module`` class in the
+    tasks namespace (Ultralytics' modules and our row builders) and ``BlockAttn``; with
+    ``prefix="nn."``, torch's layers."""
     from torch import nn
 
-    names = {name for name, value in namespace.items()
-             if isinstance(value, type) and issubclass(value, nn.Module) and not name.startswith("_")}
-    return sorted(names | {BLOCK_MODULE})
+    def modules(space: dict) -> set[str]:
+        return {name for name, value in space.items()
+                if isinstance(value, type) and issubclass(value, nn.Module) and not name.startswith("_")}
+
+    if prefix == "nn.":
+        return sorted(f"nn.{name}" for name in modules(vars(nn)))
+    return sorted(modules(namespace) | {BLOCK_MODULE})
 
 
 def check_module_names(model: dict, namespace: dict, ours: set[str]) -> None:
@@ -398,7 +403,7 @@ def check_module_names(model: dict, namespace: dict, ours: set[str]) -> None:
         module = row[2]
         if isinstance(module, str) and _module_known(module, namespace):
             continue
-        known = known_module_names(namespace)
+        known = known_module_names(namespace, "nn." if str(module).startswith("nn.") else "")
         close = difflib.get_close_matches(str(module), known, n=3, cutoff=0.6)
         hint = f"the closest known names: {', '.join(close)}" if close else "no known module has a similar name"
         raise YamlRowError(
