@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from scsa_yolo.cliutil import split_list, training_arguments
+from scsa_yolo.cliutil import checked_devices, split_list, training_arguments
 
 # Ultralytics arguments that `bench` sets through its own options: KEY=VALUE for them is
 # refused, naming the option (the grid file's own check names the file instead).
@@ -128,6 +128,7 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         device_list = split_list(devices)
         if ddp and (not device_list or len(device_list) < 2 or "cpu" in device_list):
             raise click.UsageError("--ddp needs at least two GPU ids in --devices, e.g. --devices 0,1 --ddp")
+        checked_devices(devices, "--devices", ids_only=True)  # before any dataset is prepared
         check_models(grid)
         datasets = prepare_datasets(grid, click.echo, dry_run=dry_run)
         runs = grid.runs()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cliutil import device_option
 from scsa_yolo.explain.run import PARTS
 
 
@@ -22,7 +23,8 @@ from scsa_yolo.explain.run import PARTS
                    "by module name (model.4.m.0.attn); commas or repeats for several. Default: every one.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=320, show_default=True,
               help="Square model input (pixels); images are letterboxed to it.")
-@click.option("--device", default=None, help="cpu, 0, cuda:0 ... [default: first GPU if any, else cpu].")
+@click.option("--device", default=None, callback=device_option,
+              help="cpu, 0, cuda:0 ... [default: first GPU if any, else cpu].")
 @click.option("--conf", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Detection threshold for the CAM and the boxes drawn on it.")
 @click.option("--max-images", type=click.IntRange(min=1), default=None,

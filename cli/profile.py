@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from scsa_yolo.cliutil import split_list
+from scsa_yolo.cliutil import device_option, split_list
 from scsa_yolo.identity import DEFAULT_PLACEMENT, placement_names
 
 
@@ -35,7 +35,7 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="Throughput batch. Default: 32 on GPU, 2 on CPU.")
 @click.option("--reps", type=click.IntRange(min=0), default=None, help="Timed repetitions (0: params and GFLOPs only). Default: 100 on GPU, 10 on CPU.")
 @click.option("--warmup", type=click.IntRange(min=0), default=None, help="Untimed warm-up passes. Default: 10 on GPU, 2 on CPU.")
-@click.option("--device", default=None, help="cpu or a GPU id (default: first GPU, else CPU).")
+@click.option("--device", default=None, callback=device_option, help="cpu or a GPU id (default: first GPU, else CPU).")
 @click.option("--half/--no-half", default=None, help="fp16 autocast (GPU only). Default: on for GPU.")
 @click.option("--records", "records_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write one profile record per model under this folder (for `scsa-yolo report --style table2`).")

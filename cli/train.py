@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from scsa_yolo.cliutil import training_arguments
+from scsa_yolo.cliutil import device_option, training_arguments
 from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS, placement_names
 
 DEFAULT_MODEL = "yolov8n"
@@ -80,6 +80,14 @@ def transfer_pretrained(source: Path, resolved, run_dir: Path) -> Path:
     return target
 
 
+def _batch_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """A positive batch size, or -1 for Ultralytics' AutoBatch; 0 and other negatives are refused."""
+    if value < 1 and value != -1:
+        raise click.BadParameter(f"{value}: give a positive number of images per batch, or -1 for Ultralytics' "
+                                 "AutoBatch (it picks the size that fits the GPU's memory)", param=param)
+    return value
+
+
 @click.command(
     name="train",
     context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
@@ -99,9 +107,9 @@ def transfer_pretrained(source: Path, resolved, run_dir: Path) -> Path:
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Training epochs.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=DEFAULT_IMGSZ, show_default=True,
               help="Training image size (pixels).")
-@click.option("--batch", type=int, default=DEFAULT_BATCH, show_default=True,
+@click.option("--batch", type=int, default=DEFAULT_BATCH, show_default=True, callback=_batch_size,
               help="Batch size (-1: Ultralytics AutoBatch on GPU).")
-@click.option("--device", default=None,
+@click.option("--device", default=None, callback=device_option,
               help="cpu, 0, 0,1 (multi-GPU DDP), ... [default: first GPU if any, else cpu].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--project", type=click.Path(file_okay=False), default="runs/scsa-yolo", show_default=True,

@@ -8,7 +8,9 @@ One way each, for every command:
   arguments (names, deprecations, types and ranges), for ``train`` and ``bench``;
 * :func:`split_list` -- ``"a, b,c"`` and repeated options as one list;
 * :func:`format_table` -- a plain-text table with a rule under the header;
-* :func:`human_bytes` -- sizes for people (``1.5 KiB``).
+* :func:`human_bytes` -- sizes for people (``1.5 KiB``);
+* :func:`device_option` / :func:`checked_devices` -- a device this machine does not have,
+  refused before any work, naming the option and the devices there are.
 
 Bad input is a :class:`click.UsageError` (or :class:`click.BadParameter` naming the
 option) whose message names the item and the fix.
@@ -98,6 +100,29 @@ def split_list(
     return items
 
 
+def device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback of ``--device``: a device this machine does not have is refused while
+    the command line is read, before any work, naming the option and the devices there are."""
+    return checked_devices(value, param.opts[0])
+
+
+def checked_devices(value: str | None, option: str, *, ids_only: bool = False) -> str | None:
+    """``value`` when this machine has the devices it names (see
+    :func:`scsa_yolo.device.check_device_request`); ``ids_only``: ``cpu`` or GPU ids only.
+
+    Raises:
+        click.BadParameter: naming ``option``, what is missing and the devices there are.
+    """
+    if value is None:
+        return None
+    from scsa_yolo.device import DeviceRequestError, check_device_request  # torch: only when a device is given
+
+    try:
+        return check_device_request(value, ids_only=ids_only)
+    except DeviceRequestError as error:
+        raise click.BadParameter(str(error), param_hint=f"'{option}'") from None
+
+
 def format_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, right: Iterable[int] = ()) -> str:
     """Columns two spaces apart, a rule of dashes under the header; ``right``: the indices of
     right-aligned columns (numbers), the others left-aligned."""
@@ -122,4 +147,5 @@ def human_bytes(n: float | None) -> str:
     return f"{n:.1f} TiB"
 
 
-__all__ = ["format_table", "human_bytes", "parse_key_values", "split_list", "training_arguments"]
+__all__ = ["checked_devices", "device_option", "format_table", "human_bytes", "parse_key_values", "split_list",
+           "training_arguments"]
