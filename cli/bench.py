@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from scsa_yolo.cliutil import split_list, training_arguments
+from scsa_yolo.cliutil import checked_devices, split_list, training_arguments
 
 # Ultralytics arguments that `bench` sets through its own options: KEY=VALUE for them is
 # refused, naming the option (the grid file's own check names the file instead).
@@ -105,6 +105,7 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
     device_list = split_list(devices)
     if ddp and (not device_list or len(device_list) < 2 or "cpu" in device_list):
         raise click.UsageError("--ddp needs at least two GPU ids in --devices, e.g. --devices 0,1 --ddp")
+    checked_devices(devices, "--devices", ids_only=True)  # before any dataset is prepared
     grid = _grid_from_options(grid_name, data, models, attns, placement, pretrained, seeds, epochs, imgsz, batch,
                               train_args)
     phases = _plan(grid, out, dry_run)

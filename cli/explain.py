@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cliutil import device_option
 from scsa_yolo.explain import PARTS
 
 
@@ -22,7 +23,8 @@ from scsa_yolo.explain import PARTS
                    "by module name (model.4.m.0.attn); commas or repeats for several. Default: every one.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=320, show_default=True,
               help="Square model input (pixels); images are letterboxed to it.")
-@click.option("--device", default=None, help="cpu, 0, cuda:0 ... [default: first GPU if any, else cpu].")
+@click.option("--device", default=None, callback=device_option,
+              help="cpu, 0, cuda:0 ... [default: first GPU if any, else cpu].")
 @click.option("--conf", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Detection threshold for the CAM and the boxes drawn on it.")
 @click.option("--max-images", type=click.IntRange(min=1), default=None,
@@ -53,7 +55,9 @@ def explain(models, images, out, layers, imgsz, device, conf, max_images, cam_im
           --images datasets/synthetic/images/val --max-images 4 --out explain --device cpu
     """
     from scsa_yolo.explain import ExplainInputError, LayerSelectionError, explain as run_explain
+    from scsa_yolo.integration.checkpoints import CheckpointError
     from scsa_yolo.integration.specs import ModelArgumentError
+    from scsa_yolo.integration.ultralytics import YamlRowError
 
     parts = [p for p in PARTS if p not in skip]
     if not parts:
@@ -68,4 +72,6 @@ def explain(models, images, out, layers, imgsz, device, conf, max_images, cam_im
         raise click.BadParameter(str(error), param_hint="--layers") from None
     except ModelArgumentError as error:
         raise click.BadParameter(str(error), param_hint="--model") from None
+    except (CheckpointError, YamlRowError) as error:  # a model file's content; the message names the file
+        raise click.ClickException(str(error)) from None
     click.echo(f"index: {out / 'index.md'}")

@@ -137,13 +137,14 @@ def transfer(weights: Path, model: str, attn: str | None, placement: str | None,
     """
     from scsa_yolo.integration.specs import ModelArgumentError, resolve_model
     from scsa_yolo.integration.transfer import TransferError, transfer_checkpoint
+    from scsa_yolo.integration.ultralytics import YamlRowError
 
     try:
         resolved = resolve_model(model, attn, placement)
         report = transfer_checkpoint(weights, resolved.argument, out, nc=nc)
     except ModelArgumentError as error:
         raise click.BadParameter(str(error), param_hint="--model/--attn/--placement") from None
-    except TransferError as error:
+    except (TransferError, YamlRowError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(report.table())
     click.echo(f"wrote {out}")

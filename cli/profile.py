@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from scsa_yolo.cliutil import split_list
+from scsa_yolo.cliutil import device_option, split_list
 from scsa_yolo.identity import DEFAULT_PLACEMENT, placement_names
 
 
@@ -35,7 +35,7 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="Throughput batch. Default: 32 on GPU, 2 on CPU.")
 @click.option("--reps", type=click.IntRange(min=0), default=None, help="Timed repetitions (0: params and GFLOPs only). Default: 100 on GPU, 10 on CPU.")
 @click.option("--warmup", type=click.IntRange(min=0), default=None, help="Untimed warm-up passes. Default: 10 on GPU, 2 on CPU.")
-@click.option("--device", default=None, help="cpu or a GPU id (default: first GPU, else CPU).")
+@click.option("--device", default=None, callback=device_option, help="cpu or a GPU id (default: first GPU, else CPU).")
 @click.option("--half/--no-half", default=None, help="fp16 autocast (GPU only). Default: on for GPU.")
 @click.option("--records", "records_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write one profile record per model under this folder (for `scsa-yolo report --style table2`).")
@@ -54,8 +54,10 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
       scsa-yolo profile --model yolov8n,yolov8s --attns none,se,eca,ca,fca,cbam,scsa --records results/throughput
       scsa-yolo profile --layer scsa --shape 256,40,40
     """
-    from scsa_yolo.bench.profile import profile_layer, profile_models, resolve_device
     from scsa_yolo.atomic import write_json_atomic
+    from scsa_yolo.bench.profile import profile_layer, profile_models, resolve_device
+    from scsa_yolo.integration.checkpoints import CheckpointError
+    from scsa_yolo.integration.ultralytics import YamlRowError
 
     if layer is not None:
         if models:
@@ -83,6 +85,8 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
     try:  # all models are timed side by side, in interleaved rounds
         profiled = profile_models([argument for _, argument, _ in targets], imgsz=imgsz, batch=batch, reps=reps,
                                   warmup=warmup, device=device, half=half)
+    except (CheckpointError, YamlRowError) as error:  # a model file's content; the message names the file
+        raise click.ClickException(str(error)) from None
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     except FileNotFoundError as error:

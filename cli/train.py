@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from scsa_yolo.cliutil import training_arguments
+from scsa_yolo.cliutil import device_option, training_arguments
 from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS, placement_names
 
 DEFAULT_MODEL = "yolov8n"
@@ -67,16 +67,25 @@ def resolve_model(model: str, attn: str | None, placement: str | None, pretraine
 def transfer_pretrained(source: Path, resolved, run_dir: Path) -> Path:
     """``--pretrained``: the checkpoint mapped into the model, written into the run folder."""
     from scsa_yolo.integration.transfer import TransferError, transfer_checkpoint
+    from scsa_yolo.integration.ultralytics import YamlRowError
 
     target = run_dir / "pretrained.pt"
     try:
         report = transfer_checkpoint(source, resolved.argument, target)
-    except TransferError as error:
+    except (TransferError, YamlRowError) as error:
         raise click.ClickException(str(error)) from None
     (run_dir / "transfer.txt").write_text(report.table() + "\n")
     click.echo(f"pretrained: {report.transferred} tensors transferred from {source}, {report.new} new, "
                f"{report.skipped} skipped (table: {run_dir / 'transfer.txt'})")
     return target
+
+
+def _batch_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """A positive batch size, or -1 for Ultralytics' AutoBatch; 0 and other negatives are refused."""
+    if value < 1 and value != -1:
+        raise click.BadParameter(f"{value}: give a positive number of images per batch, or -1 for Ultralytics' "
+                                 "AutoBatch (it picks the size that fits the GPU's memory)", param=param)
+    return value
 
 
 @click.command(
@@ -98,9 +107,9 @@ def transfer_pretrained(source: Path, resolved, run_dir: Path) -> Path:
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True, help="Training epochs.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=DEFAULT_IMGSZ, show_default=True,
               help="Training image size (pixels).")
-@click.option("--batch", type=int, default=DEFAULT_BATCH, show_default=True,
+@click.option("--batch", type=int, default=DEFAULT_BATCH, show_default=True, callback=_batch_size,
               help="Batch size (-1: Ultralytics AutoBatch on GPU).")
-@click.option("--device", default=None,
+@click.option("--device", default=None, callback=device_option,
               help="cpu, 0, 0,1 (multi-GPU DDP), ... [default: first GPU if any, else cpu].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--project", type=click.Path(file_okay=False), default="runs/scsa-yolo", show_default=True,
@@ -132,8 +141,8 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
     run_name = name or _default_name(resolved, model, data)
     spec = resolved.argument
 
+    from scsa_yolo.integration.checkpoints import CheckpointError, load_yolo
     from scsa_yolo.integration.ultralytics import YamlRowError
-    from scsa_yolo.integration.yolo import load_yolo
 
     args: dict[str, Any] = {
         "data": str(data_yaml),
@@ -156,8 +165,8 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
     try:
         trainer_model = load_yolo(spec)
         trainer_model.train(**args)
-    except YamlRowError as error:
-        raise click.ClickException(f"{_model_file(spec)}: {error}") from None
+    except (YamlRowError, CheckpointError) as error:  # both name the file
+        raise click.ClickException(str(error)) from None
     trainer = trainer_model.trainer
     best = Path(trainer.best) if trainer is not None else None
     if best is not None and best.is_file():
@@ -178,10 +187,3 @@ def _default_name(resolved, model: str, data: str) -> str:
 
     return f"{stem}-{DatasetRef(data).key}"
 
-
-def _model_file(argument: str) -> str:
-    """Where a model argument's rows live, for error messages (the resolved YAML path)."""
-    from scsa_yolo.integration.ultralytics import resolve_model_yaml
-
-    resolved = resolve_model_yaml(argument)
-    return str(resolved) if resolved is not None else argument

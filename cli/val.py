@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cliutil import device_option
+
 
 @click.command(name="val")
 @click.option("--model", "model", required=True, help="Run folder (its weights/best.pt is used) or a .pt checkpoint.")
@@ -13,7 +15,8 @@ import click
 @click.option("--split", default="val", show_default=True, help="Split of the data YAML to evaluate.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Inference image size. Default: the training size.")
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Batch size.")
-@click.option("--device", default=None, help="cpu, 0, 0,1 ... Default: Ultralytics' choice (first GPU, else CPU).")
+@click.option("--device", default=None, callback=device_option,
+              help="cpu, 0, 0,1 ... Default: Ultralytics' choice (first GPU, else CPU).")
 @click.option("--conf", type=click.FloatRange(0, 1), default=0.001, show_default=True, help="Confidence threshold before NMS.")
 @click.option("--iou", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="NMS IoU threshold.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Dataloader workers (Ultralytics default when unset).")

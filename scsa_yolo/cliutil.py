@@ -6,7 +6,9 @@ One way each, for every command:
   reads them (``0.01``, ``False``, ``none``, ``[1, 2]``, plain words);
 * :func:`training_arguments` -- the same, then checked by Ultralytics as training
   arguments (names, deprecations, types and ranges), for ``train`` and ``bench``;
-* :func:`split_list` -- ``"a, b,c"`` and repeated options as one list.
+* :func:`split_list` -- ``"a, b,c"`` and repeated options as one list;
+* :func:`device_option` / :func:`checked_devices` -- a device this machine does not have,
+  refused before any work, naming the option and the devices there are.
 
 Text out (tables, sizes) is :mod:`scsa_yolo.text`.
 
@@ -98,4 +100,27 @@ def split_list(
     return items
 
 
-__all__ = ["parse_key_values", "split_list", "training_arguments"]
+def device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback of ``--device``: a device this machine does not have is refused while
+    the command line is read, before any work, naming the option and the devices there are."""
+    return checked_devices(value, param.opts[0])
+
+
+def checked_devices(value: str | None, option: str, *, ids_only: bool = False) -> str | None:
+    """``value`` when this machine has the devices it names (see
+    :func:`scsa_yolo.device.check_device_request`); ``ids_only``: ``cpu`` or GPU ids only.
+
+    Raises:
+        click.BadParameter: naming ``option``, what is missing and the devices there are.
+    """
+    if value is None:
+        return None
+    from scsa_yolo.device import DeviceRequestError, check_device_request  # torch: only when a device is given
+
+    try:
+        return check_device_request(value, ids_only=ids_only)
+    except DeviceRequestError as error:
+        raise click.BadParameter(str(error), param_hint=f"'{option}'") from None
+
+
+__all__ = ["checked_devices", "device_option", "parse_key_values", "split_list", "training_arguments"]

@@ -133,6 +133,64 @@ def test_transfer_cli_prints_the_table_and_refuses_clearly(plain_v8, tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output and "not the target's base" in result.output
 
 
+@pytest.fixture(scope="module")
+def named_fp16_v8(tmp_path_factory):
+    """A two-class YOLOv8n checkpoint as Ultralytics finishes a run: the EMA model with its
+    class names and training arguments, stripped to fp16 by Ultralytics' own strip_optimizer."""
+    import copy
+
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    path = tmp_path_factory.mktemp("named") / "fall-best.pt"
+    torch.manual_seed(3)
+    plain = build_target("yolov8n.yaml", 2)
+    for module in plain.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    plain.names = {0: "Normal", 1: "Fall"}
+    plain.args = {"task": "detect", "data": "fall.yaml", "imgsz": 96, "epochs": 3, "single_cls": False}
+    torch.save({"epoch": 2, "model": None, "ema": copy.deepcopy(plain), "updates": 1, "optimizer": None,
+                "train_args": dict(plain.args)}, path)
+    strip_optimizer(path)
+    return path, plain.half().float()
+
+
+def test_transfer_keeps_class_names_training_arguments_and_precision(named_fp16_v8, plain_v8, tmp_path):
+    """Issue 26, items 2 and 12: the written checkpoint labels classes as the source does,
+    remembers what Ultralytics remembers of a checkpoint (image size, data, task), and is
+    stored in the source's precision (fp16 from Ultralytics, fp32 from an fp32 file)."""
+    from ultralytics import YOLO
+
+    from scsa_yolo.cli.models import models
+
+    path, plain = named_fp16_v8
+    out = tmp_path / "fall-scsa.pt"
+    result = CliRunner().invoke(models, ["transfer", "--weights", str(path), "--model", "yolov8n", "--attn", "scsa",
+                                         "--placement", "backbone-res", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "class names: kept from the checkpoint (0: Normal, 1: Fall)" in result.output
+    written = torch.load(out, map_location="cpu", weights_only=False)
+    assert {p.dtype for p in written["model"].parameters()} == {torch.float16}
+    assert out.stat().st_size < 1.2 * path.stat().st_size  # fp32 would be about twice the source
+    assert written["train_args"] == {"task": "detect", "data": "fall.yaml", "imgsz": 96, "single_cls": False,
+                                     "model": "yolov8n-scsa-backbone-res.yaml"}
+    loaded = YOLO(str(out))
+    assert loaded.names == {0: "Normal", 1: "Fall"}
+    assert loaded.overrides["imgsz"] == 96 and loaded.overrides["data"] == "fall.yaml" and loaded.task == "detect"
+    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(2))
+    assert (_output(loaded.model.float(), x) - _output(plain, x)).abs().max() <= 1e-4  # the plain model's predictions
+
+    report = transfer_checkpoint(path, "yolov8n-se-neck-res.yaml", tmp_path / "three.pt", nc=3, compare=False)
+    assert "class names: the checkpoint's 2 names do not fit 3 classes" in report.table()
+    assert YOLO(str(tmp_path / "three.pt")).names == {0: "0", 1: "1", 2: "2"}
+
+    fp32_source, _ = plain_v8
+    transfer_checkpoint(fp32_source, "yolov8n-se-neck.yaml", tmp_path / "fp32.pt", compare=False)
+    written = torch.load(tmp_path / "fp32.pt", map_location="cpu", weights_only=False)
+    assert {p.dtype for p in written["model"].parameters()} == {torch.float32}
+
+
 @pytest.mark.parametrize("attn", COMMITTED_ATTENTIONS)
 @pytest.mark.parametrize("placement", list(PLACEMENTS))
 @pytest.mark.parametrize("model", ["yolov8n", "yolo11n"])

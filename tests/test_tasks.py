@@ -6,7 +6,7 @@ import torch
 
 from scsa_yolo.identity import PLACEMENTS, TASKS, IdentityError, ModelId, RunSpec
 from scsa_yolo.integration.specs import resolve_model
-from scsa_yolo.integration.yolo import load_yolo
+from scsa_yolo.integration.checkpoints import load_yolo
 
 
 @pytest.mark.parametrize("name, task, model, yaml_scaled, run", [

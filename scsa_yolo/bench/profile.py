@@ -198,7 +198,7 @@ def load_detection_model(model: str | nn.Module) -> tuple[nn.Module, str]:
     from pathlib import Path
 
     from scsa_yolo.eval.evaluate import resolve_weights
-    from scsa_yolo.integration.yolo import load_yolo
+    from scsa_yolo.integration.checkpoints import load_yolo
 
     source = str(model)
     if Path(source).is_dir() or source.endswith(".pt"):

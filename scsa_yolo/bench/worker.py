@@ -102,7 +102,7 @@ def epoch_figures(trainer, epoch_ends: list[float], started: float, epochs_left:
 
 def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
     """Train the model ``argument`` (or resume, or skip a finished training); returns how it went."""
-    from scsa_yolo.integration.yolo import load_yolo
+    from scsa_yolo.integration.checkpoints import load_yolo
 
     last = run_dir / "weights" / "last.pt"
     timing = read_json(run_dir / TIMING_NAME, {}) or {}

@@ -22,7 +22,6 @@ from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.data.layout.ground_truth import category_id_for_class
 from scsa_yolo.eval.coco import CocoMetrics, coco_metrics
 from scsa_yolo.eval.ground_truth import GroundTruth, ground_truth_for
-from scsa_yolo.integration.yolo import load_yolo
 from scsa_yolo.integration.validation import collecting_validator
 from scsa_yolo.records import METRIC_NAMES
 
@@ -127,7 +126,12 @@ def evaluate(
 
     started = time.perf_counter()
     weights = resolve_weights(weights_or_run)
-    model = load_yolo(weights)  # registers our layers before the checkpoint is unpickled
+    from scsa_yolo.integration.checkpoints import CheckpointError, load_yolo
+
+    try:
+        model = load_yolo(weights)  # registers our layers before the checkpoint is unpickled
+    except CheckpointError as error:
+        raise EvalError(str(error)) from None
     train_args = dict(getattr(model, "ckpt", None) or {}).get("train_args") or {}
     if data is None:
         data = train_args.get("data")

@@ -67,9 +67,11 @@ def load_models(models: Sequence[str], device: torch.device) -> list[ExplainMode
     Raises:
         scsa_yolo.integration.specs.ModelArgumentError: a model argument that cannot be
             resolved (the message says why).
+        scsa_yolo.integration.checkpoints.CheckpointError: a ``.pt`` that cannot be loaded.
+        scsa_yolo.integration.ultralytics.YamlRowError: a YAML row that cannot be built.
     """
+    from scsa_yolo.integration.checkpoints import load_yolo
     from scsa_yolo.integration.specs import resolve_model
-    from scsa_yolo.integration.yolo import load_yolo
 
     loaded: list[ExplainModel] = []
     seen: dict[str, int] = {}

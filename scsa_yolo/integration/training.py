@@ -93,14 +93,14 @@ def checkpoint_state(last: Path) -> str:
     A kill while Ultralytics writes ``last.pt`` can leave a truncated file; it is reported
     on stderr and called ``corrupt``, so that the run starts again instead of failing forever.
     """
-    import torch
+    from scsa_yolo.integration.checkpoints import CheckpointError, load_checkpoint
 
     try:
-        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
-    except Exception as error:  # truncated zip, unpickling error...
-        print(f"{last} cannot be loaded ({error}); starting this run again", file=sys.stderr)
+        checkpoint = load_checkpoint(last, need_model=False)
+    except CheckpointError as error:  # truncated zip, empty file, unpickling error...
+        print(f"{error}; starting this run again", file=sys.stderr)
         return "corrupt"
-    return "finished" if is_finished_checkpoint(checkpoint) else "partial"
+    return "finished" if isinstance(checkpoint, dict) and is_finished_checkpoint(checkpoint) else "partial"
 
 
 def finished_epochs(results_csv: Path) -> int:

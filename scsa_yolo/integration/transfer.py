@@ -15,7 +15,9 @@ two model definitions are aligned instead:
    names, so ``<rest>`` is unchanged; the attention's tensors are new.
 
 Every tensor's shape is checked. The result is an ordinary Ultralytics checkpoint (a dict
-with ``model``), usable as ``yolo train model=<attention YAML> pretrained=OUT.pt`` (every
+with ``model``) in the source's precision (Ultralytics writes fp16), with the source's class
+names and the training arguments Ultralytics keeps with a loaded model (image size, data,
+task), usable as ``yolo train model=<attention YAML> pretrained=OUT.pt`` (every
 item transfers) or ``YOLO("OUT.pt").train(...)``.
 """
 
@@ -58,6 +60,7 @@ class TransferReport:
     layers: list[LayerTransfer]
     unused_source: list[str]
     output_difference: dict[str, Any] | None = None
+    names: str = ""  # what became of the source's class names
 
     @property
     def transferred(self) -> int:
@@ -85,6 +88,8 @@ class TransferReport:
             lines.append(f"  source tensor not in the target: {key}")
         if len(self.unused_source) > 10:
             lines.append(f"  ... and {len(self.unused_source) - 10} more")
+        if self.names:
+            lines.append(f"class names: {self.names}")
         if self.output_difference is not None:
             diff = self.output_difference
             lines.append(f"start vs the plain model on one input: max |diff| {diff['max_abs']:.3g}, "
@@ -93,37 +98,60 @@ class TransferReport:
 
 
 # ---------------------------------------------------------------------------- loading
-def load_source(weights: str | Path) -> tuple[dict[str, torch.Tensor], dict | None, Any]:
-    """``(float32 state dict, model YAML dict or None, model object or None)`` of a checkpoint:
-    the release format or a training checkpoint (a dict with ``ema``/``model``), or a bare
-    state dict.
+@dataclass
+class SourceCheckpoint:
+    """What a transfer takes from its source file.
+
+    Attributes:
+        state: the weights, float32 (``model.<row>.<...>`` names).
+        yaml: the source model's YAML dict; None for a bare state dict.
+        model: the source model (float32, eval); None for a bare state dict.
+        dtype: the floating dtype the file stores its weights in (Ultralytics saves fp16);
+            the transferred checkpoint is written in it too.
+        names: the source model's class names ``{index: name}``, or None.
+        train_args: the ``train_args`` the file records (empty when none).
+    """
+
+    state: dict[str, torch.Tensor]
+    yaml: dict | None
+    model: Any
+    dtype: torch.dtype
+    names: dict[int, str] | None
+    train_args: dict[str, Any]
+
+
+def _stored_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
+    return next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
+
+
+def load_source(weights: str | Path) -> SourceCheckpoint:
+    """The weights and what goes with them, of a checkpoint: the release format or a
+    training checkpoint (a dict with ``ema``/``model``), or a bare state dict.
 
     Raises:
         TransferError: unreadable file or no model inside.
     """
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise TransferError(f"weights file {weights} not found")
-    from scsa_yolo.integration import register
+    from scsa_yolo.integration.checkpoints import CheckpointError, load_checkpoint, model_in
 
-    register()
+    path = Path(weights).expanduser()
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # truncated zip, pickle of an unknown class ...
-        raise TransferError(f"{path}: cannot be loaded as a PyTorch checkpoint ({error})") from None
-    model = None
-    if isinstance(checkpoint, dict) and ("ema" in checkpoint or "model" in checkpoint):
-        model = checkpoint.get("ema") or checkpoint.get("model")
-        if isinstance(model, dict):  # a state dict under "model"
-            return {k: v.float() if v.is_floating_point() else v for k, v in model.items()}, None, None
-    elif isinstance(checkpoint, torch.nn.Module):
-        model = checkpoint
-    elif isinstance(checkpoint, dict) and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        return {k: v.float() if v.is_floating_point() else v for k, v in checkpoint.items()}, None, None
-    if not isinstance(model, torch.nn.Module):
+        checkpoint = load_checkpoint(path, need_model=False)
+    except CheckpointError as error:
+        raise TransferError(str(error)) from None
+    model = model_in(checkpoint)
+    if model is None and isinstance(checkpoint, dict):
+        state = checkpoint.get("model") if isinstance(checkpoint.get("model"), dict) else checkpoint
+        if state and all(isinstance(v, torch.Tensor) for v in state.values()):
+            return SourceCheckpoint({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                                    None, None, _stored_dtype(state), None, {})
+    if model is None:
         raise TransferError(f"{path}: no model inside (expected an Ultralytics checkpoint or a state dict)")
+    dtype = _stored_dtype(model.state_dict())
     model = model.float().eval()
-    return model.state_dict(), copy.deepcopy(getattr(model, "yaml", None)), model
+    names = getattr(model, "names", None)
+    train_args = checkpoint.get("train_args") if isinstance(checkpoint, dict) else None
+    return SourceCheckpoint(model.state_dict(), copy.deepcopy(getattr(model, "yaml", None)), model, dtype,
+                            dict(names) if isinstance(names, dict) else None, dict(train_args or {}))
 
 
 # ---------------------------------------------------------------------------- alignment
@@ -273,7 +301,9 @@ def _first(output):
 def transfer_checkpoint(weights: str | Path, argument: str, out: str | Path, nc: int | None = None,
                         compare: bool = True) -> TransferReport:
     """Map ``weights`` into the model ``argument`` (a ``YOLO(...)`` argument: a suite name,
-    a YAML path) and save an Ultralytics checkpoint to ``out``.
+    a YAML path) and save an Ultralytics checkpoint to ``out``, in the precision of
+    ``weights``, with its class names (where the class count is kept) and the training
+    arguments Ultralytics keeps with a model.
 
     Args:
         weights: plain (or attention) Ultralytics checkpoint, or a bare state dict.
@@ -286,24 +316,38 @@ def transfer_checkpoint(weights: str | Path, argument: str, out: str | Path, nc:
     Raises:
         TransferError: unreadable source, or a source of another base model.
     """
-    source_sd, source_yaml, source_model = load_source(weights)
+    source = load_source(weights)
     if nc is None:
-        nc = source_yaml.get("nc") if source_yaml else _nc_from_state(source_sd)
+        nc = source.yaml.get("nc") if source.yaml else _nc_from_state(source.state)
     target = build_target(argument, nc)
-    if source_yaml is None:  # a bare state dict: assume it is the target's plain base, shapes decide
+    if source.yaml is None:  # a bare state dict: assume it is the target's plain base, shapes decide
         rows = {position: index for position, (index, _) in enumerate(base_rows(target.yaml))}
     else:
         try:
-            rows = align(source_yaml, target.yaml)
+            rows = align(source.yaml, target.yaml)
         except TransferError as error:  # name the file too: a grid may transfer several
             raise TransferError(f"{weights} -> {argument}: {error}") from None
-    merged, report = map_state(source_sd, rows, target)
+    merged, report = map_state(source.state, rows, target)
     target.load_state_dict(merged)
+    target.to(source.dtype).float()  # the new tensors rounded as they will be written: the report tells the file
     report.source, report.target = str(weights), str(argument)
-    if compare and source_model is not None:
-        report.output_difference = output_difference(source_model, target)
-    save_checkpoint(target, out, argument)
+    report.names = _carry_names(source.names, target)
+    if compare and source.model is not None:
+        report.output_difference = output_difference(source.model, target)
+    save_checkpoint(target, out, argument, dtype=source.dtype, train_args=source.train_args)
     return report
+
+
+def _carry_names(names: dict[int, str] | None, target) -> str:
+    """Give ``target`` the source's class names where they fit; says what happened."""
+    nc = int(target.yaml["nc"])
+    if not names:
+        return "none in the checkpoint (placeholders 0, 1, ...)"
+    if sorted(names) != list(range(nc)):
+        return f"the checkpoint's {len(names)} names do not fit {nc} classes (placeholders 0, 1, ...)"
+    target.names = dict(names)
+    shown = ", ".join(f"{i}: {name}" for i, name in sorted(names.items())[:8])
+    return f"kept from the checkpoint ({shown}{', ...' if len(names) > 8 else ''})"
 
 
 def _nc_from_state(state: dict[str, torch.Tensor]) -> int | None:
@@ -312,12 +356,26 @@ def _nc_from_state(state: dict[str, torch.Tensor]) -> int | None:
     return int(state[sorted(heads)[-1]].shape[0]) if heads else None
 
 
-def save_checkpoint(model, out: str | Path, argument: str) -> Path:
-    """Write ``model`` as an Ultralytics checkpoint (the keys a release ``.pt`` has)."""
+def save_checkpoint(model, out: str | Path, argument: str, dtype: torch.dtype = torch.float32,
+                    train_args: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` as an Ultralytics checkpoint (the keys a release ``.pt`` has).
+
+    Args:
+        model: the model; its ``names`` go with it.
+        argument: the model's ``YOLO(...)`` argument, recorded as ``train_args["model"]``.
+        dtype: the precision of the written weights (Ultralytics writes fp16).
+        train_args: the source's training arguments; the ones Ultralytics itself carries
+            with a loaded model (image size, data, task, single-class) are kept.
+    """
     import ultralytics
+    from ultralytics.engine.model import Model
 
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
+    kept = Model._reset_ckpt_args(dict(train_args or {}))  # what YOLO("x.pt") remembers of a checkpoint
+    args = {**kept, "task": kept.get("task", "detect"), "model": str(argument)}
+    written = copy.deepcopy(model).to(dtype)
+    written.args = dict(args)  # as Ultralytics' final checkpoints carry them
     checkpoint = {
         "date": datetime.now(timezone.utc).isoformat(),
         "version": ultralytics.__version__,
@@ -325,11 +383,11 @@ def save_checkpoint(model, out: str | Path, argument: str) -> Path:
         "docs": "transferred by scsa-yolo models transfer",
         "epoch": -1,
         "best_fitness": None,
-        "model": copy.deepcopy(model).float(),
+        "model": written,
         "ema": None,
         "updates": None,
         "optimizer": None,
-        "train_args": {"task": "detect", "model": str(argument)},
+        "train_args": args,
         "train_metrics": None,
         "train_results": None,
     }

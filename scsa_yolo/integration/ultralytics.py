@@ -31,7 +31,10 @@ validator in :mod:`.validation`, ``YOLO`` objects in :mod:`.yolo`, data YAMLs in
    ``BlockAttn`` row is rewritten to its stock block row, built by the original
    ``parse_model`` with Ultralytics' own width, depth and block switches, and the attention
    is then put inside every shortcut bottleneck of the built block (``placement`` module).
-   The wrapper also checks the attention rows of a user's YAML and names the bad row.
+   The wrapper also checks every row first (its shape, a module ``parse_model`` knows, with
+   the closest names for one it does not, the attention rows' arguments) and puts the
+   YAML file in front of every :class:`YamlRowError`, so each command that builds a model
+   from a YAML (train, profile, explain, models transfer) gives the same one message.
 6. **Image opening** -- importing ultralytics wraps ``PIL.Image.open`` (the wrapper may
    pip-install a HEIF plugin on an unidentified file); :func:`pil_image_open` returns the
    original the wrapper keeps in ``ultralytics.utils.patches._image_open``, for the dataset
@@ -76,7 +79,18 @@ class UnsupportedUltralyticsError(RuntimeError):
 
 
 class YamlRowError(ValueError):
-    """An attention row of a model YAML could not be built; the message names the row."""
+    """A row of a model YAML could not be built; the message names the file (when the model
+    came from one) and the row."""
+
+    def __init__(self, message: str, file: str | None = None) -> None:
+        super().__init__(f"{file}: {message}" if file else message)
+        self.file = file
+
+    def in_file(self, file: str | None) -> YamlRowError:
+        """This error with ``file`` named in front (itself when it already names one)."""
+        if self.file or not file:
+            return self
+        return YamlRowError(str(self), file)
 
 
 # ---------------------------------------------------------------------------- version
@@ -349,6 +363,66 @@ def check_attention_rows(model: dict, names: set[str]) -> None:
                     "(e.g. [-1, 3, BlockAttn, [C2f, [128, True], SCSA]])")
 
 
+def _module_known(module: str, namespace: dict) -> bool:
+    """Whether ``parse_model`` can resolve a row's module column (its three lookups)."""
+    if module.startswith("nn."):
+        import torch
+
+        return hasattr(torch.nn, module[3:])
+    if module.startswith("torchvision.ops."):
+        import torchvision
+
+        return hasattr(torchvision.ops, module[16:])
+    return module in namespace or module == BLOCK_MODULE
+
+
+def known_module_names(namespace: dict, prefix: str = "") -> list[str]:
+    """Module names a model YAML row may use: unprefixed, every ``nn.Module`` class in the
+    tasks namespace (Ultralytics' modules and our row builders) and ``BlockAttn``; with
+    ``prefix="nn."``, torch's layers."""
+    from torch import nn
+
+    def modules(space: dict) -> set[str]:
+        return {name for name, value in space.items()
+                if isinstance(value, type) and issubclass(value, nn.Module) and not name.startswith("_")}
+
+    if prefix == "nn.":
+        return sorted(f"nn.{name}" for name in modules(vars(nn)))
+    return sorted(modules(namespace) | {BLOCK_MODULE})
+
+
+def check_module_names(model: dict, namespace: dict, ours: set[str]) -> None:
+    """Raise :class:`YamlRowError` for a row that is not ``[from, repeats, module, args]``
+    or whose module ``parse_model`` would not find (its ``KeyError``), with the closest
+    known names."""
+    import difflib
+
+    rows = list(model.get("backbone") or []) + list(model.get("head") or [])
+    for index, row in enumerate(rows):
+        if not (isinstance(row, (list, tuple)) and len(row) == 4):
+            raise YamlRowError(f"model YAML row {index} {row!r}: a row is [from, repeats, module, args], "
+                               "e.g. [-1, 1, Conv, [64, 3, 2]]")
+        module = row[2]
+        if isinstance(module, str) and _module_known(module, namespace):
+            continue
+        known = known_module_names(namespace, "nn." if str(module).startswith("nn.") else "")
+        close = difflib.get_close_matches(str(module), known, n=3, cutoff=0.6)
+        hint = f"the closest known names: {', '.join(close)}" if close else "no known module has a similar name"
+        raise YamlRowError(
+            f"{_row_where(index, row)}: unknown module {module!r} ({hint}). A row's module is an Ultralytics module "
+            f"(Conv, C2f, SPPF, Detect, ...), a torch layer as nn.<Name>, or an attention row of scsa-yolo "
+            f"({', '.join(sorted(ours | {RESIDUAL_MODULE, BLOCK_MODULE}))})")
+
+
+def _yaml_file(model: dict) -> str | None:
+    """The file a model dict was read from, as the user can open it (our names resolved)."""
+    name = model.get("yaml_file")
+    if not name:
+        return None
+    resolved = resolve_model_yaml(name)
+    return str(resolved if resolved is not None else name)
+
+
 def split_block_rows(model: dict) -> tuple[dict, dict[int, tuple[str, list]]]:
     """A copy of ``model`` whose ``BlockAttn`` rows are the stock block rows they wrap,
     and ``{row index: (attention YAML name, attention args)}`` for those rows."""
@@ -400,6 +474,13 @@ def install_row_check(tasks: ModuleType, names: set[str], classes: dict[str, typ
 
     @functools.wraps(original)
     def parse_model_checked(d, ch, verbose=True):
+        try:
+            return build_checked(d, ch, verbose)
+        except YamlRowError as error:  # one place names the file, for every row error
+            raise error.in_file(_yaml_file(d)) from error.__cause__
+
+    def build_checked(d, ch, verbose):
+        check_module_names(d, vars(tasks), names)
         check_attention_rows(d, names)
         stock, attended = split_block_rows(d)
         layers, save = original(stock if attended else d, ch, verbose)

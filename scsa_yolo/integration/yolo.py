@@ -1,47 +1,26 @@
-"""Ultralytics model objects for the rest of the suite: a ``YOLO`` with our layers known,
-a bare detection model, and the installed version.
-
-Every caller goes through :func:`load_yolo`, so no module outside :mod:`scsa_yolo.integration`
-imports ``ultralytics`` and every model is built after :func:`register` ran (our YAML rows
-and our layer classes in a checkpoint resolve only then).
+"""Ultralytics model objects for the rest of the suite: a bare model of any task and the
+installed version. A ``YOLO`` with our layers known (and a clear error for a bad checkpoint)
+is :func:`scsa_yolo.integration.checkpoints.load_yolo`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ultralytics import YOLO
-    from ultralytics.nn.tasks import DetectionModel
+    import torch
 
-__all__ = ["detection_model", "load_yolo", "ultralytics_version"]
-
-
-def load_yolo(argument: str | Path, **kwargs: Any) -> YOLO:
-    """``ultralytics.YOLO(argument, **kwargs)`` after registering our layers.
-
-    Args:
-        argument: a checkpoint (``.pt``), a model YAML or one of our model names.
-        kwargs: passed on (e.g. ``verbose=False``).
-    """
-    from ultralytics import YOLO
-
-    from scsa_yolo.integration import register
-
-    register()
-    return YOLO(str(argument), **kwargs)
+__all__ = ["task_model", "ultralytics_version"]
 
 
-def detection_model(model_yaml: str | Path, verbose: bool = False) -> DetectionModel:
-    """The bare ``nn.Module`` Ultralytics builds from a model YAML (random weights), our
-    layers registered first."""
-    from scsa_yolo.integration import register
+def task_model(model_yaml: str | Path, verbose: bool = False) -> torch.nn.Module:
+    """The bare ``nn.Module`` Ultralytics builds from a model YAML or suite name (random
+    weights): a ``DetectionModel``, ``SegmentationModel``, ``ClassificationModel``, ... as
+    the YAML's head says, our layers registered first."""
+    from scsa_yolo.integration.checkpoints import load_yolo
 
-    register()
-    from ultralytics.nn.tasks import DetectionModel
-
-    return DetectionModel(str(model_yaml), verbose=verbose)
+    return load_yolo(model_yaml, verbose=verbose).model
 
 
 def ultralytics_version() -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS
+from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS, ModelId
 
 from .catalog import COMMITTED_ATTENTIONS, COMMITTED_BASES, committed_models
 from scsa_yolo.atomic import write_text_atomic
@@ -37,9 +37,9 @@ def measure(model_name: str, imgsz: int = TABLE_IMGSZ) -> Figures:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from scsa_yolo.integration.yolo import detection_model
+    from scsa_yolo.integration.yolo import task_model
 
-    model = detection_model(model_name).eval()
+    model = task_model(model_name).eval()
     params = sum(p.numel() for p in model.parameters())
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, imgsz, imgsz))
@@ -47,9 +47,8 @@ def measure(model_name: str, imgsz: int = TABLE_IMGSZ) -> Figures:
 
 
 def scaled(file_name: str, scale: str) -> str:
-    """``yolov8-scsa.yaml`` at scale n -> ``yolov8n-scsa.yaml``."""
-    base, _, rest = file_name.partition("-")
-    return f"{base}{scale}-{rest}" if rest else f"{Path(base).stem}{scale}.yaml"
+    """``yolov8-scsa.yaml`` at scale n -> ``yolov8n-scsa.yaml``; ``yolov8-seg.yaml`` -> ``yolov8n-seg.yaml``."""
+    return ModelId.parse(file_name).with_(scale=scale).yaml_name(scaled=True)
 
 
 def table_rows() -> list[tuple[str, str, str, str]]:
