@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cli.command import Command
+
 from scsa_yolo.cliutil import checked_devices, split_list, training_arguments
 
 # Ultralytics arguments that `bench` sets through its own options: KEY=VALUE for them is
@@ -29,14 +31,10 @@ def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices
     if devices is not None or ddp:
         raise click.UsageError("--devices and --ddp are for --backend local; with --backend ray, Ray assigns the "
                                "GPUs: use --gpus-per-run (e.g. 0.5 for two runs per GPU)")
-    from scsa_yolo.bench.grid import GridError
     from scsa_yolo.bench.ray_backend import check_resources, import_ray
 
-    try:
-        check_resources(cpus_per_run, gpus_per_run)
-        import_ray()
-    except GridError as error:
-        raise click.UsageError(str(error)) from None
+    check_resources(cpus_per_run, gpus_per_run)
+    import_ray()
 
 
 def _check_command_line_choices(attns: list[str] | None, placements: list[str] | None) -> None:
@@ -49,10 +47,10 @@ def _check_command_line_choices(attns: list[str] | None, placements: list[str] |
             try:
                 parse(value)
             except IdentityError as error:
-                raise click.BadParameter(str(error), param_hint=hint) from None
+                raise error.for_option(hint) from None
 
 
-@click.command(name="bench", context_settings={"ignore_unknown_options": False})
+@click.command(name="bench", cls=Command, context_settings={"ignore_unknown_options": False})
 @click.option("--grid", "grid_name", default=None,
               help="Grid file: a path, or the name of a shipped grid (quick, synthetic-gpu, table2, table3, table4, "
                    "ablation, ...; an unknown name lists them all). Default: quick.")
@@ -148,33 +146,27 @@ class _Phases:
 
 def _grid_from_options(grid_name, data, models, attns, placement, pretrained, seeds, epochs, imgsz, batch, train_args):
     """The grid file with the command line's values put in, validated."""
-    from scsa_yolo.bench.grid import GridError, load_grid
+    from scsa_yolo.bench.grid import load_grid
 
     _check_command_line_choices(split_list(attns), split_list(placement))
-    try:
-        return load_grid(grid_name or "quick").with_options(
-            datasets=split_list(data), models=split_list(models), attns=split_list(attns),
-            placement=split_list(placement), pretrained=pretrained,
-            seeds=split_list(seeds, int, param_hint="--seeds"), epochs=epochs, imgsz=imgsz, batch=batch,
-            train_args=training_arguments(train_args, reserved=BENCH_OPTIONS) or None,
-        )
-    except GridError as error:
-        raise click.UsageError(str(error)) from None
+    return load_grid(grid_name or "quick").with_options(
+        datasets=split_list(data), models=split_list(models), attns=split_list(attns),
+        placement=split_list(placement), pretrained=pretrained,
+        seeds=split_list(seeds, int, param_hint="--seeds"), epochs=epochs, imgsz=imgsz, batch=batch,
+        train_args=training_arguments(train_args, reserved=BENCH_OPTIONS) or None,
+    )
 
 
 def _plan(grid, out: Path, dry_run: bool) -> _Phases:
     """Models built and checkpoints checked, datasets resolved (generated unless a dry run),
     every run's state decided: the pretraining step's runs under OUT/pretrain, then the grid's."""
-    from scsa_yolo.bench.grid import PRETRAIN_FOLDER, GridError
+    from scsa_yolo.bench.grid import PRETRAIN_FOLDER
     from scsa_yolo.bench.runner import check_models, plan_runs, resolve_datasets
 
-    try:
-        check_models(grid)  # a pretraining step's checkpoints are checked when it has run (by each worker)
-        datasets = resolve_datasets(grid, click.echo, dry_run=dry_run)
-        pretrain = plan_runs(grid.pretrain_runs(), out / PRETRAIN_FOLDER, datasets)
-        planned = plan_runs(grid.with_pretraining(out).runs(), out, datasets)
-    except GridError as error:
-        raise click.UsageError(str(error)) from None
+    check_models(grid)  # a pretraining step's checkpoints are checked when it has run (by each worker)
+    datasets = resolve_datasets(grid, click.echo, dry_run=dry_run)
+    pretrain = plan_runs(grid.pretrain_runs(), out / PRETRAIN_FOLDER, datasets)
+    planned = plan_runs(grid.with_pretraining(out).runs(), out, datasets)
     return _Phases(datasets, pretrain, planned)
 
 
@@ -200,7 +192,6 @@ def _show_plan(phases: _Phases) -> None:
 
 def _execute(planned, out: Path, backend, address, gpus_per_run, cpus_per_run, device_list, ddp):
     """One step's runs on the chosen backend; Ctrl-C or SIGTERM stops it resumably."""
-    from scsa_yolo.bench.grid import GridError
     from scsa_yolo.bench.runner import execute, signal_as_interrupt
 
     try:
@@ -211,8 +202,6 @@ def _execute(planned, out: Path, backend, address, gpus_per_run, cpus_per_run, d
                 return execute_on_ray(planned, out, address=address, gpus_per_run=gpus_per_run,
                                       cpus_per_run=1.0 if cpus_per_run is None else cpus_per_run, echo=click.echo)
             return execute(planned, devices=device_list, ddp=ddp, echo=click.echo)
-    except GridError as error:
-        raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
         raise click.Abort() from None
 
@@ -221,18 +210,15 @@ def _write_report(record_paths, style: str, out: Path, pretraining=None) -> None
     """The grid's report, printed and written as OUT/report.{md,tex,html,csv,png}; a
     pretraining step's runs are named in its notes with their own AP, never in its rows."""
     from scsa_yolo.bench.runner import headline
-    from scsa_yolo.report.build import ReportError, write_report
+    from scsa_yolo.report.build import write_report
     from scsa_yolo.report.render import FORMATS
 
     notes = []
     if pretraining is not None:
         notes = [f"Every run is fine-tuned from the pretraining run {p.spec.run_id} of the bench "
                  f"({headline(p.run_dir / 'record.json')}; {p.run_dir})." for p in pretraining.planned]
-    try:
-        report_, written, messages = write_report(record_paths, style=style, formats=FORMATS, out=out / "report",
-                                                  plot=True, notes=notes)
-    except ReportError as error:
-        raise click.ClickException(str(error)) from None
+    report_, written, messages = write_report(record_paths, style=style, formats=FORMATS, out=out / "report",
+                                              plot=True, notes=notes)
     click.echo("")
     click.echo(report_.render("md"))
     for message in messages:

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from scsa_yolo.cli.command import Group
 from scsa_yolo.cliutil import parse_key_values, split_list
 from scsa_yolo.data.convert.recipes import RecipeOption, dataset_names, get_recipe, recipe_names
 
@@ -41,7 +42,7 @@ def _with_recipe_options(func):
     return func
 
 
-@click.group(name="data")
+@click.group(name="data", cls=Group)
 def data() -> None:
     """List, prepare and check the benchmark datasets (COCO, VOC, VisDrone, ExDark, FLIR, synthetic)."""
 
@@ -92,38 +93,24 @@ def prepare(
     **recipe_options: Any,
 ) -> None:
     """Convert dataset NAME into ROOT/NAME (Ultralytics layout, COCO ground truth, manifest)."""
-    from scsa_yolo.data.convert.recipes import RecipeOptionError
-    from scsa_yolo.data.fetch.archives import ArchiveError, UnsafeArchiveError
-    from scsa_yolo.data.fetch.download import DownloadError
-    from scsa_yolo.data.fetch.sources import SourceError, SourceMissing
-    from scsa_yolo.data.layout.manifest import ManifestError
-    from scsa_yolo.data.layout.writer import EmptySplitError
-    from scsa_yolo.data.prepare import PrepareError, prepare_dataset
+    from scsa_yolo.data.prepare import prepare_dataset
 
     options = {k: v for k, v in recipe_options.items() if v is not None}
     given = parse_key_values(set_options, param_hint="--set", example="num_train=200")
     options.update({key.replace("-", "_"): value for key, value in given.items()})
     name = name.lower()
-    try:
-        result = prepare_dataset(
-            name,
-            root=root,
-            source=source,
-            splits=split_list(splits) or None,
-            force=force,
-            options=options,
-            link_mode=link_mode,
-            on_mismatch="keep" if keep_bad_downloads else "delete",
-            progress=not no_progress,
-            echo=lambda message: click.echo(message, err=True),
-        )
-    except RecipeOptionError as error:
-        raise click.UsageError(str(error)) from None
-    except (
-        PrepareError, SourceMissing, SourceError, DownloadError, ArchiveError, UnsafeArchiveError, ManifestError,
-        EmptySplitError,
-    ) as error:
-        raise click.ClickException(str(error)) from None
+    result = prepare_dataset(
+        name,
+        root=root,
+        source=source,
+        splits=split_list(splits) or None,
+        force=force,
+        options=options,
+        link_mode=link_mode,
+        on_mismatch="keep" if keep_bad_downloads else "delete",
+        progress=not no_progress,
+        echo=lambda message: click.echo(message, err=True),
+    )
     if result.status == "prepared":
         click.echo(f"{name}: prepared in {result.seconds:.1f} s -> {result.data_yaml}")
     else:
@@ -135,7 +122,7 @@ def prepare(
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROOT_HELP)
 def check(name: str, root: Path | None) -> None:
     """Verify prepared dataset NAME (or a dataset folder) against its manifest; print class statistics."""
-    from scsa_yolo.data.layout.manifest import ManifestError, check_dataset
+    from scsa_yolo.data.layout.manifest import check_dataset
     from scsa_yolo.data.layout.paths import dataset_dir
 
     candidate = Path(name).expanduser()
@@ -145,10 +132,7 @@ def check(name: str, root: Path | None) -> None:
             f"{folder} does not exist: prepare it with `scsa-yolo data prepare {name}"
             f"{f' --root {root}' if root is not None else ''}`"
         )
-    try:
-        report = check_dataset(folder)
-    except ManifestError as error:
-        raise click.ClickException(str(error)) from None
+    report = check_dataset(folder)
     if report.table:
         click.echo(report.table)
     if not report.ok:

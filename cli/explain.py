@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cli.command import Command
 from scsa_yolo.cliutil import device_option
 from scsa_yolo.explain import PARTS
 
 
-@click.command(name="explain")
+@click.command(name="explain", cls=Command)
 @click.option("--model", "models", multiple=True, required=True,
               help="A checkpoint (.pt), a suite name (yolov8n, yolov8n-scsa-block) or a model YAML. Repeat to "
                    "compare models side by side, plain model first.")
@@ -54,24 +55,12 @@ def explain(models, images, out, layers, imgsz, device, conf, max_images, cam_im
       scsa-yolo explain --model runs/plain/weights/best.pt --model runs/scsa-block/weights/best.pt \\
           --images datasets/synthetic/images/val --max-images 4 --out explain --device cpu
     """
-    from scsa_yolo.explain import ExplainInputError, LayerSelectionError, explain as run_explain
-    from scsa_yolo.integration.checkpoints import CheckpointError
-    from scsa_yolo.integration.specs import ModelArgumentError
-    from scsa_yolo.integration.ultralytics import YamlRowError
+    from scsa_yolo.explain import explain as run_explain
 
     parts = [p for p in PARTS if p not in skip]
     if not parts:
         raise click.UsageError("--skip leaves nothing to do; skip at most two of cam, gates, erf")
-    try:
-        run_explain(list(models), list(images), out, layers=list(layers), imgsz=imgsz, device=device, conf=conf,
-                    max_images=max_images, cam_images=cam_images, gate_rows=gate_rows, batch=batch, parts=parts,
-                    note=note, echo=lambda line: click.echo(line, err=True))
-    except ExplainInputError as error:
-        raise click.BadParameter(str(error), param_hint="--images") from None
-    except LayerSelectionError as error:
-        raise click.BadParameter(str(error), param_hint="--layers") from None
-    except ModelArgumentError as error:
-        raise click.BadParameter(str(error), param_hint="--model") from None
-    except (CheckpointError, YamlRowError) as error:  # a model file's content; the message names the file
-        raise click.ClickException(str(error)) from None
+    run_explain(list(models), list(images), out, layers=list(layers), imgsz=imgsz, device=device, conf=conf,
+                max_images=max_images, cam_images=cam_images, gate_rows=gate_rows, batch=batch, parts=parts,
+                note=note, echo=lambda line: click.echo(line, err=True))
     click.echo(f"index: {out / 'index.md'}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cli.command import Group
 from scsa_yolo.models.catalog import (
     COMMITTED_ATTENTIONS,
     STOCK_BASES,
@@ -15,20 +16,12 @@ from scsa_yolo.models.catalog import (
     make_model_text,
 )
 from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS
-from scsa_yolo.models.generate import ModelYamlError
 from scsa_yolo.atomic import write_text_atomic
 
 
-@click.group(name="models")
+@click.group(name="models", cls=Group)
 def models() -> None:
     """Generate and inspect model YAMLs with attention rows."""
-
-
-def _row(attn: str):
-    try:
-        return attention_row(attn)
-    except ValueError as error:  # UnknownAttentionError is a ValueError
-        raise click.BadParameter(str(error), param_hint="--attn") from None
 
 
 def write_committed_set(out_dir: Path, echo=click.echo) -> list[Path]:
@@ -36,7 +29,7 @@ def write_committed_set(out_dir: Path, echo=click.echo) -> list[Path]:
     written = []
     rows = {}
     for base, attn, placement, _name in committed_models():
-        row = rows.setdefault(attn, _row(attn))
+        row = rows.setdefault(attn, attention_row(attn))
         name, text = make_model_text(base, row, placement)
         written.append(write_text_atomic(out_dir / name, text))
         echo(f"wrote {out_dir / name}")
@@ -65,21 +58,17 @@ def make(base: str, attn: str, placement: str, out_dir: Path | None, make_all: b
       scsa-yolo models make --base my-yolo.yaml --attn scsa-no-pcsa --out cfg/
       scsa-yolo models make --all
     """
-    try:
-        if make_all:
-            target = out_dir or cfg_models_dir()
-            write_committed_set(target)
-            if table:
-                from scsa_yolo.models.table import measure_all, write_readme
+    if make_all:
+        target = out_dir or cfg_models_dir()
+        write_committed_set(target)
+        if table:
+            from scsa_yolo.models.table import measure_all, write_readme
 
-                click.echo("measuring params and GFLOPs of every model at scales n and s ...")
-                path = write_readme(target, measure_all(progress=click.echo))
-                click.echo(f"wrote {path}")
-            return
-        row = _row(attn)
-        name, text = make_model_text(base, row, placement)
-    except ModelYamlError as error:
-        raise click.ClickException(str(error)) from None
+            click.echo("measuring params and GFLOPs of every model at scales n and s ...")
+            path = write_readme(target, measure_all(progress=click.echo))
+            click.echo(f"wrote {path}")
+        return
+    name, text = make_model_text(base, attention_row(attn), placement)
     path = write_text_atomic((out_dir or Path.cwd()) / name, text)
     click.echo(f"wrote {path}")
 
@@ -135,17 +124,11 @@ def transfer(weights: Path, model: str, attn: str | None, placement: str | None,
       scsa-yolo models transfer --weights yolov8n.pt --model yolov8n --attn scsa --out yolov8n-scsa.pt
       scsa-yolo models transfer --weights best.pt --model yolov8n-scsa-block --nc 3 --out start.pt
     """
-    from scsa_yolo.integration.specs import ModelArgumentError, resolve_model
-    from scsa_yolo.integration.transfer import TransferError, transfer_checkpoint
-    from scsa_yolo.integration.ultralytics import YamlRowError
+    from scsa_yolo.integration.specs import resolve_model
+    from scsa_yolo.integration.transfer import transfer_checkpoint
 
-    try:
-        resolved = resolve_model(model, attn, placement)
-        report = transfer_checkpoint(weights, resolved.argument, out, nc=nc)
-    except ModelArgumentError as error:
-        raise click.BadParameter(str(error), param_hint="--model/--attn/--placement") from None
-    except (TransferError, YamlRowError) as error:
-        raise click.ClickException(str(error)) from None
+    resolved = resolve_model(model, attn, placement)
+    report = transfer_checkpoint(weights, resolved.argument, out, nc=nc)
     click.echo(report.table())
     click.echo(f"wrote {out}")
     click.echo(f"train from it: yolo train model={resolved.argument} pretrained={out} data=...")

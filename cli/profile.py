@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cli.command import Command
 from scsa_yolo.cliutil import device_option, split_list
 from scsa_yolo.identity import DEFAULT_PLACEMENT, placement_names
 
@@ -19,7 +20,7 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     return values  # type: ignore[return-value]
 
 
-@click.command(name="profile")
+@click.command(name="profile", cls=Command)
 @click.option("--model", "models", default=None,
               help="Model(s), comma-separated: a model YAML (yolov8n-scsa.yaml), a .pt checkpoint or run folder, "
                    "or a stock model with scale (yolov8n) combined with --attns.")
@@ -56,8 +57,6 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
     """
     from scsa_yolo.atomic import write_json_atomic
     from scsa_yolo.bench.profile import profile_layer, profile_models, resolve_device
-    from scsa_yolo.integration.checkpoints import CheckpointError
-    from scsa_yolo.integration.ultralytics import YamlRowError
 
     if layer is not None:
         if models:
@@ -67,11 +66,8 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
         _check_attention(layer, "--layer")
         dev = resolve_device(device)
         chosen = dtype or ("fp16" if dev.type == "cuda" else "fp32")
-        try:
-            result = profile_layer(layer, _parse_shape(shape), batch=batch or (32 if dev.type == "cuda" else 2),
-                                   reps=reps, warmup=warmup, device=dev, dtype=chosen, backward=not no_backward)
-        except ValueError as error:
-            raise click.UsageError(str(error)) from None
+        result = profile_layer(layer, _parse_shape(shape), batch=batch or (32 if dev.type == "cuda" else 2),
+                               reps=reps, warmup=warmup, device=dev, dtype=chosen, backward=not no_backward)
         click.echo(result.summary())
         if out is not None:
             write_json_atomic(result.to_dict(), out)
@@ -85,11 +81,7 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
     try:  # all models are timed side by side, in interleaved rounds
         profiled = profile_models([argument for _, argument, _ in targets], imgsz=imgsz, batch=batch, reps=reps,
                                   warmup=warmup, device=device, half=half)
-    except (CheckpointError, YamlRowError) as error:  # a model file's content; the message names the file
-        raise click.ClickException(str(error)) from None
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    except FileNotFoundError as error:
+    except FileNotFoundError as error:  # Ultralytics' own, for a model file it cannot find
         raise click.ClickException(str(error)) from None
     results = []
     for (label, argument, identity), result in zip(targets, profiled):
@@ -105,27 +97,24 @@ def profile(models, attns, placement, layer, shape, dtype, no_backward, imgsz, b
 
 
 def _check_attention(name: str, option: str) -> None:
-    from scsa_yolo.nn.registry import UnknownAttentionError, get_attention
+    from scsa_yolo.identity import IdentityError, attention
 
     try:
-        get_attention(name)
-    except UnknownAttentionError as error:
-        raise click.BadParameter(str(error), param_hint=option) from None
+        attention(name)
+    except IdentityError as error:
+        raise error.for_option(option) from None
 
 
 def _targets(models: list[str], attns: list[str], placement: str | None) -> list[tuple[str, str, object]]:
     """(display label, argument for YOLO(), ModelId or None) per model to profile."""
-    from scsa_yolo.integration.specs import ModelArgumentError, resolve_model
+    from scsa_yolo.integration.specs import resolve_model
 
     targets = []
     for attn in attns:
         _check_attention(attn, "--attns")
     for model in models:
         for attn in attns or [None]:
-            try:
-                resolved = resolve_model(model, attn, placement if attn not in (None, "none") else None)
-            except ModelArgumentError as error:
-                raise click.BadParameter(str(error), param_hint="--model/--attns") from None
+            resolved = resolve_model(model, attn, placement if attn not in (None, "none") else None)
             label = resolved.model_id.name if resolved.model_id is not None else Path(model).stem
             targets.append((label, resolved.argument, resolved.model_id))
     return targets

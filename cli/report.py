@@ -5,10 +5,11 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cli.command import Command
 from scsa_yolo.report import FORMATS, STYLES
 
 
-@click.command(name="report")
+@click.command(name="report", cls=Command)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--style", type=click.Choice(STYLES), default="table4", show_default=True,
               help="table4 (AP/AP50/AP75 per dataset and model), table3 (params, GFLOPs, AP..APl), "
@@ -28,7 +29,7 @@ def report(paths, style, fmt, out, plot):
     cannot be told from noise. Rows name the placement, and fine-tuned runs (ft) are kept
     apart from runs from scratch. Invalid records are listed with their path and skipped.
     """
-    from scsa_yolo.report.build import ReportError, write_report
+    from scsa_yolo.report.build import write_report
 
     if fmt == "all" and out is None:
         raise click.UsageError("--format all writes several files: give --out PATH (e.g. --out results/table4)")
@@ -42,12 +43,9 @@ def report(paths, style, fmt, out, plot):
     formats = FORMATS if fmt == "all" else (fmt,)
     if out is not None and out.is_dir():
         out = out / "report"
-    try:
-        result, written, messages = write_report(
-            paths, style=style, formats=formats, out=out, plot=(fmt == "all") if plot is None else plot
-        )
-    except ReportError as error:
-        raise click.ClickException(str(error)) from None
+    result, written, messages = write_report(
+        paths, style=style, formats=formats, out=out, plot=(fmt == "all") if plot is None else plot
+    )
     for problem in result.problems:
         click.echo(f"skipped {problem}", err=True)
     if out is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from scsa_yolo.cli.command import Command
 from scsa_yolo.cliutil import device_option, training_arguments
 from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS, placement_names
 
@@ -41,39 +42,26 @@ _OWN_KEYS = {
 def resolve_training_data(data: str, root: Path | None, echo=click.echo) -> Path:
     """Data YAML for ``--data``; a generated dataset (``synthetic``, ``synthetic-lowlight``,
     ...) is generated when missing."""
-    from scsa_yolo.data.convert.recipes import RecipeOptionError
-    from scsa_yolo.data.layout.paths import DatasetNotPrepared
     from scsa_yolo.data.prepare import resolve_or_prepare
 
-    try:
-        return resolve_or_prepare(data, root, echo=echo)
-    except (DatasetNotPrepared, RecipeOptionError) as error:
-        raise click.UsageError(str(error)) from None
+    return resolve_or_prepare(data, root, echo=echo)
 
 
 def resolve_model(model: str, attn: str | None, placement: str | None, pretrained: bool = False):
     """The model to train (:class:`scsa_yolo.integration.specs.ResolvedModel`): a weights
     file or a YAML file as it is unless ``--attn`` is given, a suite name as it says, and a
     bare stock name with ``--attn`` (default scsa)."""
-    from scsa_yolo.integration.specs import ModelArgumentError
     from scsa_yolo.integration.specs import resolve_model as resolve
 
-    try:
-        return resolve(model, attn, placement, default_attn=DEFAULT_ATTN, pretrained=pretrained)
-    except ModelArgumentError as error:
-        raise click.BadParameter(str(error), param_hint="--model/--attn/--placement") from None
+    return resolve(model, attn, placement, default_attn=DEFAULT_ATTN, pretrained=pretrained)
 
 
 def transfer_pretrained(source: Path, resolved, run_dir: Path) -> Path:
     """``--pretrained``: the checkpoint mapped into the model, written into the run folder."""
-    from scsa_yolo.integration.transfer import TransferError, transfer_checkpoint
-    from scsa_yolo.integration.ultralytics import YamlRowError
+    from scsa_yolo.integration.transfer import transfer_checkpoint
 
     target = run_dir / "pretrained.pt"
-    try:
-        report = transfer_checkpoint(source, resolved.argument, target)
-    except (TransferError, YamlRowError) as error:
-        raise click.ClickException(str(error)) from None
+    report = transfer_checkpoint(source, resolved.argument, target)
     (run_dir / "transfer.txt").write_text(report.table() + "\n")
     click.echo(f"pretrained: {report.transferred} tensors transferred from {source}, {report.new} new, "
                f"{report.skipped} skipped (table: {run_dir / 'transfer.txt'})")
@@ -90,6 +78,7 @@ def _batch_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
 
 @click.command(
     name="train",
+    cls=Command,
     context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
 )
 @click.option("--data", default=DEFAULT_DATA, show_default=True,
@@ -141,8 +130,7 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
     run_name = name or _default_name(resolved, model, data)
     spec = resolved.argument
 
-    from scsa_yolo.integration.checkpoints import CheckpointError, load_yolo
-    from scsa_yolo.integration.ultralytics import YamlRowError
+    from scsa_yolo.integration.checkpoints import load_yolo
 
     args: dict[str, Any] = {
         "data": str(data_yaml),
@@ -162,11 +150,8 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
         args["pretrained"] = str(transfer_pretrained(pretrained, resolved, run_dir))
         args["exist_ok"] = True
     click.echo(f"model {spec} | data {data_yaml} | {epochs} epochs at {imgsz} px, batch {batch}")
-    try:
-        trainer_model = load_yolo(spec)
-        trainer_model.train(**args)
-    except (YamlRowError, CheckpointError) as error:  # both name the file
-        raise click.ClickException(str(error)) from None
+    trainer_model = load_yolo(spec)
+    trainer_model.train(**args)
     trainer = trainer_model.trainer
     best = Path(trainer.best) if trainer is not None else None
     if best is not None and best.is_file():

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from scsa_yolo.cli.command import Command
 from scsa_yolo.cliutil import device_option
 
 
-@click.command(name="val")
+@click.command(name="val", cls=Command)
 @click.option("--model", "model", required=True, help="Run folder (its weights/best.pt is used) or a .pt checkpoint.")
 @click.option("--data", default=None, help="Dataset name prepared under the data root, or a data YAML. Default: the training data of the checkpoint.")
 @click.option("--split", default="val", show_default=True, help="Split of the data YAML to evaluate.")
@@ -30,22 +31,16 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
     when the dataset has none. Ultralytics' own mAP50-95 is printed for comparison.
     """
     from scsa_yolo.atomic import write_json_atomic
-    from scsa_yolo.data.layout.paths import DatasetNotPrepared
-    from scsa_yolo.eval import EvalError, evaluate
+    from scsa_yolo.eval import evaluate
     from scsa_yolo.records import METRIC_NAMES
 
     out_dir = None
     if out is not None:
         out_dir = out.parent / f"{out.stem}_files"
-    try:
-        result = evaluate(
-            model, data, split=split, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou,
-            out_dir=out_dir, workers=workers,
-        )
-    except EvalError as error:
-        raise click.ClickException(str(error)) from None
-    except DatasetNotPrepared as error:
-        raise click.UsageError(str(error)) from None
+    result = evaluate(
+        model, data, split=split, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou,
+        out_dir=out_dir, workers=workers,
+    )
     click.echo(result.summary())
     # Only files that outlive the command are named; without --out nothing is kept.
     if out is not None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import torch
 
+from scsa_yolo.errors import ScsaYoloError
+
 __all__ = ["DeviceRequestError", "check_device_request", "cpu_name", "cpu_threads", "device_name", "resolve_device"]
 
 _FORMS = "cpu, a GPU id (0), several (0,1) or cuda:0"
 
 
-class DeviceRequestError(ValueError):
+class DeviceRequestError(ScsaYoloError, ValueError):
     """A device request this machine cannot serve; the message says which devices exist."""
+
+    usage = True
 
 
 def _gpus_here() -> str:

@@ -19,15 +19,28 @@ class ScsaYoloError(Exception):
 
     ``usage``: True when the error is about what the user typed (an option, a name, a
     file they pointed at): the CLI exits 2 as for a usage error; False (the default) for
-    failures of the work itself (exit 1).
+    failures of the work itself (exit 1). ``option``: the command-line option the bad value
+    came through, when every raise of the class has one (the CLI names it).
     """
 
     usage: bool = False
+    option: str | None = None
 
     def at(self, where: str) -> "ScsaYoloError":
         """The same error (same type and attributes) with ``where`` before its message,
-        for a caller that knows the file or option the bad value came from."""
-        located = type(self).__new__(type(self))  # no __init__: subclasses take other arguments
-        located.__dict__.update(self.__dict__)
+        for a caller that knows the file the bad value came from."""
+        located = self._copy()
         located.args = (f"{where}: {self}",)
         return located
+
+    def for_option(self, option: str) -> "ScsaYoloError":
+        """The same error, naming the command-line ``option`` the bad value came through."""
+        named = self._copy()
+        named.option = option
+        return named
+
+    def _copy(self) -> "ScsaYoloError":
+        copy = type(self).__new__(type(self))  # no __init__: subclasses take other arguments
+        copy.__dict__.update(self.__dict__)
+        copy.args = self.args
+        return copy

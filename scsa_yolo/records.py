@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.atomic import write_json_atomic
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ _PROFILE_FIELDS = {
 }
 
 
-class RecordError(ValueError):
+class RecordError(ScsaYoloError, ValueError):
     """A record file that cannot be used; ``path`` names it, ``problems`` say why."""
 
     def __init__(self, path: str | Path, problems: list[str]):

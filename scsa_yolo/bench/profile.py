@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.device import device_name, resolve_device  # noqa: F401 (resolve_device re-exported for the CLI)
 from scsa_yolo.integration.training import quiet
 
@@ -57,6 +58,12 @@ ALL_OPS_CONVENTION = (
 # The paper's protocol (GPU) and the reduced CPU settings that stand in for it.
 GPU_SETTINGS = {"batch": 32, "warmup": 10, "reps": 100, "half": True}
 CPU_SETTINGS = {"batch": 2, "warmup": 2, "reps": 10, "half": False}
+
+
+class ProfileError(ScsaYoloError, ValueError):
+    """Profiling settings this machine cannot honour (fp16 on a CPU, an unknown dtype)."""
+
+    usage = True
 
 
 @dataclass
@@ -305,7 +312,7 @@ def profile_models(
     warmup = defaults["warmup"] if warmup is None else warmup
     half = defaults["half"] if half is None else half
     if half and dev.type != "cuda":
-        raise ValueError("half=True (fp16 autocast) needs a CUDA device; on CPU profile in fp32")
+        raise ProfileError("half=True (fp16 autocast) needs a CUDA device; on CPU profile in fp32")
 
     prepared = [_prepare(model, imgsz, channels, dev) for model in models]
     throughputs: list[float | None] = [None] * len(prepared)
@@ -423,9 +430,9 @@ def profile_layer(
     x = torch.randn(batch, channels, height, width, device=dev)
     amp_dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
     if dtype not in amp_dtype:
-        raise ValueError(f"dtype must be one of {list(amp_dtype)}, got {dtype!r}")
+        raise ProfileError(f"dtype must be one of {list(amp_dtype)}, got {dtype!r}")
     if amp_dtype[dtype] is not None and dev.type != "cuda" and dtype != "bf16":
-        raise ValueError(f"{dtype} autocast needs a CUDA device")
+        raise ProfileError(f"{dtype} autocast needs a CUDA device")
 
     def autocast():
         if amp_dtype[dtype] is None:

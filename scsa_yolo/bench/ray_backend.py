@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from scsa_yolo.bench.grid import GridError
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.bench.runner import (
     RESUME,
     Echo,
@@ -57,6 +58,11 @@ from scsa_yolo.data.layout.paths import DATA_ROOT_ENV, default_data_root, resolv
 from scsa_yolo.records import RECORD_NAME
 
 INSTALL_HINT = 'pip install "scsa-yolo[ray]"'
+
+
+class ClusterError(ScsaYoloError, RuntimeError):
+    """The cluster cannot run the grid as it is (unreachable, no node big enough, folders it
+    does not share); the message says what to change."""
 OUT_ENV = "SCSA_YOLO_BENCH_OUT"  # the out folder as a node mounts it, when not at the driver's path
 PROBE_FOLDER = ".scsa-yolo-probe"
 RETRIES = 2
@@ -209,7 +215,7 @@ def connect(ray, address: str | None, echo: Echo) -> bool:
         where = "start a local Ray" if address is None else f"connect to the Ray cluster at {address}"
         hint = ("Start one with `ray start --head` on the head node (and `ray start --address HEAD:6379` on the "
                 "others), or leave out --address to start a local Ray.") if address is not None else ""
-        raise GridError(f"cannot {where}: {error}. {hint}".strip()) from None
+        raise ClusterError(f"cannot {where}: {error}. {hint}".strip()) from None
     return True
 
 
@@ -221,7 +227,7 @@ def check_reachable(address: str, timeout_s: float = 10.0) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as error:
-        raise GridError(f"--address {address}: nothing answers there ({error}). Is the Ray head running? "
+        raise ClusterError(f"--address {address}: nothing answers there ({error}). Is the Ray head running? "
                         "`ray start --head` prints the address to use (HOST:6379 by default).") from None
 
 
@@ -245,7 +251,7 @@ def check_fits(nodes: list[dict], cpus: float, gpus: float) -> None:
         return
     have = "; ".join(f"{_node_name(n)}: {n['Resources'].get('CPU', 0):g} CPU, {n['Resources'].get('GPU', 0):g} GPU"
                      for n in nodes)
-    raise GridError(f"no node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for one run ({have}). "
+    raise ClusterError(f"no node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for one run ({have}). "
                     "Lower --cpus-per-run / --gpus-per-run, or add such a node.")
 
 
@@ -265,7 +271,7 @@ def check_shared_out(ray, out: Path, data_root: Path, cwd: Path, planned: list[P
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{token}.driver").write_text(token)
     except OSError as error:
-        raise GridError(f"cannot write in the out folder {out}: {error}") from None
+        raise ClusterError(f"cannot write in the out folder {out}: {error}") from None
     datasets = sorted({p.spec.dataset.text for p in planned})
     files = sorted({p.spec.pretrained for p in planned if p.spec.pretrained})
     probe = ray.remote(probe_task)
@@ -311,7 +317,7 @@ def check_shared_out(ray, out: Path, data_root: Path, cwd: Path, planned: list[P
         except OSError:
             pass  # another grid's probe, or a node's file that never showed up here
     if problems:
-        raise GridError(
+        raise ClusterError(
             "the Ray workers do not share this grid's folders:\n" + "\n".join(f"  {p}" for p in problems) +
             f"\n--backend ray needs the out folder ({out}) and the data root ({data_root}) on storage every node "
             f"mounts (NFS or similar), at the same path or at the paths in {OUT_ENV} and {DATA_ROOT_ENV} set on "

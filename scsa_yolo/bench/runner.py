@@ -27,7 +27,7 @@ from typing import Callable
 
 from scsa_yolo.bench.datasets import RESOLVED_KEY, DatasetStatus, resolve_datasets
 from scsa_yolo.bench.grid import Grid, GridError, RunSpec
-from scsa_yolo.identity import IdentityError
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.records import RECORD_NAME, RecordError, load_record
 from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, SPEC_NAME, read_json
@@ -102,6 +102,12 @@ def _run_state(spec: RunSpec, run_dir: Path) -> tuple[str, str]:
     return NEW, ""
 
 
+class RunFolderConflict(GridError):
+    """Run folders that hold runs of other settings; the message lists them and the fix."""
+
+    usage = False
+
+
 def conflicts_message(planned: list[PlannedRun]) -> str | None:
     conflicts = [p for p in planned if p.state == CONFLICT]
     if not conflicts:
@@ -150,7 +156,7 @@ def check_models(grid: Grid) -> None:
     """
     import tempfile
 
-    from scsa_yolo.integration.specs import ModelArgumentError, model_argument
+    from scsa_yolo.integration.specs import model_argument
     from scsa_yolo.integration.transfer import TransferError, transfer_checkpoint
 
     for model, plain in zip(grid.models, grid.model_ids):
@@ -158,8 +164,8 @@ def check_models(grid: Grid) -> None:
             for placement in [None] if attn == "none" else grid.placements:
                 try:
                     model_argument(plain.with_(attn=attn, placement=placement))
-                except (ModelArgumentError, IdentityError) as error:
-                    raise GridError(f"--models {model} / --attns {attn} / --placement {placement}: {error}") from None
+                except ScsaYoloError as error:
+                    raise error.at(f"--models {model} / --attns {attn} / --placement {placement}") from None
         source = grid.pretrained_for(model)
         if source is None:
             continue
@@ -336,7 +342,7 @@ def begin_grid(planned: list[PlannedRun], echo: Echo) -> tuple[GridOutcome, list
     """
     message = conflicts_message(planned)
     if message:
-        raise GridError(message)
+        raise RunFolderConflict(message)
     outcome = GridOutcome(planned)
     todo = [(i, p) for i, p in enumerate(planned, 1) if p.state != DONE]
     outcome.skipped = [p for p in planned if p.state == DONE]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from scsa_yolo.errors import ScsaYoloError
 from ..text import human_bytes
 from .convert.events import ConversionLog
 from .convert.recipes import Recipe, RecipeOptionError, get_recipe, is_generated
@@ -30,7 +31,7 @@ from .layout.writer import DatasetWriter, staging_dir
 SOURCES_DIR = ".sources"  # ROOT/.sources/NAME/{archives,extracted}: downloads and unpacked archives
 
 
-class PrepareError(RuntimeError):
+class PrepareError(ScsaYoloError, RuntimeError):
     """The request cannot be carried out as given; the message says what to do."""
 
 

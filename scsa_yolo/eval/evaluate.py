@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.data.layout.ground_truth import category_id_for_class
 from scsa_yolo.eval.coco import CocoMetrics, coco_metrics
@@ -26,7 +27,7 @@ from scsa_yolo.integration.validation import collecting_validator
 from scsa_yolo.records import METRIC_NAMES
 
 
-class EvalError(RuntimeError):
+class EvalError(ScsaYoloError, RuntimeError):
     """Evaluation cannot proceed; the message says which file or argument is wrong."""
 
 
@@ -126,12 +127,9 @@ def evaluate(
 
     started = time.perf_counter()
     weights = resolve_weights(weights_or_run)
-    from scsa_yolo.integration.checkpoints import CheckpointError, load_yolo
+    from scsa_yolo.integration.checkpoints import load_yolo
 
-    try:
-        model = load_yolo(weights)  # registers our layers before the checkpoint is unpickled
-    except CheckpointError as error:
-        raise EvalError(str(error)) from None
+    model = load_yolo(weights)  # registers our layers before the checkpoint is unpickled
     train_args = dict(getattr(model, "ckpt", None) or {}).get("train_args") or {}
     if data is None:
         data = train_args.get("data")

@@ -9,11 +9,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scsa_yolo.errors import ScsaYoloError
+
 __all__ = ["ExplainInputError", "Image", "find_images", "load_images", "to_batch"]
 
 
-class ExplainInputError(ValueError):
+class ExplainInputError(ScsaYoloError, ValueError):
     """No images, an unreadable image, or a path that does not exist; says what to give."""
+
+    usage = True
+    option = "--images"
 
 
 def find_images(paths: Sequence[str | Path], limit: int | None = None) -> list[Path]:

@@ -21,11 +21,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from scsa_yolo.errors import ScsaYoloError
+
 __all__ = ["AttentionLayer", "LayerSelectionError", "attention_classes", "find_attention_layers", "select_layers"]
 
 
-class LayerSelectionError(ValueError):
+class LayerSelectionError(ScsaYoloError, ValueError):
     """A ``--layers`` name that no model holds; the message lists the valid names."""
+
+    usage = True
+    option = "--layers"
 
 
 def attention_classes() -> tuple[type[nn.Module], ...]:

@@ -70,13 +70,17 @@ def load_models(models: Sequence[str], device: torch.device) -> list[ExplainMode
         scsa_yolo.integration.checkpoints.CheckpointError: a ``.pt`` that cannot be loaded.
         scsa_yolo.integration.ultralytics.YamlRowError: a YAML row that cannot be built.
     """
+    from scsa_yolo.errors import ScsaYoloError
     from scsa_yolo.integration.checkpoints import load_yolo
     from scsa_yolo.integration.specs import resolve_model
 
     loaded: list[ExplainModel] = []
     seen: dict[str, int] = {}
     for given in models:
-        resolved = resolve_model(given, attn=None, placement=None)
+        try:
+            resolved = resolve_model(given, attn=None, placement=None)
+        except ScsaYoloError as error:
+            raise error.for_option("--model") from None
         yolo = load_yolo(resolved.argument, verbose=False)
         yolo.model.to(device).eval()
         label = _label(given, resolved.argument, yolo)

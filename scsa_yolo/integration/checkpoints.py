@@ -13,12 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scsa_yolo.errors import ScsaYoloError
+
 __all__ = ["CheckpointError", "load_checkpoint", "load_yolo", "model_in"]
 
 _FIX = "re-download or re-export it, or pass another checkpoint"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ScsaYoloError, ValueError):
     """A checkpoint file that cannot be used; the message names the file and the fix."""
 
 

@@ -162,7 +162,7 @@ def resolve_model(model: str, attn: str | None = None, placement: str | None = N
             raise ModelArgumentError(f"model YAML {text} not found")
         if attn is None:
             return ResolvedModel(str(path), ModelId.try_parse(path.name) if _is_ours(path) else None, "yaml")
-        return _from_id(lambda: ModelId.create(str(path), attn, placement, pretrained))
+        return model_argument(ModelId.create(str(path), attn, placement, pretrained))
 
     try:
         named = ModelId.parse(text)
@@ -187,14 +187,7 @@ def resolve_model(model: str, attn: str | None = None, placement: str | None = N
                 f"or name the model without it (--model {named.model} --attn {named.attn} --placement {placement})")
         return model_argument(named.with_(pretrained=pretrained))
     chosen = attn if attn is not None else default_attn
-    return _from_id(lambda: ModelId.create(named.model, chosen, placement, pretrained))
-
-
-def _from_id(make) -> ResolvedModel:
-    try:
-        return model_argument(make())
-    except IdentityError as error:
-        raise ModelArgumentError(str(error)) from None
+    return model_argument(ModelId.create(named.model, chosen, placement, pretrained))
 
 
 def _is_ours(path: Path) -> bool:

@@ -28,9 +28,13 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from scsa_yolo.errors import ScsaYoloError
 
-class TrainArgumentError(ValueError):
+
+class TrainArgumentError(ScsaYoloError, ValueError):
     """A training argument Ultralytics does not accept; ``key`` names it."""
+
+    usage = True
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)

@@ -31,10 +31,11 @@ from typing import Any
 
 import torch
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.models.generate import BLOCK_MODULE, RESIDUAL_MODULE
 
 
-class TransferError(ValueError):
+class TransferError(ScsaYoloError, ValueError):
     """A checkpoint that cannot be mapped into the target model; says why and what to do."""
 
 
@@ -326,7 +327,7 @@ def transfer_checkpoint(weights: str | Path, argument: str, out: str | Path, nc:
         try:
             rows = align(source.yaml, target.yaml)
         except TransferError as error:  # name the file too: a grid may transfer several
-            raise TransferError(f"{weights} -> {argument}: {error}") from None
+            raise error.at(f"{weights} -> {argument}") from None
     merged, report = map_state(source.state, rows, target)
     target.load_state_dict(merged)
     target.to(source.dtype).float()  # the new tensors rounded as they will be written: the report tells the file

@@ -69,16 +69,17 @@ TASKS_MODULE = "ultralytics.nn.tasks"
 #: modules that bind ``yaml_model_load`` from the tasks module at import time.
 _YAML_LOAD_IMPORTERS = ("ultralytics.nn", "ultralytics.engine.model")
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.models.generate import BLOCK_MODULE, RESIDUAL_MODULE, SHORTCUT_BLOCKS
 
 _registered: dict[int, str] = {}  # id(tasks module) -> "ok" | "unsupported"
 
 
-class UnsupportedUltralyticsError(RuntimeError):
+class UnsupportedUltralyticsError(ScsaYoloError, RuntimeError):
     """The installed ultralytics is outside the range this scsa-yolo supports."""
 
 
-class YamlRowError(ValueError):
+class YamlRowError(ScsaYoloError, ValueError):
     """A row of a model YAML could not be built; the message names the file (when the model
     came from one) and the row."""
 

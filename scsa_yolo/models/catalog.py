@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from scsa_yolo.identity import FAMILY_FOLDERS, PLACEMENTS, TASKS, ModelId, attention, family_yaml, stock_base
+from scsa_yolo.identity import FAMILY_FOLDERS, PLACEMENTS, TASKS, IdentityError, ModelId, attention, family_yaml, stock_base
 
 if TYPE_CHECKING:
     from scsa_yolo.nn.registry import AttentionSpec
@@ -101,12 +101,11 @@ def attention_row(attn: str) -> "AttentionSpec":
     """The registry's record of an attention that adds a layer (module name, YAML args, label).
 
     Raises:
-        IdentityError: unknown attention (a ValueError).
-        ModelYamlError: ``none``, which adds no layer.
+        IdentityError: unknown attention, or ``none``, which adds no layer.
     """
     spec = attention(attn)
     if not spec.yaml_module:
-        raise ModelYamlError(f"attention {spec.name!r} adds no layer; use the stock model YAML instead")
+        raise IdentityError(f"attention {spec.name!r} adds no layer; use the stock model YAML instead")
     return spec
 
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from scsa_yolo.errors import ScsaYoloError
 
-def layer_error(layer: str, argument: str, value: object, problem: str) -> ValueError:
-    """A ValueError such as ``SCSA: channels=30 must be divisible by ...``."""
-    return ValueError(f"{layer}: {argument}={value!r} {problem}")
+
+class LayerArgumentError(ScsaYoloError, ValueError):
+    """A layer argument the layer cannot take (``SCSA: channels=30 must be divisible by ...``)."""
+
+    usage = True
+
+
+def layer_error(layer: str, argument: str, value: object, problem: str) -> LayerArgumentError:
+    """The error for ``layer``'s ``argument`` of ``value``: ``SCSA: channels=30 must be divisible by ...``."""
+    return LayerArgumentError(f"{layer}: {argument}={value!r} {problem}")
 
 
 def check_choice(layer: str, argument: str, value: object, choices: Sequence[str]) -> None:

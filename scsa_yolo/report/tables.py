@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.identity import PLACEMENTS
 from scsa_yolo.report import STYLES
 from scsa_yolo.report.load import COST, FINE_TUNED, METRICS, SCRATCH, empty_row
@@ -169,7 +170,7 @@ class Table:
     diff: "Table | None" = None  # differences to the plain model, printed below this table
 
 
-class ReportError(ValueError):
+class ReportError(ScsaYoloError, ValueError):
     """Rows that cannot make the requested table (the message says what is missing)."""
 
 

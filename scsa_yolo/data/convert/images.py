@@ -7,6 +7,8 @@ import shutil
 import warnings
 from pathlib import Path
 
+from scsa_yolo.errors import ScsaYoloError
+
 # EXIF tag 0x0112: orientation. 1 (or absent) means the stored pixels are upright.
 _EXIF_ORIENTATION = 0x0112
 
@@ -14,7 +16,7 @@ LINK_MODES = ("auto", "hardlink", "symlink", "copy")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class ImageProblem(Exception):
+class ImageProblem(ScsaYoloError):
     """An image file that is missing, empty or not readable as an image."""
 
 

@@ -14,16 +14,18 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from scsa_yolo.errors import ScsaYoloError
+
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 COMPLETE_MARKER = ".extracted"
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(ScsaYoloError, ValueError):
     """An archive entry would land outside the target folder or is not a plain file."""
 
 
-class ArchiveError(ValueError):
+class ArchiveError(ScsaYoloError, ValueError):
     """A file that is not a readable zip or tar archive."""
 
 

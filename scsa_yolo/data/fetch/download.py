@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.text import human_bytes
 
 
@@ -60,7 +61,7 @@ class RemoteFile:
         return not self.splits or bool(set(self.splits) & splits)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ScsaYoloError, RuntimeError):
     """A download failed; the message names the URL and what to do."""
 
 

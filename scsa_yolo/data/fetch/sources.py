@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
+from scsa_yolo.errors import ScsaYoloError
 from .archives import archive_stem, extract, is_archive
 from .download import DownloadError, RemoteFile, download, verify_local
 
@@ -17,11 +18,11 @@ from .download import DownloadError, RemoteFile, download, verify_local
 _SKIP_DIRS = {".git", "__MACOSX", ".DS_Store"}
 
 
-class SourceMissing(FileNotFoundError):
+class SourceMissing(ScsaYoloError, FileNotFoundError):
     """A file or folder the recipe needs is not in the source; the message says what to get."""
 
 
-class SourceError(ValueError):
+class SourceError(ScsaYoloError, ValueError):
     """A source file that exists but cannot be read as what it should be (names the file)."""
 
 

@@ -14,13 +14,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.text import format_table
 from scsa_yolo.data.convert.images import IMAGE_SUFFIXES
 from .ground_truth import parse_label_line
 from .paths import DATA_YAML_NAME, manifest_path
 
 
-class ManifestError(ValueError):
+class ManifestError(ScsaYoloError, ValueError):
     """A manifest that cannot be read or is not ours."""
 
 

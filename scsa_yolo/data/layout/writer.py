@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo import __version__
 from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.data.convert.events import ACTION_SKIPPED, DUPLICATE_IMAGE, ConversionLog
@@ -49,7 +50,7 @@ def size_band(w: float, h: float) -> str:
     return "small" if area < 32**2 else "medium" if area < 96**2 else "large"
 
 
-class EmptySplitError(ValueError):
+class EmptySplitError(ScsaYoloError, ValueError):
     """A requested split ended up with no image at all (wrong source folder, all images unreadable)."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Sequence
 
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.data.fetch.download import RemoteFile
 from scsa_yolo.data.fetch.sources import SourceMissing, SourceTree
 from ..boxes import GtBox
@@ -32,12 +33,16 @@ from ..events import (
 from ..images import ImageProblem, probe_image
 
 
-class RecipeOptionError(ValueError):
+class RecipeOptionError(ScsaYoloError, ValueError):
     """An option a recipe does not have, or a value outside its choices."""
 
+    usage = True
 
-class UnknownDataset(ValueError):
+
+class UnknownDataset(ScsaYoloError, ValueError):
     """A dataset name no recipe has."""
+
+    usage = True
 
 
 @dataclass(frozen=True)
