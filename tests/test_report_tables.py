@@ -222,6 +222,21 @@ def test_report_cli_bad_style_and_format(record_dir):
     assert outcome.exit_code == 2 and "does not exist" in outcome.output
 
 
+def test_the_papers_table_names_are_styles_too(record_dir):
+    """Issue 26: the README's `--style table1` exited 2; the paper's Table 1 is our ablation style."""
+    from scsa_yolo.cli.main import main
+
+    as_paper = CliRunner().invoke(main, ["report", str(record_dir), "--style", "table1"])
+    as_ours = CliRunner().invoke(main, ["report", str(record_dir), "--style", "ablation"])
+    assert as_paper.exit_code == 0, as_paper.output
+    assert as_paper.output == as_ours.output and "SCSA ablations (Table 1 style)" in as_paper.output
+    assert make_report([record_dir], "table1").table.style == "ablation"
+    for name in ("table2", "table3", "table4"):  # the paper's other detection tables keep their names
+        assert make_report([record_dir], name).table.style == name
+    outcome = CliRunner().invoke(main, ["report", str(record_dir), "--style", "table5"])
+    assert outcome.exit_code == 2 and "'ablation', 'table1'" in outcome.output
+
+
 def test_report_cli_all_formats_and_plot(record_dir, tmp_path):
     from scsa_yolo.cli.main import main
 

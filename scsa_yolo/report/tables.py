@@ -10,7 +10,8 @@ turns it into Markdown, LaTeX, HTML or CSV. Styles:
 * ``table2``: rows per model and method; Params, GFLOPs, throughput, its ratio to the plain
   model, latency, AP (Table 2).
 * ``ablation``: the SCSA variants of Table 1 in the paper's order, grouped as the paper
-  groups them; throughput, AP, AP50 per model.
+  groups them; throughput, AP, AP50 per model. ``table1``, the paper's name for it, is
+  accepted as well (:data:`STYLE_ALIASES`).
 
 Rows: the method label names the attention, its placement and the start of fine-tuned
 runs (``-``, ``+SCSA (block)``, ``- (ft)``, ``+SCSA (block, ft)``); within a block, runs
@@ -43,6 +44,10 @@ from scsa_yolo.report.load import COST, FINE_TUNED, METRICS, SCRATCH, empty_row
 from scsa_yolo.report.stats import difference
 
 STYLES = ("table4", "table3", "table2", "ablation")
+#: The paper's table names that differ from our style names (its Table 1 is the ablation study).
+STYLE_ALIASES = {"table1": "ablation"}
+#: Every name a user may give for a style: the styles, then the aliases.
+STYLE_NAMES = (*STYLES, *STYLE_ALIASES)
 MODEL_SCALES = "nsmlx"
 TIMING = ("throughput", "latency_ms")
 #: Fewer epochs than Ultralytics' default schedule: a report says its ranks may not hold.
@@ -522,6 +527,18 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
     return notes
 
 
+def resolve_style(name: str) -> str:
+    """A style or the paper's name for one (``table1``) -> the style (``ablation``).
+
+    Raises:
+        ReportError: a name that is neither.
+    """
+    style = STYLE_ALIASES.get(name, name)
+    if style not in STYLES:
+        raise ReportError(f"unknown report style '{name}'; choose one of: {', '.join(STYLE_NAMES)}")
+    return style
+
+
 def build_table(rows: list[dict], style: str = "table4") -> Table:
     """The table of ``style`` for these run rows, with the differences to the plain model
     (:attr:`Table.diff`) where there are seeds to compare.
@@ -529,8 +546,7 @@ def build_table(rows: list[dict], style: str = "table4") -> Table:
     Raises:
         ReportError: unknown style, no rows, or no row with what the style needs.
     """
-    if style not in STYLES:
-        raise ReportError(f"unknown report style '{style}'; choose one of: {', '.join(STYLES)}")
+    style = resolve_style(style)
     frame = prepare_frame(rows)
     block_order = _block_order(frame)
     models = sorted(frame["model"].unique(), key=_model_sort_key)
