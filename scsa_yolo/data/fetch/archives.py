@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import stat
 import tarfile
 import zipfile
@@ -135,9 +134,9 @@ def extract(archive: str | Path, dest: str | Path, *, progress: bool = True) -> 
     with _open(archive) as (kind, handle):
         plan = _zip_plan(archive, handle) if kind == "zip" else _tar_plan(archive, handle)
         staging.mkdir(parents=True)
-        from ultralytics.utils.tqdm import TQDM  # Ultralytics' progress bar; imports torch, so not at module level
+        from scsa_yolo.integration.progress import progress_bar  # imports torch: not at module level
 
-        bar = TQDM(desc=f"extracting {archive.name}", total=len(plan), unit="files", disable=not progress, file=sys.stderr)
+        bar = progress_bar(f"extracting {archive.name}", len(plan), "files", enabled=progress)
         try:
             for entry, relative, is_dir in plan:
                 target = staging.joinpath(*relative.parts)

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import socket
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -339,10 +338,9 @@ def _fetch(
             start, mode = 0, "wb"  # server ignored the range: start over
             length = response.headers.get("Content-Length")
             offered = int(length) if length is not None else None
-        from ultralytics.utils.tqdm import TQDM  # Ultralytics' progress bar; imports torch, so not at module level
+        from scsa_yolo.integration.progress import progress_bar  # imports torch: not at module level
 
-        bar = TQDM(desc=remote.name, total=expected or offered, initial=start, unit="B", disable=not show_progress,
-                   file=sys.stderr)
+        bar = progress_bar(remote.name, expected or offered, "B", enabled=show_progress, initial=start)
         with open(part, mode) as handle:
             while block := response.read(chunk_size):
                 handle.write(block)

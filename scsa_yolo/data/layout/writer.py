@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import shutil
-import sys
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -111,7 +110,7 @@ class DatasetWriter:
 
     # --- images and labels ---------------------------------------------------------------
     def _write_images(self, conversion: Conversion, log: ConversionLog) -> dict[str, _SplitStats]:
-        from ultralytics.utils.tqdm import TQDM  # Ultralytics' progress bar; imports torch, so not at module level
+        from scsa_yolo.integration.progress import progress_bar  # imports torch: not at module level
 
         stats: dict[str, _SplitStats] = {}
         gt_images: dict[str, list[GtImage]] = {}
@@ -126,8 +125,7 @@ class DatasetWriter:
                 stats.setdefault(split, _SplitStats())
                 (self.staging / "images" / split).mkdir(parents=True, exist_ok=True)
                 (self.staging / "labels" / split).mkdir(parents=True, exist_ok=True)
-                bar = TQDM(desc=f"converting {split}", total=conversion.totals.get(split), unit="images",
-                           disable=not self.progress, file=sys.stderr)
+                bar = progress_bar(f"converting {split}", conversion.totals.get(split), "images", enabled=self.progress)
             bar.update()
             name = PurePosixPath(image.name)
             label_key = name.with_suffix("").as_posix().lower()  # a.jpg and a.png would share a.txt
