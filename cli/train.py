@@ -156,9 +156,12 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
         args["pretrained"] = str(transfer_pretrained(pretrained, resolved, run_dir))
         args["exist_ok"] = True
     click.echo(f"model {spec} | data {data_yaml} | {epochs} epochs at {imgsz} px, batch {batch}")
+    from scsa_yolo.integration.progress import plain_ultralytics_bars
+
     try:
         trainer_model = YOLO(spec)
-        trainer_model.train(**args)
+        with plain_ultralytics_bars():  # one line per epoch in a pipe or a log
+            trainer_model.train(**args)
     except YamlRowError as error:
         raise click.ClickException(f"{_model_file(spec)}: {error}") from None
     trainer = trainer_model.trainer

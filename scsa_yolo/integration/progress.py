@@ -8,15 +8,23 @@ On a terminal the bar redraws itself in place (``\\r`` and the erase-line code `
 Where stderr is not a terminal (piped to ``tee``, redirected to a log, a CI job) those
 codes would land in the file as garbage, so the bar becomes :class:`PlainProgress`: plain
 lines, one every :data:`PLAIN_INTERVAL_S` seconds at most and one at the end.
+
+Ultralytics' own bars (training epochs, validation) redraw the same way wherever they
+print. :func:`plain_ultralytics_bars` makes them print one plain line per bar, at its end,
+while stdout is not a terminal. Touch point: ``TQDM.__init__`` asks the module function
+``ultralytics.utils.tqdm.is_noninteractive_console()`` (true on GitHub Actions) whether to
+redraw; the context manager answers yes for its duration. Ultralytics' colours stay.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
-__all__ = ["PlainProgress", "progress_bar"]
+__all__ = ["PlainProgress", "plain_ultralytics_bars", "progress_bar"]
 
 #: Shortest time between two lines of a :class:`PlainProgress` (the last line always prints).
 PLAIN_INTERVAL_S = 30.0
@@ -38,6 +46,26 @@ def progress_bar(desc: str, total: int | float | None, unit: str, *, enabled: bo
     from ultralytics.utils.tqdm import TQDM
 
     return TQDM(desc=desc, total=total, initial=initial, unit=unit, disable=not enabled, file=stream)
+
+
+@contextlib.contextmanager
+def plain_ultralytics_bars(stream: TextIO | None = None) -> Iterator[None]:
+    """Ultralytics' bars as one plain line each, at their end, while ``stream`` (default:
+    stdout, where they print) is not a terminal; on a terminal nothing changes."""
+    if is_terminal(sys.stdout if stream is None else stream):
+        yield
+        return
+    from ultralytics.utils import tqdm as bars
+
+    original = getattr(bars, "is_noninteractive_console", None)
+    if original is None:  # another Ultralytics: leave its bars as they are
+        yield
+        return
+    bars.is_noninteractive_console = lambda: True
+    try:
+        yield
+    finally:
+        bars.is_noninteractive_console = original
 
 
 def is_terminal(stream: TextIO) -> bool:
