@@ -16,7 +16,9 @@ turns it into Markdown, LaTeX, HTML or CSV. Styles:
 Rows: the method label names the attention, its placement and the start of fine-tuned
 runs (``-``, ``+SCSA (block)``, ``- (ft)``, ``+SCSA (block, ft)``); within a block, runs
 from scratch come first, then fine-tuned ones, each with the plain model first and one
-group of rows per placement. Runs of different starts are never averaged together.
+group of rows per placement. Runs of different starts are never averaged together. A row
+that holds a run whose training was interrupted and resumed carries ``‡`` after its
+method, and a note names those runs (a resumed run can score differently).
 
 Marks: within each block (dataset, or dataset and model where rows of several models are
 stacked), start and column, the best displayed value is ``best`` and the next distinct
@@ -107,6 +109,8 @@ class Cell:
         return None if self.mean is None else round(self.mean, self.decimals)
 
 
+#: Follows the method of a row that holds a resumed run (see :func:`_resumed_note`).
+RESUMED_MARK = "‡"
 NOT_SIGNIFICANT = "(ns)"
 NO_INTERVAL = "(no CI)"
 
@@ -260,6 +264,8 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     data["sources"] = grouped["source"].apply(lambda s: ",".join(sorted(set(s))))
     if "cpu_timing" in frame:
         data["cpu_timing"] = grouped["cpu_timing"].apply(lambda s: bool(s.fillna(False).astype(bool).any()))
+    if "resumed" in frame and frame["resumed"].fillna(False).astype(bool).any():  # a column only when it says something
+        data["resumed"] = grouped["resumed"].apply(lambda s: int(s.fillna(False).astype(bool).sum()))
     return data.reset_index()
 
 
@@ -329,13 +335,17 @@ def _grid_rows(
     cell_of = cell_of or _cell
     rows = []
     for key in keys:
-        cells, ns, cpu = [], [], False
+        cells, ns, cpu, resumed = [], [], False, False
         for group in groups:
             rec = lookup.get((key, group))
             cells += [cell_of(rec, column) for column in columns]
             ns.append(int(rec["n"]) if rec is not None else 0)
             cpu = cpu or (rec is not None and _true(rec.get("cpu_timing")))
-        rows.append(Row(block=str(key[0]), labels=labels_of(key), cells=cells, ns=ns, rank_key=rank_key_of(key),
+            resumed = resumed or (rec is not None and _true(rec.get("resumed")))
+        labels = labels_of(key)
+        if resumed:  # the last label is the method's
+            labels = [*labels[:-1], f"{labels[-1]} {RESUMED_MARK}"]
+        rows.append(Row(block=str(key[0]), labels=labels, cells=cells, ns=ns, rank_key=rank_key_of(key),
                         cpu_timing=cpu))
     return rows
 
@@ -496,6 +506,9 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
             "never averaged together, ranked (bold/underline) separately, and each is compared with the plain model of "
             "its own start."
         )
+    resumed_note = _resumed_note(frame)
+    if resumed_note:
+        notes.append(resumed_note)
     if (frame["source"] == "ultralytics").any():
         notes.append("† plain Ultralytics run (args.yaml + results.csv): Ultralytics' own mAP of its best epoch, not pycocotools; AP75 and size bands unavailable.")
     if keys & set(TIMING):
@@ -537,6 +550,29 @@ def resolve_style(name: str) -> str:
     if style not in STYLES:
         raise ReportError(f"unknown report style '{name}'; choose one of: {', '.join(STYLE_NAMES)}")
     return style
+
+
+#: Resumed runs named in the note; more are counted.
+RESUMED_LISTED = 8
+
+
+def _resumed_note(frame: pd.DataFrame) -> str | None:
+    """The note on rows marked :data:`RESUMED_MARK`, naming their resumed runs; None without any."""
+    if "resumed" not in frame:
+        return None
+    runs = sorted(str(r) for r in frame.loc[frame["resumed"].fillna(False).astype(bool), "run_id"].fillna("?"))
+    if not runs:
+        return None
+    listed = ", ".join(runs[:RESUMED_LISTED])
+    if len(runs) > RESUMED_LISTED:
+        listed += f" and {len(runs) - RESUMED_LISTED} more"
+    count = f"{len(runs)} such run{'s' if len(runs) > 1 else ''}"
+    return (
+        f"{RESUMED_MARK}: the row holds a run whose training was interrupted and resumed from its last checkpoint "
+        f"({count}: {listed}). Such a run continues from the checkpoint's EMA weights in fp16 with a new random state "
+        "for data order and augmentation, so it can score differently from an uninterrupted one; for an exact "
+        "comparison delete its folder and run the bench again."
+    )
 
 
 def build_table(rows: list[dict], style: str = "table4") -> Table:
