@@ -258,3 +258,22 @@ def test_the_check_catches_a_command_that_drifted(argv, problem):
     """The checker is not a rubber stamp: each of these is refused with the reason."""
     problems = check_command(argv, _domains())
     assert any(problem in p for p in problems), problems
+
+
+def test_the_readme_names_every_file_of_the_bench_report(tmp_path):
+    """Issue 26: the bench wrote report.notes.txt, which the README did not list. Every file
+    `scsa-yolo bench` writes into its report (as cli/bench.py calls write_report) is named."""
+    from test_report_tables import _records
+
+    from scsa_yolo.records import write_record
+    from scsa_yolo.report.build import write_report
+    from scsa_yolo.report.render import FORMATS
+
+    for i, record in enumerate(_records()):
+        write_record(record, tmp_path / "runs" / f"r{i:02d}" / "record.json")
+    _, written, _ = write_report([tmp_path / "runs"], formats=FORMATS, out=tmp_path / "bench" / "report", plot=True)
+    text = (ROOT / "README.md").read_text()
+    named = set()
+    for stem, choices, single in re.findall(r"runs/bench/(report)\.(?:\{([^}]*)\}|([\w.]+))", text):
+        named |= {f"{stem}.{ext}" for ext in (choices.split(",") if choices else [single])}
+    assert {path.name for path in written} <= named, sorted({path.name for path in written} - named)
