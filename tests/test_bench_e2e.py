@@ -86,6 +86,19 @@ def test_bench_writes_a_valid_record_per_run_and_prints_the_report(bench_run):
         assert (root / "runs" / f"report.{ext}").is_file()
 
 
+def test_piped_bench_output_and_worker_logs_have_no_redraw_codes(bench_run):
+    """Issue 26: progress bars wrote CR and ESC [K into pipes and logs; the bench's piped output
+    and each run's worker.log (Ultralytics' epoch and validation bars included) are plain lines."""
+    root, _, output, _ = bench_run
+    assert "\x1b[K" not in output and "\r" not in output
+    logs = sorted((root / "runs" / "synthetic").glob("*/worker.log"))
+    assert len(logs) == 2
+    for log in logs:
+        text = log.read_text()
+        assert "\x1b[K" not in text and "\r" not in text, log
+        assert "Class     Images  Instances" in text  # the validation bar's line is there
+
+
 def test_record_metrics_equal_pycocotools_on_the_run_files(bench_run):
     root, *_ = bench_run
     run = root / "runs" / "synthetic" / "yolov8n-scsa-backbone-res-s0"

@@ -272,8 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="Ultralytics device string (cpu, 0, 0,1)")
     args = parser.parse_args(argv)
     watch_parent()
+    from scsa_yolo.integration.progress import plain_ultralytics_bars
+
     try:
-        path = run(args.run_dir, args.device)
+        with plain_ultralytics_bars():  # stdout is worker.log: one line per bar, no redraw codes
+            path = run(args.run_dir, args.device)
     except KeyboardInterrupt:
         print("worker interrupted; re-run the grid to resume from the last checkpoint", file=sys.stderr)
         return 130
