@@ -182,6 +182,25 @@ def test_a_killed_grid_resumes_from_last_checkpoint(tmp_path):
         epochs_logged = [int(float(row["epoch"])) for row in csv.DictReader(handle)]
     assert epochs_logged == list(range(1, epochs + 1))  # each epoch once: continued, not restarted
     assert "Resuming training" in (run / "worker.log").read_text()
+    assert json.loads((run / "timing.json").read_text())["resumed"] is True  # kept for a later session
+
+
+def test_a_resumed_training_stays_resumed_when_a_later_session_only_evaluates(bench_run, tmp_path):
+    """A run resumed, then stopped again during its evaluation, is finished on the next
+    session without training: its record must still say train_mode resumed (the report marks
+    such runs), not already-trained."""
+    from scsa_yolo.bench.grid import RunSpec
+    from scsa_yolo.bench.worker import SPEC_NAME, TIMING_NAME, train
+
+    root, *_ = bench_run
+    run = tmp_path / "yolov8n-none-s0"
+    shutil.copytree(root / "runs" / "synthetic" / "yolov8n-none-s0", run)
+    spec = RunSpec.from_json(json.loads((run / SPEC_NAME).read_text()))
+    timing = json.loads((run / TIMING_NAME).read_text())
+    assert timing["resumed"] is False  # trained in one go
+    assert train(spec, run, tmp_path / "unused.yaml", "cpu")["mode"] == "already-trained"
+    (run / TIMING_NAME).write_text(json.dumps({**timing, "resumed": True}))  # as a resumed session leaves it
+    assert train(spec, run, tmp_path / "unused.yaml", "cpu") == {"mode": "resumed", "train_s": timing["train_s"]}
 
 
 def test_sigterm_stops_the_grid_gently_and_the_same_command_resumes(tmp_path):

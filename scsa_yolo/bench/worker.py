@@ -121,11 +121,14 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
     timing = read_json(run_dir / TIMING_NAME, {}) or {}
     previous = float(timing.get("train_s", 0.0))
     state = checkpoint_state(last) if last.is_file() else "none"
+    # A training once resumed stays "resumed" in the record, even when a later session only
+    # evaluates it: a resumed run can score differently, and the report marks it.
+    resumed = bool(timing.get("resumed"))
     if state == "finished":
-        return {"mode": "already-trained", "train_s": previous}
+        return {"mode": "resumed" if resumed else "already-trained", "train_s": previous}
 
     if state == "partial":
-        model, mode = YOLO(str(last)), "resumed"
+        model, mode, resumed = YOLO(str(last)), "resumed", True
         # the folders as they are now: the grid or the data root may have moved since
         kwargs: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(data_yaml)}
         if device is not None:
@@ -137,7 +140,7 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-        previous = 0.0
+        previous, resumed = 0.0, False
         start_weights = transferred_weights(spec, run_dir)
         model, mode = YOLO(model_argument(spec)), "fresh"
         kwargs = {
@@ -165,7 +168,7 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
     def on_epoch_end(trainer) -> None:
         now = time.perf_counter()
         elapsed = previous + now - started
-        write_json_atomic({"train_s": elapsed}, run_dir / TIMING_NAME)
+        write_json_atomic({"train_s": elapsed, "resumed": resumed}, run_dir / TIMING_NAME)
         # Ultralytics also fires this after its final validation, past the last epoch
         epoch = min(trainer.epoch + 1, trainer.epochs)
         session_epochs.append(now)
@@ -179,7 +182,7 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
     report_progress(run_dir, "train", epoch=0, epochs=spec.epochs, ddp="," in str(device or ""))
     model.train(**kwargs)
     total = previous + time.perf_counter() - started
-    write_json_atomic({"train_s": total}, run_dir / TIMING_NAME)
+    write_json_atomic({"train_s": total, "resumed": resumed}, run_dir / TIMING_NAME)
     return {"mode": mode, "train_s": total}
 
 
