@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -43,18 +44,14 @@ def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices
 def _check_command_line_choices(attns: list[str] | None, placements: list[str] | None) -> None:
     """Unknown --attns / --placement values, named as options (after merging with the grid
     file, the grid's own check would name the file)."""
-    from scsa_yolo.bench.grid import GridError, attention_info
-    from scsa_yolo.identity import PLACEMENTS
+    from scsa_yolo.identity import IdentityError, attention, check_placement
 
-    for attn in attns or []:
-        try:
-            attention_info(attn)
-        except GridError as error:
-            raise click.BadParameter(str(error), param_hint="--attns") from None
-    for placement in placements or []:
-        if placement not in PLACEMENTS:
-            raise click.BadParameter(f"unknown placement '{placement}'; choose one of: {', '.join(PLACEMENTS)}",
-                                     param_hint="--placement")
+    for values, parse, hint in ((attns, attention, "--attns"), (placements, check_placement, "--placement")):
+        for value in values or []:
+            try:
+                parse(value)
+            except IdentityError as error:
+                raise click.BadParameter(str(error), param_hint=hint) from None
 
 
 @click.command(name="bench", context_settings={"ignore_unknown_options": False})
@@ -106,87 +103,139 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
     With --backend ray every run is a Ray task; OUT (and the data root) must be on storage
     that every node of the cluster mounts, which is checked before the first run.
     """
-    from scsa_yolo.bench.grid import GridError, load_grid
-    from scsa_yolo.bench.runner import (
-        check_models,
-        conflicts_message,
-        describe_plan,
-        execute,
-        plan_runs,
-        prepare_datasets,
-        signal_as_interrupt,
-    )
-
     _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices, ddp)
-    try:
-        _check_command_line_choices(split_list(attns), split_list(placement))
-        grid = load_grid(grid_name or "quick")
-        grid = grid.with_options(
-            datasets=split_list(data), models=split_list(models), attns=split_list(attns),
-            placement=split_list(placement), pretrained=pretrained,
-            seeds=split_list(seeds, int, param_hint="--seeds"), epochs=epochs, imgsz=imgsz, batch=batch,
-            train_args=training_arguments(train_args, reserved=BENCH_OPTIONS) or None,
-        )
-        device_list = split_list(devices)
-        if ddp and (not device_list or len(device_list) < 2 or "cpu" in device_list):
-            raise click.UsageError("--ddp needs at least two GPU ids in --devices, e.g. --devices 0,1 --ddp")
-        check_models(grid)
-        datasets = prepare_datasets(grid, click.echo, dry_run=dry_run)
-        runs = grid.runs()
-        planned = plan_runs(runs, out)
-    except GridError as error:
-        raise click.UsageError(str(error)) from None
-
+    device_list = split_list(devices)
+    if ddp and (not device_list or len(device_list) < 2 or "cpu" in device_list):
+        raise click.UsageError("--ddp needs at least two GPU ids in --devices, e.g. --devices 0,1 --ddp")
+    grid = _grid_from_options(grid_name, data, models, attns, placement, pretrained, seeds, epochs, imgsz, batch,
+                              train_args)
+    phases = _plan(grid, out, dry_run)
     source = grid.source if grid_name else f"{grid.source} (default grid)"
     click.echo(f"grid: {source}")
     click.echo(f"out:  {out.resolve()}")
     if dry_run:
-        for name, yaml_path in datasets.items():
-            click.echo(f"dataset {name}: {yaml_path}")
-        click.echo("\n".join(describe_plan(planned)))
-        problems = [str(v)[len("NOT READY: "):] for v in datasets.values() if str(v).startswith("NOT READY: ")]
-        message = conflicts_message(planned)
-        if message:
-            problems.append(message)
-        if problems:
-            raise click.ClickException("this grid cannot run yet:\n" + "\n".join(problems))
+        _show_plan(phases)
         return
     started = time.perf_counter()
-    try:
-        with signal_as_interrupt():  # SIGTERM
-            if backend == "ray":
-                from scsa_yolo.bench.ray_backend import execute_on_ray
-
-                outcome = execute_on_ray(planned, out, address=address, gpus_per_run=gpus_per_run,
-                                         cpus_per_run=1.0 if cpus_per_run is None else cpus_per_run, echo=click.echo)
-            else:
-                outcome = execute(planned, devices=device_list, ddp=ddp, echo=click.echo)
-    except GridError as error:
-        raise click.ClickException(str(error)) from None
-    except KeyboardInterrupt:
-        raise click.Abort() from None
+    outcomes = [_execute(planned, out, backend, address, gpus_per_run, cpus_per_run, device_list, ddp)
+                for planned in phases.steps]
     elapsed = time.perf_counter() - started
+    outcome = outcomes[-1]
     click.echo(
         f"bench finished in {elapsed:.0f} s: {len(outcome.completed)} run(s) completed, "
         f"{len(outcome.skipped)} already done, {len(outcome.failed)} failed"
     )
     if report and outcome.record_paths:
-        from scsa_yolo.report.build import ReportError, write_report
-        from scsa_yolo.report.render import FORMATS
-
-        try:
-            report_, written, messages = write_report(
-                outcome.record_paths, style=grid.report, formats=FORMATS, out=out / "report", plot=True
-            )
-        except ReportError as error:
-            raise click.ClickException(str(error)) from None
-        click.echo("")
-        click.echo(report_.render("md"))
-        for message in messages:
-            click.echo(message)
-        click.echo("report files: " + ", ".join(str(p) for p in written))
+        _write_report(outcome.record_paths, grid.report, out, pretraining=outcomes[0] if phases.pretrain else None)
     if outcome.failed:
         raise click.ClickException(
             f"{len(outcome.failed)} run(s) failed: " + ", ".join(p.spec.run_id for p, _ in outcome.failed)
             + ". Their logs are in RUN/worker.log; re-run the same command to retry them."
         )
+
+
+@dataclass
+class _Phases:
+    """What a bench will run: the pretraining step (may be empty), then the grid."""
+
+    datasets: dict
+    pretrain: list
+    grid: list
+
+    @property
+    def steps(self) -> list[list]:
+        return [self.pretrain, self.grid] if self.pretrain else [self.grid]
+
+
+def _grid_from_options(grid_name, data, models, attns, placement, pretrained, seeds, epochs, imgsz, batch, train_args):
+    """The grid file with the command line's values put in, validated."""
+    from scsa_yolo.bench.grid import GridError, load_grid
+
+    _check_command_line_choices(split_list(attns), split_list(placement))
+    try:
+        return load_grid(grid_name or "quick").with_options(
+            datasets=split_list(data), models=split_list(models), attns=split_list(attns),
+            placement=split_list(placement), pretrained=pretrained,
+            seeds=split_list(seeds, int, param_hint="--seeds"), epochs=epochs, imgsz=imgsz, batch=batch,
+            train_args=training_arguments(train_args, reserved=BENCH_OPTIONS) or None,
+        )
+    except GridError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _plan(grid, out: Path, dry_run: bool) -> _Phases:
+    """Models built and checkpoints checked, datasets resolved (generated unless a dry run),
+    every run's state decided: the pretraining step's runs under OUT/pretrain, then the grid's."""
+    from scsa_yolo.bench.grid import PRETRAIN_FOLDER, GridError
+    from scsa_yolo.bench.runner import check_models, plan_runs, resolve_datasets
+
+    try:
+        check_models(grid)  # a pretraining step's checkpoints are checked when it has run (by each worker)
+        datasets = resolve_datasets(grid, click.echo, dry_run=dry_run)
+        pretrain = plan_runs(grid.pretrain_runs(), out / PRETRAIN_FOLDER, datasets)
+        planned = plan_runs(grid.with_pretraining(out).runs(), out, datasets)
+    except GridError as error:
+        raise click.UsageError(str(error)) from None
+    return _Phases(datasets, pretrain, planned)
+
+
+def _show_plan(phases: _Phases) -> None:
+    """``--dry-run``: the datasets, then each step's runs with their start; refuses a grid
+    that cannot run yet."""
+    from scsa_yolo.bench.runner import conflicts_message, describe_plan
+
+    for name, status in phases.datasets.items():
+        click.echo(f"dataset {name}: {status.shown}")
+    if phases.pretrain:
+        click.echo("pretraining step (the plain model, once per model; every run below starts from its last.pt):")
+        click.echo("\n".join(describe_plan(phases.pretrain)))
+        click.echo("grid:")
+    click.echo("\n".join(describe_plan(phases.grid)))
+    problems = [status.problem for status in phases.datasets.values() if status.problem]
+    message = conflicts_message(phases.pretrain + phases.grid)
+    if message:
+        problems.append(message)
+    if problems:
+        raise click.ClickException("this grid cannot run yet:\n" + "\n".join(problems))
+
+
+def _execute(planned, out: Path, backend, address, gpus_per_run, cpus_per_run, device_list, ddp):
+    """One step's runs on the chosen backend; Ctrl-C or SIGTERM stops it resumably."""
+    from scsa_yolo.bench.grid import GridError
+    from scsa_yolo.bench.runner import execute, signal_as_interrupt
+
+    try:
+        with signal_as_interrupt():  # SIGTERM
+            if backend == "ray":
+                from scsa_yolo.bench.ray_backend import execute_on_ray
+
+                return execute_on_ray(planned, out, address=address, gpus_per_run=gpus_per_run,
+                                      cpus_per_run=1.0 if cpus_per_run is None else cpus_per_run, echo=click.echo)
+            return execute(planned, devices=device_list, ddp=ddp, echo=click.echo)
+    except GridError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        raise click.Abort() from None
+
+
+def _write_report(record_paths, style: str, out: Path, pretraining=None) -> None:
+    """The grid's report, printed and written as OUT/report.{md,tex,html,csv,png}; a
+    pretraining step's runs are named in its notes with their own AP, never in its rows."""
+    from scsa_yolo.bench.runner import headline
+    from scsa_yolo.report.build import ReportError, write_report
+    from scsa_yolo.report.render import FORMATS
+
+    notes = []
+    if pretraining is not None:
+        notes = [f"Every run is fine-tuned from the pretraining run {p.spec.run_id} of the bench "
+                 f"({headline(p.run_dir / 'record.json')}; {p.run_dir})." for p in pretraining.planned]
+    try:
+        report_, written, messages = write_report(record_paths, style=style, formats=FORMATS, out=out / "report",
+                                                  plot=True, notes=notes)
+    except ReportError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("")
+    click.echo(report_.render("md"))
+    for message in messages:
+        click.echo(message)
+    click.echo("report files: " + ", ".join(str(p) for p in written))

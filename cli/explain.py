@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from scsa_yolo.explain.run import PARTS
+from scsa_yolo.explain import PARTS
 
 
 @click.command(name="explain")

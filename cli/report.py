@@ -5,8 +5,7 @@ from pathlib import Path
 
 import click
 
-from scsa_yolo.report.render import FORMATS
-from scsa_yolo.report.tables import STYLE_NAMES
+from scsa_yolo.report import FORMATS, STYLE_NAMES
 
 
 @click.command(name="report")

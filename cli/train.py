@@ -126,17 +126,14 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
     if stray:
         raise click.UsageError(f"unknown option(s): {' '.join(stray)} (see scsa-yolo train --help)")
     extra = training_arguments(overrides, reserved=_OWN_KEYS)
-    data_yaml = resolve_training_data(data, root)
+    # every argument is checked before the dataset may be generated (seconds of work)
     resolved = resolve_model(model, attn, placement, pretrained=pretrained is not None)
+    data_yaml = resolve_training_data(data, root)
     run_name = name or _default_name(resolved, model, data)
     spec = resolved.argument
 
-    from ultralytics import YOLO
-
-    from scsa_yolo.integration import register
     from scsa_yolo.integration.ultralytics import YamlRowError
-
-    register()
+    from scsa_yolo.integration.yolo import load_yolo
 
     args: dict[str, Any] = {
         "data": str(data_yaml),
@@ -159,7 +156,7 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
     from scsa_yolo.integration.progress import plain_ultralytics_bars
 
     try:
-        trainer_model = YOLO(spec)
+        trainer_model = load_yolo(spec)
         with plain_ultralytics_bars():  # one line per epoch in a pipe or a log
             trainer_model.train(**args)
     except YamlRowError as error:
@@ -180,8 +177,9 @@ def _default_name(resolved, model: str, data: str) -> str:
     stem = resolved.model_id.name if resolved.model_id is not None else Path(model).stem
     if resolved.model_id is not None and resolved.model_id.pretrained:
         stem += "-ft"
-    data_stem = Path(data).parent.name if data.endswith((".yaml", ".yml")) else data
-    return f"{stem}-{data_stem}"
+    from scsa_yolo.identity import DatasetRef
+
+    return f"{stem}-{DatasetRef(data).key}"
 
 
 def _model_file(argument: str) -> str:

@@ -28,6 +28,7 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
     when the dataset has none. Ultralytics' own mAP50-95 is printed for comparison.
     """
     from scsa_yolo.atomic import write_json_atomic
+    from scsa_yolo.data.layout.paths import DatasetNotPrepared
     from scsa_yolo.eval import EvalError, evaluate
     from scsa_yolo.integration.progress import plain_ultralytics_bars
 
@@ -42,6 +43,8 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
             )
     except EvalError as error:
         raise click.ClickException(str(error)) from None
+    except DatasetNotPrepared as error:
+        raise click.UsageError(str(error)) from None
     click.echo(result.summary())
     # Only files that outlive the command are named; without --out nothing is kept.
     if out is not None:

@@ -32,25 +32,32 @@ def _current_umask() -> int:
     return mask
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` (parents created) through a temporary file and a rename."""
+def write_file_atomic(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Let ``write(tmp)`` fill a temporary file beside ``path`` (parents created), then
+    rename it to ``path``; nothing is left behind when ``write`` raises.
+
+    The temporary name ends in ``path``'s suffix, for writers that pick the format from it
+    (``savefig``, ``torch.save`` alike).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as handle:
-            # mkstemp creates 0600; give the mode open() would have given a new file
-            mode = 0o666 & ~_current_umask()
-            if hasattr(os, "fchmod"):
-                os.fchmod(handle.fileno(), mode)
-            else:  # Windows: only the read-only bit exists
-                os.chmod(tmp, mode)
-            handle.write(text)
+        write(Path(tmp))
+        # mkstemp creates 0600; give the mode open() would have given a new file (on
+        # Windows only the read-only bit exists)
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` (parents created) through a temporary file and a rename."""
+    return write_file_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_json_atomic(

@@ -1,4 +1,4 @@
-"""Text in and out of the ``scsa-yolo`` commands: KEY=VALUE arguments, comma lists, tables.
+"""Text into the ``scsa-yolo`` commands: KEY=VALUE arguments and comma lists.
 
 One way each, for every command:
 
@@ -6,16 +6,16 @@ One way each, for every command:
   reads them (``0.01``, ``False``, ``none``, ``[1, 2]``, plain words);
 * :func:`training_arguments` -- the same, then checked by Ultralytics as training
   arguments (names, deprecations, types and ranges), for ``train`` and ``bench``;
-* :func:`split_list` -- ``"a, b,c"`` and repeated options as one list;
-* :func:`format_table` -- a plain-text table with a rule under the header;
-* :func:`human_bytes` -- sizes for people (``1.5 KiB``).
+* :func:`split_list` -- ``"a, b,c"`` and repeated options as one list.
+
+Text out (tables, sizes) is :mod:`scsa_yolo.text`.
 
 Bad input is a :class:`click.UsageError` (or :class:`click.BadParameter` naming the
 option) whose message names the item and the fix.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import click
@@ -98,28 +98,4 @@ def split_list(
     return items
 
 
-def format_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, right: Iterable[int] = ()) -> str:
-    """Columns two spaces apart, a rule of dashes under the header; ``right``: the indices of
-    right-aligned columns (numbers), the others left-aligned."""
-    lines = [[str(cell) for cell in header]] + [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    right = set(right)
-
-    def join(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return "\n".join([join(lines[0]), join(["-" * w for w in widths])] + [join(line) for line in lines[1:]])
-
-
-def human_bytes(n: float | None) -> str:
-    """``1536`` -> ``'1.5 KiB'``; None -> ``'?'``."""
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-__all__ = ["format_table", "human_bytes", "parse_key_values", "split_list", "training_arguments"]
+__all__ = ["parse_key_values", "split_list", "training_arguments"]

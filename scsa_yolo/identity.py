@@ -1,4 +1,16 @@
-"""The run's identity: model family and scale, attention, placement, pretrained source.
+"""The run's identity, parsed and formatted here and nowhere else.
+
+Three values travel from the command line to the report:
+
+* :class:`ModelId`: base (stock family or a YAML), scale, attention (a registry name, whose
+  keyword arguments the registry holds), placement and pretrained start;
+* :class:`DatasetRef`: a prepared dataset's name or a data YAML path, with its folder key;
+* :class:`RunSpec`: one run, model x dataset x seed x schedule (and the checkpoint it
+  starts from), whose JSON form is a run folder's ``spec.json``.
+
+Each has one text form and one JSON form. User text becomes these values once, at the edge
+(the CLI, the grid loader, the stock ``yolo`` command's model name) or one
+:class:`IdentityError`; everything behind the edge takes the values.
 
 Every stage names a model the same way, through :class:`ModelId`:
 
@@ -20,22 +32,39 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scsa_yolo.errors import ScsaYoloError
+
+if TYPE_CHECKING:
+    from scsa_yolo.nn.registry import AttentionSpec
 
 __all__ = [
+    "BLOCK_MODULE",
     "DEFAULT_PLACEMENT",
     "FAMILIES",
     "PLACEMENTS",
+    "RESIDUAL_MODULE",
+    "DatasetRef",
     "IdentityError",
     "ModelId",
     "Placement",
     "Pretrained",
+    "RunSpec",
+    "TASKS",
+    "Task",
+    "attention",
+    "check_placement",
     "placement_names",
 ]
 
 
-class IdentityError(ValueError):
-    """A model, attention or placement name that does not parse; the message lists choices."""
+class IdentityError(ScsaYoloError, ValueError):
+    """A model, attention, placement or dataset name that does not parse; the message lists choices."""
+
+    usage = True
 
 
 @dataclass(frozen=True)
@@ -77,21 +106,86 @@ PLACEMENTS: dict[str, Placement] = {
     )
 }
 
+#: YAML module of a residual attention row: ``[-1, 1, ResAttn, [SCSA, {kwargs}]]``.
+RESIDUAL_MODULE = "ResAttn"
+#: YAML module of a block with attention: ``[-1, 3, BlockAttn, [C2f, [128, True], SCSA]]``.
+BLOCK_MODULE = "BlockAttn"
+
 #: The placement an unsuffixed name (``yolov8n-scsa``) means, and the default of
 #: ``scsa-yolo train`` and ``scsa-yolo bench``. Chosen from the synthetic-gpu grid
 #: (results/placement/): see the README's results section.
 DEFAULT_PLACEMENT = "backbone-res"
 
-#: Stock detection families and where their YAML sits inside ``ultralytics/cfg/models``.
-FAMILIES: dict[str, str] = {
-    "yolov8": "v8/yolov8.yaml",
-    "yolo11": "11/yolo11.yaml",
-    "yolo26": "26/yolo26.yaml",
+#: Stock families and the folder of their YAMLs inside ``ultralytics/cfg/models``.
+FAMILY_FOLDERS: dict[str, str] = {"yolov8": "v8", "yolo11": "11", "yolo26": "26"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a model predicts, as Ultralytics names its model files.
+
+    Attributes:
+        name: Ultralytics' task name (``detect``, ``segment``, ``classify``, ``pose``, ``obb``).
+        suffix: the file-name part after the scale (``yolov8n-seg.yaml``); empty for detect.
+        has_neck: whether the model has a neck feeding a multi-scale head. A classification
+            model (backbone + Classify head) has none, so only the placements in its
+            backbone apply to it.
+    """
+
+    name: str
+    suffix: str
+    has_neck: bool = True
+
+    def takes(self, placement: "Placement") -> bool:
+        return self.has_neck or placement.where == "backbone"
+
+    def placements(self) -> list[str]:
+        """The placements a model of this task can take, in table order."""
+        return [p.name for p in PLACEMENTS.values() if self.takes(p)]
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task("detect", ""),
+        Task("segment", "-seg"),
+        Task("classify", "-cls", has_neck=False),
+        Task("pose", "-pose"),
+        Task("obb", "-obb"),
+    )
 }
+DEFAULT_TASK = "detect"
+
+
+def family_yaml(family: str, task: str = DEFAULT_TASK) -> str:
+    """Where the stock YAML of a family and task sits inside ``ultralytics/cfg/models``
+    (``v8/yolov8-seg.yaml``); whether the installed Ultralytics ships it is checked when it is read."""
+    return f"{FAMILY_FOLDERS[family]}/{family}{TASKS[task].suffix}.yaml"
+
+
+#: Stock detection families and where their YAML sits inside ``ultralytics/cfg/models``.
+FAMILIES: dict[str, str] = {family: family_yaml(family) for family in FAMILY_FOLDERS}
 SCALES = "nsmlx"
 PRETRAINED_TAG = "ft"
+#: Records written before placements existed hold runs with their rows after the P3/P4/P5
+#: backbone stages (their model_yaml says so).
+LEGACY_PLACEMENT = "backbone"
 
-_STOCK = re.compile(r"^(?P<family>yolov8|yolo11|yolo26)(?P<scale>[nsmlx])?$")
+_TASK_SUFFIXES = "|".join(t.suffix[1:] for t in TASKS.values() if t.suffix)
+_STOCK = re.compile(rf"^(?P<family>yolov8|yolo11|yolo26)(?P<scale>[nsmlx])?(?:-(?P<task>{_TASK_SUFFIXES}))?$")
+_TASK_BY_SUFFIX = {t.suffix[1:]: t.name for t in TASKS.values() if t.suffix}
+
+
+def _task_of(match: re.Match) -> str:
+    return _TASK_BY_SUFFIX.get(match.group("task") or "", DEFAULT_TASK)
+
+
+def stock_base(stem: str) -> tuple[str, str] | None:
+    """``(family, task)`` of a scale-free stock base stem (``yolov8``, ``yolo11-seg``), else None."""
+    match = _STOCK.match(stem)
+    if not match or match.group("scale") is not None:
+        return None
+    return match.group("family"), _task_of(match)
 
 
 def placement_names() -> list[str]:
@@ -111,18 +205,25 @@ def check_placement(name: str) -> Placement:
         raise IdentityError(f"unknown placement {name!r}; choose one of: {', '.join(PLACEMENTS)}") from None
 
 
+def attention(name: str) -> "AttentionSpec":
+    """The attention registry's record for ``name`` (case-insensitive): canonical name,
+    layer class, keyword arguments, table label and YAML row.
+
+    Raises:
+        IdentityError: unknown attention (the message lists the known names).
+    """
+    from scsa_yolo.nn.registry import get_attention
+
+    return get_attention(name)
+
+
 def canonical_attention(name: str) -> tuple[str, str]:
     """``(canonical name, table label)`` of an attention registry name (case-insensitive).
 
     Raises:
         IdentityError: unknown attention (the message lists the known names).
     """
-    from scsa_yolo.nn.registry import UnknownAttentionError, get_attention
-
-    try:
-        spec = get_attention(name)
-    except UnknownAttentionError as error:
-        raise IdentityError(str(error)) from None
+    spec = attention(name)
     return spec.name, spec.label
 
 
@@ -170,6 +271,7 @@ class ModelId:
         base_yaml: path of a custom base model YAML (when ``family`` is None).
         pretrained: whether the run starts from pretrained weights (the checkpoint itself
             is a run setting, recorded with its sha256; see :class:`Pretrained`).
+        task: a :data:`TASKS` key (``detect``, ``segment``, ``classify``, ``pose``, ``obb``).
     """
 
     family: str | None
@@ -178,16 +280,25 @@ class ModelId:
     placement: str | None = None
     base_yaml: str | None = field(default=None, compare=True)
     pretrained: bool = False
+    task: str = DEFAULT_TASK
 
     def __post_init__(self) -> None:
         if self.family is None and self.base_yaml is None:
             raise IdentityError("a model needs a stock family (yolov8, yolo11, yolo26) or a base YAML")
         if self.family is not None and self.family not in FAMILIES:
             raise IdentityError(f"unknown model family {self.family!r}; choose one of: {', '.join(FAMILIES)}")
+        if self.task not in TASKS:
+            raise IdentityError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
         if self.attn == "none" and self.placement is not None:
             object.__setattr__(self, "placement", None)
         if self.attn != "none":
-            object.__setattr__(self, "placement", check_placement(self.placement or DEFAULT_PLACEMENT).name)
+            placement = check_placement(self.placement or DEFAULT_PLACEMENT)
+            task = TASKS[self.task]
+            if not task.takes(placement):
+                raise IdentityError(
+                    f"placement {placement.name!r} needs a neck, and a {task.name} model ({self.model}) has only a "
+                    f"backbone and its head; choose one of: {', '.join(task.placements())}")
+            object.__setattr__(self, "placement", placement.name)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -208,9 +319,10 @@ class ModelId:
         match = _STOCK.match(stem)
         if match:
             if match.group("scale") is None:
-                raise IdentityError(
-                    f"model {model!r} has no scale; add one of {', '.join(SCALES)} (e.g. {stem}n)")
-            return cls(match.group("family"), match.group("scale"), attn_name, placement, pretrained=pretrained)
+                example = f"{match.group('family')}n{TASKS[_task_of(match)].suffix}"
+                raise IdentityError(f"model {model!r} has no scale; add one of {', '.join(SCALES)} (e.g. {example})")
+            return cls(match.group("family"), match.group("scale"), attn_name, placement, pretrained=pretrained,
+                       task=_task_of(match))
         path = Path(text).expanduser()
         if path.suffix in (".yaml", ".yml"):
             return cls(None, None, attn_name, placement, base_yaml=str(path), pretrained=pretrained)
@@ -223,7 +335,8 @@ class ModelId:
     def parse(cls, name: str) -> "ModelId":
         """A name as the suite writes it: ``yolov8n``, ``yolov8n-scsa``,
         ``yolov8n-scsa-no-pcsa-neck-res.yaml``, ``yolov8-se-block.yaml`` (no scale),
-        with an optional ``-ft`` marking a fine-tuned run.
+        ``yolo11s-seg-cbam-block.yaml`` (a task after the scale, as Ultralytics names its
+        files), with an optional ``-ft`` marking a fine-tuned run.
 
         The placement suffix is optional (no suffix: :data:`DEFAULT_PLACEMENT`); the part
         between the model and the placement is an attention registry name.
@@ -237,6 +350,9 @@ class ModelId:
         pretrained = stem.endswith(f"-{PRETRAINED_TAG}")
         stem = stem.removesuffix(f"-{PRETRAINED_TAG}")
         head, _, rest = stem.partition("-")
+        task_part, _, after_task = rest.partition("-")
+        if task_part in _TASK_BY_SUFFIX:
+            head, rest = f"{head}-{task_part}", after_task
         match = _STOCK.match(head)
         if not match:
             raise IdentityError(f"{name!r} does not start with a stock model ({', '.join(FAMILIES)}, with an optional scale)")
@@ -248,7 +364,8 @@ class ModelId:
         attn = canonical_attention(rest)[0] if rest else "none"
         if attn == "none" and placement is not None:
             raise IdentityError(f"{name!r} names a placement ({placement}) but no attention")
-        return cls(match.group("family"), match.group("scale"), attn, placement, pretrained=pretrained)
+        return cls(match.group("family"), match.group("scale"), attn, placement, pretrained=pretrained,
+                   task=_task_of(match))
 
     @classmethod
     def try_parse(cls, name: str) -> "ModelId | None":
@@ -265,13 +382,17 @@ class ModelId:
     # ------------------------------------------------------------------ formatting
     @property
     def base(self) -> str:
-        """The base's stem: ``yolov8`` or a custom YAML's stem."""
-        return self.family if self.family is not None else Path(str(self.base_yaml)).stem
+        """The base's stem: ``yolov8``, ``yolov8-seg`` or a custom YAML's stem."""
+        if self.family is None:
+            return Path(str(self.base_yaml)).stem
+        return f"{self.family}{TASKS[self.task].suffix}"
 
     @property
     def model(self) -> str:
-        """The plain model: ``yolov8n`` (``yolov8`` without a scale, or the custom stem)."""
-        return f"{self.base}{self.scale or ''}"
+        """The plain model: ``yolov8n``, ``yolov8n-seg`` (``yolov8`` without a scale, or the custom stem)."""
+        if self.family is None:
+            return f"{self.base}{self.scale or ''}"
+        return f"{self.family}{self.scale or ''}{TASKS[self.task].suffix}"
 
     @property
     def is_plain(self) -> bool:
@@ -291,7 +412,8 @@ class ModelId:
         return f"{self.model}{self.attention_part()}"
 
     def yaml_name(self, scaled: bool = False, alias_default: bool = False) -> str:
-        """Model YAML file name: ``yolov8-scsa-block.yaml``, scaled ``yolov8n-scsa-block.yaml``."""
+        """Model YAML file name: ``yolov8-scsa-block.yaml``, scaled ``yolov8n-scsa-block.yaml``,
+        ``yolov8n-seg-scsa-block.yaml`` for a segmentation model."""
         stem = self.model if scaled else self.base
         return f"{stem}{self.attention_part(alias_default)}.yaml"
 
@@ -301,10 +423,20 @@ class ModelId:
         tag = f"-{PRETRAINED_TAG}" if self.pretrained else ""
         return f"{self.model}{attn}{tag}-s{seed}"
 
+    @cached_property
+    def attention(self) -> "AttentionSpec":
+        """The registry's record of the attention (keyword arguments, label, YAML row)."""
+        return attention(self.attn)
+
     @property
     def label(self) -> str:
         """Table label of the attention: ``-``, ``+SCSA``, ``w/o PCSA``."""
-        return canonical_attention(self.attn)[1]
+        return self.attention.label
+
+    @property
+    def model_arg(self) -> str:
+        """The model as :meth:`create` takes it: ``yolov8n``, or the custom base YAML's path."""
+        return self.model if self.family is not None else str(self.base_yaml)
 
     @property
     def method_label(self) -> str:
@@ -322,4 +454,137 @@ class ModelId:
             "placement": self.placement,
             "base_yaml": self.base_yaml,
             "pretrained_start": self.pretrained,
+            "task": self.task,
         }
+
+    @classmethod
+    def from_json(cls, spec: dict) -> "ModelId":
+        """The identity a record's ``spec`` holds (:meth:`to_json`'s fields). Records from
+        before placements get :data:`LEGACY_PLACEMENT`; records from before fine-tuning
+        started from scratch; before ``base_yaml`` a custom base was named by ``model_yaml``.
+
+        Raises:
+            IdentityError: a family, attention or placement this installation does not know.
+        """
+        attn = spec.get("attn") or "none"
+        placement = spec.get("placement") or (None if attn == "none" else LEGACY_PLACEMENT)
+        pretrained = bool(spec.get("pretrained") or spec.get("pretrained_start"))
+        base_yaml = spec.get("base_yaml")
+        if spec.get("family") is None and base_yaml is None:
+            base_yaml = spec.get("model_yaml") or spec.get("model")
+        return cls(spec.get("family"), spec.get("scale"), attn, placement, base_yaml=base_yaml, pretrained=pretrained,
+                   task=spec.get("task") or DEFAULT_TASK)
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset as a user names it: a prepared dataset's name (``voc``, ``synthetic-tiny``)
+    or the path of an Ultralytics data YAML. Text and JSON form: the text as given."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not str(self.text).strip():
+            raise IdentityError("a dataset name or data YAML path is empty")
+        object.__setattr__(self, "text", str(self.text).strip())
+
+    @property
+    def is_yaml(self) -> bool:
+        return Path(self.text).suffix in (".yaml", ".yml")
+
+    @property
+    def key(self) -> str:
+        """Folder-safe name, used for run folders and report rows: the prepared name, or
+        the YAML's stem (its folder's name for ``.../NAME/data.yaml``)."""
+        if not self.is_yaml:
+            return self.text
+        path = Path(self.text)
+        return path.parent.name if path.stem == "data" else path.stem
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a model on a dataset with a seed and a schedule, maybe from a checkpoint.
+
+    Its JSON form (:meth:`to_json`, a run folder's ``spec.json``) is flat:
+    ``dataset, model, attn, placement, seed, epochs, imgsz, batch, train_args, pretrained``.
+    The text form is :attr:`run_id`, ``DATASET_KEY/RUN_NAME`` (``synthetic/yolov8n-scsa-block-s0``).
+    """
+
+    dataset: DatasetRef
+    model_id: ModelId
+    seed: int
+    epochs: int
+    imgsz: int
+    batch: int
+    train_args: dict = field(default_factory=dict, hash=False)
+    pretrained: str | None = None  # checkpoint the run starts from (transferred first)
+
+    def __post_init__(self) -> None:
+        if self.model_id.pretrained != (self.pretrained is not None):
+            object.__setattr__(self, "model_id", self.model_id.with_(pretrained=self.pretrained is not None))
+
+    @classmethod
+    def create(cls, dataset: str, model: str, attn: str | None, placement: str | None, seed: int, epochs: int,
+               imgsz: int, batch: int, train_args: dict | None = None, pretrained: str | None = None) -> "RunSpec":
+        """From user text (the grid's values): see :meth:`ModelId.create` and :class:`DatasetRef`.
+
+        Raises:
+            IdentityError: unknown model, attention, placement, or an empty dataset.
+        """
+        model_id = ModelId.create(model, attn, placement, pretrained=pretrained is not None)
+        return cls(DatasetRef(dataset), model_id, seed, epochs, imgsz, batch, dict(train_args or {}), pretrained)
+
+    # the JSON fields, which name the model by its parts
+    @property
+    def model(self) -> str:
+        return self.model_id.model_arg
+
+    @property
+    def attn(self) -> str:
+        return self.model_id.attn
+
+    @property
+    def placement(self) -> str | None:
+        return self.model_id.placement
+
+    @property
+    def dataset_key(self) -> str:
+        return self.dataset.key
+
+    @property
+    def run_name(self) -> str:
+        return self.model_id.run_name(self.seed)
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.dataset_key}/{self.run_name}"
+
+    def run_dir(self, out: str | Path) -> Path:
+        return Path(out) / self.dataset_key / self.run_name
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything that changes the result (two runs in one folder must agree on it)."""
+        return {
+            "dataset": self.dataset.text, "model": self.model, "attn": self.attn, "placement": self.placement,
+            "seed": self.seed, "epochs": self.epochs, "imgsz": self.imgsz, "batch": self.batch,
+            "train_args": dict(self.train_args), "pretrained": self.pretrained,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunSpec":
+        """The run a :meth:`to_json` mapping describes (extra keys, such as the resolved
+        dataset a ``spec.json`` also carries, are not part of the identity).
+
+        Raises:
+            IdentityError: a field missing, or a name this installation does not know.
+        """
+        try:
+            return cls.create(data["dataset"], data["model"], data["attn"], data["placement"], data["seed"],
+                              data["epochs"], data["imgsz"], data["batch"], data.get("train_args"),
+                              data.get("pretrained"))
+        except KeyError as missing:
+            raise IdentityError(f"a run spec has no {missing.args[0]!r}") from None

@@ -20,7 +20,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from scsa_yolo.atomic import write_json_atomic
 
@@ -76,6 +76,7 @@ _ENV_FIELDS = {
     "device_name": (str,),
     "git_commit": _OPT_STR,
 }
+#: pycocotools' six AP figures (``COCOeval.stats[0:6]``): a record's metrics, the reports' columns
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 _METRICS_FIELDS = {
     **{name: _OPT_NUMBER for name in METRIC_NAMES},
@@ -256,30 +257,6 @@ class RecordProblem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
-
-
-def find_record_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Record files named by ``paths``: files as given, folders searched for ``record.json``."""
-    found: list[Path] = []
-    for entry in paths:
-        entry = Path(entry)
-        if entry.is_dir():
-            found += sorted(entry.rglob(RECORD_NAME))
-        else:
-            found.append(entry)
-    return found
-
-
-def load_records(paths: Iterable[str | Path]) -> tuple[list[dict], list[RecordProblem]]:
-    """Load every record under ``paths``; invalid ones are returned as problems, not raised."""
-    records, problems = [], []
-    for path in find_record_files(paths):
-        record, problem = try_load_record(path)
-        if problem is not None:
-            problems.append(problem)
-        else:
-            records.append(record)
-    return records, problems
 
 
 def try_load_record(path: str | Path) -> tuple[dict | None, RecordProblem | None]:

@@ -198,9 +198,10 @@ def test_a_resumed_training_stays_resumed_when_a_later_session_only_evaluates(be
     spec = RunSpec.from_json(json.loads((run / SPEC_NAME).read_text()))
     timing = json.loads((run / TIMING_NAME).read_text())
     assert timing["resumed"] is False  # trained in one go
-    assert train(spec, run, tmp_path / "unused.yaml", "cpu")["mode"] == "already-trained"
+    finished = (spec, "yolov8n.yaml", run, tmp_path / "unused.yaml", "cpu")  # model and data unused once trained
+    assert train(*finished)["mode"] == "already-trained"
     (run / TIMING_NAME).write_text(json.dumps({**timing, "resumed": True}))  # as a resumed session leaves it
-    assert train(spec, run, tmp_path / "unused.yaml", "cpu") == {"mode": "resumed", "train_s": timing["train_s"]}
+    assert train(*finished) == {"mode": "resumed", "train_s": timing["train_s"]}
 
 
 def test_sigterm_stops_the_grid_gently_and_the_same_command_resumes(tmp_path):

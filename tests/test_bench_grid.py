@@ -36,9 +36,9 @@ def test_options_replace_grid_values_and_names_are_canonical():
 
 
 def test_run_folders_are_named_by_dataset_model_attention_placement_seed(tmp_path):
-    spec = RunSpec("/data/voc/data.yaml", "yolov8s", "scsa", "neck", 2, 1, 64, 2)
+    spec = RunSpec.create("/data/voc/data.yaml", "yolov8s", "scsa", "neck", 2, 1, 64, 2)
     assert spec.run_dir(tmp_path) == tmp_path / "voc" / "yolov8s-scsa-neck-s2"
-    assert RunSpec("mine.yaml", "yolov8n", "none", "backbone", 0, 1, 64, 2).run_id == "mine/yolov8n-none-s0"
+    assert RunSpec.create("mine.yaml", "yolov8n", "none", "backbone", 0, 1, 64, 2).run_id == "mine/yolov8n-none-s0"
 
 
 def test_unknown_attention_lists_the_known_names():
@@ -78,13 +78,13 @@ def test_plan_detects_done_resumable_new_and_conflicting_runs(tmp_path):
     from scsa_yolo.records import write_record
 
     write_record(_valid(), none.run_dir(tmp_path) / "record.json")
-    (none.run_dir(tmp_path) / "spec.json").write_text(json.dumps(none.settings()))
+    (none.run_dir(tmp_path) / "spec.json").write_text(json.dumps(none.to_json()))
     # resumable: a last.pt, no record
     (se.run_dir(tmp_path) / "weights").mkdir(parents=True)
     (se.run_dir(tmp_path) / "weights" / "last.pt").write_bytes(b"x")
     # conflict: started with other settings
     eca.run_dir(tmp_path).mkdir(parents=True)
-    (eca.run_dir(tmp_path) / "spec.json").write_text(json.dumps({**eca.settings(), "epochs": 5}))
+    (eca.run_dir(tmp_path) / "spec.json").write_text(json.dumps({**eca.to_json(), "epochs": 5}))
     states = [p.state for p in plan_runs(grid.runs(), tmp_path)]
     assert states == [DONE, RESUME, CONFLICT, NEW]
     message = conflicts_message(plan_runs(grid.runs(), tmp_path))
@@ -149,6 +149,11 @@ def test_progress_lines_show_loss_epoch_time_and_time_left(tmp_path):
     shown, label = progress_update(tmp_path, (None, None), pid=7)
     assert shown == ("train", 3)
     assert label == "epoch 3/10, loss 3.210, 4.2 s/epoch, 0:30 left"
+    # training ended between two polls: the last epoch is shown before the evaluation
+    (tmp_path / "progress.json").write_text(json.dumps({"phase": "eval", "epoch": 10, "epochs": 10, "pid": 7}))
+    shown, label = progress_update(tmp_path, shown, pid=7)
+    assert (shown, label) == (("train", 10), "epoch 10/10")
+    assert progress_update(tmp_path, shown, pid=7) == (("eval", 10), "evaluating (pycocotools)")
     outcome = GridOutcome(planned=[], started=time.perf_counter() - 60.0)
     outcome.completed = [object(), object()]  # two runs in 60 s: 30 s a run
     text = runs_complete(outcome, 5)

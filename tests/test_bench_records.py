@@ -10,10 +10,10 @@ from scsa_yolo.records import (
     RecordError,
     collect_env,
     load_record,
-    load_records,
     validate_record,
     write_record,
 )
+from scsa_yolo.report.load import load_rows as load_records
 
 
 def _valid() -> dict:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 import pytest
 
-from scsa_yolo.cliutil import format_table, parse_key_values, split_list, training_arguments
+from scsa_yolo.cliutil import parse_key_values, split_list, training_arguments
+from scsa_yolo.text import format_table
 
 
 def test_values_are_read_as_the_yolo_command_reads_them():

@@ -137,7 +137,8 @@ def test_bad_inputs_give_clear_errors(trained, tmp_path):
         evaluate(run, data, split="test", out_dir=tmp_path / "e")
     outcome = CliRunner().invoke(main, ["val", "--model", str(run), "--data", "no_such_dataset"])
     assert outcome.exit_code != 0
-    assert "scsa-yolo data prepare no_such_dataset" in outcome.output
+    # issue 26 item 5: a name that is no dataset gets the known names, not a prepare command that fails too
+    assert "unknown dataset 'no_such_dataset'" in outcome.output and "scsa-yolo data prepare NAME" in outcome.output
     assert "Traceback" not in outcome.output
 
 

@@ -3,18 +3,36 @@ placement says, and matches the README table."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 import scsa_yolo.integration as integration
 from scsa_yolo.identity import PLACEMENTS
-from scsa_yolo.models.catalog import committed_models
-from scsa_yolo.models.table import TABLE_SCALES, read_table_params, scaled, table_rows
+from scsa_yolo.models.catalog import cfg_models_dir, committed_models
+from scsa_yolo.models.table import TABLE_SCALES, scaled, table_rows
 
 integration.register()
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
 
 pytestmark = pytest.mark.slow
+_ROW = re.compile(r"^\| `([^`]+)` \| [^|]+ \| [^|]+ \|(.*)\|$")
+
+
+def read_table_params() -> dict[tuple[str, str], int]:
+    """Params per ``(file_name, scale)`` in the committed cfg/models/README.md table."""
+    found = {}
+    for line in (cfg_models_dir() / "README.md").read_text().splitlines():
+        match = _ROW.match(line.strip())
+        if not match:
+            continue
+        cells = [c.strip() for c in match.group(2).split("|")]
+        for k, scale in enumerate(TABLE_SCALES):
+            found[(match.group(1), scale)] = int(cells[2 * k].replace(",", ""))
+    return found
+
+
 README_PARAMS = read_table_params()
 
 

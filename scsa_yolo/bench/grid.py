@@ -8,6 +8,8 @@ A grid file (``cfg/bench/*.yaml``) holds the same keys as the ``scsa-yolo bench`
     placement: [backbone-res, block] # one placement or a list (scsa_yolo.identity.PLACEMENTS)
     pretrained: runs/plain/best.pt   # optional: a checkpoint every run starts from, or
                                      # {yolov8n: a.pt, yolo11n: b.pt} per model
+    pretrain: {data: synthetic, epochs: 20}  # or: a pretraining step the bench runs itself
+    finetune: true                   # the grid fine-tunes: refused without one of the two
     seeds: [0]
     epochs: 100
     imgsz: 640
@@ -20,22 +22,36 @@ Options given on the command line replace the file's values. Each grid point bec
 :class:`RunSpec`, whose folder is ``OUT/DATASET/<ModelId.run_name>``
 (``yolov8n-scsa-block-s0``; ``-ft-`` before the seed for a fine-tuned run). The plain model
 runs once per seed, whatever the placements.
+
+A fine-tuning grid names its start: a checkpoint (``pretrained``, or ``--pretrained``), or
+a pretraining step (``pretrain``: ``data`` plus optional ``epochs``, ``imgsz``, ``batch``,
+``seed``, ``train_args``; the rest as the grid's). The bench then trains the plain model of
+each model once on that data (:meth:`Grid.pretrain_runs`, folders under
+``OUT/pretrain/``, each with its own record, resumable and skipped when done) and every run
+of the grid starts from its ``weights/last.pt`` (:meth:`Grid.with_pretraining`).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS, IdentityError, ModelId
+from scsa_yolo.errors import ScsaYoloError
+from scsa_yolo.identity import DEFAULT_PLACEMENT, DatasetRef, IdentityError, ModelId, RunSpec, attention, check_placement
+
+__all__ = ["DEFAULT_GRID", "GRID_KEYS", "Grid", "GridError", "RunSpec", "grid_file", "load_grid", "shipped_grids"]
 
 GRID_KEYS = (
-    "datasets", "models", "attns", "placement", "pretrained", "seeds", "epochs", "imgsz", "batch",
-    "train_args", "synthetic", "report", "description",
+    "datasets", "models", "attns", "placement", "pretrained", "pretrain", "finetune", "seeds", "epochs", "imgsz",
+    "batch", "train_args", "synthetic", "report", "description",
 )
+PRETRAIN_KEYS = ("data", "epochs", "imgsz", "batch", "seed", "train_args")
+#: Where the pretraining runs go, inside the grid's out folder.
+PRETRAIN_FOLDER = "pretrain"
 DEFAULT_GRID = "quick"
 # Arguments the grid sets itself; train_args may not override them.
 RESERVED_TRAIN_ARGS = {
@@ -44,82 +60,10 @@ RESERVED_TRAIN_ARGS = {
 }
 
 
-class GridError(ValueError):
+class GridError(ScsaYoloError, ValueError):
     """A grid file or option that cannot be run; the message says which and how to fix it."""
 
-
-@dataclass(frozen=True)
-class Attention:
-    """An attention as the grid needs it: canonical name, table label, constructor kwargs."""
-
-    name: str
-    label: str
-    kwargs: dict = field(default_factory=dict, hash=False, compare=False)
-
-
-def attention_info(name: str) -> Attention:
-    """Look ``name`` up in the attention registry (case-insensitive).
-
-    Raises:
-        GridError: unknown name; the message lists every known attention.
-    """
-    from scsa_yolo.nn.registry import UnknownAttentionError, get_attention
-
-    try:
-        spec = get_attention(name)
-    except UnknownAttentionError as error:
-        raise GridError(str(error)) from None
-    return Attention(spec.name, spec.label, dict(spec.kwargs or {}))
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run of a grid."""
-
-    dataset: str  # name as given (prepared dataset) or data YAML path
-    model: str  # yolov8n, yolo11s, or a model YAML path
-    attn: str  # canonical registry name
-    placement: str | None  # None for the plain model
-    seed: int
-    epochs: int
-    imgsz: int
-    batch: int
-    train_args: dict = field(default_factory=dict, hash=False)
-    pretrained: str | None = None  # checkpoint the run starts from (transferred first)
-
-    @property
-    def model_id(self) -> ModelId:
-        return ModelId.create(self.model, self.attn, self.placement, pretrained=self.pretrained is not None)
-
-    @property
-    def dataset_key(self) -> str:
-        """Folder-safe dataset name: the prepared name, or the YAML's stem (its folder for data.yaml)."""
-        path = Path(self.dataset)
-        if path.suffix in (".yaml", ".yml"):
-            return path.parent.name if path.stem == "data" else path.stem
-        return self.dataset
-
-    @property
-    def run_name(self) -> str:
-        return self.model_id.run_name(self.seed)
-
-    @property
-    def run_id(self) -> str:
-        return f"{self.dataset_key}/{self.run_name}"
-
-    def run_dir(self, out: str | Path) -> Path:
-        return Path(out) / self.dataset_key / self.run_name
-
-    def settings(self) -> dict[str, Any]:
-        """Everything that changes the result; two runs in one folder must agree on it."""
-        return asdict(self)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RunSpec":
-        return cls(**data)
+    usage = True
 
 
 def _as_list(value: Any) -> list:
@@ -135,6 +79,8 @@ class Grid:
     attns: list[str]
     placement: str | list[str] = DEFAULT_PLACEMENT
     pretrained: str | dict | None = None
+    pretrain: dict | None = None
+    finetune: bool = False
     seeds: list[int] = field(default_factory=lambda: [0])
     epochs: int = 100
     imgsz: int = 640
@@ -156,30 +102,83 @@ class Grid:
             return None if value is None else str(value)
         return None if self.pretrained is None else str(self.pretrained)
 
+    @property
+    def fine_tunes(self) -> bool:
+        """Whether the grid's runs start from pretrained weights (a checkpoint or a pretraining step)."""
+        return self.finetune or self.pretrained is not None or self.pretrain is not None
+
+    def pretrain_runs(self) -> list[RunSpec]:
+        """The pretraining step: the plain model of each model, once, on ``pretrain.data``."""
+        if self.pretrain is None:
+            return []
+        step = self.pretrain
+        return [RunSpec(DatasetRef(step["data"]), plain, int(step.get("seed", 0)), int(step.get("epochs", self.epochs)),
+                        int(step.get("imgsz", self.imgsz)), int(step.get("batch", self.batch)),
+                        {**self.train_args, **step.get("train_args", {})})
+                for plain in self.model_ids]
+
+    def with_pretraining(self, out: str | Path) -> "Grid":
+        """A copy whose runs start from the pretraining runs' ``weights/last.pt`` under ``out``
+        (the same grid when it has no pretraining step)."""
+        if self.pretrain is None:
+            return self
+        starts = {model: str((run.run_dir(Path(out) / PRETRAIN_FOLDER) / "weights" / "last.pt").resolve())
+                  for model, run in zip(self.models, self.pretrain_runs())}
+        return replace(self, pretrained=starts, pretrain=None, finetune=True)
+
+    @cached_property
+    def model_ids(self) -> list[ModelId]:
+        """One plain :class:`ModelId` per entry of ``models`` (validated by :meth:`validate`)."""
+        return [ModelId.create(model) for model in self.models]
+
+    @cached_property
+    def attentions(self) -> list[str]:
+        """The canonical attention names, without repeats, in the grid's order."""
+        return list(dict.fromkeys(attention(a).name for a in self.attns))
+
+    @cached_property
+    def dataset_refs(self) -> list[DatasetRef]:
+        """The grid's datasets, and the pretraining step's (which may be one of them) last."""
+        refs = [DatasetRef(dataset) for dataset in self.datasets]
+        if self.pretrain is not None and self.pretrain["data"] not in self.datasets:
+            refs.append(DatasetRef(self.pretrain["data"]))
+        return refs
+
     def runs(self) -> list[RunSpec]:
         """Every grid point, ordered dataset, model, seed, attention (plain model first),
-        placement; the plain model once per seed."""
-        attentions = list(dict.fromkeys(attention_info(a).name for a in self.attns))
+        placement; the plain model once per seed.
+
+        Raises:
+            GridError: a fine-tuning grid that names no start.
+        """
+        self._validate_start(f" in {self.source}" if self.source else "")
         points = []
-        for dataset in self.datasets:
-            for model in self.models:
+        for dataset in self.dataset_refs[:len(self.datasets)]:
+            for model, plain in zip(self.models, self.model_ids):
+                pretrained = self.pretrained_for(model)
                 for seed in self.seeds:
-                    for attn in attentions:
+                    for attn in self.attentions:
                         for placement in ([None] if attn == "none" else self.placements):
-                            points.append(RunSpec(dataset, model, attn, placement, seed, self.epochs, self.imgsz,
-                                                  self.batch, dict(self.train_args), self.pretrained_for(model)))
+                            model_id = plain.with_(attn=attn, placement=placement, pretrained=pretrained is not None)
+                            points.append(RunSpec(dataset, model_id, seed, self.epochs, self.imgsz, self.batch,
+                                                  dict(self.train_args), pretrained))
         return points
 
     def with_options(self, **options: Any) -> "Grid":
         """A copy with the given (non-None) values replaced, validated."""
         changes = {k: v for k, v in options.items() if v is not None}
+        if "pretrained" in changes:  # a checkpoint from the command line replaces a pretraining step
+            changes["pretrain"] = None
         if "train_args" in changes:
             changes["train_args"] = {**self.train_args, **changes["train_args"]}
         grid = replace(self, **changes)
         grid.validate()
         return grid
 
-    def validate(self) -> None:
+    def validate(self, start: bool = True) -> None:
+        """Raise :class:`GridError` for anything that cannot run. ``start=False`` leaves out
+        the check that a fine-tuning grid names its start (a file read before the command
+        line's ``--pretrained`` is merged)."""
         where = f" in {self.source}" if self.source else ""
         for key in ("datasets", "models", "attns", "seeds"):
             if not getattr(self, key):
@@ -187,10 +186,13 @@ class Grid:
         if not self.placements:
             raise GridError(f"'placement' is empty{where}")
         for placement in self.placements:
-            if placement not in PLACEMENTS:
-                raise GridError(f"unknown placement '{placement}'{where}; choose one of: {', '.join(PLACEMENTS)}")
+            try:
+                check_placement(placement)
+            except IdentityError as error:
+                raise GridError(f"{error}{where}") from None
         if self.pretrained is not None and not isinstance(self.pretrained, (str, dict)):
             raise GridError(f"'pretrained'{where} must be a checkpoint path or a mapping model -> path")
+        self._validate_start(where, start)
         if isinstance(self.pretrained, dict):
             unknown = sorted(set(self.pretrained) - set(self.models))
             if unknown:
@@ -200,6 +202,11 @@ class Grid:
                 ModelId.create(model)
             except IdentityError as error:
                 raise GridError(f"--models {model}{where}: {error}") from None
+        for dataset in self.datasets:
+            try:
+                DatasetRef(dataset)
+            except IdentityError as error:
+                raise GridError(f"{error}{where}") from None
         for key in ("epochs", "imgsz", "batch"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -214,9 +221,40 @@ class Grid:
             )
         for attn in self.attns:
             try:
-                attention_info(attn)
-            except GridError as error:
+                attention(attn)
+            except IdentityError as error:
                 raise GridError(f"{error}{where}") from None
+
+
+    def _validate_start(self, where: str, required: bool = True) -> None:
+        """A fine-tuning grid has exactly one start: a checkpoint or a pretraining step."""
+        name = Path(self.source).stem if self.source else "this grid"
+        if self.pretrained is not None and self.pretrain is not None:
+            raise GridError(f"grid {name}{where} gives both 'pretrained' and 'pretrain'; keep one start")
+        if required and self.finetune and self.pretrained is None and self.pretrain is None:
+            raise GridError(
+                f"grid {name}{where} fine-tunes (finetune: true) but names no start. Give one: a plain checkpoint "
+                f"(--pretrained PATH, or 'pretrained: PATH' in the grid), or a pretraining step the bench runs "
+                "itself ('pretrain: {data: synthetic, epochs: 20}' in the grid)")
+        if self.pretrain is None:
+            return
+        if not isinstance(self.pretrain, dict) or "data" not in self.pretrain:
+            raise GridError(f"'pretrain'{where} must be a mapping with at least 'data', e.g. "
+                            "{data: synthetic, epochs: 20, imgsz: 160, batch: 32}")
+        unknown = sorted(set(self.pretrain) - set(PRETRAIN_KEYS))
+        if unknown:
+            raise GridError(f"'pretrain'{where}: unknown key(s) {unknown}; known keys: {', '.join(PRETRAIN_KEYS)}")
+        for key in ("epochs", "imgsz", "batch", "seed"):
+            value = self.pretrain.get(key, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
+                raise GridError(f"'pretrain.{key}'{where} must be a {'non-negative' if key == 'seed' else 'positive'} "
+                                f"integer, got {value!r}")
+        if not isinstance(self.pretrain.get("train_args", {}), dict):
+            raise GridError(f"'pretrain.train_args'{where} must be a mapping")
+        reserved = RESERVED_TRAIN_ARGS & set(self.pretrain.get("train_args", {}))
+        if reserved:
+            raise GridError(f"'pretrain.train_args'{where} may not set {sorted(reserved)}: use the step's own keys "
+                            f"({', '.join(PRETRAIN_KEYS)})")
 
 
 def grid_file(name_or_path: str | Path) -> Path:
@@ -258,6 +296,8 @@ def load_grid(name_or_path: str | Path = DEFAULT_GRID) -> Grid:
     for key in ("train_args", "synthetic"):
         if key in data and not isinstance(data[key], dict):
             raise GridError(f"{path}: '{key}' must be a mapping")
+    if "finetune" in data and not isinstance(data["finetune"], bool):
+        raise GridError(f"{path}: 'finetune' must be true or false")
     for key in ("datasets", "models", "attns"):
         if key in data:
             data[key] = [str(v) for v in data[key]]
@@ -267,5 +307,5 @@ def load_grid(name_or_path: str | Path = DEFAULT_GRID) -> Grid:
     if missing:
         raise GridError(f"{path}: missing key(s) {sorted(missing)}")
     grid = Grid(**data, source=str(path))
-    grid.validate()
+    grid.validate(start=False)  # --pretrained may still give a fine-tuning grid its start
     return grid

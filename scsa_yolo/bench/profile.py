@@ -198,16 +198,13 @@ def load_detection_model(model: str | nn.Module) -> tuple[nn.Module, str]:
     from pathlib import Path
 
     from scsa_yolo.eval.evaluate import resolve_weights
-    from scsa_yolo.integration import register
-
-    register()
-    from ultralytics import YOLO
+    from scsa_yolo.integration.yolo import load_yolo
 
     source = str(model)
     if Path(source).is_dir() or source.endswith(".pt"):
         source = str(resolve_weights(source))
     with quiet():  # no model summary: it prints unfused GFLOPs of its own
-        net = YOLO(source).model
+        net = load_yolo(source).model
     return net.float(), Path(str(model)).name
 
 

@@ -283,7 +283,7 @@ def check_shared_out(ray, out: Path, data_root: Path, cwd: Path, planned: list[P
         (folder / f"{token}.driver").write_text(token)
     except OSError as error:
         raise GridError(f"cannot write in the out folder {out}: {error}") from None
-    datasets = sorted({p.spec.dataset for p in planned})
+    datasets = sorted({p.spec.dataset.text for p in planned})
     files = sorted({p.spec.pretrained for p in planned if p.spec.pretrained})
     probe = ray.remote(probe_task)
     nodes = _alive_nodes(ray)

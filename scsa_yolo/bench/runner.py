@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from scsa_yolo.bench.datasets import RESOLVED_KEY, DatasetStatus, resolve_datasets
 from scsa_yolo.bench.grid import Grid, GridError, RunSpec
+from scsa_yolo.identity import IdentityError
 from scsa_yolo.records import RECORD_NAME, RecordError, load_record
 from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, SPEC_NAME, read_json
@@ -44,6 +46,7 @@ class PlannedRun:
     run_dir: Path
     state: str  # done | resume | new | conflict
     detail: str = ""
+    dataset: DatasetStatus | None = None  # the resolved dataset, written into spec.json
 
 
 @dataclass
@@ -67,31 +70,36 @@ def _settings_differences(old: dict, new: dict) -> list[str]:
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
-def plan_runs(runs: list[RunSpec], out: str | Path) -> list[PlannedRun]:
-    """Decide, per run, whether it is done, resumable, new, or in conflict with its folder."""
+def plan_runs(runs: list[RunSpec], out: str | Path,
+              datasets: dict[str, DatasetStatus] | None = None) -> list[PlannedRun]:
+    """Decide, per run, whether it is done, resumable, new, or in conflict with its folder.
+    ``datasets``: the grid's resolved datasets by name, for the runs' ``spec.json``."""
     planned = []
     for spec in runs:
         run_dir = spec.run_dir(out)
-        previous = read_json(run_dir / SPEC_NAME)
-        if previous is not None:
-            differences = _settings_differences(previous, spec.settings())
-            if differences:
-                planned.append(PlannedRun(spec, run_dir, CONFLICT, "; ".join(differences)))
-                continue
-        record = run_dir / RECORD_NAME
-        if record.is_file():
-            try:
-                load_record(record)
-                planned.append(PlannedRun(spec, run_dir, DONE, "record exists"))
-                continue
-            except RecordError as error:
-                planned.append(PlannedRun(spec, run_dir, RESUME, f"record invalid, redoing: {'; '.join(error.problems)}"))
-                continue
-        if (run_dir / "weights" / "last.pt").is_file():
-            planned.append(PlannedRun(spec, run_dir, RESUME, "from weights/last.pt"))
-        else:
-            planned.append(PlannedRun(spec, run_dir, NEW))
+        dataset = (datasets or {}).get(spec.dataset.text)
+        state, detail = _run_state(spec, run_dir)
+        planned.append(PlannedRun(spec, run_dir, state, detail, dataset))
     return planned
+
+
+def _run_state(spec: RunSpec, run_dir: Path) -> tuple[str, str]:
+    previous = read_json(run_dir / SPEC_NAME)
+    if previous is not None:
+        previous = {k: v for k, v in previous.items() if k != RESOLVED_KEY}  # where, not what
+        differences = _settings_differences(previous, spec.to_json())
+        if differences:
+            return CONFLICT, "; ".join(differences)
+    record = run_dir / RECORD_NAME
+    if record.is_file():
+        try:
+            load_record(record)
+            return DONE, "record exists"
+        except RecordError as error:
+            return RESUME, f"record invalid, redoing: {'; '.join(error.problems)}"
+    if (run_dir / "weights" / "last.pt").is_file():
+        return RESUME, "from weights/last.pt"
+    return NEW, ""
 
 
 def conflicts_message(planned: list[PlannedRun]) -> str | None:
@@ -105,36 +113,64 @@ def conflicts_message(planned: list[PlannedRun]) -> str | None:
 
 
 def describe_plan(planned: list[PlannedRun]) -> list[str]:
-    """One line per run (used by --dry-run and before a run)."""
+    """One line per run (used by --dry-run and before a run): its state, schedule and start."""
     width = max((len(p.spec.run_id) for p in planned), default=10)
+    starts: dict[str | None, str] = {}
     lines = []
     for i, p in enumerate(planned, 1):
         s = p.spec
-        what = f"{s.epochs} epochs, imgsz {s.imgsz}, batch {s.batch}"
+        if s.pretrained not in starts:
+            starts[s.pretrained] = describe_start(s.pretrained)
+        what = f"{s.epochs} epochs, imgsz {s.imgsz}, batch {s.batch}, {starts[s.pretrained]}"
         lines.append(f"  [{i}/{len(planned)}] {s.run_id:<{width}}  {p.state:<8} {what}{'  (' + p.detail + ')' if p.detail and p.state != DONE else ''}")
     return lines
 
 
+def describe_start(pretrained: str | None) -> str:
+    """``from scratch``, ``fine-tuned from PATH (sha256 1a2b3c4d5e6f)``, or, for a checkpoint
+    a pretraining step has yet to write, ``fine-tuned from the pretraining step's PATH``."""
+    if pretrained is None:
+        return "from scratch"
+    from scsa_yolo.identity import Pretrained
+
+    if not Path(pretrained).is_file():
+        return f"fine-tuned from the pretraining step's {pretrained}"
+    return f"fine-tuned from {pretrained} (sha256 {Pretrained.of(pretrained).sha256[:12]})"
+
+
 def check_models(grid: Grid) -> None:
-    """Resolve every (model, attention, placement) of the grid before anything trains, and
-    check that every pretrained checkpoint exists.
+    """Before anything trains: build the model file of every (model, attention, placement)
+    of the grid, and map every pretrained checkpoint into its plain model once, so that a
+    checkpoint of another base or scale (or no checkpoint at all) is refused here, not in
+    every run's worker.
 
     Raises:
-        GridError: a model that is neither a stock model with a scale nor a model YAML, or a
-            combination the integration cannot build (its message lists the choices).
+        GridError: a combination the integration cannot build, or a checkpoint that cannot
+            start its model (the message names the model, the checkpoint and the fix).
     """
-    from scsa_yolo.integration.specs import ModelArgumentError, resolve_model
+    import tempfile
 
-    for model in grid.models:
-        for attn in grid.attns:
-            for placement in grid.placements:
+    from scsa_yolo.integration.specs import ModelArgumentError, model_argument
+    from scsa_yolo.integration.transfer import TransferError, transfer_checkpoint
+
+    for model, plain in zip(grid.models, grid.model_ids):
+        for attn in grid.attentions:
+            for placement in [None] if attn == "none" else grid.placements:
                 try:
-                    resolve_model(model, attn, placement if attn != "none" else None)
-                except ModelArgumentError as error:
+                    model_argument(plain.with_(attn=attn, placement=placement))
+                except (ModelArgumentError, IdentityError) as error:
                     raise GridError(f"--models {model} / --attns {attn} / --placement {placement}: {error}") from None
         source = grid.pretrained_for(model)
-        if source is not None and not Path(source).expanduser().is_file():
+        if source is None:
+            continue
+        if not Path(source).expanduser().is_file():
             raise GridError(f"pretrained checkpoint for {model} not found: {source}")
+        with tempfile.TemporaryDirectory(prefix="scsa-yolo-transfer-check-") as tmp:
+            try:
+                transfer_checkpoint(source, model_argument(plain).argument, Path(tmp) / "check.pt", compare=False)
+            except TransferError as error:
+                raise GridError(f"pretrained checkpoint for {model} cannot start it: {error}. Give a plain checkpoint "
+                                f"of {model} (e.g. the last.pt of a {model} run), or leave out --pretrained") from None
 
 
 # How a worker process starts. `python -m scsa_yolo.bench.worker` would put the current
@@ -162,81 +198,18 @@ def worker_command(run_dir: Path, device: str | None = None) -> list[str]:
 
 
 def prepare_run_dir(item: PlannedRun) -> None:
-    """Create the run folder and record the settings the run starts with (``spec.json``)."""
+    """Create the run folder and record the settings the run starts with and its resolved
+    dataset (``spec.json``)."""
     item.run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(item.spec.settings(), item.run_dir / SPEC_NAME)
+    resolved = {RESOLVED_KEY: item.dataset.to_json()} if item.dataset is not None else {}
+    write_json_atomic({**item.spec.to_json(), **resolved}, item.run_dir / SPEC_NAME)
 
 
 def prepare_datasets(grid: Grid, echo: Echo, dry_run: bool = False) -> dict[str, Path | str]:
-    """Data YAML of every dataset of the grid; generated ones (``synthetic`` and the
-    scenarios ``synthetic-lowlight``, ``synthetic-tiny``, ``synthetic-thermal``) are
-    generated when missing, each with the grid's ``synthetic:`` options.
-
-    With ``dry_run`` nothing is generated and a dataset that is not ready maps to a
-    sentence saying what a real run would do or need.
-
-    Raises:
-        GridError: (not in dry-run) datasets that are neither prepared nor data YAMLs; the
-            message lists each with the command that prepares it, and the known datasets.
-            Even in a dry run: ``synthetic-X`` with an unknown scenario (the message lists
-            the scenarios). When generating: ``synthetic:`` options the generator refuses.
-    """
-    from scsa_yolo.data.convert.recipes import RecipeOptionError, is_generated
-    from scsa_yolo.data.layout.paths import DatasetNotPrepared, resolve_data
-    from scsa_yolo.data.prepare import prepare_dataset
-
-    resolved: dict[str, Path | str] = {}
-    errors: list[str] = []
-    for dataset in grid.datasets:
-        try:
-            generated = Path(dataset).suffix not in (".yaml", ".yml") and is_generated(dataset)
-        except RecipeOptionError as bad_name:  # synthetic-<typo>: refuse even a dry run
-            raise GridError(f"datasets: {bad_name}") from None
-        try:
-            resolved[dataset] = resolve_data(dataset)
-            # A prepared synthetic set is used as it is unless the grid asks for options:
-            # regenerating it with defaults would silently replace what the user prepared.
-            if not generated or dry_run or not grid.synthetic:
-                if generated and not dry_run:
-                    echo(f"{dataset} dataset: using the prepared one at {resolved[dataset]}")
-                continue
-        except DatasetNotPrepared as error:
-            if not generated:
-                message, known = _dataset_error(dataset, error)
-                if not known:  # a typo: refuse even a dry run
-                    raise GridError(message) from None
-                errors.append(message)
-                resolved[dataset] = f"NOT READY: {message}"
-                continue
-            if dry_run:
-                resolved[dataset] = "will be generated"
-                continue
-        # Always called: it returns at once when the files on disk match the options.
-        echo(f"{dataset} dataset: checking / generating {grid.synthetic or '(default options)'}")
-        try:
-            resolved[dataset] = prepare_dataset(dataset, options=grid.synthetic, echo=echo).data_yaml
-        except RecipeOptionError as error:
-            raise GridError(f"synthetic: {error}") from None
-    if errors and not dry_run:
-        raise GridError("\n".join(errors))
-    return resolved
-
-
-def _dataset_error(dataset: str, error: Exception) -> tuple[str, bool]:
-    """The message for a dataset that is not ready, and whether its name is a known one."""
-    from scsa_yolo.data.convert.recipes import recipe_names
-
-    known = recipe_names()
-    if Path(dataset).suffix in (".yaml", ".yml"):
-        return str(error), False
-    if dataset.lower() in known:
-        return str(error), True
-    return (
-        f"unknown dataset '{dataset}': not a data YAML and not prepared under the data root. "
-        f"Known datasets: {', '.join(known)} (prepare one with `scsa-yolo data prepare NAME`), "
-        "or pass the path of an Ultralytics data YAML.",
-        False,
-    )
+    """What :func:`~scsa_yolo.bench.datasets.resolve_datasets` found, as ``--dry-run``
+    shows it: each dataset's data YAML, or the sentence saying what a real run would do or
+    need."""
+    return {name: status.shown for name, status in resolve_datasets(grid, echo, dry_run).items()}
 
 
 @dataclass
@@ -439,6 +412,9 @@ def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) ->
         rows = finished_epochs(run_dir / "results.csv") if progress.get("ddp") else 0
         if rows and (epoch is None or rows > epoch):
             epoch = min(rows, epochs or rows)
+    if phase in ("eval", "profile", "done") and isinstance(epoch, int) and epoch and (last_shown or (None, None))[1] != epoch:
+        # training ended between two polls (a loaded machine, a 1-epoch run): its last epoch first
+        return ("train", epoch), f"epoch {epoch}/{epochs}"
     shown = (phase, epoch)
     if phase is None or shown == last_shown or (phase == "train" and not epoch):
         return None

@@ -29,7 +29,7 @@ from typing import Any
 
 from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.bench.grid import RunSpec
-from scsa_yolo.integration.training import checkpoint_state, use_all_cpu_cores
+from scsa_yolo.integration.training import checkpoint_state, epoch_loss, use_all_cpu_cores
 from scsa_yolo.records import RECORD_NAME, collect_env, make_record, write_record
 
 SPEC_NAME = "spec.json"
@@ -52,23 +52,17 @@ def report_progress(run_dir: Path, phase: str, **extra: Any) -> None:
 TRANSFERRED_NAME = "pretrained.pt"
 
 
-def model_argument(spec: RunSpec) -> str:
-    """What to hand to ``YOLO(...)`` for the spec's model, attention and placement."""
-    from scsa_yolo.integration.specs import model_argument as argument_of
-
-    return argument_of(spec.model_id).argument
-
-
-def transferred_weights(spec: RunSpec, run_dir: Path) -> Path | None:
-    """The grid's pretrained checkpoint mapped into this run's model, in the run folder
-    (made once; every variant of a grid starts from the same plain weights)."""
+def transferred_weights(spec: RunSpec, argument: str, run_dir: Path) -> Path | None:
+    """The grid's pretrained checkpoint mapped into this run's model (``argument``, what
+    ``YOLO(...)`` builds), in the run folder (made once; every variant of a grid starts
+    from the same plain weights)."""
     if spec.pretrained is None:
         return None
     target = run_dir / TRANSFERRED_NAME
     if not target.is_file():
         from scsa_yolo.integration.transfer import transfer_checkpoint
 
-        report = transfer_checkpoint(spec.pretrained, model_argument(spec), target)
+        report = transfer_checkpoint(spec.pretrained, argument, target)
         (run_dir / "transfer.txt").write_text(report.table() + "\n")
     return target
 
@@ -97,25 +91,18 @@ def watch_parent() -> None:
 def epoch_figures(trainer, epoch_ends: list[float], started: float, epochs_left: int) -> dict[str, Any]:
     """Training loss, seconds per epoch and the estimated time left, for the progress file."""
     figures: dict[str, Any] = {}
-    loss = getattr(trainer, "tloss", None)  # Ultralytics 8.4: {name: running mean} of the epoch
-    values = list(loss.values()) if isinstance(loss, dict) else [loss] if loss is not None else []
-    try:
-        if values:
-            figures["loss"] = round(sum(float(v.sum()) if hasattr(v, "sum") else float(v) for v in values), 4)
-    except (TypeError, ValueError):
-        pass
+    loss = epoch_loss(trainer)
+    if loss is not None:
+        figures["loss"] = round(loss, 4)
     per_epoch = (epoch_ends[-1] - started) / len(epoch_ends)
     figures["epoch_s"] = round(per_epoch, 2)
     figures["eta_s"] = round(per_epoch * max(epochs_left, 0), 1)
     return figures
 
 
-def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
-    """Train (or resume, or skip a finished training); returns how it went."""
-    from scsa_yolo.integration import register
-
-    register()
-    from ultralytics import YOLO
+def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
+    """Train the model ``argument`` (or resume, or skip a finished training); returns how it went."""
+    from scsa_yolo.integration.yolo import load_yolo
 
     last = run_dir / "weights" / "last.pt"
     timing = read_json(run_dir / TIMING_NAME, {}) or {}
@@ -128,7 +115,7 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
         return {"mode": "resumed" if resumed else "already-trained", "train_s": previous}
 
     if state == "partial":
-        model, mode, resumed = YOLO(str(last)), "resumed", True
+        model, mode, resumed = load_yolo(last), "resumed", True
         # the folders as they are now: the grid or the data root may have moved since
         kwargs: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(data_yaml)}
         if device is not None:
@@ -141,8 +128,8 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
             elif target.exists():
                 target.unlink()
         previous, resumed = 0.0, False
-        start_weights = transferred_weights(spec, run_dir)
-        model, mode = YOLO(model_argument(spec)), "fresh"
+        start_weights = transferred_weights(spec, argument, run_dir)
+        model, mode = load_yolo(argument), "fresh"
         kwargs = {
             "plots": False,  # Ultralytics' plots fetch a font from the internet
             **spec.train_args,
@@ -188,18 +175,22 @@ def train(spec: RunSpec, run_dir: Path, data_yaml: Path, device: str | None) -> 
 
 def run(run_dir: Path, device: str | None = None) -> Path:
     """Execute the run described by ``run_dir/spec.json``; returns the record path."""
+    from scsa_yolo.bench.datasets import RESOLVED_KEY, data_yaml_of
     from scsa_yolo.bench.profile import profile_model
-    from scsa_yolo.data.layout.paths import resolve_data
     from scsa_yolo.eval import evaluate
+    from scsa_yolo.integration.specs import model_argument
 
     run_dir = run_dir.resolve()
-    spec = RunSpec.from_json(json.loads((run_dir / SPEC_NAME).read_text()))
+    stored = json.loads((run_dir / SPEC_NAME).read_text())
+    spec = RunSpec.from_json(stored)
     started = time.perf_counter()
-    data_yaml = resolve_data(spec.dataset)
+    data_yaml = data_yaml_of(stored.get(RESOLVED_KEY), run_dir / SPEC_NAME)
+    argument = model_argument(spec.model_id).argument
 
-    training = train(spec, run_dir, data_yaml, device)
+    training = train(spec, argument, run_dir, data_yaml, device)
 
-    report_progress(run_dir, "eval")
+    # the last epoch rides along: a grid that polled too late to see it still shows it
+    report_progress(run_dir, "eval", epoch=spec.epochs, epochs=spec.epochs)
     eval_started = time.perf_counter()
     eval_device = None if device is None else str(device).split(",")[0]
     result = evaluate(run_dir, data_yaml, split="val", imgsz=spec.imgsz, batch=spec.batch, device=eval_device,
@@ -210,10 +201,10 @@ def run(run_dir: Path, device: str | None = None) -> Path:
     profile_started = time.perf_counter()
     use_all_cpu_cores()  # Ultralytics' validation lowered the thread count; profile as training ran
     profile = profile_model(run_dir, imgsz=spec.imgsz, device=eval_device)
-    profile.model = Path(model_argument(spec)).name
+    profile.model = Path(argument).name
     profile_s = time.perf_counter() - profile_started
 
-    record = build_record(spec, run_dir, data_yaml, result, profile, device)
+    record = build_record(spec, argument, run_dir, data_yaml, result, profile, device)
     record["wall_time_s"] = {
         "train": round(training["train_s"], 2),
         "eval": round(eval_s, 2),
@@ -227,11 +218,14 @@ def run(run_dir: Path, device: str | None = None) -> Path:
     return path
 
 
-def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile, device: str | None) -> dict:
-    """The record of a finished run (see :mod:`scsa_yolo.records` for the schema)."""
+def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, result, profile,
+                 device: str | None) -> dict:
+    """The record of a finished run of the model ``argument`` (see :mod:`scsa_yolo.records`
+    for the schema)."""
     import yaml
 
     from scsa_yolo.device import cpu_threads
+    from scsa_yolo.eval.coco import STAT_NAMES
     from scsa_yolo.identity import Pretrained
 
     args = yaml.safe_load((run_dir / "args.yaml").read_text()) if (run_dir / "args.yaml").is_file() else {}
@@ -239,15 +233,14 @@ def build_record(spec: RunSpec, run_dir: Path, data_yaml: Path, result, profile,
     return make_record(
         "train", spec.run_id, spec.model_id,
         dataset=spec.dataset_key,
-        model_yaml=str(args.get("model") or model_argument(spec)),
+        model_yaml=str(args.get("model") or argument),
         seed=spec.seed, epochs=spec.epochs, imgsz=spec.imgsz, batch=spec.batch,
         train_args={k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()},
         pretrained=Pretrained.of(spec.pretrained) if spec.pretrained else None,
         env={**collect_env(device), "cpu_threads": cpu_threads()},
         metrics={
             "split": result.split,
-            **{name: getattr(metrics, name) for name in ("AP", "AP50", "AP75", "APs", "APm", "APl",
-                                                         "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")},
+            **{name: getattr(metrics, name) for name in STAT_NAMES},
             "per_class": metrics.per_class,
             "ultralytics": result.ultralytics,
             "n_images": metrics.n_images,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cliutil import format_table, human_bytes
+from ..text import format_table, human_bytes
 from .convert.recipes import dataset_names, get_recipe
 from .layout.manifest import ManifestError, is_complete, load_manifest
 from .layout.paths import dataset_dir, default_data_root

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..cliutil import human_bytes
+from ..text import human_bytes
 from .convert.events import ConversionLog
 from .convert.recipes import Recipe, RecipeOptionError, get_recipe, is_generated
 from .fetch.sources import materialize_sources

@@ -20,13 +20,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from scsa_yolo.records import METRIC_NAMES
+
 # Names of COCOeval.stats[0..11] for iouType="bbox", in pycocotools' order.
-STAT_NAMES = (
-    "AP", "AP50", "AP75", "APs", "APm", "APl",
-    "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
-)
-# The six columns the paper's detection tables use.
-AP_NAMES = STAT_NAMES[:6]
+STAT_NAMES = (*METRIC_NAMES, "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
 @dataclass

@@ -22,12 +22,9 @@ from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.data.layout.ground_truth import category_id_for_class
 from scsa_yolo.eval.coco import CocoMetrics, coco_metrics
 from scsa_yolo.eval.ground_truth import GroundTruth, ground_truth_for
-from scsa_yolo.integration import register
+from scsa_yolo.integration.yolo import load_yolo
 from scsa_yolo.integration.validation import collecting_validator
-
-
-#: The pycocotools AP figures of a result, in the order the summary prints them.
-AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+from scsa_yolo.records import METRIC_NAMES
 
 
 class EvalError(RuntimeError):
@@ -63,7 +60,7 @@ class EvalResult:
         """The six pycocotools AP figures in percent (the unit of the summary and the reports),
         under ``unit: "%"``; ``metrics`` and :meth:`to_dict` keep fractions, as run records do."""
         return {"unit": "%", **{k: None if getattr(self.metrics, k) is None else round(100 * getattr(self.metrics, k), 4)
-                                for k in AP_NAMES}}
+                                for k in METRIC_NAMES}}
 
     def summary(self) -> str:
         """A few human-readable lines: the six AP figures, Ultralytics' mAP, counts (AP in %)."""
@@ -75,7 +72,7 @@ class EvalResult:
         lines = [
             f"pycocotools bbox AP in % ({self.split}, {m.n_images} images, {m.n_ground_truth} boxes, "
             f"{m.n_ignore_regions} ignore regions, {m.n_detections} detections):",
-            "  " + "  ".join(f"{k} {pct(getattr(m, k))}" for k in AP_NAMES),
+            "  " + "  ".join(f"{k} {pct(getattr(m, k))}" for k in METRIC_NAMES),
             f"  ultralytics mAP50-95 {pct(self.ultralytics.get('mAP50-95'))}  mAP50 {pct(self.ultralytics.get('mAP50'))}",
         ]
         if m.per_class:
@@ -129,25 +126,20 @@ def evaluate(
             folder, deleted afterwards, when None.
 
     Raises:
-        EvalError: missing weights or data, or predictions that do not match the ground truth.
+        EvalError: missing weights, or predictions that do not match the ground truth.
+        DatasetNotPrepared: ``data`` is neither a data YAML nor a prepared dataset.
     """
-    from scsa_yolo.data.layout.paths import DatasetNotPrepared, resolve_data
+    from scsa_yolo.data.layout.paths import resolve_data
 
     started = time.perf_counter()
     weights = resolve_weights(weights_or_run)
-    register()  # our layers must be known to Ultralytics before the checkpoint is unpickled
-    from ultralytics import YOLO
-
-    model = YOLO(str(weights))
+    model = load_yolo(weights)  # registers our layers before the checkpoint is unpickled
     train_args = dict(getattr(model, "ckpt", None) or {}).get("train_args") or {}
     if data is None:
         data = train_args.get("data")
         if not data:
             raise EvalError(f"{weights} does not record its training data; pass --data NAME|YAML")
-    try:
-        data_yaml = resolve_data(data)
-    except DatasetNotPrepared as error:
-        raise EvalError(str(error)) from None
+    data_yaml = resolve_data(data)  # DatasetNotPrepared: a usage error, the user's --data
     imgsz = int(imgsz or train_args.get("imgsz") or 640)
 
     with tempfile.TemporaryDirectory(prefix="scsa-yolo-val-") as tmp:

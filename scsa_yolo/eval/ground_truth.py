@@ -28,13 +28,6 @@ class GroundTruth:
     built: bool  # True when made here from YOLO labels (no ignore regions known)
 
 
-def load_data_config(data_yaml: str | Path) -> dict[str, Any]:
-    """Ultralytics' own reading of a data YAML (paths resolved), without downloading."""
-    from ultralytics.data.utils import check_det_dataset
-
-    return check_det_dataset(str(data_yaml), autodownload=False)
-
-
 def split_image_files(data: dict[str, Any], split: str) -> tuple[list[Path], Path]:
     """Image files of ``split`` as Ultralytics lists them, and their common base folder.
 
@@ -72,7 +65,9 @@ def ground_truth_for(data_yaml: str | Path, split: str, cache_dir: str | Path) -
     Uses the dataset's ``annotations/{split}.json`` when present (prepared datasets), else
     builds ``cache_dir/gt_{split}.json`` from the split's YOLO labels.
     """
-    data = load_data_config(data_yaml)
+    from scsa_yolo.integration.datasets import read_data_yaml  # imports ultralytics: only when needed
+
+    data = read_data_yaml(data_yaml)
     files, base = split_image_files(data, split)
     shipped = ground_truth_path(data["path"], split)
     if shipped.is_file():

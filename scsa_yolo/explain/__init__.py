@@ -7,11 +7,32 @@ applied, and effective receptive fields, for a plain YOLO beside its attention v
 * :mod:`.erf` measures the effective receptive field of P3/P4/P5;
 * :mod:`.render` draws the pictures, :mod:`.index` writes ``index.md`` and ``explain.json``;
 * :func:`explain` (in :mod:`.run`) does all of it; ``scsa-yolo explain`` is its command.
+
+Importing this package is cheap (``scsa-yolo explain --help`` reads :data:`PARTS` without
+torch); the names below load their module on first use.
 """
 
-from .inputs import ExplainInputError
-from .layers import AttentionLayer, LayerSelectionError, find_attention_layers, select_layers
-from .run import PARTS, explain
+from __future__ import annotations
 
-__all__ = ["PARTS", "AttentionLayer", "ExplainInputError", "LayerSelectionError", "explain",
-           "find_attention_layers", "select_layers"]
+import importlib
+from typing import Any
+
+#: The three kinds of pictures, in the order they are made.
+PARTS: tuple[str, ...] = ("cam", "gates", "erf")
+
+_HOMES = {
+    "ExplainInputError": ".inputs",
+    "AttentionLayer": ".layers",
+    "LayerSelectionError": ".layers",
+    "find_attention_layers": ".layers",
+    "select_layers": ".layers",
+    "explain": ".run",
+}
+
+__all__ = ["PARTS", *_HOMES]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name], __name__), name)

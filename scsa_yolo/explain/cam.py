@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scsa_yolo.integration.inference import resize_to_image
 from scsa_yolo.integration.training import quiet
 
 from .gates import reference_path
@@ -54,7 +55,6 @@ def cam_with_detections(model: ExplainModel, image: Image, imgsz: int, conf: flo
         RuntimeError: Ultralytics wrote no CAM file (a model format without LayerCAM).
     """
     import cv2
-    from ultralytics.utils.ops import scale_masks
 
     # quiet: no 'Saving ... (LayerCAM)' line per file (warnings still show)
     with tempfile.TemporaryDirectory(prefix="scsa-explain-cam-") as tmp, reference_path(), quiet(logging.WARNING):
@@ -69,7 +69,7 @@ def cam_with_detections(model: ExplainModel, image: Image, imgsz: int, conf: flo
     result = results[0]
     h0, w0 = result.orig_shape
     tensor = torch.from_numpy(np.ascontiguousarray(cam_bgr.transpose(2, 0, 1)))[None].float()
-    on_original = scale_masks(tensor, (h0, w0))[0].clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    on_original = resize_to_image(tensor, (h0, w0))[0].clamp(0, 255).byte().permute(1, 2, 0).numpy()
     drawn = result.plot(img=np.ascontiguousarray(on_original), conf=True, line_width=1)
     boxes = result.boxes
     order = boxes.conf.argsort(descending=True).tolist() if boxes is not None and len(boxes) else []

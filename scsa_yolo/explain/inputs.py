@@ -9,18 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["ExplainInputError", "Image", "find_images", "image_formats", "load_images", "to_batch"]
+__all__ = ["ExplainInputError", "Image", "find_images", "load_images", "to_batch"]
 
 
 class ExplainInputError(ValueError):
     """No images, an unreadable image, or a path that does not exist; says what to give."""
-
-
-def image_formats() -> list[str]:
-    """File suffixes Ultralytics reads as images (without the dot), sorted."""
-    from ultralytics.data.utils import IMG_FORMATS
-
-    return sorted(IMG_FORMATS)
 
 
 def find_images(paths: Sequence[str | Path], limit: int | None = None) -> list[Path]:
@@ -34,7 +27,9 @@ def find_images(paths: Sequence[str | Path], limit: int | None = None) -> list[P
         ExplainInputError: a path that does not exist, a file that is not an image, or no
             image at all; the message lists the accepted suffixes.
     """
-    suffixes = set(image_formats())
+    from scsa_yolo.integration.inference import image_suffixes
+
+    suffixes = set(image_suffixes())
     found: list[Path] = []
     for given in paths:
         path = Path(given).expanduser()
@@ -86,16 +81,16 @@ def load_images(paths: Sequence[Path], imgsz: int) -> list[Image]:
         ExplainInputError: images OpenCV cannot decode, all named at once.
     """
     import cv2
-    from ultralytics.data.augment import LetterBox
+    from scsa_yolo.integration.inference import letterboxer
 
-    letterbox = LetterBox(new_shape=(imgsz, imgsz), auto=False, stride=32)
+    letterbox = letterboxer(imgsz)
     images, unreadable = [], []
     for path in paths:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None or bgr.size == 0:
             unreadable.append(str(path))
             continue
-        boxed = letterbox(image=bgr)
+        boxed = letterbox(bgr)
         images.append(Image(Path(path), bgr, np.ascontiguousarray(boxed[..., ::-1])))
     if unreadable:
         raise ExplainInputError(

@@ -68,18 +68,14 @@ def load_models(models: Sequence[str], device: torch.device) -> list[ExplainMode
         scsa_yolo.integration.specs.ModelArgumentError: a model argument that cannot be
             resolved (the message says why).
     """
-    from ultralytics import YOLO
-
-    from scsa_yolo.integration import register
     from scsa_yolo.integration.specs import resolve_model
-
-    register()
+    from scsa_yolo.integration.yolo import load_yolo
 
     loaded: list[ExplainModel] = []
     seen: dict[str, int] = {}
     for given in models:
         resolved = resolve_model(given, attn=None, placement=None)
-        yolo = YOLO(resolved.argument, verbose=False)
+        yolo = load_yolo(resolved.argument, verbose=False)
         yolo.model.to(device).eval()
         label = _label(given, resolved.argument, yolo)
         seen[label] = seen.get(label, 0) + 1

@@ -6,12 +6,12 @@ rename, so a reader never sees half a picture) and returns its path.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from scsa_yolo.atomic import write_file_atomic
 
 __all__ = ["MAX_GATE_GROUPS", "save_cam_panel", "save_erf_grid", "save_gate_figure"]
 
@@ -30,21 +30,10 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    plt = _pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=_DPI, format="png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return write_file_atomic(path, lambda tmp: fig.savefig(tmp, dpi=_DPI, format="png"))
     finally:
-        plt.close(fig)
-    return path
+        _pyplot().close(fig)
 
 
 def save_cam_panel(path: Path, image: np.ndarray, title: str,

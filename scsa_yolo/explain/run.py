@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import PARTS
 from .cam import cam_with_detections
 from .erf import effective_receptive_fields
 from .gates import capture_gates
@@ -15,9 +16,6 @@ from .models import load_models
 from .render import save_cam_panel, save_erf_grid, save_gate_figure
 
 __all__ = ["PARTS", "explain"]
-
-#: The three kinds of pictures, in the order they are made.
-PARTS: tuple[str, ...] = ("cam", "gates", "erf")
 
 
 def _batches(images, size, device):
@@ -54,9 +52,8 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
         LayerSelectionError: a layer no model has (the message lists the valid ones).
         scsa_yolo.integration.specs.ModelArgumentError: a model that cannot be resolved.
     """
-    import ultralytics
-
     from scsa_yolo.device import resolve_device
+    from scsa_yolo.integration.yolo import ultralytics_version
 
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
@@ -74,7 +71,7 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
     names = [image.path.name for image in loaded_images]
     report = ExplainReport(
         out=out, note=note, images=[str(p) for p in paths],
-        settings={"imgsz": imgsz, "conf": conf, "device": str(torch_device), "ultralytics": ultralytics.__version__,
+        settings={"imgsz": imgsz, "conf": conf, "device": str(torch_device), "ultralytics": ultralytics_version(),
                   "parts": list(parts), "layers": list(layers or []), "cam_images": cam_images,
                   "gate_rows": gate_rows},
         models=[{"label": m.label, "given": m.given, "argument": m.argument, "trained": m.trained,

@@ -18,20 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scsa_yolo.atomic import write_text_atomic
+from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.identity import IdentityError, ModelId, check_placement
-from scsa_yolo.models.catalog import (
-    COMMITTED_ATTENTIONS,
-    COMMITTED_BASES,
-    attention_row,
-    cfg_models_dir,
-    make_model_text,
-)
+from scsa_yolo.models.catalog import COMMITTED_ATTENTIONS, COMMITTED_BASES, cfg_models_dir, make_model_text
 
 CACHE_ENV = "SCSA_YOLO_CACHE"
 
 
-class ModelArgumentError(ValueError):
+class ModelArgumentError(ScsaYoloError, ValueError):
     """A model/attention/placement combination that cannot be trained; says how to fix it."""
+
+    usage = True
 
 
 def cache_dir() -> Path:
@@ -69,30 +66,56 @@ class ResolvedModel:
 
 def model_argument(model_id: ModelId) -> ResolvedModel:
     """The ``YOLO(...)`` argument of a suite model: the stock YAML, a committed YAML by
-    name (resolved from any folder), or a YAML generated into :func:`cache_dir`."""
+    name (resolved from any folder), or a YAML generated into :func:`cache_dir`.
+
+    Raises:
+        ModelArgumentError: a custom base YAML that already holds attention rows (it would
+            get a second set), or one that cannot be read.
+        ModelYamlError: a base the placement cannot be applied to (the message says why).
+    """
     if model_id.is_plain:
         if model_id.base_yaml is not None:
             return ResolvedModel(str(model_id.base_yaml), model_id, "yaml")
         return ResolvedModel(f"{model_id.model}.yaml", model_id, "stock")
-    if (model_id.family in COMMITTED_BASES and model_id.attn in COMMITTED_ATTENTIONS
+    if (model_id.base in COMMITTED_BASES and model_id.attn in COMMITTED_ATTENTIONS
             and (cfg_models_dir() / model_id.yaml_name()).is_file()):
-        return ResolvedModel(model_id.yaml_name(scaled=True), model_id, "committed")
-    row = attention_row(model_id.attn)
-    base = model_id.family if model_id.family is not None else Path(str(model_id.base_yaml))
-    _, text = make_model_text(base, row, str(model_id.placement))
+        return remember(ResolvedModel(model_id.yaml_name(scaled=True), model_id, "committed"),
+                        cfg_models_dir() / model_id.yaml_name())
+    if model_id.base_yaml is not None:
+        rows = attention_rows_in(Path(model_id.base_yaml))
+        if rows:
+            raise ModelArgumentError(
+                f"{model_id.base_yaml} already holds attention rows (rows {', '.join(map(str, rows))}); train it as "
+                f"it is (leave out --attn) or give a base YAML without attention rows")
+    base = model_id.base if model_id.family is not None else Path(str(model_id.base_yaml))
+    _, text = make_model_text(base, model_id.attention, str(model_id.placement))
     path = _write_if_changed(cache_dir() / model_id.yaml_name(scaled=True), text)
     return ResolvedModel(str(path), model_id, "generated")
+
+
+#: Suite model names this process has resolved, by the name passed to ``YOLO(...)``: the
+#: YAML hook (:func:`scsa_yolo.integration.ultralytics.resolve_model_yaml`) finds them here
+#: instead of parsing the name back; it parses only names from outside (``yolo train model=...``).
+_RESOLVED_NAMES: dict[str, Path] = {}
+
+
+def remember(resolved: ResolvedModel, path: Path) -> ResolvedModel:
+    _RESOLVED_NAMES[resolved.argument] = path
+    return resolved
+
+
+def resolved_file(name: str) -> Path | None:
+    """The committed YAML behind a name :func:`model_argument` returned in this process."""
+    return _RESOLVED_NAMES.get(name)
 
 
 def attention_rows_in(path: Path) -> list[int]:
     """Row indices of a model YAML that are attention rows of ours (any placement form)."""
     import yaml
 
-    from scsa_yolo.models.generate import BLOCK_MODULE, RESIDUAL_MODULE
-    from scsa_yolo.nn.registry import attention_names, get_attention
+    from scsa_yolo.nn.registry import yaml_module_names
 
-    modules = {get_attention(n).yaml_module for n in attention_names()} - {None}
-    modules |= {BLOCK_MODULE, RESIDUAL_MODULE}
+    modules = yaml_module_names()
     try:
         model = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
@@ -139,16 +162,15 @@ def resolve_model(model: str, attn: str | None = None, placement: str | None = N
             raise ModelArgumentError(f"model YAML {text} not found")
         if attn is None:
             return ResolvedModel(str(path), ModelId.try_parse(path.name) if _is_ours(path) else None, "yaml")
-        rows = attention_rows_in(path)
-        if rows and attn != "none":
-            raise ModelArgumentError(
-                f"{path} already holds attention rows (rows {', '.join(map(str, rows))}); train it as it is "
-                f"(leave out --attn) or give a base YAML without attention rows")
         return _from_id(lambda: ModelId.create(str(path), attn, placement, pretrained))
 
     try:
         named = ModelId.parse(text)
     except IdentityError as error:
+        if path.suffix in (".yaml", ".yml"):  # a file name that is no suite name: the file is missing
+            raise ModelArgumentError(
+                f"model YAML {text} not found (no such file in {Path.cwd()}), and {error}. Give the path of an "
+                "existing model YAML, or a suite name (yolov8n-scsa.yaml, yolo11s-cbam-block.yaml)") from None
         raise ModelArgumentError(
             f"model {text!r}: {error}. Give a stock model with a scale (yolov8n, yolo11s, yolo26m), "
             "a suite name (yolov8n-scsa, yolov8n-scsa-block.yaml), a model YAML path or a .pt file") from None

@@ -16,6 +16,8 @@ Touch points (supported: ultralytics >=8.4,<8.5), each covered by
    ``torch.set_num_threads`` to one core less than the machine has (at most 8), keeping a
    core for the data loaders; :func:`use_all_cpu_cores` gives them back.
 5. **Log level** -- :func:`quiet` silences ``ultralytics.utils.LOGGER`` below a level.
+6. **The epoch's loss** -- ``trainer.tloss`` holds the running mean of the epoch's loss
+   terms (a tensor, or a dict of them); :func:`epoch_loss` sums it.
 """
 
 from __future__ import annotations
@@ -124,11 +126,23 @@ def use_all_cpu_cores(trainer=None) -> None:
         torch.set_num_threads(cpu_threads())
 
 
+def epoch_loss(trainer) -> float | None:
+    """The sum of the loss terms' running means over the current epoch; None before the
+    first batch or when the trainer keeps no loss."""
+    loss = getattr(trainer, "tloss", None)
+    values = list(loss.values()) if isinstance(loss, dict) else [loss] if loss is not None else []
+    try:
+        return sum(float(v.sum()) if hasattr(v, "sum") else float(v) for v in values) if values else None
+    except (TypeError, ValueError):
+        return None
+
+
 __all__ = [
     "TrainArgumentError",
     "argument_value",
     "check_train_args",
     "checkpoint_state",
+    "epoch_loss",
     "finished_epochs",
     "is_finished_checkpoint",
     "quiet",

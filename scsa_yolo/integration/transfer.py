@@ -128,9 +128,10 @@ def load_source(weights: str | Path) -> tuple[dict[str, torch.Tensor], dict | No
 
 # ---------------------------------------------------------------------------- alignment
 def _attention_modules() -> set[str]:
-    from scsa_yolo.nn.registry import attention_names, get_attention
+    """YAML modules of the rows a plain model lacks (a ``BlockAttn`` row is its block)."""
+    from scsa_yolo.nn.registry import yaml_module_names
 
-    return {get_attention(n).yaml_module for n in attention_names()} - {None} | {RESIDUAL_MODULE}
+    return yaml_module_names() - {BLOCK_MODULE}
 
 
 def base_rows(model_yaml: dict) -> list[tuple[int, list]]:

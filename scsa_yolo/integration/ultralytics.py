@@ -1,8 +1,10 @@
 """Ultralytics internals that model building relies on (supported: ultralytics >=8.4,<8.5).
 
-Every touch of Ultralytics internals lives in :mod:`scsa_yolo.integration`: model building
-here, training arguments, checkpoints and run folders in :mod:`.training`, the validator
-in :mod:`.validation`. Touch points of this module, each covered by
+Every import of Ultralytics lives in :mod:`scsa_yolo.integration`: model building here,
+training arguments, checkpoints, run folders and the epoch's loss in :mod:`.training`, the
+validator in :mod:`.validation`, ``YOLO`` objects in :mod:`.yolo`, data YAMLs in
+:mod:`.datasets`, image helpers in :mod:`.inference`, the progress bar in :mod:`.progress`
+(``tests/test_boundaries.py`` checks that no other package imports it). Touch points of this module, each covered by
 ``tests/test_integration_ultralytics.py``:
 
 1. **Module names** -- ``parse_model`` resolves a YAML row's module column with
@@ -420,29 +422,35 @@ def install_row_check(tasks: ModuleType, names: set[str], classes: dict[str, typ
 
 
 # ---------------------------------------------------------------------------- model YAMLs
-def cfg_models_dir() -> Path:
-    from scsa_yolo.models.catalog import cfg_models_dir as _dir
-
-    return _dir()
-
-
 def resolve_model_yaml(path: str | Path) -> Path | None:
     """Our YAML for a bare model name, or None when the name is not ours.
 
     ``yolov8-scsa-block.yaml`` and ``yolov8n-scsa-block.yaml`` both give
     ``cfg/models/yolov8-scsa-block.yaml``; ``yolov8n-scsa.yaml`` (no placement) gives the
-    default placement's file. A path that exists, or one with a directory part, is never ours.
+    default placement's file. A suite name with no committed file (an ablation, another
+    task's base: ``yolov8n-pose-scsa-block.yaml``) is generated into the model cache, so the
+    stock ``yolo`` command takes every name the suite can build. A path that exists, or one
+    with a directory part, is never ours.
     """
     from scsa_yolo.identity import ModelId
+    from scsa_yolo.integration.specs import model_argument, resolved_file
+    from scsa_yolo.models.catalog import cfg_models_dir
 
     requested = Path(str(path))
     if requested.suffix not in (".yaml", ".yml") or requested.name != str(path) or requested.exists():
         return None
-    model_id = ModelId.try_parse(requested.name)
+    known = resolved_file(requested.name)  # resolved by this process from its identity
+    if known is not None:
+        return known
+    model_id = ModelId.try_parse(requested.name)  # a name from outside: `yolo train model=...`
     if model_id is None or model_id.is_plain:
         return None
     candidate = cfg_models_dir() / model_id.yaml_name()
-    return candidate if candidate.is_file() else None
+    if candidate.is_file():
+        return candidate
+    if model_id.scale is None:  # the generator writes scaled names only
+        model_id = model_id.with_(scale="n")
+    return Path(model_argument(model_id).argument)
 
 
 def _wrap_yaml_model_load(tasks: ModuleType, original: Callable, refuse: UnsupportedUltralyticsError | None):

@@ -2,32 +2,38 @@
 
 * Bases: the stock Ultralytics detection YAMLs (``yolov8``, ``yolo11``, ``yolo26``) read
   from the installed ``ultralytics`` package, or any model YAML path.
-* File names: ``{base}-{attn}-{placement}.yaml`` (:meth:`scsa_yolo.identity.ModelId.yaml_name`),
+* File names: ``{base}-{attn}-{placement}.yaml``, always :meth:`scsa_yolo.identity.ModelId.yaml_name`,
   so ``yolov8n-scsa-block.yaml`` resolves to ``yolov8-scsa-block.yaml`` at scale n exactly
   like ``yolov8n.yaml`` -> ``yolov8.yaml``; a name without a placement
   (``yolov8n-scsa.yaml``) means the default placement.
 * The committed set (``cfg/models/``) is :func:`committed_models`; a test regenerates it
   and fails on any difference.
 
-Nothing here imports torch or ultralytics, except :func:`attention_row` which asks the
-attention registry for the YAML module name and arguments of an attention.
+Nothing here imports torch or ultralytics, except that the attention registry (torch) gives
+an attention's YAML module name and arguments.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from scsa_yolo.identity import FAMILIES, PLACEMENTS, attention_slug
+from scsa_yolo.identity import FAMILY_FOLDERS, PLACEMENTS, TASKS, ModelId, attention, family_yaml, stock_base
+
+if TYPE_CHECKING:
+    from scsa_yolo.nn.registry import AttentionSpec
 
 from .generate import ModelYamlError, add_attention
 from .render import flow, render_model_yaml
 
-#: stock base name -> path inside the installed ``ultralytics/cfg/models``.
-STOCK_BASES: dict[str, str] = FAMILIES
+#: stock base name (family and task, ``yolov8``, ``yolov8-seg``) -> path inside the
+#: installed ``ultralytics/cfg/models`` (whether that Ultralytics ships it is checked on reading).
+STOCK_BASES: dict[str, str] = {
+    f"{family}{task.suffix}": family_yaml(family, task.name) for family in FAMILY_FOLDERS for task in TASKS.values()
+}
 #: bases, attentions and placements of the committed ``cfg/models/`` files.
 COMMITTED_BASES: tuple[str, ...] = ("yolov8", "yolo11", "yolo26")
 COMMITTED_ATTENTIONS: tuple[str, ...] = ("se", "eca", "ca", "fca", "cbam", "sa", "ema", "cpca", "ela", "scsa")
@@ -91,40 +97,31 @@ def load_base(base: str | Path) -> dict:
     return model
 
 
-def file_slug(attn: str) -> str:
-    """A file-name-safe form of a canonical attention name (``scsa-no-pcsa`` stays as is)."""
-    return attention_slug(attn)
-
-
-def model_file_name(stem: str, attn: str, placement: str) -> str:
-    """``yolov8-scsa-block.yaml``: the base stem, the attention, the placement."""
-    if placement not in PLACEMENTS:
-        raise ModelYamlError(f"unknown placement {placement!r}; choose one of: {', '.join(PLACEMENTS)}")
-    return f"{stem}-{file_slug(attn)}-{placement}.yaml"
-
-
-@dataclass(frozen=True)
-class AttentionRow:
-    """What an attention contributes to a YAML row: module name and args, plus labels."""
-
-    name: str  # canonical registry name
-    module: str  # YAML module column, e.g. "SCSA"
-    args: list  # YAML args (may end with a mapping of keywords)
-    label: str  # table label, e.g. "+SCSA"
-
-
-def attention_row(attn: str) -> AttentionRow:
-    """Registry lookup (imports torch through the layers).
+def attention_row(attn: str) -> "AttentionSpec":
+    """The registry's record of an attention that adds a layer (module name, YAML args, label).
 
     Raises:
-        ValueError: unknown attention (the registry's UnknownAttentionError) or ``none``.
+        IdentityError: unknown attention (a ValueError).
+        ModelYamlError: ``none``, which adds no layer.
     """
-    from scsa_yolo.nn.registry import get_attention
-
-    spec = get_attention(attn)
+    spec = attention(attn)
     if not spec.yaml_module:
-        raise ValueError(f"attention {spec.name!r} adds no layer; use the stock model YAML instead")
-    return AttentionRow(spec.name, spec.yaml_module, list(spec.yaml_args), spec.label)
+        raise ModelYamlError(f"attention {spec.name!r} adds no layer; use the stock model YAML instead")
+    return spec
+
+
+def model_id_of(base: str | Path, attn: str, placement: str) -> ModelId:
+    """The (scale-free) identity of the model a base, attention and placement make.
+
+    Raises:
+        IdentityError: a placement the base's task cannot take (a neck placement for a
+            classification model).
+    """
+    stock = stock_base(str(base))
+    if stock is not None:
+        family, task = stock
+        return ModelId(family, None, attn, placement, task=task)
+    return ModelId(None, None, attn, placement, base_yaml=str(base))
 
 
 def make_command(base: str | Path, attn: str, placement: str) -> str:
@@ -132,31 +129,34 @@ def make_command(base: str | Path, attn: str, placement: str) -> str:
     return f"scsa-yolo models make --base {base} --attn {attn} --placement {placement}"
 
 
-def make_model_text(base: str | Path, row: AttentionRow, placement: str) -> tuple[str, str]:
+def make_model_text(base: str | Path, row: "AttentionSpec", placement: str) -> tuple[str, str]:
     """Generate ``(file_name, yaml_text)`` for one base, attention and placement."""
+    name = model_id_of(base, row.name, placement).yaml_name()  # refuses a placement the task cannot take
     model = load_base(base)
-    generated = add_attention(model, placement, row.module, row.args)
+    module, args = row.yaml_module, list(row.yaml_args)
+    generated = add_attention(model, placement, module, args)
     stem = base_stem(base)
-    name = model_file_name(stem, row.name, placement)
-    scaled = [f"{stem}{s}" for s in model.get("scales", {})]
+    scales = list(model.get("scales", {}))
+    stock = stock_base(stem)
+    scaled = [ModelId(stock[0], scale, task=stock[1]).model for scale in scales] if stock else []
     scale_hint = (
         f"the scale comes from the name as for the stock files: {scaled[0]}-... = scale "
-        f"{scaled[0][-1]}, {scaled[-1]}-... = scale {scaled[-1][-1]}"
-        if scaled and stem in STOCK_BASES
+        f"{scales[0]}, {scaled[-1]}-... = scale {scales[-1]}"
+        if scaled
         else "scales as in the base YAML"
     )
     header = [
-        f"{name}: {base_label(base)} with {row.module}{'' if not row.args else ' ' + flow(row.args)} "
+        f"{name}: {base_label(base)} with {module}{'' if not args else ' ' + flow(args)} "
         f"({row.label}) {PLACEMENTS[placement].description}.",
         "Generated by scsa-yolo; do not edit. Regenerate all with: scsa-yolo models make --all",
         f"This file alone: {make_command(base, row.name, placement)}",
-        *_PLACEMENT_NOTES[PLACEMENTS[placement].form].format(module=row.module).split("\n"),
-        f"Use it as model={name.replace(stem, scaled[0], 1) if scaled and stem in STOCK_BASES else name}; {scale_hint}.",
+        *_PLACEMENT_NOTES[PLACEMENTS[placement].form].format(module=module).split("\n"),
+        f"Use it as model={name.replace(stem, scaled[0], 1) if scaled else name}; {scale_hint}.",
     ]
     form = PLACEMENTS[placement].form
     notes = {
-        ins.new_index: (f"{row.module} inside the bottlenecks of base row {ins.base_index}" if form == "block"
-                        else f"+ {row.module}{' (residual)' if form == 'residual' else ''} on base row {ins.base_index}")
+        ins.new_index: (f"{module} inside the bottlenecks of base row {ins.base_index}" if form == "block"
+                        else f"+ {module}{' (residual)' if form == 'residual' else ''} on base row {ins.base_index}")
         for ins in generated.inserted
     }
     rows = generated.model["backbone"] + generated.model["head"]
@@ -169,7 +169,7 @@ def make_model_text(base: str | Path, row: AttentionRow, placement: str) -> tupl
 def committed_models() -> list[tuple[str, str, str, str]]:
     """Every committed file as ``(base, attn, placement, file_name)``."""
     return [
-        (base, attn, placement, model_file_name(base, attn, placement))
+        (base, attn, placement, model_id_of(base, attn, placement).yaml_name())
         for base in COMMITTED_BASES
         for attn in COMMITTED_ATTENTIONS
         for placement in COMMITTED_PLACEMENTS

@@ -28,12 +28,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from scsa_yolo.identity import PLACEMENTS, IdentityError, check_placement
-
-#: YAML module of a residual attention row: ``[-1, 1, ResAttn, [SCSA, {kwargs}]]``.
-RESIDUAL_MODULE = "ResAttn"
-#: YAML module of a block with attention: ``[-1, 3, BlockAttn, [C2f, [128, True], SCSA]]``.
-BLOCK_MODULE = "BlockAttn"
+from scsa_yolo.errors import ScsaYoloError
+from scsa_yolo.identity import BLOCK_MODULE, PLACEMENTS, RESIDUAL_MODULE, IdentityError, check_placement
 #: Stock blocks with shortcut bottlenecks: module -> (index of ``shortcut`` in the row's
 #: args, its default). The ``block`` placement targets backbone rows of these.
 SHORTCUT_BLOCKS: dict[str, tuple[int, bool]] = {"C2f": (1, False), "C3k2": (5, True), "C3": (1, True)}
@@ -44,7 +40,7 @@ HEAD_MODULES = frozenset(
 )
 
 
-class ModelYamlError(ValueError):
+class ModelYamlError(ScsaYoloError, ValueError):
     """A base model YAML this generator cannot work with (the message says why)."""
 
 

@@ -11,14 +11,13 @@ Figures are for the YAML as committed (80 classes), built with Ultralytics'
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from scsa_yolo.identity import DEFAULT_PLACEMENT, PLACEMENTS
 
-from .catalog import COMMITTED_ATTENTIONS, COMMITTED_BASES, cfg_models_dir, committed_models
+from .catalog import COMMITTED_ATTENTIONS, COMMITTED_BASES, committed_models
 from scsa_yolo.atomic import write_text_atomic
 
 TABLE_SCALES = ("n", "s")
@@ -38,12 +37,9 @@ def measure(model_name: str, imgsz: int = TABLE_IMGSZ) -> Figures:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    import scsa_yolo.integration as integration
+    from scsa_yolo.integration.yolo import detection_model
 
-    integration.register()
-    from ultralytics.nn.tasks import DetectionModel
-
-    model = DetectionModel(model_name, verbose=False).eval()
+    model = detection_model(model_name).eval()
     params = sum(p.numel() for p in model.parameters())
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, imgsz, imgsz))
@@ -128,23 +124,6 @@ differ slightly from Ultralytics' THOP-based summary):
 {table}
 {_END}
 """
-
-
-_ROW = re.compile(r"^\| `([^`]+)` \| [^|]+ \| [^|]+ \|(.*)\|$")
-
-
-def read_table_params(readme: str | Path | None = None) -> dict[tuple[str, str], int]:
-    """Params per ``(file_name, scale)`` from a README written by :func:`readme_text`."""
-    text = Path(readme or cfg_models_dir() / "README.md").read_text()
-    found = {}
-    for line in text.splitlines():
-        match = _ROW.match(line.strip())
-        if not match:
-            continue
-        cells = [c.strip() for c in match.group(2).split("|")]
-        for k, scale in enumerate(TABLE_SCALES):
-            found[(match.group(1), scale)] = int(cells[2 * k].replace(",", ""))
-    return found
 
 
 def write_readme(out_dir: Path, figures: dict[tuple[str, str], Figures]) -> Path:

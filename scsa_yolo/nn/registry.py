@@ -18,6 +18,8 @@ from typing import Any
 
 from torch import nn
 
+from scsa_yolo.identity import BLOCK_MODULE, RESIDUAL_MODULE, IdentityError
+
 from .cbam import CBAM
 from .coord_attn import CA
 from .cpca import CPCA
@@ -37,10 +39,11 @@ __all__ = [
     "create_attention",
     "get_attention",
     "register_attention",
+    "yaml_module_names",
 ]
 
 
-class UnknownAttentionError(ValueError):
+class UnknownAttentionError(IdentityError):
     """An attention name that is not in the registry."""
 
 
@@ -93,6 +96,12 @@ def register_attention(name: str, cls: type[nn.Module] | None, label: str, **kwa
 def attention_names() -> list[str]:
     """Every registered name, in table order."""
     return list(_REGISTRY)
+
+
+def yaml_module_names() -> set[str]:
+    """Every YAML module name of ours: the attention layers' and the placement forms'
+    (:data:`~scsa_yolo.identity.RESIDUAL_MODULE`, :data:`~scsa_yolo.identity.BLOCK_MODULE`)."""
+    return {spec.yaml_module for spec in _REGISTRY.values() if spec.yaml_module} | {RESIDUAL_MODULE, BLOCK_MODULE}
 
 
 def get_attention(name: str) -> AttentionSpec:

@@ -1,1 +1,16 @@
-"""report"""
+"""Reports: run records -> the paper's table styles as Markdown, LaTeX, HTML and CSV, plus a plot.
+
+:mod:`.load` reads records into rows, :mod:`.tables` builds a style's table (pandas),
+:mod:`.stats` gives the intervals, :mod:`.render` writes a format, :mod:`.plot` draws,
+:mod:`.build` does all of it. The style and format names live here, without pandas, so
+``scsa-yolo report --help`` starts fast.
+"""
+
+#: report styles: the paper's Table 4, 3, 2 and the SCSA ablation (its Table 1)
+STYLES = ("table4", "table3", "table2", "ablation")
+#: The paper's table names that differ from our style names (its Table 1 is the ablation study).
+STYLE_ALIASES = {"table1": "ablation"}
+#: Every name a user may give for a style: the styles, then the aliases.
+STYLE_NAMES = (*STYLES, *STYLE_ALIASES)
+#: output formats
+FORMATS = ("md", "latex", "html", "csv")

@@ -28,8 +28,9 @@ class Report:
         return text
 
 
-def make_report(paths: Iterable[str | Path], style: str = "table4") -> Report:
-    """Load every record/run under ``paths`` and build the ``style`` table.
+def make_report(paths: Iterable[str | Path], style: str = "table4", notes: Sequence[str] = ()) -> Report:
+    """Load every record/run under ``paths`` and build the ``style`` table; ``notes`` are
+    added to the table's own.
 
     Raises:
         ReportError: unknown style, or nothing valid to report.
@@ -38,7 +39,9 @@ def make_report(paths: Iterable[str | Path], style: str = "table4") -> Report:
     rows, problems = load_rows(paths)
     if not rows:
         raise ReportError(_nothing_found(paths, problems))
-    return Report(build_table(rows, style), rows, problems)
+    table = build_table(rows, style)
+    table.notes.extend(notes)
+    return Report(table, rows, problems)
 
 
 def _nothing_found(paths: list[Path], problems: list[RecordProblem]) -> str:
@@ -64,12 +67,14 @@ def write_report(
     formats: Sequence[str] = ("md",),
     out: str | Path | None = None,
     plot: bool = False,
+    notes: Sequence[str] = (),
 ) -> tuple[Report, list[Path], list[str]]:
     """Build a report; write ``out.<ext>`` per format (and ``out.png`` when ``plot``).
+    ``notes``: lines added to the table's notes (e.g. the bench's pretraining step).
 
     Returns the report, the files written, and messages about what was not written.
     """
-    report = make_report(paths, style)
+    report = make_report(paths, style, notes)
     written: list[Path] = []
     messages: list[str] = []
     if out is not None:

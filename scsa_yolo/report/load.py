@@ -21,17 +21,13 @@ import csv
 from pathlib import Path
 from typing import Any, Iterable
 
-from scsa_yolo.identity import PRETRAINED_TAG, IdentityError, ModelId
+from scsa_yolo.identity import PRETRAINED_TAG, DatasetRef, IdentityError, ModelId
+from scsa_yolo.records import METRIC_NAMES as METRICS
 from scsa_yolo.records import RECORD_NAME, RecordError, RecordProblem, try_load_record
 
-METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 COST = ("params", "gflops", "throughput", "latency_ms")
 
 
-# Records written before placements existed hold runs with their rows after the P3/P4/P5
-# backbone stages (their model_yaml says so); records before fine-tuning existed started
-# from scratch.
-LEGACY_PLACEMENT = "backbone"
 SCRATCH, FINE_TUNED = "scratch", PRETRAINED_TAG
 #: A record's ``train_mode`` when its training was interrupted and continued from ``last.pt``.
 RESUMED = "resumed"
@@ -67,15 +63,9 @@ def method_label(model_id: ModelId, fallback_label: str | None = None, mark: str
 
 
 def _model_id_of_spec(spec: dict) -> ModelId | None:
-    """The run's identity from a record's spec; old records get the legacy defaults."""
-    attn = spec.get("attn") or "none"
-    placement = spec.get("placement") or (None if attn == "none" else LEGACY_PLACEMENT)
-    pretrained = bool(spec.get("pretrained") or spec.get("pretrained_start"))
-    base_yaml = spec.get("base_yaml")
-    if spec.get("family") is None and base_yaml is None:
-        base_yaml = spec.get("model_yaml") or spec.get("model")
+    """The run's identity from a record's spec (None: names this installation does not know)."""
     try:
-        return ModelId(spec.get("family"), spec.get("scale"), attn, placement, base_yaml=base_yaml, pretrained=pretrained)
+        return ModelId.from_json(spec)
     except IdentityError:
         return None
 
@@ -119,13 +109,6 @@ def row_from_record(record: dict) -> dict[str, Any]:
             profile_reduced=profile.get("reduced"), profile_batch=profile.get("batch"), profile_half=profile.get("half"),
         )
     return row
-
-
-def _dataset_name(data: str) -> str:
-    path = Path(str(data))
-    if path.suffix in (".yaml", ".yml"):
-        return path.parent.name if path.stem == "data" else path.stem
-    return str(data)
 
 
 def row_from_ultralytics_run(run_dir: Path) -> dict[str, Any]:
@@ -174,7 +157,7 @@ def row_from_ultralytics_run(run_dir: Path) -> dict[str, Any]:
         start = FINE_TUNED if pretrained else SCRATCH
         row.update(model=stem or None, method="-†" + (f" ({PRETRAINED_TAG})" if pretrained else ""), start=start)
     row.update(
-        dataset=_dataset_name(args.get("data") or "unknown"),
+        dataset=DatasetRef(str(args.get("data") or "unknown")).key,
         seed=args.get("seed"), epochs=args.get("epochs"), imgsz=args.get("imgsz"),
         AP=ap, AP50=ap50, source="ultralytics", path=str(run_dir), run_id=run_dir.name,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scsa_yolo.atomic import write_file_atomic
 from scsa_yolo.report.tables import ReportError, _model_sort_key, aggregate, prepare_frame
 
 MARKERS = "osD^vP*Xh"
@@ -37,16 +38,12 @@ def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, description = ap_vs_throughput_figure(rows)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
     try:
         # the tight box crops to what is drawn, labels and legend included, whatever the layout did
-        fig.savefig(tmp, dpi=120, metadata={"Description": description}, bbox_inches="tight", pad_inches=0.1)
+        return write_file_atomic(path, lambda tmp: fig.savefig(
+            tmp, dpi=120, metadata={"Description": description}, bbox_inches="tight", pad_inches=0.1))
     finally:
         plt.close(fig)
-    tmp.replace(path)
-    return path
 
 
 def ap_vs_throughput_figure(rows: list[dict]):

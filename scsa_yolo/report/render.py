@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 import io
 
+from scsa_yolo.report import FORMATS
 from scsa_yolo.report.tables import Cell, DiffCell, Table
 
-FORMATS = ("md", "latex", "html", "csv")
 EXTENSIONS = {"md": "md", "latex": "tex", "html": "html", "csv": "csv"}
 
 

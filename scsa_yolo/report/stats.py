@@ -90,8 +90,27 @@ def t_quantile(p: float, df: float) -> float:
     return 0.5 * (low + high)
 
 
+class Interval:
+    """Mixin of an estimate whose interval ``[low, high]`` may be missing (both None)."""
+
+    low: float | None
+    high: float | None
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    @property
+    def contains_zero(self) -> bool | None:
+        """Whether the interval holds 0 (the difference is not told apart from noise);
+        None without an interval."""
+        if not self.has_interval:
+            return None
+        return self.low <= 0.0 <= self.high
+
+
 @dataclass(frozen=True)
-class Difference:
+class Difference(Interval):
     """Mean of a method minus mean of the plain model, with its interval when one exists.
 
     Attributes:
@@ -111,18 +130,6 @@ class Difference:
     df: float | None
     n: int
     n_plain: int
-
-    @property
-    def has_interval(self) -> bool:
-        return self.low is not None and self.high is not None
-
-    @property
-    def contains_zero(self) -> bool | None:
-        """Whether the interval holds 0 (the difference is not told apart from noise);
-        None without an interval."""
-        if not self.has_interval:
-            return None
-        return self.low <= 0.0 <= self.high
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -42,14 +42,10 @@ from typing import Any
 import pandas as pd
 
 from scsa_yolo.identity import PLACEMENTS
+from scsa_yolo.report import STYLE_ALIASES, STYLE_NAMES, STYLES
 from scsa_yolo.report.load import COST, FINE_TUNED, METRICS, SCRATCH, empty_row
-from scsa_yolo.report.stats import difference
+from scsa_yolo.report.stats import Interval, difference
 
-STYLES = ("table4", "table3", "table2", "ablation")
-#: The paper's table names that differ from our style names (its Table 1 is the ablation study).
-STYLE_ALIASES = {"table1": "ablation"}
-#: Every name a user may give for a style: the styles, then the aliases.
-STYLE_NAMES = (*STYLES, *STYLE_ALIASES)
 MODEL_SCALES = "nsmlx"
 TIMING = ("throughput", "latency_ms")
 #: Fewer epochs than Ultralytics' default schedule: a report says its ranks may not hold.
@@ -122,7 +118,7 @@ def _signed(value: float, decimals: int) -> str:
 
 
 @dataclass
-class DiffCell:
+class DiffCell(Interval):
     """A difference to the plain model with its 95% interval, in display units.
 
     Text: ``+3.2 [+1.3, +5.1]``; :data:`NOT_SIGNIFICANT` follows an interval that holds 0,
@@ -136,12 +132,8 @@ class DiffCell:
     mark: str | None = None  # always None: differences are not ranked
 
     @property
-    def has_interval(self) -> bool:
-        return self.low is not None and self.high is not None
-
-    @property
     def not_significant(self) -> bool:
-        return self.has_interval and self.low <= 0.0 <= self.high
+        return self.contains_zero is True
 
     @property
     def text(self) -> str:

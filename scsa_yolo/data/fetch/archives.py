@@ -84,13 +84,6 @@ def _tar_plan(archive: Path, tf: tarfile.TarFile) -> list[tuple[tarfile.TarInfo,
     return plan
 
 
-def list_safe_entries(archive: Path) -> list[str]:
-    """Names of the entries of ``archive`` after the safety checks (raises on unsafe ones)."""
-    with _open(archive) as (kind, handle):
-        plan = _zip_plan(archive, handle) if kind == "zip" else _tar_plan(archive, handle)
-    return [str(relative) for _, relative, _ in plan]
-
-
 class _open:
     """Context manager yielding ``("zip"|"tar", handle)`` or raising :class:`ArchiveError`."""
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from scsa_yolo.cliutil import human_bytes
+from scsa_yolo.text import human_bytes
 
 
 USER_AGENT = "scsa-yolo-downloader/1 (+https://github.com/ultralytics/ultralytics compatible)"

@@ -70,6 +70,22 @@ def write_coco_gt(images: Iterable[GtImage], class_names: Sequence[str], path: s
     return write_json_atomic(build_coco_gt(images, class_names), path)
 
 
+def parse_label_line(text: str) -> tuple[int, list[float]]:
+    """``"2 0.35 0.35 0.5 0.5"`` -> ``(2, [0.35, 0.35, 0.5, 0.5])``: numbers split by white
+    space, the first a whole class index (``2`` or ``2.0``, as Ultralytics reads it).
+
+    Raises:
+        ValueError: an empty line, a word that is not a number, or a fractional class.
+    """
+    parts = text.split()
+    if not parts:
+        raise ValueError("empty label line")
+    cls = float(parts[0])
+    if not cls.is_integer():
+        raise ValueError(f"class {parts[0]!r} is not a whole number")
+    return int(cls), [float(v) for v in parts[1:]]
+
+
 def read_yolo_split(images_dir: str | Path, labels_dir: str | Path | None = None) -> list[GtImage]:
     """Read an Ultralytics split (images plus YOLO ``.txt`` labels) back into pixel boxes.
 
@@ -94,12 +110,10 @@ def read_yolo_split(images_dir: str | Path, labels_dir: str | Path | None = None
             for line_no, line in enumerate(label_path.read_text().splitlines(), start=1):
                 if not line.strip():
                     continue
-                parts = line.split()
                 try:
-                    cls, cx, cy, w, h = int(float(parts[0])), *map(float, parts[1:5])
-                    if len(parts) != 5:
-                        raise ValueError
-                except (ValueError, IndexError):
+                    cls, values = parse_label_line(line)
+                    cx, cy, w, h = values  # ValueError unless exactly four
+                except ValueError:
                     raise ValueError(
                         f"{label_path}:{line_no}: expected 'class cx cy w h' (5 numbers), got {line.strip()!r}"
                     ) from None

@@ -14,8 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scsa_yolo.cliutil import format_table
+from scsa_yolo.text import format_table
 from scsa_yolo.data.convert.images import IMAGE_SUFFIXES
+from .ground_truth import parse_label_line
 from .paths import DATA_YAML_NAME, manifest_path
 
 
@@ -95,11 +96,9 @@ def _count_labels(folder: Path, nc: int, problems: list[str]) -> tuple[dict[str,
         for line_no, line in enumerate(path.read_text().splitlines(), start=1):
             if not line.strip():
                 continue
-            parts = line.split()
             try:
-                cls = int(parts[0])
-                values = [float(v) for v in parts[1:]]
-            except (ValueError, IndexError):
+                cls, values = parse_label_line(line)
+            except ValueError:
                 problems.append(f"{path}:{line_no}: not a YOLO label line: {line.strip()!r}")
                 continue
             if len(values) != 4 or not 0 <= cls < nc or any(not 0.0 <= v <= 1.0 for v in values):

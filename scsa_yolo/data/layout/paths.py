@@ -12,16 +12,29 @@ ROOT defaults to ``./datasets`` and is overridden by ``--root`` or ``SCSA_YOLO_D
 """
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
+
+from scsa_yolo.errors import ScsaYoloError
 
 DATA_ROOT_ENV = "SCSA_YOLO_DATA"
 DATA_YAML_NAME = "data.yaml"
 MANIFEST_NAME = "manifest.json"
 
 
-class DatasetNotPrepared(FileNotFoundError):
-    """A dataset name was given whose files are not on disk yet."""
+class DatasetNotPrepared(ScsaYoloError, FileNotFoundError):
+    """A dataset name or data YAML that is not on disk.
+
+    ``known``: the name is one ``scsa-yolo data prepare`` accepts (so preparing it is the
+    fix); False for a data YAML path or a name that is no dataset (a typo).
+    """
+
+    usage = True
+
+    def __init__(self, message: str, known: bool = False) -> None:
+        super().__init__(message)
+        self.known = known
 
 
 def default_data_root() -> Path:
@@ -67,8 +80,23 @@ def resolve_data(name_or_path: str | Path, root: str | Path | None = None) -> Pa
     prepared = data_yaml_path(str(name_or_path), root)
     if prepared.is_file():
         return prepared.resolve()
-    root_flag = f" --root {root}" if root is not None else ""
-    raise DatasetNotPrepared(
-        f"dataset '{name_or_path}' is not prepared under {prepared.parent.parent} "
-        f"(no {prepared}). Prepare it with: scsa-yolo data prepare {name_or_path}{root_flag}"
-    )
+    raise not_prepared(str(name_or_path), prepared, root)
+
+
+def not_prepared(name: str, prepared: Path, root: str | Path | None) -> DatasetNotPrepared:
+    """The error for a dataset name with no data YAML at ``prepared``: the command that
+    prepares it, or, for a name that is no dataset, the closest dataset names."""
+    from scsa_yolo.data.convert.recipes import dataset_names, recipe_names
+
+    names = dataset_names()
+    if name.lower() in names:
+        root_flag = f" --root {root}" if root is not None else ""
+        return DatasetNotPrepared(
+            f"dataset '{name}' is not prepared under {prepared.parent.parent} "
+            f"(no {prepared}). Prepare it with: scsa-yolo data prepare {name}{root_flag}", known=True)
+    close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+    hint = f"Did you mean {close[0]}? " if close else ""
+    return DatasetNotPrepared(
+        f"unknown dataset '{name}': not a data YAML and not prepared under {prepared.parent.parent}. {hint}"
+        f"Known datasets: {', '.join(recipe_names())} (prepare one with `scsa-yolo data prepare NAME`), "
+        "or pass the path of an Ultralytics data YAML.")

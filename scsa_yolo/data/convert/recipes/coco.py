@@ -67,9 +67,9 @@ class CocoRecipe(Recipe):
     )
 
     def convert(self, tree: SourceTree, splits: list[str], options: dict, log: ConversionLog) -> Conversion:
-        from ultralytics.data.converter import coco91_to_coco80_class  # heavy import: only when converting
+        from scsa_yolo.integration.datasets import coco91_to_coco80  # imports ultralytics: only when converting
 
-        coco80 = coco91_to_coco80_class()
+        coco80 = coco91_to_coco80()
         located = {}
         for split in splits:
             json_name = f"instances_{split}2017.json"

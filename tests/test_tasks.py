@@ -1,0 +1,63 @@
+"""The task dimension (issue 29): segmentation, classification, pose and OBB models carry
+their task in the identity, take the placements their structure allows, build from
+Ultralytics' own task YAMLs, and resolve by name through the stock model loader."""
+import pytest
+import torch
+
+from scsa_yolo.identity import PLACEMENTS, TASKS, IdentityError, ModelId, RunSpec
+from scsa_yolo.integration.specs import resolve_model
+from scsa_yolo.integration.yolo import load_yolo
+
+
+@pytest.mark.parametrize("name, task, model, yaml_scaled, run", [
+    ("yolov8n-seg-scsa-block.yaml", "segment", "yolov8n-seg", "yolov8n-seg-scsa-block.yaml", "yolov8n-seg-scsa-block-s0"),
+    ("yolo11s-cls-se", "classify", "yolo11s-cls", "yolo11s-cls-se-backbone-res.yaml", "yolo11s-cls-se-backbone-res-s0"),
+    ("yolo26m-pose", "pose", "yolo26m-pose", "yolo26m-pose.yaml", "yolo26m-pose-none-s0"),
+    ("yolov8n-obb-cbam-neck-res", "obb", "yolov8n-obb", "yolov8n-obb-cbam-neck-res.yaml", "yolov8n-obb-cbam-neck-res-s0"),
+    ("yolov8n-se-block", "detect", "yolov8n", "yolov8n-se-block.yaml", "yolov8n-se-block-s0"),
+])
+def test_names_carry_the_task_after_the_scale_as_ultralytics_names_its_files(name, task, model, yaml_scaled, run):
+    model_id = ModelId.parse(name)
+    assert (model_id.task, model_id.model, model_id.yaml_name(scaled=True), model_id.run_name(0)) == \
+           (task, model, yaml_scaled, run)
+    assert ModelId.parse(model_id.name) == model_id  # the text form parses back to the same identity
+    assert ModelId.from_json(model_id.to_json()) == model_id  # and so does the record's JSON form
+    spec = RunSpec.create("synthetic", model, model_id.attn, model_id.placement, 0, 1, 64, 2)
+    assert RunSpec.from_json(spec.to_json()) == spec and spec.model_id.task == task
+
+
+def test_a_classification_model_takes_only_the_backbone_placements():
+    placements = TASKS["classify"].placements()
+    assert {"backbone", "backbone-res", "block"} <= set(placements) and not {"neck", "neck-res"} & set(placements)
+    assert TASKS["segment"].placements() == list(PLACEMENTS)
+    for placement in ("neck", "neck-res"):
+        with pytest.raises(IdentityError, match=f"placement '{placement}' needs a neck.*yolov8n-cls.*choose one of: "
+                                                "backbone, backbone-res, block"):
+            ModelId.create("yolov8n-cls", "scsa", placement)
+    with pytest.raises(IdentityError, match="has no scale; add one of n, s, m, l, x \\(e.g. yolo11n-cls\\)"):
+        ModelId.create("yolo11-cls", "scsa")
+
+
+@pytest.mark.parametrize("model, placement, expected", [
+    ("yolov8n-seg", "neck-res", "SegmentationModel"),
+    ("yolo11n-cls", "block", "ClassificationModel"),
+    ("yolo26n-pose", "backbone", "PoseModel"),
+    ("yolo11n-obb", "neck", "OBBModel"),
+])
+def test_each_task_builds_its_own_model_class_with_the_attention(tmp_path, monkeypatch, model, placement, expected):
+    monkeypatch.setenv("SCSA_YOLO_CACHE", str(tmp_path))
+    built = load_yolo(resolve_model(model, "scsa", placement).argument, verbose=False)
+    plain = load_yolo(f"{model}.yaml", verbose=False)
+    assert type(built.model).__name__ == type(plain.model).__name__ == expected
+    assert sum(type(m).__name__ == "SCSA" for m in built.model.modules()) > 0
+    assert sum(p.numel() for p in built.model.parameters()) > sum(p.numel() for p in plain.model.parameters())
+    built.model.eval()(torch.zeros(1, 3, 64, 64))
+
+
+def test_the_stock_loader_takes_a_task_name_with_no_committed_file(tmp_path, monkeypatch):
+    """`yolo train model=yolov8n-pose-scsa-block.yaml` from any folder: the name is generated on demand."""
+    monkeypatch.setenv("SCSA_YOLO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    model = load_yolo("yolov8s-pose-eca-block.yaml", verbose=False)
+    assert model.task == "pose" and model.model.yaml["scale"] == "s"
+    assert (tmp_path / "cache" / "models" / "yolov8s-pose-eca-block.yaml").is_file()
