@@ -55,7 +55,9 @@ def cluster(tmp_path_factory):
     os.environ.update(SCSA_YOLO_DATA=str(root / "data"), YOLO_OFFLINE="1")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # "local": a Ray of its own, even where another one on this machine (`ray start`, a
+        # concurrent test session) left its address file, which a bare ray.init() would join
+        context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     finally:
         signal.signal(signal.SIGINT, previous)
     def sigint_disposition():  # nested: Ray ships it by value (the workers cannot import this module)
