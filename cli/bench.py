@@ -20,7 +20,8 @@ BENCH_OPTIONS = {
 
 
 def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices, ddp) -> None:
-    """Options of one backend given to the other, bad resource numbers, Ray not installed."""
+    """Options of one backend given to the other, bad resource numbers, Ray (or for a ray://
+    address its client) not installed."""
     if backend == "local":
         given = [name for name, value in (("--address", address), ("--gpus-per-run", gpus_per_run),
                                           ("--cpus-per-run", cpus_per_run)) if value is not None]
@@ -31,10 +32,11 @@ def _check_backend_options(backend, address, gpus_per_run, cpus_per_run, devices
     if devices is not None or ddp:
         raise click.UsageError("--devices and --ddp are for --backend local; with --backend ray, Ray assigns the "
                                "GPUs: use --gpus-per-run (e.g. 0.5 for two runs per GPU)")
-    from scsa_yolo.bench.ray_backend import check_resources, import_ray
+    from scsa_yolo.bench.ray_backend import check_client, check_resources, import_ray
 
     check_resources(cpus_per_run, gpus_per_run)
     import_ray()
+    check_client(address)
 
 
 def _check_command_line_choices(attns: list[str] | None, placements: list[str] | None) -> None:

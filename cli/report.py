@@ -6,14 +6,14 @@ from pathlib import Path
 import click
 
 from scsa_yolo.cli.command import Command
-from scsa_yolo.report import FORMATS, STYLES
+from scsa_yolo.report import FORMATS, STYLE_NAMES
 
 
 @click.command(name="report", cls=Command)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--style", type=click.Choice(STYLES), default="table4", show_default=True,
+@click.option("--style", type=click.Choice(STYLE_NAMES), default="table4", show_default=True,
               help="table4 (AP/AP50/AP75 per dataset and model), table3 (params, GFLOPs, AP..APl), "
-                   "table2 (params, GFLOPs, throughput, latency, AP), ablation (SCSA Table 1 variants).")
+                   "table2 (params, GFLOPs, throughput, latency, AP), ablation or table1 (SCSA Table 1 variants).")
 @click.option("--format", "fmt", type=click.Choice([*FORMATS, "all"]), default="md", show_default=True,
               help="md, latex, html, csv, or all (all four files plus a PNG plot; needs --out).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,

@@ -150,8 +150,11 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
         args["pretrained"] = str(transfer_pretrained(pretrained, resolved, run_dir))
         args["exist_ok"] = True
     click.echo(f"model {spec} | data {data_yaml} | {epochs} epochs at {imgsz} px, batch {batch}")
+    from scsa_yolo.integration.progress import plain_ultralytics_bars
+
     trainer_model = load_yolo(spec)
-    trainer_model.train(**args)
+    with plain_ultralytics_bars():  # one line per epoch in a pipe or a log
+        trainer_model.train(**args)
     trainer = trainer_model.trainer
     best = Path(trainer.best) if trainer is not None else None
     if best is not None and best.is_file():

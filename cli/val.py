@@ -22,7 +22,8 @@ from scsa_yolo.cliutil import device_option
 @click.option("--iou", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="NMS IoU threshold.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Dataloader workers (Ultralytics default when unset).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the full result (metrics, per-class AP, settings) to this JSON file; the detections go next to it.")
+              help="Write the full result (metrics as fractions of 1, as in run records; per-class AP; settings) to "
+                   "this JSON file; the detections go next to it.")
 def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
     """Evaluate MODEL on a dataset split: AP, AP50, AP75, APs, APm, APl and AP per class (pycocotools).
 
@@ -32,22 +33,23 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
     """
     from scsa_yolo.atomic import write_json_atomic
     from scsa_yolo.eval import evaluate
-    from scsa_yolo.records import METRIC_NAMES
+    from scsa_yolo.integration.progress import plain_ultralytics_bars
 
     out_dir = None
     if out is not None:
         out_dir = out.parent / f"{out.stem}_files"
-    result = evaluate(
-        model, data, split=split, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou,
-        out_dir=out_dir, workers=workers,
-    )
+    with plain_ultralytics_bars():
+        result = evaluate(
+            model, data, split=split, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou,
+            out_dir=out_dir, workers=workers,
+        )
     click.echo(result.summary())
     # Only files that outlive the command are named; without --out nothing is kept.
     if out is not None:
         write_json_atomic(result.to_dict(), out)
-        click.echo(f"result written to {out}")
+        click.echo(f"result written to {out} (AP as fractions of 1, as in run records)")
         if result.detections_path:
             click.echo(f"detections written to {result.detections_path}")
     else:
-        click.echo(json.dumps({k: getattr(result.metrics, k) for k in METRIC_NAMES}))
+        click.echo(json.dumps(result.percent()))  # the unit of the lines above
         click.echo("(nothing saved; pass --out FILE.json to keep the result and the detections)")

@@ -86,6 +86,19 @@ def test_bench_writes_a_valid_record_per_run_and_prints_the_report(bench_run):
         assert (root / "runs" / f"report.{ext}").is_file()
 
 
+def test_piped_bench_output_and_worker_logs_have_no_redraw_codes(bench_run):
+    """Issue 26: progress bars wrote CR and ESC [K into pipes and logs; the bench's piped output
+    and each run's worker.log (Ultralytics' epoch and validation bars included) are plain lines."""
+    root, _, output, _ = bench_run
+    assert "\x1b[K" not in output and "\r" not in output
+    logs = sorted((root / "runs" / "synthetic").glob("*/worker.log"))
+    assert len(logs) == 2
+    for log in logs:
+        text = log.read_text()
+        assert "\x1b[K" not in text and "\r" not in text, log
+        assert "Class     Images  Instances" in text  # the validation bar's line is there
+
+
 def test_record_metrics_equal_pycocotools_on_the_run_files(bench_run):
     root, *_ = bench_run
     run = root / "runs" / "synthetic" / "yolov8n-scsa-backbone-res-s0"
@@ -169,6 +182,26 @@ def test_a_killed_grid_resumes_from_last_checkpoint(tmp_path):
         epochs_logged = [int(float(row["epoch"])) for row in csv.DictReader(handle)]
     assert epochs_logged == list(range(1, epochs + 1))  # each epoch once: continued, not restarted
     assert "Resuming training" in (run / "worker.log").read_text()
+    assert json.loads((run / "timing.json").read_text())["resumed"] is True  # kept for a later session
+
+
+def test_a_resumed_training_stays_resumed_when_a_later_session_only_evaluates(bench_run, tmp_path):
+    """A run resumed, then stopped again during its evaluation, is finished on the next
+    session without training: its record must still say train_mode resumed (the report marks
+    such runs), not already-trained."""
+    from scsa_yolo.bench.grid import RunSpec
+    from scsa_yolo.bench.worker import SPEC_NAME, TIMING_NAME, train
+
+    root, *_ = bench_run
+    run = tmp_path / "yolov8n-none-s0"
+    shutil.copytree(root / "runs" / "synthetic" / "yolov8n-none-s0", run)
+    spec = RunSpec.from_json(json.loads((run / SPEC_NAME).read_text()))
+    timing = json.loads((run / TIMING_NAME).read_text())
+    assert timing["resumed"] is False  # trained in one go
+    finished = (spec, "yolov8n.yaml", run, tmp_path / "unused.yaml", "cpu")  # model and data unused once trained
+    assert train(*finished)["mode"] == "already-trained"
+    (run / TIMING_NAME).write_text(json.dumps({**timing, "resumed": True}))  # as a resumed session leaves it
+    assert train(*finished) == {"mode": "resumed", "train_s": timing["train_s"]}
 
 
 def test_sigterm_stops_the_grid_gently_and_the_same_command_resumes(tmp_path):

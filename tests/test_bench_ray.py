@@ -55,7 +55,9 @@ def cluster(tmp_path_factory):
     os.environ.update(SCSA_YOLO_DATA=str(root / "data"), YOLO_OFFLINE="1")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # "local": a Ray of its own, even where another one on this machine (`ray start`, a
+        # concurrent test session) left its address file, which a bare ray.init() would join
+        context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     finally:
         signal.signal(signal.SIGINT, previous)
     def sigint_disposition():  # nested: Ray ships it by value (the workers cannot import this module)
@@ -338,3 +340,28 @@ def test_backend_ray_without_ray_says_how_to_install_it():
     local = subprocess.run([sys.executable, "-c", script.replace("'--backend', 'ray', ", "").replace(
         "'--dry-run'", "'--help'")], capture_output=True, text=True, timeout=120)
     assert local.returncode == 0 and "--backend [local|ray]" in local.stdout
+
+
+def test_a_ray_client_address_without_the_client_says_how_to_install_it(tmp_path):
+    """Issue 26: `--address ray://...` needs `ray[client]` (gRPC), which plain Ray lacks; the
+    bench said so in Ray's words with a double full stop, after preparing the data. Now the
+    command refuses at once, names the extra that brings the client, and that extra does."""
+    script = ("import sys; sys.modules['grpc'] = None  # Ray without its client extra\n"
+              "from scsa_yolo.cli.main import main\n"
+              "main(['bench', '--backend', 'ray', '--address', 'ray://127.0.0.1:10001', '--out', sys.argv[1]])")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out")], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path, env={**os.environ, "SCSA_YOLO_DATA": str(tmp_path / "data")})
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert ("--address ray://127.0.0.1:10001: ray:// addresses need the Ray client, which is not installed here. "
+            'Install it with: pip install "scsa-yolo[ray]" (or pip install "ray[client]")') in message
+    error = message.split("Error: ", 1)[1]
+    assert ".." not in error and "Traceback" not in message
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()  # refused before any work
+
+    tomllib = pytest.importorskip("tomllib")
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    extra = [Requirement(r) for r in pyproject["project"]["optional-dependencies"]["ray"]]
+    assert any(r.name == "ray" and "client" in r.extras for r in extra), extra

@@ -109,3 +109,15 @@ def test_synthetic_is_generated_through_the_same_command(run, tmp_path):
     assert bogus.exit_code == 2 and "bogus" in bogus.output
     no_source = run("prepare", "synthetic", "--root", tmp_path, "--source", tmp_path)
     assert no_source.exit_code == 2
+
+
+def test_piped_progress_has_no_terminal_codes(run, tmp_path):
+    """Issue 26: `scsa-yolo data prepare ... | tee log` (and the bench, which generates the
+    synthetic set) wrote the bars' redraw codes (CR, ESC [K) into the log; without a terminal
+    each bar is one plain line."""
+    outcome = run("prepare", "synthetic", "--root", tmp_path, "--set", "num_train=3", "--set", "num_val=2",
+                  "--set", "imgsz=64")
+    assert outcome.exit_code == 0, outcome.output
+    assert "\x1b" not in outcome.output and "\r" not in outcome.output
+    assert "converting train: 3/3 images (100%) in " in outcome.output
+    assert "converting val: 2/2 images (100%) in " in outcome.output

@@ -261,3 +261,15 @@ def test_prepare_without_network_says_host_unreachable_and_suggests_source(tmp_p
     assert "Error: cannot download VisDrone2019-DET-val.zip: the host name visdrone-mirror.invalid" in result.output
     assert "--source" in result.output and "retry" not in result.output and ".part" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_progress_on_a_pipe_is_plain_lines(tmp_path, capfd):
+    """Issue 26: a download piped to a log wrote the bar's redraw codes (CR, ESC [K) into it;
+    where stderr is not a terminal, progress is plain lines."""
+    with FixtureServer({"/data.bin": PAYLOAD}) as server:
+        server.cut["/data.bin"] = 100_000  # a resumed transfer: its line counts from the resumed byte
+        download(_remote(server), tmp_path, progress=True)
+    err = capfd.readouterr().err
+    assert "\x1b" not in err and "\r" not in err
+    mib = f"{len(PAYLOAD) / 2**20:.1f}"
+    assert f"data.bin: {mib}/{mib} MiB (100%) in " in err, err

@@ -183,3 +183,46 @@ def test_val_cli_names_only_folders_that_outlive_the_command(trained, tmp_path, 
     assert f"result written to {out}" in kept.output and f"detections written to {detections}" in kept.output
     assert json.loads(detections.read_text()) and json.loads(out.read_text())["detections_path"] == str(detections)
     assert not (out.parent / "val_files" / "ultralytics_val").exists()  # Ultralytics' empty save_dir is removed
+
+
+def test_val_cli_prints_ap_in_one_unit(trained, capfd):
+    """Issue 26: `scsa-yolo val` printed AP in % and then a JSON line of fractions; both are
+    in % now, and say so. Piped, its output holds no progress redraw codes."""
+    from scsa_yolo.cli.main import main
+
+    run, data = trained
+    outcome = CliRunner().invoke(main, ["val", "--model", str(run), "--data", str(data), "--device", "cpu",
+                                        "--workers", "0"])
+    assert outcome.exit_code == 0, outcome.output
+    lines = outcome.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("pycocotools bbox AP in % (val, 4 images"))
+    shown = dict(zip(*[iter(lines[header + 1].split())] * 2))
+    figures = json.loads(next(line for line in lines if line.startswith("{")))
+    assert figures["unit"] == "%" and set(shown) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+    for name, text in shown.items():
+        assert text == "-" if figures[name] is None else float(text) == pytest.approx(figures[name], abs=0.05), name
+    # Ultralytics' validation bars too: one plain line each, no redraw codes (its colours stay)
+    printed = outcome.output + capfd.readouterr().out
+    assert "\x1b[K" not in printed and "\r" not in printed
+    assert "Class     Images  Instances" in printed
+
+
+def test_summary_and_json_line_give_the_same_percentages():
+    """The figures of a real pycocotools scoring (one of two boxes found: AP about 50%) in
+    the summary's % and in :meth:`EvalResult.percent`; the result itself keeps fractions."""
+    from scsa_yolo.eval.coco import coco_metrics
+    from scsa_yolo.eval.evaluate import EvalResult
+
+    boxes = [[4, 4, 20, 20], [30, 30, 24, 24]]
+    gt = {"images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 64}],
+          "categories": [{"id": 1, "name": "red"}],
+          "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": b, "area": b[2] * b[3], "iscrowd": 0}
+                          for i, b in enumerate(boxes)]}
+    metrics = coco_metrics(gt, [{"image_id": 1, "category_id": 1, "bbox": boxes[0], "score": 0.9}])
+    assert 0.3 < metrics.AP < 0.7
+    result = EvalResult(metrics, {}, "w.pt", "d.yaml", "val", 64, 1, 0.001, 0.7, 300, "cpu", "gt.json", False)
+    figures = result.percent()
+    assert figures["unit"] == "%" and figures["AP"] == pytest.approx(100 * metrics.AP)
+    line = result.summary().splitlines()[1].split()
+    assert line[line.index("AP") + 1] == f"{100 * metrics.AP:.1f}"
+    assert result.to_dict()["metrics"]["AP"] == metrics.AP  # the saved result stays in fractions

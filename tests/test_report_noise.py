@@ -216,6 +216,34 @@ def test_cpu_throughput_plot_says_not_comparable(tmp_path):
         assert ("CPU, not comparable" in Image.open(png).info["Description"]) is expected
 
 
+def test_every_label_of_the_plot_lies_inside_the_figure(tmp_path):
+    """Issue 26: the CPU caveat made the x label wider than its panel, and the PNG cut it off
+    on the left. Every text of the figure (labels, titles, legend) now lies inside it, with
+    one panel and with several."""
+    import matplotlib.pyplot as plt
+
+    from scsa_yolo.report.load import load_rows
+    from scsa_yolo.report.plot import ap_vs_throughput_figure
+
+    cpu_rows, _ = load_rows([_timed_runs(tmp_path / "cpu", "cpu")])
+    other = [{**row, "dataset": "synthetic-tiny"} for row in cpu_rows]  # a second panel
+    for rows in (cpu_rows, cpu_rows + other):
+        fig, _ = ap_vs_throughput_figure(rows)
+        try:
+            renderer = fig.canvas.get_renderer()
+            fig.canvas.draw()
+            texts = [fig.legends[0]]
+            for ax in fig.axes:
+                texts += [ax.xaxis.label, ax.yaxis.label, ax.title]
+            assert "CPU, not comparable" in fig.axes[0].xaxis.label.get_text()
+            for text in texts:
+                box = text.get_window_extent(renderer)
+                assert 0 <= box.x0 and box.x1 <= fig.bbox.x1 and 0 <= box.y0 and box.y1 <= fig.bbox.y1, (
+                    getattr(text, "get_text", lambda: "legend")(), box, fig.bbox)
+        finally:
+            plt.close(fig)
+
+
 # --------------------------------------------------------------------------- placement and start
 def test_placement_is_in_every_label_and_rows_group_by_placement(tmp_path):
     legacy = _record("voc", "yolov8n-se-backbone", 0, 0.51)

@@ -222,6 +222,48 @@ def test_report_cli_bad_style_and_format(record_dir):
     assert outcome.exit_code == 2 and "does not exist" in outcome.output
 
 
+def test_the_papers_table_names_are_styles_too(record_dir):
+    """Issue 26: the README's `--style table1` exited 2; the paper's Table 1 is our ablation style."""
+    from scsa_yolo.cli.main import main
+
+    as_paper = CliRunner().invoke(main, ["report", str(record_dir), "--style", "table1"])
+    as_ours = CliRunner().invoke(main, ["report", str(record_dir), "--style", "ablation"])
+    assert as_paper.exit_code == 0, as_paper.output
+    assert as_paper.output == as_ours.output and "SCSA ablations (Table 1 style)" in as_paper.output
+    assert make_report([record_dir], "table1").table.style == "ablation"
+    for name in ("table2", "table3", "table4"):  # the paper's other detection tables keep their names
+        assert make_report([record_dir], name).table.style == name
+    outcome = CliRunner().invoke(main, ["report", str(record_dir), "--style", "table5"])
+    assert outcome.exit_code == 2 and "'ablation', 'table1'" in outcome.output
+
+
+def test_rows_with_a_resumed_run_are_marked_and_named(tmp_path):
+    """Issue 26: a run resumed after an interruption (record: train_mode resumed) can score
+    differently from an uninterrupted one; its row says so, in every format, and a note
+    names the run."""
+    records = _records()
+    resumed = next(r for r in records if r["run_id"] == "voc/yolov8s-scsa-s1")
+    resumed["train_mode"] = "resumed"
+    for record in records:
+        record.setdefault("train_mode", "fresh")
+    for i, record in enumerate(records):
+        write_record(record, tmp_path / "runs" / f"r{i:02d}" / "record.json")
+    report = make_report([tmp_path / "runs"], "table4")
+    text = report.render("md")
+    assert _row(text, "", "+SCSA (backbone) ‡")[6] == "**55.5 ± 0.4**"  # voc: the row holding the resumed seed
+    assert "+SCSA (backbone) ‡" not in text.split("| visdrone")[1].split("**Difference")[0]  # visdrone's SCSA ran in one go
+    assert text.count("(backbone) ‡") == 2  # the accuracy row and its difference to the plain model
+    note = next(n for n in report.table.notes if n.startswith("‡"))
+    assert "interrupted and resumed from its last checkpoint (1 such run: voc/yolov8s-scsa-s1)" in note
+    assert r"(backbone) $^\ddagger$" in report.render("latex") and "(backbone) ‡</td>" in report.render("html")
+    rows = list(csv.DictReader(io.StringIO(report.render("csv"))))
+    assert {(r["block"], r["model"], r["method"]): r["resumed"] for r in rows if r["resumed"] != "0"} == {
+        ("voc", "yolov8s", "+SCSA (backbone)"): "1"}
+
+    fresh = make_report([tmp_path / "runs" / "r00"], "table4")  # no resumed run: no mark, no note, no column
+    assert "‡" not in fresh.render("md") and "resumed" not in fresh.render("csv").splitlines()[0]
+
+
 def test_report_cli_all_formats_and_plot(record_dir, tmp_path):
     from scsa_yolo.cli.main import main
 

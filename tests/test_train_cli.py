@@ -148,3 +148,6 @@ def test_one_epoch_run_with_extra_arguments(tmp_path):
     assert args["model"] == "yolov8n-eca-neck.yaml" and args["lr0"] == 0.002 and args["workers"] == 0
     assert Path(args["data"]) == (tmp_path / "datasets" / "synthetic" / "data.yaml").resolve()
     assert "scsa-yolo val --model" in result.output
+    # issue 26: piped, Ultralytics' epoch and validation bars are plain lines, no redraw codes
+    assert "\x1b[K" not in result.output and "\r" not in result.output
+    assert "1/1" in result.output  # the epoch's line is there

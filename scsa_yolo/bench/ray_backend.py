@@ -204,6 +204,7 @@ def connect(ray, address: str | None, echo: Echo) -> bool:
         echo("ray: using the Ray this process is already connected to")
         return False
     if address is not None:
+        check_client(address)
         check_reachable(address)
     try:
         if address is None:
@@ -215,8 +216,24 @@ def connect(ray, address: str | None, echo: Echo) -> bool:
         where = "start a local Ray" if address is None else f"connect to the Ray cluster at {address}"
         hint = ("Start one with `ray start --head` on the head node (and `ray start --address HEAD:6379` on the "
                 "others), or leave out --address to start a local Ray.") if address is not None else ""
-        raise ClusterError(f"cannot {where}: {error}. {hint}".strip()) from None
+        reason = str(error).strip().rstrip(".")  # Ray's messages end with a full stop of their own
+        raise ClusterError(f"cannot {where}: {reason}. {hint}".strip()) from None
     return True
+
+
+def check_client(address: str | None) -> None:
+    """Refuse a ``ray://`` address at once where Ray's client is missing: plain ``pip install
+    ray`` leaves out the gRPC package that it needs (the ``ray[client]`` extra)."""
+    if address is None or not address.startswith("ray://"):
+        return
+    try:
+        import grpc  # noqa: F401  -- what Ray's client needs beyond plain Ray
+    except ImportError:
+        raise GridError(
+            f"--address {address}: ray:// addresses need the Ray client, which is not installed here. "
+            f'Install it with: {INSTALL_HINT} (or pip install "ray[client]"), or give the head\'s HEAD:6379 '
+            "address instead."
+        ) from None
 
 
 def check_reachable(address: str, timeout_s: float = 10.0) -> None:

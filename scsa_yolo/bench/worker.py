@@ -108,11 +108,14 @@ def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: 
     timing = read_json(run_dir / TIMING_NAME, {}) or {}
     previous = float(timing.get("train_s", 0.0))
     state = checkpoint_state(last) if last.is_file() else "none"
+    # A training once resumed stays "resumed" in the record, even when a later session only
+    # evaluates it: a resumed run can score differently, and the report marks it.
+    resumed = bool(timing.get("resumed"))
     if state == "finished":
-        return {"mode": "already-trained", "train_s": previous}
+        return {"mode": "resumed" if resumed else "already-trained", "train_s": previous}
 
     if state == "partial":
-        model, mode = load_yolo(last), "resumed"
+        model, mode, resumed = load_yolo(last), "resumed", True
         # the folders as they are now: the grid or the data root may have moved since
         kwargs: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(data_yaml)}
         if device is not None:
@@ -124,7 +127,7 @@ def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: 
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-        previous = 0.0
+        previous, resumed = 0.0, False
         start_weights = transferred_weights(spec, argument, run_dir)
         model, mode = load_yolo(argument), "fresh"
         kwargs = {
@@ -152,7 +155,7 @@ def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: 
     def on_epoch_end(trainer) -> None:
         now = time.perf_counter()
         elapsed = previous + now - started
-        write_json_atomic({"train_s": elapsed}, run_dir / TIMING_NAME)
+        write_json_atomic({"train_s": elapsed, "resumed": resumed}, run_dir / TIMING_NAME)
         # Ultralytics also fires this after its final validation, past the last epoch
         epoch = min(trainer.epoch + 1, trainer.epochs)
         session_epochs.append(now)
@@ -166,7 +169,7 @@ def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: 
     report_progress(run_dir, "train", epoch=0, epochs=spec.epochs, ddp="," in str(device or ""))
     model.train(**kwargs)
     total = previous + time.perf_counter() - started
-    write_json_atomic({"train_s": total}, run_dir / TIMING_NAME)
+    write_json_atomic({"train_s": total, "resumed": resumed}, run_dir / TIMING_NAME)
     return {"mode": mode, "train_s": total}
 
 
@@ -265,8 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="Ultralytics device string (cpu, 0, 0,1)")
     args = parser.parse_args(argv)
     watch_parent()
+    from scsa_yolo.integration.progress import plain_ultralytics_bars
+
     try:
-        path = run(args.run_dir, args.device)
+        with plain_ultralytics_bars():  # stdout is worker.log: one line per bar, no redraw codes
+            path = run(args.run_dir, args.device)
     except KeyboardInterrupt:
         print("worker interrupted; re-run the grid to resume from the last checkpoint", file=sys.stderr)
         return 130

@@ -56,15 +56,21 @@ class EvalResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def percent(self) -> dict[str, Any]:
+        """The six pycocotools AP figures in percent (the unit of the summary and the reports),
+        under ``unit: "%"``; ``metrics`` and :meth:`to_dict` keep fractions, as run records do."""
+        return {"unit": "%", **{k: None if getattr(self.metrics, k) is None else round(100 * getattr(self.metrics, k), 4)
+                                for k in METRIC_NAMES}}
+
     def summary(self) -> str:
-        """A few human-readable lines: the six AP figures, Ultralytics' mAP, counts."""
+        """A few human-readable lines: the six AP figures, Ultralytics' mAP, counts (AP in %)."""
         m = self.metrics
 
         def pct(v: float | None) -> str:
             return "-" if v is None else f"{100 * v:.1f}"
 
         lines = [
-            f"pycocotools bbox ({self.split}, {m.n_images} images, {m.n_ground_truth} boxes, "
+            f"pycocotools bbox AP in % ({self.split}, {m.n_images} images, {m.n_ground_truth} boxes, "
             f"{m.n_ignore_regions} ignore regions, {m.n_detections} detections):",
             "  " + "  ".join(f"{k} {pct(getattr(m, k))}" for k in METRIC_NAMES),
             f"  ultralytics mAP50-95 {pct(self.ultralytics.get('mAP50-95'))}  mAP50 {pct(self.ultralytics.get('mAP50'))}",

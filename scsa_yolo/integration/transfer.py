@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from scsa_yolo.errors import ScsaYoloError
-from scsa_yolo.models.generate import BLOCK_MODULE, RESIDUAL_MODULE
+from scsa_yolo.models.generate import BLOCK_MODULE
 
 
 class TransferError(ScsaYoloError, ValueError):

@@ -11,6 +11,8 @@ from scsa_yolo.atomic import write_file_atomic
 from scsa_yolo.report.tables import ReportError, _model_sort_key, aggregate, prepare_frame
 
 MARKERS = "osD^vP*Xh"
+#: Legend entries per column (about the height of a panel).
+LEGEND_ROWS = 18
 
 
 CPU_CAVEAT = "CPU, not comparable"
@@ -22,12 +24,30 @@ def _legend_label(method: str) -> str:
 
 
 def throughput_label(cpu: bool) -> str:
-    """The x-axis label; CPU timings carry :data:`CPU_CAVEAT`."""
-    return f"throughput (images/s; {CPU_CAVEAT}: noise on a few shared cores)" if cpu else "throughput (images/s)"
+    """The x-axis label; CPU timings carry :data:`CPU_CAVEAT` on a second line (one line
+    would be wider than a panel)."""
+    return f"throughput (images/s)\n{CPU_CAVEAT}: noise on a few shared cores" if cpu else "throughput (images/s)"
 
 
 def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
     """Write a PNG: x = throughput (images/s), y = AP (%), colour = method, marker = model.
+
+    Raises:
+        ReportError: no row has both AP and throughput.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, description = ap_vs_throughput_figure(rows)
+    try:
+        # the tight box crops to what is drawn, labels and legend included, whatever the layout did
+        return write_file_atomic(path, lambda tmp: fig.savefig(
+            tmp, dpi=120, metadata={"Description": description}, bbox_inches="tight", pad_inches=0.1))
+    finally:
+        plt.close(fig)
+
+
+def ap_vs_throughput_figure(rows: list[dict]):
+    """The figure of :func:`plot_ap_vs_throughput` (the caller closes it) and its PNG description.
 
     Raises:
         ReportError: no row has both AP and throughput.
@@ -49,7 +69,12 @@ def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
     markers = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(models)}
 
-    fig, axes = plt.subplots(1, len(blocks), figsize=(5.5 * len(blocks), 4.2), squeeze=False)
+    # Constrained layout sizes the panels so that titles, axis labels and the legend outside
+    # the panels all fit in the figure (tight_layout with a fixed legend margin clipped a long
+    # x label on the left).
+    legend_columns = -(-(len(models) + len(methods)) // LEGEND_ROWS)  # a long legend in columns, not taller
+    fig, axes = plt.subplots(1, len(blocks), figsize=(5.5 * len(blocks) + 1.8 * legend_columns, 4.2), squeeze=False,
+                             layout="constrained")
     for ax, block in zip(axes[0], blocks):
         part = agg[agg["block"] == block]
         for _, rec in part.iterrows():
@@ -61,15 +86,12 @@ def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
         ax.set_title(f"{block} ({CPU_CAVEAT})" if block in cpu_blocks else block)
         ax.set_xlabel(throughput_label(block in cpu_blocks))
         ax.set_ylabel("AP (%)")
+        ax.margins(x=0.15, y=0.1)  # room for the point labels inside the panel
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], marker=markers[m], color="grey", linestyle="none", label=m) for m in models]
     handles += [plt.Line2D([], [], marker="s", color=colours[m], linestyle="none", label=_legend_label(m)) for m in methods]
-    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False, ncols=legend_columns)
     description = "AP (%) against throughput (images/s), mean over seeds per method and model"
     if cpu_blocks:
         description += f"; throughput of {', '.join(sorted(cpu_blocks))} timed on a CPU: {CPU_CAVEAT}, no winner"
-    try:
-        return write_file_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, metadata={"Description": description}))
-    finally:
-        plt.close(fig)
+    return fig, description

@@ -118,7 +118,8 @@ _LATEX_SPECIAL = {
 
 def latex_escape(text: str) -> str:
     out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-    out = out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("->", r"$\rightarrow$")
+    out = out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
+    out = out.replace("->", r"$\rightarrow$")
     return out.replace("Δ", r"$\Delta$")
 
 

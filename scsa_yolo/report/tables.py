@@ -10,12 +10,15 @@ turns it into Markdown, LaTeX, HTML or CSV. Styles:
 * ``table2``: rows per model and method; Params, GFLOPs, throughput, its ratio to the plain
   model, latency, AP (Table 2).
 * ``ablation``: the SCSA variants of Table 1 in the paper's order, grouped as the paper
-  groups them; throughput, AP, AP50 per model.
+  groups them; throughput, AP, AP50 per model. ``table1``, the paper's name for it, is
+  accepted as well (:data:`STYLE_ALIASES`).
 
 Rows: the method label names the attention, its placement and the start of fine-tuned
 runs (``-``, ``+SCSA (block)``, ``- (ft)``, ``+SCSA (block, ft)``); within a block, runs
 from scratch come first, then fine-tuned ones, each with the plain model first and one
-group of rows per placement. Runs of different starts are never averaged together.
+group of rows per placement. Runs of different starts are never averaged together. A row
+that holds a run whose training was interrupted and resumed carries ``‡`` after its
+method, and a note names those runs (a resumed run can score differently).
 
 Marks: within each block (dataset, or dataset and model where rows of several models are
 stacked), start and column, the best displayed value is ``best`` and the next distinct
@@ -40,7 +43,7 @@ import pandas as pd
 
 from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.identity import PLACEMENTS
-from scsa_yolo.report import STYLES
+from scsa_yolo.report import STYLE_ALIASES, STYLE_NAMES, STYLES
 from scsa_yolo.report.load import COST, FINE_TUNED, METRICS, SCRATCH, empty_row
 from scsa_yolo.report.stats import Interval, difference
 
@@ -103,6 +106,8 @@ class Cell:
         return None if self.mean is None else round(self.mean, self.decimals)
 
 
+#: Follows the method of a row that holds a resumed run (see :func:`_resumed_note`).
+RESUMED_MARK = "‡"
 NOT_SIGNIFICANT = "(ns)"
 NO_INTERVAL = "(no CI)"
 
@@ -252,6 +257,8 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     data["sources"] = grouped["source"].apply(lambda s: ",".join(sorted(set(s))))
     if "cpu_timing" in frame:
         data["cpu_timing"] = grouped["cpu_timing"].apply(lambda s: bool(s.fillna(False).astype(bool).any()))
+    if "resumed" in frame and frame["resumed"].fillna(False).astype(bool).any():  # a column only when it says something
+        data["resumed"] = grouped["resumed"].apply(lambda s: int(s.fillna(False).astype(bool).sum()))
     return data.reset_index()
 
 
@@ -321,13 +328,17 @@ def _grid_rows(
     cell_of = cell_of or _cell
     rows = []
     for key in keys:
-        cells, ns, cpu = [], [], False
+        cells, ns, cpu, resumed = [], [], False, False
         for group in groups:
             rec = lookup.get((key, group))
             cells += [cell_of(rec, column) for column in columns]
             ns.append(int(rec["n"]) if rec is not None else 0)
             cpu = cpu or (rec is not None and _true(rec.get("cpu_timing")))
-        rows.append(Row(block=str(key[0]), labels=labels_of(key), cells=cells, ns=ns, rank_key=rank_key_of(key),
+            resumed = resumed or (rec is not None and _true(rec.get("resumed")))
+        labels = labels_of(key)
+        if resumed:  # the last label is the method's
+            labels = [*labels[:-1], f"{labels[-1]} {RESUMED_MARK}"]
+        rows.append(Row(block=str(key[0]), labels=labels, cells=cells, ns=ns, rank_key=rank_key_of(key),
                         cpu_timing=cpu))
     return rows
 
@@ -488,6 +499,9 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
             "never averaged together, ranked (bold/underline) separately, and each is compared with the plain model of "
             "its own start."
         )
+    resumed_note = _resumed_note(frame)
+    if resumed_note:
+        notes.append(resumed_note)
     if (frame["source"] == "ultralytics").any():
         notes.append("† plain Ultralytics run (args.yaml + results.csv): Ultralytics' own mAP of its best epoch, not pycocotools; AP75 and size bands unavailable.")
     if keys & set(TIMING):
@@ -519,6 +533,41 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
     return notes
 
 
+def resolve_style(name: str) -> str:
+    """A style or the paper's name for one (``table1``) -> the style (``ablation``).
+
+    Raises:
+        ReportError: a name that is neither.
+    """
+    style = STYLE_ALIASES.get(name, name)
+    if style not in STYLES:
+        raise ReportError(f"unknown report style '{name}'; choose one of: {', '.join(STYLE_NAMES)}")
+    return style
+
+
+#: Resumed runs named in the note; more are counted.
+RESUMED_LISTED = 8
+
+
+def _resumed_note(frame: pd.DataFrame) -> str | None:
+    """The note on rows marked :data:`RESUMED_MARK`, naming their resumed runs; None without any."""
+    if "resumed" not in frame:
+        return None
+    runs = sorted(str(r) for r in frame.loc[frame["resumed"].fillna(False).astype(bool), "run_id"].fillna("?"))
+    if not runs:
+        return None
+    listed = ", ".join(runs[:RESUMED_LISTED])
+    if len(runs) > RESUMED_LISTED:
+        listed += f" and {len(runs) - RESUMED_LISTED} more"
+    count = f"{len(runs)} such run{'s' if len(runs) > 1 else ''}"
+    return (
+        f"{RESUMED_MARK}: the row holds a run whose training was interrupted and resumed from its last checkpoint "
+        f"({count}: {listed}). Such a run continues from the checkpoint's EMA weights in fp16 with a new random state "
+        "for data order and augmentation, so it can score differently from an uninterrupted one; for an exact "
+        "comparison delete its folder and run the bench again."
+    )
+
+
 def build_table(rows: list[dict], style: str = "table4") -> Table:
     """The table of ``style`` for these run rows, with the differences to the plain model
     (:attr:`Table.diff`) where there are seeds to compare.
@@ -526,8 +575,7 @@ def build_table(rows: list[dict], style: str = "table4") -> Table:
     Raises:
         ReportError: unknown style, no rows, or no row with what the style needs.
     """
-    if style not in STYLES:
-        raise ReportError(f"unknown report style '{style}'; choose one of: {', '.join(STYLES)}")
+    style = resolve_style(style)
     frame = prepare_frame(rows)
     block_order = _block_order(frame)
     models = sorted(frame["model"].unique(), key=_model_sort_key)
