@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import PARTS
 from .cam import cam_with_detections
@@ -14,6 +16,9 @@ from .inputs import find_images, load_images, to_batch
 from .layers import select_layers
 from .models import load_models
 from .render import save_cam_panel, save_erf_grid, save_gate_figure
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["PARTS", "explain"]
 
@@ -52,13 +57,42 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
         LayerSelectionError: a layer no model has (the message lists the valid ones).
         scsa_yolo.integration.specs.ModelArgumentError: a model that cannot be resolved.
     """
-    from scsa_yolo.device import resolve_device
-    from scsa_yolo.integration.yolo import ultralytics_version
-
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         raise ValueError(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
-    out = Path(out)
+    work = _prepare(models, images, Path(out), layers, imgsz, device, conf, max_images, cam_images, gate_rows, parts,
+                    note, echo)
+    if "cam" in parts:
+        _draw_cams(work, imgsz, conf, cam_images, echo)
+    batches = _batches(work.images, batch, work.device) if {"gates", "erf"} & set(parts) else []
+    if "gates" in parts:
+        _draw_gates(work, batches, gate_rows, echo)
+    if "erf" in parts:
+        _measure_erfs(work, batches, echo)
+    write_summary(work.report)
+    index = write_index(work.report)
+    echo(f"wrote {index}")
+    return work.report
+
+
+@dataclass
+class _Work:
+    """What every part of an explanation reads: the images, the models with the layers
+    chosen in each, the device, and the report the parts fill in."""
+
+    images: list
+    models: list
+    chosen: list
+    device: "torch.device"
+    report: ExplainReport
+
+
+def _prepare(models, images, out: Path, layers, imgsz, device, conf, max_images, cam_images, gate_rows, parts, note,
+             echo) -> _Work:
+    """Images found and letterboxed, models resolved and built, layers chosen, the report begun."""
+    from scsa_yolo.device import resolve_device
+    from scsa_yolo.integration.yolo import ultralytics_version
+
     paths = find_images(images, max_images)
     loaded_images = load_images(paths, imgsz)
     torch_device = resolve_device(device)
@@ -68,7 +102,6 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
     for m, picked in zip(loaded, chosen):
         echo(f"  {m.label}: {len(m.layers)} attention layer(s)"
              + (f", drawing {len(picked)}" if layers else "") + ("" if m.trained else " (random weights)"))
-    names = [image.path.name for image in loaded_images]
     report = ExplainReport(
         out=out, note=note, images=[str(p) for p in paths],
         settings={"imgsz": imgsz, "conf": conf, "device": str(torch_device), "ultralytics": ultralytics_version(),
@@ -78,49 +111,54 @@ def explain(models: Sequence[str], images: Sequence[str | Path], out: str | Path
                  "layers": [{"key": layer.key, "label": layer.label, "module": layer.module_name}
                             for layer in m.layers]} for m in loaded],
     )
+    return _Work(loaded_images, loaded, chosen, torch_device, report)
 
-    if "cam" in parts:
-        cam_set = loaded_images[:cam_images] if cam_images else loaded_images
-        for i, image in enumerate(cam_set):
-            panels, entry = [], {"image": image.path.name, "models": []}
-            for m in loaded:
-                cam = cam_with_detections(m, image, imgsz, conf, str(torch_device))
-                panels.append((f"{m.label}: {cam.detections} det.", cam.overlay))
-                entry["models"].append({"label": m.label, "detections": cam.detections, "classes": cam.classes})
-            entry["file"] = f"cam/{i + 1:03d}-{image.stem}.png"
-            save_cam_panel(out / entry["file"], image.rgb, image.path.name, panels)
-            report.cam.append(entry)
-            echo(f"[cam {i + 1}/{len(cam_set)}] {entry['file']}")
 
-    batches = _batches(loaded_images, batch, torch_device) if {"gates", "erf"} & set(parts) else []
-    if "gates" in parts:
-        rows = loaded_images[:gate_rows]
-        for m, picked in zip(loaded, chosen):
-            if not picked:
-                continue
-            captured = capture_gates(m.net, picked, batches)
-            read = {g.layer.key for g in captured}
-            report.skipped_layers += [f"{m.label} {layer.label}" for layer in picked if layer.key not in read]
-            for j, gates in enumerate(captured):
-                rel = f"gates/{m.slug}/{gates.layer.slug}.png"
-                save_gate_figure(
-                    out / rel, f"{m.label}: {gates.layer.label}", [im.letterboxed for im in rows], names[:gate_rows],
-                    None if gates.spatial is None else gates.spatial[:gate_rows], gates.spatial_title,
-                    None if gates.channel is None else gates.channel[:gate_rows], gates.channel_title, gates.notes)
-                report.gates.append({"model": m.label, "key": gates.layer.key, "label": gates.layer.label,
-                                     "module": gates.layer.module_name, "file": rel, "stats": gate_stats(gates)})
-                echo(f"[gates {m.label} {j + 1}/{len(captured)}] {rel}")
+def _draw_cams(work: _Work, imgsz: int, conf: float, cam_images: int | None, echo) -> None:
+    """One panel per image: the image, then each model's LayerCAM with its detections."""
+    cam_set = work.images[:cam_images] if cam_images else work.images
+    for i, image in enumerate(cam_set):
+        panels, entry = [], {"image": image.path.name, "models": []}
+        for m in work.models:
+            cam = cam_with_detections(m, image, imgsz, conf, str(work.device))
+            panels.append((f"{m.label}: {cam.detections} det.", cam.overlay))
+            entry["models"].append({"label": m.label, "detections": cam.detections, "classes": cam.classes})
+        entry["file"] = f"cam/{i + 1:03d}-{image.stem}.png"
+        save_cam_panel(work.report.out / entry["file"], image.rgb, image.path.name, panels)
+        work.report.cam.append(entry)
+        echo(f"[cam {i + 1}/{len(cam_set)}] {entry['file']}")
 
-    if "erf" in parts:
-        for k, m in enumerate(loaded):
-            report.erf[m.label] = effective_receptive_fields(m.net, batches)
-            echo(f"[erf {k + 1}/{len(loaded)}] {m.label}: "
-                 + ", ".join(f"{s.stage} 50% in {100 * s.area[0.5]:.1f}% of the image" for s in report.erf[m.label]))
-        report.erf_file = "erf/erf.png"
-        save_erf_grid(out / report.erf_file, [
-            (label, [(f"{s.stage} (stride {s.stride})", s.erf) for s in stages])
-            for label, stages in report.erf.items()])
-    write_summary(report)
-    index = write_index(report)
-    echo(f"wrote {index}")
-    return report
+
+def _draw_gates(work: _Work, batches, gate_rows: int, echo) -> None:
+    """Per chosen attention layer: its spatial and channel gates on the first images, and
+    their statistics over every image."""
+    rows = work.images[:gate_rows]
+    names = [image.path.name for image in work.images]
+    for m, picked in zip(work.models, work.chosen):
+        if not picked:
+            continue
+        captured = capture_gates(m.net, picked, batches)
+        read = {g.layer.key for g in captured}
+        work.report.skipped_layers += [f"{m.label} {layer.label}" for layer in picked if layer.key not in read]
+        for j, gates in enumerate(captured):
+            rel = f"gates/{m.slug}/{gates.layer.slug}.png"
+            save_gate_figure(
+                work.report.out / rel, f"{m.label}: {gates.layer.label}", [im.letterboxed for im in rows],
+                names[:gate_rows], None if gates.spatial is None else gates.spatial[:gate_rows], gates.spatial_title,
+                None if gates.channel is None else gates.channel[:gate_rows], gates.channel_title, gates.notes)
+            work.report.gates.append({"model": m.label, "key": gates.layer.key, "label": gates.layer.label,
+                                      "module": gates.layer.module_name, "file": rel, "stats": gate_stats(gates)})
+            echo(f"[gates {m.label} {j + 1}/{len(captured)}] {rel}")
+
+
+def _measure_erfs(work: _Work, batches, echo) -> None:
+    """Each model's effective receptive field at P3/P4/P5, and one picture of them all."""
+    report = work.report
+    for k, m in enumerate(work.models):
+        report.erf[m.label] = effective_receptive_fields(m.net, batches)
+        echo(f"[erf {k + 1}/{len(work.models)}] {m.label}: "
+             + ", ".join(f"{s.stage} 50% in {100 * s.area[0.5]:.1f}% of the image" for s in report.erf[m.label]))
+    report.erf_file = "erf/erf.png"
+    save_erf_grid(report.out / report.erf_file, [
+        (label, [(f"{s.stage} (stride {s.stride})", s.erf) for s in stages])
+        for label, stages in report.erf.items()])
