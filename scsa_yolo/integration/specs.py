@@ -140,11 +140,8 @@ def resolve_model(model: str, attn: str | None = None, placement: str | None = N
         ModelArgumentError: an impossible combination; the message says what to change.
     """
     text = str(model).strip()
-    if placement is not None:
-        try:
-            check_placement(placement)
-        except IdentityError as error:
-            raise ModelArgumentError(str(error)) from None
+    if placement is not None:  # also for weights and YAMLs trained as they are
+        check_placement(placement)
     if text.endswith(".pt"):
         if attn is not None and attn != "none":
             raise ModelArgumentError(
