@@ -12,6 +12,10 @@ placements existed), ``start`` (``scratch``, or ``ft`` for a run fine-tuned from
 pretrained checkpoint) and ``method``, the row label (``+SCSA (block)``, ``- (ft)``).
 ``cpu_timing`` says whether its throughput was timed on a CPU.
 
+Beside the box AP columns, a segmentation record gives ``mask_AP`` ... ``mask_APl`` (its
+``metrics.mask``) and a classification record ``top1`` and ``top5``; ``task`` names the
+model's task (``detect`` for records written before tasks existed).
+
 Invalid records are never fatal: each one is returned as a problem naming the file.
 """
 from __future__ import annotations
@@ -21,10 +25,17 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from scsa_yolo.identity import PRETRAINED_TAG, DatasetRef, IdentityError, ModelId
+from scsa_yolo.records import CLASSIFY_METRIC_NAMES as CLASSIFY_METRICS
 from scsa_yolo.records import METRIC_NAMES as METRICS
 from scsa_yolo.records import RECORD_NAME, RecordError, RecordProblem, try_load_record
 
 COST = ("params", "gflops", "throughput", "latency_ms")
+#: a segmentation run's pycocotools segm figures, as row keys (``mask_AP`` ... ``mask_APl``)
+MASK_METRICS = tuple(f"mask_{name}" for name in METRICS)
+#: the accuracy columns beside the box APs, one set per task (segment, classify)
+TASK_METRICS = (*MASK_METRICS, *CLASSIFY_METRICS)
+#: every accuracy a row may carry: box AP, mask AP, top-1/top-5
+ACCURACY = (*METRICS, *TASK_METRICS)
 
 
 SCRATCH, FINE_TUNED = "scratch", PRETRAINED_TAG
@@ -34,7 +45,7 @@ def empty_row() -> dict[str, Any]:
     return {
         "dataset": None, "model": None, "family": None, "scale": None, "attn": "none", "label": "-", "method": None,
         "placement": None, "start": SCRATCH, "pretrained": None, "seed": None, "epochs": None, "imgsz": None,
-        **{m: None for m in METRICS}, **{c: None for c in COST},
+        "task": "detect", **{m: None for m in ACCURACY}, **{c: None for c in COST},
         "device_name": None, "profile_device": None, "cpu_timing": None,
         "profile_reduced": None, "profile_batch": None, "profile_half": None,
         "kind": "train", "source": "record", "path": None, "run_id": None, "created_at": None,
@@ -96,8 +107,12 @@ def row_from_record(record: dict) -> dict[str, Any]:
         kind=record["kind"], source="record", path=record.get("_path"), run_id=record.get("run_id"),
         created_at=record.get("created_at"),
     )
-    for name in METRICS:
+    for name in (*METRICS, *CLASSIFY_METRICS):
         row[name] = metrics.get(name)
+    mask = metrics.get("mask") if isinstance(metrics.get("mask"), dict) else {}
+    for name in METRICS:
+        row[f"mask_{name}"] = mask.get(name)
+    row["task"] = spec.get("task") or "detect"
     if profile:
         row.update(
             params=profile.get("params"), gflops=profile.get("gflops"), throughput=profile.get("throughput"),
