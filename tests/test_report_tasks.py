@@ -78,7 +78,7 @@ def test_table6_shows_box_and_mask_ap_marked_with_intervals_over_seeds(seg_recor
     se_diff = next(r for r in diff.rows if r.labels[-1] == "+SE (backbone-res)")
     assert se_diff.cells[3].text.startswith("-3.0 [")
     notes = " ".join(report.table.notes)
-    assert "box columns: pycocotools COCO box AP (bbox); mask columns: pycocotools COCO mask AP (segm)" in notes
+    assert "box columns: pycocotools COCO box AP (bbox); mask columns: pycocotools COCO mask AP (segm, " in notes
     assert "means over 3 seeds" in notes and "in AP points" in notes and "paired t-interval" in notes
     assert "Short schedule: 20 epochs" in notes
     csv = report.render("csv")
