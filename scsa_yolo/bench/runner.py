@@ -425,7 +425,9 @@ def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) ->
     shown = (phase, epoch)
     if phase is None or shown == last_shown or (phase == "train" and not epoch):
         return None
-    label = {"train": f"epoch {epoch}/{epochs}{_epoch_detail(progress, epoch)}", "eval": "evaluating (pycocotools)",
+    # the worker names its scorer: pycocotools (boxes, masks), or top-1/top-5 for a classifier
+    label = {"train": f"epoch {epoch}/{epochs}{_epoch_detail(progress, epoch)}",
+             "eval": f"evaluating ({progress.get('scorer') or 'pycocotools'})",
              "profile": "profiling", "done": "writing record",
              "started": f"started on {progress.get('host')}"}.get(phase, phase)
     return shown, label

@@ -200,7 +200,8 @@ def run(run_dir: Path, device: str | None = None) -> Path:
     training = train(spec, argument, run_dir, data_yaml, device)
 
     # the last epoch rides along: a grid that polled too late to see it still shows it
-    report_progress(run_dir, "eval", epoch=spec.epochs, epochs=spec.epochs)
+    scorer = "top-1/top-5" if spec.model_id.task == "classify" else "pycocotools"
+    report_progress(run_dir, "eval", epoch=spec.epochs, epochs=spec.epochs, scorer=scorer)
     eval_started = time.perf_counter()
     eval_device = None if device is None else str(device).split(",")[0]
     result = evaluate(run_dir, data_yaml, split="val", imgsz=spec.imgsz, batch=spec.batch, device=eval_device,
