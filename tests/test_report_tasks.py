@@ -133,3 +133,34 @@ def test_report_cli_renders_table6(seg_records, tmp_path):
     assert "Table 6 style" in outcome.output and "AP mask" in outcome.output
     for ext in ("md", "tex", "html", "csv"):
         assert (tmp_path / f"table6.{ext}").stat().st_size > 0
+
+
+def _ultralytics_run(folder, model, header, rows):
+    """A plain `yolo train` folder: args.yaml and results.csv with Ultralytics' column names."""
+    folder.mkdir(parents=True)
+    (folder / "args.yaml").write_text(f"model: {model}\ndata: /data/tiny/data.yaml\nseed: 0\nepochs: 2\nimgsz: 64\n")
+    lines = [",".join(["epoch", *header])] + [",".join(map(str, [i + 1, *r])) for i, r in enumerate(rows)]
+    (folder / "results.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_plain_ultralytics_seg_and_cls_runs_give_their_best_epoch(tmp_path):
+    from scsa_yolo.report.load import load_rows
+
+    seg = _ultralytics_run(tmp_path / "seg", "yolov8n-seg.yaml",
+                           ["metrics/mAP50(B)", "metrics/mAP50-95(B)", "metrics/mAP50(M)", "metrics/mAP50-95(M)"],
+                           [(0.5, 0.30, 0.45, 0.20), (0.6, 0.28, 0.55, 0.26)])  # epoch 2: best box + mask fitness
+    cls = _ultralytics_run(tmp_path / "cls", "yolov8n-cls.yaml", ["metrics/accuracy_top1", "metrics/accuracy_top5"],
+                           [(0.70, 0.95), (0.72, 0.90), (0.69, 0.99)])  # epoch 3: best (top1 + top5) / 2
+    rows, problems = load_rows([seg, cls])
+    assert not problems
+    by_model = {row["model"]: row for row in rows}
+    seg_row, cls_row = by_model["yolov8n-seg"], by_model["yolov8n-cls"]
+    assert (seg_row["task"], seg_row["AP"], seg_row["mask_AP"], seg_row["mask_AP50"]) == ("segment", 0.28, 0.26, 0.55)
+    assert (cls_row["task"], cls_row["top1"], cls_row["top5"], cls_row["AP"]) == ("classify", 0.69, 0.99, None)
+    assert "AP mask" in make_report([seg], "table6").render("md")
+    (tmp_path / "pose").mkdir()
+    (tmp_path / "pose" / "args.yaml").write_text("model: yolov8n-pose.yaml\n")
+    (tmp_path / "pose" / "results.csv").write_text("epoch,metrics/mAP50(P)\n1,0.5\n")
+    rows, problems = load_rows([tmp_path / "pose"])
+    assert not rows and "not a detection, segmentation or classification run" in str(problems[0])
