@@ -73,6 +73,21 @@ def test_seg_masks_and_boxes_equal_pycocotools_on_the_files_written(seg_run, tmp
     assert "pycocotools segm (val, 4 images, 8 masks" in result.summary()
 
 
+def test_seg_val_cli_reports_mask_ap_beside_box_ap(seg_run, tmp_path):
+    from scsa_yolo.cli.main import main
+
+    run, data = seg_run
+    out = tmp_path / "val.json"
+    outcome = CliRunner().invoke(main, ["val", "--model", str(run), "--data", str(data), "--device", "cpu",
+                                        "--workers", "0", "--out", str(out)])
+    assert outcome.exit_code == 0, outcome.output
+    assert "pycocotools bbox (val, 4 images, 8 boxes" in outcome.output
+    assert "pycocotools segm (val, 4 images, 8 masks" in outcome.output
+    saved = json.loads(out.read_text())
+    assert saved["task"] == "segment" and set(saved["mask"]["per_class"]) == {"red", "green"}
+    assert json.loads((out.parent / "val_files" / "detections_val.json").read_text())[0]["segmentation"]["counts"]
+
+
 def test_seg_masks_are_encoded_at_each_image_s_resolution_where_the_model_puts_them(seg_run, tmp_path):
     """80 x 48 val images, letterboxed to 64: every RLE has the image's size, and the best
     detection's mask matches what Ultralytics' predictor draws on the original image."""
