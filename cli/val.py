@@ -56,5 +56,5 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
         if result.detections_path:
             click.echo(f"detections written to {result.detections_path}")
     else:
-        click.echo(json.dumps(result.headline()))
+        click.echo(json.dumps(result.percent()))  # the unit of the lines above
         click.echo("(nothing saved; pass --out FILE.json to keep the result and the detections)")

@@ -33,22 +33,22 @@ TRAIN = dict(epochs=1, batch=4, workers=0, device="cpu", plots=False, val=False,
 @pytest.fixture(scope="module")
 def seg_run(tmp_path_factory):
     """One epoch of stock YOLOv8n-seg on 8 images of 64 px; the val images are 80 x 48 (letterboxed)."""
-    from scsa_yolo.integration.yolo import load_yolo
+    from ultralytics import YOLO
 
     root = tmp_path_factory.mktemp("seg")
     data = write_seg_dataset(root / "tiny-seg", val_size=(80, 48))
-    load_yolo("yolov8n-seg.yaml").train(data=str(data), imgsz=64, project=str(root / "runs"), name="run", **TRAIN)
+    YOLO("yolov8n-seg.yaml").train(data=str(data), imgsz=64, project=str(root / "runs"), name="run", **TRAIN)
     return root / "runs" / "run", data
 
 
 @pytest.fixture(scope="module")
 def cls_run(tmp_path_factory):
     """One epoch of stock YOLOv8n-cls on six colour classes of 32 px images."""
-    from scsa_yolo.integration.yolo import load_yolo
+    from ultralytics import YOLO
 
     root = tmp_path_factory.mktemp("cls")
     data = write_cls_dataset(root / "tiny-cls")
-    load_yolo("yolov8n-cls.yaml").train(data=str(data), imgsz=32, project=str(root / "runs"), name="run", **TRAIN)
+    YOLO("yolov8n-cls.yaml").train(data=str(data), imgsz=32, project=str(root / "runs"), name="run", **TRAIN)
     return root / "runs" / "run", data
 
 
@@ -70,7 +70,7 @@ def test_seg_masks_and_boxes_equal_pycocotools_on_the_files_written(seg_run, tmp
         for name, value in zip(STAT_NAMES, stats):
             assert getattr(metrics, name) == (None if value < 0 else value), (iou_type, name)
     assert {"mask_mAP50-95", "mask_mAP50", "mask_mAP75", "mAP50-95"} <= set(result.ultralytics)
-    assert "pycocotools segm (val, 4 images, 8 masks" in result.summary()
+    assert "pycocotools segm AP in % (val, 4 images, 8 masks" in result.summary()
 
 
 def test_seg_val_cli_reports_mask_ap_beside_box_ap(seg_run, tmp_path):
@@ -81,8 +81,8 @@ def test_seg_val_cli_reports_mask_ap_beside_box_ap(seg_run, tmp_path):
     outcome = CliRunner().invoke(main, ["val", "--model", str(run), "--data", str(data), "--device", "cpu",
                                         "--workers", "0", "--out", str(out)])
     assert outcome.exit_code == 0, outcome.output
-    assert "pycocotools bbox (val, 4 images, 8 boxes" in outcome.output
-    assert "pycocotools segm (val, 4 images, 8 masks" in outcome.output
+    assert "pycocotools bbox AP in % (val, 4 images, 8 boxes" in outcome.output
+    assert "pycocotools segm AP in % (val, 4 images, 8 masks" in outcome.output
     saved = json.loads(out.read_text())
     assert saved["task"] == "segment" and set(saved["mask"]["per_class"]) == {"red", "green"}
     assert json.loads((out.parent / "val_files" / "detections_val.json").read_text())[0]["segmentation"]["counts"]
@@ -91,14 +91,14 @@ def test_seg_val_cli_reports_mask_ap_beside_box_ap(seg_run, tmp_path):
 def test_seg_masks_are_encoded_at_each_image_s_resolution_where_the_model_puts_them(seg_run, tmp_path):
     """80 x 48 val images, letterboxed to 64: every RLE has the image's size, and the best
     detection's mask matches what Ultralytics' predictor draws on the original image."""
-    from scsa_yolo.integration.yolo import load_yolo
+    from ultralytics import YOLO
 
     run, data = seg_run
     result = evaluate(run, data, out_dir=tmp_path / "eval", workers=0, device="cpu")
     detections = json.loads(open(result.detections_path).read())
     assert detections and all(d["segmentation"]["size"] == [48, 80] for d in detections)
     gt = json.loads(open(result.ground_truth).read())
-    model = load_yolo(run / "weights" / "best.pt")
+    model = YOLO(str(run / "weights" / "best.pt"))
     compared = 0
     for image in gt["images"]:
         ours = max((d for d in detections if d["image_id"] == image["id"]), key=lambda d: d["score"], default=None)
@@ -225,9 +225,10 @@ def test_cls_val_cli_prints_top1_top5_and_counts_unreadable_images(cls_run, tmp_
     outcome = CliRunner().invoke(main, ["val", "--model", str(run), "--data", str(copy), "--device", "cpu",
                                         "--workers", "0"])
     assert outcome.exit_code == 0, outcome.output
-    assert "classification (val, 12 images, 6 classes):" in outcome.output and "top1 " in outcome.output
+    assert "classification accuracy in % (val, 12 images, 6 classes):" in outcome.output and "top1 " in outcome.output
     assert "1 ground-truth image(s) were not loaded" in outcome.output and "broken.png" in outcome.output
-    assert set(json.loads(outcome.output.strip().splitlines()[-2])) == {"top1", "top5"}
+    figures = json.loads(outcome.output.strip().splitlines()[-2])
+    assert set(figures) == {"unit", "top1", "top5"} and figures["unit"] == "%" and 0 <= figures["top1"] <= 100
     missing = CliRunner().invoke(main, ["val", "--model", str(run), "--data", str(tmp_path / "nothing")])
     assert missing.exit_code != 0 and "Traceback" not in missing.output
     with pytest.raises(EvalError, match="split 'test' is not a folder"):

@@ -19,7 +19,7 @@ from scsa_yolo.integration.transfer import (
     save_checkpoint,
     transfer_checkpoint,
 )
-from scsa_yolo.integration.yolo import load_yolo
+import scsa_yolo.integration as integration
 
 
 def _plain_checkpoint(path, model, nc, seed=0):
@@ -71,7 +71,10 @@ def test_a_plain_seg_checkpoint_in_backbone_res_reproduces_boxes_and_masks_exact
     assert len(ours) == len(theirs) > 2 and all(torch.equal(a, b) for a, b in zip(ours, theirs))
     # and what a user sees: the predicted boxes and masks of an image
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    predicted = [load_yolo(p, verbose=False).predict(image, imgsz=64, conf=0.0, device="cpu", verbose=False)[0]
+    integration.register()  # our layers known to the checkpoints' unpickling
+    from ultralytics import YOLO
+
+    predicted = [YOLO(str(p), verbose=False).predict(image, imgsz=64, conf=0.0, device="cpu", verbose=False)[0]
                  for p in (path, tmp_path / "seg.pt")]
     assert predicted[0].masks is not None and len(predicted[0].boxes) > 0
     assert torch.equal(predicted[0].boxes.data, predicted[1].boxes.data)

@@ -83,13 +83,13 @@ class EvalResult:
         return asdict(self)
 
     def summary(self) -> str:
-        """A few human-readable lines: the six AP figures (boxes, and masks), or top-1 and
-        top-5; Ultralytics' own figures; counts."""
+        """A few human-readable lines (figures in %): the six AP figures (boxes, and masks), or
+        top-1 and top-5; Ultralytics' own figures; counts."""
         lines = []
         if self.classification is not None:
             c = self.classification
             lines += [
-                f"classification ({self.split}, {c.n_images} images, {c.n_classes} classes):",
+                f"classification accuracy in % ({self.split}, {c.n_images} images, {c.n_classes} classes):",
                 f"  top1 {_pct(c.top1)}  top5 {_pct(c.top5)}"
                 + ("" if c.top5 is not None else f" (undefined: {c.n_classes} classes are all in the top 5)"),
                 f"  ultralytics top1 {_pct(self.ultralytics.get('top1'))}  top5 {_pct(self.ultralytics.get('top5'))}",
@@ -101,7 +101,7 @@ class EvalResult:
                 continue
             objects = "boxes" if kind == "bbox" else "masks"
             lines += [
-                f"pycocotools {kind} ({self.split}, {m.n_images} images, {m.n_ground_truth} {objects}, "
+                f"pycocotools {kind} AP in % ({self.split}, {m.n_images} images, {m.n_ground_truth} {objects}, "
                 f"{m.n_ignore_regions} ignore regions, {m.n_detections} detections):",
                 "  " + "  ".join(f"{k} {_pct(getattr(m, k))}" for k in METRIC_NAMES),
                 f"  ultralytics mAP50-95 {_pct(self.ultralytics.get(f'{prefix}mAP50-95'))}  "
@@ -116,14 +116,18 @@ class EvalResult:
             )
         return "\n".join(lines)
 
-    def headline(self) -> dict[str, float | None]:
-        """The main figures as one flat mapping: AP..APl (boxes), mask_AP..mask_APl, or top1/top5."""
+    def percent(self) -> dict[str, Any]:
+        """The main figures in percent (the unit of the summary and the reports) under
+        ``unit: "%"``: the six box AP figures (and ``mask_AP`` ... ``mask_APl`` of a
+        segmentation model), or a classifier's ``top1`` and ``top5``. ``metrics`` and
+        :meth:`to_dict` keep fractions, as run records do."""
         if self.classification is not None:
-            return {"top1": self.classification.top1, "top5": self.classification.top5}
-        figures = {k: getattr(self.metrics, k) for k in METRIC_NAMES}
-        if self.mask is not None:
-            figures.update({f"mask_{k}": getattr(self.mask, k) for k in METRIC_NAMES})
-        return figures
+            figures = {"top1": self.classification.top1, "top5": self.classification.top5}
+        else:
+            figures = {k: getattr(self.metrics, k) for k in METRIC_NAMES}
+            if self.mask is not None:
+                figures.update({f"mask_{k}": getattr(self.mask, k) for k in METRIC_NAMES})
+        return {"unit": "%", **{k: None if v is None else round(100 * v, 4) for k, v in figures.items()}}
 
     def record_metrics(self) -> dict[str, Any]:
         """The ``metrics`` section of a run record (the fields :mod:`scsa_yolo.records` lists per task)."""
