@@ -82,6 +82,19 @@ class EvalResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def percent(self) -> dict[str, Any]:
+        """The main figures in percent (the unit of the summary and the reports) under
+        ``unit: "%"``: the six box AP figures (and ``mask_AP`` ... ``mask_APl`` of a
+        segmentation model), or a classifier's ``top1`` and ``top5``. ``metrics`` and
+        :meth:`to_dict` keep fractions, as run records do."""
+        if self.classification is not None:
+            figures = {"top1": self.classification.top1, "top5": self.classification.top5}
+        else:
+            figures = {k: getattr(self.metrics, k) for k in METRIC_NAMES}
+            if self.mask is not None:
+                figures.update({f"mask_{k}": getattr(self.mask, k) for k in METRIC_NAMES})
+        return {"unit": "%", **{k: None if v is None else round(100 * v, 4) for k, v in figures.items()}}
+
     def summary(self) -> str:
         """A few human-readable lines (figures in %): the six AP figures (boxes, and masks), or
         top-1 and top-5; Ultralytics' own figures; counts."""
@@ -115,19 +128,6 @@ class EvalResult:
                 f"(counted as missed), e.g. {self.not_loaded_examples[:3]}"
             )
         return "\n".join(lines)
-
-    def percent(self) -> dict[str, Any]:
-        """The main figures in percent (the unit of the summary and the reports) under
-        ``unit: "%"``: the six box AP figures (and ``mask_AP`` ... ``mask_APl`` of a
-        segmentation model), or a classifier's ``top1`` and ``top5``. ``metrics`` and
-        :meth:`to_dict` keep fractions, as run records do."""
-        if self.classification is not None:
-            figures = {"top1": self.classification.top1, "top5": self.classification.top5}
-        else:
-            figures = {k: getattr(self.metrics, k) for k in METRIC_NAMES}
-            if self.mask is not None:
-                figures.update({f"mask_{k}": getattr(self.mask, k) for k in METRIC_NAMES})
-        return {"unit": "%", **{k: None if v is None else round(100 * v, 4) for k, v in figures.items()}}
 
     def record_metrics(self) -> dict[str, Any]:
         """The ``metrics`` section of a run record (the fields :mod:`scsa_yolo.records` lists per task)."""
