@@ -233,3 +233,18 @@ def test_cls_val_cli_prints_top1_top5_and_counts_unreadable_images(cls_run, tmp_
     assert missing.exit_code != 0 and "Traceback" not in missing.output
     with pytest.raises(EvalError, match="split 'test' is not a folder"):
         evaluate(run, data, split="test", workers=0, device="cpu")
+
+
+def test_check_masks_names_how_many_objects_lack_one(tmp_path):
+    from scsa_yolo.eval.ground_truth import GroundTruth, check_masks
+
+    data = write_seg_dataset(tmp_path / "partial", n_train=0)
+    gt_path = data.parent / "annotations" / "val.json"
+    check_masks(GroundTruth(gt_path, data.parent / "images" / "val", built=False), "val", data)  # all masked: fine
+    gt = json.loads(gt_path.read_text())
+    del gt["annotations"][3]["segmentation"]
+    gt["annotations"].append({**gt["annotations"][0], "id": 99, "iscrowd": 1, "segmentation": []})  # ignore region
+    gt_path.write_text(json.dumps(gt))
+    with pytest.raises(MissingMasks, match=f"split 'val' lacks masks for a segmentation model: 1 of its 9 objects "
+                                           f"have no mask \\(box labels, e.g. annotation 4\\) in the ground truth"):
+        check_masks(GroundTruth(gt_path, data.parent / "images" / "val", built=False), "val", data)

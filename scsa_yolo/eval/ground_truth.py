@@ -179,8 +179,9 @@ def check_masks(ground_truth: GroundTruth, split: str, data_yaml: str | Path) ->
     where = f"the ground truth {ground_truth.path}" if not ground_truth.built else f"the labels of {data_yaml}"
     what = (f"{len(unmasked)} of its {len(content.get('annotations', []))} objects have no mask (box labels, "
             f"e.g. annotation {unmasked[0]})" if unmasked else "it has no objects")
+    lacking = "has no masks" if not unmasked or len(unmasked) == len(content["annotations"]) else "lacks masks"
     raise MissingMasks(
-        f"split '{split}' has no masks for a segmentation model: {what} in {where}. Segmentation needs polygon "
+        f"split '{split}' {lacking} for a segmentation model: {what} in {where}. Segmentation needs polygon "
         "labels ('class x1 y1 x2 y2 ...'): prepare the dataset with masks (`scsa-yolo data prepare synthetic` and "
         "`scsa-yolo data prepare coco` write polygons beside the boxes), or train a detection model on it")
 
