@@ -96,6 +96,14 @@ def test_a_seg_grid_on_a_dataset_without_masks_stops_before_training(tmp_path):
     assert resolve_datasets(detect, echo=lambda _: None)[str(data)].ready  # boxes are all detection needs
 
 
+def test_a_classifier_s_evaluation_is_shown_as_top_k_not_pycocotools(tmp_path):
+    from scsa_yolo.bench.runner import progress_update
+    from scsa_yolo.bench.worker import report_progress
+
+    report_progress(tmp_path, "eval", epoch=1, epochs=1, scorer="top-1/top-5")  # what the worker writes
+    assert progress_update(tmp_path, ("train", 1))[1] == "evaluating (top-1/top-5)"
+
+
 @pytest.mark.slow
 def test_a_tiny_seg_run_through_the_bench_records_box_and_mask_ap(tmp_path):
     data = write_seg_dataset(tmp_path / "tiny-seg", n_train=4, n_val=2)
@@ -127,5 +135,5 @@ def test_a_tiny_cls_run_through_the_bench_records_top1_and_top5(tmp_path):
     assert metrics["n_images"] == len(CLS_COLOURS) and set(metrics["per_class"]) == set(CLS_COLOURS)
     assert 0.0 <= metrics["top1"] <= metrics["top5"] <= 1.0 and "AP" not in metrics
     assert record["profile"]["params"] > 1_000_000 and record["profile"]["imgsz"] == 32
-    assert "tiny-cls/yolov8n-cls-se-block-s0: done (top1 " in output and "evaluating (top-1/top-5)" in output
+    assert "tiny-cls/yolov8n-cls-se-block-s0: done (top1 " in output
     assert "Top-1" in output and "Top-5" in output  # the table2 report printed at the end
