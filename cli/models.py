@@ -100,7 +100,8 @@ def info(model: str, imgsz: int) -> None:
 
 @models.command("transfer")
 @click.option("--weights", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Plain Ultralytics detection checkpoint (yolov8n.pt, a run's best.pt) or a bare state dict.")
+              help="Plain Ultralytics checkpoint of any task (yolov8n.pt, yolov8n-seg.pt, yolo11n-cls.pt, a run's "
+                   "best.pt) or a bare state dict.")
 @click.option("--model", "model", required=True,
               help="Target model, as `scsa-yolo train --model` takes it: yolov8n (with --attn), "
                    "yolov8n-scsa-block, or a model YAML path.")
@@ -115,14 +116,15 @@ def transfer(weights: Path, model: str, attn: str | None, placement: str | None,
     """Map every tensor of a plain checkpoint into an attention model and save it.
 
     The two model definitions are aligned row by row (inserted attention rows, residual
-    rows, blocks with attention inside, rewritten `from` indices, the Detect head); every
-    shape is checked, and a per-layer table says what was transferred, what is new and
-    what was skipped. Then: yolo train model=<the attention YAML> pretrained=OUT.pt.
+    rows, blocks with attention inside, rewritten `from` indices, the Detect, Segment or
+    Classify head); every shape is checked, and a per-layer table says what was
+    transferred, what is new and what was skipped. Then: yolo train model=<the attention YAML> pretrained=OUT.pt.
 
     \b
     Examples:
       scsa-yolo models transfer --weights yolov8n.pt --model yolov8n --attn scsa --out yolov8n-scsa.pt
       scsa-yolo models transfer --weights best.pt --model yolov8n-scsa-block --nc 3 --out start.pt
+      scsa-yolo models transfer --weights yolov8n-seg.pt --model yolov8n-seg --attn scsa --out seg-scsa.pt
     """
     from scsa_yolo.integration.specs import resolve_model
     from scsa_yolo.integration.transfer import transfer_checkpoint
@@ -131,4 +133,7 @@ def transfer(weights: Path, model: str, attn: str | None, placement: str | None,
     report = transfer_checkpoint(weights, resolved.argument, out, nc=nc)
     click.echo(report.table())
     click.echo(f"wrote {out}")
-    click.echo(f"train from it: yolo train model={resolved.argument} pretrained={out} data=...")
+    # a suite name resolves from any folder (a generated YAML's cache path would not travel)
+    named = resolved.model_id is not None and resolved.model_id.family is not None
+    name = resolved.model_id.yaml_name(scaled=True) if named else resolved.argument
+    click.echo(f"train from it: yolo train model={name} pretrained={out} data=...")

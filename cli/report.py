@@ -13,7 +13,8 @@ from scsa_yolo.report import FORMATS, STYLE_NAMES
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--style", type=click.Choice(STYLE_NAMES), default="table4", show_default=True,
               help="table4 (AP/AP50/AP75 per dataset and model), table3 (params, GFLOPs, AP..APl), "
-                   "table2 (params, GFLOPs, throughput, latency, AP), ablation or table1 (SCSA Table 1 variants).")
+                   "table2 (params, GFLOPs, throughput, latency, AP; Top-1/Top-5 for classification runs), "
+                   "ablation or table1 (SCSA Table 1 variants), table6 (box and mask AP of segmentation runs).")
 @click.option("--format", "fmt", type=click.Choice([*FORMATS, "all"]), default="md", show_default=True,
               help="md, latex, html, csv, or all (all four files plus a PNG plot; needs --out).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,

@@ -1,4 +1,4 @@
-"""``scsa-yolo val``: evaluate a trained model with pycocotools."""
+"""``scsa-yolo val``: evaluate a trained model (pycocotools boxes and masks, or top-1/top-5)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,8 @@ from scsa_yolo.cliutil import device_option
 
 @click.command(name="val", cls=Command)
 @click.option("--model", "model", required=True, help="Run folder (its weights/best.pt is used) or a .pt checkpoint.")
-@click.option("--data", default=None, help="Dataset name prepared under the data root, or a data YAML. Default: the training data of the checkpoint.")
+@click.option("--data", default=None, help="Dataset name prepared under the data root, or a data YAML (a classifier: "
+              "also a folder with val/<class>/). Default: the training data of the checkpoint.")
 @click.option("--split", default="val", show_default=True, help="Split of the data YAML to evaluate.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Inference image size. Default: the training size.")
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Batch size.")
@@ -30,6 +31,10 @@ def val(model, data, split, imgsz, batch, device, conf, iou, workers, out):
     Ultralytics runs the model; its boxes are scored by pycocotools against the dataset's
     COCO ground truth (ignore regions honoured), or against one built from the YOLO labels
     when the dataset has none. Ultralytics' own mAP50-95 is printed for comparison.
+
+    A segmentation model (yolov8n-seg...) is scored for its boxes and for its masks
+    (pycocotools segm, the ground truth's polygons); a classification model
+    (yolov8n-cls...) for top-1, top-5 and accuracy per class on the split's class folders.
     """
     from scsa_yolo.atomic import write_json_atomic
     from scsa_yolo.eval import evaluate

@@ -6,7 +6,19 @@ Ultralytics left its files (``run_dir``). ``schema_version`` changes whenever a 
 changes meaning; readers refuse versions they do not know instead of guessing.
 
 Two kinds exist: ``train`` (a benchmark run: spec, metrics and profile) and ``profile``
-(cost figures only, from ``scsa-yolo profile --records``). Both are made by
+(cost figures only, from ``scsa-yolo profile --records``).
+
+``metrics`` depends on the model's task (``spec.task``; records without one are detection):
+
+* ``detect``: pycocotools box figures ``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl``
+  (and the ARs), ``per_class`` AP, counts and Ultralytics' own mAP.
+* ``segment``: the same box figures at the top level (a segmentation run is also a
+  detection run: Table 4 reads it as one), plus ``mask``: pycocotools ``segm`` with the
+  same names (``mask.AP`` ... ``mask.APl``, ``mask.per_class``, ``mask.n_detections``);
+  ``ultralytics`` gains ``mask_mAP50-95``, ``mask_mAP50``, ``mask_mAP75``.
+* ``classify``: ``top1`` and ``top5`` (fractions; ``top5`` null for five classes or fewer),
+  ``per_class`` top-1 accuracy per class name, ``per_class_images``, ``n_images``,
+  ``n_classes``; ``ultralytics`` holds its own ``top1``/``top5``. No AP fields. Both are made by
 :func:`make_record`, whose ``spec`` starts from the run's
 :class:`scsa_yolo.identity.ModelId`; ``spec.pretrained`` names the checkpoint a fine-tuned
 run started from (path and sha256), None for a run from scratch.
@@ -86,6 +98,17 @@ _METRICS_FIELDS = {
     "ultralytics": (dict,),
     "n_images": (int,),
 }
+#: A classifier's accuracy (``COCO``'s AP has no meaning there): a record's metrics, the reports' columns
+CLASSIFY_METRIC_NAMES = ("top1", "top5")
+_CLASSIFY_METRICS_FIELDS = {
+    "top1": _NUMBER,
+    "top5": _OPT_NUMBER,
+    "split": (str,),
+    "per_class": (dict,),
+    "ultralytics": (dict,),
+    "n_images": (int,),
+}
+_MASK_FIELDS = {**{name: _OPT_NUMBER for name in METRIC_NAMES}, "per_class": (dict,)}
 _PROFILE_FIELDS = {
     "params": (int,),
     "gflops": _NUMBER,
@@ -148,13 +171,31 @@ def validate_record(record: Any) -> list[str]:
     if record["kind"] == "profile" and record["profile"] is None:
         problems.append("a 'profile' record needs 'profile'")
     if record["metrics"] is not None:
-        problems += _check_fields(record["metrics"], _METRICS_FIELDS, "metrics.")
-        for name in METRIC_NAMES:
-            value = record["metrics"].get(name)
-            if isinstance(value, _NUMBER) and not 0.0 <= value <= 1.0:
-                problems.append(f"'metrics.{name}' must be a fraction in [0, 1], got {value}")
+        problems += _metrics_problems(record["metrics"], record["spec"].get("task") or "detect")
     if record["profile"] is not None:
         problems += _check_fields(record["profile"], _PROFILE_FIELDS, "profile.")
+    return problems
+
+
+def _fractions(section: dict, names: tuple[str, ...], where: str) -> list[str]:
+    return [f"'{where}{name}' must be a fraction in [0, 1], got {section[name]}" for name in names
+            if isinstance(section.get(name), _NUMBER) and not isinstance(section.get(name), bool)
+            and not 0.0 <= section[name] <= 1.0]
+
+
+def _metrics_problems(metrics: dict, task: str) -> list[str]:
+    """Problems of a ``metrics`` section for a model of ``task`` (see the module docstring)."""
+    if task == "classify":
+        return (_check_fields(metrics, _CLASSIFY_METRICS_FIELDS, "metrics.")
+                + _fractions(metrics, CLASSIFY_METRIC_NAMES, "metrics."))
+    problems = _check_fields(metrics, _METRICS_FIELDS, "metrics.") + _fractions(metrics, METRIC_NAMES, "metrics.")
+    if task == "segment":
+        mask = metrics.get("mask")
+        if not isinstance(mask, dict):
+            problems.append("a segmentation record needs 'metrics.mask' (pycocotools segm figures)")
+        else:
+            problems += _check_fields(mask, _MASK_FIELDS, "metrics.mask.") + _fractions(mask, METRIC_NAMES,
+                                                                                        "metrics.mask.")
     return problems
 
 

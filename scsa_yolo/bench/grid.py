@@ -4,6 +4,7 @@ A grid file (``cfg/bench/*.yaml``) holds the same keys as the ``scsa-yolo bench`
 
     datasets: [voc, visdrone]        # names prepared under the data root, or data YAML paths
     models: [yolov8n, yolov8s]       # stock model + scale, or a model YAML path
+    task: segment                    # optional (default detect): yolov8n -> yolov8n-seg, ...
     attns: [none, se, eca, ca, fca, scsa]
     placement: [backbone-res, block] # one placement or a list (scsa_yolo.identity.PLACEMENTS)
     pretrained: runs/plain/best.pt   # optional: a checkpoint every run starts from, or
@@ -17,6 +18,14 @@ A grid file (``cfg/bench/*.yaml``) holds the same keys as the ``scsa-yolo bench`
     train_args: {}                   # any other Ultralytics train argument
     synthetic: {}                    # options for preparing the synthetic dataset
     report: table4                   # report style printed at the end
+
+``task`` (``detect``, ``segment`` or ``classify``: the tasks the bench evaluates) rewrites
+each stock model into that task's model at this edge, once (:attr:`Grid.model_ids`):
+``task: segment`` with ``models: [yolov8n]`` trains ``yolov8n-seg``, and the task is then
+part of every run name (``yolov8n-seg-scsa-block-s0``) and record (``spec.task``). A model
+that names its task itself (``yolov8n-cls``) needs no ``task`` key, and one that names
+another task than the key is refused; a classification grid takes only the placements in
+the backbone (``backbone``, ``backbone-res``, ``block``).
 
 Options given on the command line replace the file's values. Each grid point becomes a
 :class:`RunSpec`, whose folder is ``OUT/DATASET/<ModelId.run_name>``
@@ -41,14 +50,26 @@ from typing import Any
 import yaml
 
 from scsa_yolo.errors import ScsaYoloError
-from scsa_yolo.identity import DEFAULT_PLACEMENT, DatasetRef, IdentityError, ModelId, RunSpec, attention, check_placement
+from scsa_yolo.identity import (
+    DEFAULT_PLACEMENT,
+    DEFAULT_TASK,
+    TASKS,
+    DatasetRef,
+    IdentityError,
+    ModelId,
+    RunSpec,
+    attention,
+    check_placement,
+)
 
-__all__ = ["DEFAULT_GRID", "GRID_KEYS", "Grid", "GridError", "RunSpec", "grid_file", "load_grid", "shipped_grids"]
+__all__ = ["BENCH_TASKS", "DEFAULT_GRID", "GRID_KEYS", "Grid", "GridError", "RunSpec", "grid_file", "load_grid", "shipped_grids"]
 
 GRID_KEYS = (
-    "datasets", "models", "attns", "placement", "pretrained", "pretrain", "finetune", "seeds", "epochs", "imgsz",
-    "batch", "train_args", "synthetic", "report", "description",
+    "datasets", "models", "task", "attns", "placement", "pretrained", "pretrain", "finetune", "seeds", "epochs",
+    "imgsz", "batch", "train_args", "synthetic", "report", "description",
 )
+#: The tasks a grid runs: those :func:`scsa_yolo.eval.evaluate` scores.
+BENCH_TASKS = ("detect", "segment", "classify")
 PRETRAIN_KEYS = ("data", "epochs", "imgsz", "batch", "seed", "train_args")
 #: Where the pretraining runs go, inside the grid's out folder.
 PRETRAIN_FOLDER = "pretrain"
@@ -78,6 +99,7 @@ class Grid:
     models: list[str]
     attns: list[str]
     placement: str | list[str] = DEFAULT_PLACEMENT
+    task: str | None = None  # None: detect, or the task each model names itself
     pretrained: str | dict | None = None
     pretrain: dict | None = None
     finetune: bool = False
@@ -128,8 +150,32 @@ class Grid:
 
     @cached_property
     def model_ids(self) -> list[ModelId]:
-        """One plain :class:`ModelId` per entry of ``models`` (validated by :meth:`validate`)."""
-        return [ModelId.create(model) for model in self.models]
+        """One plain :class:`ModelId` per entry of ``models`` (validated by :meth:`validate`),
+        in the grid's ``task``: the one place a grid's task reaches the models."""
+        return [self._model_id(model) for model in self.models]
+
+    def _model_id(self, model: str) -> ModelId:
+        """``model`` as a plain :class:`ModelId` of the grid's task.
+
+        Raises:
+            IdentityError: not a model name; GridError: a model naming another task than
+                ``task``, or a model YAML given a ``task``.
+        """
+        model_id = ModelId.create(model)
+        if self.task is None or model_id.task == self.task:
+            return model_id
+        if model_id.family is None:
+            raise GridError(f"'task: {self.task}' rewrites stock models (yolov8n -> yolov8n{TASKS[self.task].suffix}); "
+                            f"the model YAML {model} keeps the task of its head: leave out 'task' or name stock models")
+        if model_id.task != DEFAULT_TASK:
+            raise GridError(f"model {model} is a {model_id.task} model but the grid's task is {self.task}; name the "
+                            f"plain model ({model_id.family}{model_id.scale}) or leave out 'task'")
+        return model_id.with_(task=self.task)
+
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks of the grid's models, without repeats."""
+        return list(dict.fromkeys(m.task for m in self.model_ids))
 
     @cached_property
     def attentions(self) -> list[str]:
@@ -190,6 +236,8 @@ class Grid:
                 check_placement(placement)
             except IdentityError as error:
                 raise GridError(f"{error}{where}") from None
+        if self.task is not None and self.task not in BENCH_TASKS:
+            raise GridError(f"'task' is {self.task!r}{where}; the bench runs (and evaluates) {', '.join(BENCH_TASKS)}")
         if self.pretrained is not None and not isinstance(self.pretrained, (str, dict)):
             raise GridError(f"'pretrained'{where} must be a checkpoint path or a mapping model -> path")
         self._validate_start(where, start)
@@ -199,9 +247,16 @@ class Grid:
                 raise GridError(f"'pretrained'{where} names models not in the grid: {unknown}; models: {self.models}")
         for model in self.models:
             try:
-                ModelId.create(model)
-            except IdentityError as error:
+                model_id = self._model_id(model)
+            except (IdentityError, GridError) as error:
                 raise GridError(f"--models {model}{where}: {error}") from None
+            if model_id.task not in BENCH_TASKS:
+                raise GridError(f"--models {model}{where}: a {model_id.task} model; the bench runs (and evaluates) "
+                                f"{', '.join(BENCH_TASKS)} models")
+            refused = [p for p in self.placements if not TASKS[model_id.task].takes(check_placement(p))]
+            if refused and any(attention(a).name != "none" for a in self.attns):
+                raise GridError(f"--placement {', '.join(refused)}{where}: a {model_id.task} model ({model_id.model}) "
+                                f"has no neck; choose among {', '.join(TASKS[model_id.task].placements())}")
         for dataset in self.datasets:
             try:
                 DatasetRef(dataset)
@@ -301,6 +356,8 @@ def load_grid(name_or_path: str | Path = DEFAULT_GRID) -> Grid:
     for key in ("datasets", "models", "attns"):
         if key in data:
             data[key] = [str(v) for v in data[key]]
+    if "task" in data and not isinstance(data["task"], str):
+        raise GridError(f"{path}: 'task' must be one of {', '.join(BENCH_TASKS)}, got {data['task']!r}")
     if isinstance(data.get("placement"), list):
         data["placement"] = [str(v) for v in data["placement"]]
     missing = {"datasets", "models", "attns"} - set(data)

@@ -373,11 +373,18 @@ def runs_complete(outcome: GridOutcome, total: int) -> str:
 
 
 def headline(record_path: Path) -> str:
-    """AP, AP50 and training time of a record, for the line that reports a finished run."""
+    """The main figures and training time of a record, for the line that reports a finished
+    run: AP and AP50 (and the mask AP of a segmentation run), or a classifier's top-1 and top-5."""
     try:
         record = json.loads(record_path.read_text())
         m = record["metrics"]
-        return f"AP {100 * (m['AP'] or 0):.1f}, AP50 {100 * (m['AP50'] or 0):.1f}, train {record['wall_time_s'].get('train', 0):.0f}s"
+        if "top1" in m:
+            figures = f"top1 {100 * m['top1']:.1f}, top5 " + ("-" if m.get("top5") is None else f"{100 * m['top5']:.1f}")
+        else:
+            figures = f"AP {100 * (m['AP'] or 0):.1f}, AP50 {100 * (m['AP50'] or 0):.1f}"
+            if isinstance(m.get("mask"), dict):
+                figures += f", mask AP {100 * (m['mask']['AP'] or 0):.1f}"
+        return f"{figures}, train {record['wall_time_s'].get('train', 0):.0f}s"
     except (OSError, ValueError, KeyError, TypeError):
         return "record written"
 
@@ -424,7 +431,9 @@ def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) ->
     shown = (phase, epoch)
     if phase is None or shown == last_shown or (phase == "train" and not epoch):
         return None
-    label = {"train": f"epoch {epoch}/{epochs}{_epoch_detail(progress, epoch)}", "eval": "evaluating (pycocotools)",
+    # the worker names its scorer: pycocotools (boxes, masks), or top-1/top-5 for a classifier
+    label = {"train": f"epoch {epoch}/{epochs}{_epoch_detail(progress, epoch)}",
+             "eval": f"evaluating ({progress.get('scorer') or 'pycocotools'})",
              "profile": "profiling", "done": "writing record",
              "started": f"started on {progress.get('host')}"}.get(phase, phase)
     return shown, label

@@ -100,10 +100,23 @@ def epoch_figures(trainer, epoch_ends: list[float], started: float, epochs_left:
     return figures
 
 
+def training_data(argument: str, data_yaml: Path) -> Path:
+    """What Ultralytics' trainer takes as ``data`` for the model ``argument``: the data YAML,
+    or for a classifier the dataset's folder (``train/<class>/``, ``val/<class>/``)."""
+    from scsa_yolo.integration.yolo import model_task
+
+    if model_task(argument) != "classify":
+        return data_yaml
+    from scsa_yolo.eval.classify import classification_folder
+
+    return classification_folder(data_yaml)
+
+
 def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: str | None) -> dict[str, Any]:
     """Train the model ``argument`` (or resume, or skip a finished training); returns how it went."""
     from scsa_yolo.integration.checkpoints import load_yolo
 
+    data = training_data(argument, data_yaml)
     last = run_dir / "weights" / "last.pt"
     timing = read_json(run_dir / TIMING_NAME, {}) or {}
     previous = float(timing.get("train_s", 0.0))
@@ -117,7 +130,7 @@ def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: 
     if state == "partial":
         model, mode, resumed = load_yolo(last), "resumed", True
         # the folders as they are now: the grid or the data root may have moved since
-        kwargs: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(data_yaml)}
+        kwargs: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(data)}
         if device is not None:
             kwargs["device"] = device
     else:
@@ -133,7 +146,7 @@ def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: 
         kwargs = {
             "plots": False,  # Ultralytics' plots fetch a font from the internet
             **spec.train_args,
-            "data": str(data_yaml),
+            "data": str(data),
             "epochs": spec.epochs,
             "imgsz": spec.imgsz,
             "batch": spec.batch,
@@ -190,7 +203,8 @@ def run(run_dir: Path, device: str | None = None) -> Path:
     training = train(spec, argument, run_dir, data_yaml, device)
 
     # the last epoch rides along: a grid that polled too late to see it still shows it
-    report_progress(run_dir, "eval", epoch=spec.epochs, epochs=spec.epochs)
+    scorer = "top-1/top-5" if spec.model_id.task == "classify" else "pycocotools"
+    report_progress(run_dir, "eval", epoch=spec.epochs, epochs=spec.epochs, scorer=scorer)
     eval_started = time.perf_counter()
     eval_device = None if device is None else str(device).split(",")[0]
     result = evaluate(run_dir, data_yaml, split="val", imgsz=spec.imgsz, batch=spec.batch, device=eval_device,
@@ -225,11 +239,9 @@ def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, r
     import yaml
 
     from scsa_yolo.device import cpu_threads
-    from scsa_yolo.eval.coco import STAT_NAMES
     from scsa_yolo.identity import Pretrained
 
     args = yaml.safe_load((run_dir / "args.yaml").read_text()) if (run_dir / "args.yaml").is_file() else {}
-    metrics = result.metrics
     return make_record(
         "train", spec.run_id, spec.model_id,
         dataset=spec.dataset_key,
@@ -238,22 +250,7 @@ def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, r
         train_args={k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()},
         pretrained=Pretrained.of(spec.pretrained) if spec.pretrained else None,
         env={**collect_env(device), "cpu_threads": cpu_threads()},
-        metrics={
-            "split": result.split,
-            **{name: getattr(metrics, name) for name in STAT_NAMES},
-            "per_class": metrics.per_class,
-            "ultralytics": result.ultralytics,
-            "n_images": metrics.n_images,
-            "n_ground_truth": metrics.n_ground_truth,
-            "n_ignore_regions": metrics.n_ignore_regions,
-            "n_detections": metrics.n_detections,
-            "n_images_not_loaded": result.n_images_not_loaded,
-            "ground_truth": result.ground_truth,
-            "ground_truth_built": result.ground_truth_built,
-            "conf": result.conf,
-            "iou": result.iou,
-            "max_det": result.max_det,
-        },
+        metrics=result.record_metrics(),  # per task: boxes, boxes and masks, or top-1/top-5
         profile=profile.to_dict(),
         run_dir=str(run_dir),
         data_yaml=str(data_yaml),

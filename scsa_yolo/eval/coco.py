@@ -1,9 +1,16 @@
-"""COCO box metrics with pycocotools: the numbers every table of this project reports.
+"""COCO box and mask metrics with pycocotools: the numbers every table of this project reports.
 
-``coco_metrics`` runs the unmodified pycocotools ``COCOeval`` (``iouType="bbox"``) and
-returns its twelve summary statistics under readable names, plus AP per category. It
-adds nothing to the evaluation itself: ``AP`` is exactly ``COCOeval.stats[0]``, ``AP50``
-``stats[1]`` and so on, so figures are comparable with any paper that uses pycocotools.
+``coco_metrics`` runs the unmodified pycocotools ``COCOeval`` (``iouType="bbox"`` for
+boxes, ``"segm"`` for instance masks) and returns its twelve summary statistics under
+readable names, plus AP per category. It adds nothing to the evaluation itself: ``AP`` is
+exactly ``COCOeval.stats[0]``, ``AP50`` ``stats[1]`` and so on, so figures are comparable
+with any paper that uses pycocotools.
+
+Masks: a detection carries ``segmentation`` (a compressed RLE at the image's resolution)
+beside its ``bbox``, as Ultralytics' and mmdetection's result files do, so one list serves
+both evaluations. The ground truth's ``segmentation`` (polygons or RLE) is required for
+every annotation that is not an ignore region; an ignore region (``iscrowd: 1``) without
+one ignores its box, as it does for boxes.
 
 Undefined values (pycocotools' ``-1``: e.g. no ground-truth box in the small-area range)
 become ``None`` so that a report shows a dash instead of a negative number.
@@ -22,13 +29,15 @@ import numpy as np
 
 from scsa_yolo.records import METRIC_NAMES
 
-# Names of COCOeval.stats[0..11] for iouType="bbox", in pycocotools' order.
+# Names of COCOeval.stats[0..11] (the same for iouType "bbox" and "segm"), in pycocotools' order.
 STAT_NAMES = (*METRIC_NAMES, "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+#: pycocotools' IoU types: boxes and instance masks.
+IOU_TYPES = ("bbox", "segm")
 
 
 @dataclass
 class CocoMetrics:
-    """pycocotools box metrics, fractions in [0, 1] (``None`` where undefined)."""
+    """pycocotools box (or mask) metrics, fractions in [0, 1] (``None`` where undefined)."""
 
     AP: float | None
     AP50: float | None
@@ -80,29 +89,64 @@ def _load_detections(detections: str | Path | Sequence[dict]) -> list[dict]:
     return list(detections)
 
 
+def missing_masks(ground_truth: dict) -> list[int]:
+    """Ids of the annotations that are not ignore regions and have no ``segmentation``."""
+    return [a["id"] for a in ground_truth.get("annotations", [])
+            if not a.get("iscrowd", 0) and not a.get("segmentation")]
+
+
+def with_crowd_masks(ground_truth: dict) -> dict:
+    """A copy of ``ground_truth`` whose ignore regions without a mask get their box as one
+    (a rectangle polygon), so that the mask evaluation ignores what the box evaluation does."""
+    data = copy.deepcopy(ground_truth)
+    for annotation in data.get("annotations", []):
+        if annotation.get("iscrowd", 0) and not annotation.get("segmentation"):
+            x, y, w, h = annotation["bbox"]
+            annotation["segmentation"] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+    return data
+
+
 def coco_metrics(
     ground_truth: str | Path | dict,
     detections: str | Path | Sequence[dict],
     image_ids: Sequence[int] | None = None,
+    iou_type: str = "bbox",
 ) -> CocoMetrics:
-    """Evaluate COCO-format box detections against a COCO ground truth.
+    """Evaluate COCO-format detections (boxes, or instance masks) against a COCO ground truth.
 
     Args:
         ground_truth: a COCO ground-truth JSON path or dict (``iscrowd: 1`` annotations are
             ignore regions: detections on them are neither rewarded nor penalised).
         detections: a list (or JSON file) of ``{"image_id", "category_id", "bbox": [x, y, w, h],
-            "score"}`` in pixels of the original image.
+            "score"}`` in pixels of the original image; for ``segm`` each also carries
+            ``segmentation``, a COCO RLE of the image's size.
         image_ids: evaluate only these images (default: every image of the ground truth).
+        iou_type: ``bbox`` (box IoU) or ``segm`` (mask IoU).
 
     Returns:
         The twelve ``COCOeval.stats`` under their names, AP per category name (mean of the
         precision table over IoU thresholds and recall points, as pycocotools averages
         ``stats[0]``), counts, and pycocotools' printed summary.
+
+    Raises:
+        ValueError: unknown ``iou_type``; detections of images or categories the ground
+            truth lacks; for ``segm``, ground-truth annotations or detections without a mask.
     """
     from pycocotools.cocoeval import COCOeval
 
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"unknown iou_type {iou_type!r}; choose one of: {', '.join(IOU_TYPES)}")
+    if iou_type == "segm":
+        gt_data = ground_truth if isinstance(ground_truth, dict) else json.loads(Path(ground_truth).read_text())
+        unmasked = missing_masks(gt_data)
+        if unmasked:
+            raise ValueError(f"{len(unmasked)} ground-truth annotation(s) have no 'segmentation' (no mask to score "
+                             f"masks against), e.g. ids {unmasked[:5]}")
+        ground_truth = with_crowd_masks(gt_data)
     coco_gt = _load_gt(ground_truth)
     dets = _load_detections(detections)
+    if iou_type == "segm" and any(not d.get("segmentation") for d in dets):
+        raise ValueError("a detection without 'segmentation' cannot be scored as a mask; give each an RLE")
     unknown_images = {d["image_id"] for d in dets} - set(coco_gt.getImgIds())
     if unknown_images:
         raise ValueError(
@@ -132,7 +176,7 @@ def coco_metrics(
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         coco_dt = coco_gt.loadRes([dict(d) for d in dets])  # loadRes adds keys to the dicts it gets
-        evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        evaluator = COCOeval(coco_gt, coco_dt, iouType=iou_type)
         if image_ids is not None:
             evaluator.params.imgIds = list(image_ids)
         evaluator.evaluate()

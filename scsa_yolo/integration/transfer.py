@@ -1,5 +1,11 @@
 """Map a plain Ultralytics checkpoint into an attention model by aligning the two YAMLs.
 
+Any task whose model is rows of a YAML transfers the same way: detection, segmentation
+(``yolov8n-seg.pt`` into ``yolov8n-seg-scsa-backbone-res.yaml``: the Segment head's box,
+class, mask-coefficient and prototype tensors all carry over), classification (the
+Classify head's conv and linear layer), pose and OBB. Source and target must be of the
+same task.
+
 Ultralytics loads pretrained weights by state-dict name and shape (``model.<row>.<...>``).
 Inserting attention rows shifts every later row index, so a stock ``yolov8n.pt`` loaded
 into ``yolov8n-scsa-backbone-res.yaml`` transfers only the rows before the first attention,
@@ -178,12 +184,25 @@ def base_rows(model_yaml: dict) -> list[tuple[int, list]]:
     return out
 
 
+def _task_of(model_yaml: dict) -> str | None:
+    """The task a model definition's last row (its head) gives (``segment`` for ``Segment``)."""
+    from scsa_yolo.integration.yolo import model_task
+
+    return model_task(model_yaml) if model_yaml.get("head") else None
+
+
 def align(source_yaml: dict, target_yaml: dict) -> dict[int, int]:
     """Source row index -> target row index, for two definitions of the same base model.
 
     Raises:
-        TransferError: the bases differ (names the first row that differs) or the scales do.
+        TransferError: the tasks differ (a detection checkpoint into a segmentation model),
+            the bases differ (names the first row that differs) or the scales do.
     """
+    src_task, dst_task = _task_of(source_yaml), _task_of(target_yaml)
+    if src_task and dst_task and src_task != dst_task:
+        raise TransferError(f"the checkpoint is a {src_task} model ({_stem(source_yaml)}) and the target a {dst_task} "
+                            f"model ({_stem(target_yaml)}); transfer a checkpoint of the target's task (a plain "
+                            f"{dst_task} model of the same base and scale)")
     source, target = base_rows(source_yaml), base_rows(target_yaml)
     src_scale, dst_scale = source_yaml.get("scale"), target_yaml.get("scale")
     if src_scale and dst_scale and src_scale != dst_scale:
@@ -215,13 +234,11 @@ def _layer_of(key: str) -> tuple[int, str] | None:
 
 # ---------------------------------------------------------------------------- transfer
 def build_target(argument: str, nc: int | None):
-    """The target ``DetectionModel`` (float32, eval) for a ``YOLO(...)`` argument."""
-    from scsa_yolo.integration import register
+    """The target model (float32, eval) for a ``YOLO(...)`` argument: the ``DetectionModel``,
+    ``SegmentationModel``, ``ClassificationModel``, ... its head asks for."""
+    from scsa_yolo.integration.yolo import task_model
 
-    register()
-    from ultralytics.nn.tasks import DetectionModel
-
-    return DetectionModel(argument, nc=nc, verbose=False).float().eval()
+    return task_model(argument, nc=nc).float().eval()
 
 
 def map_state(source_sd: dict[str, torch.Tensor], rows: dict[int, int],
@@ -274,29 +291,45 @@ def _is_attention_key(rest: str) -> bool:
     return ".attn." in f".{rest}" or rest.startswith("attn.") or rest == "gate"
 
 
+#: Tensor names of the head's class outputs, whose shape follows the class count: the
+#: class branch ``cv3`` of Detect and the heads built on it (Segment, Pose, OBB; ``one2one_cv3``
+#: of the end-to-end heads), the ``linear`` layer of Classify.
+CLASS_OUTPUT_PARTS = ("cv3", "linear.")
+
+
 def _is_class_output(model, parsed: tuple[int, str] | None) -> bool:
-    return parsed is not None and parsed[0] == len(model.model) - 1 and "cv3" in parsed[1]
+    return (parsed is not None and parsed[0] == len(model.model) - 1
+            and any(part in parsed[1] for part in CLASS_OUTPUT_PARTS))
 
 
 def output_difference(plain, target, imgsz: int = 64) -> dict[str, Any]:
-    """How far ``target`` starts from ``plain`` on one fixed random input (eval, fp32, CPU)."""
+    """How far ``target`` starts from ``plain`` on one fixed random input (eval, fp32, CPU),
+    over every tensor the model returns: boxes and scores, a segmentation model's mask
+    coefficients and prototypes, a classifier's probabilities and logits."""
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, imgsz, imgsz, generator=generator)
     with torch.no_grad():
-        a, b = _first(plain(x)), _first(target(x))
-    if a.shape != b.shape:
-        return {"max_abs": float("nan"), "relative": float("nan"), "note": f"outputs differ in shape ({tuple(a.shape)} vs {tuple(b.shape)})"}
-    diff = (a - b).abs()
-    relative = float(diff.norm() / a.norm().clamp_min(1e-12))
-    return {"max_abs": float(diff.max()), "relative": relative, "note": f"{imgsz}x{imgsz} input"}
+        a, b = output_tensors(plain(x)), output_tensors(target(x))
+    shapes_a, shapes_b = [tuple(t.shape) for t in a], [tuple(t.shape) for t in b]
+    if shapes_a != shapes_b:
+        return {"max_abs": float("nan"), "relative": float("nan"),
+                "note": f"outputs differ in shape ({shapes_a} vs {shapes_b})"}
+    max_abs = max(float((u - v).abs().max()) if u.numel() else 0.0 for u, v in zip(a, b))
+    diff_norm = torch.stack([(u - v).float().norm() for u, v in zip(a, b)]).norm()
+    norm = torch.stack([u.float().norm() for u in a]).norm()
+    relative = float(diff_norm / norm.clamp_min(1e-12))
+    return {"max_abs": max_abs, "relative": relative, "note": f"{imgsz}x{imgsz} input, {len(a)} output tensor(s)"}
 
 
-def _first(output):
-    while isinstance(output, (list, tuple)):
-        output = output[0]
+def output_tensors(output: Any) -> list[torch.Tensor]:
+    """Every tensor of a model's output (nested tuples, lists and dicts), in order."""
+    if isinstance(output, torch.Tensor):
+        return [output]
     if isinstance(output, dict):
-        output = next(iter(output.values()))
-    return output
+        output = list(output.values())
+    if isinstance(output, (list, tuple)):
+        return [t for item in output for t in output_tensors(item)]
+    return []
 
 
 def transfer_checkpoint(weights: str | Path, argument: str, out: str | Path, nc: int | None = None,
@@ -352,14 +385,19 @@ def _carry_names(names: dict[int, str] | None, target) -> str:
 
 
 def _nc_from_state(state: dict[str, torch.Tensor]) -> int | None:
-    """Class count of a bare detection state dict: the last Detect class conv's outputs."""
+    """Class count of a bare state dict: the outputs of the head's last class conv (Detect
+    and the heads built on it) or of its linear layer (Classify)."""
     heads = [k for k in state if ".cv3.0." in k and k.endswith(".weight")]
-    return int(state[sorted(heads)[-1]].shape[0]) if heads else None
+    if heads:
+        return int(state[sorted(heads)[-1]].shape[0])
+    linear = [k for k in state if k.endswith(".linear.weight") and _layer_of(k)]
+    return int(state[max(linear, key=lambda k: _layer_of(k)[0])].shape[0]) if linear else None
 
 
 def save_checkpoint(model, out: str | Path, argument: str, dtype: torch.dtype = torch.float32,
                     train_args: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` as an Ultralytics checkpoint (the keys a release ``.pt`` has).
+    """Write ``model`` as an Ultralytics checkpoint (the keys a release ``.pt`` has), its
+    ``train_args`` naming the model's task so that ``YOLO(path)`` picks the right trainer.
 
     Args:
         model: the model; its ``names`` go with it.
@@ -371,10 +409,12 @@ def save_checkpoint(model, out: str | Path, argument: str, dtype: torch.dtype = 
     import ultralytics
     from ultralytics.engine.model import Model
 
+    from scsa_yolo.integration.yolo import model_task
+
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = Model._reset_ckpt_args(dict(train_args or {}))  # what YOLO("x.pt") remembers of a checkpoint
-    args = {**kept, "task": kept.get("task", "detect"), "model": str(argument)}
+    args = {**kept, "task": kept.get("task") or model_task(model), "model": str(argument)}
     written = copy.deepcopy(model).to(dtype)
     written.args = dict(args)  # as Ultralytics' final checkpoints carry them
     checkpoint = {

@@ -13,6 +13,10 @@ pretrained checkpoint) and ``method``, the row label (``+SCSA (block)``, ``- (ft
 ``cpu_timing`` says whether its throughput was timed on a CPU; ``resumed`` whether its
 training was interrupted and resumed (the record's ``train_mode``).
 
+Beside the box AP columns, a segmentation record gives ``mask_AP`` ... ``mask_APl`` (its
+``metrics.mask``) and a classification record ``top1`` and ``top5``; ``task`` names the
+model's task (``detect`` for records written before tasks existed).
+
 Invalid records are never fatal: each one is returned as a problem naming the file.
 """
 from __future__ import annotations
@@ -22,10 +26,17 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from scsa_yolo.identity import PRETRAINED_TAG, DatasetRef, IdentityError, ModelId
+from scsa_yolo.records import CLASSIFY_METRIC_NAMES as CLASSIFY_METRICS
 from scsa_yolo.records import METRIC_NAMES as METRICS
 from scsa_yolo.records import RECORD_NAME, RecordError, RecordProblem, try_load_record
 
 COST = ("params", "gflops", "throughput", "latency_ms")
+#: a segmentation run's pycocotools segm figures, as row keys (``mask_AP`` ... ``mask_APl``)
+MASK_METRICS = tuple(f"mask_{name}" for name in METRICS)
+#: the accuracy columns beside the box APs, one set per task (segment, classify)
+TASK_METRICS = (*MASK_METRICS, *CLASSIFY_METRICS)
+#: every accuracy a row may carry: box AP, mask AP, top-1/top-5
+ACCURACY = (*METRICS, *TASK_METRICS)
 
 
 SCRATCH, FINE_TUNED = "scratch", PRETRAINED_TAG
@@ -37,7 +48,7 @@ def empty_row() -> dict[str, Any]:
     return {
         "dataset": None, "model": None, "family": None, "scale": None, "attn": "none", "label": "-", "method": None,
         "placement": None, "start": SCRATCH, "pretrained": None, "seed": None, "epochs": None, "imgsz": None,
-        **{m: None for m in METRICS}, **{c: None for c in COST},
+        "task": "detect", **{m: None for m in ACCURACY}, **{c: None for c in COST},
         "device_name": None, "profile_device": None, "cpu_timing": None,
         "profile_reduced": None, "profile_batch": None, "profile_half": None,
         "kind": "train", "source": "record", "path": None, "run_id": None, "created_at": None, "resumed": None,
@@ -99,8 +110,12 @@ def row_from_record(record: dict) -> dict[str, Any]:
         kind=record["kind"], source="record", path=record.get("_path"), run_id=record.get("run_id"),
         created_at=record.get("created_at"), resumed=record.get("train_mode") == RESUMED,
     )
-    for name in METRICS:
+    for name in (*METRICS, *CLASSIFY_METRICS):
         row[name] = metrics.get(name)
+    mask = metrics.get("mask") if isinstance(metrics.get("mask"), dict) else {}
+    for name in METRICS:
+        row[f"mask_{name}"] = mask.get(name)
+    row["task"] = spec.get("task") or "detect"
     if profile:
         row.update(
             params=profile.get("params"), gflops=profile.get("gflops"), throughput=profile.get("throughput"),
@@ -114,8 +129,9 @@ def row_from_record(record: dict) -> dict[str, Any]:
 def row_from_ultralytics_run(run_dir: Path) -> dict[str, Any]:
     """A row from a plain Ultralytics run folder: ``args.yaml`` and ``results.csv``.
 
-    The best epoch is the one with the highest Ultralytics fitness (0.1 mAP50 + 0.9 mAP50-95),
-    the epoch ``best.pt`` keeps.
+    The best epoch is the one with the highest Ultralytics fitness, the epoch ``best.pt``
+    keeps (:func:`_best_epoch`): its box mAP, a segmentation run's mask mAP too, or a
+    classification run's top-1 and top-5.
 
     Raises:
         RecordError: unreadable files or no metrics in ``results.csv``.
@@ -128,16 +144,7 @@ def row_from_ultralytics_run(run_dir: Path) -> dict[str, Any]:
             rows = [{k.strip(): v for k, v in r.items() if k} for r in csv.DictReader(handle)]
     except (OSError, yaml.YAMLError, csv.Error) as error:
         raise RecordError(run_dir, [f"cannot read the Ultralytics run: {error}"]) from None
-    key50, key = "metrics/mAP50(B)", "metrics/mAP50-95(B)"
-    scored = []
-    for r in rows:
-        try:
-            scored.append((0.1 * float(r[key50]) + 0.9 * float(r[key]), float(r[key]), float(r[key50])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    if not scored:
-        raise RecordError(run_dir / "results.csv", [f"no '{key}' values (not a detection run, or no epoch finished)"])
-    _, ap, ap50 = max(scored)
+    figures = _best_epoch(rows, run_dir)
 
     model_text = str(args.get("model") or "")
     pretrained = model_text.endswith(".pt") or isinstance(args.get("pretrained"), str)
@@ -159,9 +166,54 @@ def row_from_ultralytics_run(run_dir: Path) -> dict[str, Any]:
     row.update(
         dataset=DatasetRef(str(args.get("data") or "unknown")).key,
         seed=args.get("seed"), epochs=args.get("epochs"), imgsz=args.get("imgsz"),
-        AP=ap, AP50=ap50, source="ultralytics", path=str(run_dir), run_id=run_dir.name,
+        **figures, source="ultralytics", path=str(run_dir), run_id=run_dir.name,
     )
     return row
+
+
+#: results.csv columns -> row keys, per task; a run is of the first task whose columns it has
+_ULTRALYTICS_COLUMNS = (
+    ("classify", {"top1": "metrics/accuracy_top1", "top5": "metrics/accuracy_top5"}),
+    ("segment", {"AP": "metrics/mAP50-95(B)", "AP50": "metrics/mAP50(B)",
+                 "mask_AP": "metrics/mAP50-95(M)", "mask_AP50": "metrics/mAP50(M)"}),
+    ("detect", {"AP": "metrics/mAP50-95(B)", "AP50": "metrics/mAP50(B)"}),
+)
+
+
+def _fitness(task: str, v: dict[str, float]) -> float:
+    """Ultralytics' fitness of an epoch: 0.1 mAP50 + 0.9 mAP50-95 (boxes; plus the same of the
+    masks for segmentation), the mean of top-1 and top-5 for classification."""
+    if task == "classify":
+        return (v["top1"] + v["top5"]) / 2
+    box = 0.1 * v["AP50"] + 0.9 * v["AP"]
+    return box + (0.1 * v["mask_AP50"] + 0.9 * v["mask_AP"] if task == "segment" else 0.0)
+
+
+def _best_epoch(rows: list[dict], run_dir: Path) -> dict[str, Any]:
+    """The row keys (``AP``, ``AP50``, ``mask_AP``, ``top1``, ...) and ``task`` of the
+    epoch of highest fitness.
+
+    Raises:
+        RecordError: no column of any task, or no epoch with numbers in them.
+    """
+    header = set(rows[0]) if rows else set()
+    for task, columns in _ULTRALYTICS_COLUMNS:
+        if set(columns.values()) <= header:
+            break
+    else:
+        raise RecordError(run_dir / "results.csv", ["no 'metrics/mAP50-95(B)' or 'metrics/accuracy_top1' values "
+                                                    "(not a detection, segmentation or classification run, or no "
+                                                    "epoch finished)"])
+    scored = []
+    for r in rows:
+        try:
+            values = {key: float(r[column]) for key, column in columns.items()}
+        except (KeyError, TypeError, ValueError):
+            continue
+        scored.append((_fitness(task, values), values))
+    if not scored:
+        raise RecordError(run_dir / "results.csv", [f"no '{next(iter(columns.values()))}' values (no epoch finished)"])
+    return {**max(scored, key=lambda item: item[0])[1], "task": task}
 
 
 def _is_ultralytics_run(folder: Path) -> bool:

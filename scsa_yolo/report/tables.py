@@ -8,7 +8,10 @@ turns it into Markdown, LaTeX, HTML or CSV. Styles:
 * ``table3``: blocks per dataset, rows per model and method; Params, GFLOPs, AP, AP50,
   AP75, APs, APm, APl (Table 3).
 * ``table2``: rows per model and method; Params, GFLOPs, throughput, its ratio to the plain
-  model, latency, AP (Table 2).
+  model, latency, AP (Table 2); Top-1 and Top-5 for classification records.
+* ``table6``: blocks per dataset, rows per model and method; box AP/AP50/AP75 and mask
+  AP/AP50/AP75/APs/APm/APl of segmentation records (Table 6;
+  :mod:`scsa_yolo.report.task_tables`).
 * ``ablation``: the SCSA variants of Table 1 in the paper's order, grouped as the paper
   groups them; throughput, AP, AP50 per model. ``table1``, the paper's name for it, is
   accepted as well (:data:`STYLE_ALIASES`).
@@ -44,8 +47,9 @@ import pandas as pd
 from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.identity import PLACEMENTS
 from scsa_yolo.report import STYLE_ALIASES, STYLE_NAMES, STYLES
-from scsa_yolo.report.load import COST, FINE_TUNED, METRICS, SCRATCH, empty_row
+from scsa_yolo.report.load import ACCURACY, COST, FINE_TUNED, METRICS, SCRATCH, TASK_METRICS, empty_row
 from scsa_yolo.report.stats import Interval, difference
+from scsa_yolo.report.task_tables import accuracy_subject, build_table6, difference_unit, table2_accuracy_columns
 
 MODEL_SCALES = "nsmlx"
 TIMING = ("throughput", "latency_ms")
@@ -246,6 +250,7 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Mean, sample std (ddof=1; none for a single run) and count of every numeric column
     per group of ``keys``; seeds listed."""
     numeric = [c for c in (*METRICS, *COST) if c in frame]
+    numeric += [c for c in TASK_METRICS if c in frame and frame[c].notna().any()]  # a task's: only where it ran
     grouped = frame.groupby(keys, dropna=False, sort=False)
     data = grouped[numeric].mean()
     data.columns = [f"{c}_mean" for c in data.columns]
@@ -416,7 +421,7 @@ def _diff_cell(agg: pd.Series | None, column: Column) -> DiffCell:
 
 def _add_differences(table: Table, frame: pd.DataFrame, layout) -> list[str]:
     """Attach the difference table (and its CSV columns) to ``table``; its notes."""
-    metrics = [c.key for c in table.columns if c.key in METRICS]
+    metrics = [c.key for c in table.columns if c.key in ACCURACY]
     if not metrics or table.data is None or frame[metrics].isna().all().all():
         return []
     plain_methods = set(frame.loc[frame["attn"] == "none", "method"])
@@ -426,12 +431,12 @@ def _add_differences(table: Table, frame: pd.DataFrame, layout) -> list[str]:
         return []
     diffs = plain_differences(frame, metrics)
     table.data = table.data.merge(diffs, on=["block", "model", "method"], how="left")
-    columns = [_diff_column(c) for c in table.columns if c.key in METRICS]
+    columns = [_diff_column(c) for c in table.columns if c.key in ACCURACY]
     rows = layout(table.data[~table.data["method"].isin(plain_methods)], columns, _diff_cell)
     cells = [cell for row in rows for cell in row.cells if cell.diff is not None]
     if not any(cell.has_interval for cell in cells):
         return []  # single runs everywhere: the "1 seed" note says it, a table of bare differences would not
-    unit = "AP points" if all(m.startswith("AP") for m in metrics) else "display units"
+    unit = difference_unit(metrics)
     tests = set(diffs[[f"{m}_diff_test" for m in metrics]].stack().dropna())
     how = {
         frozenset({"paired"}): "paired t-interval of the per-seed differences (both ran the same seeds)",
@@ -454,7 +459,7 @@ def _add_differences(table: Table, frame: pd.DataFrame, layout) -> list[str]:
 # --------------------------------------------------------------------------- notes
 def _seed_counts(table: Table) -> list[int]:
     """Runs behind every accuracy cell of the table."""
-    keys = [c for c, column in enumerate(table.columns) if column.key in METRICS]
+    keys = [c for c, column in enumerate(table.columns) if column.key in ACCURACY]
     width = len(table.columns)
     return [row.ns[g] for row in table.rows for g in range(len(table.groups))
             if any(row.cells[g * width + c].mean is not None for c in keys)]
@@ -465,13 +470,13 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
     columns, table_rows = table.columns, table.rows
     keys = {c.key for c in columns}
     counts = _seed_counts(table)
-    if keys & set(METRICS) and counts:
+    if keys & set(ACCURACY) and counts:
         if min(counts) == max(counts):
             over = "single runs" if counts[0] == 1 else f"means over {counts[0]} seeds"
         else:
             over = f"means over {min(counts)} to {max(counts)} seeds (n column)"
         notes.append(
-            "AP columns: pycocotools COCO box AP in % on the val split; best per block and column in bold, second "
+            f"{accuracy_subject(keys)} in % on the val split; best per block and column in bold, second "
             f"underlined (ties alike): the paper's convention, on {over}, not a test of significance."
         )
         if max(counts) == 1:
@@ -479,7 +484,7 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
                 "1 seed: differences cannot be told from noise (one run per method gives no confidence interval, and "
                 "seed-to-seed spread alone can reorder methods); run several seeds, e.g. `seeds: [0, 1, 2]` in the grid."
             )
-        epochs = sorted({int(e) for e in frame.loc[frame[[k for k in METRICS if k in keys]].notna().any(axis=1), "epochs"].dropna()})
+        epochs = sorted({int(e) for e in frame.loc[frame[[k for k in ACCURACY if k in keys]].notna().any(axis=1), "epochs"].dropna()})
         short = [e for e in epochs if e < SHORT_SCHEDULE_EPOCHS]
         if short:
             notes.append(
@@ -582,7 +587,8 @@ def build_table(rows: list[dict], style: str = "table4") -> Table:
     model_rank = {m: i for i, m in enumerate(models)}
     if style in ("table4", "table3") and frame[list(METRICS)].isna().all().all():
         raise ReportError(f"style {style} needs accuracy metrics, but no row has any (profile-only records? try --style table2)")
-    builder = {"table4": _table4, "table3": _table3, "table2": _table2, "ablation": _ablation}[style]
+    builder = {"table4": _table4, "table3": _table3, "table2": _table2, "ablation": _ablation,
+               "table6": build_table6}[style]
     table, layout = builder(frame, models, model_rank, block_order)
     diff_notes = _add_differences(table, frame, layout)
     table.notes = _notes(frame, table) + diff_notes + table.notes
@@ -641,7 +647,8 @@ def _table3(frame, models, model_rank, block_order):
 def _table2(frame, models, model_rank, block_order):
     if frame["throughput"].isna().all() and frame["params"].isna().all():
         raise ReportError("style table2 needs profile figures (params, GFLOPs, throughput), but no row has any")
-    columns = [COLUMNS[k] for k in ("params", "gflops", "throughput", "rel_throughput", "latency_ms", "AP")]
+    columns = [COLUMNS[k] for k in ("params", "gflops", "throughput", "rel_throughput", "latency_ms")]
+    columns += table2_accuracy_columns(frame)  # AP, and Top-1/Top-5 for classification records
     agg = aggregate(frame, ["block", "model", "method", "method_order", "attn", *_IDENTITY])
     # Throughput relative to the plain model of the same block, model and start (the paper's 83%).
     plain = agg[agg["attn"] == "none"].set_index(["block", "model", "start"])["throughput_mean"]
