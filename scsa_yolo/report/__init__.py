@@ -11,7 +11,8 @@
 STYLES = ("table4", "table3", "table2", "ablation", "table6")
 #: The paper's table names that differ from our style names (its Table 1 is the ablation study).
 STYLE_ALIASES = {"table1": "ablation"}
-#: Every name a user may give for a style: the styles, then the aliases.
-STYLE_NAMES = (*STYLES, *STYLE_ALIASES)
+#: Every name a user may give for a style: each style followed by its aliases.
+STYLE_NAMES = tuple(name for style in STYLES
+                    for name in (style, *(alias for alias, target in STYLE_ALIASES.items() if target == style)))
 #: output formats
 FORMATS = ("md", "latex", "html", "csv")
