@@ -153,11 +153,16 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
         args["pretrained"] = str(transfer_pretrained(pretrained, resolved, run_dir))
         args["exist_ok"] = True
     click.echo(f"model {spec} | data {data_yaml} | {epochs} epochs at {imgsz} px, batch {batch}")
+    from scsa_yolo.data.tasks import DatasetTaskError, check_data_for_task
+
     try:
         trainer_model = load_yolo(spec)
+        check_data_for_task(data_yaml, trainer_model.task)  # masks for segment, class folders for classify
         trainer_model.train(**args)
     except YamlRowError as error:
         raise click.ClickException(f"{_model_file(spec)}: {error}") from None
+    except DatasetTaskError as error:
+        raise click.UsageError(str(error)) from None
     trainer = trainer_model.trainer
     best = Path(trainer.best) if trainer is not None else None
     if best is not None and best.is_file():

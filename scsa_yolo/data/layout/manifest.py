@@ -89,10 +89,13 @@ def _images_in(folder: Path) -> dict[str, Path]:
     }
 
 
-def _count_labels(folder: Path, nc: int, problems: list[str]) -> tuple[dict[str, Path], Counter[int]]:
+def _count_labels(folder: Path, nc: int, problems: list[str]) -> tuple[dict[str, Path], Counter[int], int]:
+    """Label files by key, boxes per class, and how many of them are polygons (segment lines)."""
     labels = {p.relative_to(folder).with_suffix("").as_posix(): p for p in folder.rglob("*.txt")} if folder.is_dir() else {}
     per_class: Counter[int] = Counter()
+    polygons = 0
     for path in labels.values():
+        kinds = set()
         for line_no, line in enumerate(path.read_text().splitlines(), start=1):
             if not line.strip():
                 continue
@@ -101,11 +104,19 @@ def _count_labels(folder: Path, nc: int, problems: list[str]) -> tuple[dict[str,
             except ValueError:
                 problems.append(f"{path}:{line_no}: not a YOLO label line: {line.strip()!r}")
                 continue
-            if len(values) != 4 or not 0 <= cls < nc or any(not 0.0 <= v <= 1.0 for v in values):
-                problems.append(f"{path}:{line_no}: bad label {line.strip()!r} (class 0..{nc - 1}, 4 values in 0..1)")
+            shape_ok = len(values) == 4 or (len(values) >= 6 and len(values) % 2 == 0)
+            if not shape_ok or not 0 <= cls < nc or any(not 0.0 <= v <= 1.0 for v in values):
+                problems.append(
+                    f"{path}:{line_no}: bad label {line.strip()!r} "
+                    f"(class 0..{nc - 1}, then 4 values or at least 3 x y points, all in 0..1)"
+                )
                 continue
+            kinds.add("box" if len(values) == 4 else "polygon")
+            polygons += len(values) != 4
             per_class[cls] += 1
-    return labels, per_class
+        if len(kinds) == 2:  # Ultralytics refuses such a file ("labels mix segment and detection rows")
+            problems.append(f"{path}: mixes box lines and polygon lines; Ultralytics reads only one kind per file")
+    return labels, per_class, polygons
 
 
 def check_dataset(folder: str | Path) -> CheckReport:
@@ -147,13 +158,19 @@ def check_dataset(folder: str | Path) -> CheckReport:
 
     for split, expected in manifest["splits"].items():
         images = _images_in(folder / "images" / split)
-        labels, per_class = _count_labels(folder / "labels" / split, nc, problems)
+        labels, per_class, polygons = _count_labels(folder / "labels" / split, nc, problems)
         found = {
             "images": len(images),
             "label_files": len(labels),
             "boxes": sum(per_class.values()),
             "boxes_per_class": {classes[i]: per_class.get(i, 0) for i in range(nc)},
+            "polygons": polygons,
         }
+        if expected.get("masks") and polygons != expected["boxes"]:
+            problems.append(
+                f"{split}: {polygons} of {sum(per_class.values())} labels are polygons, "
+                f"manifest says every one of its {expected['boxes']} objects has one"
+            )
         if len(images) != expected["images"]:
             problems.append(f"{split}: {len(images)} images on disk, manifest says {expected['images']}")
         if len(labels) != expected["images"]:
@@ -193,6 +210,9 @@ def _check_gt(path: Path, expected: dict, split: str, problems: list[str]) -> di
         problems.append(f"{path}: {boxes} boxes, manifest says {expected_boxes}")
     if crowd != expected["ignore_regions"]:
         problems.append(f"{path}: {crowd} ignore regions, manifest says {expected['ignore_regions']}")
+    unmasked = sum(1 for a in gt.get("annotations", []) if not a.get("segmentation"))
+    if expected.get("masks") and unmasked:
+        problems.append(f"{path}: {unmasked} annotations without 'segmentation' in a split with masks")
     return {"gt_images": len(gt.get("images", [])), "gt_boxes": boxes, "gt_ignore_regions": crowd}
 
 
