@@ -43,7 +43,8 @@ def _with_recipe_options(func):
 
 @click.group(name="data")
 def data() -> None:
-    """List, prepare and check the benchmark datasets (COCO, VOC, VisDrone, ExDark, FLIR, synthetic)."""
+    """List, prepare and check the benchmark datasets (COCO, VOC, VisDrone, ExDark, FLIR, ImageNet-style
+    class folders, synthetic, synthetic-cls)."""
 
 
 @data.command(name="list")
@@ -91,8 +92,10 @@ def prepare(
     set_options: tuple[str, ...],
     **recipe_options: Any,
 ) -> None:
-    """Convert dataset NAME into ROOT/NAME (Ultralytics layout, COCO ground truth, manifest)."""
+    """Convert dataset NAME into ROOT/NAME (Ultralytics layout, COCO ground truth, manifest; class folders
+    for a classification dataset)."""
     from scsa_yolo.data.convert.recipes import RecipeOptionError
+    from scsa_yolo.data.convert.recipes.imagefolder import ClassFolderError
     from scsa_yolo.data.fetch.archives import ArchiveError, UnsafeArchiveError
     from scsa_yolo.data.fetch.download import DownloadError
     from scsa_yolo.data.fetch.sources import SourceError, SourceMissing
@@ -121,7 +124,7 @@ def prepare(
         raise click.UsageError(str(error)) from None
     except (
         PrepareError, SourceMissing, SourceError, DownloadError, ArchiveError, UnsafeArchiveError, ManifestError,
-        EmptySplitError,
+        EmptySplitError, ClassFolderError,
     ) as error:
         raise click.ClickException(str(error)) from None
     if result.status == "prepared":

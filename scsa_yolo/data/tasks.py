@@ -16,17 +16,17 @@ from pathlib import Path
 
 from scsa_yolo.errors import ScsaYoloError
 
-from .layout.paths import MANIFEST_NAME
+from .layout.paths import MANIFEST_NAME, is_class_folder
 
 #: how to get data each task can train on, for the messages
 _PREPARE_MASKS = (
     "Prepare a dataset with masks: `scsa-yolo data prepare synthetic` (a polygon for every object; also "
     "synthetic-lowlight, -tiny, -thermal) or `scsa-yolo data prepare coco` (COCO's instance polygons), "
-    "or train a detection model on this one"
+    "or train a detection model on this one."
 )
 _PREPARE_FOLDERS = (
     "Prepare one with `scsa-yolo data prepare synthetic-cls` (generated) or "
-    "`scsa-yolo data prepare imagenet --source DIR` (DIR/train/<class>/ and DIR/val/<class>/)"
+    "`scsa-yolo data prepare imagefolder --source DIR` (DIR/train/<class>/ and DIR/val/<class>/)."
 )
 
 
@@ -34,12 +34,6 @@ class DatasetTaskError(ScsaYoloError, ValueError):
     """A dataset a model of the requested task cannot train on; the message says how to get one."""
 
     usage = True
-
-
-def is_class_folder(data: str | Path) -> bool:
-    """Whether ``data`` is a classification dataset folder (``train/`` holding class folders)."""
-    train = Path(data) / "train"
-    return train.is_dir() and any(child.is_dir() for child in train.iterdir())
 
 
 def check_data_for_task(data: str | Path, task: str, splits: tuple[str, ...] = ("train", "val")) -> None:
@@ -65,7 +59,7 @@ def check_data_for_task(data: str | Path, task: str, splits: tuple[str, ...] = (
     if folder_given:
         raise DatasetTaskError(
             f"{data}: a folder; a {task} model trains on a data YAML (images/ and labels/), while class folders "
-            f"train a classification model (yolov8n-cls). Pass the dataset's data.yaml"
+            f"train a classification model (yolov8n-cls). Pass the dataset's data.yaml."
         )
     if task == "segment":
         for split in splits:
@@ -92,7 +86,8 @@ def _require_masks(data_yaml: Path, split: str) -> None:
     boxes, polygons, example = _count_label_kinds(data_yaml, split)
     if boxes:
         raise DatasetTaskError(
-            f"{data_yaml}: split '{split}' has {boxes} objects without masks (box labels 'class cx cy w h', e.g. "
+            f"{data_yaml}: split '{split}' has {boxes} object{'s' if boxes != 1 else ''} without masks (box labels "
+            f"'class cx cy w h', e.g. "
             f"{example}); a segmentation model needs a polygon label 'class x1 y1 x2 y2 ...' for each object. "
             f"{_PREPARE_MASKS}"
         )

@@ -138,6 +138,8 @@ def check_dataset(folder: str | Path) -> CheckReport:
         return report
     if not manifest.get("complete"):
         problems.append(f"{folder}: manifest says the dataset is incomplete; rebuild with --force")
+    if manifest.get("task") == "classify":
+        return _check_class_folders(folder, manifest, report)
     classes = list(manifest.get("classes", []))
     nc = len(classes)
 
@@ -188,6 +190,34 @@ def check_dataset(folder: str | Path) -> CheckReport:
             found.update(_check_gt(folder / expected["annotations"], expected, split, problems))
         report.checked[split] = found
     report.table = class_table(manifest)
+    return report
+
+
+def _check_class_folders(folder: Path, manifest: dict, report: CheckReport) -> CheckReport:
+    """A classification dataset: the class folders of each split and their images, against the manifest."""
+    classes = list(manifest.get("classes", []))
+    for split, expected in manifest["splits"].items():
+        split_dir = folder / split
+        on_disk = sorted(p.name for p in split_dir.iterdir() if p.is_dir()) if split_dir.is_dir() else []
+        if on_disk != sorted(classes):
+            report.problems.append(
+                f"{split_dir}: class folders {on_disk} differ from the manifest's classes {sorted(classes)}"
+            )
+        per_class = {name: len(_images_in(split_dir / name)) for name in classes}
+        for name, count in expected["images_per_class"].items():
+            if per_class.get(name, 0) != count:
+                report.problems.append(
+                    f"{split}: class '{name}' has {per_class.get(name, 0)} images on disk, manifest says {count}"
+                )
+        stray = [p for p in split_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES] \
+            if split_dir.is_dir() else []
+        if stray:
+            report.problems.append(f"{split}: {len(stray)} images outside every class folder, e.g. {stray[0]}")
+        report.checked[split] = {"images": sum(per_class.values()), "images_per_class": per_class}
+    rows = [[name] + [str(manifest["splits"][s]["images_per_class"].get(name, 0)) for s in manifest["splits"]]
+            for name in classes]
+    report.table = format_table(["class"] + [f"{s} images" for s in manifest["splits"]], rows,
+                                right=range(1, len(manifest["splits"]) + 1))
     return report
 
 

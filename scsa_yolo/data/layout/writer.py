@@ -281,12 +281,17 @@ class DatasetWriter:
         self._wrote(self.staging / DATA_YAML_NAME)
 
     def _swap_into_place(self) -> None:
-        old = None
-        if self.final.exists():
-            old = self.final.with_name(f".{self.final.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(self.final, old)
-        os.replace(self.staging, self.final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(self.staging, self.final)
+
+
+def swap_into_place(staging: Path, final: Path) -> None:
+    """Rename the finished ``staging`` folder to ``final``, replacing what was there."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    os.replace(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
