@@ -169,3 +169,10 @@ def test_imagefolder_sources_that_are_not_class_folders_say_what_is_needed(tmp_p
     assert "--splits train" in result.output
     assert _cli("prepare", "imagefolder", "--root", tmp_path / "root", "--source", only_train, "--splits", "train",
                 "--no-progress").exit_code == 0
+
+
+def test_thermal_crops_keep_the_long_tail_after_one_crop_of_each_class(tmp_path):
+    manifest = _prepare("synthetic-cls-thermal", tmp_path, num_train=120, num_val=6, imgsz=16).manifest
+    train = manifest["splits"]["train"]["images_per_class"]
+    assert train["red_circle"] > 3 * train["cyan_ring"] >= 3  # class k drawn with weight 0.55**k
+    assert min(manifest["splits"]["val"]["images_per_class"].values()) == 1  # the first six: one of each

@@ -132,3 +132,14 @@ def test_one_folder_trains_detection_and_segmentation(tmp_path):
     detect.train(name="det", **common)
     assert (tmp_path / "runs" / "seg" / "weights" / "last.pt").is_file()
     assert (tmp_path / "runs" / "det" / "weights" / "last.pt").is_file()
+
+
+def test_check_reports_label_files_that_mix_boxes_and_polygons(tmp_path):
+    folder = prepare_synthetic(tmp_path, num_train=4, num_val=2, imgsz=64).parent
+    label = next(p for p in sorted((folder / "labels" / "train").glob("*.txt")) if p.read_text().strip())
+    first, *rest = label.read_text().splitlines()
+    label.write_text("\n".join([f"{first.split()[0]} 0.5 0.5 0.1 0.1", *rest]) + "\n")  # a box among polygons
+    problems = "\n".join(check_dataset(folder).problems)
+    assert "has 2 boxes in the labels" not in problems  # same objects per class
+    assert f"{label}: mixes box lines and polygon lines" in problems
+    assert "labels are polygons, manifest says every one" in problems

@@ -14,7 +14,7 @@ never becomes a training label.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 Polygon = tuple[float, ...]  # x1, y1, x2, y2, ... in pixels
@@ -29,7 +29,7 @@ class Mask:
     """
 
     polygons: tuple[Polygon, ...] = ()
-    rle: dict | None = None
+    rle: dict | None = field(default=None, hash=False)  # a dict: kept out of the hash
 
     @property
     def area(self) -> float:
