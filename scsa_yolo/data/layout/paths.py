@@ -114,5 +114,6 @@ def not_prepared(name: str, prepared: Path, root: str | Path | None) -> DatasetN
     hint = f"Did you mean {close[0]}? " if close else ""
     return DatasetNotPrepared(
         f"unknown dataset '{name}': not a data YAML and not prepared under {prepared.parent.parent}. {hint}"
-        f"Known datasets: {', '.join(recipe_names())} (prepare one with `scsa-yolo data prepare NAME`), "
-        "or pass the path of an Ultralytics data YAML.")
+        f"Known datasets: {', '.join(recipe_names('detect'))} (prepare one with `scsa-yolo data prepare NAME`), "
+        f"for classification {', '.join(recipe_names('classify'))}; "
+        "or pass the path of an Ultralytics data YAML or of a folder of class folders.")

@@ -24,9 +24,10 @@ _RECIPES: dict[str, tuple[str, str]] = {
 }
 
 
-def recipe_names() -> list[str]:
-    """The recipes' names (without their variants)."""
-    return list(_RECIPES)
+def recipe_names(task: str | None = None) -> list[str]:
+    """The recipes' names (without their variants); with ``task`` (``detect``, ``classify``)
+    only those writing that layout (this imports the recipe modules)."""
+    return [name for name in _RECIPES if task is None or _recipe_class(name).task == task]
 
 
 def dataset_names() -> list[str]:
