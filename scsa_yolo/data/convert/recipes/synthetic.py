@@ -348,11 +348,9 @@ def shape_polygon(shape: Shape) -> tuple[float, ...]:
         rx, ry = (x1 - x0) / 2 - _ring_width(shape), (y1 - y0) / 2 - _ring_width(shape)
         points = outer
         if min(rx, ry) > 0.5:  # a hole wider than a pixel: a ring this small is drawn filled
-            from ..masks import join_parts
-
-            inner = _ellipse(cx, cy, rx, ry, reverse=True)
-            flat = join_parts([tuple(v for p in outer for v in p), tuple(v for p in inner for v in p)])
-            return tuple(float(v) for v in flat)
+            # the hole walked the other way round, entered and left along a zero-width bridge at angle 0
+            inner = _ellipse(cx, cy, rx, ry, reverse=True)  # starts at angle 0 (2 pi)
+            points = [*outer, outer[0], *inner, inner[0]]
     else:  # pragma: no cover - kinds come from CLASSES
         raise ValueError(shape.kind)
     return tuple(float(v) for p in points for v in p)
