@@ -103,10 +103,13 @@ def test_ground_truth_has_a_polygon_and_its_area_for_every_object(sets):
         for split in ("train", "val"):
             assert manifest["splits"][split]["masks"] == manifest["splits"][split]["boxes"] > 0
             gt = json.loads((folder / "annotations" / f"{split}.json").read_text())
+            bands = {"small": 0, "medium": 0, "large": 0}
             for ann in gt["annotations"]:
                 (polygon,) = ann["segmentation"]
                 assert ann["area"] == pytest.approx(abs(signed_area(polygon)), abs=0.01)
                 assert 0 < ann["area"] <= ann["bbox"][2] * ann["bbox"][3] + 0.01
+                bands["small" if ann["area"] < 32**2 else "medium" if ann["area"] < 96**2 else "large"] += 1
+            assert manifest["splits"][split]["boxes_per_size"] == bands  # the bands the evaluation uses
         gt = COCO(str(folder / "annotations" / "val.json"))
         perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "segmentation": gt.annToRLE(a),
                     "score": 1.0} for a in gt.dataset["annotations"]]  # results carry RLE masks

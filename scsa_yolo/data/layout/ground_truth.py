@@ -18,7 +18,7 @@ Conventions (fixed here, relied on by :mod:`scsa_yolo.eval`):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -41,6 +41,13 @@ class GtImage:
     width: int
     height: int
     boxes: list[GtBox] = field(default_factory=list)
+
+
+def object_area(box: GtBox) -> float:
+    """The ``area`` an annotation of ``box`` gets (pixels, 3 decimals): its mask's, else its box's."""
+    if box.mask is not None:
+        return round(box.mask.rounded().area, 3)
+    return round(float(box.w) * float(box.h), 3)
 
 
 def build_coco_gt(images: Iterable[GtImage], class_names: Sequence[str]) -> dict:
@@ -66,9 +73,9 @@ def build_coco_gt(images: Iterable[GtImage], class_names: Sequence[str]) -> dict
                 "iscrowd": int(box.ignore),
             }
             if with_masks:
-                mask = (box.mask or Mask((rectangle(box.x, box.y, box.w, box.h),))).rounded()
-                annotation["segmentation"] = mask.to_coco()
-                annotation["area"] = round(mask.area, 3)
+                mask = box.mask or Mask((rectangle(box.x, box.y, box.w, box.h),))
+                annotation["segmentation"] = mask.rounded().to_coco()
+                annotation["area"] = object_area(replace(box, mask=mask))
             annotations.append(annotation)
     categories = [
         {"id": category_id_for_class(i), "name": str(name), "yolo_index": i} for i, name in enumerate(class_names)

@@ -27,7 +27,7 @@ from scsa_yolo.data.convert.boxes import GtBox
 from scsa_yolo.data.convert.images import place_image
 from scsa_yolo.data.convert.masks import rectangle
 from scsa_yolo.data.convert.recipes.base import Conversion, ConvertedImage
-from .ground_truth import GtImage, write_coco_gt
+from .ground_truth import GtImage, object_area, write_coco_gt
 from .manifest import content_sha256
 from .paths import DATA_YAML_NAME, MANIFEST_NAME, ground_truth_path
 
@@ -55,9 +55,8 @@ def format_segment_line(class_index: int, polygon: tuple[float, ...], width: int
     return f"{class_index} " + " ".join(f"{v / scale[i % 2]:.6f}" for i, v in enumerate(polygon))
 
 
-def size_band(w: float, h: float) -> str:
-    """COCO's area band of a box: small < 32^2 <= medium < 96^2 <= large (pixels)."""
-    area = w * h
+def size_band(area: float) -> str:
+    """COCO's band of an object's area: small < 32^2 <= medium < 96^2 <= large (pixels)."""
     return "small" if area < 32**2 else "medium" if area < 96**2 else "large"
 
 
@@ -73,7 +72,7 @@ class _SplitStats:
         self.masks = 0  # training labels written as polygons from the object's own mask
         self.gt_boxes = 0  # ground-truth boxes that are not ignore regions
         self.ignore: Counter[int] = Counter()
-        self.sizes: Counter[str] = Counter()  # ground-truth boxes per COCO area band
+        self.sizes: Counter[str] = Counter()  # ground-truth objects per COCO area band (the GT's area)
         self.bytes = 0
 
 
@@ -190,7 +189,7 @@ class DatasetWriter:
                 continue
             stats.gt_boxes += 1
             stats.boxes[box.class_index] += 1
-            stats.sizes[size_band(box.w, box.h)] += 1
+            stats.sizes[size_band(object_area(box))] += 1  # the area the evaluation bands by
             lines.append(self._label_line(box, image, polygons, stats))
         for box in image.extra_labels:
             stats.boxes[box.class_index] += 1
