@@ -128,6 +128,8 @@ def test_one_folder_trains_detection_and_segmentation(tmp_path):
               "verbose": False, "project": str(tmp_path / "runs"), "exist_ok": True}
     segment = YOLO("yolov8n-seg.yaml", task="segment")
     segment.train(name="seg", **common)
+    labels = segment.trainer.train_loader.dataset.labels  # what the trainer read: a polygon per object
+    assert sum(len(lb["segments"]) for lb in labels) == sum(len(lb["cls"]) for lb in labels) > 0
     metrics = segment.val(data=data, imgsz=64, batch=4, workers=0, plots=False, device="cpu", verbose=False,
                           project=str(tmp_path / "runs"), name="seg-val")
     assert hasattr(metrics, "seg") and metrics.seg.map50 >= 0  # the validator measured masks
