@@ -131,3 +131,26 @@ def test_a_segmentation_run_on_a_split_without_masks_names_the_split(prepared):
         check_data_for_task(data_yaml, "segment")
     check_data_for_task(data_yaml, "segment", splits=("val",))  # val has them
     check_data_for_task(data_yaml, "detect")
+
+
+def test_rle_masks_stay_only_on_crowd_regions_of_the_image_size():
+    from pycocotools import mask as mask_utils
+
+    from scsa_yolo.data.convert.boxes import GtBox
+    from scsa_yolo.data.convert.events import ConversionLog
+    from scsa_yolo.data.convert.recipes.coco import object_mask
+
+    pixels = np.zeros((30, 40), np.uint8)
+    pixels[5:15, 10:30] = 1
+    compressed = mask_utils.encode(np.asfortranarray(pixels))
+    compressed["counts"] = compressed["counts"].decode()  # as COCO's JSON holds it
+    crowd, person = GtBox(0, 10, 5, 20, 10, ignore=True), GtBox(0, 10, 5, 20, 10)
+    log = ConversionLog()
+    kept = object_mask(compressed, crowd, 40, 30, log, ref="annotation id 1", file="x.json")
+    assert kept.rle == compressed and kept.area == 200.0 and not log.events
+    wrong_size = object_mask(compressed, crowd, 30, 40, log, ref="annotation id 2", file="x.json")
+    on_object = object_mask(compressed, person, 40, 30, log, ref="annotation id 3", file="x.json")
+    assert wrong_size.polygons == on_object.polygons == ((10, 5, 30, 5, 30, 15, 10, 15),)  # the box's rectangle
+    assert [(e.reason, e.detail.split(":")[0]) for e in log.events] == [
+        (NO_MASK, "annotation id 2"), (NO_MASK, "annotation id 3")]
+    assert "an RLE mask of 40x30 px (width x height) on a 30x40 image" in log.events[0].detail

@@ -226,8 +226,10 @@ def object_mask(
     if isinstance(segmentation, dict):
         if not box.ignore:
             return fallback("an RLE mask on an object that is not a crowd region")
-        if "counts" not in segmentation or list(segmentation.get("size", [])) != [height, width]:
-            return fallback(f"RLE of size {segmentation.get('size')} on a {width}x{height} image (height, width)")
+        size = list(segmentation.get("size", []))
+        if "counts" not in segmentation or size != [height, width]:
+            shown = f"{size[1]}x{size[0]}" if len(size) == 2 else str(size or "no size")
+            return fallback(f"an RLE mask of {shown} px (width x height) on a {width}x{height} image")
         return Mask(rle=segmentation)
     if not isinstance(segmentation, list) or not segmentation:
         return fallback("no segmentation")
