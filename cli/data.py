@@ -44,7 +44,8 @@ def _with_recipe_options(func):
 
 @click.group(name="data", cls=Group)
 def data() -> None:
-    """List, prepare and check the benchmark datasets (COCO, VOC, VisDrone, ExDark, FLIR, synthetic)."""
+    """List, prepare and check the benchmark datasets (COCO, VOC, VisDrone, ExDark, FLIR, ImageNet-style
+    class folders, synthetic, synthetic-cls)."""
 
 
 @data.command(name="list")
@@ -92,7 +93,8 @@ def prepare(
     set_options: tuple[str, ...],
     **recipe_options: Any,
 ) -> None:
-    """Convert dataset NAME into ROOT/NAME (Ultralytics layout, COCO ground truth, manifest)."""
+    """Convert dataset NAME into ROOT/NAME (Ultralytics layout, COCO ground truth, manifest; class folders
+    for a classification dataset)."""
     from scsa_yolo.data.prepare import prepare_dataset
 
     options = {k: v for k, v in recipe_options.items() if v is not None}

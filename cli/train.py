@@ -150,9 +150,11 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
         args["pretrained"] = str(transfer_pretrained(pretrained, resolved, run_dir))
         args["exist_ok"] = True
     click.echo(f"model {spec} | data {data_yaml} | {epochs} epochs at {imgsz} px, batch {batch}")
+    from scsa_yolo.data.tasks import check_data_for_task
     from scsa_yolo.integration.progress import plain_ultralytics_bars
 
     trainer_model = load_yolo(spec)
+    check_data_for_task(data_yaml, trainer_model.task)  # masks for segment, class folders for classify
     with plain_ultralytics_bars():  # one line per epoch in a pipe or a log
         trainer_model.train(**args)
     trainer = trainer_model.trainer

@@ -28,7 +28,7 @@ def dataset_rows(root: str | Path | None = None) -> list[dict[str, str]]:
         except ManifestError:
             manifest = None
         prepared = "no"
-        classes = str(len(recipe.classes)) if recipe.classes else "derived" if name == "flir" else "-"
+        classes = str(len(recipe.classes)) if recipe.classes else "derived"
         splits = ",".join(recipe.splits)
         on_disk = "-"
         if is_complete(manifest):

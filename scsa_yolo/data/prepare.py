@@ -26,6 +26,7 @@ from .convert.recipes import Recipe, RecipeOptionError, get_recipe, is_generated
 from .fetch.sources import materialize_sources
 from .layout.manifest import ManifestError, content_unchanged, is_complete, load_manifest
 from .layout.paths import DATA_YAML_NAME, DatasetNotPrepared, data_yaml_path, dataset_dir, default_data_root, resolve_data
+from .layout.class_writer import ClassFolderWriter
 from .layout.writer import DatasetWriter, staging_dir
 
 SOURCES_DIR = ".sources"  # ROOT/.sources/NAME/{archives,extracted}: downloads and unpacked archives
@@ -41,7 +42,7 @@ class PrepareResult:
 
     status: str  # "prepared" or "already prepared"
     folder: Path
-    data_yaml: Path
+    data_yaml: Path  # what ``data=`` takes: the data YAML, or the folder of a classification dataset
     manifest: dict | None = None
     log: ConversionLog | None = None
     seconds: float = 0.0
@@ -82,12 +83,14 @@ def prepare_dataset(
     request = _request(splits, options)
     root_path = Path(root).expanduser() if root is not None else default_data_root()
     folder = dataset_dir(recipe.name, root_path).absolute()
+    classify = recipe.task == "classify"
+    data_argument = dataset_dir(recipe.name, root_path) if classify else data_yaml_path(recipe.name, root_path)
 
     if folder.exists() and not force:
         manifest = _on_disk(recipe, folder)
         if _reusable(recipe, folder, manifest, request):
             echo(f"{recipe.name}: already prepared at {folder} (nothing to do; --force rebuilds)")
-            return PrepareResult("already prepared", folder, data_yaml_path(recipe.name, root_path), manifest)
+            return PrepareResult("already prepared", folder, data_argument, manifest)
         if is_complete(manifest) and not recipe.generated:  # a generated one is made again below
             raise PrepareError(
                 f"{folder} holds '{recipe.name}' prepared with {manifest.get('request')}, "
@@ -115,18 +118,20 @@ def prepare_dataset(
     origin = f" from {', '.join(map(str, tree.roots))}" if tree.roots else ""
     echo(f"{recipe.name}: {'generating' if recipe.generated else 'converting'} splits {', '.join(splits)}{origin}")
     conversion = recipe.convert(tree, splits, options, log)
-    writer = DatasetWriter(
-        folder, eval_splits=recipe.eval_splits, link_mode=link_mode, progress=progress,
-        record_content=recipe.generated, echo=echo,
-    )
+    if classify:
+        writer = ClassFolderWriter(folder, link_mode=link_mode, progress=progress, record_content=recipe.generated,
+                                   echo=echo)
+    else:
+        writer = DatasetWriter(
+            folder, eval_splits=recipe.eval_splits, link_mode=link_mode, progress=progress,
+            record_content=recipe.generated, echo=echo,
+        )
     manifest = writer.write(
         conversion,
         log,
         manifest_fields={"dataset": recipe.name, "request": request, "source": source_records},
     )
-    result = PrepareResult(
-        "prepared", folder, data_yaml_path(recipe.name, root_path), manifest, log, time.monotonic() - started
-    )
+    result = PrepareResult("prepared", folder, data_argument, manifest, log, time.monotonic() - started)
     result.summary = summarize(manifest, log)
     for line in result.summary:
         echo(line)
@@ -137,9 +142,17 @@ def summarize(manifest: dict, log: ConversionLog) -> list[str]:
     """Human summary: images and boxes per split, then every change with its count."""
     lines = []
     for split, s in manifest["splits"].items():
+        if manifest.get("task") == "classify":
+            empty = f", {len(s['empty_classes'])} empty" if s["empty_classes"] else ""
+            lines.append(
+                f"  {split:6s} {s['images']:7d} images in {len(s['images_per_class'])} classes{empty}, "
+                f"{human_bytes(s['image_bytes'])}"
+            )
+            continue
+        masks = f" ({s['masks']} with masks)" if s.get("masks") else ""
         lines.append(
             f"  {split:6s} {s['images']:7d} images ({s['background_images']} without boxes), "
-            f"{s['boxes']:8d} boxes, {s['ignore_regions']:6d} ignore regions, {human_bytes(s['image_bytes'])}"
+            f"{s['boxes']:8d} boxes{masks}, {s['ignore_regions']:6d} ignore regions, {human_bytes(s['image_bytes'])}"
         )
     lines.append(f"  images placed by: {', '.join(f'{k} {v}' for k, v in sorted(manifest['link_mode'].items())) or '-'}")
     if log.counts:
@@ -168,7 +181,10 @@ def _reusable(recipe: Recipe, folder: Path, manifest: dict | None, request: dict
     (content hash) and not moved (its data YAML's ``path`` is this folder)."""
     if not is_complete(manifest) or manifest.get("request") != request:
         return False
-    return not recipe.generated or (content_unchanged(folder, manifest) and _yaml_points_to(folder))
+    if not recipe.generated:
+        return True
+    # class folders name no path, so a moved classification set is still usable
+    return content_unchanged(folder, manifest) and (recipe.task == "classify" or _yaml_points_to(folder))
 
 
 def _yaml_points_to(folder: Path) -> bool:
@@ -184,7 +200,8 @@ def _yaml_points_to(folder: Path) -> bool:
 def resolve_or_prepare(
     name_or_path: str | Path, root: str | Path | None = None, echo: Callable[[str], None] | None = None
 ) -> Path:
-    """Data YAML for a ``--data`` value; a generated dataset is generated on first use.
+    """Data YAML (a classification dataset's folder) for a ``--data`` value; a generated
+    dataset is generated on first use.
 
     Like :func:`scsa_yolo.data.layout.paths.resolve_data`, but the name of a generated dataset
     (``synthetic``, ``synthetic-lowlight``, ...) that is not prepared under ``root`` is

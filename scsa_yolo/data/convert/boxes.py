@@ -2,9 +2,10 @@
 degenerate boxes, log both."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .events import ACTION_CLIPPED, ACTION_DROPPED, CLIPPED, DEGENERATE, ConversionLog
+from .masks import Mask
 
 # Clipping moves an edge by at least this many pixels before it is logged; smaller moves are
 # float noise from the source format (e.g. 640.0000001) and carry no information.
@@ -13,7 +14,8 @@ CLIP_TOLERANCE_PX = 1e-6
 
 @dataclass(frozen=True)
 class GtBox:
-    """One ground-truth box in pixels, top-left origin."""
+    """One ground-truth box in pixels, top-left origin, with its mask when the source has one
+    (:class:`~scsa_yolo.data.convert.masks.Mask`: polygons, or a crowd region's RLE)."""
 
     class_index: int
     x: float
@@ -21,6 +23,7 @@ class GtBox:
     w: float
     h: float
     ignore: bool = False
+    mask: Mask | None = None
 
 
 def fit_box_to_image(
@@ -64,7 +67,7 @@ def fit_box_to_image(
     moved = max(abs(cx0 - x0), abs(cy0 - y0), abs(cx1 - x1), abs(cy1 - y1))
     if moved == 0:
         return box
-    clipped = GtBox(box.class_index, cx0, cy0, cx1 - cx0, cy1 - cy0, box.ignore)
+    clipped = replace(box, x=cx0, y=cy0, w=cx1 - cx0, h=cy1 - cy0)
     if moved <= CLIP_TOLERANCE_PX:
         return clipped
     log.record(

@@ -22,6 +22,9 @@ DIFFICULT = "difficult"  # VOC difficult object: ignore region in GT (training l
 IGNORED_REGION = "ignored_region"  # VisDrone category 0 / score 0: ignore region for every class
 OTHERS = "others"  # VisDrone category 11: handled by the --others policy
 RENAMED_CLASS = "renamed_class"  # class name matched after case/space normalisation
+NO_MASK = "no_mask"  # object without a usable polygon in a split with masks: its box is its mask
+MASK_CLIPPED = "mask_clipped"  # polygon extended past the image border: clipped to it
+MASK_BOX_MISMATCH = "mask_box_mismatch"  # polygon's extent and the box differ by more than a pixel
 MISSING_IMAGE = "missing_image"  # annotation without an image file: image skipped
 CORRUPT_IMAGE = "corrupt_image"  # image that cannot be read: image skipped
 DUPLICATE_IMAGE = "duplicate_image"  # second image with the same output name: skipped
@@ -30,6 +33,10 @@ NO_ANNOTATION = "no_annotation"  # image without an annotation file: kept as bac
 SIZE_MISMATCH = "size_mismatch"  # declared image size differs from the file: file wins
 SIZE_FROM_IMAGE = "size_from_image"  # declared size missing or zero: read from the file
 EXIF_ROTATED = "exif_rotated"  # EXIF orientation tag set: loaders may rotate the pixels
+# classification folders
+EMPTY_CLASS = "empty_class"  # class folder without a readable image in a split: kept, no images
+NOT_AN_IMAGE = "not_an_image"  # file in a class folder whose suffix is no image format: skipped
+NOT_IN_CLASS = "not_in_class"  # image directly in a split folder, outside every class folder: skipped
 
 # what happened to the box or image
 ACTION_DROPPED = "dropped"

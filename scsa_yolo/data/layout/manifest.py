@@ -90,10 +90,13 @@ def _images_in(folder: Path) -> dict[str, Path]:
     }
 
 
-def _count_labels(folder: Path, nc: int, problems: list[str]) -> tuple[dict[str, Path], Counter[int]]:
+def _count_labels(folder: Path, nc: int, problems: list[str]) -> tuple[dict[str, Path], Counter[int], int]:
+    """Label files by key, boxes per class, and how many of them are polygons (segment lines)."""
     labels = {p.relative_to(folder).with_suffix("").as_posix(): p for p in folder.rglob("*.txt")} if folder.is_dir() else {}
     per_class: Counter[int] = Counter()
+    polygons = 0
     for path in labels.values():
+        kinds = set()
         for line_no, line in enumerate(path.read_text().splitlines(), start=1):
             if not line.strip():
                 continue
@@ -102,11 +105,19 @@ def _count_labels(folder: Path, nc: int, problems: list[str]) -> tuple[dict[str,
             except ValueError:
                 problems.append(f"{path}:{line_no}: not a YOLO label line: {line.strip()!r}")
                 continue
-            if len(values) != 4 or not 0 <= cls < nc or any(not 0.0 <= v <= 1.0 for v in values):
-                problems.append(f"{path}:{line_no}: bad label {line.strip()!r} (class 0..{nc - 1}, 4 values in 0..1)")
+            shape_ok = len(values) == 4 or (len(values) >= 6 and len(values) % 2 == 0)
+            if not shape_ok or not 0 <= cls < nc or any(not 0.0 <= v <= 1.0 for v in values):
+                problems.append(
+                    f"{path}:{line_no}: bad label {line.strip()!r} "
+                    f"(class 0..{nc - 1}, then 4 values or at least 3 x y points, all in 0..1)"
+                )
                 continue
+            kinds.add("box" if len(values) == 4 else "polygon")
+            polygons += len(values) != 4
             per_class[cls] += 1
-    return labels, per_class
+        if len(kinds) == 2:  # Ultralytics refuses such a file ("labels mix segment and detection rows")
+            problems.append(f"{path}: mixes box lines and polygon lines; Ultralytics reads only one kind per file")
+    return labels, per_class, polygons
 
 
 def check_dataset(folder: str | Path) -> CheckReport:
@@ -128,6 +139,8 @@ def check_dataset(folder: str | Path) -> CheckReport:
         return report
     if not manifest.get("complete"):
         problems.append(f"{folder}: manifest says the dataset is incomplete; rebuild with --force")
+    if manifest.get("task") == "classify":
+        return _check_class_folders(folder, manifest, report)
     classes = list(manifest.get("classes", []))
     nc = len(classes)
 
@@ -148,13 +161,19 @@ def check_dataset(folder: str | Path) -> CheckReport:
 
     for split, expected in manifest["splits"].items():
         images = _images_in(folder / "images" / split)
-        labels, per_class = _count_labels(folder / "labels" / split, nc, problems)
+        labels, per_class, polygons = _count_labels(folder / "labels" / split, nc, problems)
         found = {
             "images": len(images),
             "label_files": len(labels),
             "boxes": sum(per_class.values()),
             "boxes_per_class": {classes[i]: per_class.get(i, 0) for i in range(nc)},
+            "polygons": polygons,
         }
+        if expected.get("masks") and polygons != expected["boxes"]:
+            problems.append(
+                f"{split}: {polygons} of {sum(per_class.values())} labels are polygons, "
+                f"manifest says every one of its {expected['boxes']} objects has one"
+            )
         if len(images) != expected["images"]:
             problems.append(f"{split}: {len(images)} images on disk, manifest says {expected['images']}")
         if len(labels) != expected["images"]:
@@ -172,6 +191,34 @@ def check_dataset(folder: str | Path) -> CheckReport:
             found.update(_check_gt(folder / expected["annotations"], expected, split, problems))
         report.checked[split] = found
     report.table = class_table(manifest)
+    return report
+
+
+def _check_class_folders(folder: Path, manifest: dict, report: CheckReport) -> CheckReport:
+    """A classification dataset: the class folders of each split and their images, against the manifest."""
+    classes = list(manifest.get("classes", []))
+    for split, expected in manifest["splits"].items():
+        split_dir = folder / split
+        on_disk = sorted(p.name for p in split_dir.iterdir() if p.is_dir()) if split_dir.is_dir() else []
+        if on_disk != sorted(classes):
+            report.problems.append(
+                f"{split_dir}: class folders {on_disk} differ from the manifest's classes {sorted(classes)}"
+            )
+        per_class = {name: len(_images_in(split_dir / name)) for name in classes}
+        for name, count in expected["images_per_class"].items():
+            if per_class.get(name, 0) != count:
+                report.problems.append(
+                    f"{split}: class '{name}' has {per_class.get(name, 0)} images on disk, manifest says {count}"
+                )
+        stray = [p for p in split_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES] \
+            if split_dir.is_dir() else []
+        if stray:
+            report.problems.append(f"{split}: {len(stray)} images outside every class folder, e.g. {stray[0]}")
+        report.checked[split] = {"images": sum(per_class.values()), "images_per_class": per_class}
+    rows = [[name] + [str(manifest["splits"][s]["images_per_class"].get(name, 0)) for s in manifest["splits"]]
+            for name in classes]
+    report.table = format_table(["class"] + [f"{s} images" for s in manifest["splits"]], rows,
+                                right=range(1, len(manifest["splits"]) + 1))
     return report
 
 
@@ -194,6 +241,9 @@ def _check_gt(path: Path, expected: dict, split: str, problems: list[str]) -> di
         problems.append(f"{path}: {boxes} boxes, manifest says {expected_boxes}")
     if crowd != expected["ignore_regions"]:
         problems.append(f"{path}: {crowd} ignore regions, manifest says {expected['ignore_regions']}")
+    unmasked = sum(1 for a in gt.get("annotations", []) if not a.get("segmentation"))
+    if expected.get("masks") and unmasked:
+        problems.append(f"{path}: {unmasked} annotations without 'segmentation' in a split with masks")
     return {"gt_images": len(gt.get("images", [])), "gt_boxes": boxes, "gt_ignore_regions": crowd}
 
 

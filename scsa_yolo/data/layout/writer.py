@@ -24,9 +24,11 @@ from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo import __version__
 from scsa_yolo.atomic import write_json_atomic
 from scsa_yolo.data.convert.events import ACTION_SKIPPED, DUPLICATE_IMAGE, ConversionLog
+from scsa_yolo.data.convert.boxes import GtBox
 from scsa_yolo.data.convert.images import place_image
+from scsa_yolo.data.convert.masks import rectangle
 from scsa_yolo.data.convert.recipes.base import Conversion, ConvertedImage
-from .ground_truth import GtImage, write_coco_gt
+from .ground_truth import GtImage, object_area, write_coco_gt
 from .manifest import content_sha256
 from .paths import DATA_YAML_NAME, MANIFEST_NAME, ground_truth_path
 
@@ -44,9 +46,18 @@ def format_label_line(class_index: int, x: float, y: float, w: float, h: float, 
     return f"{class_index} {(x + w / 2) / width:.6f} {(y + h / 2) / height:.6f} {w / width:.6f} {h / height:.6f}"
 
 
-def size_band(w: float, h: float) -> str:
-    """COCO's area band of a box: small < 32^2 <= medium < 96^2 <= large (pixels)."""
-    area = w * h
+def format_segment_line(class_index: int, polygon: tuple[float, ...], width: int, height: int) -> str:
+    """A YOLO segment label line ``class x1 y1 x2 y2 ...`` (normalised, 6 decimals).
+
+    Ultralytics reads a line of more than 6 values as a polygon and derives the object's
+    box from its extent, for detection as for segmentation training.
+    """
+    scale = (width, height)
+    return f"{class_index} " + " ".join(f"{v / scale[i % 2]:.6f}" for i, v in enumerate(polygon))
+
+
+def size_band(area: float) -> str:
+    """COCO's band of an object's area: small < 32^2 <= medium < 96^2 <= large (pixels)."""
     return "small" if area < 32**2 else "medium" if area < 96**2 else "large"
 
 
@@ -59,9 +70,10 @@ class _SplitStats:
         self.images = 0
         self.background = 0
         self.boxes: Counter[int] = Counter()  # training labels
+        self.masks = 0  # training labels written as polygons from the object's own mask
         self.gt_boxes = 0  # ground-truth boxes that are not ignore regions
         self.ignore: Counter[int] = Counter()
-        self.sizes: Counter[str] = Counter()  # ground-truth boxes per COCO area band
+        self.sizes: Counter[str] = Counter()  # ground-truth objects per COCO area band (the GT's area)
         self.bytes = 0
 
 
@@ -167,6 +179,10 @@ class DatasetWriter:
         else:
             self.link_counts[place_image(image.source, target, self.link_mode)] += 1
         stats.bytes += os.path.getsize(target)
+        # Ultralytics refuses a label file that mixes box and polygon lines: when one object
+        # has a polygon, every line is one (a recipe gives each object of a split with masks
+        # a polygon, its box's rectangle when the source has none, and logs that)
+        polygons = any(b.mask is not None and b.mask.polygons for b in image.boxes if not b.ignore)
         lines = []
         for box in image.boxes:
             if box.ignore:
@@ -174,11 +190,11 @@ class DatasetWriter:
                 continue
             stats.gt_boxes += 1
             stats.boxes[box.class_index] += 1
-            stats.sizes[size_band(box.w, box.h)] += 1
-            lines.append(format_label_line(box.class_index, box.x, box.y, box.w, box.h, image.width, image.height))
+            stats.sizes[size_band(object_area(box))] += 1  # the area the evaluation bands by
+            lines.append(self._label_line(box, image, polygons, stats))
         for box in image.extra_labels:
             stats.boxes[box.class_index] += 1
-            lines.append(format_label_line(box.class_index, box.x, box.y, box.w, box.h, image.width, image.height))
+            lines.append(self._label_line(box, image, polygons, stats))
         stats.images += 1
         stats.background += not lines
         label = self.staging / "labels" / split / Path(*name.with_suffix(".txt").parts)
@@ -186,6 +202,17 @@ class DatasetWriter:
         label.write_text("".join(line + "\n" for line in lines))
         self._wrote(target)
         self._wrote(label)
+
+    @staticmethod
+    def _label_line(box: GtBox, image: ConvertedImage, polygons: bool, stats: _SplitStats) -> str:
+        if not polygons:
+            return format_label_line(box.class_index, box.x, box.y, box.w, box.h, image.width, image.height)
+        if box.mask is not None and box.mask.polygons:
+            stats.masks += 1
+            outline = box.mask.outline()
+        else:
+            outline = rectangle(box.x, box.y, box.w, box.h)
+        return format_segment_line(box.class_index, outline, image.width, image.height)
 
     # --- YAML, manifest, rename -----------------------------------------------------------
     def _finish(self, conversion: Conversion, log: ConversionLog, stats: dict[str, _SplitStats], fields: dict) -> dict:
@@ -212,6 +239,7 @@ class DatasetWriter:
                     "background_images": s.background,
                     "boxes": sum(s.boxes.values()),
                     "gt_boxes": s.gt_boxes,
+                    "masks": s.masks,
                     "ignore_regions": sum(s.ignore.values()),
                     "boxes_per_class": {classes[i]: s.boxes.get(i, 0) for i in range(len(classes))},
                     "ignore_per_class": {classes[i]: s.ignore.get(i, 0) for i in range(len(classes))},
@@ -253,12 +281,17 @@ class DatasetWriter:
         self._wrote(self.staging / DATA_YAML_NAME)
 
     def _swap_into_place(self) -> None:
-        old = None
-        if self.final.exists():
-            old = self.final.with_name(f".{self.final.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(self.final, old)
-        os.replace(self.staging, self.final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(self.staging, self.final)
+
+
+def swap_into_place(staging: Path, final: Path) -> None:
+    """Rename the finished ``staging`` folder to ``final``, replacing what was there."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    os.replace(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Conversion, ConvertedImage, Recipe, RecipeOption, RecipeOptionError, UnknownDataset
+from .base import ClassifiedImage, Conversion, ConvertedImage, Recipe, RecipeOption, RecipeOptionError, UnknownDataset
 
 # name -> (module, class); the order is the order of `scsa-yolo data list`
 _RECIPES: dict[str, tuple[str, str]] = {
@@ -18,13 +18,16 @@ _RECIPES: dict[str, tuple[str, str]] = {
     "visdrone": ("visdrone", "VisDroneRecipe"),
     "exdark": ("exdark", "ExDarkRecipe"),
     "flir": ("flir", "FlirRecipe"),
+    "imagefolder": ("imagefolder", "ImageFolderRecipe"),
+    "synthetic-cls": ("synthetic_cls", "SyntheticClsRecipe"),
     "synthetic": ("synthetic", "SyntheticRecipe"),
 }
 
 
-def recipe_names() -> list[str]:
-    """The recipes' names (without their variants)."""
-    return list(_RECIPES)
+def recipe_names(task: str | None = None) -> list[str]:
+    """The recipes' names (without their variants); with ``task`` (``detect``, ``classify``)
+    only those writing that layout (this imports the recipe modules)."""
+    return [name for name in _RECIPES if task is None or _recipe_class(name).task == task]
 
 
 def dataset_names() -> list[str]:
@@ -46,9 +49,10 @@ def get_recipe(name: str) -> Recipe:
     key = str(name).lower()
     if key in _RECIPES:
         return _recipe_class(key)()
-    family, _, variant = key.partition("-")
+    # the longest recipe name before a dash: synthetic-cls-tiny is a variant of synthetic-cls
+    family = max((r for r in _RECIPES if key.startswith(r + "-")), key=len, default=None)
     try:
-        if variant and family in _RECIPES:
+        if family is not None:
             return _recipe_class(family).variant(key)
     except UnknownDataset:
         pass
@@ -73,6 +77,7 @@ def _recipe_class(name: str) -> type[Recipe]:
 
 
 __all__ = [
+    "ClassifiedImage",
     "Conversion",
     "ConvertedImage",
     "Recipe",

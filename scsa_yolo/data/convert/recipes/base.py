@@ -9,6 +9,10 @@ Ultralytics layout, the COCO ground truth and the manifest is the writer's job.
 A *generated* recipe (``generated = True``, the synthetic set) has no source files: its
 :meth:`Recipe.convert` draws the images itself and hands their encoded bytes to the same
 writer.
+
+A classification recipe (``task = "classify"``: ImageNet-style folders, ``synthetic-cls``)
+streams :class:`ClassifiedImage` instead, and its writer lays out class folders
+(``split/<class>/``), the layout ``yolo classify train data=FOLDER`` reads.
 """
 from __future__ import annotations
 
@@ -82,10 +86,26 @@ class ConvertedImage:
 
 
 @dataclass
+class ClassifiedImage:
+    """One image of a classification dataset, written to ``<split>/<class_name>/<name>``.
+
+    Like :class:`ConvertedImage`: ``source`` is placed without re-encoding, or a generated
+    image brings its encoded bytes in ``data``.
+    """
+
+    source: Path | None
+    name: str
+    class_name: str
+    data: bytes | None = None
+
+
+@dataclass
 class Conversion:
     """What :meth:`Recipe.convert` returns: the class list and the image stream.
 
-    ``images`` yields ``(split, image)`` split after split. ``totals`` (images expected per
+    ``images`` yields ``(split, image)`` split after split (:class:`ConvertedImage`, or
+    :class:`ClassifiedImage` for a classification recipe, whose ``classes`` are its class
+    folders' names in sorted order, the class indices Ultralytics gives them). ``totals`` (images expected per
     split) only feeds the progress line. ``yaml_extra`` is merged into the data YAML,
     ``manifest_extra`` into the manifest (top-level keys, e.g. the generator's parameters).
     """
@@ -116,6 +136,9 @@ class Recipe:
     generated: ClassVar[bool] = False
     #: Further datasets of this recipe, named ``NAME-VARIANT`` (``synthetic-lowlight``).
     variants: ClassVar[tuple[str, ...]] = ()
+    #: The layout written: ``detect`` (images/, labels/, COCO ground truth; it also trains
+    #: ``segment`` when its labels are polygons) or ``classify`` (class folders, no labels).
+    task: ClassVar[str] = "detect"
 
     @classmethod
     def variant(cls, name: str) -> "Recipe":

@@ -1,4 +1,5 @@
-"""COCO 2017 detection: 80 classes from the 91 category ids, crowd boxes as ignore regions.
+"""COCO 2017 detection and instance segmentation: 80 classes from the 91 category ids, crowd
+boxes as ignore regions.
 
 Source: ``annotations/instances_{train,val}2017.json`` plus ``{train,val}2017/*.jpg``
 (``annotations_trainval2017.zip``, ``train2017.zip``, ``val2017.zip`` from
@@ -7,17 +8,39 @@ Category ids 1..90 map to YOLO 0..79 with ultralytics'
 :func:`ultralytics.data.converter.coco91_to_coco80_class`. ``iscrowd`` boxes become
 ignore regions of their class in the ground truth and are not training labels (as in
 ultralytics' own converter). Boxes are ``[x, y, w, h]`` in pixels, used as they are.
+
+Masks: every object's ``segmentation`` polygons (clipped to the image) become its segment
+label ``class x1 y1 ...`` (parts joined into one outline) and stay in the ground truth as
+COCO polygons with their area, so one prepared set trains and evaluates detection and
+segmentation. A crowd region keeps its RLE mask in the ground truth and is never a label.
+In a split whose file has masks, an object without a usable one gets its box as its mask
+(``no_mask``, counted); a split whose file has none is written with box labels only.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 from scsa_yolo.data.fetch.download import RemoteFile
 from scsa_yolo.data.fetch.sources import SourceTree, load_json
-from ..boxes import GtBox, fit_box_to_image
-from ..events import ACTION_DROPPED, ACTION_IGNORE, ACTION_SKIPPED, CROWD, MALFORMED, UNKNOWN_CLASS, ConversionLog
+from ..boxes import CLIP_TOLERANCE_PX, GtBox, fit_box_to_image
+from ..events import (
+    ACTION_CLIPPED,
+    ACTION_DROPPED,
+    ACTION_IGNORE,
+    ACTION_KEPT,
+    ACTION_SKIPPED,
+    CROWD,
+    MALFORMED,
+    MASK_BOX_MISMATCH,
+    MASK_CLIPPED,
+    NO_MASK,
+    UNKNOWN_CLASS,
+    ConversionLog,
+)
+from ..masks import Mask, bounds, clip_polygon, is_polygon, outside_by, rectangle
 from .base import Conversion, ConvertedImage, Recipe, measure_image
 
 COCO_IMAGES = "http://images.cocodataset.org"
@@ -95,7 +118,7 @@ class CocoRecipe(Recipe):
                         f"{annotation_file.name}: category {cid} is named {category.get('name')!r} there; "
                         f"it is class {index} {CLASSES[index]!r} here (ultralytics' 91->80 table)"
                     )
-            yield from convert_coco_json(data, annotation_file, images_dir, split, coco80, CLASSES, log)
+            yield from convert_coco_json(data, annotation_file, images_dir, split, coco80, CLASSES, log, masks=True)
 
 
 def _image_folder(tree: SourceTree, name: str) -> Path | None:
@@ -118,12 +141,14 @@ def convert_coco_json(
     log: ConversionLog,
     *,
     zero_area_reason: str | None = None,
+    masks: bool = False,
 ) -> Iterator[tuple[str, ConvertedImage]]:
     """COCO-format JSON -> converted images (shared with FLIR, whose files are COCO too).
 
     ``category_to_class`` maps a category id to a YOLO class index: a list indexed by
     ``id - 1`` (ultralytics' 91->80 table) or a dict. ``zero_area_reason``: log boxes with
-    zero width or height under this reason instead of ``degenerate``.
+    zero width or height under this reason instead of ``degenerate``. ``masks``: read the
+    objects' ``segmentation`` when the file has any (see the module docstring).
     """
     from ..events import ZERO_AREA
 
@@ -131,6 +156,10 @@ def convert_coco_json(
     by_image: dict[int, list[dict]] = defaultdict(list)
     for ann in data.get("annotations", []):
         by_image[ann.get("image_id")].append(ann)
+    with_masks = masks and any(
+        isinstance(ann, dict) and not ann.get("iscrowd") and ann.get("segmentation")
+        for ann in data.get("annotations", [])
+    )
     usable = []
     for info in data.get("images", []):
         if isinstance(info, dict) and isinstance(info.get("id"), int) and isinstance(info.get("file_name"), str):
@@ -174,5 +203,50 @@ def convert_coco_json(
                 continue
             if crowd:
                 log.record(CROWD, ACTION_IGNORE, detail=f"{ann_id}: iscrowd box -> ignore region of '{class_names[class_index]}'", **where)
+            if with_masks:
+                box = replace(box, mask=object_mask(ann.get("segmentation"), box, width, height, log, ref=ann_id, **where))
             boxes.append(box)
         yield split, ConvertedImage(image_path, relative.name, width, height, boxes)
+
+
+def object_mask(
+    segmentation: object, box: GtBox, width: int, height: int, log: ConversionLog, *, ref: str, **where: str
+) -> Mask:
+    """The mask of one object: its polygons clipped to the image (a crowd region may keep
+    its RLE), or, with a ``no_mask`` event, its box's rectangle when it has no usable one.
+
+    A polygon reaching past the image is clipped (``mask_clipped``); polygons whose extent
+    differs from the box by more than a pixel are kept and logged (``mask_box_mismatch``):
+    Ultralytics trains on the box it derives from the polygon.
+    """
+    def fallback(why: str) -> Mask:
+        log.record(NO_MASK, ACTION_KEPT, detail=f"{ref}: {why}; its box is used as its mask", **where)
+        return Mask((rectangle(box.x, box.y, box.w, box.h),))
+
+    if isinstance(segmentation, dict):
+        if not box.ignore:
+            return fallback("an RLE mask on an object that is not a crowd region")
+        size = list(segmentation.get("size", []))
+        if "counts" not in segmentation or size != [height, width]:
+            shown = f"{size[1]}x{size[0]}" if len(size) == 2 else str(size or "no size")
+            return fallback(f"an RLE mask of {shown} px (width x height) on a {width}x{height} image")
+        return Mask(rle=segmentation)
+    if not isinstance(segmentation, list) or not segmentation:
+        return fallback("no segmentation")
+    parts = [tuple(float(v) for v in part) for part in segmentation if is_polygon(part)]
+    if len(parts) < len(segmentation):
+        log.record(MALFORMED, ACTION_DROPPED,
+                   detail=f"{ref}: {len(segmentation) - len(parts)} polygon(s) not a list of >= 3 x y points", **where)
+    outside = max((outside_by(part, width, height) for part in parts), default=0.0)
+    parts = [clipped for part in parts if (clipped := clip_polygon(part, width, height))]
+    if not parts:
+        return fallback("no polygon with an area inside the image")
+    if outside > CLIP_TOLERANCE_PX:
+        log.record(MASK_CLIPPED, ACTION_CLIPPED, detail=f"{ref}: polygon reached {outside:g} px past the "
+                   f"{width}x{height} image: clipped", **where)
+    x0, y0, x1, y1 = bounds(parts)
+    gap = max(abs(x0 - box.x), abs(y0 - box.y), abs(x1 - box.x - box.w), abs(y1 - box.y - box.h))
+    if gap > 1.0:
+        log.record(MASK_BOX_MISMATCH, ACTION_KEPT, detail=f"{ref}: polygon spans [{x0:g},{y0:g},{x1:g},{y1:g}], "
+                   f"bbox [{box.x:g},{box.y:g},{box.x + box.w:g},{box.y + box.h:g}]", **where)
+    return Mask(tuple(parts))
