@@ -149,8 +149,9 @@ def check_task_data(grid: "Grid", statuses: dict[str, DatasetStatus]) -> None:
     """Before anything trains: every ready dataset has what the grid's task needs.
 
     A segmentation grid needs masks in the val split's ground truth (the one the
-    evaluation will score); a classification grid needs a dataset folder of
-    ``train/<class>/`` and ``val/<class>/``.
+    evaluation will score) and polygon labels in train and val (what training reads,
+    :func:`scsa_yolo.data.tasks.check_data_for_task`, the check ``scsa-yolo train`` makes
+    too); a classification grid needs a dataset folder of ``train/<class>/`` and ``val/<class>/``.
 
     Raises:
         GridError: naming the dataset, the split and how to prepare it.
@@ -158,26 +159,22 @@ def check_task_data(grid: "Grid", statuses: dict[str, DatasetStatus]) -> None:
     import tempfile
 
     from scsa_yolo.bench.grid import GridError
+    from scsa_yolo.data.tasks import DatasetTaskError, check_data_for_task
+    from scsa_yolo.eval.ground_truth import MissingMasks, check_masks, ground_truth_for
 
     tasks = set(grid.tasks)
     for name, status in statuses.items():
         if not status.ready or name not in grid.datasets:
             continue
         if "segment" in tasks:
-            from scsa_yolo.eval.ground_truth import MissingMasks, check_masks, ground_truth_for
-
-            with tempfile.TemporaryDirectory(prefix="scsa-yolo-masks-") as tmp:
-                try:
-                    check_masks(ground_truth_for(status.data_yaml, "val", tmp, masks=True), "val", status.data_yaml)
-                except (MissingMasks, ValueError, FileNotFoundError) as error:
-                    raise GridError(f"dataset {name} cannot train a segmentation model: {error}") from None
-        if "classify" in tasks:
-            from scsa_yolo.eval.classify import classification_folder, split_images
-
             try:
-                folder = classification_folder(status.data_yaml)
-                for split in ("train", "val"):
-                    if not split_images(folder, split):
-                        raise FileNotFoundError(f"split '{split}' of {folder} holds no images in <class>/ folders")
-            except FileNotFoundError as error:
+                with tempfile.TemporaryDirectory(prefix="scsa-yolo-masks-") as tmp:  # what evaluation scores
+                    check_masks(ground_truth_for(status.data_yaml, "val", tmp, masks=True), "val", status.data_yaml)
+                check_data_for_task(status.data_yaml, "segment")  # what training reads
+            except (MissingMasks, DatasetTaskError, ValueError, FileNotFoundError) as error:
+                raise GridError(f"dataset {name} cannot train a segmentation model: {error}") from None
+        if "classify" in tasks:
+            try:
+                check_data_for_task(status.data_yaml, "classify")
+            except DatasetTaskError as error:
                 raise GridError(f"dataset {name} cannot train a classification model: {error}") from None
