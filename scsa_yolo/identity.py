@@ -494,11 +494,12 @@ class DatasetRef:
 
     @property
     def key(self) -> str:
-        """Folder-safe name, used for run folders and report rows: the prepared name, or
-        the YAML's stem (its folder's name for ``.../NAME/data.yaml``)."""
-        if not self.is_yaml:
-            return self.text
+        """Folder-safe name, used for run folders and report rows: the prepared name, the
+        YAML's stem (its folder's name for ``.../NAME/data.yaml``), or a dataset folder's
+        name (a classification set given as ``datasets/synthetic-cls``)."""
         path = Path(self.text)
+        if not self.is_yaml:
+            return path.name if len(path.parts) > 1 else self.text
         return path.parent.name if path.stem == "data" else path.stem
 
     def __str__(self) -> str:

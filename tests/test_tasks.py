@@ -61,3 +61,11 @@ def test_the_stock_loader_takes_a_task_name_with_no_committed_file(tmp_path, mon
     model = load_yolo("yolov8s-pose-eca-block.yaml", verbose=False)
     assert model.task == "pose" and model.model.yaml["scale"] == "s"
     assert (tmp_path / "cache" / "models" / "yolov8s-pose-eca-block.yaml").is_file()
+
+
+def test_a_dataset_folder_is_keyed_by_its_name():
+    from scsa_yolo.identity import DatasetRef
+
+    assert DatasetRef("datasets/synthetic-cls").key == "synthetic-cls"  # no slash in a run folder's name
+    assert DatasetRef("synthetic-cls").key == "synthetic-cls"
+    assert DatasetRef("/d/visdrone/data.yaml").key == "visdrone" and DatasetRef("x/coco8.yaml").key == "coco8"
