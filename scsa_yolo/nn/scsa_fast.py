@@ -36,10 +36,15 @@ export/tracing) runs the reference. For tests on machines without a GPU,
 kernels in Triton's CPU interpreter on CPU tensors. The parameters are the module's own,
 so checkpoints move freely between the two paths.
 
-Each layer shape gets its own compiled kernels (shapes and strides are compile-time
-constants); the first call per shape compiles them (seconds), later calls launch the
-compiled kernels directly. A layer's structure is read once and cached: change its
-configuration attributes after the first call and the cache is stale.
+Kernels are compiled per layer configuration, not per map size: H, W and the strides are
+run-time arguments, and the tiles depend on the sizes only through a few buckets (powers
+of two of the padded sides and the like, see :class:`_Plan`). The first call of a new
+bucket compiles its kernels (about a second each; Triton keeps them in its cache folder,
+``TRITON_CACHE_DIR``, so later processes load them), a new size within a bucket only
+plans its launches (microseconds), and later calls launch the compiled kernels directly.
+:func:`kernel_stats` counts the variants a process has compiled or loaded. A layer's
+structure is read once and cached: change its configuration attributes after the first
+call and the cache is stale.
 
 torch.compile: the same kernels are registered as the operators
 ``torch.ops.scsa_yolo.fused_forward`` and ``fused_backward`` (fake implementations and an
@@ -517,9 +522,9 @@ def _fwd_workspace(b, c: int, h, w, window: int) -> dict:
     constant: the parameters fix it). So the sizes are plain arithmetic in B, H and W: the
     key-block partials (qm, ql, qa) get room for the most key blocks any tiling uses
     (C / 16), not the plan's count, which depends on the token count's power of two.
-    That keeps a compiled graph valid for every map size (the kernels are compiled per
-    shape at run time, inside the operator), at 3 C^2 / 16 floats per sample: 49 KB at
-    C = 256, 0.8 MB at C = 1024."""
+    That keeps a compiled graph valid for every map size (the kernels take the sizes at
+    run time, inside the operator), at 3 C^2 / 16 floats per sample: 49 KB at C = 256,
+    0.8 MB at C = 1024."""
     hp, n = h // min(window, h), (h // min(window, h)) * (w // min(window, w))
     nkb = _max_key_blocks(c)
     bc = b * c
@@ -1014,7 +1019,7 @@ def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_toke
 
 @_op_forward.register_fake
 def _op_forward_fake(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens):
-    # B, H and W may be symbolic (the kernels are compiled per shape inside the operator);
+    # B, H and W may be symbolic (the kernels take them at run time, inside the operator);
     # C is fixed by the parameters.
     b, c, h, w = x.shape[0], int(x.shape[1]), x.shape[2], x.shape[3]
     numel = _layout(_fwd_workspace(b, c, h, w, window))[1]
