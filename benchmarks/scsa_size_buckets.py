@@ -75,7 +75,7 @@ def mode_sizes(args) -> dict:
     device = torch.device("cuda")
     train_layers = [sl.make_layer(c, seed=i).to(device) for i, (c, _) in enumerate(LAYERS)]
     val_layers = [sl.make_layer(c, seed=i).to(device).half().eval() for i, (c, _) in enumerate(LAYERS)]
-    steps = [("train", 640, 640, 16)] + [("val", h, w, 32) for h, w in VAL_SHAPES]
+    steps = [("train", 640, 640, 16)] + [("val", h, w, 32) for h, w in VAL_SHAPES[:args.val_shapes]]
     rows = []
     for kind, h, w, batch in steps:
         torch.cuda.synchronize()
@@ -105,7 +105,7 @@ def mode_parity(args) -> dict:
     shapes = [(32, *s) for s in SIX] + [(32, 64, 84, 64), (32, 128, 42, 32), (32, 256, 21, 16), (32, 256, 21, 7),
                                         (16, 64, 60, 84), (8, 256, 13, 22)]
     rows, failures = [], []
-    for shape in shapes:
+    for shape in shard(args, shapes):
         for name in ("fp32", "fp16"):
             e = sl.check_numbers(shape, sl.DTYPES[name], device)
             worst = max(e["fast"]["out"], e["fast"]["dx"], e["fast"]["params_max"])
@@ -118,7 +118,7 @@ def mode_parity(args) -> dict:
                 failures.append(f"{shape} {name}: {worst:.2e} > {limit:.1e} or not repeatable")
             log(f"{shape} {name}: fused {worst:.1e} reference {ref:.1e} {'ok' if ok else 'FAIL'}")
     # channels-last input: fused vs the float32 reference on the same values
-    for shape in ((32, 64, 80, 80), (32, 256, 21, 16)):
+    for shape in shard(args, [(32, 64, 80, 80), (32, 256, 21, 16)]):
         layer = sl.make_layer(shape[1], seed=5).to(device)
         x = torch.randn(shape, device=device).half().to(memory_format=torch.channels_last)
         dout = torch.randn(shape, device=device).half()
@@ -137,7 +137,7 @@ def mode_parity(args) -> dict:
 def mode_time(args) -> dict:
     device = torch.device("cuda")
     graphs = {}
-    for c, h, w in SIX:
+    for c, h, w in shard(args, SIX):
         shape = (32, c, h, w)
         x = torch.randn(shape, device=device, dtype=torch.float16)
         dout = torch.randn(shape, device=device, dtype=torch.float16)
@@ -155,7 +155,12 @@ def mode_time(args) -> dict:
                 out = train(xg)
             torch.autograd.grad(out, [xg, *params], dout)
 
+        if args.warm_only:
+            fwd(), fwd_bwd()
+            continue
         graphs[f"{c}x{h}x{w}"] = (sl.capture_graph(fwd), sl.capture_graph(fwd_bwd))
+    if args.warm_only:
+        return {}
     times = {k: {"fwd": [], "fwdbwd": []} for k in graphs}
     for r in range(args.rounds):
         for k, (g_fwd, g_fb) in graphs.items():
@@ -165,6 +170,27 @@ def mode_time(args) -> dict:
     summary = {k: {m: {"median": sorted(v)[len(v) // 2], "min": min(v), "all": v} for m, v in d.items()}
                for k, d in times.items()}
     return {"times_us": summary, "rounds": args.rounds}
+
+
+def shard(args, items: list) -> list:
+    """This process's share of ``items`` (all of them unless --shard K/N)."""
+    if args.shard is None:
+        return list(items)
+    k, n = (int(v) for v in args.shard.split("/"))
+    return [item for i, item in enumerate(items) if i % n == k]
+
+
+def precompile(args) -> None:
+    """Run the mode's shapes in --jobs parallel processes first, so their kernels are
+    compiled into the shared Triton cache at once (compiling is CPU work, one process
+    compiles one kernel at a time); the measuring process then loads them."""
+    import subprocess
+
+    start = time.time()
+    procs = [subprocess.Popen([sys.executable, __file__, args.mode, "--out", str(args.out), "--warm-only",
+                               "--shard", f"{k}/{args.jobs}"]) for k in range(args.jobs)]
+    codes = [p.wait() for p in procs]
+    log(f"precompiled in {args.jobs} processes: {time.time() - start:.1f} s, exit codes {codes}")
 
 
 def markdown(mode: str, res: dict, meta: dict) -> str:
@@ -193,6 +219,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--tag", default="")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--val-shapes", type=int, default=len(VAL_SHAPES), help="sizes: the first N validation shapes")
+    ap.add_argument("--jobs", type=int, default=6, help="parity/time: processes that compile the kernels first")
+    ap.add_argument("--shard", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not torch.cuda.is_available():
         log("no CUDA device: nothing to measure")
@@ -205,6 +235,11 @@ def main() -> int:
             "scsa_yolo": str(Path(scsa_yolo.__file__).parent), "tag": args.tag or "-",
             "triton_cache_dir": os.environ.get("TRITON_CACHE_DIR"), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     log(f"{meta['device']} torch {meta['torch']} triton {meta['triton']} scsa_yolo from {meta['scsa_yolo']}")
+    if args.warm_only:
+        {"parity": mode_parity, "time": mode_time}[args.mode](args)
+        return 0
+    if args.mode != "sizes" and args.jobs > 1:
+        precompile(args)
     res = {"sizes": mode_sizes, "parity": mode_parity, "time": mode_time}[args.mode](args)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"scsa_size_buckets_{args.mode}" + (f"_{args.tag}" if args.tag else "")
