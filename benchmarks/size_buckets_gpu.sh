@@ -20,9 +20,9 @@ B=benchmarks/scsa_size_buckets.py
 nvidia-smi -L | tee "$OUT/gpus.txt"
 TC=$(mktemp -d)
 run sizes_new env TRITON_CACHE_DIR="$TC/sizes_new" PYTHONPATH=. timeout 240 python3 $B sizes --out "$OUT" --tag new
-run sizes_old env TRITON_CACHE_DIR="$TC/sizes_old" PYTHONPATH="$OLD" timeout 240 python3 $B sizes --out "$OUT" --tag old --val-shapes 3
+run sizes_old env TRITON_CACHE_DIR="$TC/sizes_old" PYTHONPATH="$OLD" timeout 240 python3 $B sizes --out "$OUT" --tag old --val-shapes ${OLD_VAL_SHAPES:-3}
 run parity env TRITON_CACHE_DIR="$TC/sizes_new" PYTHONPATH=. timeout 200 python3 $B parity --out "$OUT"
-for r in 1 2; do
+for r in ${ALTERNATIONS:-1 2}; do
     run "time_new_$r" env TRITON_CACHE_DIR="$TC/time_new" PYTHONPATH=. timeout 200 python3 $B time --out "$OUT" --tag "new_$r" --rounds "$ROUNDS"
     run "time_old_$r" env TRITON_CACHE_DIR="$TC/time_old" PYTHONPATH="$OLD" timeout 200 python3 $B time --out "$OUT" --tag "old_$r" --rounds "$ROUNDS"
 done
