@@ -18,8 +18,8 @@ Three modes (run on a CUDA machine; imports only torch, triton and scsa_yolo.nn)
     rectangular ones, fp32 and fp16 (forward, dx and every parameter gradient), and with
     channels-last inputs.
 ``time``
-    CUDA-graph-replayed forward (fp16, no grad) and forward + backward (fp16 autocast) at
-    the six YOLO shapes, after a read flush of L2, in ``--rounds`` interleaved rounds;
+    CUDA-graph-replayed forward (fp16, no grad; after a read flush of L2) and forward +
+    backward (fp16 autocast; do_bench) at the six YOLO shapes, in ``--rounds`` rounds;
     median and minimum per shape. Alternate processes of two trees to compare them.
 
 Writes ``DIR/scsa_size_buckets_MODE[_TAG].json`` and prints a Markdown table.
@@ -136,7 +136,7 @@ def mode_parity(args) -> dict:
 
 def mode_time(args) -> dict:
     device = torch.device("cuda")
-    graphs = {}
+    calls = {}
     for c, h, w in shard(args, SIX):
         shape = (32, c, h, w)
         x = torch.randn(shape, device=device, dtype=torch.float16)
@@ -155,17 +155,24 @@ def mode_time(args) -> dict:
                 out = train(xg)
             torch.autograd.grad(out, [xg, *params], dout)
 
-        if args.warm_only:
-            fwd(), fwd_bwd()
-            continue
-        graphs[f"{c}x{h}x{w}"] = (sl.capture_graph(fwd), sl.capture_graph(fwd_bwd))
+        fwd(), fwd_bwd()
+        calls[f"{c}x{h}x{w}"] = (fwd, fwd_bwd)
+    torch.cuda.synchronize()
     if args.warm_only:
         return {}
-    times = {k: {"fwd": [], "fwdbwd": []} for k in graphs}
+    times = {k: {"fwd": [], "fwdbwd": []} for k in calls}
     for r in range(args.rounds):
-        for k, (g_fwd, g_fb) in graphs.items():
-            times[k]["fwd"].append(sl.bench_clean_l2(g_fwd.replay, reps=50))
-            times[k]["fwdbwd"].append(sl.bench_clean_l2(g_fb.replay, reps=50))
+        for k, (fwd, fwd_bwd) in calls.items():
+            # one graph at a time, captured, timed and dropped, as scsa_layer.graph_us: the
+            # forward after a read flush of L2, the forward + backward with do_bench (its
+            # write flush), as session 8 timed it (read flushes around replays of captured
+            # backward graphs hit an illegal address on an H100 in both trees, once)
+            graph = sl.capture_graph(fwd)
+            times[k]["fwd"].append(sl.bench_clean_l2(graph.replay, reps=50))
+            del graph
+            graph = sl.capture_graph(fwd_bwd)
+            times[k]["fwdbwd"].append(sl.bench(graph.replay, 10, 40))
+            del graph
         log(f"round {r + 1}: " + ", ".join(f"{k} {v['fwd'][-1]:.0f}/{v['fwdbwd'][-1]:.0f}" for k, v in times.items()))
     summary = {k: {m: {"median": sorted(v)[len(v) // 2], "min": min(v), "all": v} for m, v in d.items()}
                for k, d in times.items()}
@@ -206,7 +213,8 @@ def markdown(mode: str, res: dict, meta: dict) -> str:
                   f"| {r['ok']} |" for r in res["rows"]]
         lines += ["", f"failures: {res['failures'] or 'none'}"]
     else:
-        lines += [f"CUDA-graph replay after a read flush of L2, batch 32, fp16; {res['rounds']} rounds, us.", "",
+        lines += [f"CUDA-graph replay, batch 32, fp16 (forward after a read flush of L2, forward + backward "
+                  f"with do_bench); {res['rounds']} rounds, us.", "",
                   "| C,H,W | fwd median | fwd min | fwd+bwd median | fwd+bwd min |", "|---|---|---|---|---|"]
         lines += [f"| {k} | {v['fwd']['median']:.1f} | {v['fwd']['min']:.1f} | {v['fwdbwd']['median']:.1f} | "
                   f"{v['fwdbwd']['min']:.1f} |" for k, v in res["times_us"].items()]
