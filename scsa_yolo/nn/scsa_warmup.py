@@ -18,8 +18,8 @@ model, on random inputs, through
   (:func:`letterbox_shapes`), float32 as Ultralytics predicts by default.
 
 Nothing of the model is changed (it runs on a copy). Work can be split over processes
-(``shard=(k, n)``: every n-th validation shape from the k-th): their compiles fill the
-same cache folder in parallel.
+(``shard=(k, n)``: shard 0 the training step, the others the inference shapes): their
+compiles fill the same cache folder in parallel.
 """
 
 from __future__ import annotations
@@ -106,6 +106,14 @@ def _leaves(out) -> list[torch.Tensor]:
     return []
 
 
+def _share(shapes: list, k: int, n: int) -> list:
+    """Shard k's share of the inference shapes: with several shards, shard 0 has the
+    training step (the longest compile) and the others split the rest."""
+    if n == 1:
+        return shapes
+    return [s for i, s in enumerate(shapes) if i % (n - 1) == k - 1] if k > 0 else []
+
+
 def _input_channels(net: nn.Module) -> int:
     yaml = getattr(net, "yaml", None)
     return int(yaml.get("channels", yaml.get("ch", 3))) if isinstance(yaml, dict) else 3
@@ -117,8 +125,8 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
     """Run ``net`` (an Ultralytics detection model, or any module taking (B, C, H, W)
     images) through its training, validation and (``predict``) inference shapes, so the
     fused SCSA kernels of those shapes are compiled into Triton's cache. See the module
-    docstring for the shapes; ``shard=(k, n)`` takes the training step when k == 0 and
-    every n-th of the other shapes from the k-th. ``log`` gets one line per step."""
+    docstring for the shapes; ``shard=(k, n)``: with n > 1, shard 0 runs the training
+    step and shards 1..n-1 split the inference shapes. ``log`` gets one line per step."""
     from . import scsa_fast
     from .scsa import SCSA
 
@@ -148,22 +156,22 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         if log is not None:
             log(f"{label}: {len(shapes)} shape(s) at batch {count}, {seconds:.1f} s")
 
-    train_net = copy.deepcopy(net).to(device).float().train()
-    for p in train_net.parameters():
-        p.requires_grad_(True)
     report.fused_layers = sum(scsa_fast._module_reason(m) is None for m in layers)
-
-    def train_step(h: int, w: int) -> None:
-        x = torch.rand(batch, channels, h, w, device=device)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=half):
-            out = train_net(x)
-        sum(t.float().sum() for t in _leaves(out)).backward()
-        train_net.zero_grad(set_to_none=True)
-
     if k == 0:
+        train_net = copy.deepcopy(net).to(device).float().train()
+        for p in train_net.parameters():
+            p.requires_grad_(True)
+
+        def train_step(h: int, w: int) -> None:
+            x = torch.rand(batch, channels, h, w, device=device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=half):
+                out = train_net(x)
+            sum(t.float().sum() for t in _leaves(out)).backward()
+            train_net.zero_grad(set_to_none=True)
+
         step("training step (forward + backward" + (", fp16 autocast)" if half else ")"), train_step,
              [(imgsz, imgsz)], batch)
-    del train_net
+        del train_net
 
     eval_net = copy.deepcopy(net).to(device).eval()
     eval_net = eval_net.half() if half else eval_net.float()
@@ -175,13 +183,13 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         return run
 
     val_shapes = ([(imgsz, imgsz)] + rect_val_shapes(imgsz, stride)) if rect else [(imgsz, imgsz)]
-    mine = [s for i, s in enumerate(dict.fromkeys(val_shapes)) if i % n == k]
+    mine = _share(list(dict.fromkeys(val_shapes)), k, n)
     step("validation" + (" (rectangular batches, fp16)" if half else " (rectangular batches)" if rect else ""),
          infer(2 * batch, torch.float16 if half else torch.float32, eval_net), mine, 2 * batch)
     del eval_net
     if predict:
         pred_net = copy.deepcopy(net).to(device).float().eval()
-        mine = [s for i, s in enumerate(letterbox_shapes(imgsz, stride)) if i % n == k]
+        mine = _share(letterbox_shapes(imgsz, stride), k, n)
         step("prediction (letterboxed single images, fp32)", infer(1, torch.float32, pred_net), mine, 1)
     stats = scsa_fast.kernel_stats()
     report.variants = stats["variants"] - stats0["variants"]
