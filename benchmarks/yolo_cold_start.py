@@ -161,7 +161,7 @@ def main() -> int:
     ap.add_argument("--scsa-model", default="yolov8n-scsa.yaml")
     ap.add_argument("--old-site", default=None, help="PYTHONPATH entry of another scsa-yolo: its SCSA run, cold")
     ap.add_argument("--warmup-jobs", type=int, default=0, help="also: `scsa-yolo warmup --jobs N`, then the run")
-    ap.add_argument("--timeout", type=float, default=400)
+    ap.add_argument("--timeout", type=float, default=200, help="seconds per run")
     args = ap.parse_args()
     if args.child:
         return child(args)
