@@ -1004,8 +1004,17 @@ def _param_shapes(cfg: _Config) -> list[tuple[int, ...]]:
             + [(c, 1, 1, 1)] * 3)
 
 
+# Both operators take any strides (the kernels are stride-aware) and return out / dx in
+# x's memory format (empty_like, in the real and the fake implementation alike). Tagged
+# flexible_layout, Inductor passes them the layout it chose for the neighbouring
+# convolutions (channels-last on a GPU) whatever its default constraint for custom
+# operators is; under a stride-fixing default it would restore the traced (contiguous)
+# strides before the operator and convert its output back: a pass over the map each way.
+_OP_TAGS = (torch.Tag.flexible_layout,) if hasattr(torch.Tag, "flexible_layout") else ()
+
+
 @torch.library.custom_op(
-    "scsa_yolo::fused_forward", mutates_args=(),
+    "scsa_yolo::fused_forward", mutates_args=(), tags=_OP_TAGS,
     schema="(Tensor x, Tensor[] params, int[] kernel_sizes, int window, float eps_h, float eps_w, float eps_p, "
            "bool scale_tokens) -> (Tensor, Tensor)")
 def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens):
@@ -1027,7 +1036,7 @@ def _op_forward_fake(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale
 
 
 @torch.library.custom_op(
-    "scsa_yolo::fused_backward", mutates_args=(),
+    "scsa_yolo::fused_backward", mutates_args=(), tags=_OP_TAGS,
     schema="(Tensor x, Tensor dout, Tensor ws, Tensor[] params, int[] kernel_sizes, int window, float eps_h, "
            "float eps_w, float eps_p, bool scale_tokens, bool need_dx) -> (Tensor, Tensor)")
 def _op_backward(x, dout, ws, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, need_dx):
