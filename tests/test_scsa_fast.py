@@ -38,6 +38,8 @@ CASES = [
     ("channels_last", (2, 16, 9, 11), {}, "float32", True),
     ("fp16", (2, 16, 9, 11), {}, "float16", False),
     ("bf16", (2, 16, 9, 11), {}, "bfloat16", False),
+    ("channels_last_fp16", (2, 16, 12, 20), {}, "float16", True),  # unit-stride channels, AL 4
+    ("channels_last_bf16", (2, 24, 10, 10), {"kernel_sizes": (3, 7), "window": 3}, "bfloat16", True),
 ]
 
 
@@ -287,6 +289,15 @@ def test_channels_last_input_gives_channels_last_output(interp):
     case = interp["cases"]["channels_last"]
     assert case["out_channels_last"]
     assert case["out"] < 1e-5 and case["dx"] < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "limit"), [("channels_last_fp16", 2e-3), ("channels_last_bf16", 2e-2)])
+def test_channels_last_half_precision_is_no_worse_than_the_reference(interp, name, limit):
+    case = interp["cases"][name]
+    assert case["out_channels_last"] and case["out_dtype_ok"], case
+    for key in ("out", "dx", "params"):
+        assert case[key] < limit and case[key] <= 1.5 * case["ref_" + key] + 1e-4, (key, case)
 
 
 @pytest.mark.slow
