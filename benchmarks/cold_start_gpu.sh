@@ -24,8 +24,8 @@ run install_new $PIP --no-build-isolation --target /tmp/site .
 run install_old $PIP --no-build-isolation --target /tmp/site_old "$OLD_SRC"
 B=benchmarks/scsa_size_buckets.py
 TC=$(mktemp -d)
-run time_new env TRITON_CACHE_DIR="$TC/new" PYTHONPATH=/tmp/site timeout 100 python3 $B time --out "$OUT" --tag new --rounds 3
-run time_old env TRITON_CACHE_DIR="$TC/old" PYTHONPATH=/tmp/site_old timeout 100 python3 $B time --out "$OUT" --tag old --rounds 3
+run time_new env TRITON_CACHE_DIR="$TC/new" PYTHONPATH=/tmp/site timeout 100 python3 $B time --out "$OUT" --tag new --rounds ${ROUNDS:-3}
+run time_old env TRITON_CACHE_DIR="$TC/old" PYTHONPATH=/tmp/site_old timeout 100 python3 $B time --out "$OUT" --tag old --rounds ${ROUNDS:-3}
 run cold_start env PYTHONPATH=/tmp/site:/tmp/deps timeout ${COLD_TIMEOUT:-330} python3 benchmarks/yolo_cold_start.py \
-    --work /tmp/cold --out "$OUT/cold" --old-site /tmp/site_old --warmup-jobs 8 --warm-repeats ${WARM_REPEATS:-1}
+    --work /tmp/cold --out "$OUT/cold" ${COLD_ARGS:---old-site /tmp/site_old} --warmup-jobs 8 --warm-repeats ${WARM_REPEATS:-1}
 (cd "$OUT" && tar czf cold_start.tgz --exclude=cold_start.tgz ./*)
