@@ -105,7 +105,8 @@ def probes(shape: tuple[int, int, int, int], dtype: torch.dtype) -> dict[str, tu
     xh = ws.narrow(0, seg_h.off, seg_h.numel)
     xw = ws.narrow(0, seg_w.off, seg_w.numel)
     kern = scsa_fast._kernels().fwd.fwd_reduce_kernel
-    out["r_current"] = (lambda: kern[grid](x, xh, xw, **consts, num_warps=warps),
+    sizes = getattr(plan, "split_sizes", [[]])[0]  # run-time sizes (issue 28); none before
+    out["r_current"] = (lambda: kern[grid](x, xh, xw, *sizes, **consts, num_warps=warps),
                         lambda: max(_rel(xh.view(b, c, h), ref_h), _rel(xw.view(b, c, w), ref_w)))
 
     for bh_rows, cb in ((16, 4), (16, 8), (8, 8), (32, 2)):

@@ -279,6 +279,41 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
         finally:
             scsa_fast._import_triton = real
 
+    def channels_last_case():
+        """Inductor (CPU, its layout optimisation runs convolutions channels-last) compiles
+        conv -> SiLU -> SCSA -> conv: both operators are tagged flexible_layout and receive the
+        channels-last maps as they are (no layout copy around them); results match eager."""
+        from torch import nn
+
+        torch._dynamo.reset()
+        seen = []
+        real_fwd, real_bwd = scsa_fast._forward, scsa_fast._backward
+
+        def spy_fwd(cfg, x, prm, p=None, clean=False):
+            seen.append(("fwd", x.is_contiguous(memory_format=torch.channels_last)))
+            return real_fwd(cfg, x, prm, p, clean)
+
+        def spy_bwd(cfg, x, dout, prm, p, fws, need_dx):
+            seen.append(("bwd", x.is_contiguous(memory_format=torch.channels_last)
+                         and dout.is_contiguous(memory_format=torch.channels_last)))
+            return real_bwd(cfg, x, dout, prm, p, fws, need_dx)
+
+        torch.manual_seed(13)
+        model = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.SiLU(), layer_for(16, seed=13), nn.Conv2d(16, 8, 1))
+        x = torch.randn(2, 8, 9, 11, requires_grad=True)
+        e_out = model(x)
+        e_grad = torch.autograd.grad(e_out.sum(), x)[0]
+        scsa_fast._forward, scsa_fast._backward = spy_fwd, spy_bwd
+        try:
+            c_out = torch.compile(model)(x)
+            c_grad = torch.autograd.grad(c_out.sum(), x)[0]
+        finally:
+            scsa_fast._forward, scsa_fast._backward = real_fwd, real_bwd
+        tags = [torch.Tag.flexible_layout in op.default.tags
+                for op in (torch.ops.scsa_yolo.fused_forward, torch.ops.scsa_yolo.fused_backward)]
+        return {"seen": seen, "tags": tags, "out": rel(c_out, e_out), "dx": rel(c_grad, e_grad)}
+
+    record("compile_channels_last", channels_last_case)
     record("compile_yolo", yolo_case)
     record("compile_probe", probe_case)
     record("compile_inductor", inductor_case)
@@ -396,6 +431,15 @@ def test_triton_probe_runs_outside_the_trace(ops):
     case = ops["compile_probe"]
     assert case["graph_breaks"] == 0 and case["match"], case
     assert case["fw"].count(FWD) == 1 and case["bw"].count(BWD) == 1
+
+
+def test_inductor_passes_channels_last_maps_to_the_operators(ops):
+    """Item 3 of issue 28: no layout copy before or after SCSA inside a compiled model whose
+    convolutions run channels-last; the kernels read and write those maps in place."""
+    case = ops["compile_channels_last"]
+    assert case["tags"] == [True, True]
+    assert case["seen"] == [["fwd", True], ["bwd", True]], case
+    assert case["out"] < 1e-5 and case["dx"] < 1e-5, case
 
 
 @pytest.mark.parametrize("name", ["compile_opted_out", "compile_ablation"])

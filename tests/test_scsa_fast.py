@@ -38,6 +38,8 @@ CASES = [
     ("channels_last", (2, 16, 9, 11), {}, "float32", True),
     ("fp16", (2, 16, 9, 11), {}, "float16", False),
     ("bf16", (2, 16, 9, 11), {}, "bfloat16", False),
+    ("channels_last_fp16", (2, 16, 12, 20), {}, "float16", True),  # unit-stride channels, AL 4
+    ("channels_last_bf16", (2, 24, 10, 10), {"kernel_sizes": (3, 7), "window": 3}, "bfloat16", True),
 ]
 
 
@@ -183,6 +185,28 @@ def _tiling_case() -> dict:
     return out
 
 
+#: One layer configuration at map sizes that share every kernel variant with the first
+#: (same size buckets), then one that needs new variants (other powers of two).
+REUSE_SHAPES = [(2, 16, 9, 11), (2, 16, 11, 12), (2, 16, 13, 12), (2, 16, 20, 24)]
+
+
+def _reuse_case() -> dict:
+    """Kernel variants (Triton compiles on a GPU) launched before and after each new map
+    size, forward and backward, and each size's errors against float64."""
+    layer = _layer(16, {}, "fast", seed=7)
+    truth = _layer(16, {}, "reference", seed=7).double()
+    variants, plans, errors = [scsa_fast.kernel_stats()["variants"]], [], []
+    for shape in REUSE_SHAPES:
+        torch.manual_seed(shape[2] * 100 + shape[3])
+        x, dout = torch.randn(shape), torch.randn(shape)
+        out, dx, grads = _run(layer, x, dout)
+        t_out, t_dx, t_grads = _run(truth, x.double(), dout.double())
+        errors.append(max(_rel(out, t_out), _rel(dx, t_dx), max(_rel(g, t) for g, t in zip(grads, t_grads))))
+        variants.append(scsa_fast.kernel_stats()["variants"])
+        plans.append(scsa_fast.kernel_stats()["plans"])
+    return {"variants": variants, "plans": plans, "errors": errors}
+
+
 def _worker() -> None:
     results = {"cases": {}, "errors": {}}
     for name, shape, kwargs, dtype_name, channels_last in CASES:
@@ -191,7 +215,7 @@ def _worker() -> None:
         except Exception as exc:  # reported per case, so one failure does not hide the others
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
     for name, fn in (("params_only", _params_only_case), ("checkpoint", _checkpoint_case),
-                     ("tilings", _tiling_case)):
+                     ("tilings", _tiling_case), ("reuse", _reuse_case)):
         try:
             results[name] = fn()
         except Exception as exc:
@@ -268,6 +292,15 @@ def test_channels_last_input_gives_channels_last_output(interp):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("name", "limit"), [("channels_last_fp16", 2e-3), ("channels_last_bf16", 2e-2)])
+def test_channels_last_half_precision_is_no_worse_than_the_reference(interp, name, limit):
+    case = interp["cases"][name]
+    assert case["out_channels_last"] and case["out_dtype_ok"], case
+    for key in ("out", "dx", "params"):
+        assert case[key] < limit and case[key] <= 1.5 * case["ref_" + key] + 1e-4, (key, case)
+
+
+@pytest.mark.slow
 def test_repeated_calls_are_bit_identical_and_no_grad_matches(interp):
     for name, case in interp["cases"].items():
         assert case["repeat_identical"], name
@@ -286,6 +319,20 @@ def test_checkpoints_move_between_paths(interp):
     assert ck["fast_to_reference"] < 1e-6
     assert ck["reference_to_fast"] < 1e-6
     assert ck["same_step"] < 1e-5
+
+
+@pytest.mark.slow
+def test_a_new_map_size_in_the_same_buckets_compiles_nothing(interp):
+    """Sizes and strides are run-time kernel arguments: the second and third map sizes
+    launch only kernel variants the first one launched (on a GPU: no Triton compile), yet
+    each gets its own plan and correct results; sizes in other buckets add variants."""
+    case = interp["reuse"]
+    first, second, third, other = case["variants"][1:]
+    assert first > case["variants"][0] or first >= 10  # forward and backward kernels ran
+    assert second == first and third == first, case
+    assert other > first, case
+    assert len(set(case["plans"])) == len(REUSE_SHAPES), case  # one plan per new size
+    assert max(case["errors"]) < 1e-4, case
 
 
 # ----------------------------------------------------------------------------- selection

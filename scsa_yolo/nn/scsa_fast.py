@@ -36,10 +36,15 @@ export/tracing) runs the reference. For tests on machines without a GPU,
 kernels in Triton's CPU interpreter on CPU tensors. The parameters are the module's own,
 so checkpoints move freely between the two paths.
 
-Each layer shape gets its own compiled kernels (shapes and strides are compile-time
-constants); the first call per shape compiles them (seconds), later calls launch the
-compiled kernels directly. A layer's structure is read once and cached: change its
-configuration attributes after the first call and the cache is stale.
+Kernels are compiled per layer configuration, not per map size: H, W and the strides are
+run-time arguments, and the tiles depend on the sizes only through a few buckets (powers
+of two of the padded sides and the like, see :class:`_Plan`). The first call of a new
+bucket compiles its kernels (about a second each; Triton keeps them in its cache folder,
+``TRITON_CACHE_DIR``, so later processes load them), a new size within a bucket only
+plans its launches (microseconds), and later calls launch the compiled kernels directly.
+:func:`kernel_stats` counts the variants a process has compiled or loaded. A layer's
+structure is read once and cached: change its configuration attributes after the first
+call and the cache is stale.
 
 torch.compile: the same kernels are registered as the operators
 ``torch.ops.scsa_yolo.fused_forward`` and ``fused_backward`` (fake implementations and an
@@ -52,7 +57,10 @@ time per call than the dispatcher.
 from __future__ import annotations
 
 import importlib
+import itertools
+import math
 import os
+import time
 import sys
 import weakref
 from dataclasses import dataclass
@@ -74,9 +82,10 @@ _MAX_TOKENS = 1024
 _MAX_CHANNELS = 16384
 _MAX_GATE_TILE = 1 << 16  # (C/K rounded up) x (max(H, W) rounded up), kept in registers
 _INT32_LIMIT = 2**31 - 1
-#: Most distinct input kinds (shape, strides, dtypes) compiled per process; later new ones
-#: run the reference instead of compiling (each kind costs seconds of compilation).
-MAX_SHAPES = int(os.environ.get("SCSA_YOLO_FAST_MAX_SHAPES", "64"))
+#: Most input kinds (shape, strides, dtypes) whose launch plans are kept per process; the
+#: oldest plan is dropped for a new one. A plan compiles nothing: kernels are compiled per
+#: layer configuration and size bucket (see _Plan), and Triton keeps those.
+MAX_SHAPES = max(1, int(os.environ.get("SCSA_YOLO_FAST_MAX_SHAPES", "64")))
 #: Under ``torch.compile`` the layer calls the fused kernels as the custom operators
 #: ``torch.ops.scsa_yolo.fused_forward`` / ``fused_backward`` (default); "0" compiles the
 #: reference formulation instead, as before the operators existed. Read at import.
@@ -345,11 +354,7 @@ def unsupported_reason(module: nn.Module, x: torch.Tensor) -> str | None:
         return reason
     params = _params(module)
     reason = _input_reason(cfg, x, params)
-    if reason is not None:
-        return reason
-    if not compiling and len(_plans) >= MAX_SHAPES and _plan_key(cfg, x, params[0].dtype) not in _plans:
-        return f"{MAX_SHAPES} input shapes already compiled (SCSA_YOLO_FAST_MAX_SHAPES)"
-    return None
+    return reason
 
 
 _verdicts: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, bool]]" = weakref.WeakKeyDictionary()
@@ -393,11 +398,13 @@ def _p2_floor(n: int) -> int:
 
 def _runs(width: int) -> tuple[int, int]:
     """Split ``width`` columns into a dense power-of-two run and a tail run (0 if none):
-    80 -> (64, 16), 77 -> (64, 16), 40 -> (32, 8), 13 -> (8, 8). The tail is rounded up
-    to a power of two and masked (or, in the pooling pass, read past the pooled columns,
-    which are inside the row when there are any)."""
+    80 -> (64, 16), 77 -> (64, 16), 66 -> (64, 8), 40 -> (32, 8), 35 -> (32, 4),
+    13 -> (8, 8). The tail is rounded up to a power of two of at least an eighth of the
+    main run, so the widths between two powers of two share at most four tilings
+    (compiled variants), and masked (or, in the pooling pass, read past the pooled
+    columns, which are inside the row when there are any)."""
     main = _p2_floor(width)
-    return main, (_p2(width - main) if width > main else 0)
+    return main, (max(_p2(width - main), main // 8) if width > main else 0)
 
 
 def _row_block(h: int) -> int:
@@ -430,6 +437,32 @@ for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
     _name, _, _value = _item.partition("=")
     if _name.strip() in TUNE:
         TUNE[_name.strip()] = int(_value)
+
+
+def _unit_axis(strides: tuple[int, ...]) -> int:
+    """The axis (W, then C, H, B) whose stride is 1, or -1: the kernels' XU / OU / DU."""
+    for axis in (3, 1, 2, 0):
+        if strides[axis] == 1:
+            return axis
+    return -1
+
+
+def _alignment(cap: int, *values: int) -> int:
+    """The kernels' AL: the largest power of two up to ``cap`` that divides every value
+    (sizes and the strides of non-unit axes), so rows start on AL-element boundaries."""
+    g = 0
+    for v in values:
+        g = math.gcd(g, int(v))
+    return cap if g == 0 else min(cap, g & -g)
+
+
+def _stride_args(strides: tuple[int, ...], unit: int, al: int) -> list[int]:
+    """Strides over AL as the kernels take them (the unit axis's entry is unused: 1)."""
+    return [1 if axis == unit else s // al for axis, s in enumerate(strides)]
+
+
+def _non_unit(strides: tuple[int, ...], unit: int) -> list[int]:
+    return [s for axis, s in enumerate(strides) if axis != unit]
 
 
 def _warps_for(elements: int) -> int:
@@ -489,9 +522,9 @@ def _fwd_workspace(b, c: int, h, w, window: int) -> dict:
     constant: the parameters fix it). So the sizes are plain arithmetic in B, H and W: the
     key-block partials (qm, ql, qa) get room for the most key blocks any tiling uses
     (C / 16), not the plan's count, which depends on the token count's power of two.
-    That keeps a compiled graph valid for every map size (the kernels are compiled per
-    shape at run time, inside the operator), at 3 C^2 / 16 floats per sample: 49 KB at
-    C = 256, 0.8 MB at C = 1024."""
+    That keeps a compiled graph valid for every map size (the kernels take the sizes at
+    run time, inside the operator), at 3 C^2 / 16 floats per sample: 49 KB at C = 256,
+    0.8 MB at C = 1024."""
     hp, n = h // min(window, h), (h // min(window, h)) * (w // min(window, w))
     nkb = _max_key_blocks(c)
     bc = b * c
@@ -502,10 +535,19 @@ def _fwd_workspace(b, c: int, h, w, window: int) -> dict:
 
 
 class _Plan:
-    """Geometry, tiles, grids and workspace layout for one (layer config, input) kind."""
+    """Geometry, tiles, grids and workspace layout for one (layer config, input) kind.
+
+    Everything here is per input shape, but the kernels compiled for it are not: their
+    compile-time constants (``split``'s dicts, ``k_*``) depend on the sizes only through
+    bucketed tiles (powers of two of padded sides, the dense column runs, the row block)
+    and the alignment AL, so most new map sizes reuse compiled kernels. The sizes and
+    strides themselves are run-time arguments (``split_sizes``, ``bwd_for``)."""
+
+    _uids = itertools.count()
 
     def __init__(self, cfg: _Config, x: torch.Tensor, pdtype: torch.dtype) -> None:
         b, c, h, w = x.shape
+        self.uid = next(_Plan._uids)  # launch-cache key (an id() could be reused after eviction)
         self.B, self.C, self.H, self.W = b, c, h, w
         self.WH, self.WW = min(cfg.window, h), min(cfg.window, w)
         self.HP, self.WP = h // self.WH, w // self.WW
@@ -516,11 +558,21 @@ class _Plan:
         self.ks = list(cfg.kernel_sizes) + [1] * (_MAX_GROUPS - self.NG)
         self.pdtype = pdtype
         self.sx = tuple(x.stride())
-        self.so = tuple(torch.empty_like(x, device="meta").stride())
+        self.so = tuple(torch.empty_like(x, device="meta").stride())  # out and dx
         self.prec = "ieee" if _kernel_state.get("interpreted") else "tf32x3"
-        shape = dict(C=c, H=h, W=w)
-        win = dict(WH=self.WH, WW=self.WW, HP=self.HP, WP=self.WP)
-        sxd = dict(SXB=self.sx[0], SXC=self.sx[1], SXH=self.sx[2], SXW=self.sx[3])
+        # Alignment of rows (AL elements: at most 16 bytes of x) and unit-stride axes.
+        self.xu, self.ou = _unit_axis(self.sx), _unit_axis(self.so)
+        self.al_cap = max(1, 16 // x.element_size())
+        self.al = al = _alignment(self.al_cap, h, w, *_non_unit(self.sx, self.xu), *_non_unit(self.so, self.ou))
+        hq, wq = h // al, w // al
+        sxa, soa = _stride_args(self.sx, self.xu, al), _stride_args(self.so, self.ou, al)
+        self.inv_h, self.inv_w = 1.0 / h, 1.0 / w
+        self.inv_n, self.inv_cn = 1.0 / self.N, 1.0 / (c * self.N)
+        # The small kernels' float32 rows of H, W or N floats: their own alignment (16 bytes).
+        self.gal, self.nal = _alignment(4, h, w), _alignment(4, self.N)
+        gq = (h // self.gal, w // self.gal)
+        nq = self.N // self.nal
+        win = dict(WH=self.WH, WW=self.WW)
         # Streaming stages (see _scsa_kernels.forward). A and P: columns as a dense
         # power-of-two run plus a tail run; A's row blocks tile H exactly where they can.
         w0, w1 = _runs(w)
@@ -530,8 +582,8 @@ class _Plan:
         bhr = min(_p2(h), max(1, TUNE["plane_tile"] // bw))
         cbr = min(_p2(c), max(1, TUNE["plane_tile"] // (bhr * bw)))
         self.NR = -(-c // cbr)
-        # A: one (CB, BH, W) tile per program.
-        cb = max(1, min(_p2(c), _p2_floor(TUNE["apply_tile"] // (bh * w))))
+        # A: one (CB, BH, W0 + W1) tile per program.
+        cb = max(1, min(_p2(c), _p2_floor(TUNE["apply_tile"] // (bh * (w0 + w1)))))
         self.NRB = -(-h // bh)
         self.NA = -(-c // cb) * self.NRB
         # P: CBP channels x one window row; the WH rows as dense runs over the pooled columns.
@@ -548,23 +600,31 @@ class _Plan:
         self.NQ = -(-c // tcb)
         self.NKB = -(-c // cbk)
         nkbp = max(2, _p2(self.NKB))
-        # The five launches: (kernel name, grid, constexpr arguments).
+        # The five launches: (kernel name, grid, constexpr arguments) ...
         self.split = [
             ("fwd_reduce_kernel", (b * self.NR,),
-             dict(**shape, **sxd, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, num_warps=TUNE["plane_warps"])),
+             dict(C=c, XU=self.xu, AL=al, CBR=cbr, BHR=bhr, BW=bw, NR=self.NR, ONE=bhr >= _p2(h),
+                  num_warps=TUNE["plane_warps"])),
             ("fwd_gate_kernel", (b * self.NG * 2,),
-             dict(**shape, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes),
+             dict(C=c, Cg=self.Cg, NG=self.NG, CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes), GAL=self.gal,
                   num_warps=_warps_for(cgb * lb))),
             ("fwd_pool_kernel", (b * self.NP,),
-             dict(**shape, **sxd, **win, CBP=cbp, P0=p0, P1=p1, NP=self.NP, REV=TUNE["pool_reverse"],
+             dict(C=c, XU=self.xu, AL=al, **win, CBP=cbp, P0=p0, P1=p1, REV=TUNE["pool_reverse"],
                   num_warps=TUNE["pool_warps"])),
             ("fwd_pcsa_kernel", (b * self.NQ * self.NKB,),
-             dict(C=c, N=self.N, HP=self.HP, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB,
-                  PREC=self.prec, num_warps=qwarps)),
+             dict(C=c, CBQ=tcb, CBK=cbk, NB=nb, CFB=_p2(c), NQ=self.NQ, NKB=self.NKB, PREC=self.prec,
+                  NAL=self.nal, num_warps=qwarps)),
             ("fwd_apply_kernel", (b * self.NA,),
-             dict(**shape, **sxd, SOB=self.so[0], SOC=self.so[1], SOH=self.so[2], SOW=self.so[3],
-                  CB=cb, BH=bh, W0=w0, W1=w1, NRB=self.NRB, NA=self.NA, NKB=self.NKB, NKBP=nkbp,
+             dict(C=c, XU=self.xu, OU=self.ou, AL=al, CB=cb, BH=bh, W0=w0, W1=w1, NKB=self.NKB, NKBP=nkbp,
                   num_warps=TUNE["apply_warps"])),
+        ]
+        # ... and their run-time size arguments (after the tensors and scalars of _split_args).
+        self.split_sizes = [
+            [hq, wq, *sxa, self.inv_h, self.inv_w],
+            [*gq],
+            [hq, wq, *sxa, self.HP, self.WP, self.NP],
+            [nq, self.HP, self.inv_n, self.inv_cn],
+            [hq, wq, *sxa, *soa, self.NRB, self.NA],
         ]
         self.g_gate = (b * self.NG * 2,)  # the backward's gate kernel has the forward's grid
         # Backward tiles (unchanged since v2: rows padded to powers of two).
@@ -572,22 +632,24 @@ class _Plan:
         cbr = min(_p2(c), max(1, TUNE["bred_tile"] // (rb * bw)))
         self.ncb_bred = -(-c // cbr)
         self.g_bred = (b * self.ncb_bred,)
-        self.k_bred = dict(**shape, **sxd, **win, NI=-(-h // self.WH), CB=cbr, RB=rb, BW=bw,
-                           num_warps=TUNE["bred_warps"])
+        self.k_bred = dict(C=c, **win, CB=cbr, RB=rb, BW=bw, num_warps=TUNE["bred_warps"])
         bhd = min(_p2(h), max(1, TUNE["dx_tile"] // bw))
         cbd = min(_p2(c), max(1, TUNE["dx_tile"] // (bhd * bw)))
         self.ncb_dx = -(-c // cbd)
         self.g_dx = (b * self.ncb_dx,)
-        self.dx_tiles = dict(**win, CB=cbd, BH=bhd, BW=bw, num_warps=TUNE["dx_warps"])
+        self.dx_tiles = dict(**win, CB=cbd, BH=bhd, BW=bw, ONE=bhd >= _p2(h), num_warps=TUNE["dx_warps"])
+        self._bwd_by_dout: dict[tuple, dict] = {}
         bcb = max(16, min(32, 2048 // nb, _p2(c)))
         self.ncb_btok = -(-c // bcb)
         self.g_bpcsa = (b * self.ncb_btok,)
         self.nslot = _SLOT_CONV_W + max(cfg.kernel_sizes)
-        self.k_bpcsa = dict(C=c, N=self.N, NSLOT=self.nslot, CB=bcb, NB=nb, PREC=self.prec,
+        self.k_bpcsa = dict(C=c, NSLOT=self.nslot, CB=bcb, NB=nb, PREC=self.prec, NAL=self.nal,
                             num_warps=max(8, _warps_for(bcb * nb)))
-        self.k_bgate = dict(**shape, Cg=self.Cg, N=self.N, **win, NSLOT=self.nslot, NG=self.NG, CGB=cgb, LB=lb,
-                            CFB=_p2(c), NBP=_p2(self.N), KMAX=max(cfg.kernel_sizes),
-                           num_warps=max(8, _warps_for(cgb * lb)))
+        self.k_bgate = dict(C=c, Cg=self.Cg, **win, NSLOT=self.nslot, NG=self.NG, CGB=cgb, LB=lb,
+                            CFB=_p2(c), NBP=_p2(self.N), KMAX=max(cfg.kernel_sizes), GAL=self.gal, NAL=self.nal,
+                            num_warps=max(8, _warps_for(cgb * lb)))
+        self.bpcsa_sizes = [nq, self.inv_n]
+        self.bgate_sizes = [*gq, nq, self.HP, self.WP, self.inv_h, self.inv_w, self.inv_cn]
         # Parameter gradients: flat buffer in parameter-list order.
         wsz = [self.Cg * k for k in cfg.kernel_sizes] + [0] * (_MAX_GROUPS - self.NG)
         self.param_numel = sum(wsz) + 10 * c
@@ -615,6 +677,24 @@ class _Plan:
             scr_h=bc * h, scr_w=bc * w))
         self.fws_in_bwd = {name: _Seg(seg.off, seg.numel, 1) for name, seg in self.fws.items()}
 
+    def bwd_for(self, sd: tuple[int, ...]) -> dict:
+        """Constants and size arguments of the two backward passes over dout (strides sd):
+        the reduction of x and dout, and the dx pass (dx has out's strides)."""
+        entry = self._bwd_by_dout.get(sd)
+        if entry is None:
+            du = _unit_axis(sd)
+            al = _alignment(self.al_cap, self.H, self.W, *_non_unit(self.sx, self.xu), *_non_unit(sd, du),
+                            *_non_unit(self.so, self.ou))
+            hq, wq = self.H // al, self.W // al
+            sda = _stride_args(sd, du, al)
+            entry = self._bwd_by_dout[sd] = dict(
+                k_bred=dict(self.k_bred, XU=self.xu, DU=du, AL=al),
+                bred_sizes=[hq, wq, *_stride_args(self.sx, self.xu, al), *sda, self.HP, self.WP,
+                            -(-self.H // self.WH)],
+                k_dx=dict(C=self.C, DU=du, XU=self.ou, AL=al, **self.dx_tiles),
+                dx_sizes=[hq, wq, *sda, *_stride_args(self.so, self.ou, al), self.HP, self.WP])
+        return entry
+
 
 _SLOT_CONV_W = 10  # must match backward.SLOTS["conv_w"] (checked when the kernels load)
 _plans: dict[tuple, _Plan] = {}
@@ -628,7 +708,16 @@ def _plan_for(cfg: _Config, x: torch.Tensor, pdtype: torch.dtype) -> _Plan:
     key = _plan_key(cfg, x, pdtype)
     plan = _plans.get(key)
     if plan is None:
-        plan = _plans[key] = _Plan(cfg, x, pdtype)
+        plan = _store_plan(key, _Plan(cfg, x, pdtype))
+    return plan
+
+
+def _store_plan(key: tuple, plan: _Plan) -> _Plan:
+    """Keep at most MAX_SHAPES plans (and their direct launches): the oldest go first. A
+    plan is a few microseconds of Python to rebuild and compiles nothing new."""
+    while _plans and len(_plans) >= MAX_SHAPES:
+        _launch.forget(_plans.pop(next(iter(_plans))).uid)
+    _plans[key] = plan
     return plan
 
 
@@ -637,10 +726,16 @@ class _Launcher:
     call the compiled kernel directly, skipping the JIT's per-call argument binding and
     specialisation (tens of microseconds of host time per launch).
 
-    The key must fix every specialisation input: the caller keys on the plan (shapes,
-    strides, dtypes) and on the 16-byte alignment of each external tensor; workspace
-    segments are always 128-byte aligned. If the direct call ever fails (a Triton version
-    whose launcher takes other arguments), the JIT path is used from then on.
+    The key must fix every specialisation input: the caller keys on the plan (its ``uid``
+    second in the key: shapes, strides, dtypes) and on the 16-byte alignment of each
+    external tensor; workspace segments are always 128-byte aligned. If the direct call
+    ever fails (a Triton version whose launcher takes other arguments), the JIT path is
+    used from then on.
+
+    It also counts the kernel variants Triton compiles (``variants``: one entry per kernel
+    and specialisation, what Triton keys its compile cache on) and the host seconds of the
+    first launch of each (``first_launch_s``: the compile, or the load from Triton's disk
+    cache), in the interpreter too, where nothing is compiled.
     """
 
     direct_ok = True
@@ -648,6 +743,15 @@ class _Launcher:
 
     def __init__(self) -> None:
         self.cache: dict[tuple, tuple] = {}
+        self.variants: dict[tuple, float] = {}
+
+    def forget(self, uid: int) -> None:
+        """Drop the direct launches of an evicted plan."""
+        for key in [k for k in self.cache if len(k) > 1 and k[1] == uid]:
+            del self.cache[key]
+
+    def first_launch_s(self) -> float:
+        return sum(self.variants.values())
 
     def __call__(self, fn, key: tuple, grid: tuple, args: list, wss: tuple, consts: dict, stream=None) -> None:
         """``stream``: the raw CUDA stream (see :func:`_current_stream`); None lets Triton
@@ -672,7 +776,13 @@ class _Launcher:
                 _Launcher.direct_ok = False
                 _Launcher.direct_error = f"{type(exc).__name__}: {exc}"
         views = [wss[a.buf].narrow(0, a.off, max(a.numel, 1)) if type(a) is _Seg else a for a in args]
-        compiled = fn[grid](*views, **consts)
+        variant = _variant_key(fn, views, consts)
+        if variant not in self.variants:
+            start = time.perf_counter()
+            compiled = fn[grid](*views, **consts)
+            self.variants[variant] = time.perf_counter() - start
+        else:
+            compiled = fn[grid](*views, **consts)
         if _Launcher.direct_ok and compiled is not None and not _kernel_state.get("interpreted"):
             names = list(fn.arg_names)
             cvals = [consts[n] for n in names[len(args):]]
@@ -681,6 +791,31 @@ class _Launcher:
 
 
 _launch = _Launcher()
+
+
+def _variant_key(fn, args: list, consts: dict) -> tuple:
+    """What Triton keys a compiled kernel on: the kernel, its constants, and per run-time
+    argument the dtype and 16-byte alignment of a tensor, the type of a float, and for an
+    integer outside the size arguments the value classes Triton specialises (1, multiple
+    of 16)."""
+    sizes = _kernels().fwd.SIZE_ARGS
+    spec = []
+    for name, a in zip(fn.arg_names, args):
+        if isinstance(a, torch.Tensor):
+            spec.append((str(a.dtype), a.data_ptr() % 16 == 0))
+        elif isinstance(a, bool) or not isinstance(a, int):
+            spec.append(type(a).__name__)
+        else:
+            spec.append("int" if name in sizes else ("int", a == 1, a % 16 == 0))
+    return (fn.fn.__name__, tuple(spec), tuple(sorted(consts.items())))
+
+
+def kernel_stats() -> dict:
+    """Compiled-kernel bookkeeping of this process: ``variants`` (distinct kernel
+    variants launched, i.e. Triton compiles on a cold cache), ``first_launch_s`` (host
+    seconds of their first launches: compiling, or loading from Triton's cache),
+    ``plans`` (input kinds planned, at most MAX_SHAPES kept)."""
+    return {"variants": len(_launch.variants), "first_launch_s": _launch.first_launch_s(), "plans": len(_plans)}
 
 # Triton's own lookup of the current stream (its CUDA driver calls the same function).
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
@@ -726,7 +861,7 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
     fill = clean and p.fws_gaps
     ws = (torch.zeros if fill else torch.empty)(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
-    key = (id(p), _aligned(x, out), prm.key())
+    key = (p.uid, _aligned(x, out), prm.key())
     stream = _current_stream(x)
     for (name, grid, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
         _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts, stream)
@@ -734,16 +869,16 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
 
 
 def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan) -> list[list]:
-    """Run-time arguments of the five launches (R, G, P, Q, A)."""
-    f = p.fws
+    """Run-time arguments of the five launches (R, G, P, Q, A), sizes last."""
+    f, sz = p.fws, p.split_sizes
     return [
-        [x, f["xh"], f["xw"]],
+        [x, f["xh"], f["xw"], *sz[0]],
         [f["xh"], f["xw"], f["ah"], f["aw"], *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w,
-         prm.bet_w, cfg.eps_h, cfg.eps_w],
-        [x, f["ah"], f["aw"], f["pooled"], f["pstat"]],
+         prm.bet_w, cfg.eps_h, cfg.eps_w, *sz[1]],
+        [x, f["ah"], f["aw"], f["pooled"], f["pstat"], *sz[2]],
         [f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["qm"], f["ql"], f["qa"],
-         f["stats"], cfg.eps_p, p.alpha],
-        [x, f["ah"], f["aw"], f["qm"], f["ql"], f["qa"], f["gate"], f["o"], f["lse"], out],
+         f["stats"], cfg.eps_p, p.alpha, *sz[3]],
+        [x, f["ah"], f["aw"], f["qm"], f["ql"], f["qa"], f["gate"], f["o"], f["lse"], out, *sz[4]],
     ]
 
 
@@ -758,26 +893,27 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
     ws = torch.empty(p.bws_numel, device=x.device, dtype=torch.float32)
     fw = p.fws_in_bwd  # forward workspace segments, as the second workspace
     sd = tuple(dout.stride())
-    key = (id(p), sd, _aligned(x, dout), prm.key())
-    sdd = dict(SDB=sd[0], SDC=sd[1], SDH=sd[2], SDW=sd[3])
+    key = (p.uid, sd, _aligned(x, dout), prm.key())
+    bd = p.bwd_for(sd)
     stream = _current_stream(x)
     _launch(k.bwd.bwd_reduce_kernel, ("R",) + key, p.g_bred,
-            [x, dout, fw["ah"], fw["aw"], fw["gate"], g["dgate"], g["gh"], g["gw"], g["rp"], g["cq"], p.ncb_bred],
-            (ws, fws), {**p.k_bred, **sdd}, stream)
+            [x, dout, fw["ah"], fw["aw"], fw["gate"], g["dgate"], g["gh"], g["gw"], g["rp"], g["cq"], p.ncb_bred,
+             *bd["bred_sizes"]], (ws, fws), bd["k_bred"], stream)
     _launch(k.bwd.bwd_pcsa_kernel, ("A",) + key, p.g_bpcsa,
             [fw["pooled"], fw["stats"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, fw["gate"], fw["o"], fw["lse"],
-             g["dgate"], g["dyhat"], g["s12"], g["part"], p.alpha, p.ncb_btok], (ws, fws), p.k_bpcsa, stream)
+             g["dgate"], g["dyhat"], g["s12"], g["part"], p.alpha, p.ncb_btok, *p.bpcsa_sizes], (ws, fws),
+            p.k_bpcsa, stream)
     _launch(k.bwd.bwd_gate_kernel, ("G",) + key, p.g_gate,
             [fw["xh"], fw["xw"], g["gh"], g["gw"], g["rp"], g["cq"], fw["pooled"], fw["stats"], g["dyhat"], g["s12"],
              g["dps"], g["dxh"], g["dxw"], g["scr_h"], g["scr_w"], g["part"], *prm.conv_w, *prm.conv_b, *p.ks,
-             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w], (ws, fws), p.k_bgate, stream)
+             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w, *p.bgate_sizes], (ws, fws),
+            p.k_bgate, stream)
     dx = None
     if need_dx:
-        dx = torch.empty_like(x)
-        sx = tuple(dx.stride())
-        _launch(k.bwd.bwd_dx_kernel, ("X",) + key + (sx, _aligned(dx)), p.g_dx,
-                [dout, fw["ah"], fw["aw"], fw["gate"], g["dps"], g["dxh"], g["dxw"], dx, p.ncb_dx], (ws, fws),
-                dict(C=p.C, H=p.H, W=p.W, **sdd, SXB=sx[0], SXC=sx[1], SXH=sx[2], SXW=sx[3], **p.dx_tiles), stream)
+        dx = torch.empty_like(x)  # out's strides: the plan's so
+        _launch(k.bwd.bwd_dx_kernel, ("X",) + key + (_aligned(dx),), p.g_dx,
+                [dout, fw["ah"], fw["aw"], fw["gate"], g["dps"], g["dxh"], g["dxw"], dx, p.ncb_dx, *bd["dx_sizes"]],
+                (ws, fws), bd["k_dx"], stream)
     flat = torch.empty(p.param_numel, device=x.device, dtype=p.pdtype)
     _launch(k.bwd.bwd_param_kernel, ("P",) + key + _aligned(flat), p.g_param,
             [g["part"], flat, 2 * p.B, *p.ks], (ws, fws), p.k_param, stream)
@@ -857,7 +993,7 @@ def _op_plan(op: str, cfg: _Config, x: torch.Tensor, params: list[torch.Tensor])
             reason = _device_reason(x.device.type) or _input_reason(cfg, x, params)
         if reason is not None:
             raise ValueError(f"scsa_yolo::{op}: {reason}")
-        plan = _plans[key] = _Plan(cfg, x, params[0].dtype)
+        plan = _store_plan(key, _Plan(cfg, x, params[0].dtype))
     return plan
 
 
@@ -868,8 +1004,17 @@ def _param_shapes(cfg: _Config) -> list[tuple[int, ...]]:
             + [(c, 1, 1, 1)] * 3)
 
 
+# Both operators take any strides (the kernels are stride-aware) and return out / dx in
+# x's memory format (empty_like, in the real and the fake implementation alike). Tagged
+# flexible_layout, Inductor passes them the layout it chose for the neighbouring
+# convolutions (channels-last on a GPU) whatever its default constraint for custom
+# operators is; under a stride-fixing default it would restore the traced (contiguous)
+# strides before the operator and convert its output back: a pass over the map each way.
+_OP_TAGS = (torch.Tag.flexible_layout,) if hasattr(torch.Tag, "flexible_layout") else ()
+
+
 @torch.library.custom_op(
-    "scsa_yolo::fused_forward", mutates_args=(),
+    "scsa_yolo::fused_forward", mutates_args=(), tags=_OP_TAGS,
     schema="(Tensor x, Tensor[] params, int[] kernel_sizes, int window, float eps_h, float eps_w, float eps_p, "
            "bool scale_tokens) -> (Tensor, Tensor)")
 def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens):
@@ -883,7 +1028,7 @@ def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_toke
 
 @_op_forward.register_fake
 def _op_forward_fake(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens):
-    # B, H and W may be symbolic (the kernels are compiled per shape inside the operator);
+    # B, H and W may be symbolic (the kernels take them at run time, inside the operator);
     # C is fixed by the parameters.
     b, c, h, w = x.shape[0], int(x.shape[1]), x.shape[2], x.shape[3]
     numel = _layout(_fwd_workspace(b, c, h, w, window))[1]
@@ -891,7 +1036,7 @@ def _op_forward_fake(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale
 
 
 @torch.library.custom_op(
-    "scsa_yolo::fused_backward", mutates_args=(),
+    "scsa_yolo::fused_backward", mutates_args=(), tags=_OP_TAGS,
     schema="(Tensor x, Tensor dout, Tensor ws, Tensor[] params, int[] kernel_sizes, int window, float eps_h, "
            "float eps_w, float eps_p, bool scale_tokens, bool need_dx) -> (Tensor, Tensor)")
 def _op_backward(x, dout, ws, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, need_dx):

@@ -22,6 +22,9 @@ gradients of the two axis means). It needs no x, so the backward is
 Parameter gradients are written per sample into one (B, 2, C, NSLOT) float32 buffer
 (slots below), which the last kernel sums in a fixed order, so the result is
 deterministic (no atomics).
+
+Sizes and strides are run-time arguments, as in :mod:`.forward` (``hq``/``wq`` and the
+stride quotients over ``AL``; ``XU``/``DU`` the unit-stride axes of x and dout).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .forward import gate_recompute, pcsa_tokens, select4
+from .forward import gate_recompute, pcsa_tokens, select4, size_jit, strides4
 
 # Slots of the per-sample parameter-gradient buffer (B, C, NSLOT); SLOTS is the same
 # table for the host side.
@@ -47,14 +50,12 @@ SLOT_CONV_BIAS = tl.constexpr(SLOTS["conv_bias"])
 SLOT_CONV_W = tl.constexpr(SLOTS["conv_w"])  # taps 0..k-1 of the channel's conv kernel follow
 
 
-@triton.jit
+@size_jit
 def bwd_reduce_kernel(
     x_ptr, dout_ptr, ah_ptr, aw_ptr, gate_ptr,
     dgate_ptr, gh_ptr, gw_ptr, rp_ptr, cq_ptr, n_cblocks,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
-    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    SDB: tl.constexpr, SDC: tl.constexpr, SDH: tl.constexpr, SDW: tl.constexpr,
-    WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, NI: tl.constexpr,
+    hq, wq, sxb, sxc, sxh, sxw, sdb, sdc, sdh, sdw, HP, WP, NI,
+    C: tl.constexpr, XU: tl.constexpr, DU: tl.constexpr, AL: tl.constexpr, WH: tl.constexpr, WW: tl.constexpr,
     CB: tl.constexpr, RB: tl.constexpr, BW: tl.constexpr,
 ):
     """All reductions of dout and x for one (b, CB channels); grid (B * n_cblocks,).
@@ -70,6 +71,10 @@ def bwd_reduce_kernel(
     the last possibly partial; column-wise sums accumulate element-wise.
     """
     pid = tl.program_id(0)
+    H = hq * AL
+    W = wq * AL
+    SXB, SXC, SXH, SXW = strides4(sxb, sxc, sxh, sxw, XU, AL)
+    SDB, SDC, SDH, SDW = strides4(sdb, sdc, sdh, sdw, DU, AL)
     b = pid // n_cblocks
     c = (pid % n_cblocks) * CB + tl.arange(0, CB)
     cm = c < C
@@ -110,13 +115,13 @@ def bwd_reduce_kernel(
     tl.store(dgate_ptr + rowc, tl.sum(dg_acc, axis=1), mask=cm)
 
 
-@triton.jit
+@size_jit
 def bwd_pcsa_kernel(
     pooled_ptr, stats_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
     gate_ptr, o_ptr, lse_ptr, dgate_ptr,
-    dyhat_ptr, s12_ptr, part_ptr, alpha, n_cblocks,
-    C: tl.constexpr, N: tl.constexpr, NSLOT: tl.constexpr,
-    CB: tl.constexpr, NB: tl.constexpr, PREC: tl.constexpr,
+    dyhat_ptr, s12_ptr, part_ptr, alpha, n_cblocks, nq, inv_n,
+    C: tl.constexpr, NSLOT: tl.constexpr, CB: tl.constexpr, NB: tl.constexpr, PREC: tl.constexpr,
+    NAL: tl.constexpr,
 ):
     """Backward of the channel attention for CB channels of sample b; grid (B * n_cblocks,).
 
@@ -131,15 +136,16 @@ def bwd_pcsa_kernel(
     gradients of wq, wk, wv, gamma, beta for this sample.
     """
     pid = tl.program_id(0)
+    N = nq * NAL
     b = pid // n_cblocks
     blk = pid % n_cblocks
     mean = tl.load(stats_ptr + 2 * b)
     rstd = tl.load(stats_ptr + 2 * b + 1)
-    cj, cmj, yj, yhat_j = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, blk * CB, mean, rstd, C, N, CB, NB)
+    cj, cmj, yj, yhat_j = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, blk * CB, mean, rstd, N, C, CB, NB)
     wq_j = tl.load(wq_ptr + cj, mask=cmj, other=0.0).to(tl.float32) * alpha
     wk_j = tl.load(wk_ptr + cj, mask=cmj, other=0.0).to(tl.float32)
     wv_j = tl.load(wv_ptr + cj, mask=cmj, other=0.0).to(tl.float32)
-    ybar_j = tl.sum(yj, axis=1) * (1.0 / N)
+    ybar_j = tl.sum(yj, axis=1) * inv_n
     vbar_j = wv_j * ybar_j
     offj = b * C + cj
     g_j = tl.load(gate_ptr + offj, mask=cmj, other=0.0)
@@ -151,11 +157,11 @@ def bwd_pcsa_kernel(
     dwk = tl.zeros([CB], dtype=tl.float32)
     dvbar = tl.zeros([CB], dtype=tl.float32)
     for d0 in range(0, C, CB):
-        ci, cmi, yi, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, C, N, CB, NB)
+        ci, cmi, yi, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, N, C, CB, NB)
         wq_i = tl.load(wq_ptr + ci, mask=cmi, other=0.0).to(tl.float32) * alpha
         wk_i = tl.load(wk_ptr + ci, mask=cmi, other=0.0).to(tl.float32)
         wv_i = tl.load(wv_ptr + ci, mask=cmi, other=0.0).to(tl.float32)
-        vbar_i = wv_i * (tl.sum(yi, axis=1) * (1.0 / N))
+        vbar_i = wv_i * (tl.sum(yi, axis=1) * inv_n)
         offi = b * C + ci
         g_i = tl.load(gate_ptr + offi, mask=cmi, other=0.0)
         do_i = tl.load(dgate_ptr + offi, mask=cmi, other=0.0) * g_i * (1.0 - g_i)
@@ -176,7 +182,7 @@ def bwd_pcsa_kernel(
         dvbar += tl.sum(p_col * do_i[None, :], axis=1)
     n = tl.arange(0, NB)
     valid = cmj[:, None] & (n < N)[None, :]
-    dy = tl.where(valid, acc + (wv_j * dvbar * (1.0 / N))[:, None], 0.0)
+    dy = tl.where(valid, acc + (wv_j * dvbar * inv_n)[:, None], 0.0)
     gam_j = tl.load(gam_ptr + cj, mask=cmj, other=0.0).to(tl.float32)
     dyhat = dy * gam_j[:, None]
     tl.store(dyhat_ptr + offj[:, None] * N + n[None, :], dyhat, mask=valid)
@@ -190,16 +196,15 @@ def bwd_pcsa_kernel(
     tl.store(prow + SLOT_BET_P, tl.sum(dy, axis=1), mask=cmj)
 
 
-@triton.jit
+@size_jit
 def bwd_gate_kernel(
     xh_ptr, xw_ptr, gh_ptr, gw_ptr, rp_ptr, cq_ptr, pooled_ptr, stats_ptr, dyhat_ptr, s12_ptr,
     dps_ptr, dxh_ptr, dxw_ptr, scr_h_ptr, scr_w_ptr, part_ptr,
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, N: tl.constexpr,
-    HP: tl.constexpr, WP: tl.constexpr, WH: tl.constexpr, WW: tl.constexpr, NSLOT: tl.constexpr,
+    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, hq, wq, nq, HP, WP, inv_h, inv_w, inv_cn,
+    C: tl.constexpr, Cg: tl.constexpr, WH: tl.constexpr, WW: tl.constexpr, NSLOT: tl.constexpr,
     NG: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr, CFB: tl.constexpr, NBP: tl.constexpr,
-    KMAX: tl.constexpr,
+    KMAX: tl.constexpr, GAL: tl.constexpr, NAL: tl.constexpr,
 ):
     """SMSA backward of one (sample, channel group, axis); grid (B * NG * 2,), program
     ``(b * NG + g) * 2 + axis`` (axis 0: the H gate, 1: the W gate).
@@ -217,6 +222,9 @@ def bwd_gate_kernel(
     not own is written as zero here, so one sum over (B, 2) gives the totals.
     """
     pid = tl.program_id(0)
+    H = hq * GAL
+    W = wq * GAL
+    N = nq * NAL
     axis = pid % 2
     b = pid // 2 // NG
     g = pid // 2 % NG
@@ -239,8 +247,8 @@ def bwd_gate_kernel(
     scr_ptr = tl.where(h_axis, scr_h_ptr, scr_w_ptr)
     # Sample-wide means of the GroupNorm(1) backward, from the per-channel sums.
     cf = tl.arange(0, CFB)
-    m1 = tl.sum(tl.load(s12_ptr + (2 * b) * C + cf, mask=cf < C, other=0.0), axis=0) * (1.0 / (C * N))
-    m2 = tl.sum(tl.load(s12_ptr + (2 * b + 1) * C + cf, mask=cf < C, other=0.0), axis=0) * (1.0 / (C * N))
+    m1 = tl.sum(tl.load(s12_ptr + (2 * b) * C + cf, mask=cf < C, other=0.0), axis=0) * inv_cn
+    m2 = tl.sum(tl.load(s12_ptr + (2 * b + 1) * C + cf, mask=cf < C, other=0.0), axis=0) * inv_cn
     mean = tl.load(stats_ptr + 2 * b)
     rstd = tl.load(stats_ptr + 2 * b + 1)
     cl = tl.arange(0, CGB)
@@ -314,21 +322,23 @@ def bwd_gate_kernel(
         xs = tl.load(src_ptr + row + fwd[None, :], mask=cm[:, None] & ((fwd >= 0) & (fwd < L))[None, :], other=0.0)
         tl.store(prow + SLOT_CONV_W + t, tl.sum(du * xs, axis=1), mask=cm)
     dst = tl.where(h_axis, dxh_ptr, dxw_ptr)
-    tl.store(dst + row + pos[None, :], dsrc * tl.where(h_axis, 1.0 / W, 1.0 / H), mask=valid)
+    tl.store(dst + row + pos[None, :], dsrc * tl.where(h_axis, inv_w, inv_h), mask=valid)
 
 
-@triton.jit
+@size_jit
 def bwd_dx_kernel(
     dout_ptr, ah_ptr, aw_ptr, gate_ptr, dps_ptr, dxh_ptr, dxw_ptr, dx_ptr, n_cblocks,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
-    SDB: tl.constexpr, SDC: tl.constexpr, SDH: tl.constexpr, SDW: tl.constexpr,
-    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
+    hq, wq, sdb, sdc, sdh, sdw, sxb, sxc, sxh, sxw, HP, WP,
+    C: tl.constexpr, DU: tl.constexpr, XU: tl.constexpr, AL: tl.constexpr, WH: tl.constexpr, WW: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, ONE: tl.constexpr,
 ):
     """dx = a_h a_w (dout * gate + dP/area) + dX_H/W + dX_W/H (the /area, /W, /H already
-    applied by the gate backward)."""
+    applied by the gate backward). sx.. and XU describe dx."""
     pid = tl.program_id(0)
+    H = hq * AL
+    W = wq * AL
+    SDB, SDC, SDH, SDW = strides4(sdb, sdc, sdh, sdw, DU, AL)
+    SXB, SXC, SXH, SXW = strides4(sxb, sxc, sxh, sxw, XU, AL)
     b = pid // n_cblocks
     c = (pid % n_cblocks) * CB + tl.arange(0, CB)
     cm = c < C
@@ -344,8 +354,8 @@ def bwd_dx_kernel(
     tok = dps_ptr + rowc[:, None, None] * (HP * WP) + (w // WW)[None, None, :]
     src = dout_ptr + b * SDB + c[:, None, None] * SDC + w[None, None, :] * SDW
     dst = dx_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
-    for h0 in range(0, H, BH):
-        h = h0 + rows
+    for step in range(0, 1 if ONE else tl.cdiv(H, BH)):  # ONE: the whole height in one block
+        h = step * BH + rows
         hm = h < H
         mch = cm[:, None] & hm[None, :]
         m = mch[:, :, None] & wm[None, None, :]
@@ -359,7 +369,7 @@ def bwd_dx_kernel(
         tl.store(dst + h[None, :, None] * SXH, res.to(dx_ptr.dtype.element_ty), mask=m)
 
 
-@triton.jit
+@size_jit
 def bwd_param_kernel(
     part_ptr, out_ptr, n_rows, k0, k1, k2, k3,
     C: tl.constexpr, Cg: tl.constexpr, NSLOT: tl.constexpr,

@@ -47,10 +47,34 @@ Memory layout choices (why the streaming kernels look the way they do):
   by the output pass), so no program walks the keys serially. (A token loop with a
   (queries, keys) score tile, by tensor-core dots or float32 FMAs, measured slower.)
 
-Shapes and strides are compile-time constants (one compiled variant per layer shape):
-divisions by window sizes become multiplies and the compiler can prove row alignment
-for vector loads. Only the batch size is a run-time value. All arithmetic is float32
-whatever the dtype of x; only the output is cast back.
+Map sizes and strides are run-time arguments, so a new H x W (Ultralytics' rectangular
+validation batches, another aspect ratio) launches the kernels compiled for the first one.
+What stays a compile-time constant is the layer's configuration (C, window, kernel sizes)
+and the tiling, which depends on the sizes only through a few buckets chosen in
+``scsa_fast._Plan`` (powers of two of the padded sides, the dense column runs, the row
+block), plus two facts the compiler needs for vector loads:
+
+* ``AL``: a power of two (at most 16 bytes of x) that divides H, W and every stride
+  except the unit one. Sizes and strides are passed divided by it (``hq``, ``wq``,
+  ``sxb`` ...) and multiplied back here, so the compiler can prove that rows start on
+  AL-element boundaries (16-byte vector loads on 80- and 40-wide fp16 rows, as when
+  the sizes were constants);
+* ``XU`` (``OU``, ``DU``): which axis of x (out, dout) has stride 1 (-1: none), so that
+  axis's stride is the constant 1 (:func:`strides4`).
+
+The small kernels read float32 rows of length H, W or N (the token count) in the
+workspace; they get those sizes the same way, over ``GAL`` (H and W) and ``NAL`` (N), powers
+of two up to 4 (16 bytes). Loops whose trip count the tiling fixes at one (``ONE``: the
+whole map height in one row block) are written without the loop, as the constant-size
+kernels had them folded (a run-time loop of one step is software-pipelined and costs
+registers).
+
+Those integer arguments are excluded from Triton's value specialisation
+(``do_not_specialize``), so their values never pick a compiled variant. Window sizes
+stay constants (divisions by them become multiplies); they equal the layer's window
+except on maps smaller than it. All arithmetic is float32 whatever the dtype of x; only
+the output is cast back. Reciprocals of sizes (1/W, 1/H, 1/N, 1/(C N)) come from the
+host as float32 arguments: the same values the constant-size kernels computed.
 """
 
 from __future__ import annotations
@@ -58,15 +82,32 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+#: Integer arguments that vary with the map size: never specialised on their values.
+SIZE_ARGS = ("hq", "wq", "nq", "HP", "WP", "NP", "NRB", "NA", "NI", "n_rows",
+             "sxb", "sxc", "sxh", "sxw", "sob", "soc", "soh", "sow", "sdb", "sdc", "sdh", "sdw")
+
+
+def size_jit(fn):
+    """``triton.jit`` with the size arguments of :data:`SIZE_ARGS` left unspecialised."""
+    names = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+    return triton.jit(fn, do_not_specialize=[n for n in names if n in SIZE_ARGS])
+
+
+@triton.jit
+def strides4(sb, sc, sh, sw, UNIT: tl.constexpr, AL: tl.constexpr):
+    """Element strides (B, C, H, W) from the quotients passed at run time: q * AL, or
+    the constant 1 for the axis UNIT (the tensor's unit-stride axis), so the compiler
+    sees contiguous runs and AL-aligned row starts."""
+    return (1 if UNIT == 0 else sb * AL, 1 if UNIT == 1 else sc * AL,
+            1 if UNIT == 2 else sh * AL, 1 if UNIT == 3 else sw * AL)
+
 # ----------------------------------------------------------------------------- R
 
 
 @triton.jit
 def reduce_item(
-    x_ptr, xh_ptr, xw_ptr, b, c0,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
-    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
+    x_ptr, xh_ptr, xw_ptr, b, c0, H, W, SXB, SXC, SXH, SXW, inv_h, inv_w,
+    C: tl.constexpr, CB: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, ONE: tl.constexpr,
 ):
     """X_H[b, c, h] = mean_w x and X_W[b, c, w] = mean_h x for channels c0..c0+CB-1.
 
@@ -85,15 +126,15 @@ def reduce_item(
     rows = tl.arange(0, BH)
     base = x_ptr + b * SXB + c[:, None, None] * SXC + w[None, None, :] * SXW
     col_acc = tl.zeros([CB, BH, BW], dtype=tl.float32)
-    for h0 in range(0, H, BH):
-        h = h0 + rows
+    for step in range(0, 1 if ONE else tl.cdiv(H, BH)):
+        h = step * BH + rows
         hm = h < H
         v = tl.load(base + h[None, :, None] * SXH, mask=cm[:, None, None] & hm[None, :, None] & wm[None, None, :],
                     other=0.0).to(tl.float32)
-        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(v, axis=2) * (1.0 / W),
+        tl.store(xh_ptr + (b * C + c)[:, None] * H + h[None, :], tl.sum(v, axis=2) * inv_w,
                  mask=cm[:, None] & hm[None, :])
         col_acc += v
-    tl.store(xw_ptr + (b * C + c)[:, None] * W + w[None, :], tl.sum(col_acc, axis=1) * (1.0 / H),
+    tl.store(xw_ptr + (b * C + c)[:, None] * W + w[None, :], tl.sum(col_acc, axis=1) * inv_h,
              mask=cm[:, None] & wm[None, :])
 
 
@@ -154,9 +195,8 @@ def gate_recompute(
 def gate_item(
     xh_ptr, xw_ptr, ah_ptr, aw_ptr, b, g, axis,
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr,
-    KMAX: tl.constexpr,
+    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, H, W,
+    C: tl.constexpr, Cg: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr, KMAX: tl.constexpr,
 ):
     """a_h (axis 0) or a_w (axis 1) of channel group g of sample b.
 
@@ -183,11 +223,8 @@ def gate_item(
 
 @triton.jit
 def pool_item(
-    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, c0, i,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
-    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-    CB: tl.constexpr, P0: tl.constexpr, P1: tl.constexpr,
+    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, c0, i, H, W, SXB, SXC, SXH, SXW, HP, WP,
+    C: tl.constexpr, WH: tl.constexpr, WW: tl.constexpr, CB: tl.constexpr, P0: tl.constexpr, P1: tl.constexpr,
 ):
     """Window row i of channels c0..c0+CB-1: pooled[b, c, i*WP + j] = mean over window
     (i, j) of x * a_h * a_w, and the row's token sums and sums of squares
@@ -224,14 +261,17 @@ def pool_item(
         acc1 *= tl.load(aw_ptr + rowc[:, None] * W + col1[None, :], mask=cm[:, None] & (col1 < W)[None, :], other=0.0)
     s1 = tl.zeros([CB], dtype=tl.float32)
     s2 = tl.zeros([CB], dtype=tl.float32)
-    for j in tl.static_range(WP):
+    # Unrolled over every window the padded runs can hold (WP <= (P0 + P1) // WW, a
+    # constant), so each window's sums are chosen at compile time; windows past WP (the
+    # run's padding) are computed and dropped.
+    for j in tl.static_range((P0 + P1) // WW):
         tok = tl.zeros([CB], dtype=tl.float32)
         if j * WW < P0:  # the window has columns in the main run
             tok += tl.sum(tl.where((win0 == j)[None, :], acc0, 0.0), axis=1)
         if (j + 1) * WW > P0:  # ... and in the tail run (P1 > 0 then)
             tok += tl.sum(tl.where((win1 == j)[None, :], acc1, 0.0), axis=1)
-        tok = tok * (1.0 / (WH * WW))
-        tl.store(pooled_ptr + rowc * (HP * WP) + i * WP + j, tok, mask=cm)
+        tok = tl.where(j < WP, tok * (1.0 / (WH * WW)), 0.0)
+        tl.store(pooled_ptr + rowc * (HP * WP) + i * WP + j, tok, mask=cm & (j < WP))
         s1 += tok
         s2 += tok * tok
     tl.store(pstat_ptr + (rowc * HP + i) * 2, s1, mask=cm)
@@ -242,7 +282,7 @@ def pool_item(
 
 
 @triton.jit
-def sample_stats(pstat_ptr, b, eps, C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CFB: tl.constexpr):
+def sample_stats(pstat_ptr, b, eps, N, HP, inv_n, inv_cn, C: tl.constexpr, CFB: tl.constexpr):
     """Mean and 1/std of the tokens of sample b (GroupNorm(1) over C x N) from the
     per-(channel, window row) sums, combined per channel (Chan et al.) to limit
     cancellation."""
@@ -250,20 +290,20 @@ def sample_stats(pstat_ptr, b, eps, C: tl.constexpr, N: tl.constexpr, HP: tl.con
     cm = cf < C
     s1 = tl.zeros([CFB], dtype=tl.float32)
     s2 = tl.zeros([CFB], dtype=tl.float32)
-    for i in tl.static_range(HP):
+    for i in range(HP):
         s1 += tl.load(pstat_ptr + ((b * C + cf) * HP + i) * 2, mask=cm, other=0.0)
         s2 += tl.load(pstat_ptr + ((b * C + cf) * HP + i) * 2 + 1, mask=cm, other=0.0)
-    mean_c = s1 * (1.0 / N)
+    mean_c = s1 * inv_n
     m2_c = tl.maximum(s2 - s1 * mean_c, 0.0)
-    mean = tl.sum(s1, axis=0) * (1.0 / (C * N))
+    mean = tl.sum(s1, axis=0) * inv_cn
     d = tl.where(cm, mean_c - mean, 0.0)
-    var = (tl.sum(m2_c, axis=0) + N * tl.sum(d * d, axis=0)) * (1.0 / (C * N))
+    var = (tl.sum(m2_c, axis=0) + N * tl.sum(d * d, axis=0)) * inv_cn
     return mean, 1.0 / tl.sqrt(var + eps)
 
 
 @triton.jit
-def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
-                C: tl.constexpr, N: tl.constexpr, CB: tl.constexpr, NB: tl.constexpr):
+def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd, N,
+                C: tl.constexpr, CB: tl.constexpr, NB: tl.constexpr):
     """Normalised tokens y = GN(pooled) of channels c0..c0+CB-1: (c, c_mask, y, y_hat),
     y and y_hat (CB, NB) exactly 0 outside the valid (channel, token) region."""
     c = c0 + tl.arange(0, CB)
@@ -281,8 +321,8 @@ def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd,
 @triton.jit
 def pcsa_item(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
-    qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha, b, qb, kb,
-    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
+    qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha, b, qb, kb, N, HP, inv_n, inv_cn,
+    C: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
     CFB: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
 ):
     """Softmax partials of query channels qb*CBQ.. against key channels kb*CBK.. of sample b.
@@ -294,15 +334,15 @@ def pcsa_item(
     at [(b * C + c) * NKB + kb]; the (qb, kb) = (0, 0) program also saves the GroupNorm
     statistics for the backward.
     """
-    mean, rstd = sample_stats(pstat_ptr, b, eps, C, N, HP, CFB)
+    mean, rstd = sample_stats(pstat_ptr, b, eps, N, HP, inv_n, inv_cn, C, CFB)
     if (qb == 0) & (kb == 0):
         tl.store(stats_ptr + 2 * b, mean)
         tl.store(stats_ptr + 2 * b + 1, rstd)
-    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, qb * CBQ, mean, rstd, C, N, CBQ, NB)
+    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, qb * CBQ, mean, rstd, N, C, CBQ, NB)
     q = y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
-    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, kb * CBK, mean, rstd, C, N, CBK, NB)
+    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, kb * CBK, mean, rstd, N, C, CBK, NB)
     k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
-    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * (1.0 / N))
+    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * inv_n)
     s = tl.dot(q, tl.trans(k), input_precision=PREC)
     s = tl.where(dm[None, :], s, float("-inf"))
     m_i = tl.max(s, axis=1)
@@ -335,11 +375,10 @@ def merge_gate(qm_ptr, ql_ptr, qa_ptr, rowc, cm, NKB: tl.constexpr, NKBP: tl.con
 
 @triton.jit
 def apply_item(
-    x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, b, c0, rb,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
-    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, NKB: tl.constexpr, NKBP: tl.constexpr,
+    x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, b, c0, rb, H, W,
+    SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW,
+    C: tl.constexpr, CB: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, NKB: tl.constexpr,
+    NKBP: tl.constexpr,
 ):
     """out = x * a_h * a_w * gate for rows rb*BH .. of channels c0..c0+CB-1, in float32,
     stored in out's dtype. One (CB, BH, W0) tile and its (CB, BH, W1) tail per program.
@@ -380,43 +419,44 @@ def apply_item(
 
 # ----------------------------------------------------------------------------- kernels
 # One thin kernel per stage: each takes only its own arguments, because Triton's launcher
-# costs host time per argument and these launches are host-bound at small maps.
+# costs host time per argument and these launches are host-bound at small maps. Sizes and
+# strides come as run-time integers (see the module docstring): hq, wq are H / AL, W / AL;
+# sxb .. sxw the strides of x over AL (the unit-stride axis XU's entry is ignored).
 
 
-@triton.jit
+@size_jit
 def fwd_reduce_kernel(
-    x_ptr, xh_ptr, xw_ptr,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
-    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    CBR: tl.constexpr, BHR: tl.constexpr, BW: tl.constexpr, NR: tl.constexpr,
+    x_ptr, xh_ptr, xw_ptr, hq, wq, sxb, sxc, sxh, sxw, inv_h, inv_w,
+    C: tl.constexpr, XU: tl.constexpr, AL: tl.constexpr,
+    CBR: tl.constexpr, BHR: tl.constexpr, BW: tl.constexpr, NR: tl.constexpr, ONE: tl.constexpr,
 ):
     """R; grid (B * NR,), NR = C / CBR."""
     pid = tl.program_id(0)
-    reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, C, H, W, SXB, SXC, SXH, SXW, CBR, BHR, BW)
+    SXB, SXC, SXH, SXW = strides4(sxb, sxc, sxh, sxw, XU, AL)
+    reduce_item(x_ptr, xh_ptr, xw_ptr, pid // NR, (pid % NR) * CBR, hq * AL, wq * AL, SXB, SXC, SXH, SXW,
+                inv_h, inv_w, C, CBR, BHR, BW, ONE)
 
 
-@triton.jit
+@size_jit
 def fwd_gate_kernel(
     xh_ptr, xw_ptr, ah_ptr, aw_ptr,
     w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr, Cg: tl.constexpr, NG: tl.constexpr,
-    CGB: tl.constexpr, LB: tl.constexpr, KMAX: tl.constexpr,
+    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, hq, wq,
+    C: tl.constexpr, Cg: tl.constexpr, NG: tl.constexpr, CGB: tl.constexpr, LB: tl.constexpr, KMAX: tl.constexpr,
+    GAL: tl.constexpr,
 ):
     """G; grid (B * NG * 2,), program (b * NG + g) * 2 + axis."""
     pid = tl.program_id(0)
     gate_item(xh_ptr, xw_ptr, ah_ptr, aw_ptr, pid // (2 * NG), (pid % (2 * NG)) // 2, pid % 2,
               w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
-              gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, C, H, W, Cg, CGB, LB, KMAX)
+              gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w, hq * GAL, wq * GAL, C, Cg, CGB, LB, KMAX)
 
 
-@triton.jit
+@size_jit
 def fwd_pool_kernel(
-    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
-    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    WH: tl.constexpr, WW: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-    CBP: tl.constexpr, P0: tl.constexpr, P1: tl.constexpr, NP: tl.constexpr, REV: tl.constexpr,
+    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, hq, wq, sxb, sxc, sxh, sxw, HP, WP, NP,
+    C: tl.constexpr, XU: tl.constexpr, AL: tl.constexpr, WH: tl.constexpr, WW: tl.constexpr,
+    CBP: tl.constexpr, P0: tl.constexpr, P1: tl.constexpr, REV: tl.constexpr,
 ):
     """P; grid (B * NP,), NP = (C / CBP) * HP; with REV the programs take the work in
     reverse order (the last samples first: R has just left them in L2)."""
@@ -424,36 +464,39 @@ def fwd_pool_kernel(
     if REV:
         pid = tl.num_programs(0) - 1 - pid
     item = pid % NP
+    SXB, SXC, SXH, SXW = strides4(sxb, sxc, sxh, sxw, XU, AL)
     pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, pid // NP, (item // HP) * CBP, item % HP,
-              C, H, W, SXB, SXC, SXH, SXW, WH, WW, HP, WP, CBP, P0, P1)
+              hq * AL, wq * AL, SXB, SXC, SXH, SXW, HP, WP, C, WH, WW, CBP, P0, P1)
 
 
-@triton.jit
+@size_jit
 def fwd_pcsa_kernel(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha,
-    C: tl.constexpr, N: tl.constexpr, HP: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
-    CFB: tl.constexpr, NQ: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr,
+    nq, HP, inv_n, inv_cn,
+    C: tl.constexpr, CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr,
+    CFB: tl.constexpr, NQ: tl.constexpr, NKB: tl.constexpr, PREC: tl.constexpr, NAL: tl.constexpr,
 ):
     """Q; grid (B * NQ * NKB,), NQ = C / CBQ query blocks, NKB = C / CBK key blocks."""
     pid = tl.program_id(0)
     per_sample = NQ * NKB
     item = pid % per_sample
     pcsa_item(pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr, qm_ptr, ql_ptr, qa_ptr, stats_ptr,
-              eps, alpha, pid // per_sample, item // NKB, item % NKB, C, N, HP, CBQ, CBK, NB, CFB, NKB, PREC)
+              eps, alpha, pid // per_sample, item // NKB, item % NKB, nq * NAL, HP, inv_n, inv_cn,
+              C, CBQ, CBK, NB, CFB, NKB, PREC)
 
 
-@triton.jit
+@size_jit
 def fwd_apply_kernel(
     x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr,
-    C: tl.constexpr, H: tl.constexpr, W: tl.constexpr,
-    SXB: tl.constexpr, SXC: tl.constexpr, SXH: tl.constexpr, SXW: tl.constexpr,
-    SOB: tl.constexpr, SOC: tl.constexpr, SOH: tl.constexpr, SOW: tl.constexpr,
-    CB: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, NRB: tl.constexpr, NA: tl.constexpr,
-    NKB: tl.constexpr, NKBP: tl.constexpr,
+    hq, wq, sxb, sxc, sxh, sxw, sob, soc, soh, sow, NRB, NA,
+    C: tl.constexpr, XU: tl.constexpr, OU: tl.constexpr, AL: tl.constexpr,
+    CB: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, NKB: tl.constexpr, NKBP: tl.constexpr,
 ):
     """A; grid (B * NA,), NA = (C / CB) * NRB row blocks."""
     pid = tl.program_id(0)
     item = pid % NA
+    SXB, SXC, SXH, SXW = strides4(sxb, sxc, sxh, sxw, XU, AL)
+    SOB, SOC, SOH, SOW = strides4(sob, soc, soh, sow, OU, AL)
     apply_item(x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, pid // NA,
-               (item // NRB) * CB, item % NRB, C, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, CB, BH, W0, W1,
-               NKB, NKBP)
+               (item // NRB) * CB, item % NRB, hq * AL, wq * AL, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW,
+               C, CB, BH, W0, W1, NKB, NKBP)

@@ -1,0 +1,262 @@
+"""Issue 28 item 1 on a GPU: what a new map size costs the fused SCSA, and what the
+run-time sizes cost the kernels.
+
+Three modes (run on a CUDA machine; imports only torch, triton and scsa_yolo.nn):
+
+``sizes``
+    The three SCSA layers of YOLOv8n-SCSA (64, 128, 256 channels at strides 8, 16, 32)
+    go through one training step at 640 x 640 (batch 16, fp16 autocast, float32
+    parameters, forward + backward) and then, as Ultralytics' rectangular validation
+    does, through batches of 32 at several image shapes (fp16 parameters, no grad).
+    After each step it records the wall seconds of that step (the first call of each new
+    shape: compiling or loading kernels included), the number of our kernels in Triton's
+    cache directory (``TRITON_CACHE_DIR``: set it to an empty folder for a cold count) and,
+    where the package has it, ``scsa_fast.kernel_stats()``. Run it once per tree to
+    compare (the script runs with any scsa_yolo on ``PYTHONPATH``).
+``parity``
+    The fused path against the float32 reference at the six YOLO shapes and at
+    rectangular ones, fp32 and fp16 (forward, dx and every parameter gradient), and with
+    channels-last inputs.
+``time``
+    CUDA-graph-replayed forward (fp16, no grad; after a read flush of L2) and forward +
+    backward (fp16 autocast; do_bench) at the six YOLO shapes, in ``--rounds`` rounds;
+    median and minimum per shape. Alternate processes of two trees to compare them.
+
+Writes ``DIR/scsa_size_buckets_MODE[_TAG].json`` and prints a Markdown table.
+
+    TRITON_CACHE_DIR=$(mktemp -d) PYTHONPATH=. python3 benchmarks/scsa_size_buckets.py sizes --out DIR --tag new
+    PYTHONPATH=. python3 benchmarks/scsa_size_buckets.py parity --out DIR
+    PYTHONPATH=. python3 benchmarks/scsa_size_buckets.py time --out DIR --tag new --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scsa_layer as sl  # noqa: E402  (helpers: layers with random parameters, graph capture, L2 flush)
+
+#: YOLOv8n-SCSA's three SCSA layers: (channels, stride).
+LAYERS = ((64, 8), (128, 16), (256, 32))
+#: Image shapes (H, W) of validation batches: Ultralytics' rect batches at imgsz 640 have a
+#: long side of 672 (ceil(640 / 32 + 0.5) * 32) and a short side of ceil(r * 20 + 0.5) * 32.
+VAL_SHAPES = ((672, 672), (672, 512), (512, 672), (672, 384), (384, 672), (672, 480), (480, 672),
+              (672, 352), (352, 672), (672, 576), (576, 672), (672, 416), (416, 672), (672, 224))
+SIX = ((64, 80, 80), (128, 40, 40), (256, 20, 20), (128, 80, 80), (256, 40, 40), (512, 20, 20))
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def our_cache_entries() -> int:
+    """Compiled kernels of ours (fwd_*/bwd_* cubins) in Triton's cache directory."""
+    root = Path(os.environ.get("TRITON_CACHE_DIR") or Path.home() / ".triton" / "cache")
+    if not root.is_dir():
+        return 0
+    return sum(1 for p in root.rglob("*.cubin") if p.name.startswith(("fwd_", "bwd_")))
+
+
+def kernel_stats() -> dict | None:
+    from scsa_yolo.nn import scsa_fast
+
+    fn = getattr(scsa_fast, "kernel_stats", None)
+    return fn() if fn is not None else None
+
+
+def mode_sizes(args) -> dict:
+    device = torch.device("cuda")
+    train_layers = [sl.make_layer(c, seed=i).to(device) for i, (c, _) in enumerate(LAYERS)]
+    val_layers = [sl.make_layer(c, seed=i).to(device).half().eval() for i, (c, _) in enumerate(LAYERS)]
+    steps = [("train", 640, 640, 16)] + [("val", h, w, 32) for h, w in VAL_SHAPES[:args.val_shapes]]
+    rows = []
+    for kind, h, w, batch in steps:
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for (c, stride), tl_, vl in zip(LAYERS, train_layers, val_layers):
+            shape = (batch, c, h // stride, w // stride)
+            if kind == "train":
+                x = torch.randn(shape, device=device, dtype=torch.float16, requires_grad=True)
+                with torch.autocast("cuda", dtype=torch.float16):
+                    out = tl_(x)
+                torch.autograd.grad(out, [x, *tl_.parameters()], torch.randn_like(out))
+            else:
+                with torch.no_grad():
+                    vl(torch.randn(shape, device=device, dtype=torch.float16))
+        torch.cuda.synchronize()
+        row = {"step": f"{kind} {h}x{w} b{batch}", "maps": [f"{h // s}x{w // s}" for _, s in LAYERS],
+               "seconds": time.perf_counter() - t0, "cache_entries": our_cache_entries(), "stats": kernel_stats()}
+        rows.append(row)
+        log(f"{row['step']}: {row['seconds']:.2f} s, cache entries {row['cache_entries']}, stats {row['stats']}")
+    return {"rows": rows}
+
+
+def mode_parity(args) -> dict:
+    from scsa_yolo.nn import scsa_fast
+
+    device = torch.device("cuda")
+    shapes = [(32, *s) for s in SIX] + [(32, 64, 84, 64), (32, 128, 42, 32), (32, 256, 21, 16), (32, 256, 21, 7),
+                                        (16, 64, 60, 84), (8, 256, 13, 22)]
+    rows, failures = [], []
+    for shape in shard(args, shapes):
+        for name in ("fp32", "fp16"):
+            e = sl.check_numbers(shape, sl.DTYPES[name], device)
+            worst = max(e["fast"]["out"], e["fast"]["dx"], e["fast"]["params_max"])
+            ref = max(e["reference"]["out"], e["reference"]["dx"], e["reference"]["params_max"])
+            limit = 1e-4 if name == "fp32" else max(3 * ref, 2e-2)
+            ok = worst <= limit and e.get("fast_repeat_identical", False)
+            rows.append({"shape": shape, "dtype": name, "fused_worst": worst, "reference_worst": ref, "ok": ok,
+                         "fast": e["fast"], "reference": e["reference"]})
+            if not ok:
+                failures.append(f"{shape} {name}: {worst:.2e} > {limit:.1e} or not repeatable")
+            log(f"{shape} {name}: fused {worst:.1e} reference {ref:.1e} {'ok' if ok else 'FAIL'}")
+    # channels-last input: fused vs the float32 reference on the same values
+    for shape in shard(args, [(32, 64, 80, 80), (32, 256, 21, 16)]):
+        layer = sl.make_layer(shape[1], seed=5).to(device)
+        x = torch.randn(shape, device=device).half().to(memory_format=torch.channels_last)
+        dout = torch.randn(shape, device=device).half()
+        out32, dx32, g32 = sl.layer_grads(layer, x.float().contiguous(), dout.float(), "reference")
+        out, dx, grads = sl.layer_grads(layer, x, dout, "fast", torch.float16)
+        worst = max(sl.rel_err(out, out32), sl.rel_err(dx, dx32), max(sl.rel_err(g, r) for g, r in zip(grads, g32)))
+        ok = worst < 2e-2 and out.is_contiguous(memory_format=torch.channels_last)
+        rows.append({"shape": shape, "dtype": "fp16 channels_last", "fused_worst": worst, "ok": ok,
+                     "supported": scsa_fast.supports(layer, x)})
+        if not ok:
+            failures.append(f"{shape} channels_last: {worst:.2e}")
+        log(f"{shape} channels_last: fused {worst:.1e} {'ok' if ok else 'FAIL'}")
+    return {"rows": rows, "failures": failures}
+
+
+def mode_time(args) -> dict:
+    device = torch.device("cuda")
+    calls = {}
+    for c, h, w in shard(args, SIX):
+        shape = (32, c, h, w)
+        x = torch.randn(shape, device=device, dtype=torch.float16)
+        dout = torch.randn(shape, device=device, dtype=torch.float16)
+        infer = sl.make_layer(c, seed=2).to(device=device, dtype=torch.float16).eval()
+        train = sl.make_layer(c, seed=3).to(device)
+        params = list(train.parameters())
+        xg = x.detach().clone().requires_grad_(True)
+
+        def fwd(infer=infer, x=x):
+            with torch.no_grad():
+                infer(x)
+
+        def fwd_bwd(train=train, xg=xg, params=params, dout=dout):
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = train(xg)
+            torch.autograd.grad(out, [xg, *params], dout)
+
+        fwd(), fwd_bwd()
+        calls[f"{c}x{h}x{w}"] = (fwd, fwd_bwd)
+    torch.cuda.synchronize()
+    if args.warm_only:
+        return {}
+    times = {k: {"fwd": [], "fwdbwd": []} for k in calls}
+    for r in range(args.rounds):
+        for k, (fwd, fwd_bwd) in calls.items():
+            # one graph at a time, captured, timed and dropped, as scsa_layer.graph_us: the
+            # forward after a read flush of L2, the forward + backward with do_bench (its
+            # write flush), as session 8 timed it (read flushes around replays of captured
+            # backward graphs hit an illegal address on an H100 in both trees, once)
+            graph = sl.capture_graph(fwd)
+            times[k]["fwd"].append(sl.bench_clean_l2(graph.replay, reps=50))
+            del graph
+            graph = sl.capture_graph(fwd_bwd)
+            times[k]["fwdbwd"].append(sl.bench(graph.replay, 10, 40))
+            del graph
+        log(f"round {r + 1}: " + ", ".join(f"{k} {v['fwd'][-1]:.0f}/{v['fwdbwd'][-1]:.0f}" for k, v in times.items()))
+    summary = {k: {m: {"median": sorted(v)[len(v) // 2], "min": min(v), "all": v} for m, v in d.items()}
+               for k, d in times.items()}
+    return {"times_us": summary, "rounds": args.rounds}
+
+
+def shard(args, items: list) -> list:
+    """This process's share of ``items`` (all of them unless --shard K/N)."""
+    if args.shard is None:
+        return list(items)
+    k, n = (int(v) for v in args.shard.split("/"))
+    return [item for i, item in enumerate(items) if i % n == k]
+
+
+def precompile(args) -> None:
+    """Run the mode's shapes in --jobs parallel processes first, so their kernels are
+    compiled into the shared Triton cache at once (compiling is CPU work, one process
+    compiles one kernel at a time); the measuring process then loads them."""
+    import subprocess
+
+    start = time.time()
+    procs = [subprocess.Popen([sys.executable, __file__, args.mode, "--out", str(args.out), "--warm-only",
+                               "--shard", f"{k}/{args.jobs}"]) for k in range(args.jobs)]
+    codes = [p.wait() for p in procs]
+    log(f"precompiled in {args.jobs} processes: {time.time() - start:.1f} s, exit codes {codes}")
+
+
+def markdown(mode: str, res: dict, meta: dict) -> str:
+    lines = [f"# scsa_size_buckets {mode} ({meta['tag']})", "",
+             f"{meta['device']}, torch {meta['torch']}, triton {meta['triton']}, {meta['date']}", ""]
+    if mode == "sizes":
+        lines += ["| step | SCSA maps | seconds | our kernels in the Triton cache | kernel_stats |", "|---|---|---|---|---|"]
+        lines += [f"| {r['step']} | {', '.join(r['maps'])} | {r['seconds']:.2f} | {r['cache_entries']} | {r['stats']} |"
+                  for r in res["rows"]]
+    elif mode == "parity":
+        lines += ["| shape | dtype | fused worst rel. error | reference worst | ok |", "|---|---|---|---|---|"]
+        lines += [f"| {r['shape']} | {r['dtype']} | {r['fused_worst']:.2e} | {r.get('reference_worst', float('nan')):.2e} "
+                  f"| {r['ok']} |" for r in res["rows"]]
+        lines += ["", f"failures: {res['failures'] or 'none'}"]
+    else:
+        lines += [f"CUDA-graph replay, batch 32, fp16 (forward after a read flush of L2, forward + backward "
+                  f"with do_bench); {res['rounds']} rounds, us.", "",
+                  "| C,H,W | fwd median | fwd min | fwd+bwd median | fwd+bwd min |", "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['fwd']['median']:.1f} | {v['fwd']['min']:.1f} | {v['fwdbwd']['median']:.1f} | "
+                  f"{v['fwdbwd']['min']:.1f} |" for k, v in res["times_us"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("mode", choices=("sizes", "parity", "time"))
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--tag", default="")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--val-shapes", type=int, default=len(VAL_SHAPES), help="sizes: the first N validation shapes")
+    ap.add_argument("--jobs", type=int, default=6, help="parity/time: processes that compile the kernels first")
+    ap.add_argument("--shard", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        log("no CUDA device: nothing to measure")
+        return 2
+    import triton
+
+    import scsa_yolo
+
+    meta = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "triton": triton.__version__,
+            "scsa_yolo": str(Path(scsa_yolo.__file__).parent), "tag": args.tag or "-",
+            "triton_cache_dir": os.environ.get("TRITON_CACHE_DIR"), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    log(f"{meta['device']} torch {meta['torch']} triton {meta['triton']} scsa_yolo from {meta['scsa_yolo']}")
+    if args.warm_only:
+        {"parity": mode_parity, "time": mode_time}[args.mode](args)
+        return 0
+    if args.mode != "sizes" and args.jobs > 1:
+        precompile(args)
+    res = {"sizes": mode_sizes, "parity": mode_parity, "time": mode_time}[args.mode](args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"scsa_size_buckets_{args.mode}" + (f"_{args.tag}" if args.tag else "")
+    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, **res}, indent=1, default=str))
+    text = markdown(args.mode, res, meta)
+    (args.out / f"{stem}.md").write_text(text)
+    print(text)
+    return 1 if res.get("failures") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Compile the fused SCSA kernels for a model's shapes before a long job (issue 28).
+
+A fresh machine compiles the fused SCSA kernels on their first use: about a second per
+kernel variant, one variant per (layer configuration, size bucket, dtype), and a stock
+``yolo train`` meets dozens of them (the training step, then Ultralytics' rectangular
+validation batches, whose shapes follow the images' aspect ratios). Triton keeps what it
+compiled in its cache folder (``TRITON_CACHE_DIR``, by default ``~/.triton/cache``), so
+the cost is paid once per cache folder. :func:`warm_up` pays it up front: it runs the
+model, on random inputs, through
+
+* one training step: ``batch`` images of ``imgsz`` x ``imgsz`` (the mosaic batches),
+  forward and backward, fp16 autocast with float32 parameters when ``amp``;
+* the validation batches the trainer will form: ``2 * batch`` images at every shape
+  Ultralytics' rectangular batches can take at this size (:func:`rect_val_shapes`), plus
+  the square ``imgsz`` one, fp16 parameters when ``amp`` (the trainer validates in half
+  precision under AMP);
+* optionally (``predict``) single images at every letterboxed shape ``yolo predict`` makes
+  (:func:`letterbox_shapes`), float32 as Ultralytics predicts by default.
+
+Nothing of the model is changed (it runs on a copy). Work can be split over processes
+(``shard=(k, n)``: shard 0 the training step, the others the inference shapes): their
+compiles fill the same cache folder in parallel.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["WarmupReport", "letterbox_shapes", "rect_val_shapes", "triton_cache_dir", "our_cached_kernels",
+           "warm_up"]
+
+
+def rect_val_shapes(imgsz: int, stride: int = 32, pad: float = 0.5) -> list[tuple[int, int]]:
+    """Every (H, W) a rectangular validation batch can take at ``imgsz``.
+
+    Ultralytics (``YOLODataset.set_rectangle``, ``pad=0.5`` for validation) sizes a batch
+    as ``ceil(s * imgsz / stride + pad) * stride`` per side, where the side ratios s are
+    1 for the long side and (0, 1] for the short one: at 640 the long side is 672 and the
+    short one any multiple of 32 up to 672.
+    """
+    top = math.ceil(imgsz / stride + pad)
+    long_side = top * stride
+    shapes = []
+    for k in range(1, top + 1):
+        side = k * stride
+        shapes += [(long_side, side)] + ([(side, long_side)] if side != long_side else [])
+    return shapes
+
+
+def letterbox_shapes(imgsz: int, stride: int = 32) -> list[tuple[int, int]]:
+    """Every (H, W) ``yolo predict`` letterboxes an image to (``auto=True``): the long side
+    ``imgsz``, the short side padded up to a multiple of ``stride``."""
+    shapes = []
+    for side in range(stride, imgsz + 1, stride):
+        shapes += [(imgsz, side)] + ([(side, imgsz)] if side != imgsz else [])
+    return shapes
+
+
+def triton_cache_dir() -> Path:
+    """The folder Triton keeps compiled kernels in (``TRITON_CACHE_DIR``, else
+    ``$TRITON_HOME/.triton/cache`` with TRITON_HOME defaulting to the home folder)."""
+    explicit = os.environ.get("TRITON_CACHE_DIR", "").strip()
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("TRITON_HOME", "").strip() or Path.home()) / ".triton" / "cache"
+
+
+def our_cached_kernels(folder: Path | None = None) -> int:
+    """Compiled fused-SCSA kernels (``fwd_*`` / ``bwd_*`` binaries) in Triton's cache folder."""
+    root = folder or triton_cache_dir()
+    if not root.is_dir():
+        return 0
+    return sum(1 for p in root.rglob("*.cubin") if p.name.startswith(("fwd_", "bwd_")))
+
+
+@dataclass
+class WarmupReport:
+    """What a warm-up ran: per step, a label, the input shapes and seconds."""
+
+    scsa_layers: int = 0
+    fused_layers: int = 0
+    steps: list[dict] = field(default_factory=list)
+    variants: int = 0  # kernel variants this process launched (compiled or loaded from the cache)
+    first_launch_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"scsa_layers": self.scsa_layers, "fused_layers": self.fused_layers, "steps": self.steps,
+                "variants": self.variants, "first_launch_s": round(self.first_launch_s, 3)}
+
+
+def _leaves(out) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        return [t for item in out for t in _leaves(item)]
+    return []
+
+
+def _share(shapes: list, k: int, n: int) -> list:
+    """Shard k's share of the inference shapes: with several shards, shard 0 has the
+    training step (the longest compile) and the others split the rest."""
+    if n == 1:
+        return shapes
+    return [s for i, s in enumerate(shapes) if i % (n - 1) == k - 1] if k > 0 else []
+
+
+def _input_channels(net: nn.Module) -> int:
+    yaml = getattr(net, "yaml", None)
+    return int(yaml.get("channels", yaml.get("ch", 3))) if isinstance(yaml, dict) else 3
+
+
+def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.device | str = "cuda",
+            amp: bool = True, rect: bool = True, predict: bool = False, shard: tuple[int, int] = (0, 1),
+            log=None) -> WarmupReport:
+    """Run ``net`` (an Ultralytics detection model, or any module taking (B, C, H, W)
+    images) through its training, validation and (``predict``) inference shapes, so the
+    fused SCSA kernels of those shapes are compiled into Triton's cache. See the module
+    docstring for the shapes; ``shard=(k, n)``: with n > 1, shard 0 runs the training
+    step and shards 1..n-1 split the inference shapes. ``log`` gets one line per step."""
+    from . import scsa_fast
+    from .scsa import SCSA
+
+    device = torch.device(device)
+    k, n = shard
+    report = WarmupReport()
+    layers = [m for m in net.modules() if isinstance(m, SCSA)]
+    report.scsa_layers = len(layers)
+    if not layers:
+        return report
+    stride = int(max(getattr(net, "stride", torch.tensor([32])).tolist() or [32]))
+    channels = _input_channels(net)
+    half = amp and device.type == "cuda"
+    stats0 = scsa_fast.kernel_stats()
+
+    def step(label: str, fn, shapes: list[tuple[int, int]], count: int) -> None:
+        if not shapes:
+            return
+        start = time.perf_counter()
+        for h, w in shapes:
+            fn(h, w)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+        report.steps.append({"step": label, "batch": count, "shapes": [list(s) for s in shapes],
+                             "seconds": round(seconds, 3)})
+        if log is not None:
+            log(f"{label}: {len(shapes)} shape(s) at batch {count}, {seconds:.1f} s")
+
+    report.fused_layers = sum(scsa_fast._module_reason(m) is None for m in layers)
+    if k == 0:
+        train_net = copy.deepcopy(net).to(device).float().train()
+        for p in train_net.parameters():
+            p.requires_grad_(True)
+
+        def train_step(h: int, w: int) -> None:
+            x = torch.rand(batch, channels, h, w, device=device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=half):
+                out = train_net(x)
+            sum(t.float().sum() for t in _leaves(out)).backward()
+            train_net.zero_grad(set_to_none=True)
+
+        step("training step (forward + backward" + (", fp16 autocast)" if half else ")"), train_step,
+             [(imgsz, imgsz)], batch)
+        del train_net
+
+    eval_net = copy.deepcopy(net).to(device).eval()
+    eval_net = eval_net.half() if half else eval_net.float()
+
+    def infer(count: int, dtype: torch.dtype, model: nn.Module):
+        def run(h: int, w: int) -> None:
+            with torch.no_grad():
+                model(torch.rand(count, channels, h, w, device=device, dtype=dtype))
+        return run
+
+    val_shapes = ([(imgsz, imgsz)] + rect_val_shapes(imgsz, stride)) if rect else [(imgsz, imgsz)]
+    mine = _share(list(dict.fromkeys(val_shapes)), k, n)
+    step("validation" + (" (rectangular batches, fp16)" if half else " (rectangular batches)" if rect else ""),
+         infer(2 * batch, torch.float16 if half else torch.float32, eval_net), mine, 2 * batch)
+    del eval_net
+    if predict:
+        pred_net = copy.deepcopy(net).to(device).float().eval()
+        mine = _share(letterbox_shapes(imgsz, stride), k, n)
+        step("prediction (letterboxed single images, fp32)", infer(1, torch.float32, pred_net), mine, 1)
+    stats = scsa_fast.kernel_stats()
+    report.variants = stats["variants"] - stats0["variants"]
+    report.first_launch_s = stats["first_launch_s"] - stats0["first_launch_s"]
+    return report

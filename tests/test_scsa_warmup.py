@@ -1,0 +1,98 @@
+"""``scsa-yolo warmup`` and the shapes it warms (scsa_yolo.nn.scsa_warmup).
+
+The shape lists are checked against Ultralytics itself: the rectangular batches its
+validation dataset forms, and the letterboxed shapes its predictor makes. The command runs
+once, in Triton's CPU interpreter, on a tiny size (no kernel is compiled there, but the
+fused path runs and the variants it would compile are counted).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scsa_yolo.nn.scsa_warmup import letterbox_shapes, rect_val_shapes
+
+ROOT = Path(__file__).resolve().parents[1]
+#: (height, width) of images of assorted aspect ratios
+IMAGE_SIZES = [(48, 64), (64, 48), (20, 64), (64, 30), (64, 64), (40, 64), (64, 17), (33, 64)]
+
+
+def test_rect_val_shapes_cover_the_batches_ultralytics_forms(tmp_path):
+    import cv2
+    from ultralytics.data.dataset import YOLODataset
+
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for i, (h, w) in enumerate(IMAGE_SIZES):
+        cv2.imwrite(str(images / f"{i}.jpg"), np.full((h, w, 3), 100, np.uint8))
+        (labels / f"{i}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    for batch in (1, 3):
+        dataset = YOLODataset(img_path=str(images), imgsz=64, augment=False, rect=True, batch_size=batch,
+                              stride=32, pad=0.5, data={"names": {0: "a"}, "channels": 3})
+        formed = {tuple(int(v) for v in s) for s in dataset.batch_shapes}
+        assert formed <= set(rect_val_shapes(64, 32)), (formed, rect_val_shapes(64, 32))
+    assert len(formed) > 1  # the sizes above do make several shapes
+    # at 640: the long side is 672, the short one every multiple of 32 up to it
+    assert sorted(rect_val_shapes(640))[:2] == [(32, 672), (64, 672)] and (672, 672) in rect_val_shapes(640)
+    assert len(rect_val_shapes(640)) == 41
+
+
+def test_letterbox_shapes_cover_what_the_predictor_makes():
+    from ultralytics.data.augment import LetterBox
+
+    letterbox = LetterBox(new_shape=(64, 64), auto=True, stride=32)
+    made = {letterbox(image=np.zeros((h, w, 3), np.uint8)).shape[:2] for h, w in IMAGE_SIZES + [(480, 640), (2, 90)]}
+    assert made <= set(letterbox_shapes(64, 32)), made
+
+
+def test_warmup_help_does_not_import_torch():
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom scsa_yolo.cli.main import main\n"
+            "result = CliRunner().invoke(main, ['warmup', '--help'])\n"
+            "assert result.exit_code == 0 and 'TRITON_CACHE_DIR' in result.output, result.output\n"
+            "sys.exit(int('torch' in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def _warmup(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SCSA_YOLO_TRITON_INTERPRET="1", TRITON_CACHE_DIR=str(tmp_path / "triton"),
+               YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(tmp_path / "yolo"))
+    env.pop("SCSA_YOLO_IMPL", None)
+    return subprocess.run([sys.executable, "-m", "scsa_yolo.cli.main", "warmup", *args], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=900)
+
+
+@pytest.mark.slow
+def test_warmup_runs_the_training_and_validation_shapes(tmp_path):
+    proc = _warmup(tmp_path, "--model", "yolov8n-scsa.yaml", "--imgsz", "64", "--batch", "1", "--device", "cpu",
+                   "--no-rect", "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "3 SCSA layer(s), 3 on the fused path" in out, out
+    assert "training step (forward + backward): 1 shape(s)" in out, out
+    assert "validation: 1 shape(s)" in out, out
+    variants = int(out.split("kernel variants launched: ")[1].split()[0])
+    assert variants >= 10  # the five forward and five backward kernels, at least once each
+
+
+def test_warmup_of_a_model_without_scsa_says_so(tmp_path):
+    proc = _warmup(tmp_path, "--model", "yolov8n.yaml", "--imgsz", "64", "--batch", "1", "--device", "cpu",
+                   "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "yolov8n.yaml: no SCSA layers, nothing to warm" in proc.stdout
+
+
+def test_warmup_without_a_gpu_is_one_clear_error(tmp_path):
+    env_free = {k: v for k, v in os.environ.items() if k not in ("SCSA_YOLO_TRITON_INTERPRET", "TRITON_INTERPRET")}
+    proc = subprocess.run([sys.executable, "-m", "scsa_yolo.cli.main", "warmup", "--model", "yolov8n-scsa.yaml",
+                           "--device", "cpu", "--jobs", "1"], capture_output=True, text=True,
+                          env=dict(env_free, YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(tmp_path / "yolo")), cwd=tmp_path,
+                          timeout=300)
+    assert proc.returncode != 0
+    assert "needs a CUDA device" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
