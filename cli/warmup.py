@@ -9,8 +9,10 @@ import time
 
 import click
 
+from scsa_yolo.cli.command import Command
 
-@click.command(name="warmup")
+
+@click.command(name="warmup", cls=Command)
 @click.option("--model", "model", required=True,
               help="A model YAML (yolov8n-scsa.yaml), a .pt checkpoint or a run folder: the model to train or run.")
 @click.option("--imgsz", type=click.IntRange(min=32), default=640, show_default=True, help="The training image size.")
