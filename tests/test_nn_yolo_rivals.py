@@ -418,3 +418,117 @@ def test_registry_lists_the_four_with_labels():
     assert get_attention("SimAM").name == "simam" and get_attention("LSKA").name == "lska"
     assert create_attention("lska", 64, kernel_size=23).dilated_h.dilation == (3, 3)
     assert create_attention("caa", 64, norm_act=False).conv1.bias is not None
+
+
+# ----------------------------------------------------------------------------- model-YAML rows
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ([-1, 1, "ResAttn", ["LSKA", {"kernel_size": 9}]],
+         "LSKA at width 64: LSKA: kernel_size=9 is not one of 7, 11, 23, 35, 41, 53"),
+        ([-1, 1, "CAA", [{"h_kernel_size": 4}]],
+         "CAA at width 64: CAA: h_kernel_size=4 must be odd"),
+        ([-1, 1, "SimAM", [{"e_lambda": -1}]],
+         "SimAM at width 64: SimAM: e_lambda=-1 must be a positive number (paper: 1e-4)"),
+        ([-1, 1, "MLCA", [{"local_weight": 2}]],
+         "MLCA at width 64: MLCA: local_weight=2 must be a number in [0, 1] (authors: 0.5)"),
+    ],
+    ids=["LSKA", "CAA", "SimAM", "MLCA"],
+)
+def test_a_bad_row_names_the_row_the_attention_the_width_and_the_fix(tmp_path, row, expected):
+    """Every width and map size suits these four, so what a row can get wrong is an option."""
+    import yaml
+
+    import scsa_yolo.integration as integration
+    from scsa_yolo.integration.ultralytics import YamlRowError, resolve_model_yaml
+
+    integration.register()
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = yaml.safe_load(resolve_model_yaml("yolov8-simam-backbone-res.yaml").read_text())
+    model["backbone"][5] = row  # after row 4, the 64-channel P3 output of YOLOv8n
+    path = tmp_path / "yolov8n-bad.yaml"
+    path.write_text(yaml.safe_dump(model))
+    with pytest.raises(YamlRowError) as info:
+        DetectionModel(str(path), verbose=False)
+    assert str(info.value).startswith(f"model YAML row 5 [{', '.join(map(str, row))}]: {expected}")
+
+
+# ----------------------------------------------------------------------------- scsa-yolo profile
+
+
+def test_profile_counts_the_four_and_table2_labels_them(tmp_path):
+    """Params and GFLOPs only (no timing): SimAM adds the three residual gates alone."""
+    import json
+
+    from click.testing import CliRunner
+
+    from scsa_yolo.cli.main import main
+
+    records, out = tmp_path / "records", tmp_path / "profile.json"
+    outcome = CliRunner().invoke(main, [
+        "profile", "--model", "yolov8n", "--attns", "none,simam,lska,mlca,caa", "--imgsz", "64", "--device", "cpu",
+        "--reps", "0", "--records", str(records), "--out", str(out),
+    ])
+    assert outcome.exit_code == 0, outcome.output
+    results = {r["model"]: r for r in json.loads(out.read_text())}
+    plain = results["yolov8n"]["params"]
+    widths = (64, 128, 256)  # YOLOv8n's P3, P4, P5 outputs, each in backbone-res: + C gate parameters
+    assert results["yolov8n-simam-backbone-res"]["params"] == plain + sum(widths)
+    assert results["yolov8n-lska-backbone-res"]["params"] == plain + sum(_lska_formula(c) + c for c in widths)
+    assert results["yolov8n-mlca-backbone-res"]["params"] == plain + sum(FORMULAS[MLCA](c) + c for c in widths)
+    assert results["yolov8n-caa-backbone-res"]["params"] == plain + sum(FORMULAS[CAA](c) + c for c in widths)
+    assert results["yolov8n-lska-backbone-res"]["gflops"] > results["yolov8n"]["gflops"]
+    report = CliRunner().invoke(main, ["report", str(records), "--style", "table2"])
+    assert report.exit_code == 0, report.output
+    for label in ("+SimAM (backbone-res)", "+LSKA (backbone-res)", "+MLCA (backbone-res)", "+CAA (backbone-res)"):
+        assert label in report.output
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+RELOAD = """
+import sys, torch
+from ultralytics.nn.tasks import load_checkpoint
+for path in sys.argv[1:]:
+    model, _ = load_checkpoint(path, device="cpu")
+    model = model.float().eval()
+    x = torch.load(path + ".x", weights_only=True)
+    with torch.no_grad():
+        y = model(x)[0]
+    print(path, float((y - torch.load(path + ".y", weights_only=True)).abs().max()))
+"""
+
+
+@pytest.mark.slow
+def test_checkpoints_of_the_four_reload_in_a_fresh_process_with_safe_load(tmp_path):
+    """Ultralytics' restricted loading (ULTRALYTICS_SAFE_LOAD=1) takes every class the four
+    bring (pooling, Conv1d, BatchNorm, SiLU, Sequential): one fresh process, one checkpoint each,
+    in four different placements."""
+    import os
+    import subprocess
+    import sys
+
+    from scsa_yolo.integration.specs import resolve_model
+    from scsa_yolo.integration.transfer import build_target, save_checkpoint
+
+    paths = []
+    for attn, placement in (("simam", "backbone"), ("lska", "neck-res"), ("mlca", "block"), ("caa", "backbone-res")):
+        argument = resolve_model("yolov8n", attn, placement).argument
+        torch.manual_seed(0)
+        model = build_target(argument, 3)
+        path = tmp_path / f"{attn}.pt"
+        save_checkpoint(model, path, argument)
+        x = torch.rand(1, 3, 64, 64)
+        with torch.no_grad():
+            torch.save(x, f"{path}.x")
+            torch.save(model.eval()(x)[0], f"{path}.y")
+        paths.append(str(path))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCSA_YOLO_", "ULTRALYTICS_SAFE"))}
+    result = subprocess.run([sys.executable, "-c", RELOAD, *paths], capture_output=True, text=True, cwd=tmp_path,
+                            env={**env, "YOLO_OFFLINE": "1", "ULTRALYTICS_SAFE_LOAD": "1"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    differences = dict(line.rsplit(" ", 1) for line in result.stdout.strip().splitlines())
+    assert set(differences) == set(paths) and all(float(d) <= 1e-5 for d in differences.values()), differences
