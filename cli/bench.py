@@ -58,7 +58,7 @@ def _check_command_line_choices(attns: list[str] | None, placements: list[str] |
                    "ablation, ...; an unknown name lists them all). Default: quick.")
 @click.option("--data", default=None, help="Comma-separated datasets (prepared names or data YAMLs), e.g. voc,visdrone.")
 @click.option("--models", default=None, help="Comma-separated models with scale, e.g. yolov8n,yolov8s.")
-@click.option("--attns", default=None, help="Comma-separated attention names: none, se, eca, ca, fca, cbam, sa, ema, cpca, ela, scsa, or an SCSA "
+@click.option("--attns", default=None, help="Comma-separated attention names: none, se, eca, ca, fca, cbam, sa, ema, cpca, ela, scsa, simam, lska, mlca, caa, or an SCSA "
                    "ablation (scsa-no-pcsa, ...).")
 @click.option("--placement", default=None,
               help="Comma-separated placements (backbone, neck, backbone-res, neck-res, block) [default: the grid's].")

@@ -24,7 +24,8 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 @click.option("--model", "models", default=None,
               help="Model(s), comma-separated: a model YAML (yolov8n-scsa.yaml), a .pt checkpoint or run folder, "
                    "or a stock model with scale (yolov8n) combined with --attns.")
-@click.option("--attns", default=None, help="With stock models: attentions to insert, comma-separated (none,se,...,scsa).")
+@click.option("--attns", default=None, help="With stock models: attentions to insert, comma-separated registry names "
+                   "(none, se, eca, ca, fca, cbam, sa, ema, cpca, ela, scsa, simam, lska, mlca, caa, scsa-*).")
 @click.option("--placement", type=click.Choice(placement_names()), default=None,
               help=f"With --attns: where the attention goes [default: {DEFAULT_PLACEMENT}].")
 @click.option("--layer", default=None, help="Profile one attention layer instead (e.g. scsa) on --shape.")

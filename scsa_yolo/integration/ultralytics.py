@@ -10,7 +10,7 @@ validator in :mod:`.validation`, ``YOLO`` objects in :mod:`.yolo`, data YAMLs in
 1. **Module names** -- ``parse_model`` resolves a YAML row's module column with
    ``globals()[name]`` inside ``ultralytics.nn.tasks``. :func:`register` puts one *builder*
    class per registered attention (``SCSA``, ``SE``, ``ECA``, ``CA``, ``FCA``, ``CBAM``,
-   ``SA``, ``EMA``, ``CPCA``, ``ELA``) and one for the residual row ``ResAttn`` into that
+   ``SA``, ``EMA``, ``CPCA``, ``ELA``, ``SimAM``, ``LSKA``, ``MLCA``, ``CAA``) and one for the residual row ``ResAttn`` into that
    namespace. A name Ultralytics already defines is never overwritten.
 2. **Channel inference** -- for a module it does not know, ``parse_model`` calls
    ``m(*args)`` without the input channel count (its ``else: c2 = ch[f]`` branch, which

@@ -36,7 +36,7 @@ STOCK_BASES: dict[str, str] = {
 }
 #: bases, attentions and placements of the committed ``cfg/models/`` files.
 COMMITTED_BASES: tuple[str, ...] = ("yolov8", "yolo11", "yolo26")
-COMMITTED_ATTENTIONS: tuple[str, ...] = ("se", "eca", "ca", "fca", "cbam", "sa", "ema", "cpca", "ela", "scsa")
+COMMITTED_ATTENTIONS: tuple[str, ...] = ("se", "eca", "ca", "fca", "cbam", "sa", "ema", "cpca", "ela", "scsa", "simam", "lska", "mlca", "caa")
 COMMITTED_PLACEMENTS: tuple[str, ...] = tuple(PLACEMENTS)
 
 

@@ -31,6 +31,11 @@ def check_positive_int(layer: str, argument: str, value: object) -> int:
     return value
 
 
+def is_number(value: object) -> bool:
+    """An int or float, bools excluded (``True`` is an int to Python, never a setting here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def reduced_channels(channels: int, reduction: int | float, minimum: int = 1) -> int:
     """Hidden width ``channels // reduction`` floored at ``minimum`` (>= 1).
 

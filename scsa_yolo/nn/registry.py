@@ -20,6 +20,7 @@ from torch import nn
 
 from scsa_yolo.identity import BLOCK_MODULE, RESIDUAL_MODULE, IdentityError
 
+from .caa import CAA
 from .cbam import CBAM
 from .coord_attn import CA
 from .cpca import CPCA
@@ -27,8 +28,11 @@ from .eca import ECA
 from .ela import ELA
 from .ema import EMA
 from .fca import FCA
+from .lska import LSKA
+from .mlca import MLCA
 from .scsa import SCSA
 from .shuffle_attn import SA
+from .simam import SimAM
 from .squeeze_excite import SE
 
 __all__ = [
@@ -132,6 +136,11 @@ register_attention("sa", SA, "+SA")
 register_attention("ema", EMA, "+EMA")
 register_attention("cpca", CPCA, "+CPCA")
 register_attention("ela", ELA, "+ELA")
+# Rivals YOLO users compare against today (issue 31), the authors' defaults.
+register_attention("simam", SimAM, "+SimAM")
+register_attention("lska", LSKA, "+LSKA")
+register_attention("mlca", MLCA, "+MLCA")
+register_attention("caa", CAA, "+CAA")
 
 #: Table 1 of the SCSA paper: (group, registry name), in the paper's order.
 TABLE1_ROWS: list[tuple[str, str]] = [("Baseline", "scsa")]
