@@ -100,8 +100,12 @@ def attention_names() -> list[str]:
 
 def yaml_module_names() -> set[str]:
     """Every YAML module name of ours: the attention layers' and the placement forms'
-    (:data:`~scsa_yolo.identity.RESIDUAL_MODULE`, :data:`~scsa_yolo.identity.BLOCK_MODULE`)."""
-    return {spec.yaml_module for spec in _REGISTRY.values() if spec.yaml_module} | {RESIDUAL_MODULE, BLOCK_MODULE}
+    (:data:`~scsa_yolo.identity.RESIDUAL_MODULE`, :data:`~scsa_yolo.identity.BLOCK_MODULE`,
+    :data:`~scsa_yolo.models.generate.BLOCK_RES_MODULE`)."""
+    from scsa_yolo.models.generate import BLOCK_RES_MODULE
+
+    forms = {RESIDUAL_MODULE, BLOCK_MODULE, BLOCK_RES_MODULE}
+    return {spec.yaml_module for spec in _REGISTRY.values() if spec.yaml_module} | forms
 
 
 def get_attention(name: str) -> AttentionSpec:
