@@ -6,7 +6,8 @@
 ``scsa-yolo report --help`` starts fast.
 """
 
-#: report styles: the paper's Table 4, 3, 2 and the SCSA ablation (its Table 1)
-STYLES = ("table4", "table3", "table2", "ablation")
+#: report styles: the paper's Table 4, 3, 2 and the SCSA ablation (its Table 1), and the
+#: learned gates of the placements that have them
+STYLES = ("table4", "table3", "table2", "ablation", "gates")
 #: output formats
 FORMATS = ("md", "latex", "html", "csv")

@@ -10,7 +10,8 @@ Every row carries the run's identity as :class:`~scsa_yolo.identity.ModelId` giv
 ``placement`` (None for the plain model; ``backbone`` for records written before
 placements existed), ``start`` (``scratch``, or ``ft`` for a run fine-tuned from a
 pretrained checkpoint) and ``method``, the row label (``+SCSA (block)``, ``- (ft)``).
-``cpu_timing`` says whether its throughput was timed on a CPU.
+``cpu_timing`` says whether its throughput was timed on a CPU. ``gates`` holds the
+record's learned gates per layer (``learned_gates.layers``; None for a run without).
 
 Invalid records are never fatal: each one is returned as a problem naming the file.
 """
@@ -37,7 +38,7 @@ def empty_row() -> dict[str, Any]:
         **{m: None for m in METRICS}, **{c: None for c in COST},
         "device_name": None, "profile_device": None, "cpu_timing": None,
         "profile_reduced": None, "profile_batch": None, "profile_half": None,
-        "kind": "train", "source": "record", "path": None, "run_id": None, "created_at": None,
+        "kind": "train", "source": "record", "path": None, "run_id": None, "created_at": None, "gates": None,
     }
 
 
@@ -95,6 +96,7 @@ def row_from_record(record: dict) -> dict[str, Any]:
         epochs=spec.get("epochs"), imgsz=profile.get("imgsz") if record["kind"] == "profile" else spec.get("imgsz"),
         kind=record["kind"], source="record", path=record.get("_path"), run_id=record.get("run_id"),
         created_at=record.get("created_at"),
+        gates=(record.get("learned_gates") or {}).get("layers") or None,
     )
     for name in METRICS:
         row[name] = metrics.get(name)
