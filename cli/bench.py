@@ -10,6 +10,7 @@ import click
 from scsa_yolo.cli.command import Command
 
 from scsa_yolo.cliutil import checked_devices, split_list, training_arguments
+from scsa_yolo.identity import placement_names
 
 # Ultralytics arguments that `bench` sets through its own options: KEY=VALUE for them is
 # refused, naming the option (the grid file's own check names the file instead).
@@ -61,7 +62,7 @@ def _check_command_line_choices(attns: list[str] | None, placements: list[str] |
 @click.option("--attns", default=None, help="Comma-separated attention names: none, se, eca, ca, fca, cbam, sa, ema, cpca, ela, scsa, simam, lska, mlca, caa, or an SCSA "
                    "ablation (scsa-no-pcsa, ...).")
 @click.option("--placement", default=None,
-              help="Comma-separated placements (backbone, neck, backbone-res, neck-res, block) [default: the grid's].")
+              help=f"Comma-separated placements ({', '.join(placement_names())}) [default: the grid's].")
 @click.option("--pretrained", type=click.Path(dir_okay=False, exists=True), default=None,
               help="A plain checkpoint every run starts from (transferred into each model first).")
 @click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 (deterministic training per seed).")

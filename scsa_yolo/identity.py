@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLOCK_MODULE",
+    "BLOCK_MODULES",
+    "BLOCK_RES_MODULE",
     "DEFAULT_PLACEMENT",
     "FAMILIES",
     "PLACEMENTS",
@@ -72,10 +74,11 @@ class Placement:
     """Where an attention sits and in what form.
 
     Attributes:
-        name: ``backbone``, ``neck``, ``backbone-res``, ``neck-res`` or ``block``.
+        name: ``backbone``, ``neck``, ``backbone-res``, ``neck-res``, ``block`` or ``block-res``.
         form: ``series`` (a row on the trunk, y = attn(x)), ``residual`` (a row on the
             trunk, y = x + g * attn(x), g per channel starting at 0) or ``block`` (inside
-            the residual branch of every shortcut bottleneck, between its two convs).
+            the residual branch of every shortcut bottleneck, between its two convs; with
+            ``identity_start`` in the gated form h + g * (attn(h) - h), g per channel at 0).
         where: ``backbone`` (the P3/P4/P5 outputs, or the backbone's blocks for ``block``)
             or ``neck`` (every input of the detection head).
         identity_start: the model starts out computing exactly what the plain model does.
@@ -103,6 +106,10 @@ PLACEMENTS: dict[str, Placement] = {
         Placement("block", "block", "backbone", False,
                   "inside the residual branch of every shortcut bottleneck of the backbone, between its two convs "
                   "(where the SCSA paper puts it)"),
+        Placement("block-res", "block", "backbone", True,
+                  "inside the residual branch of every shortcut bottleneck of the backbone, between its two convs, "
+                  "in gated form h + g*(attn(h) - h), g per channel starting at 0 (the paper's slot, starting as "
+                  "the plain model)"),
     )
 }
 
@@ -110,6 +117,11 @@ PLACEMENTS: dict[str, Placement] = {
 RESIDUAL_MODULE = "ResAttn"
 #: YAML module of a block with attention: ``[-1, 3, BlockAttn, [C2f, [128, True], SCSA]]``.
 BLOCK_MODULE = "BlockAttn"
+#: YAML module of a block with the attention in gated form (placement ``block-res``):
+#: ``[-1, 3, BlockResAttn, [C2f, [128, True], SCSA]]``, the arguments of ``BlockAttn``.
+BLOCK_RES_MODULE = "BlockResAttn"
+#: Both block modules: each stands for the stock block it wraps.
+BLOCK_MODULES = (BLOCK_MODULE, BLOCK_RES_MODULE)
 
 #: The placement an unsuffixed name (``yolov8n-scsa``) means, and the default of
 #: ``scsa-yolo train`` and ``scsa-yolo bench``. Chosen from the synthetic-gpu grid

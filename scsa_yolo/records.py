@@ -22,6 +22,12 @@ Two kinds exist: ``train`` (a benchmark run: spec, metrics and profile) and ``pr
 :func:`make_record`, whose ``spec`` starts from the run's
 :class:`scsa_yolo.identity.ModelId`; ``spec.pretrained`` names the checkpoint a fine-tuned
 run started from (path and sha256), None for a run from scratch.
+
+Optional: ``learned_gates`` (a run whose attention has a learned gate g, the placements
+``backbone-res``, ``neck-res`` and ``block-res``): ``{"weights": "weights/last.pt",
+"layers": [{"key", "label", "kind", "form", "channels", "mean", "mean_abs", "max_abs",
+"min", "max"}, ...]}``, g at the end of training per attention layer; ``scsa-yolo report
+--style gates`` tabulates it.
 """
 from __future__ import annotations
 
@@ -174,6 +180,24 @@ def validate_record(record: Any) -> list[str]:
         problems += _metrics_problems(record["metrics"], record["spec"].get("task") or "detect")
     if record["profile"] is not None:
         problems += _check_fields(record["profile"], _PROFILE_FIELDS, "profile.")
+    if "learned_gates" in record:
+        problems += _gate_problems(record["learned_gates"])
+    return problems
+
+
+_GATE_LAYER_FIELDS = {"key": (str,), "label": (str,), "mean": _NUMBER, "mean_abs": _NUMBER, "max_abs": _NUMBER}
+
+
+def _gate_problems(gates: Any) -> list[str]:
+    """Problems of an optional ``learned_gates`` section (the report's gates style reads it)."""
+    if not isinstance(gates, dict) or not isinstance(gates.get("layers"), list):
+        return ["'learned_gates' must be an object with a 'layers' list"]
+    problems = []
+    for i, layer in enumerate(gates["layers"]):
+        if not isinstance(layer, dict):
+            problems.append(f"'learned_gates.layers[{i}]' must be an object, got {type(layer).__name__}")
+        else:
+            problems += _check_fields(layer, _GATE_LAYER_FIELDS, f"learned_gates.layers[{i}].")
     return problems
 
 

@@ -142,6 +142,29 @@ def test_report_cli_reads_bench_records_and_plain_ultralytics_runs(bench_run, tm
         assert (tmp_path / "results" / f"table3.{ext}").stat().st_size > 0
 
 
+def test_a_residual_run_records_its_learned_gates_and_the_report_shows_them(bench_run):
+    import torch
+
+    root, *_ = bench_run
+    runs = root / "runs" / "synthetic"
+    assert "learned_gates" not in load_record(runs / "yolov8n-none-s0" / "record.json")
+    run = runs / "yolov8n-scsa-backbone-res-s0"
+    gates = load_record(run / "record.json")["learned_gates"]
+    assert gates["weights"] == "weights/last.pt"
+    checkpoint = torch.load(run / "weights" / "last.pt", map_location="cpu", weights_only=False)
+    state = (checkpoint.get("ema") or checkpoint["model"]).float().state_dict()
+    assert [layer["key"] for layer in gates["layers"]] == ["5/attn", "8/attn", "12/attn"]
+    for layer in gates["layers"]:
+        g = state[f"model.{layer['key'].split('/')[0]}.gate"].double()
+        assert layer["mean_abs"] == pytest.approx(float(g.abs().mean()), rel=1e-6)
+        assert layer["max_abs"] == pytest.approx(float(g.abs().max()), rel=1e-6)
+        assert layer["mean_abs"] > 0  # one epoch of training moved g off its start at 0
+    outcome = CliRunner().invoke(main, ["report", str(root / "runs"), "--style", "gates"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "| +SCSA (backbone-res) | row 5 / attn" in outcome.output
+    assert "1 run(s) without learned gates" in outcome.output
+
+
 def _start_bench_until_first_epoch(args, env, run, **popen):
     """`scsa-yolo bench` in its own session, returned once RUN has finished an epoch (or the
     bench ended, or 300 s passed): progress.json reports an epoch only after Ultralytics saved

@@ -227,3 +227,18 @@ def test_block_placement_refuses_a_base_without_shortcut_blocks():
              "head": [[[1], 1, "Detect", ["nc"]]]}
     with pytest.raises(ModelYamlError, match="shortcut bottlenecks.*backbone-res"):
         add_attention(plain, "block", "SCSA", [])
+
+
+@pytest.mark.parametrize("base", COMMITTED_BASES)
+def test_block_res_rows_are_the_block_rows_with_the_gated_module(base):
+    from scsa_yolo.identity import ModelId
+
+    model = load_base(base)
+    block = add_attention(model, "block", "SCSA", [{"use_pcsa": False}]).model
+    gated = add_attention(model, "block-res", "SCSA", [{"use_pcsa": False}]).model
+    block_rows, gated_rows = block["backbone"] + block["head"], gated["backbone"] + gated["head"]
+    assert [r[2] for r in gated_rows].count("BlockResAttn") == [r[2] for r in block_rows].count("BlockAttn") > 0
+    for a, b in zip(block_rows, gated_rows):
+        assert b == ([a[0], a[1], "BlockResAttn", a[3]] if a[2] == "BlockAttn" else a)
+    model_id = ModelId.parse(f"{base}n-scsa-block-res.yaml")
+    assert (model_id.attn, model_id.placement, model_id.yaml_name()) == ("scsa", "block-res", f"{base}-scsa-block-res.yaml")

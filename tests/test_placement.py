@@ -259,3 +259,81 @@ def test_checkpoints_reload_in_a_fresh_process_with_safe_load_and_export(plain_v
     session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})[:1]
     np.testing.assert_allclose(onnx_out, _output(model, x).numpy(), rtol=1e-3, atol=1e-3)
+
+
+# ---------------------------------------------------------------------------- block-res (issue 30 item 2)
+def _gated(model):
+    return [m for m in model.modules() if isinstance(m, AttendedBottleneck)]
+
+
+@pytest.mark.parametrize("attn", COMMITTED_ATTENTIONS)
+def test_block_res_reproduces_the_plain_model_bit_for_bit_after_transfer(plain_v8, tmp_path, attn):
+    path, plain = plain_v8
+    report = transfer_checkpoint(path, resolve_model("yolov8n", attn, "block-res").argument, tmp_path / "out.pt")
+    target = torch.load(tmp_path / "out.pt", map_location="cpu", weights_only=False)["model"]
+    extra = set(target.state_dict()) - set(plain.state_dict())
+    assert report.transferred == len(plain.state_dict()) and report.skipped == 0 and report.new == len(extra)
+    assert all(".attn." in key or key.endswith(".gate") for key in extra)
+    bottlenecks = _gated(target)
+    assert len(bottlenecks) == 6  # the same slots as block: every shortcut bottleneck of rows 2, 4, 6, 8
+    for bottleneck in bottlenecks:  # one gate per channel between the two convs, all 0
+        gate = bottleneck.learned_gate
+        assert gate is not None and gate.shape == (bottleneck.cv1.conv.out_channels,) and not gate.any()
+    x = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(_output(target, x), _output(plain, x))
+    assert report.output_difference["max_abs"] == 0
+
+
+@pytest.mark.parametrize("model", ["yolo11n", "yolo26n"])
+def test_block_res_starts_as_the_plain_model_on_the_other_bases(tmp_path, model):
+    plain = _plain_checkpoint(tmp_path / "plain.pt", model)
+    transfer_checkpoint(tmp_path / "plain.pt", resolve_model(model, "scsa", "block-res").argument, tmp_path / "out.pt")
+    target = torch.load(tmp_path / "out.pt", map_location="cpu", weights_only=False)["model"]
+    assert _gated(target) and all(b.learned_gate is not None for b in _gated(target))
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(_output(target, x), _output(plain, x))
+
+
+def test_block_res_with_the_gate_at_one_is_the_block_placement(plain_v8, tmp_path):
+    """h + g*(attn(h) - h) with g = 1 is attn(h): the block model with the same weights."""
+    path, _ = plain_v8
+    transfer_checkpoint(path, resolve_model("yolov8n", "se", "block-res").argument, tmp_path / "res.pt", compare=False)
+    transfer_checkpoint(path, resolve_model("yolov8n", "se", "block").argument, tmp_path / "block.pt", compare=False)
+    gated = torch.load(tmp_path / "res.pt", map_location="cpu", weights_only=False)["model"]
+    block = torch.load(tmp_path / "block.pt", map_location="cpu", weights_only=False)["model"]
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for name, p in gated.named_parameters():  # an attention that does something
+            if ".attn." in name:
+                p.copy_(torch.randn_like(p) * 0.5)
+        for bottleneck in _gated(gated):
+            bottleneck.learned_gate.fill_(1.0)
+    weights = {k: v for k, v in gated.state_dict().items() if not k.endswith(".gate")}
+    block.load_state_dict(weights)
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    assert not torch.equal(_output(gated, x), _output(plain_v8[1], x))  # g = 1 really changes the model
+    torch.testing.assert_close(_output(gated, x), _output(block, x), rtol=1e-4, atol=1e-4)
+
+
+def test_a_block_checkpoint_pickled_before_gates_existed_still_runs_ungated():
+    model = DetectionModel(resolve_model("yolov8n", "se", "block").argument, nc=2, verbose=False).eval()
+    x = torch.rand(1, 3, 64, 64)
+    before = _output(model, x)
+    for bottleneck in _gated(model):
+        del bottleneck._parameters["gate"]  # what an unpickled older AttendedBottleneck holds
+        assert bottleneck.learned_gate is None
+    assert torch.equal(_output(model, x), before)
+
+
+def test_a_bad_block_res_row_names_the_row(tmp_path):
+    model = yaml.safe_load(open(integration.ultralytics.resolve_model_yaml("yolov8-scsa-backbone-res.yaml")))
+    model["backbone"][5] = [-1, 1, "ResAttn", ["SE"]]
+    model["backbone"][2] = [-1, 3, "BlockResAttn", ["C2f", [128], "SE"]]  # C2f without shortcut
+    path = tmp_path / "yolov8n-bad.yaml"
+    path.write_text(yaml.safe_dump(model))
+    with pytest.raises(YamlRowError, match="row 2 .*no shortcut bottleneck to put SE in"):
+        DetectionModel(str(path), verbose=False)
+    model["backbone"][2] = [-1, 3, "BlockResAttn", ["C2f", [128, True], "NotAnAttention"]]
+    path.write_text(yaml.safe_dump(model))
+    with pytest.raises(YamlRowError, match=r"row 2 .*BlockResAttn takes \[BLOCK, \[block args\], ATTENTION"):
+        DetectionModel(str(path), verbose=False)

@@ -232,17 +232,40 @@ def run(run_dir: Path, device: str | None = None) -> Path:
     return path
 
 
+GATES_WEIGHTS = Path("weights") / "last.pt"
+
+
+def learned_gates(run_dir: Path) -> dict | None:
+    """The learned gates g at the end of training (``weights/last.pt``) of a run whose
+    attention has them (placements ``backbone-res``, ``neck-res``, ``block-res``), per layer
+    (:func:`scsa_yolo.explain.gates.learned_gate_stats`); None for a model without gates.
+
+    Returns:
+        ``{"weights": "weights/last.pt", "layers": [{key, label, kind, form, channels,
+        mean, mean_abs, max_abs, min, max}, ...]}``.
+    """
+    last = run_dir / GATES_WEIGHTS
+    if not last.is_file():
+        return None
+    from scsa_yolo.explain.gates import learned_gate_stats
+    from scsa_yolo.explain.layers import find_attention_layers
+    from scsa_yolo.integration.yolo import load_yolo
+
+    layers = learned_gate_stats(find_attention_layers(load_yolo(last, verbose=False).model))
+    return {"weights": GATES_WEIGHTS.as_posix(), "layers": layers} if layers else None
+
+
 def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, result, profile,
                  device: str | None) -> dict:
     """The record of a finished run of the model ``argument`` (see :mod:`scsa_yolo.records`
-    for the schema)."""
+    for the schema); runs with learned gates carry them (:func:`learned_gates`)."""
     import yaml
 
     from scsa_yolo.device import cpu_threads
     from scsa_yolo.identity import Pretrained
 
     args = yaml.safe_load((run_dir / "args.yaml").read_text()) if (run_dir / "args.yaml").is_file() else {}
-    return make_record(
+    record = make_record(
         "train", spec.run_id, spec.model_id,
         dataset=spec.dataset_key,
         model_yaml=str(args.get("model") or argument),
@@ -257,6 +280,10 @@ def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, r
         device=device,
         grid_train_args=spec.train_args,
     )
+    gates = None if spec.model_id.is_plain else learned_gates(run_dir)
+    if gates is not None:
+        record["learned_gates"] = gates
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:

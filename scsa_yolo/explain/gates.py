@@ -27,6 +27,11 @@ rounding; NaN for a channel whose u is zero everywhere).
 
 SCSA's fused GPU kernel skips the submodules, so :func:`reference_path` forces the plain
 PyTorch path (``SCSA_YOLO_IMPL=reference``) while gates are captured.
+
+The learned gates of the placements with an identity start (the per-channel g of
+``backbone-res``/``neck-res``, y = x + g*attn(x), and of ``block-res``,
+h + g*(attn(h) - h)) are weights, not activations: :func:`learned_gate_stats` summarises
+them per layer (mean, mean |g|, max |g|), for the notes here and for the run records.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from torch import nn
 
 from .layers import AttentionLayer
 
-__all__ = ["GateCapture", "LayerGates", "capture_gates", "has_probe", "reference_path"]
+__all__ = ["GateCapture", "LayerGates", "capture_gates", "has_probe", "learned_gate_stats", "reference_path"]
 
 
 @contextlib.contextmanager
@@ -239,6 +244,30 @@ def _probes() -> dict[type[nn.Module], _Probe]:
     }
 
 
+#: How each form applies its learned gate g.
+GATE_FORMS = {"residual": "residual form y = x + g*attn(x)", "bottleneck": "gated bottleneck h + g*(attn(h) - h)"}
+
+
+def learned_gate_stats(layers: Sequence[AttentionLayer]) -> list[dict]:
+    """The learned gate g of every layer that has one (see :func:`find_attention_layers`).
+
+    Returns:
+        Per layer, in order: ``key``, ``label``, ``kind``, ``form``, ``channels`` and, over
+        its C channels, ``mean`` (g), ``mean_abs`` (|g|), ``max_abs``, ``min`` and ``max``.
+        g = 0 everywhere means the attention is switched off (the plain model's function).
+    """
+    out = []
+    for layer in layers:
+        g = layer.residual_gate
+        if g is None:
+            continue
+        g = g.detach().double()
+        out.append({"key": layer.key, "label": layer.label, "kind": layer.kind, "form": layer.form,
+                    "channels": int(g.numel()), "mean": float(g.mean()), "mean_abs": float(g.abs().mean()),
+                    "max_abs": float(g.abs().max()), "min": float(g.min()), "max": float(g.max())})
+    return out
+
+
 def has_probe(layer: AttentionLayer) -> bool:
     """Whether :func:`capture_gates` knows how to read this layer's gates."""
     return type(layer.module) in _probes()
@@ -335,9 +364,8 @@ def capture_gates(model: nn.Module, layers: Sequence[AttentionLayer], batches: S
         if type(layer.module).__name__ == "SA":
             gates.notes.append("SA gates the first half of each group's channels by channel and the second "
                                "half by position; the channel gate lists the first halves, group by group")
-        if layer.residual_gate is not None:
-            g = layer.residual_gate
-            gates.notes.append(f"residual form y = x + g*attn(x): learned g has mean {g.mean():+.3f}, "
-                               f"mean |g| {g.abs().mean():.3f}, range [{g.min():+.3f}, {g.max():+.3f}]")
+        for g in learned_gate_stats([layer]):
+            gates.notes.append(f"{GATE_FORMS[g['form']]}: learned g has mean {g['mean']:+.3f}, "
+                               f"mean |g| {g['mean_abs']:.3f}, range [{g['min']:+.3f}, {g['max']:+.3f}]")
         result.append(gates)
     return result

@@ -7,7 +7,8 @@ Every layer is addressed the way a reader of the model YAML finds it: the row of
 * residual row (``ResidualAttention``) at row 5: key ``5/attn``, label
   ``row 5 / attn (SCSA, residual)``;
 * ``block`` placement, second bottleneck of the C2f at row 4: key ``4/m.1.attn``, label
-  ``row 4 / m.1.attn (SCSA, in bottleneck)``.
+  ``row 4 / m.1.attn (SCSA, in bottleneck)``; ``block-res``: the same key, label
+  ``row 4 / m.1.attn (SCSA, in bottleneck, gated)``.
 
 The PyTorch module name (``model.4.m.1.attn``) is kept as well, and ``--layers`` accepts
 the key, the module name or the label.
@@ -53,8 +54,9 @@ class AttentionLayer:
         form: ``series``, ``residual`` (inside ``ResidualAttention``) or ``bottleneck``
             (inside ``AttendedBottleneck``, the block placement).
         module: the layer itself.
-        residual_gate: for the residual form, the learned per-channel g of
-            ``y = x + g * attn(x)`` (C,), else None.
+        residual_gate: the learned per-channel g (C,) of the residual form
+            ``y = x + g * attn(x)`` or of the gated bottleneck ``h + g * (attn(h) - h)``
+            (``block-res``); None for a layer without a gate.
     """
 
     row: int
@@ -75,7 +77,8 @@ class AttentionLayer:
         """``row 4 / m.1.attn (SCSA, in bottleneck)``."""
         where = f"row {self.row} / {self.path}" if self.path else f"row {self.row}"
         form = {"series": "", "residual": ", residual", "bottleneck": ", in bottleneck"}[self.form]
-        return f"{where} ({self.kind}{form})"
+        gated = ", gated" if self.form == "bottleneck" and self.residual_gate is not None else ""
+        return f"{where} ({self.kind}{form}{gated})"
 
     @property
     def slug(self) -> str:
@@ -112,7 +115,8 @@ def find_attention_layers(detection_model: nn.Module) -> list[AttentionLayer]:
             if isinstance(parent, ResidualAttention):
                 form, gate = "residual", parent.gate.detach().float().cpu().clone()
             elif isinstance(parent, AttendedBottleneck):
-                form, gate = "bottleneck", None
+                learned = parent.learned_gate
+                form, gate = "bottleneck", None if learned is None else learned.detach().float().cpu().clone()
             else:
                 form, gate = "series", None
             full = f"model.{index}" + (f".{path}" if path else "")

@@ -13,12 +13,13 @@ and a later row that lands on a same-shaped index would load the wrong weights. 
 two model definitions are aligned instead:
 
 1. both row lists lose their attention rows (``SCSA``/``SE``/... and ``ResAttn``); a
-   ``BlockAttn`` row counts as the stock block it wraps;
+   ``BlockAttn`` or ``BlockResAttn`` row counts as the stock block it wraps;
 2. what remains must be the same model row for row (module, repeats, args); a source of
    another base or scale is refused with the first row that differs;
 3. every source tensor ``model.<i>.<rest>`` goes to ``model.<j>.<rest>``, j the target
    index of base row i. Inside a ``block`` row the bottleneck keeps its ``cv1``/``cv2``
-   names, so ``<rest>`` is unchanged; the attention's tensors are new.
+   names, so ``<rest>`` is unchanged; the attention's tensors (and the gate of
+   ``block-res``, 0) are new, so ``block-res`` starts as the plain model, bit for bit.
 
 Every tensor's shape is checked. The result is an ordinary Ultralytics checkpoint (a dict
 with ``model``) in the source's precision (Ultralytics writes fp16), with the source's class
@@ -38,7 +39,7 @@ from typing import Any
 import torch
 
 from scsa_yolo.errors import ScsaYoloError
-from scsa_yolo.models.generate import BLOCK_MODULE
+from scsa_yolo.identity import BLOCK_MODULES
 
 
 class TransferError(ScsaYoloError, ValueError):
@@ -163,22 +164,22 @@ def load_source(weights: str | Path) -> SourceCheckpoint:
 
 # ---------------------------------------------------------------------------- alignment
 def _attention_modules() -> set[str]:
-    """YAML modules of the rows a plain model lacks (a ``BlockAttn`` row is its block)."""
+    """YAML modules of the rows a plain model lacks (a block row of ours is its block)."""
     from scsa_yolo.nn.registry import yaml_module_names
 
-    return yaml_module_names() - {BLOCK_MODULE}
+    return yaml_module_names() - set(BLOCK_MODULES)
 
 
 def base_rows(model_yaml: dict) -> list[tuple[int, list]]:
     """``(row index, stock row)`` of every row that is not an attention row; a
-    ``BlockAttn`` row appears as the block row it wraps."""
+    ``BlockAttn``/``BlockResAttn`` row appears as the block row it wraps."""
     attention = _attention_modules()
     rows = list(model_yaml.get("backbone") or []) + list(model_yaml.get("head") or [])
     out = []
     for index, (f, n, module, args) in enumerate(rows):
         if module in attention:
             continue
-        if module == BLOCK_MODULE:
+        if module in BLOCK_MODULES:
             module, args = args[0], list(args[1])
         out.append((index, [n, module, args]))
     return out
@@ -288,7 +289,8 @@ def map_state(source_sd: dict[str, torch.Tensor], rows: dict[int, int],
 
 
 def _is_attention_key(rest: str) -> bool:
-    return ".attn." in f".{rest}" or rest.startswith("attn.") or rest == "gate"
+    """An attention's tensor, or a gate of ours (``5.gate``; ``4.m.0.gate`` in block-res)."""
+    return ".attn." in f".{rest}" or rest.startswith("attn.") or rest == "gate" or rest.endswith(".gate")
 
 
 #: Tensor names of the head's class outputs, whose shape follows the class count: the

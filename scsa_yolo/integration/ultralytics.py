@@ -30,7 +30,8 @@ validator in :mod:`.validation`, ``YOLO`` objects in :mod:`.yolo`, data YAMLs in
 5. **Block rows** -- ``tasks.parse_model`` is wrapped (:func:`install_row_check`): a
    ``BlockAttn`` row is rewritten to its stock block row, built by the original
    ``parse_model`` with Ultralytics' own width, depth and block switches, and the attention
-   is then put inside every shortcut bottleneck of the built block (``placement`` module).
+   is then put inside every shortcut bottleneck of the built block (``placement`` module);
+   a ``BlockResAttn`` row the same, with the attention in gated form (identity start).
    The wrapper also checks every row first (its shape, a module ``parse_model`` knows, with
    the closest names for one it does not, the attention rows' arguments) and puts the
    YAML file in front of every :class:`YamlRowError`, so each command that builds a model
@@ -70,7 +71,8 @@ TASKS_MODULE = "ultralytics.nn.tasks"
 _YAML_LOAD_IMPORTERS = ("ultralytics.nn", "ultralytics.engine.model")
 
 from scsa_yolo.errors import ScsaYoloError
-from scsa_yolo.models.generate import BLOCK_MODULE, RESIDUAL_MODULE, SHORTCUT_BLOCKS
+from scsa_yolo.identity import BLOCK_MODULE, BLOCK_MODULES, BLOCK_RES_MODULE, RESIDUAL_MODULE
+from scsa_yolo.models.generate import SHORTCUT_BLOCKS
 
 _registered: dict[int, str] = {}  # id(tasks module) -> "ok" | "unsupported"
 
@@ -339,8 +341,8 @@ def _row_where(index: int, row: Any) -> str:
 
 def check_attention_rows(model: dict, names: set[str]) -> None:
     """Raise :class:`YamlRowError` for a malformed row of ours: an attention or ``ResAttn``
-    row whose ``from`` is not one index, a ``ResAttn`` or ``BlockAttn`` row that does not
-    name an attention, a ``BlockAttn`` row whose block has no shortcut bottlenecks."""
+    row whose ``from`` is not one index, a ``ResAttn``, ``BlockAttn`` or ``BlockResAttn``
+    row that does not name an attention or a block with shortcut bottlenecks."""
     rows = list(model.get("backbone") or []) + list(model.get("head") or [])
     for index, row in enumerate(rows):
         if not (isinstance(row, (list, tuple)) and len(row) == 4):
@@ -356,12 +358,12 @@ def check_attention_rows(model: dict, names: set[str]) -> None:
             raise YamlRowError(
                 f"{_row_where(index, row)}: {RESIDUAL_MODULE} needs an attention first, one of {', '.join(sorted(names))} "
                 "(e.g. [-1, 1, ResAttn, [SCSA]])")
-        if module == BLOCK_MODULE:
+        if module in BLOCK_MODULES:
             if len(args) < 3 or args[0] not in SHORTCUT_BLOCKS or not isinstance(args[1], list) or args[2] not in names:
                 raise YamlRowError(
-                    f"{_row_where(index, row)}: {BLOCK_MODULE} takes [BLOCK, [block args], ATTENTION, {{options}}] with "
+                    f"{_row_where(index, row)}: {module} takes [BLOCK, [block args], ATTENTION, {{options}}] with "
                     f"BLOCK one of {', '.join(SHORTCUT_BLOCKS)} and ATTENTION one of {', '.join(sorted(names))} "
-                    "(e.g. [-1, 3, BlockAttn, [C2f, [128, True], SCSA]])")
+                    f"(e.g. [-1, 3, {module}, [C2f, [128, True], SCSA]])")
 
 
 def _module_known(module: str, namespace: dict) -> bool:
@@ -374,7 +376,7 @@ def _module_known(module: str, namespace: dict) -> bool:
         import torchvision
 
         return hasattr(torchvision.ops, module[16:])
-    return module in namespace or module == BLOCK_MODULE
+    return module in namespace or module in BLOCK_MODULES
 
 
 def known_module_names(namespace: dict, prefix: str = "") -> list[str]:
@@ -389,7 +391,7 @@ def known_module_names(namespace: dict, prefix: str = "") -> list[str]:
 
     if prefix == "nn.":
         return sorted(f"nn.{name}" for name in modules(vars(nn)))
-    return sorted(modules(namespace) | {BLOCK_MODULE})
+    return sorted(modules(namespace) | set(BLOCK_MODULES))
 
 
 def check_module_names(model: dict, namespace: dict, ours: set[str]) -> None:
@@ -412,7 +414,7 @@ def check_module_names(model: dict, namespace: dict, ours: set[str]) -> None:
         raise YamlRowError(
             f"{_row_where(index, row)}: unknown module {module!r} ({hint}). A row's module is an Ultralytics module "
             f"(Conv, C2f, SPPF, Detect, ...), a torch layer as nn.<Name>, or an attention row of scsa-yolo "
-            f"({', '.join(sorted(ours | {RESIDUAL_MODULE, BLOCK_MODULE}))})")
+            f"({', '.join(sorted(ours | {RESIDUAL_MODULE, *BLOCK_MODULES}))})")
 
 
 def _yaml_file(model: dict) -> str | None:
@@ -424,28 +426,30 @@ def _yaml_file(model: dict) -> str | None:
     return str(resolved if resolved is not None else name)
 
 
-def split_block_rows(model: dict) -> tuple[dict, dict[int, tuple[str, list]]]:
-    """A copy of ``model`` whose ``BlockAttn`` rows are the stock block rows they wrap,
-    and ``{row index: (attention YAML name, attention args)}`` for those rows."""
+def split_block_rows(model: dict) -> tuple[dict, dict[int, tuple[str, list, bool]]]:
+    """A copy of ``model`` whose ``BlockAttn``/``BlockResAttn`` rows are the stock block
+    rows they wrap, and ``{row index: (attention YAML name, attention args, gated)}`` for
+    those rows."""
     import copy
 
     stock = copy.deepcopy(model)
-    attended: dict[int, tuple[str, list]] = {}
+    attended: dict[int, tuple[str, list, bool]] = {}
     offset = 0
     for section in ("backbone", "head"):
         rows = stock.get(section) or []
         for position, row in enumerate(rows):
-            if isinstance(row, list) and len(row) == 4 and row[2] == BLOCK_MODULE:
+            if isinstance(row, list) and len(row) == 4 and row[2] in BLOCK_MODULES:
                 block, block_args, attention, *attention_args = row[3]
                 rows[position] = [row[0], row[1], block, list(block_args)]
-                attended[offset + position] = (attention, list(attention_args))
+                attended[offset + position] = (attention, list(attention_args), row[2] == BLOCK_RES_MODULE)
         offset += len(rows)
     return stock, attended
 
 
-def attend_bottlenecks(layer: Any, layer_cls: type, args: list, where: str) -> int:
-    """Put ``layer_cls`` inside every shortcut bottleneck of ``layer`` (in place); returns
-    how many. Raises :class:`YamlRowError` when the block has none."""
+def attend_bottlenecks(layer: Any, layer_cls: type, args: list, where: str, gated: bool = False) -> int:
+    """Put ``layer_cls`` inside every shortcut bottleneck of ``layer`` (in place; ``gated``:
+    in the form h + g * (attn(h) - h), g at 0); returns how many. Raises
+    :class:`YamlRowError` when the block has none."""
     from ultralytics.nn.modules.block import Bottleneck
 
     from scsa_yolo.nn.placement import AttendedBottleneck, hidden_channels
@@ -462,13 +466,14 @@ def attend_bottlenecks(layer: Any, layer_cls: type, args: list, where: str) -> i
             "(shortcut=False, or input and output widths differ); use the stock row or another placement")
     for parent, name, child in targets:
         attention = construct_attention(layer_cls, hidden_channels(child), args, where)
-        setattr(parent, name, AttendedBottleneck.wrap(child, attention))
+        setattr(parent, name, AttendedBottleneck.wrap(child, attention, gated))
     return len(targets)
 
 
 def install_row_check(tasks: ModuleType, names: set[str], classes: dict[str, type] | None = None) -> None:
-    """Wrap ``tasks.parse_model``: our rows are checked first, ``BlockAttn`` rows are built
-    as the stock block by Ultralytics' own rules and then get their attentions."""
+    """Wrap ``tasks.parse_model``: our rows are checked first, ``BlockAttn`` and
+    ``BlockResAttn`` rows are built as the stock block by Ultralytics' own rules and then
+    get their attentions."""
     current = tasks.parse_model
     original = getattr(current, "scsa_yolo_original", current)
     classes = classes if classes is not None else {}
@@ -486,13 +491,14 @@ def install_row_check(tasks: ModuleType, names: set[str], classes: dict[str, typ
         stock, attended = split_block_rows(d)
         layers, save = original(stock if attended else d, ch, verbose)
         rows = list(d.get("backbone") or []) + list(d.get("head") or [])
-        for index, (attention, args) in attended.items():
+        for index, (attention, args, gated) in attended.items():
             where = _row_where(index, rows[index])
             layer_cls = attention_class(attention, where, classes)
-            count = attend_bottlenecks(layers[index], layer_cls, args, where)
+            count = attend_bottlenecks(layers[index], layer_cls, args, where, gated)
             layers[index].np = sum(p.numel() for p in layers[index].parameters())
             if verbose:
-                tasks.LOGGER.info(f"{index:>3} {BLOCK_MODULE}: {layer_cls.__name__} inside {count} bottleneck(s), "
+                form = f"{BLOCK_RES_MODULE}: gated" if gated else f"{BLOCK_MODULE}:"
+                tasks.LOGGER.info(f"{index:>3} {form} {layer_cls.__name__} inside {count} bottleneck(s), "
                                   f"{layers[index].np:,} params with it")
         return layers, save
 
@@ -618,7 +624,7 @@ def register(tasks: ModuleType | None = None) -> str:
             refuse = error if isinstance(error, UnsupportedUltralyticsError) else UnsupportedUltralyticsError(str(error))
     if refuse is not None:
         namespace = vars(tasks)
-        for name in [*classes, RESIDUAL_MODULE, BLOCK_MODULE]:
+        for name in [*classes, RESIDUAL_MODULE, *BLOCK_MODULES]:
             if name not in namespace or _is_ours(namespace[name]):
                 namespace[name] = _make_refusing_builder(name, refuse)
         install_yaml_resolver(tasks, refuse)

@@ -20,6 +20,9 @@ Placements (see :data:`scsa_yolo.identity.PLACEMENTS`), three forms:
   ``[from, n, BlockAttn, [C2f, [block args], SCSA, args...]]``: the stock block, built by
   Ultralytics' own rules (width, depth, C3k2's scale switches), with the attention inside
   every shortcut bottleneck between its two convolutions. Layer indices do not move.
+  A block placement with an identity start (``block-res``) writes the module
+  ``BlockResAttn`` instead (same arguments): the attention in the gated form
+  h + g * (attn(h) - h), g per channel starting at 0.
 """
 
 from __future__ import annotations
@@ -29,7 +32,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from scsa_yolo.errors import ScsaYoloError
-from scsa_yolo.identity import BLOCK_MODULE, PLACEMENTS, RESIDUAL_MODULE, IdentityError, check_placement
+from scsa_yolo.identity import (  # the module names are the identity's; imported here for the generator's callers
+    BLOCK_MODULE,
+    BLOCK_MODULES,  # noqa: F401
+    BLOCK_RES_MODULE,
+    PLACEMENTS,
+    RESIDUAL_MODULE,
+    IdentityError,
+    check_placement,
+)
+
 #: Stock blocks with shortcut bottlenecks: module -> (index of ``shortcut`` in the row's
 #: args, its default). The ``block`` placement targets backbone rows of these.
 SHORTCUT_BLOCKS: dict[str, tuple[int, bool]] = {"C2f": (1, False), "C3k2": (5, True), "C3": (1, True)}
@@ -115,7 +127,7 @@ def placement_targets(model: dict, placement: str) -> list[int]:
         targets = [i for i, row in enumerate(backbone) if row[2] in SHORTCUT_BLOCKS and _has_shortcut(row)]
         if not targets:
             raise ModelYamlError(
-                f"placement 'block' needs backbone blocks with shortcut bottlenecks "
+                f"placement {info.name!r} needs backbone blocks with shortcut bottlenecks "
                 f"({', '.join(SHORTCUT_BLOCKS)}; C2f with shortcut=True), and this model has none; "
                 "use placement backbone-res or neck-res instead")
         return targets
@@ -187,14 +199,16 @@ def insert_attention(model: dict, targets: list[int], module: str, args: list[An
     return Generated(result, tuple(inserted), tuple(sorted(target_set)))
 
 
-def wrap_blocks(model: dict, targets: list[int], module: str, args: list[Any]) -> Generated:
+def wrap_blocks(model: dict, targets: list[int], module: str, args: list[Any],
+                block_module: str = BLOCK_MODULE) -> Generated:
     """Return a copy of ``model`` whose target block rows carry the attention inside
-    (``[f, n, BlockAttn, [C2f, [block args], module, args...]]``); no index moves."""
+    (``[f, n, BlockAttn, [C2f, [block args], module, args...]]``, or ``BlockResAttn``
+    for the gated form); no index moves."""
     backbone, head = _rows(model)
     out = copy.deepcopy(backbone)
     for index in targets:
         f, repeats, block, block_args = out[index]
-        out[index] = [f, repeats, BLOCK_MODULE, [block, copy.deepcopy(block_args), module, *copy.deepcopy(list(args))]]
+        out[index] = [f, repeats, block_module, [block, copy.deepcopy(block_args), module, *copy.deepcopy(list(args))]]
     result = {k: copy.deepcopy(v) for k, v in model.items() if k not in ("backbone", "head")}
     result["backbone"] = out
     result["head"] = copy.deepcopy(head)
@@ -206,7 +220,8 @@ def add_attention(model: dict, placement: str, module: str, args: list[Any]) -> 
     targets = placement_targets(model, placement)
     form = PLACEMENTS[placement].form
     if form == "block":
-        return wrap_blocks(model, targets, module, args)
+        gated = PLACEMENTS[placement].identity_start
+        return wrap_blocks(model, targets, module, args, BLOCK_RES_MODULE if gated else BLOCK_MODULE)
     if form == "residual":
         return insert_attention(model, targets, RESIDUAL_MODULE, [module, *args])
     return insert_attention(model, targets, module, args)

@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from scsa_yolo.identity import BLOCK_MODULE, RESIDUAL_MODULE, IdentityError
+from scsa_yolo.identity import BLOCK_MODULES, RESIDUAL_MODULE, IdentityError
 
 from .caa import CAA
 from .cbam import CBAM
@@ -104,8 +104,9 @@ def attention_names() -> list[str]:
 
 def yaml_module_names() -> set[str]:
     """Every YAML module name of ours: the attention layers' and the placement forms'
-    (:data:`~scsa_yolo.identity.RESIDUAL_MODULE`, :data:`~scsa_yolo.identity.BLOCK_MODULE`)."""
-    return {spec.yaml_module for spec in _REGISTRY.values() if spec.yaml_module} | {RESIDUAL_MODULE, BLOCK_MODULE}
+    (:data:`~scsa_yolo.identity.RESIDUAL_MODULE`, :data:`~scsa_yolo.identity.BLOCK_MODULES`)."""
+    forms = {RESIDUAL_MODULE, *BLOCK_MODULES}
+    return {spec.yaml_module for spec in _REGISTRY.values() if spec.yaml_module} | forms
 
 
 def get_attention(name: str) -> AttentionSpec:

@@ -6,9 +6,9 @@
 ``scsa-yolo report --help`` starts fast.
 """
 
-#: report styles: the paper's Table 4, 3, 2, the SCSA ablation (its Table 1) and Table 6
-#: (instance segmentation: box and mask AP)
-STYLES = ("table4", "table3", "table2", "ablation", "table6")
+#: report styles: the paper's Table 4, 3, 2, the SCSA ablation (its Table 1), Table 6
+#: (instance segmentation: box and mask AP) and the learned gates of the placements that have them
+STYLES = ("table4", "table3", "table2", "ablation", "table6", "gates")
 #: The paper's table names that differ from our style names (its Table 1 is the ablation study).
 STYLE_ALIASES = {"table1": "ablation"}
 #: Every name a user may give for a style: each style followed by its aliases.

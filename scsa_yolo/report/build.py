@@ -10,7 +10,7 @@ from scsa_yolo.records import RecordProblem
 from scsa_yolo.report.load import load_rows
 from scsa_yolo.report.plot import plot_ap_vs_throughput
 from scsa_yolo.report.render import EXTENSIONS, FORMATS, notes_text, render
-from scsa_yolo.report.tables import ReportError, Table, build_table
+from scsa_yolo.report.tables import DEFAULT_DETECT, ReportError, Table, build_table
 
 __all__ = ["Report", "ReportError", "make_report", "write_report"]
 
@@ -28,9 +28,11 @@ class Report:
         return text
 
 
-def make_report(paths: Iterable[str | Path], style: str = "table4", notes: Sequence[str] = ()) -> Report:
+def make_report(paths: Iterable[str | Path], style: str = "table4", notes: Sequence[str] = (),
+                detect: float | None = DEFAULT_DETECT) -> Report:
     """Load every record/run under ``paths`` and build the ``style`` table; ``notes`` are
-    added to the table's own.
+    added to the table's own; ``detect``: the difference (AP points) the seeds-needed
+    note is for.
 
     Raises:
         ReportError: unknown style, or nothing valid to report.
@@ -39,7 +41,7 @@ def make_report(paths: Iterable[str | Path], style: str = "table4", notes: Seque
     rows, problems = load_rows(paths)
     if not rows:
         raise ReportError(_nothing_found(paths, problems))
-    table = build_table(rows, style)
+    table = build_table(rows, style, detect)
     table.notes.extend(notes)
     return Report(table, rows, problems)
 
@@ -68,13 +70,15 @@ def write_report(
     out: str | Path | None = None,
     plot: bool = False,
     notes: Sequence[str] = (),
+    detect: float | None = DEFAULT_DETECT,
 ) -> tuple[Report, list[Path], list[str]]:
     """Build a report; write ``out.<ext>`` per format (and ``out.png`` when ``plot``).
-    ``notes``: lines added to the table's notes (e.g. the bench's pretraining step).
+    ``notes``: lines added to the table's notes (e.g. the bench's pretraining step);
+    ``detect``: see :func:`make_report`.
 
     Returns the report, the files written, and messages about what was not written.
     """
-    report = make_report(paths, style, notes)
+    report = make_report(paths, style, notes, detect)
     written: list[Path] = []
     messages: list[str] = []
     if out is not None:

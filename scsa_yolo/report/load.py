@@ -11,7 +11,8 @@ Every row carries the run's identity as :class:`~scsa_yolo.identity.ModelId` giv
 placements existed), ``start`` (``scratch``, or ``ft`` for a run fine-tuned from a
 pretrained checkpoint) and ``method``, the row label (``+SCSA (block)``, ``- (ft)``).
 ``cpu_timing`` says whether its throughput was timed on a CPU; ``resumed`` whether its
-training was interrupted and resumed (the record's ``train_mode``).
+training was interrupted and resumed (the record's ``train_mode``); ``gates`` holds the
+record's learned gates per layer (``learned_gates.layers``; None for a run without).
 
 Beside the box AP columns, a segmentation record gives ``mask_AP`` ... ``mask_APl`` (its
 ``metrics.mask``) and a classification record ``top1`` and ``top5``; ``task`` names the
@@ -51,7 +52,7 @@ def empty_row() -> dict[str, Any]:
         "task": "detect", **{m: None for m in ACCURACY}, **{c: None for c in COST},
         "device_name": None, "profile_device": None, "cpu_timing": None,
         "profile_reduced": None, "profile_batch": None, "profile_half": None,
-        "kind": "train", "source": "record", "path": None, "run_id": None, "created_at": None, "resumed": None,
+        "kind": "train", "source": "record", "path": None, "run_id": None, "created_at": None, "resumed": None, "gates": None,
     }
 
 
@@ -109,6 +110,7 @@ def row_from_record(record: dict) -> dict[str, Any]:
         epochs=spec.get("epochs"), imgsz=profile.get("imgsz") if record["kind"] == "profile" else spec.get("imgsz"),
         kind=record["kind"], source="record", path=record.get("_path"), run_id=record.get("run_id"),
         created_at=record.get("created_at"), resumed=record.get("train_mode") == RESUMED,
+        gates=(record.get("learned_gates") or {}).get("layers") or None,
     )
     for name in (*METRICS, *CLASSIFY_METRICS):
         row[name] = metrics.get(name)

@@ -15,6 +15,9 @@ turns it into Markdown, LaTeX, HTML or CSV. Styles:
 * ``ablation``: the SCSA variants of Table 1 in the paper's order, grouped as the paper
   groups them; throughput, AP, AP50 per model. ``table1``, the paper's name for it, is
   accepted as well (:data:`STYLE_ALIASES`).
+* ``gates``: the learned gates g of the runs that have them (``backbone-res``,
+  ``neck-res``, ``block-res``), per attention layer: mean g, mean |g|, max |g| at the end
+  of training, so a reader sees which attentions were used and which were left off.
 
 Rows: the method label names the attention, its placement and the start of fine-tuned
 runs (``-``, ``+SCSA (block)``, ``- (ft)``, ``+SCSA (block, ft)``); within a block, runs
@@ -33,7 +36,10 @@ CPU (noise on a small shared machine).
 Noise: :attr:`Table.diff` is a second table of every method's difference to the plain
 model of the same block, model and start, per accuracy column, with a 95% confidence
 interval over seeds (:mod:`scsa_yolo.report.stats`); an interval that holds 0 is marked
-``(ns)``. The notes say how many seeds the means are over, and when a report has only one
+``(ns)``. Beside the intervals, MDD columns give each comparison's minimum detectable
+difference (95% confidence, 80% power, from its observed spread and number of seeds), and a
+note how many seeds each would need to detect a chosen difference (``detect``, default 1 AP
+point). The notes say how many seeds the means are over, and when a report has only one
 seed or a short schedule.
 """
 from __future__ import annotations
@@ -48,7 +54,7 @@ from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.identity import PLACEMENTS
 from scsa_yolo.report import STYLE_ALIASES, STYLE_NAMES, STYLES
 from scsa_yolo.report.load import ACCURACY, COST, FINE_TUNED, METRICS, SCRATCH, TASK_METRICS, empty_row
-from scsa_yolo.report.stats import Interval, difference
+from scsa_yolo.report.stats import POWER, Interval, difference
 from scsa_yolo.report.task_tables import accuracy_subject, build_table6, difference_unit, table2_accuracy_columns
 
 MODEL_SCALES = "nsmlx"
@@ -56,6 +62,10 @@ TIMING = ("throughput", "latency_ms")
 #: Fewer epochs than Ultralytics' default schedule: a report says its ranks may not hold.
 SHORT_SCHEDULE_EPOCHS = 100
 CONFIDENCE = 0.95
+#: The difference (in display units: AP points) the seeds-needed note is computed for.
+DEFAULT_DETECT = 1.0
+#: Key suffix of a minimum-detectable-difference column of the difference table.
+MDD_SUFFIX = "_mdd"
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,12 @@ COLUMNS = {
     "throughput": Column("throughput", "Throughput(img/s)", "Throughput(img/s)", "Throughput(img/s)", 1.0, 0, "high"),
     "rel_throughput": Column("rel_throughput", "Rel.", "Rel.", "Rel.", 1.0, 2, None, False),
     "latency_ms": Column("latency_ms", "Latency(ms)", "Latency(ms)", "Latency(ms)", 1.0, 2, "low"),
+    # learned gates g (style gates): not ranked, more is not better; no "|" in a Markdown header
+    "gate_mean": Column("gate_mean", "mean g", "mean $g$", "mean <i>g</i>", 1.0, 3, None),
+    "gate_mean_abs": Column("gate_mean_abs", "mean abs(g)", "mean $|g|$", "mean |<i>g</i>|", 1.0, 3, None),
+    "gate_max_abs": Column("gate_max_abs", "max abs(g)", "max $|g|$", "max |<i>g</i>|", 1.0, 3, None),
 }
+GATE_COLUMNS = ("gate_mean", "gate_mean_abs", "gate_max_abs")
 
 
 @dataclass
@@ -246,11 +261,12 @@ def _int(value: Any) -> str:
     return "?" if value is None or (isinstance(value, float) and math.isnan(value)) else str(int(value))
 
 
-def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def aggregate(frame: pd.DataFrame, keys: list[str], columns: tuple[str, ...] = (*METRICS, *COST)) -> pd.DataFrame:
     """Mean, sample std (ddof=1; none for a single run) and count of every numeric column
-    per group of ``keys``; seeds listed."""
-    numeric = [c for c in (*METRICS, *COST) if c in frame]
-    numeric += [c for c in TASK_METRICS if c in frame and frame[c].notna().any()]  # a task's: only where it ran
+    (of ``columns``, and any task's accuracy columns where its runs have them) per group of
+    ``keys``; seeds listed."""
+    numeric = [c for c in columns if c in frame]
+    numeric += [c for c in TASK_METRICS if c in frame and c not in numeric and frame[c].notna().any()]
     grouped = frame.groupby(keys, dropna=False, sort=False)
     data = grouped[numeric].mean()
     data.columns = [f"{c}_mean" for c in data.columns]
@@ -365,15 +381,19 @@ def _true(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- differences
-def plain_differences(frame: pd.DataFrame, metrics: list[str], level: float = CONFIDENCE) -> pd.DataFrame:
+def plain_differences(frame: pd.DataFrame, metrics: list[str], level: float = CONFIDENCE,
+                      detect: float | None = DEFAULT_DETECT) -> pd.DataFrame:
     """Per (block, model, method) of an attention and per metric: its mean minus the plain
     model's, with a ``level`` confidence interval over seeds (:func:`~scsa_yolo.report.stats.difference`).
 
     The plain model compared with is the one of the same block (dataset and schedule),
     model, start (scratch or fine-tuned) and source (records or plain Ultralytics runs).
     Columns per metric (in the records' units): ``M_diff``, ``M_diff_low``,
-    ``M_diff_high`` (empty without an interval), ``M_diff_test`` (paired or welch) and
-    ``M_diff_ns`` (the interval holds 0).
+    ``M_diff_high`` (empty without an interval), ``M_diff_test`` (paired or welch),
+    ``M_diff_ns`` (the interval holds 0), ``M_diff_mdd`` (the minimum detectable difference
+    at ``level`` and :data:`~scsa_yolo.report.stats.POWER`) and ``M_diff_seeds_needed``
+    (seeds that would detect a difference of ``detect`` display units; None without
+    ``detect``).
     """
     entries = []
     for key, part in frame.groupby(["block", "model", "start", "source"], dropna=False, sort=False):
@@ -386,13 +406,17 @@ def plain_differences(frame: pd.DataFrame, metrics: list[str], level: float = CO
                 found = difference(_seed_values(runs, metric), _seed_values(plain, metric), level)
                 if found is None:
                     continue
+                target = None if detect is None else detect / COLUMNS[metric].scale
                 entry.update({
                     f"{metric}_diff": found.diff, f"{metric}_diff_low": found.low, f"{metric}_diff_high": found.high,
                     f"{metric}_diff_test": found.test, f"{metric}_diff_ns": found.contains_zero,
+                    f"{metric}_diff_mdd": found.mdd,
+                    f"{metric}_diff_seeds_needed": None if target is None else found.seeds_needed(target),
                 })
             entries.append(entry)
     columns = ["block", "model", "method"] + [
-        f"{m}_diff{suffix}" for m in metrics for suffix in ("", "_low", "_high", "_test", "_ns")
+        f"{m}_diff{suffix}" for m in metrics
+        for suffix in ("", "_low", "_high", "_test", "_ns", "_mdd", "_seeds_needed")
     ]
     return pd.DataFrame(entries, columns=columns)
 
@@ -407,7 +431,22 @@ def _diff_column(column: Column) -> Column:
                   column.scale, column.decimals, None, False)
 
 
-def _diff_cell(agg: pd.Series | None, column: Column) -> DiffCell:
+def _mdd_column(column: Column) -> Column:
+    return Column(f"{column.key}{MDD_SUFFIX}", f"MDD {column.header}", f"MDD {column.latex}", f"MDD {column.html}",
+                  column.scale, column.decimals, None, False)
+
+
+def _mdd_cell(agg: pd.Series | None, column: Column) -> Cell:
+    """A minimum detectable difference (unsigned, display units); '-' without an interval."""
+    value = None if agg is None else agg.get(f"{column.key.removesuffix(MDD_SUFFIX)}_diff_mdd")
+    if value is None or pd.isna(value):
+        return Cell(decimals=column.decimals)
+    return Cell(mean=float(value) * column.scale, decimals=column.decimals)
+
+
+def _diff_cell(agg: pd.Series | None, column: Column) -> DiffCell | Cell:
+    if column.key.endswith(MDD_SUFFIX):
+        return _mdd_cell(agg, column)
     if agg is None:
         return DiffCell(decimals=column.decimals)
     diff = agg.get(f"{column.key}_diff")
@@ -419,8 +458,12 @@ def _diff_cell(agg: pd.Series | None, column: Column) -> DiffCell:
                     float(high) * column.scale if has else None, column.decimals)
 
 
-def _add_differences(table: Table, frame: pd.DataFrame, layout) -> list[str]:
-    """Attach the difference table (and its CSV columns) to ``table``; its notes."""
+def _add_differences(table: Table, frame: pd.DataFrame, layout, detect: float | None = DEFAULT_DETECT) -> list[str]:
+    """Attach the difference table (and its CSV columns) to ``table``; its notes.
+
+    Its columns: per accuracy metric the difference with its interval (``ΔAP``), then per
+    metric the minimum detectable difference (``MDD AP``), so that the Δ columns keep
+    their places."""
     metrics = [c.key for c in table.columns if c.key in ACCURACY]
     if not metrics or table.data is None or frame[metrics].isna().all().all():
         return []
@@ -429,11 +472,13 @@ def _add_differences(table: Table, frame: pd.DataFrame, layout) -> list[str]:
         return ["No plain model (-) among these runs: no differences to it, no confidence intervals."]
     if not (frame["attn"] != "none").any():
         return []
-    diffs = plain_differences(frame, metrics)
+    diffs = plain_differences(frame, metrics, detect=detect)
     table.data = table.data.merge(diffs, on=["block", "model", "method"], how="left")
     columns = [_diff_column(c) for c in table.columns if c.key in ACCURACY]
+    columns += [_mdd_column(c) for c in table.columns if c.key in ACCURACY]
     rows = layout(table.data[~table.data["method"].isin(plain_methods)], columns, _diff_cell)
-    cells = [cell for row in rows for cell in row.cells if cell.diff is not None]
+    differences = [cell for row in rows for cell in row.cells if isinstance(cell, DiffCell)]
+    cells = [cell for cell in differences if cell.diff is not None]
     if not any(cell.has_interval for cell in cells):
         return []  # single runs everywhere: the "1 seed" note says it, a table of bare differences would not
     unit = difference_unit(metrics)
@@ -451,8 +496,46 @@ def _add_differences(table: Table, frame: pd.DataFrame, layout) -> list[str]:
         notes.append(f"{NOT_SIGNIFICANT}: the interval contains 0; that difference cannot be told from seed-to-seed noise.")
     if any(not cell.has_interval for cell in cells):
         notes.append(f"{NO_INTERVAL}: one run on a side, so no interval; that difference cannot be told from noise.")
-    if any(cell.diff is None for row in rows for cell in row.cells):
+    if any(cell.diff is None for cell in differences):
         notes.append("A Δ cell of '-': no plain run of the same dataset, model, schedule and start to compare with.")
+    return notes + _precision_notes(table, frame, metrics, tests, unit, detect)
+
+
+def _precision_notes(table: Table, frame: pd.DataFrame, metrics: list[str], tests: set, unit: str,
+                     detect: float | None) -> list[str]:
+    """The MDD columns' method, and the seeds each comparison would need to detect ``detect``."""
+    level, power = f"{CONFIDENCE:.0%}", f"{POWER:.0%}"
+    upper = 1 - (1 - CONFIDENCE) / 2
+    formulas = []
+    if "paired" in tests:
+        formulas.append(f"paired: (t({upper:g}, n-1) + t({POWER:g}, n-1)) * s_d / sqrt(n), s_d the sample std of the "
+                        "n per-seed differences")
+    if "welch" in tests:
+        formulas.append(f"Welch: (t({upper:g}, v) + t({POWER:g}, v)) * sqrt(s1^2/n1 + s2^2/n2), v Welch's degrees "
+                        "of freedom")
+    notes = [f"MDD columns: the minimum detectable difference, the smallest true difference to the plain model that "
+             f"the comparison would have detected at {level} confidence with {power} power, from its observed spread "
+             f"and number of seeds, in {unit} ({'; '.join(formulas)}; the usual t approximation of power). An (ns) "
+             "difference rules out only true differences larger than its MDD; '-': no interval, no MDD."]
+    metric = "AP" if "AP" in metrics else metrics[0]
+    needed = table.data.dropna(subset=[f"{metric}_diff_seeds_needed"]) if detect is not None else table.data.iloc[0:0]
+    if needed.empty:
+        return notes
+    order = _block_order(frame)
+    several_models = frame["model"].nunique() > 1
+    needed = needed.assign(_block=needed["block"].map(order)).sort_values(["_block", "model", "method_order"])
+    parts = []
+    for (block, model), group in needed.groupby(["block", "model"], sort=False):
+        where = f"{block} {model}" if several_models else str(block)
+        counts = ", ".join(f"{method} {int(n)}" for method, n in zip(group["method"], group[f"{metric}_diff_seeds_needed"]))
+        parts.append(f"{where}: {counts}")
+    sides = "seeds run by both models" if tests == {"paired"} else "paired: seeds run by both models, Welch: runs per side"
+    points = f"{detect:g} point{'' if detect == 1 else 's'}"
+    notes.append(
+        f"Seeds for a {detect:g}-point {metric} difference: how many seeds each comparison would need to detect a true "
+        f"{metric} difference of {points} at {level} confidence and {power} power if its observed spread held (the "
+        f"smallest n with MDD(n) <= {detect:g}, iterating since t depends on n; {sides}; `scsa-yolo report --detect` "
+        "sets the difference, and the CSV gives it for every metric in M_diff_seeds_needed): " + "; ".join(parts) + ".")
     return notes
 
 
@@ -573,24 +656,31 @@ def _resumed_note(frame: pd.DataFrame) -> str | None:
     )
 
 
-def build_table(rows: list[dict], style: str = "table4") -> Table:
+def build_table(rows: list[dict], style: str = "table4", detect: float | None = DEFAULT_DETECT) -> Table:
     """The table of ``style`` for these run rows, with the differences to the plain model
     (:attr:`Table.diff`) where there are seeds to compare.
+
+    Args:
+        detect: the difference (AP points) the seeds-needed note is for; None: no note.
 
     Raises:
         ReportError: unknown style, no rows, or no row with what the style needs.
     """
     style = resolve_style(style)
+    if detect is not None and not detect > 0:
+        raise ReportError(f"the difference to detect must be > 0 AP points, got {detect}")
     frame = prepare_frame(rows)
+    if style == "gates":
+        frame = gate_frame(frame)
     block_order = _block_order(frame)
     models = sorted(frame["model"].unique(), key=_model_sort_key)
     model_rank = {m: i for i, m in enumerate(models)}
     if style in ("table4", "table3") and frame[list(METRICS)].isna().all().all():
         raise ReportError(f"style {style} needs accuracy metrics, but no row has any (profile-only records? try --style table2)")
     builder = {"table4": _table4, "table3": _table3, "table2": _table2, "ablation": _ablation,
-               "table6": build_table6}[style]
+               "table6": build_table6, "gates": _gates}[style]
     table, layout = builder(frame, models, model_rank, block_order)
-    diff_notes = _add_differences(table, frame, layout)
+    diff_notes = _add_differences(table, frame, layout, detect)
     table.notes = _notes(frame, table) + diff_notes + table.notes
     return table
 
@@ -696,3 +786,62 @@ def _ablation(frame, models, model_rank, block_order):
     mark_best(rows, columns, models)
     return Table("ablation", "SCSA ablations (Table 1 style)", ["Dataset", "Ablation", "Variant"], models, columns,
                  rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg), layout
+
+
+# --------------------------------------------------------------------------- learned gates
+def _layer_name(key: str) -> str:
+    """``4/m.1.attn`` -> ``row 4 / m.1.attn`` (the explain command's layer names)."""
+    row, _, path = str(key).partition("/")
+    return f"row {row} / {path}" if path else f"row {row}"
+
+
+def gate_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, attention layer with a learned gate): the run's columns plus
+    ``layer``, ``layer_order`` and :data:`GATE_COLUMNS`; ``gate_runs_skipped`` in ``attrs``
+    counts the runs without gates.
+
+    Raises:
+        ReportError: no run carries learned gates.
+    """
+    rows = []
+    for _, run in frame.iterrows():
+        for order, layer in enumerate(run["gates"] if isinstance(run["gates"], list) else []):
+            rows.append({**run.to_dict(), "layer": _layer_name(layer["key"]), "layer_order": order,
+                         "gate_mean": layer["mean"], "gate_mean_abs": layer["mean_abs"], "gate_max_abs": layer["max_abs"]})
+    if not rows:
+        raise ReportError(
+            "style gates needs learned gates, but no record carries any: runs of the placements with a gate "
+            "(backbone-res, neck-res, block-res) record theirs at the end of training (`scsa-yolo bench`); "
+            "plain, series and block runs have none")
+    gates = pd.DataFrame(rows)
+    gates.attrs["gate_runs_skipped"] = int(sum(not isinstance(g, list) or not g for g in frame["gates"]))
+    return gates
+
+
+def _gates(frame, models, model_rank, block_order):
+    columns = [COLUMNS[k] for k in GATE_COLUMNS]
+    agg = aggregate(frame, ["block", "method", "method_order", "layer_order", "layer", "model", *_IDENTITY],
+                    GATE_COLUMNS)
+
+    def layout(agg, columns, cell_of=None):
+        return _grid_rows(
+            agg, ["block", "method", "method_order", "layer_order", "layer"], "model", models, columns,
+            labels_of=lambda key: [key[1], key[4]],
+            order_of=lambda key: (block_order[key[0]], key[2], key[1], key[3]),
+            cell_of=cell_of,
+        )
+
+    rows = layout(agg, columns)
+    table = Table("gates", "Learned gates g at the end of training", ["Dataset", "Method", "Layer"], models, columns,
+                  rows, show_n=any(n > 1 for r in rows for n in r.ns), data=agg)
+    table.notes.append(
+        "Learned gates: the per-channel g of y = x + g*attn(x) (backbone-res, neck-res) or of h + g*(attn(h) - h) "
+        "inside each bottleneck (block-res), 0 at the start (the plain model), read from each run's weights/last.pt "
+        "(Ultralytics' EMA weights) at the end of training; per attention layer the mean of g, of |g| and the "
+        "largest |g| over its channels. A mean |g| near 0 means training left that attention switched off; in "
+        "block-res, g = 1 would replace the map by the attention's output.")
+    skipped = frame.attrs.get("gate_runs_skipped", 0)
+    if skipped:
+        table.notes.append(f"{skipped} run(s) without learned gates (plain model, series or block placement, or a "
+                           "record written before gates were recorded) are not shown.")
+    return table, layout
