@@ -3,6 +3,7 @@ placement says, and matches the README table."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
@@ -44,6 +45,14 @@ def _shortcut_bottlenecks(model) -> int:
     return sum(1 for m in backbone.modules() if type(m) is Bottleneck and m.add)
 
 
+@functools.lru_cache(maxsize=None)
+def _plain_layout(base: str, scale: str) -> tuple[int, int]:
+    """(shortcut bottlenecks in the backbone, layer count) of the stock model, built once per
+    base and scale instead of once per block YAML."""
+    plain = DetectionModel(f"{base}{scale}.yaml", verbose=False)
+    return _shortcut_bottlenecks(plain), len(plain.model)
+
+
 @pytest.mark.parametrize("base, attn, placement, name", committed_models())
 def test_committed_yaml_builds_and_runs_at_two_scales(base, attn, placement, name):
     from scsa_yolo.nn.placement import AttendedBottleneck, ResidualAttention
@@ -53,11 +62,11 @@ def test_committed_yaml_builds_and_runs_at_two_scales(base, attn, placement, nam
         model = DetectionModel(scaled(name, scale), verbose=False).eval()
         assert model.yaml["scale"] == scale
         if form == "block":
-            plain = DetectionModel(f"{base}{scale}.yaml", verbose=False)
+            plain_bottlenecks, plain_layers = _plain_layout(base, scale)
             attended = [m for m in model.modules() if isinstance(m, AttendedBottleneck)]
-            assert len(attended) == _shortcut_bottlenecks(plain) > 0, f"{name} at {scale}"
+            assert len(attended) == plain_bottlenecks > 0, f"{name} at {scale}"
             assert _shortcut_bottlenecks(model) == 0  # every one of them now holds the attention
-            assert len(model.model) == len(plain.model)
+            assert len(model.model) == plain_layers
         else:
             wrapper = ResidualAttention if form == "residual" else None
             rows = [m for m in model.model if type(m).__module__.startswith("scsa_yolo.nn")]
