@@ -563,11 +563,13 @@ def test_a_grid_spread_over_three_nodes_gives_the_records_and_report_of_the_loca
 @pytest.mark.slow
 def test_driver_killed_mid_grid_then_the_same_command_resumes_the_rest(cluster, workers):
     """SIGKILL of the driver while one run is done and the other trains: Ray ends the dead
-    driver's tasks and their workers (so nothing writes into the run folders any more), and
-    the same command resumes the unfinished run from its checkpoint and redoes nothing done.
-    The training run's worker is paused (SIGSTOP) after its first epoch, so that it is still
-    training when the other run is done, and is let go once the driver is dead: a worker of a
-    dead driver that lived on would go on writing then."""
+    driver's job, whose Ray workers exit and kill their children, the run's worker among
+    them, so nothing writes into the run folders any more; the same command then resumes the
+    unfinished run from its checkpoint and redoes nothing done. The training run's worker is
+    paused (SIGSTOP) after its first epoch, so that it is still training when the other run
+    is done, and stays paused: it must end without being let go (a worker that outlived its
+    driver would stay, and fail the test), and its folder stays as the driver left it.
+    (Unpaused, such a worker trains on for the second or so Ray takes to end the job.)"""
     root, address = cluster
     out = root / "killed"
     args = ("--grid", _grid(root, "killed", attns="[none, scsa]", epochs=3), "--out", out, "--backend", "ray",
@@ -582,17 +584,16 @@ def test_driver_killed_mid_grid_then_the_same_command_resumes_the_rest(cluster, 
                     "the other run's record", timeout=300)
         driver.kill()
         output, _ = driver.communicate(timeout=60)
+        at_death = _files(training)
+        _wait_until(lambda: not _alive(worker), f"the end of the dead driver's worker {worker}", timeout=30)
     finally:
         if driver.poll() is None:
             driver.kill()
-        if worker is not None and _alive(worker):
-            os.kill(worker, signal.SIGCONT)
+        if worker is not None and _alive(worker):  # the test failed: leave nothing behind
+            os.kill(worker, signal.SIGKILL)
     assert driver.returncode == -signal.SIGKILL, output
     assert (done / "record.json").is_file() and not (training / "record.json").exists(), output
-    _wait_until(lambda: not _alive(worker), f"the end of the dead driver's worker {worker}", timeout=30)
-    before = _files(training)
-    time.sleep(2)
-    assert _files(training) == before  # nothing writes there any more
+    assert _files(training) == at_death  # nothing was written there after the driver died
     kept = _kept_epochs(training)
     record_before = (done / "record.json").stat().st_mtime_ns
 
@@ -669,11 +670,17 @@ tr ',' '\\n' <<< "$3"
 """
 
 
+HOSTNAME = """#!/bin/bash
+# stand-in for hostname: this machine is every node, and its loopback address the head's
+if [ "$1" = "--ip-address" ]; then echo 127.0.0.1; else exec /bin/hostname "$@"; fi
+"""
+
+
 def _stand_ins(folder: Path) -> Path:
-    """A folder for the front of PATH: srun and scontrol stand-ins, and python, ray and
-    scsa-yolo of the Python that runs these tests."""
+    """A folder for the front of PATH: srun, scontrol and hostname stand-ins, and python, ray
+    and scsa-yolo of the Python that runs these tests."""
     python = shlex.quote(sys.executable)
-    scripts = {"srun": SRUN, "scontrol": SCONTROL, "python": f'#!/bin/sh\nexec {python} "$@"\n',
+    scripts = {"srun": SRUN, "scontrol": SCONTROL, "hostname": HOSTNAME, "python": f'#!/bin/sh\nexec {python} "$@"\n',
                "ray": f'#!/bin/sh\nexec {python} -m ray.scripts.scripts "$@"\n',
                "scsa-yolo": f'#!/bin/sh\nexec {python} -m scsa_yolo.cli.main "$@"\n'}
     folder.mkdir()
