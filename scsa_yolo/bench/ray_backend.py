@@ -16,11 +16,22 @@ with give the paths there.
 
 A run whose task fails (a non-zero exit, a lost worker or node) is submitted again, up to
 ``retries`` times, and resumes from its ``last.pt``; after that it is reported as failed
-with its log, and the other runs go on. Ctrl-C cancels the submitted tasks; their workers
-stop the way a Ctrl-C stops a local worker, keeping the last finished epoch. Ray interrupts a
-cancelled task only where Python handles SIGINT, so the task installs that handler itself (a
-Ray started by a process that ignores SIGINT passes that on to its workers), and a task still
-running after a grace period is ended by force, its worker with it.
+with its log, and the other runs go on. Every progress report of a run names its node, so
+that the summary can say where each attempt of a retried run ended and where it finished.
+
+A driver that dies (even by SIGKILL) takes its runs with it: Ray ends the dead driver's job,
+whose Ray workers exit and kill their child processes, each run's worker among them (about a
+second after the driver's death, on CPU nodes of one machine), and a worker whose Ray worker
+died without that stops itself (:func:`scsa_yolo.bench.worker.watch_parent`). Nothing of the
+dead driver writes into the run folders after that, and the same command resumes the runs.
+(A multi-GPU run's DDP processes are children of its worker, not of the Ray worker: they are
+not covered by this.)
+
+Ctrl-C cancels the submitted tasks; their workers stop the way a Ctrl-C stops a local
+worker, keeping the last finished epoch. Ray interrupts a cancelled task only where Python
+handles SIGINT, so the task installs that handler itself (a Ray started by a process that
+ignores SIGINT passes that on to its workers), and a task still running after a grace period
+is ended by force, its worker with it.
 
 Ray is optional (``pip install "scsa-yolo[ray]"``); this module imports it only when used.
 """
@@ -219,7 +230,7 @@ class _Submitted:
     index: int
     attempt: int
     last_shown: tuple = ()
-    lost: list[str] = field(default_factory=list)  # how the earlier attempts ended, and where
+    earlier: list[str] = field(default_factory=list)  # how the earlier attempts ended, and where
 
 
 def connect(ray, address: str | None, echo: Echo) -> bool:
@@ -473,9 +484,8 @@ def _finish(ray, ref, item: _Submitted, outcome: GridOutcome, total: int, retrie
     try:
         result = ray.get(ref)
         code, host = result["code"], result["host"]
-        why = short = f"exit code {code}"
-        why += f" on {host}"
-        ended = "failed"
+        short, ended = f"exit code {code}", "failed"
+        why = f"{short} on {host}"
     except ray.exceptions.RayError as error:
         # the task never returned (its node or Ray worker died): the attempt's last progress
         # report says where it ran; none when it died before its first
@@ -485,21 +495,21 @@ def _finish(ray, ref, item: _Submitted, outcome: GridOutcome, total: int, retrie
         why = f"{short} on {host}: {text.splitlines()[-1] if text else ''}".rstrip(": ")
     if code == 0 and record.is_file():
         outcome.completed.append(run)
-        if item.lost:
-            outcome.retried.append(Retried(run, item.lost, host, item.attempt))
+        if item.earlier:
+            outcome.retried.append(Retried(run, item.earlier, host, item.attempt))
         echo(f"{label}: done ({headline(record)}); {runs_complete(outcome, total)}")
         return
     if code == 0:
         why = f"the worker finished on {host} but {record} is not here"
         short = "no record"
-    lost = [*item.lost, f"attempt {item.attempt} {ended} on {host} ({short})"]
+    earlier = [*item.earlier, f"attempt {item.attempt} {ended} on {host} ({short})"]
     log = run.run_dir / LOG_NAME
     if item.attempt <= retries:
         echo(f"{label}: attempt {item.attempt} failed ({why}); log: {log}; submitting it again")
-        submit(_Submitted(run, item.index, item.attempt + 1, lost=lost))
+        submit(_Submitted(run, item.index, item.attempt + 1, earlier=earlier))
         return
     tail = log_tail(log)
     outcome.failed.append((run, tail))
     if item.attempt > 1:
-        outcome.retried.append(Retried(run, lost, None, item.attempt))
+        outcome.retried.append(Retried(run, earlier, None, item.attempt))
     echo(f"{label}: FAILED after {item.attempt} attempt(s) ({why}); log: {log}\n{tail}")

@@ -51,12 +51,13 @@ class PlannedRun:
 
 @dataclass
 class Retried:
-    """A run that took more than one attempt (Ray backend): why each earlier attempt ended
-    and where (``lost on node-2 (NodeDiedError)``), and the node of its last attempt."""
+    """A run that took more than one attempt (Ray backend): how and where each attempt before
+    the last ended (``attempt 1 lost on node-2 (NodeDiedError)``), and the node the run
+    finished on."""
 
     planned: PlannedRun
-    lost: list[str]
-    finished_on: str | None  # None: every attempt failed
+    earlier: list[str]
+    finished_on: str | None  # None: every attempt failed (then ``earlier`` holds them all)
     attempts: int
 
 
@@ -376,7 +377,7 @@ def retry_summary(outcomes: list[GridOutcome]) -> list[str]:
     for r in retried:
         end = (f"finished on {r.finished_on} (attempt {r.attempts})" if r.finished_on is not None
                else f"failed on every attempt ({r.attempts})")
-        lines.append(f"  {r.planned.spec.run_id}: {'; '.join(r.lost)}; {end}")
+        lines.append(f"  {r.planned.spec.run_id}: {'; '.join(r.earlier)}; {end}")
     return lines
 
 
