@@ -125,6 +125,10 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
         f"bench finished in {elapsed:.0f} s: {len(outcome.completed)} run(s) completed, "
         f"{len(outcome.skipped)} already done, {len(outcome.failed)} failed"
     )
+    from scsa_yolo.bench.runner import retry_summary
+
+    for line in retry_summary(outcomes):
+        click.echo(line)
     if report and outcome.record_paths:
         _write_report(outcome.record_paths, grid.report, out, pretraining=outcomes[0] if phases.pretrain else None)
     if outcome.failed:

@@ -16,11 +16,22 @@ with give the paths there.
 
 A run whose task fails (a non-zero exit, a lost worker or node) is submitted again, up to
 ``retries`` times, and resumes from its ``last.pt``; after that it is reported as failed
-with its log, and the other runs go on. Ctrl-C cancels the submitted tasks; their workers
-stop the way a Ctrl-C stops a local worker, keeping the last finished epoch. Ray interrupts a
-cancelled task only where Python handles SIGINT, so the task installs that handler itself (a
-Ray started by a process that ignores SIGINT passes that on to its workers), and a task still
-running after a grace period is ended by force, its worker with it.
+with its log, and the other runs go on. Every progress report of a run names its node, so
+that the summary can say where each attempt of a retried run ended and where it finished.
+
+A driver that dies (even by SIGKILL) takes its runs with it: Ray ends the dead driver's job,
+whose Ray workers exit and kill their child processes, each run's worker among them (about a
+second after the driver's death, on CPU nodes of one machine), and a worker whose Ray worker
+died without that stops itself (:func:`scsa_yolo.bench.worker.watch_parent`). Nothing of the
+dead driver writes into the run folders after that, and the same command resumes the runs.
+(A multi-GPU run's DDP processes are children of its worker, not of the Ray worker: they are
+not covered by this.)
+
+Ctrl-C cancels the submitted tasks; their workers stop the way a Ctrl-C stops a local
+worker, keeping the last finished epoch. Ray interrupts a cancelled task only where Python
+handles SIGINT, so the task installs that handler itself (a Ray started by a process that
+ignores SIGINT passes that on to its workers), and a task still running after a grace period
+is ended by force, its worker with it.
 
 Ray is optional (``pip install "scsa-yolo[ray]"``); this module imports it only when used.
 """
@@ -32,7 +43,8 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +55,7 @@ from scsa_yolo.bench.runner import (
     Echo,
     GridOutcome,
     PlannedRun,
+    Retried,
     begin_grid,
     headline,
     log_tail,
@@ -53,7 +66,7 @@ from scsa_yolo.bench.runner import (
     stop_worker,
     worker_command,
 )
-from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, report_progress
+from scsa_yolo.bench.worker import HOST_ENV, LOG_NAME, PROGRESS_NAME, read_json, report_progress
 from scsa_yolo.data.layout.paths import DATA_ROOT_ENV, default_data_root, resolve_data
 from scsa_yolo.records import RECORD_NAME
 
@@ -98,6 +111,24 @@ def device_for(gpus: float) -> str:
     if gpus == 0:
         return "cpu"
     return ",".join(str(i) for i in range(max(1, int(gpus))))
+
+
+def node_labels(nodes: list[dict]) -> dict[str, str]:
+    """How messages name each node of ``ray.nodes()`` (dead ones included), by node id.
+
+    A node's name from ``ray start --node-name`` where one was given (Ray's default name
+    is the node's IP address), else its host name; where several nodes would read the same
+    (several Ray nodes on one host) the first 8 hex digits of the node id follow a slash.
+    """
+    def base(node: dict) -> str:
+        name = node.get("NodeName")
+        if name and name != node.get("NodeManagerAddress"):
+            return name
+        return node.get("NodeManagerHostname") or node.get("NodeManagerAddress") or node["NodeID"][:8]
+
+    names = {node["NodeID"]: base(node) for node in nodes}
+    counts = Counter(names.values())
+    return {node_id: f"{name}/{node_id[:8]}" if counts[name] > 1 else name for node_id, name in names.items()}
 
 
 # ---------------------------------------------------------------- on the Ray nodes
@@ -154,16 +185,27 @@ def run_task(out: str, relative: str, data_root: str, cwd: str, device: str, att
     Python's own handler is set for the task's duration.
     """
     with signal_as_interrupt(signal.SIGINT):
-        return _run_worker(out, relative, data_root, cwd, device, attempt)
+        return _run_worker(out, relative, data_root, cwd, device, attempt, _this_node())
 
 
-def _run_worker(out: str, relative: str, data_root: str, cwd: str, device: str, attempt: int) -> dict[str, Any]:
+def _this_node() -> str:
+    """This task's node as the driver's messages name it (:func:`node_labels`)."""
+    import ray
+
+    try:
+        return node_labels(ray.nodes())[ray.get_runtime_context().get_node_id()]
+    except Exception:  # the name only labels messages: never fail a run for it
+        return socket.gethostname()
+
+
+def _run_worker(out: str, relative: str, data_root: str, cwd: str, device: str, attempt: int,
+                host: str) -> dict[str, Any]:
     node_out, node_data, node_cwd = _node_paths(out, data_root, cwd)
     run_dir = node_out / relative
-    host = socket.gethostname()
     command = worker_command(run_dir, device)
-    # the worker stops itself if this Ray worker dies (a forced cancel, a lost node)
-    env = {**os.environ, DATA_ROOT_ENV: str(node_data), "SCSA_YOLO_PARENT_PID": str(os.getpid())}
+    # the worker stops itself if this Ray worker dies (a forced cancel, a lost node); its
+    # progress names this node, so that an attempt lost with its node can be placed
+    env = {**os.environ, DATA_ROOT_ENV: str(node_data), "SCSA_YOLO_PARENT_PID": str(os.getpid()), HOST_ENV: host}
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the local pool does (see runner.execute)
     report_progress(run_dir, "started", host=host, attempt=attempt)
     with open(run_dir / LOG_NAME, "a") as log:
@@ -194,6 +236,7 @@ class _Submitted:
     index: int
     attempt: int
     last_shown: tuple = ()
+    earlier: list[str] = field(default_factory=list)  # how the earlier attempts ended, and where
 
 
 def connect(ray, address: str | None, echo: Echo) -> bool:
@@ -252,10 +295,6 @@ def _alive_nodes(ray) -> list[dict]:
     return [n for n in ray.nodes() if n.get("Alive")]
 
 
-def _node_name(node: dict) -> str:
-    return node.get("NodeManagerHostname") or node.get("NodeManagerAddress") or node["NodeID"][:8]
-
-
 def describe_cluster(nodes: list[dict]) -> str:
     cpus = sum(n["Resources"].get("CPU", 0) for n in nodes)
     gpus = sum(n["Resources"].get("GPU", 0) for n in nodes)
@@ -263,13 +302,20 @@ def describe_cluster(nodes: list[dict]) -> str:
 
 
 def check_fits(nodes: list[dict], cpus: float, gpus: float) -> None:
-    """Refuse resources no node has (Ray would wait for them forever)."""
-    if any(n["Resources"].get("CPU", 0) >= cpus and n["Resources"].get("GPU", 0) >= gpus for n in nodes):
+    """Refuse resources no node has (Ray would wait for them forever); the message names
+    the largest nodes: the one with the most CPUs and the one with the most GPUs."""
+    def has(node: dict, resource: str) -> float:
+        return node["Resources"].get(resource, 0)
+
+    if any(has(n, "CPU") >= cpus and has(n, "GPU") >= gpus for n in nodes):
         return
-    have = "; ".join(f"{_node_name(n)}: {n['Resources'].get('CPU', 0):g} CPU, {n['Resources'].get('GPU', 0):g} GPU"
-                     for n in nodes)
-    raise ClusterError(f"no node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for one run ({have}). "
-                    "Lower --cpus-per-run / --gpus-per-run, or add such a node.")
+    labels = node_labels(nodes)
+    largest = [max(nodes, key=lambda n: (has(n, "CPU"), has(n, "GPU"))),
+               max(nodes, key=lambda n: (has(n, "GPU"), has(n, "CPU")))]
+    have = "; ".join(dict.fromkeys(f"{labels[n['NodeID']]}: {has(n, 'CPU'):g} CPU, {has(n, 'GPU'):g} GPU"
+                                   for n in largest))
+    raise ClusterError(f"no node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for one run; the largest "
+                    f"of its {len(nodes)} node(s): {have}. Lower --cpus-per-run / --gpus-per-run, or add such a node.")
 
 
 def check_shared_out(ray, out: Path, data_root: Path, cwd: Path, planned: list[PlannedRun], echo: Echo) -> None:
@@ -293,6 +339,7 @@ def check_shared_out(ray, out: Path, data_root: Path, cwd: Path, planned: list[P
     files = sorted({p.spec.pretrained for p in planned if p.spec.pretrained})
     probe = ray.remote(probe_task)
     nodes = _alive_nodes(ray)
+    labels = node_labels(ray.nodes())
     refs = {
         probe.options(num_cpus=0, max_retries=0,
                       scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
@@ -305,9 +352,10 @@ def check_shared_out(ray, out: Path, data_root: Path, cwd: Path, planned: list[P
         ready, late = ray.wait(list(refs), num_returns=len(refs), timeout=PROBE_TIMEOUT_S)
         for ref in late:
             ray.cancel(ref, force=True)
-            problems.append(f"node {_node_name(refs[ref])}: the probe task did not run within {PROBE_TIMEOUT_S:.0f} s")
+            problems.append(f"node {labels[refs[ref]['NodeID']]}: the probe task did not run within "
+                            f"{PROBE_TIMEOUT_S:.0f} s")
         for ref in ready:
-            name = _node_name(refs[ref])
+            name = labels[refs[ref]["NodeID"]]
             try:
                 seen = ray.get(ref)
             except ray.exceptions.RayError as error:
@@ -315,7 +363,7 @@ def check_shared_out(ray, out: Path, data_root: Path, cwd: Path, planned: list[P
                 problems.append(f"node {name}: the probe task failed ({first}); is scsa-yolo installed in the "
                                 "Python environment of the Ray workers there?")
                 continue
-            where = f"node {seen['host']} ({name})" if seen["host"] != name else f"node {name}"
+            where = f"node {name} (host {seen['host']})" if seen["host"] != name else f"node {name}"
             if not seen["read"]:
                 problems.append(f"{where}: cannot read the probe this driver wrote in {folder} "
                                 f"(the node looked in {seen['out']}/{PROBE_FOLDER})")
@@ -451,28 +499,40 @@ def cancel_tasks(ray, refs: list, grace_s: float = CANCEL_GRACE_S) -> int:
 
 
 def _finish(ray, ref, item: _Submitted, outcome: GridOutcome, total: int, retries: int, submit, echo: Echo) -> None:
-    """Book a finished task: completed, submitted again, or failed for good."""
+    """Book a finished task: completed, submitted again, or failed for good; a run that took
+    more than one attempt goes into ``outcome.retried`` with where each attempt ended."""
     run = item.planned
     label = f"[{item.index}/{total}] {run.spec.run_id}"
     record = run.run_dir / RECORD_NAME
     try:
         result = ray.get(ref)
         code, host = result["code"], result["host"]
-        why = f"exit code {code} on {host}"
+        short, ended = f"exit code {code}", "failed"
+        why = f"{short} on {host}"
     except ray.exceptions.RayError as error:
+        # the task never returned (its node or Ray worker died): the attempt's last progress
+        # report says where it ran; none when it died before its first
         code, text = None, str(error).strip()
-        why = f"{type(error).__name__}: {text.splitlines()[-1] if text else ''}".rstrip(": ")
+        host = (read_json(run.run_dir / PROGRESS_NAME) or {}).get("host") or "a node it never reported from"
+        short, ended = type(error).__name__, "lost"
+        why = f"{short} on {host}: {text.splitlines()[-1] if text else ''}".rstrip(": ")
     if code == 0 and record.is_file():
         outcome.completed.append(run)
+        if item.earlier:
+            outcome.retried.append(Retried(run, item.earlier, host, item.attempt))
         echo(f"{label}: done ({headline(record)}); {runs_complete(outcome, total)}")
         return
     if code == 0:
         why = f"the worker finished on {host} but {record} is not here"
+        short = "no record"
+    earlier = [*item.earlier, f"attempt {item.attempt} {ended} on {host} ({short})"]
     log = run.run_dir / LOG_NAME
     if item.attempt <= retries:
         echo(f"{label}: attempt {item.attempt} failed ({why}); log: {log}; submitting it again")
-        submit(_Submitted(run, item.index, item.attempt + 1))
+        submit(_Submitted(run, item.index, item.attempt + 1, earlier=earlier))
         return
     tail = log_tail(log)
     outcome.failed.append((run, tail))
+    if item.attempt > 1:
+        outcome.retried.append(Retried(run, earlier, None, item.attempt))
     echo(f"{label}: FAILED after {item.attempt} attempt(s) ({why}); log: {log}\n{tail}")

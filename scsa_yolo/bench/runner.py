@@ -50,6 +50,18 @@ class PlannedRun:
 
 
 @dataclass
+class Retried:
+    """A run that took more than one attempt (Ray backend): how and where each attempt before
+    the last ended (``attempt 1 lost on node-2 (NodeDiedError)``), and the node the run
+    finished on."""
+
+    planned: PlannedRun
+    earlier: list[str]
+    finished_on: str | None  # None: every attempt failed (then ``earlier`` holds them all)
+    attempts: int
+
+
+@dataclass
 class GridOutcome:
     """What a grid execution did."""
 
@@ -57,6 +69,7 @@ class GridOutcome:
     completed: list[PlannedRun] = field(default_factory=list)
     skipped: list[PlannedRun] = field(default_factory=list)
     failed: list[tuple[PlannedRun, str]] = field(default_factory=list)
+    retried: list[Retried] = field(default_factory=list)
     wall_time_s: float = 0.0
     started: float = field(default_factory=time.perf_counter)  # for the grid's time-left estimate
 
@@ -358,6 +371,20 @@ def show_progress(index: int, total: int, planned: PlannedRun, last_shown, echo:
     shown, label = update
     echo(f"[{index}/{total}] {planned.spec.run_id}: {label}")
     return shown
+
+
+def retry_summary(outcomes: list[GridOutcome]) -> list[str]:
+    """The final summary's lines on runs that needed more than one attempt: where each
+    earlier attempt was lost and where the run finished (empty when none was retried)."""
+    retried = [r for outcome in outcomes for r in outcome.retried]
+    if not retried:
+        return []
+    lines = [f"{len(retried)} run(s) needed more than one attempt:"]
+    for r in retried:
+        end = (f"finished on {r.finished_on} (attempt {r.attempts})" if r.finished_on is not None
+               else f"failed on every attempt ({r.attempts})")
+        lines.append(f"  {r.planned.spec.run_id}: {'; '.join(r.earlier)}; {end}")
+    return lines
 
 
 def runs_complete(outcome: GridOutcome, total: int) -> str:

@@ -45,8 +45,16 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
+#: Where this worker runs, as the grid names the place (set by the Ray task: the node); every
+#: progress report carries it, so that the driver can say where an attempt that never
+#: returned (a lost node) was running.
+HOST_ENV = "SCSA_YOLO_HOST"
+
+
 def report_progress(run_dir: Path, phase: str, **extra: Any) -> None:
-    write_json_atomic({"phase": phase, "time": time.time(), "pid": os.getpid(), **extra}, run_dir / PROGRESS_NAME)
+    where = {"host": os.environ[HOST_ENV]} if os.environ.get(HOST_ENV) else {}
+    write_json_atomic({"phase": phase, "time": time.time(), "pid": os.getpid(), **where, **extra},
+                      run_dir / PROGRESS_NAME)
 
 
 TRANSFERRED_NAME = "pretrained.pt"
