@@ -236,6 +236,13 @@ def evaluate(
     return result
 
 
+def _run_fields(model, weights: Path, data: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`EvalResult` fields that say what was evaluated how, for every task."""
+    return dict(weights=str(weights), data=str(data), split=settings["split"], imgsz=settings["imgsz"],
+                batch=settings["batch"], conf=settings["conf"], iou=settings["iou"], max_det=settings["max_det"],
+                device=str(getattr(getattr(model, "device", None), "type", settings["device"])))
+
+
 def _val_kwargs(settings: dict[str, Any], work: Path) -> dict[str, Any]:
     """``model.val`` arguments: the settings, no plots or files of Ultralytics' own."""
     kwargs = dict(split=settings["split"], imgsz=settings["imgsz"], batch=settings["batch"], plots=False,
@@ -283,15 +290,7 @@ def _evaluate_boxes(model, weights: Path, data, out_dir, settings: dict[str, Any
     return EvalResult(
         metrics=metrics,
         ultralytics=ultralytics,
-        weights=str(weights),
-        data=str(data_yaml),
-        split=split,
-        imgsz=settings["imgsz"],
-        batch=settings["batch"],
-        conf=settings["conf"],
-        iou=settings["iou"],
-        max_det=settings["max_det"],
-        device=str(getattr(getattr(model, "device", None), "type", settings["device"])),
+        **_run_fields(model, weights, data_yaml, settings),
         ground_truth=str(gt.path),
         ground_truth_built=gt.built,
         detections_path=detections_path,
@@ -327,15 +326,7 @@ def _evaluate_classifier(model, weights: Path, data, out_dir, settings: dict[str
     return EvalResult(
         metrics=None,
         ultralytics={"top1": float(ultra.top1), "top5": float(ultra.top5)},
-        weights=str(weights),
-        data=str(folder),
-        split=settings["split"],
-        imgsz=settings["imgsz"],
-        batch=settings["batch"],
-        conf=settings["conf"],
-        iou=settings["iou"],
-        max_det=settings["max_det"],
-        device=str(getattr(getattr(model, "device", None), "type", settings["device"])),
+        **_run_fields(model, weights, folder, settings),
         ground_truth=str(folder / settings["split"]),
         ground_truth_built=False,
         n_images_not_loaded=len(not_loaded),
