@@ -257,7 +257,7 @@ def learned_gates(run_dir: Path) -> dict | None:
         return None
     from scsa_yolo.explain.gates import learned_gate_stats
     from scsa_yolo.explain.layers import find_attention_layers
-    from scsa_yolo.integration.yolo import load_yolo
+    from scsa_yolo.integration.checkpoints import load_yolo
 
     layers = learned_gate_stats(find_attention_layers(load_yolo(last, verbose=False).model))
     return {"weights": GATES_WEIGHTS.as_posix(), "layers": layers} if layers else None
