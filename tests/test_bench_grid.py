@@ -63,7 +63,7 @@ def test_bad_grid_files_name_the_file_and_the_key(tmp_path):
     bad.write_text("datasets: [voc]\nmodels: [yolov8n]\nattns: [none, gate]\n")
     with pytest.raises(GridError, match=r"unknown attention 'gate'.* in .*bad.yaml"):
         load_grid(bad)
-    with pytest.raises(GridError, match="shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table2, table2-synthetic-cls, table3, table4, table4-synthetic, table6-synthetic"):
+    with pytest.raises(GridError, match="shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table2, table2-synthetic-cls, table3, table4, table4-evidence, table4-evidence-plateau, table4-synthetic, table6-synthetic"):
         load_grid("table99")
     with pytest.raises(click.BadParameter, match="expected comma-separated integers"):
         split_list("0,one", int)
@@ -106,7 +106,7 @@ def test_dry_run_prints_the_plan_without_training(tmp_path, monkeypatch):
         (["--attns", "none,transformer"], "Invalid value for --attns: unknown attention 'transformer'; known names: none, se, eca"),
         (["--data", "imagenet"], "unknown dataset 'imagenet'"),
         (["--data", "visdrone"], "scsa-yolo data prepare visdrone"),
-        (["--grid", "nope"], "shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table2, table2-synthetic-cls, table3, table4, table4-synthetic, table6-synthetic"),
+        (["--grid", "nope"], "shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table2, table2-synthetic-cls, table3, table4, table4-evidence, table4-evidence-plateau, table4-synthetic, table6-synthetic"),
         (["--seeds", "a,b"], "expected comma-separated integers"),
         (["--models", "yolov8q"], "--models yolov8q"),
         (["--devices", "0", "--ddp"], "--ddp needs at least two GPU ids"),
