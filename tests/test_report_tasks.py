@@ -72,7 +72,9 @@ def test_table6_shows_box_and_mask_ap_marked_with_intervals_over_seeds(seg_recor
     assert scsa[12] == "3"
     # the differences to the plain model: every box and mask column, paired intervals over the 3 seeds
     diff = report.table.diff
-    assert [c.header for c in diff.columns] == [f"Δ{c.header}" for c in report.table.columns]
+    # the Δ columns, then each metric's minimum detectable difference (issue 30)
+    assert [c.header for c in diff.columns] == [f"Δ{c.header}" for c in report.table.columns] + \
+           [f"MDD {c.header}" for c in report.table.columns]
     scsa_diff = next(r for r in diff.rows if r.labels[-1] == "+SCSA (backbone-res)")
     assert scsa_diff.cells[3].text == "+4.0 [+4.0, +4.0]" and not scsa_diff.cells[3].not_significant
     se_diff = next(r for r in diff.rows if r.labels[-1] == "+SE (backbone-res)")
@@ -120,7 +122,7 @@ def test_table2_with_classification_records_adds_top1_top5_beside_the_cost(tmp_p
     assert "Top-1/Top-5: classification accuracy" in notes and "means over 2 seeds" in notes
     assert "in accuracy points" in notes
     scsa_diff = next(r for r in report.table.diff.rows if r.labels[-1] == "+SCSA (backbone-res)")
-    assert [c.header for c in report.table.diff.columns] == ["ΔTop-1", "ΔTop-5"]
+    assert [c.header for c in report.table.diff.columns] == ["ΔTop-1", "ΔTop-5", "MDD Top-1", "MDD Top-5"]
     assert scsa_diff.cells[0].text == "+5.0 [+5.0, +5.0]"
 
 

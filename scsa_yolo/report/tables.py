@@ -382,7 +382,7 @@ def _true(value: Any) -> bool:
 
 # --------------------------------------------------------------------------- differences
 def plain_differences(frame: pd.DataFrame, metrics: list[str], level: float = CONFIDENCE,
-                      detect: float | None = DEFAULT_DETECT) -> pd.DataFrame:
+                      detect: float | None = DEFAULT_DETECT, scales: dict[str, float] | None = None) -> pd.DataFrame:
     """Per (block, model, method) of an attention and per metric: its mean minus the plain
     model's, with a ``level`` confidence interval over seeds (:func:`~scsa_yolo.report.stats.difference`).
 
@@ -406,7 +406,8 @@ def plain_differences(frame: pd.DataFrame, metrics: list[str], level: float = CO
                 found = difference(_seed_values(runs, metric), _seed_values(plain, metric), level)
                 if found is None:
                     continue
-                target = None if detect is None else detect / COLUMNS[metric].scale
+                scale = (scales or {}).get(metric) or COLUMNS[metric].scale  # a task's columns are the table's
+                target = None if detect is None else detect / scale
                 entry.update({
                     f"{metric}_diff": found.diff, f"{metric}_diff_low": found.low, f"{metric}_diff_high": found.high,
                     f"{metric}_diff_test": found.test, f"{metric}_diff_ns": found.contains_zero,
@@ -472,7 +473,7 @@ def _add_differences(table: Table, frame: pd.DataFrame, layout, detect: float | 
         return ["No plain model (-) among these runs: no differences to it, no confidence intervals."]
     if not (frame["attn"] != "none").any():
         return []
-    diffs = plain_differences(frame, metrics, detect=detect)
+    diffs = plain_differences(frame, metrics, detect=detect, scales={c.key: c.scale for c in table.columns})
     table.data = table.data.merge(diffs, on=["block", "model", "method"], how="left")
     columns = [_diff_column(c) for c in table.columns if c.key in ACCURACY]
     columns += [_mdd_column(c) for c in table.columns if c.key in ACCURACY]
