@@ -453,7 +453,8 @@ def test_a_bad_row_names_the_row_the_attention_the_width_and_the_fix(tmp_path, r
     path.write_text(yaml.safe_dump(model))
     with pytest.raises(YamlRowError) as info:
         DetectionModel(str(path), verbose=False)
-    assert str(info.value).startswith(f"model YAML row 5 [{', '.join(map(str, row))}]: {expected}")
+    # the message starts with the file (issue 26 item 1), then the row, the attention, the width and the fix
+    assert str(info.value).startswith(f"{path}: model YAML row 5 [{', '.join(map(str, row))}]: {expected}")
 
 
 # ----------------------------------------------------------------------------- scsa-yolo profile

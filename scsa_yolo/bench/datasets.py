@@ -174,7 +174,9 @@ def check_task_data(grid: "Grid", statuses: dict[str, DatasetStatus]) -> None:
             except (MissingMasks, DatasetTaskError, ValueError, FileNotFoundError) as error:
                 raise GridError(f"dataset {name} cannot train a segmentation model: {error}") from None
         if "classify" in tasks:
-            try:
-                check_data_for_task(status.data_yaml, "classify")
-            except DatasetTaskError as error:
+            from scsa_yolo.eval.classify import classification_folder
+
+            try:  # a class-folder dataset may be named by a data YAML whose path holds the folders
+                check_data_for_task(classification_folder(status.data_yaml), "classify")
+            except (DatasetTaskError, FileNotFoundError) as error:
                 raise GridError(f"dataset {name} cannot train a classification model: {error}") from None
