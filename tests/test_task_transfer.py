@@ -14,24 +14,13 @@ from click.testing import CliRunner
 from scsa_yolo.integration.specs import resolve_model
 from scsa_yolo.integration.transfer import (
     TransferError,
-    build_target,
     output_tensors,
-    save_checkpoint,
     transfer_checkpoint,
 )
 import scsa_yolo.integration as integration
 
 
-def _plain_checkpoint(path, model, nc, seed=0):
-    """A plain model of any task with non-trivial BatchNorm statistics, saved in Ultralytics' format."""
-    torch.manual_seed(seed)
-    plain = build_target(f"{model}.yaml", nc)
-    for module in plain.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    save_checkpoint(plain, path, f"{model}.yaml")
-    return plain
+from test_placement import _plain_checkpoint  # noqa: E402  (a plain model of any task, BatchNorm statistics set)
 
 
 @pytest.fixture(scope="module")
