@@ -364,13 +364,18 @@ def begin_grid(planned: list[PlannedRun], echo: Echo) -> tuple[GridOutcome, list
 
 
 def show_progress(index: int, total: int, planned: PlannedRun, last_shown, echo: Echo, pid: int | None = None):
-    """Echo a run's new phase or epoch from its progress file; returns what is now shown."""
-    update = progress_update(planned.run_dir, last_shown, pid=pid)
-    if update is None:
-        return last_shown
-    shown, label = update
-    echo(f"[{index}/{total}] {planned.spec.run_id}: {label}")
-    return shown
+    """Echo what is new in a run's progress file since ``last_shown``; returns what is now shown.
+
+    One poll can find several steps to tell (a short run may start, train and finish between
+    two polls): each is echoed in order.
+    """
+    for _ in range(4):  # started, last epoch, phase: at most three steps behind
+        update = progress_update(planned.run_dir, last_shown, pid=pid)
+        if update is None:
+            break
+        last_shown, label = update
+        echo(f"[{index}/{total}] {planned.spec.run_id}: {label}")
+    return last_shown
 
 
 def retry_summary(outcomes: list[GridOutcome]) -> list[str]:
@@ -446,6 +451,10 @@ def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) ->
         progress = {}
     phase = progress.get("phase")
     epoch, epochs = progress.get("epoch"), progress.get("epochs")
+    if progress.get("host") and not any(last_shown or ()) and phase != "started":
+        # a Ray attempt says where it runs; the worker's first report can overwrite that
+        # before the driver polls, but every report keeps the host
+        return ("started", None), f"started on {progress['host']}"
     if phase == "train":
         # DDP ranks do not run our callback (the worker says so): count the rows Ultralytics
         # appends per epoch instead
@@ -454,7 +463,7 @@ def progress_update(run_dir: Path, last_shown: tuple, pid: int | None = None) ->
             epoch = min(rows, epochs or rows)
     if phase in ("eval", "profile", "done") and isinstance(epoch, int) and epoch and (last_shown or (None, None))[1] != epoch:
         # training ended between two polls (a loaded machine, a 1-epoch run): its last epoch first
-        return ("train", epoch), f"epoch {epoch}/{epochs}"
+        return ("train", epoch), f"epoch {epoch}/{epochs}{_epoch_detail(progress, epoch)}"
     shown = (phase, epoch)
     if phase is None or shown == last_shown or (phase == "train" and not epoch):
         return None

@@ -51,9 +51,17 @@ def read_json(path: Path, default: Any = None) -> Any:
 HOST_ENV = "SCSA_YOLO_HOST"
 
 
+#: What the phases after training keep from this worker's last epoch report: a driver that
+#: polled too late to see the epoch (a 1-epoch run on a fast machine) still shows it, figures included.
+CARRIED_EPOCH_KEYS = ("epoch", "epochs", "loss", "epoch_s", "eta_s")
+
+
 def report_progress(run_dir: Path, phase: str, **extra: Any) -> None:
     where = {"host": os.environ[HOST_ENV]} if os.environ.get(HOST_ENV) else {}
-    write_json_atomic({"phase": phase, "time": time.time(), "pid": os.getpid(), **where, **extra},
+    earlier = read_json(run_dir / PROGRESS_NAME) or {}
+    carried = ({k: earlier[k] for k in CARRIED_EPOCH_KEYS if k in earlier}
+               if phase != "train" and earlier.get("pid") == os.getpid() else {})
+    write_json_atomic({"phase": phase, "time": time.time(), "pid": os.getpid(), **where, **carried, **extra},
                       run_dir / PROGRESS_NAME)
 
 
