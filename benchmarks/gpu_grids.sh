@@ -11,6 +11,11 @@
 #   PHASE=finetune PRETRAINED=path: the finetune-synthetic grid (every run starts from the
 #       pretrained plain checkpoint, transferred into its model) and its from-scratch twin,
 #       side by side, SLOTS/2 runs each.
+#   PHASE=tasks: the table6-synthetic (YOLOv8n-seg) and table2-synthetic-cls (YOLOv8n-cls)
+#       grids side by side (SEG_SLOTS and the rest of SLOTS), each on a shorter schedule than
+#       the shipped grid when TASK_SCALE=short (what fits one call of the device tool):
+#       segmentation 10 epochs on 800/200 images, classification 12 epochs on 800/200 crops.
+#       BENCH_ARGS go to both bench commands (a CPU rehearsal: DEVICE=cpu BENCH_ARGS="--seeds 0 ...").
 #
 # Wall times go to $OUT/wall_times.txt; records, logs and reports come back as one tarball.
 # Usage: PHASE=placement OUT=runs/gpu bash benchmarks/gpu_grids.sh   (needs scsa-yolo on PATH)
@@ -23,7 +28,8 @@ mkdir -p "$OUT" "$WORK"
 export SCSA_YOLO_DATA="$WORK/datasets" YOLO_OFFLINE=1
 TIMES="$OUT/wall_times.txt"
 
-slots() { python3 -c "print(','.join(['0'] * $1))"; }
+DEVICE=${DEVICE:-0}  # cpu for a rehearsal of the script on a machine without a GPU
+slots() { python3 -c "print(','.join(['$DEVICE'] * $1))"; }
 
 # shellcheck source=benchmarks/timed_run.sh
 source "$(dirname "$0")/timed_run.sh"
@@ -35,7 +41,7 @@ pack() {  # pack FOLDER...: records, specs, worker logs, transfer tables and rep
         tar czf "$OUT/$PHASE.tgz" --null -T -)
 }
 
-nvidia-smi -L | tee "$OUT/gpus.txt"
+nvidia-smi -L | tee "$OUT/gpus.txt" || echo "no nvidia-smi (DEVICE=$DEVICE)" | tee "$OUT/gpus.txt"
 case "${PHASE:?set PHASE=placement, extend or finetune}" in
 placement)
     run data scsa-yolo data prepare synthetic --set num_train=800 --set num_val=400 --no-progress
@@ -70,8 +76,38 @@ finetune)
     wait
     pack finetune scratch
     ;;
+tasks)
+    # the shipped grids, or shorter copies of them (same methods and seeds, fewer epochs and images)
+    grid_copy() {  # grid_copy NAME EPOCHS NUM_TRAIN NUM_VAL -> path of a shortened copy
+        python3 - "$@" <<'PY'
+import sys, yaml
+from scsa_yolo.bench.grid import grid_file
+name, epochs, num_train, num_val = sys.argv[1], *map(int, sys.argv[2:])
+grid = yaml.safe_load(open(grid_file(name)))
+grid.update(epochs=epochs, synthetic={**grid.get("synthetic", {}), "num_train": num_train, "num_val": num_val})
+grid["description"] = f"{grid['description']} (short: {epochs} epochs, {num_train}/{num_val} images)"
+out = f"{name}-short.yaml"
+yaml.safe_dump(grid, open(out, "w"), sort_keys=False)
+print(out)
+PY
+    }
+    seg_grid=table6-synthetic cls_grid=table2-synthetic-cls
+    if [ "${TASK_SCALE:-short}" = short ]; then
+        seg_grid=$(cd "$WORK" && grid_copy table6-synthetic "${SEG_EPOCHS:-10}" "${SEG_TRAIN:-800}" "${SEG_VAL:-200}")
+        cls_grid=$(cd "$WORK" && grid_copy table2-synthetic-cls "${CLS_EPOCHS:-12}" "${CLS_TRAIN:-800}" "${CLS_VAL:-200}")
+        seg_grid="$WORK/$seg_grid" cls_grid="$WORK/$cls_grid"
+        cp "$seg_grid" "$cls_grid" "$OUT/"
+    fi
+    seg_slots=${SEG_SLOTS:-$((SLOTS * 5 / 8))}
+    run segment timeout "$LIMIT" scsa-yolo bench --grid "$seg_grid" --devices "$(slots "$seg_slots")" \
+        --out "$WORK/segment" ${BENCH_ARGS:-} &
+    run classify timeout "$LIMIT" scsa-yolo bench --grid "$cls_grid" --devices "$(slots $((SLOTS - seg_slots)))" \
+        --out "$WORK/classify" ${BENCH_ARGS:-} &
+    wait
+    pack segment classify
+    ;;
 *)
-    echo "unknown PHASE=$PHASE (placement, extend or finetune)" >&2
+    echo "unknown PHASE=$PHASE (placement, extend, finetune or tasks)" >&2
     exit 2
     ;;
 esac

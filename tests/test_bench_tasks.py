@@ -104,6 +104,20 @@ def test_a_classifier_s_evaluation_is_shown_as_top_k_not_pycocotools(tmp_path):
     assert progress_update(tmp_path, ("train", 1))[1] == "evaluating (top-1/top-5)"
 
 
+def test_a_generated_classification_set_resolves_to_its_folder_for_the_worker(tmp_path, monkeypatch):
+    """The shipped table2-synthetic-cls grid names the prepared `synthetic-cls`, whose dataset
+    is a folder, not a YAML: the worker must accept what the bench resolved (the first GPU
+    rehearsal failed every run on it)."""
+    from scsa_yolo.bench.datasets import data_yaml_of, resolve_datasets
+
+    monkeypatch.setenv("SCSA_YOLO_DATA", str(tmp_path / "data"))
+    grid = Grid(datasets=["synthetic-cls"], models=["yolov8n"], attns=["none"], task="classify",
+                synthetic={"num_train": 12, "num_val": 6, "imgsz": 16})
+    status = resolve_datasets(grid, echo=lambda _: None)["synthetic-cls"]
+    folder = data_yaml_of(status.to_json(), tmp_path / "spec.json")
+    assert folder == tmp_path.resolve() / "data" / "synthetic-cls" and (folder / "train").is_dir()
+
+
 @pytest.mark.slow
 def test_a_tiny_seg_run_through_the_bench_records_box_and_mask_ap(tmp_path):
     data = write_seg_dataset(tmp_path / "tiny-seg", n_train=4, n_val=2)

@@ -79,8 +79,9 @@ def data_yaml_of(resolved: dict | None, where: Path) -> Path:
     root, here = resolved.get("data_root"), os.environ.get(DATA_ROOT_ENV)
     if root and here and Path(here).expanduser().resolve() != Path(root) and data_yaml.is_relative_to(root):
         data_yaml = Path(here).expanduser().resolve() / data_yaml.relative_to(root)
-    if not data_yaml.is_file():
-        raise DatasetNotPrepared(f"the data YAML of {where} is not there: {data_yaml}")
+    # a prepared classification dataset is its folder (train/<class>/, val/<class>/), as Ultralytics takes it
+    if not (data_yaml.is_file() or data_yaml.is_dir()):
+        raise DatasetNotPrepared(f"the data YAML (or classification folder) of {where} is not there: {data_yaml}")
     return data_yaml
 
 
