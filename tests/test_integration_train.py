@@ -108,3 +108,23 @@ def test_stock_yolo_trains_a_generated_block_yaml(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "SCSA inside 1 bottleneck(s)" in out.stdout + out.stderr  # row 2 of YOLOv8n: one bottleneck
     assert (tmp_path / "runs" / "block" / "weights" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize("task, model", [("segment", "yolov8n-seg-scsa.yaml"), ("classify", "yolov8n-cls-scsa.yaml")])
+def test_stock_yolo_trains_the_seg_and_cls_attention_models_from_any_folder(tmp_path, task, model):
+    """Issue 29's 'done when': `yolo segment train model=yolov8n-seg-scsa.yaml data=<prepared
+    synthetic>` (its polygons serve segmentation) and `yolo classify train
+    model=yolov8n-cls-scsa.yaml data=<class folders>`, the stock command in a folder outside the repo."""
+    from _task_data import write_cls_dataset
+    from ultralytics import YOLO as load
+
+    data = (prepare_synthetic(tmp_path / "datasets", num_train=8, num_val=4, imgsz=64) if task == "segment"
+            else write_cls_dataset(tmp_path / "cls", n_train=2, n_val=1, size=32))
+    command = [str(YOLO), task, "train", f"model={model}", f"data={data}", "epochs=1",
+               f"imgsz={64 if task == 'segment' else 32}", "batch=4", "workers=0", "plots=False", "device=cpu",
+               f"project={tmp_path / 'runs'}", "name=run", "exist_ok=True"]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    trained = load(str(tmp_path / "runs" / "run" / "weights" / "last.pt"))
+    assert trained.task == task
+    assert {"ResidualAttention", "SCSA"} <= {type(m).__name__ for m in trained.model.modules()}
