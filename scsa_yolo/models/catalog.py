@@ -68,7 +68,7 @@ def ultralytics_models_dir() -> Path:
 
 
 def base_yaml_path(base: str | Path) -> Path:
-    """Path of a base model YAML: a stock name (``yolov8``, ``yolo11``, ``yolo26``) or a file.
+    """Path of a base model YAML: a stock name (``yolov8``, ``yolo11-seg``, ``yolo26-cls``, ...) or a file.
 
     Raises:
         ModelYamlError: neither a stock name nor an existing YAML file.
