@@ -178,6 +178,23 @@ def test_a_classification_yaml_says_where_its_backbone_rows_go():
     assert "has no neck" not in detect
 
 
+def test_load_base_gives_a_fresh_copy_and_rereads_a_changed_file(tmp_path):
+    """Bases are parsed once per file version (the committed set reads each dozens of times):
+    a caller's edits never reach the next caller, and an edited file is read again."""
+    import os
+
+    first = load_base("yolov8")
+    first["backbone"].clear()
+    assert len(load_base("yolov8")["backbone"]) == 10
+    custom = tmp_path / "mine.yaml"
+    custom.write_text("nc: 2\nbackbone: [[-1, 1, Conv, [8, 3, 2]]]\nhead: [[-1, 1, Detect, [nc]]]\n")
+    assert load_base(custom)["nc"] == 2
+    custom.write_text("nc: 3\nbackbone: [[-1, 1, Conv, [8, 3, 2]]]\nhead: [[-1, 1, Detect, [nc]]]\n")
+    stamp = custom.stat().st_mtime_ns + 10**9  # a clock too coarse to tell the two writes apart
+    os.utime(custom, ns=(stamp, stamp))
+    assert load_base(custom)["nc"] == 3
+
+
 def test_installed_cfg_dir_is_the_repo_cfg():
     assert cfg_models_dir().resolve() == REPO_CFG.resolve()
 

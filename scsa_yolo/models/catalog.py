@@ -17,6 +17,8 @@ an attention's YAML module name and arguments.
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,8 +99,15 @@ def base_stem(base: str | Path) -> str:
 
 
 def load_base(base: str | Path) -> dict:
-    """Read a base model YAML into a dict (rows as lists)."""
+    """Read a base model YAML into a dict (rows as lists); a fresh copy on every call."""
     path = base_yaml_path(base)
+    return copy.deepcopy(_parse_base(path, path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_base(path: Path, _mtime_ns: int) -> dict:
+    """The parsed YAML, once per file version: the committed set reads each of its 9 bases
+    dozens of times, and parsing dominated ``models make --all`` and its equality test."""
     try:
         model = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
