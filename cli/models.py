@@ -46,9 +46,11 @@ def write_committed_set(out_dir: Path, echo=click.echo) -> list[Path]:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: current folder; with --all, the package's cfg/models].")
 @click.option("--all", "make_all", is_flag=True,
-              help="Regenerate the committed set (every stock base x attention x placement) and its README table.")
+              help="Regenerate the committed set (every stock detect, segment and classify base x attention x the "
+                   "placements its task takes) and its README tables.")
 @click.option("--table/--no-table", default=True, show_default=True,
-              help="With --all: also measure params/GFLOPs (builds every model, ~1-2 min on CPU) and write README.md.")
+              help="With --all: also measure params/GFLOPs (builds every model at two scales, ~10 min on CPU) and "
+                   "write README.md.")
 def make(base: str, attn: str, placement: str, out_dir: Path | None, make_all: bool, table: bool) -> None:
     """Write a model YAML with attention rows inserted and every layer index remapped.
 
@@ -75,12 +77,12 @@ def make(base: str, attn: str, placement: str, out_dir: Path | None, make_all: b
 
 @models.command("list")
 def list_models() -> None:
-    """List the committed model YAMLs (use them as model=<base><scale>-<attn>[-neck].yaml)."""
+    """List the committed model YAMLs (use them as model=<family><scale>[-seg|-cls]-<attn>[-<placement>].yaml)."""
     folder = cfg_models_dir()
     click.echo(f"# {folder}")
     for base, attn, placement, name in committed_models():
         state = "" if (folder / name).is_file() else "  (missing: run scsa-yolo models make --all)"
-        click.echo(f"{name:<28} base={base:<7} attn={attn:<5} placement={placement}{state}")
+        click.echo(f"{name:<36} base={base:<10} attn={attn:<5} placement={placement}{state}")
     click.echo(f"# attentions: none, {', '.join(COMMITTED_ATTENTIONS)}; others via `scsa-yolo models make`")
 
 

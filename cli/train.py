@@ -165,7 +165,18 @@ def train(data, model, attn, placement, pretrained, epochs, imgsz, batch, device
         shown = {k: metrics[k] for k in ("metrics/mAP50(B)", "metrics/mAP50-95(B)") if k in metrics}
         if shown:
             click.echo("final " + ", ".join(f"{k.split('/')[1][:-3]} {v:.4f}" for k, v in shown.items()))
-        click.echo(f"evaluate with pycocotools: scsa-yolo val --model {best} --data {data_yaml}")
+        click.echo(_evaluation_hint(trainer_model.task, best, data_yaml))
+
+
+def _evaluation_hint(task: str, best: Path, data_yaml: Path) -> str:
+    """How to evaluate the run, or that our evaluation does not cover its task (pose, OBB:
+    Ultralytics' own validation above is all there is)."""
+    from scsa_yolo.eval.evaluate import EVALUATED_TASKS
+
+    if task not in EVALUATED_TASKS:
+        return (f"evaluation skipped: scsa-yolo val and the bench evaluate {', '.join(EVALUATED_TASKS)} models, not "
+                f"{task}; the figures above are Ultralytics' own {task} validation")
+    return f"evaluate with pycocotools: scsa-yolo val --model {best} --data {data_yaml}"
 
 
 def _default_name(resolved, model: str, data: str) -> str:

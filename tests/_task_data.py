@@ -1,10 +1,15 @@
-"""Tiny hand-made datasets for the segmentation and classification tests (issue 29).
+"""Tiny hand-made datasets for the segmentation, classification, pose and OBB tests (issue 29).
 
 * :func:`write_seg_dataset`: noise images with filled polygons of two classes, Ultralytics'
   polygon label lines, and (``ground_truth=True``) a prepared dataset's COCO ground truth
   ``annotations/val.json`` whose annotations carry those polygons as ``segmentation``.
 * :func:`write_cls_dataset`: ``train/<class>/`` and ``val/<class>/`` folders of images whose
   colour is the class (six classes, so that top-5 is defined).
+* :func:`write_pose_dataset` and :func:`write_obb_dataset`: the synthetic generator's images
+  (its shapes come with exact polygons) with labels derived from each shape's polygon:
+  three keypoints (top, left and right vertex) for pose, the corners of the polygon's
+  minimum-area rectangle for OBB. No pose or OBB recipe exists; these only feed the one-epoch
+  training tests.
 """
 from __future__ import annotations
 
@@ -80,3 +85,59 @@ def write_cls_dataset(root: Path, n_train: int = 4, n_val: int = 2, size: int = 
                 pixels = np.clip(np.array(colour) + rng.integers(-25, 25, (size, size, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(folder / f"{name}{index}.png")
     return root
+
+
+def _synthetic_images(root: Path, n_train: int, n_val: int, size: int):
+    """Write the synthetic generator's first images of each split under ``root/images/<split>/``
+    and yield ``(split, label path, class boxes with polygons)`` per image."""
+    from scsa_yolo.data.convert.recipes.synthetic import DEFAULTS, render_image
+
+    params = {**DEFAULTS, "imgsz": size}
+    for split, count in (("train", n_train), ("val", n_val)):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            jpeg, boxes = render_image(0, split, index, params)
+            (root / "images" / split / f"{split}{index}.jpg").write_bytes(jpeg)
+            yield split, root / "labels" / split / f"{split}{index}.txt", boxes
+
+
+def _synthetic_data_yaml(root: Path, extra: str = "") -> Path:
+    from scsa_yolo.data.convert.recipes.synthetic import CLASS_NAMES
+
+    names = "".join(f"  {i}: {n}\n" for i, n in enumerate(CLASS_NAMES))
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\n{extra}names:\n{names}")
+    return root / "data.yaml"
+
+
+def write_pose_dataset(root: Path, n_train: int = 4, n_val: int = 2, size: int = 64) -> Path:
+    """A pose dataset (``kpt_shape: [3, 3]``): per shape its box and three visible keypoints,
+    the polygon's top, leftmost and rightmost vertex (a horizontal flip swaps the last two:
+    ``flip_idx: [0, 2, 1]``). Returns the data YAML."""
+    for _split, label, boxes in _synthetic_images(root, n_train, n_val, size):
+        lines = []
+        for box in boxes:
+            xy = np.asarray(box.mask.polygons[0], dtype=float).reshape(-1, 2)
+            points = [xy[xy[:, 1].argmin()], xy[xy[:, 0].argmin()], xy[xy[:, 0].argmax()]]
+            keypoints = " ".join(f"{x / size:.6f} {y / size:.6f} 2" for x, y in points)
+            lines.append(f"{box.class_index} {(box.x + box.w / 2) / size:.6f} {(box.y + box.h / 2) / size:.6f} "
+                         f"{box.w / size:.6f} {box.h / size:.6f} {keypoints}")
+        label.write_text("".join(f"{line}\n" for line in lines))
+    return _synthetic_data_yaml(root, "kpt_shape: [3, 3]\nflip_idx: [0, 2, 1]\n")
+
+
+def write_obb_dataset(root: Path, n_train: int = 4, n_val: int = 2, size: int = 64) -> Path:
+    """An OBB dataset: per shape the four corners of its polygon's minimum-area rectangle
+    (``class x1 y1 x2 y2 x3 y3 x4 y4``, normalised). A rotated rectangle around a shape near the
+    border can reach past it; its corners are clipped to the image (Ultralytics refuses
+    coordinates outside 0..1 and fits the rectangle again from the corners). Returns the data YAML."""
+    import cv2
+
+    for _split, label, boxes in _synthetic_images(root, n_train, n_val, size):
+        lines = []
+        for box in boxes:
+            xy = np.asarray(box.mask.polygons[0], dtype=np.float32).reshape(-1, 2)
+            corners = np.clip(cv2.boxPoints(cv2.minAreaRect(xy)) / size, 0.0, 1.0)
+            lines.append(f"{box.class_index} " + " ".join(f"{v:.6f}" for v in corners.reshape(-1)))
+        label.write_text("".join(f"{line}\n" for line in lines))
+    return _synthetic_data_yaml(root)

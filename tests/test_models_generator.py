@@ -10,8 +10,10 @@ from click.testing import CliRunner
 
 from scsa_yolo.cli.models import models as models_cli
 from scsa_yolo.cli.models import write_committed_set
+from scsa_yolo.identity import PLACEMENTS, TASKS, stock_base
 from scsa_yolo.models.catalog import (
     COMMITTED_BASES,
+    COMMITTED_TASK_BASES,
     attention_row,
     cfg_models_dir,
     committed_models,
@@ -54,8 +56,13 @@ def _resolve_to_base(generated, inserted_module="SCSA"):
     return equivalent, attended, to_base
 
 
-@pytest.mark.parametrize("base", COMMITTED_BASES)
-@pytest.mark.parametrize("placement", ["backbone", "neck"])
+def _bases_taking(*placements: str) -> list[tuple[str, str]]:
+    """``(base, placement)`` for every committed base (every task) whose task takes the placement."""
+    return [(base, placement) for base in COMMITTED_BASES for placement in placements
+            if TASKS[stock_base(base)[1]].takes(PLACEMENTS[placement])]
+
+
+@pytest.mark.parametrize("base, placement", _bases_taking("backbone", "neck"))
 def test_inserting_attention_keeps_the_network_when_attention_is_identity(base, placement):
     model = load_base(base)
     generated = add_attention(model, placement, "SCSA", []).model
@@ -144,6 +151,50 @@ def test_committed_yamls_are_exactly_the_generator_output(tmp_path):
     assert not stray, f"cfg/models holds YAMLs the generator does not make: {sorted(stray)}"
 
 
+def test_the_committed_set_holds_each_task_with_the_placements_it_takes():
+    """Detection, segmentation and classification bases of every family; a classification model
+    (no neck) gets the backbone placements only, the others every placement."""
+    by_task = {task: {(base, placement) for base, _attn, placement, _name in committed_models(task)}
+               for task in ("detect", "segment", "classify")}
+    assert set(COMMITTED_TASK_BASES) == set(by_task)
+    for family in ("yolov8", "yolo11", "yolo26"):
+        assert {(f"{family}-seg", p) for p in PLACEMENTS} <= by_task["segment"]
+        assert {(f"{family}-cls", p) for p in ("backbone", "backbone-res", "block", "block-res")} == \
+               {pair for pair in by_task["classify"] if pair[0] == f"{family}-cls"}
+    names = [name for *_rest, name in committed_models()]
+    assert len(names) == len(set(names)) == 3 * 14 * 6 * 2 + 3 * 14 * 4
+    assert "yolov8-seg-scsa-backbone-res.yaml" in names and "yolo26-cls-caa-block-res.yaml" in names
+    assert not [name for name in names if "-cls-" in name and "-neck" in name]
+
+
+def test_a_classification_yaml_says_where_its_backbone_rows_go():
+    """The placement's P3/P4/P5 wording does not fit a model without a neck; the header says what happens."""
+    _name, text = make_model_text("yolov8-cls", attention_row("se"), "backbone-res")
+    assert "A classify model has no neck and its head reads only the last backbone row, so the attention goes " \
+           "on base row 8 alone." in text  # yolov8-cls: 9 backbone rows, the last a C2f
+    rows = yaml.safe_load(text)["backbone"]
+    assert rows[-1] == [-1, 1, "ResAttn", ["SE"]] and len(rows) == 10
+    _name, detect = make_model_text("yolov8", attention_row("se"), "backbone-res")
+    assert "has no neck" not in detect
+
+
+def test_load_base_gives_a_fresh_copy_and_rereads_a_changed_file(tmp_path):
+    """Bases are parsed once per file version (the committed set reads each dozens of times):
+    a caller's edits never reach the next caller, and an edited file is read again."""
+    import os
+
+    first = load_base("yolov8")
+    first["backbone"].clear()
+    assert len(load_base("yolov8")["backbone"]) == 10
+    custom = tmp_path / "mine.yaml"
+    custom.write_text("nc: 2\nbackbone: [[-1, 1, Conv, [8, 3, 2]]]\nhead: [[-1, 1, Detect, [nc]]]\n")
+    assert load_base(custom)["nc"] == 2
+    custom.write_text("nc: 3\nbackbone: [[-1, 1, Conv, [8, 3, 2]]]\nhead: [[-1, 1, Detect, [nc]]]\n")
+    stamp = custom.stat().st_mtime_ns + 10**9  # a clock too coarse to tell the two writes apart
+    os.utime(custom, ns=(stamp, stamp))
+    assert load_base(custom)["nc"] == 3
+
+
 def test_installed_cfg_dir_is_the_repo_cfg():
     assert cfg_models_dir().resolve() == REPO_CFG.resolve()
 
@@ -192,8 +243,7 @@ def test_models_info_cli():
     assert result.exit_code == 1 and "yolov8n-nothing.yaml" in result.output
 
 
-@pytest.mark.parametrize("base", COMMITTED_BASES)
-@pytest.mark.parametrize("placement", ["backbone-res", "neck-res"])
+@pytest.mark.parametrize("base, placement", _bases_taking("backbone-res", "neck-res"))
 def test_residual_rows_sit_where_the_series_rows_sit(base, placement):
     model = load_base(base)
     series = add_attention(model, placement.removesuffix("-res"), "SCSA", [{"use_pcsa": False}]).model
@@ -229,7 +279,7 @@ def test_block_placement_refuses_a_base_without_shortcut_blocks():
         add_attention(plain, "block", "SCSA", [])
 
 
-@pytest.mark.parametrize("base", COMMITTED_BASES)
+@pytest.mark.parametrize("base", COMMITTED_TASK_BASES["detect"])
 def test_block_res_rows_are_the_block_rows_with_the_gated_module(base):
     from scsa_yolo.identity import ModelId
 

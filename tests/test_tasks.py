@@ -69,3 +69,62 @@ def test_a_dataset_folder_is_keyed_by_its_name():
     assert DatasetRef("datasets/synthetic-cls").key == "synthetic-cls"  # no slash in a run folder's name
     assert DatasetRef("synthetic-cls").key == "synthetic-cls"
     assert DatasetRef("/d/visdrone/data.yaml").key == "visdrone" and DatasetRef("x/coco8.yaml").key == "coco8"
+
+
+@pytest.mark.parametrize("name, committed", [
+    ("yolov8n-seg-scsa.yaml", "yolov8-seg-scsa-backbone-res.yaml"),
+    ("yolo26s-seg-cbam-neck-res.yaml", "yolo26-seg-cbam-neck-res.yaml"),
+    ("yolo11n-cls-scsa-block.yaml", "yolo11-cls-scsa-block.yaml"),
+])
+def test_a_seg_or_cls_name_resolves_to_its_committed_yaml_from_any_folder(tmp_path, monkeypatch, name, committed):
+    """`YOLO(name)` and the stock `yolo segment train model=name` (both through Ultralytics'
+    yaml_model_load) read the committed file; nothing is generated into the cache."""
+    from ultralytics import YOLO
+
+    from scsa_yolo.integration.ultralytics import resolve_model_yaml
+    from scsa_yolo.models.catalog import cfg_models_dir
+
+    monkeypatch.setenv("SCSA_YOLO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model_yaml(name) == cfg_models_dir() / committed
+    assert resolve_model(name).kind == "committed"
+    model = YOLO(name)
+    assert model.task == ModelId.parse(name).task and model.model.yaml["scale"] == ModelId.parse(name).scale
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, placement, writer, model_class", [
+    ("yolov8n-pose", "backbone-res", "write_pose_dataset", "PoseModel"),
+    ("yolov8n-obb", "neck", "write_obb_dataset", "OBBModel"),
+])
+def test_scsa_yolo_train_trains_a_pose_and_an_obb_model_for_one_epoch(tmp_path, monkeypatch, model, placement,
+                                                                      writer, model_class):
+    """Pose and OBB have no committed YAMLs: the model is generated on demand and trained by
+    `scsa-yolo train`; our evaluation covers detect/segment/classify, so the run says it is skipped."""
+    import _task_data
+    from click.testing import CliRunner
+
+    from scsa_yolo.cli.train import train
+    from scsa_yolo.nn.placement import ResidualAttention
+
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.setenv("SCSA_YOLO_CACHE", str(tmp_path / "cache"))
+    data = getattr(_task_data, writer)(tmp_path / "data")  # 4 train and 2 val images of 64 px
+    result = CliRunner().invoke(train, [
+        "--data", str(data), "--model", model, "--attn", "scsa", "--placement", placement, "--epochs", "1",
+        "--imgsz", "64", "--batch", "2", "--device", "cpu", "--project", str(tmp_path / "runs"), "--name", "run",
+        "workers=0", "plots=False",
+    ], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    best = tmp_path / "runs" / "run" / "weights" / "best.pt"
+    assert best.is_file() and f"best weights: {best}" in result.output
+    task = ModelId.parse(model).task
+    assert f"evaluation skipped: scsa-yolo val and the bench evaluate detect, segment, classify models, not {task}" \
+           in result.output and "scsa-yolo val --model" not in result.output
+    trained = load_yolo(best).model
+    assert type(trained).__name__ == model_class and trained.yaml["scale"] == "n"
+    layers = [m for m in trained.modules() if type(m).__name__ == "SCSA"]
+    assert len(layers) == 3  # on P3/P4/P5 (backbone-res) or on the three head inputs (neck)
+    wrapped = [m for m in trained.model if isinstance(m, ResidualAttention)]
+    assert len(wrapped) == (3 if placement == "backbone-res" else 0)
