@@ -128,3 +128,27 @@ def test_scsa_yolo_train_trains_a_pose_and_an_obb_model_for_one_epoch(tmp_path, 
     assert len(layers) == 3  # on P3/P4/P5 (backbone-res) or on the three head inputs (neck)
     wrapped = [m for m in trained.model if isinstance(m, ResidualAttention)]
     assert len(wrapped) == (3 if placement == "backbone-res" else 0)
+
+
+def test_a_task_base_the_installed_ultralytics_lacks_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Issue 29's bad input: `scsa-yolo train --model yolo26n-obb` with an Ultralytics that ships
+    no yolo26-obb.yaml (an older release; simulated by a copy of its cfg/models without the file)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    import scsa_yolo.models.catalog as catalog
+    from scsa_yolo.cli.main import main
+
+    shipped = tmp_path / "cfg-models"
+    shutil.copytree(catalog.ultralytics_models_dir(), shipped)
+    (shipped / "26" / "yolo26-obb.yaml").unlink()
+    monkeypatch.setattr(catalog, "ultralytics_models_dir", lambda: shipped)
+    monkeypatch.setenv("SCSA_YOLO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SCSA_YOLO_DATA", str(tmp_path / "data"))
+    result = CliRunner().invoke(main, ["train", "--model", "yolo26n-obb", "--attn", "scsa", "--placement", "neck",
+                                       "--data", "synthetic", "--epochs", "1"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "the installed ultralytics" in result.output and "has no 26/yolo26-obb.yaml" in result.output
+    assert "pip install -U ultralytics" in result.output
+    assert not (tmp_path / "data").exists()  # refused before the synthetic set was generated

@@ -78,7 +78,12 @@ def base_yaml_path(base: str | Path) -> Path:
     if str(base) in STOCK_BASES:
         path = ultralytics_models_dir() / STOCK_BASES[str(base)]
         if not path.is_file():
-            raise ModelYamlError(f"the installed ultralytics has no {STOCK_BASES[str(base)]} (looked at {path})")
+            from importlib.metadata import version
+
+            raise ModelYamlError(
+                f"the installed ultralytics {version('ultralytics')} has no {STOCK_BASES[str(base)]} (looked at {path}); "
+                "use an Ultralytics release that ships this model (pip install -U ultralytics), another family "
+                "or task, or give a model YAML path")
         return path
     path = Path(base).expanduser()
     if path.suffix in (".yaml", ".yml") and path.is_file():
