@@ -176,7 +176,8 @@ def _evaluation_hint(task: str, best: Path, data_yaml: Path) -> str:
     if task not in EVALUATED_TASKS:
         return (f"evaluation skipped: scsa-yolo val and the bench evaluate {', '.join(EVALUATED_TASKS)} models, not "
                 f"{task}; the figures above are Ultralytics' own {task} validation")
-    return f"evaluate with pycocotools: scsa-yolo val --model {best} --data {data_yaml}"
+    scorer = "top-1/top-5" if task == "classify" else "pycocotools"
+    return f"evaluate ({scorer}): scsa-yolo val --model {best} --data {data_yaml}"
 
 
 def _default_name(resolved, model: str, data: str) -> str:

@@ -151,3 +151,13 @@ def test_one_epoch_run_with_extra_arguments(tmp_path):
     # issue 26: piped, Ultralytics' epoch and validation bars are plain lines, no redraw codes
     assert "\x1b[K" not in result.output and "\r" not in result.output
     assert "1/1" in result.output  # the epoch's line is there
+
+
+def test_the_evaluation_hint_names_the_task_s_scorer(tmp_path):
+    """A classifier is scored by top-1/top-5, not pycocotools; pose is not scored by us."""
+    from scsa_yolo.cli.train import _evaluation_hint
+
+    best, data = tmp_path / "best.pt", tmp_path / "data"
+    assert _evaluation_hint("classify", best, data) == f"evaluate (top-1/top-5): scsa-yolo val --model {best} --data {data}"
+    assert _evaluation_hint("segment", best, data).startswith("evaluate (pycocotools): scsa-yolo val --model ")
+    assert _evaluation_hint("pose", best, data).startswith("evaluation skipped: ")
