@@ -373,6 +373,10 @@ def collect_env(device: str | None = None) -> dict[str, Any]:
         env["gpu_count"] = torch.cuda.device_count()
         env["cpu"] = cpu_name()
         env["device_name"] = device_name(resolve_device(_first_device(device)))
+        from scsa_yolo.nn.scsa_warmup import triton_cache_dir
+
+        # where compiled fused-SCSA kernels were read and written: a cold folder costs seconds per kernel
+        env["kernel_cache"] = str(triton_cache_dir())
     except Exception as error:  # the record is still useful without these
         env["device_name"] = f"unknown ({error})"
     return env

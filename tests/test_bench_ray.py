@@ -172,6 +172,22 @@ def both_backends(cluster):
 
 
 @pytest.mark.slow
+def test_ray_runs_share_one_kernel_cache_in_the_out_folder(both_backends):
+    """Issue 28 item 2: a node compiles the fused-SCSA kernels into the out folder every node
+    mounts (unless it sets TRITON_CACHE_DIR), so a cluster pays the compile once; each record
+    says which folder its run used."""
+    import os
+
+    root = both_backends[0]
+    from scsa_yolo.bench.ray_backend import KERNEL_CACHE_FOLDER
+
+    expected = os.environ.get("TRITON_CACHE_DIR") or str(root / "ray" / KERNEL_CACHE_FOLDER)
+    for name in ("yolov8n-none-s0", "yolov8n-scsa-backbone-s0"):
+        assert load_record(root / "ray" / "synthetic" / name / "record.json")["env"]["kernel_cache"] == expected
+        local = load_record(root / "local" / "synthetic" / name / "record.json")["env"]["kernel_cache"]
+        assert local and (local != expected or "TRITON_CACHE_DIR" in os.environ)  # the local pool keeps the machine's own
+
+
 def test_ray_backend_gives_the_records_and_report_of_the_local_pool(both_backends):
     root, _, _, output, _ = both_backends
     names = sorted(p.name for p in (root / "local" / "synthetic").iterdir())

@@ -78,6 +78,12 @@ class ClusterError(ScsaYoloError, RuntimeError):
     does not share); the message says what to change."""
 OUT_ENV = "SCSA_YOLO_BENCH_OUT"  # the out folder as a node mounts it, when not at the driver's path
 PROBE_FOLDER = ".scsa-yolo-probe"
+#: Where a run keeps Triton's compiled kernels when its node does not set TRITON_CACHE_DIR: under
+#: the out folder, which every node mounts (the probe checks it), so a cluster compiles each
+#: fused-SCSA kernel once rather than once per node (a fresh node pays about 20 s before its
+#: first SCSA training step: results/perf/COLD_START.md). Triton keys its cache by GPU
+#: architecture and versions, so mixed nodes share the folder safely.
+KERNEL_CACHE_FOLDER = ".triton-cache"
 RETRIES = 2
 PROBE_TIMEOUT_S = 300.0
 CANCEL_GRACE_S = 30.0  # a cancelled task stops its worker within runner.stop_worker's 10 s grace
@@ -207,6 +213,7 @@ def _run_worker(out: str, relative: str, data_root: str, cwd: str, device: str, 
     # progress names this node, so that an attempt lost with its node can be placed
     env = {**os.environ, DATA_ROOT_ENV: str(node_data), "SCSA_YOLO_PARENT_PID": str(os.getpid()), HOST_ENV: host}
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the local pool does (see runner.execute)
+    env.setdefault("TRITON_CACHE_DIR", str(node_out / KERNEL_CACHE_FOLDER))
     report_progress(run_dir, "started", host=host, attempt=attempt)
     with open(run_dir / LOG_NAME, "a") as log:
         log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} Ray task on {host}, attempt {attempt}: "
