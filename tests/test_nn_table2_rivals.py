@@ -11,7 +11,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from scsa_yolo.nn import CPCA, ELA, EMA, SA
 from scsa_yolo.nn.ela import ELA_VARIANTS
@@ -373,33 +372,31 @@ def test_dtypes_and_autocast(cls):
 
 
 # ----------------------------------------------------------------------------- export and compile
+# The checks every attention layer's export and compile tests share (test_nn_yolo_rivals too).
 
 
-@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
-def test_onnx_export_opset17_matches_onnxruntime(cls):
+def assert_onnx_export_matches_onnxruntime(layer, shapes) -> None:
+    """Export ``layer`` as ultralytics does (the TorchScript exporter, dynamo=False, dynamic batch
+    and size, opset 17) and compare onnxruntime's output with PyTorch's at every shape."""
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    layer = _perturbed(cls).eval()
     buffer = io.BytesIO()
-    # as ultralytics exports: the TorchScript exporter (dynamo=False), dynamic batch and size
     torch.onnx.export(
-        layer, (torch.randn(2, 16, 15, 22),), buffer, opset_version=17, dynamo=False,
+        layer, (torch.randn(*shapes[0]),), buffer, opset_version=17, dynamo=False,
         input_names=["x"], output_names=["y"],
         dynamic_axes={"x": {0: "b", 2: "h", 3: "w"}, "y": {0: "b", 2: "h", 3: "w"}},
     )
     onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
     session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
-    for shape in [(2, 16, 15, 22), (1, 16, 9, 30), (3, 16, 1, 1)]:
+    for shape in shapes:
         probe = torch.randn(*shape)
         (got,) = session.run(None, {"x": probe.numpy()})
         with torch.no_grad():
             torch.testing.assert_close(torch.from_numpy(got), layer(probe), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")  # deprecated, but what YOLO's TorchScript export uses
-@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
-def test_jit_trace_runs_on_other_shapes(cls):
-    layer = _perturbed(cls).eval()
+def assert_jit_trace_matches_on_other_shapes(layer) -> None:
+    """Trace at one shape, save, load, and compare with the layer at other shapes."""
     with torch.no_grad():
         traced = torch.jit.trace(layer, torch.randn(2, 16, 12, 10), check_trace=False)
     buffer = io.BytesIO()
@@ -412,11 +409,8 @@ def test_jit_trace_runs_on_other_shapes(cls):
             torch.testing.assert_close(loaded(probe), layer(probe), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
-def test_torch_compile_forward_and_backward_on_cpu(cls):
-    """About 5-20 s per layer on 2 CPU cores (inductor compiles C++)."""
-    layer = _perturbed(cls).eval()
+def assert_compiled_forward_and_backward_match(layer) -> None:
+    """torch.compile(fullgraph=True) on CPU: same output, finite gradients to input and every parameter."""
     compiled = torch.compile(layer, fullgraph=True)
     x = torch.randn(2, 16, 9, 9, requires_grad=True)
     got = compiled(x)
@@ -424,6 +418,24 @@ def test_torch_compile_forward_and_backward_on_cpu(cls):
     got.square().sum().backward()
     assert torch.isfinite(x.grad).all()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
+def test_onnx_export_opset17_matches_onnxruntime(cls):
+    assert_onnx_export_matches_onnxruntime(_perturbed(cls).eval(), [(2, 16, 15, 22), (1, 16, 9, 30), (3, 16, 1, 1)])
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")  # deprecated, but what YOLO's TorchScript export uses
+@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
+def test_jit_trace_runs_on_other_shapes(cls):
+    assert_jit_trace_matches_on_other_shapes(_perturbed(cls).eval())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
+def test_torch_compile_forward_and_backward_on_cpu(cls):
+    """About 5-20 s per layer on 2 CPU cores (inductor compiles C++)."""
+    assert_compiled_forward_and_backward_match(_perturbed(cls).eval())
 
 
 # ----------------------------------------------------------------------------- registry

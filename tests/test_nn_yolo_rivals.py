@@ -9,17 +9,22 @@ the computation of the authors' public file it names, step by step in their orde
 from __future__ import annotations
 
 import copy
-import io
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
-from test_nn_table2_rivals import WIDTHS, _params, _perturbed
+from test_nn_table2_rivals import (
+    WIDTHS,
+    _params,
+    _perturbed,
+    assert_compiled_forward_and_backward_match,
+    assert_jit_trace_matches_on_other_shapes,
+    assert_onnx_export_matches_onnxruntime,
+)
 
 from scsa_yolo.nn import CAA, LSKA, MLCA, SimAM
 from scsa_yolo.nn.eca import eca_kernel_size
-from scsa_yolo.nn.lska import LSKA_KERNELS
 from scsa_yolo.nn.mlca import adaptive_pool_matrix
 from scsa_yolo.nn.registry import attention_names, create_attention, get_attention
 
@@ -355,51 +360,20 @@ def test_dtypes_and_autocast(cls):
 
 @pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
 def test_onnx_export_opset17_matches_onnxruntime(cls):
-    onnx = pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
-    layer = _perturbed(cls).eval()
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        layer, (torch.randn(2, 16, 15, 22),), buffer, opset_version=17, dynamo=False,
-        input_names=["x"], output_names=["y"],
-        dynamic_axes={"x": {0: "b", 2: "h", 3: "w"}, "y": {0: "b", 2: "h", 3: "w"}},
-    )
-    onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
-    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
-    for shape in [(2, 16, 15, 22), (1, 16, 9, 30), (3, 16, 1, 1), (1, 16, 40, 40)]:
-        probe = torch.randn(*shape)
-        (got,) = session.run(None, {"x": probe.numpy()})
-        with torch.no_grad():
-            torch.testing.assert_close(torch.from_numpy(got), layer(probe), rtol=1e-4, atol=1e-5)
+    assert_onnx_export_matches_onnxruntime(_perturbed(cls).eval(),
+                                           [(2, 16, 15, 22), (1, 16, 9, 30), (3, 16, 1, 1), (1, 16, 40, 40)])
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")  # deprecated, but what YOLO's TorchScript export uses
 @pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
 def test_jit_trace_runs_on_other_shapes(cls):
-    layer = _perturbed(cls).eval()
-    with torch.no_grad():
-        traced = torch.jit.trace(layer, torch.randn(2, 16, 12, 10), check_trace=False)
-    buffer = io.BytesIO()
-    torch.jit.save(traced, buffer)
-    buffer.seek(0)
-    loaded = torch.jit.load(buffer)
-    with torch.no_grad():
-        for shape in [(2, 16, 12, 10), (1, 16, 7, 19), (2, 16, 1, 1)]:
-            probe = torch.randn(*shape)
-            torch.testing.assert_close(loaded(probe), layer(probe), rtol=1e-5, atol=1e-6)
+    assert_jit_trace_matches_on_other_shapes(_perturbed(cls).eval())
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
 def test_torch_compile_forward_and_backward_on_cpu(cls):
-    layer = _perturbed(cls).eval()
-    compiled = torch.compile(layer, fullgraph=True)
-    x = torch.randn(2, 16, 9, 9, requires_grad=True)
-    got = compiled(x)
-    torch.testing.assert_close(got, layer(x), rtol=1e-5, atol=1e-5)
-    got.square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
+    assert_compiled_forward_and_backward_match(_perturbed(cls).eval())
 
 
 # ----------------------------------------------------------------------------- registry

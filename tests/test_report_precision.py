@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 from click.testing import CliRunner
-from test_report_noise import PLAIN, SCSA, SE, T_975, _csv_rows, _md_row, _record, _write
+from test_report_noise import PLAIN, SCSA, SE, T_975, _csv_rows, _md_row, seeded  # noqa: F401 (seeded: a shared fixture)
 
 from scsa_yolo.report.build import make_report
 from scsa_yolo.report.stats import (
@@ -70,13 +70,7 @@ def test_welch_mdd_and_seeds_per_side():
     assert welch_detectable_difference(1.0, 1.0, n, n) <= 1.0 < welch_detectable_difference(1.0, 1.0, n - 1, n - 1)
 
 
-# --------------------------------------------------------------------------- in the report
-@pytest.fixture()
-def seeded(tmp_path):
-    records = [_record("voc", "yolov8n", s, ap, ap50) for s, (ap, ap50) in PLAIN.items()]
-    records += [_record("voc", "yolov8n-scsa-block", s, ap, ap50) for s, (ap, ap50) in SCSA.items()]
-    records += [_record("voc", "yolov8n-se-block", s, ap, ap50) for s, (ap, ap50) in SE.items()]
-    return _write(records, tmp_path / "runs")
+# --------------------------------------------------------------------------- in the report (the `seeded` records of test_report_noise)
 
 
 def _table_seeds(spread: float, target: float) -> int:
