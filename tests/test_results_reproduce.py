@@ -20,6 +20,9 @@ REPORTS = [
     # The placement grid and the fine-tuning grids of benchmarks/gpu_grids.sh (one H200).
     ("placement/records", "table4", "placement/table4"),
     ("finetune/records", "table4", "finetune/table4"),
+    # The segmentation and classification grids of gpu_grids.sh PHASE=tasks (one H100).
+    ("table6-synthetic/records", "table6", "table6-synthetic/table6"),
+    ("table2-synthetic-cls/records", "table2", "table2-synthetic-cls/table2"),
     # The two-GPU grids (benchmarks/multi_gpu.sh): one run per GPU, and both runs on GPU 0.
     ("multi_gpu/bench_gpus_0_1/records", "table4", "multi_gpu/bench_gpus_0_1/report"),
     ("multi_gpu/bench_gpu_0_twice/records", "table4", "multi_gpu/bench_gpu_0_twice/report"),
