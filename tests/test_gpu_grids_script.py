@@ -36,3 +36,22 @@ def test_the_tasks_phase_runs_both_shortened_grids_and_packs_their_records(tmp_p
         names = set(packed.getnames())
     assert {"segment/synthetic/yolov8n-seg-none-s0/record.json", "segment/report.md",
             "classify/synthetic-cls/yolov8n-cls-none-s0/record.json", "classify/report.md"} <= names
+
+
+def test_the_host_time_comparison_runs_both_trees_in_fresh_processes(tmp_path):
+    """benchmarks/scsa_host_profile.py --compare (issue 28 item 5's GPU measurement), rehearsed
+    with Triton's interpreter: each tree's process imports scsa_yolo from that tree, and the
+    pooled table holds every form and the within-round ratio."""
+    other = tmp_path / "tree"
+    other.mkdir()
+    (other / "scsa_yolo").symlink_to(ROOT / "scsa_yolo")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scsa_host_profile.py"), "--device", "cpu", "--shape", "1,8,4,4",
+         "--rounds", "1", "--calls", "1", "--warm", "1", "--compare", str(ROOT), str(other), "--procs", "1",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = (tmp_path / "out" / "scsa_host_compare_1x8x4x4.md").read_text()
+    for form in ("fwd", "fb-accum", "fb-none", "fb-conv", "empty5", "fb-noparams", "fb-none/fb-conv"):
+        assert f"| {form} |" in table
+    assert f"# new = {other}" in table
