@@ -70,7 +70,8 @@ def _check_command_line_choices(attns: list[str] | None, placements: list[str] |
 @click.option("--imgsz", type=click.IntRange(min=32), default=None, help="Training and evaluation image size.")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="Batch size.")
 @click.option("--devices", default=None,
-              help="cpu, or comma-separated GPU ids: one run per GPU at a time (with --ddp: every run on all of them).")
+              help="cpu, or comma-separated GPU ids: one run per GPU at a time; an id given N times runs N at once "
+                   "there (the report then ranks no throughput). With --ddp: every run on all of them.")
 @click.option("--ddp", is_flag=True, help="Train each run on all --devices with DDP instead of one run per GPU.")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: a process pool on this machine (--devices). ray: one Ray task per run, on a local Ray "

@@ -23,6 +23,10 @@ Two kinds exist: ``train`` (a benchmark run: spec, metrics and profile) and ``pr
 :class:`scsa_yolo.identity.ModelId`; ``spec.pretrained`` names the checkpoint a fine-tuned
 run started from (path and sha256), None for a run from scratch.
 
+Optional: ``profile.shared_device_slots`` (bench runs): how many runs of the bench held the
+device at once while this one ran, itself included (1: alone; null: the backend could not
+tell); above 1 its throughput and latency were timed beside other training runs.
+
 Optional: ``learned_gates`` (a run whose attention has a learned gate g, the placements
 ``backbone-res``, ``neck-res`` and ``block-res``): ``{"weights": "weights/last.pt",
 "layers": [{"key", "label", "kind", "form", "channels", "mean", "mean_abs", "max_abs",
@@ -180,6 +184,9 @@ def validate_record(record: Any) -> list[str]:
         problems += _metrics_problems(record["metrics"], record["spec"].get("task") or "detect")
     if record["profile"] is not None:
         problems += _check_fields(record["profile"], _PROFILE_FIELDS, "profile.")
+        shared = record["profile"].get("shared_device_slots")
+        if shared is not None and (isinstance(shared, bool) or not isinstance(shared, int) or shared < 1):
+            problems.append(f"'profile.shared_device_slots' must be a number of runs (1 or more) or null, got {shared!r}")
     if "learned_gates" in record:
         problems += _gate_problems(record["learned_gates"])
     return problems

@@ -165,6 +165,27 @@ def test_a_residual_run_records_its_learned_gates_and_the_report_shows_them(benc
     assert "1 run(s) without learned gates" in outcome.output
 
 
+def test_a_record_says_how_many_bench_runs_shared_the_device_it_was_profiled_on(bench_run, tmp_path):
+    """Runs of a bench without --devices train one at a time: their profiles were timed alone (1).
+    A worker started for a slot of `--devices 0,0` (here on this machine's CPU, its training
+    finished, so it evaluates and profiles again) records that two runs shared its device."""
+    from scsa_yolo.bench.runner import _slots, slots_per_device, worker_command
+
+    root, *_ = bench_run
+    runs = root / "runs" / "synthetic"
+    for name in ("yolov8n-none-s0", "yolov8n-scsa-backbone-res-s0"):
+        assert load_record(runs / name / "record.json")["profile"]["shared_device_slots"] == 1
+    run = tmp_path / "yolov8n-none-s0"
+    shutil.copytree(runs / "yolov8n-none-s0", run)
+    (run / "record.json").unlink()
+    shared = slots_per_device(_slots(["0", "0"], False))[0]
+    result = subprocess.run(worker_command(run, "cpu", shared), env=_env(root), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = load_record(run / "record.json")
+    assert record["train_mode"] == "already-trained" and record["profile"]["shared_device_slots"] == 2
+
+
 def _start_bench_until_first_epoch(args, env, run, **popen):
     """`scsa-yolo bench` in its own session, returned once RUN has finished an epoch (or the
     bench ended, or 300 s passed): progress.json reports an epoch only after Ultralytics saved

@@ -137,6 +137,23 @@ def test_device_slots_pin_one_gpu_per_worker_or_share_all_with_ddp():
         _slots(["cpu", "0"], False)
 
 
+def test_each_worker_is_told_how_many_bench_runs_share_its_device(tmp_path):
+    """The count the record's profile carries (``shared_device_slots``): the local pool's slots
+    on the run's device, Ray's runs per GPU; None where the backend cannot know (Ray on CPU)."""
+    from scsa_yolo.bench.ray_backend import runs_per_gpu
+    from scsa_yolo.bench.runner import _slots, slots_per_device, worker_command
+
+    assert slots_per_device(_slots(["0"] * 6, False)) == [6] * 6
+    assert slots_per_device(_slots(["0", "1", "0"], False)) == [2, 1, 2]
+    assert slots_per_device(_slots(["0", "1"], False)) == [1, 1]
+    assert slots_per_device(_slots(["0", "1"], True)) == [1]  # DDP: one run at a time on all of them
+    assert slots_per_device(_slots(None, False)) == slots_per_device(_slots(["cpu"], False)) == [1]
+    assert [runs_per_gpu(g) for g in (0.5, 0.25, 0.2, 0.1, 0.3, 1, 2)] == [2, 4, 5, 10, 3, 1, 1]
+    assert runs_per_gpu(0) is None
+    assert worker_command(tmp_path, "0", 6)[-4:] == ["--device", "0", "--shared-device-slots", "6"]
+    assert "--shared-device-slots" not in worker_command(tmp_path, "cpu", None)
+
+
 def test_progress_lines_show_loss_epoch_time_and_time_left(tmp_path):
     """Issue 20, item 9: the console says more than `epoch n/10`."""
     import json

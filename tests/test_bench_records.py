@@ -59,6 +59,8 @@ def test_a_complete_record_is_valid_and_round_trips(tmp_path):
         (lambda r: r["metrics"].pop("AP75"), "missing 'metrics.AP75'"),
         (lambda r: r.update(metrics=None), "a 'train' record needs 'metrics'"),
         (lambda r: r["profile"].update(params=1.5), "'profile.params' must be int"),
+        (lambda r: r["profile"].update(shared_device_slots=0), "'profile.shared_device_slots' must be a number of runs"),
+        (lambda r: r["profile"].update(shared_device_slots="6"), "'profile.shared_device_slots' must be a number of runs"),
         (lambda r: r["env"].pop("git_commit"), "missing 'env.git_commit'"),
     ],
 )

@@ -1,6 +1,7 @@
 """Reports that say what is noise: intervals against the plain model, placement and start
-in the labels, the 1-seed and short-schedule notes, no winner among CPU timings, and an
-empty folder named with what to run first (issue 13 item 4; issue 20 items 4, 5, 9).
+in the labels, the 1-seed and short-schedule notes, no winner among CPU timings nor among
+timings a bench took while its runs shared one GPU, and an empty folder named with what to
+run first (issue 13 item 4; issue 20 items 4, 5, 9).
 
 Expected intervals are computed here from the textbook formulas with the t quantiles of a
 printed table, not by the code under test.
@@ -176,17 +177,21 @@ def test_several_seeds_have_no_one_seed_note(seeded):
 
 
 # --------------------------------------------------------------------------- CPU timings
-def _profile(throughput, device):
+def _profile(throughput, device, shared=None):
+    """A record's profile; ``shared``: its ``shared_device_slots`` (None: a record from before the count)."""
     return {"params": 3_000_000, "gflops": 8.7, "imgsz": 640, "throughput": throughput, "latency_ms": 1000 / throughput,
             "batch": 2 if device == "cpu" else 32, "half": device != "cpu", "device": device,
             "device_name": "Some CPU (2 threads)" if device == "cpu" else "NVIDIA H200",
-            "reduced": device == "cpu", "timing": "perf_counter" if device == "cpu" else "cuda-events"}
+            "reduced": device == "cpu", "timing": "perf_counter" if device == "cpu" else "cuda-events",
+            **({} if shared is None else {"shared_device_slots": shared})}
 
 
-def _timed_runs(folder, device):
-    return _write([_record("synthetic", "yolov8n", 0, 0.80, profile=_profile(44.0, device)),
-                   _record("synthetic", "yolov8n-se-block", 0, 0.81, profile=_profile(94.6, device)),
-                   _record("synthetic", "yolov8n-scsa-block", 0, 0.79, profile=_profile(38.5, device))], folder)
+def _timed_runs(folder, device, shared=(None, None, None)):
+    """Plain, +SE and +SCSA; ``shared``: each one's ``shared_device_slots``."""
+    return _write([_record("synthetic", "yolov8n", 0, 0.80, profile=_profile(44.0, device, shared[0])),
+                   _record("synthetic", "yolov8n-se-block", 0, 0.81, profile=_profile(94.6, device, shared[1])),
+                   _record("synthetic", "yolov8n-scsa-block", 0, 0.79, profile=_profile(38.5, device, shared[2]))],
+                  folder)
 
 
 def test_cpu_throughput_marks_no_winner_but_accuracy_still_does(tmp_path):
@@ -214,6 +219,53 @@ def test_cpu_throughput_plot_says_not_comparable(tmp_path):
         png = out.with_name("report.png")
         assert png in written
         assert ("CPU, not comparable" in Image.open(png).info["Description"]) is expected
+
+
+SHARED_NOTE = "Shared GPU, not comparable"
+
+
+def _timing_marks(text: str) -> str:
+    """The markup of the throughput and latency cells of the three timed runs."""
+    return "".join(_md_row(text, label)[5] + _md_row(text, label)[7] for label in ("-", "+SE (block)", "+SCSA (block)"))
+
+
+def test_throughput_timed_while_bench_runs_shared_the_gpu_marks_no_winner(tmp_path):
+    """Throughput a bench timed while 6 of its runs trained on the GPU is the other runs' load as
+    much as the model's cost: no winner there, a note that says so; accuracy still ranked."""
+    text = make_report([_timed_runs(tmp_path / "shared", "cuda:0", (6, 6, 6))], "table2").render("md")
+    se = _md_row(text, "+SE (block)")
+    # columns: Dataset, Model, Method, Params, GFLOPs, Throughput, Rel., Latency, AP
+    assert (se[5], se[6], se[7]) == ("95", "2.15", "10.57")  # fastest, yet plain; Rel. shown as for CPU timings
+    assert "**" not in _timing_marks(text) and "<u>" not in _timing_marks(text)
+    assert se[8] == "**81.0**"
+    assert f"{SHARED_NOTE}: the bench timed throughput and latency while 6 of its runs" in text
+    assert "(Rel. too)" in text and "`scsa-yolo profile`" in text and "CPU, not comparable" not in text
+    assert [row["shared_device_slots"] for row in _csv_rows(make_report([tmp_path / "shared"], "table2"))] == ["6"] * 3
+    # one shared run in the block is enough; the note names the counts there are
+    mixed = make_report([_timed_runs(tmp_path / "mixed", "cuda:0", (1, 2, 16))], "table2").render("md")
+    assert "**" not in _timing_marks(mixed) and "while 2 to 16 of its runs" in mixed
+    # alone, or a record from before the count: ranked as before, no note, no CSV column
+    for name, shared in (("alone", (1, 1, 1)), ("older", (None, None, None))):
+        report = make_report([_timed_runs(tmp_path / name, "cuda:0", shared)], "table2")
+        text = report.render("md")
+        assert _md_row(text, "+SE (block)")[5] == "**95**" and _md_row(text, "-")[5] == "<u>44</u>"
+        assert SHARED_NOTE not in text and "shared_device_slots" not in _csv_rows(report)[0]
+
+
+def test_shared_gpu_throughput_plot_says_not_comparable(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from scsa_yolo.report.plot import SHARED_CAVEAT, ap_vs_throughput_figure
+
+    for shared, expected in (((6, 6, 6), True), ((1, 1, 1), False)):
+        rows, _ = load_rows([_timed_runs(tmp_path / str(shared[0]), "cuda:0", shared)])
+        fig, description = ap_vs_throughput_figure(rows)
+        try:
+            assert (SHARED_CAVEAT in description) is expected
+            assert (f"{SHARED_CAVEAT}: 6 runs at once" in fig.axes[0].xaxis.label.get_text()) is expected
+            assert (SHARED_CAVEAT in fig.axes[0].get_title()) is expected
+        finally:
+            plt.close(fig)
 
 
 def test_every_label_of_the_plot_lies_inside_the_figure(tmp_path):

@@ -119,6 +119,22 @@ def device_for(gpus: float) -> str:
     return ",".join(str(i) for i in range(max(1, int(gpus))))
 
 
+def runs_per_gpu(gpus: float) -> int | None:
+    """How many runs of the grid one device holds at once (the record's
+    ``profile.shared_device_slots``) for tasks of ``gpus`` GPUs each: a fraction packs
+    ``1 // gpus`` tasks onto a GPU (0.25: 4), whole GPUs are a task's alone (1).
+
+    None on CPU (``gpus`` 0): Ray runs as many tasks on a node as its CPUs hold over
+    ``--cpus-per-run``, which differs per node and is settled only when a task is placed,
+    so the driver cannot know it (those timings are CPU ones, which reports never rank).
+    """
+    if gpus == 0:
+        return None
+    if gpus >= 1:
+        return 1
+    return int(1 / gpus + 1e-9)  # a quotient a rounding error under a whole number still counts as it
+
+
 def node_labels(nodes: list[dict]) -> dict[str, str]:
     """How messages name each node of ``ray.nodes()`` (dead ones included), by node id.
 
@@ -181,7 +197,8 @@ def probe_task(out: str, data_root: str, cwd: str, token: str, datasets: list[st
     return result
 
 
-def run_task(out: str, relative: str, data_root: str, cwd: str, device: str, attempt: int) -> dict[str, Any]:
+def run_task(out: str, relative: str, data_root: str, cwd: str, device: str, attempt: int,
+             shared_slots: int | None = None) -> dict[str, Any]:
     """Run on one node: one grid point in its own worker process; returns its exit code.
 
     A ``ray.cancel`` arrives as KeyboardInterrupt: the worker gets SIGINT, as on Ctrl-C. Ray
@@ -191,7 +208,7 @@ def run_task(out: str, relative: str, data_root: str, cwd: str, device: str, att
     Python's own handler is set for the task's duration.
     """
     with signal_as_interrupt(signal.SIGINT):
-        return _run_worker(out, relative, data_root, cwd, device, attempt, _this_node())
+        return _run_worker(out, relative, data_root, cwd, device, attempt, _this_node(), shared_slots)
 
 
 def _this_node() -> str:
@@ -205,10 +222,10 @@ def _this_node() -> str:
 
 
 def _run_worker(out: str, relative: str, data_root: str, cwd: str, device: str, attempt: int,
-                host: str) -> dict[str, Any]:
+                host: str, shared_slots: int | None = None) -> dict[str, Any]:
     node_out, node_data, node_cwd = _node_paths(out, data_root, cwd)
     run_dir = node_out / relative
-    command = worker_command(run_dir, device)
+    command = worker_command(run_dir, device, shared_slots)
     # the worker stops itself if this Ray worker dies (a forced cancel, a lost node); its
     # progress names this node, so that an attempt lost with its node can be placed
     env = {**os.environ, DATA_ROOT_ENV: str(node_data), "SCSA_YOLO_PARENT_PID": str(os.getpid()), HOST_ENV: host}
@@ -451,7 +468,7 @@ def execute_on_ray(
             relative = str(item.planned.spec.run_dir(""))
             ref = task.options(num_cpus=cpus_per_run, num_gpus=gpus, max_retries=0,
                                name=f"scsa-yolo {item.planned.spec.run_id}").remote(
-                str(out), relative, str(data_root), str(cwd), device, item.attempt)
+                str(out), relative, str(data_root), str(cwd), device, item.attempt, runs_per_gpu(gpus))
             pending[ref] = item
             what = "resuming" if item.planned.state == RESUME else "new"
             if item.attempt > 1:

@@ -5,7 +5,9 @@ output goes to ``RUN_DIR/worker.log``). Device slots decide the parallelism:
 
 * no devices: one run at a time, Ultralytics picks the device;
 * ``devices=["0", "1"]``: one run per GPU at a time, each worker sees only its GPU
-  (``CUDA_VISIBLE_DEVICES``) and trains on ``device=0``;
+  (``CUDA_VISIBLE_DEVICES``) and trains on ``device=0``; an id listed N times is N slots,
+  N runs at once on that GPU (each record's ``profile.shared_device_slots`` says N, since
+  the throughput a worker times then shares the GPU with the other runs);
 * ``ddp=True``: one run at a time on all listed GPUs (``device=0,1``).
 
 A run folder's ``spec.json`` records the settings it was started with; a re-run that asks
@@ -30,7 +32,7 @@ from scsa_yolo.bench.grid import Grid, GridError, RunSpec
 from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.records import RECORD_NAME, RecordError, load_record
 from scsa_yolo.atomic import write_json_atomic
-from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, SPEC_NAME, read_json
+from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, SHARED_SLOTS_OPTION, SPEC_NAME, read_json
 from scsa_yolo.integration.training import finished_epochs
 
 Echo = Callable[[str], None]
@@ -210,10 +212,19 @@ WORKER_BOOT = (
 )
 
 
-def worker_command(run_dir: Path, device: str | None = None) -> list[str]:
-    """The command that executes one run in its own process (every backend uses it)."""
+def worker_command(run_dir: Path, device: str | None = None, shared_slots: int | None = None) -> list[str]:
+    """The command that executes one run in its own process (every backend uses it).
+
+    ``shared_slots``: how many runs of the bench the run's device holds at once (itself
+    included); the worker writes it into the record's profile, whose timings it qualifies.
+    None: the backend cannot tell.
+    """
     command = [sys.executable, "-c", WORKER_BOOT, str(run_dir)]
-    return command + ["--device", device] if device is not None else command
+    if device is not None:
+        command += ["--device", device]
+    if shared_slots is not None:
+        command += [SHARED_SLOTS_OPTION, str(shared_slots)]
+    return command
 
 
 def prepare_run_dir(item: PlannedRun) -> None:
@@ -254,6 +265,12 @@ def _slots(devices: list[str] | None, ddp: bool) -> list[tuple[str | None, dict[
     return [("0", {"CUDA_VISIBLE_DEVICES": d}) for d in devices]
 
 
+def slots_per_device(slots: list[tuple[str | None, dict[str, str]]]) -> list[int]:
+    """Per slot of :func:`_slots`, how many slots run on its device (itself included):
+    ``--devices 0,0,1`` gives 2, 2, 1. Slots on one device are equal entries."""
+    return [slots.count(slot) for slot in slots]
+
+
 def execute(
     planned: list[PlannedRun],
     devices: list[str] | None = None,
@@ -266,6 +283,7 @@ def execute(
     outcome, todo = begin_grid(planned, echo)
     total = len(planned)
     slots = _slots(devices, ddp)
+    sharing = slots_per_device(slots)
     free = list(range(len(slots)))
     active: list[_Active] = []
     queue = list(todo)
@@ -273,7 +291,7 @@ def execute(
     def start(index: int, item: PlannedRun, slot: int) -> _Active:
         prepare_run_dir(item)
         device, extra_env = slots[slot]
-        command = worker_command(item.run_dir, device)
+        command = worker_command(item.run_dir, device, sharing[slot])
         log = open(item.run_dir / LOG_NAME, "a")
         log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)} {extra_env or ''}\n")
         log.flush()

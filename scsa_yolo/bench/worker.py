@@ -36,6 +36,9 @@ SPEC_NAME = "spec.json"
 PROGRESS_NAME = "progress.json"
 TIMING_NAME = "timing.json"
 LOG_NAME = "worker.log"
+#: The worker's option for how many bench runs share its device (the runner's slots on it):
+#: the one source of ``profile.shared_device_slots`` in the record.
+SHARED_SLOTS_OPTION = "--shared-device-slots"
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -202,8 +205,11 @@ def train(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, device: 
     return {"mode": mode, "train_s": total}
 
 
-def run(run_dir: Path, device: str | None = None) -> Path:
-    """Execute the run described by ``run_dir/spec.json``; returns the record path."""
+def run(run_dir: Path, device: str | None = None, shared_slots: int | None = None) -> Path:
+    """Execute the run described by ``run_dir/spec.json``; returns the record path.
+
+    ``shared_slots``: how many bench runs held the device while this one ran (its profile
+    was timed beside them); None when whoever started the worker did not say."""
     from scsa_yolo.bench.datasets import RESOLVED_KEY, data_yaml_of
     from scsa_yolo.bench.profile import profile_model
     from scsa_yolo.eval import evaluate
@@ -234,7 +240,7 @@ def run(run_dir: Path, device: str | None = None) -> Path:
     profile.model = Path(argument).name
     profile_s = time.perf_counter() - profile_started
 
-    record = build_record(spec, argument, run_dir, data_yaml, result, profile, device)
+    record = build_record(spec, argument, run_dir, data_yaml, result, profile, device, shared_slots)
     record["wall_time_s"] = {
         "train": round(training["train_s"], 2),
         "eval": round(eval_s, 2),
@@ -272,9 +278,10 @@ def learned_gates(run_dir: Path) -> dict | None:
 
 
 def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, result, profile,
-                 device: str | None) -> dict:
+                 device: str | None, shared_slots: int | None = None) -> dict:
     """The record of a finished run of the model ``argument`` (see :mod:`scsa_yolo.records`
-    for the schema); runs with learned gates carry them (:func:`learned_gates`)."""
+    for the schema); runs with learned gates carry them (:func:`learned_gates`). The profile
+    says how many bench runs shared the device it was timed on (``shared_slots``)."""
     import yaml
 
     from scsa_yolo.device import cpu_threads
@@ -290,7 +297,7 @@ def build_record(spec: RunSpec, argument: str, run_dir: Path, data_yaml: Path, r
         pretrained=Pretrained.of(spec.pretrained) if spec.pretrained else None,
         env={**collect_env(device), "cpu_threads": cpu_threads()},
         metrics=result.record_metrics(),  # per task: boxes, boxes and masks, or top-1/top-5
-        profile=profile.to_dict(),
+        profile={**profile.to_dict(), "shared_device_slots": shared_slots},
         run_dir=str(run_dir),
         data_yaml=str(data_yaml),
         device=device,
@@ -306,13 +313,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run one scsa-yolo benchmark grid point (used by `scsa-yolo bench`).")
     parser.add_argument("run_dir", type=Path, help="folder holding spec.json; the record is written there")
     parser.add_argument("--device", default=None, help="Ultralytics device string (cpu, 0, 0,1)")
+    parser.add_argument(SHARED_SLOTS_OPTION, dest="shared_slots", type=int, default=None,
+                        help="how many bench runs share the device at once, this one included (for the record)")
     args = parser.parse_args(argv)
     watch_parent()
     from scsa_yolo.integration.progress import plain_ultralytics_bars
 
     try:
         with plain_ultralytics_bars():  # stdout is worker.log: one line per bar, no redraw codes
-            path = run(args.run_dir, args.device)
+            path = run(args.run_dir, args.device, args.shared_slots)
     except KeyboardInterrupt:
         print("worker interrupted; re-run the grid to resume from the last checkpoint", file=sys.stderr)
         return 130

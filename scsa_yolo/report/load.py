@@ -10,7 +10,8 @@ Every row carries the run's identity as :class:`~scsa_yolo.identity.ModelId` giv
 ``placement`` (None for the plain model; ``backbone`` for records written before
 placements existed), ``start`` (``scratch``, or ``ft`` for a run fine-tuned from a
 pretrained checkpoint) and ``method``, the row label (``+SCSA (block)``, ``- (ft)``).
-``cpu_timing`` says whether its throughput was timed on a CPU; ``resumed`` whether its
+``cpu_timing`` says whether its throughput was timed on a CPU, ``shared_device_slots`` how
+many bench runs shared the device while it was timed (None: not recorded); ``resumed`` whether its
 training was interrupted and resumed (the record's ``train_mode``); ``gates`` holds the
 record's learned gates per layer (``learned_gates.layers``; None for a run without).
 
@@ -50,7 +51,7 @@ def empty_row() -> dict[str, Any]:
         "dataset": None, "model": None, "family": None, "scale": None, "attn": "none", "label": "-", "method": None,
         "placement": None, "start": SCRATCH, "pretrained": None, "seed": None, "epochs": None, "imgsz": None,
         "task": "detect", **{m: None for m in ACCURACY}, **{c: None for c in COST},
-        "device_name": None, "profile_device": None, "cpu_timing": None,
+        "device_name": None, "profile_device": None, "cpu_timing": None, "shared_device_slots": None,
         "profile_reduced": None, "profile_batch": None, "profile_half": None,
         "kind": "train", "source": "record", "path": None, "run_id": None, "created_at": None, "resumed": None, "gates": None,
     }
@@ -93,6 +94,14 @@ def _is_cpu_timing(profile: dict) -> bool | None:
     return bool(profile.get("reduced"))
 
 
+def _shared_device_slots(profile: dict) -> int | None:
+    """How many bench runs shared the device while the profile's timings were taken (None:
+    no timings, or a record that does not say)."""
+    if profile.get("throughput") is None and profile.get("latency_ms") is None:
+        return None
+    return profile.get("shared_device_slots")
+
+
 def row_from_record(record: dict) -> dict[str, Any]:
     """One flat row (metrics as fractions, params as a count) from a validated record."""
     spec, metrics, profile = record["spec"], record.get("metrics") or {}, record.get("profile") or {}
@@ -123,6 +132,7 @@ def row_from_record(record: dict) -> dict[str, Any]:
             params=profile.get("params"), gflops=profile.get("gflops"), throughput=profile.get("throughput"),
             latency_ms=profile.get("latency_ms"), device_name=profile.get("device_name"),
             profile_device=profile.get("device"), cpu_timing=_is_cpu_timing(profile),
+            shared_device_slots=_shared_device_slots(profile),
             profile_reduced=profile.get("reduced"), profile_batch=profile.get("batch"), profile_half=profile.get("half"),
         )
     return row

@@ -1,7 +1,9 @@
 """AP against throughput, one point per method and model (mean over seeds), one panel per dataset.
 
 Throughput timed on a CPU is noise on a machine of a few shared cores: such a panel says
-"CPU, not comparable" on its axis and title, and the PNG's Description says it too.
+"CPU, not comparable" on its axis and title, and the PNG's Description says it too. So does
+a panel whose throughput a bench timed while several of its runs trained on one GPU
+("shared GPU, not comparable").
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ LEGEND_ROWS = 18
 
 
 CPU_CAVEAT = "CPU, not comparable"
+SHARED_CAVEAT = "shared GPU, not comparable"
 
 
 def _legend_label(method: str) -> str:
@@ -23,10 +26,15 @@ def _legend_label(method: str) -> str:
     return "plain" + method[1:] if method.startswith("-") else method
 
 
-def throughput_label(cpu: bool) -> str:
+def throughput_label(cpu: bool, shared_runs: int = 1) -> str:
     """The x-axis label; CPU timings carry :data:`CPU_CAVEAT` on a second line (one line
-    would be wider than a panel)."""
-    return f"throughput (images/s)\n{CPU_CAVEAT}: noise on a few shared cores" if cpu else "throughput (images/s)"
+    would be wider than a panel), timings of ``shared_runs`` bench runs on one GPU
+    :data:`SHARED_CAVEAT`."""
+    if cpu:
+        return f"throughput (images/s)\n{CPU_CAVEAT}: noise on a few shared cores"
+    if shared_runs > 1:
+        return f"throughput (images/s)\n{SHARED_CAVEAT}: {shared_runs} runs at once"
+    return "throughput (images/s)"
 
 
 def plot_ap_vs_throughput(rows: list[dict], path: str | Path) -> Path:
@@ -63,6 +71,9 @@ def ap_vs_throughput_figure(rows: list[dict]):
         raise ReportError("nothing to plot: no run has both AP and throughput")
     agg = aggregate(frame, ["block", "model", "method", "method_order"])
     cpu_blocks = set(agg.loc[agg["cpu_timing"].astype(bool), "block"]) if "cpu_timing" in agg else set()
+    # per block, the most bench runs that shared a GPU while its throughputs were timed
+    shared = agg.groupby("block")["shared_device_slots"].max() if "shared_device_slots" in agg else {}
+    shared_blocks = {block: int(n) for block, n in dict(shared).items() if n > 1 and block not in cpu_blocks}
     blocks = list(dict.fromkeys(agg["block"]))
     models = sorted(agg["model"].unique(), key=_model_sort_key)
     methods = list(dict.fromkeys(agg.sort_values("method_order")["method"]))
@@ -83,8 +94,9 @@ def ap_vs_throughput_figure(rows: list[dict]):
             ax.errorbar(rec["throughput_mean"], ap, yerr=err, marker=markers[rec["model"]], color=colours[rec["method"]],
                         markersize=8, linestyle="none", capsize=3)
             ax.annotate(_legend_label(rec["method"]), (rec["throughput_mean"], ap), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        ax.set_title(f"{block} ({CPU_CAVEAT})" if block in cpu_blocks else block)
-        ax.set_xlabel(throughput_label(block in cpu_blocks))
+        caveat = CPU_CAVEAT if block in cpu_blocks else SHARED_CAVEAT if block in shared_blocks else None
+        ax.set_title(f"{block} ({caveat})" if caveat else block)
+        ax.set_xlabel(throughput_label(block in cpu_blocks, shared_blocks.get(block, 1)))
         ax.set_ylabel("AP (%)")
         ax.margins(x=0.15, y=0.1)  # room for the point labels inside the panel
         ax.grid(alpha=0.3)
@@ -94,4 +106,7 @@ def ap_vs_throughput_figure(rows: list[dict]):
     description = "AP (%) against throughput (images/s), mean over seeds per method and model"
     if cpu_blocks:
         description += f"; throughput of {', '.join(sorted(cpu_blocks))} timed on a CPU: {CPU_CAVEAT}, no winner"
+    if shared_blocks:
+        description += (f"; throughput of {', '.join(sorted(shared_blocks))} timed while several bench runs shared "
+                        f"the GPU: {SHARED_CAVEAT}, no winner")
     return fig, description

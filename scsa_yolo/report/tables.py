@@ -31,7 +31,8 @@ stacked), start and column, the best displayed value is ``best`` and the next di
 value ``second``. Ranking uses the value as displayed, so values that print the same are
 marked the same (ties). Columns without a direction (Params, GFLOPs) are not marked, nor
 is a column with fewer than two values in the block, nor throughput or latency timed on a
-CPU (noise on a small shared machine).
+CPU (noise on a small shared machine) or by a bench whose runs shared the GPU
+(``profile.shared_device_slots`` above 1: the other runs' training was timed too).
 
 Noise: :attr:`Table.diff` is a second table of every method's difference to the plain
 model of the same block, model and start, per accuracy column, with a 95% confidence
@@ -178,6 +179,12 @@ class Row:
     ns: list[int]  # number of runs per column group
     rank_key: tuple = ()  # rows ranked together share block and rank_key
     cpu_timing: bool = False  # its throughput/latency was timed on a CPU (never ranked)
+    shared_device_slots: int = 1  # most bench runs that shared the device of its timings (above 1: never ranked)
+
+    @property
+    def timing_not_comparable(self) -> bool:
+        """Its throughput and latency are noise, not cost: timed on a CPU or beside other runs."""
+        return self.cpu_timing or self.shared_device_slots > 1
 
 
 @dataclass
@@ -278,6 +285,10 @@ def aggregate(frame: pd.DataFrame, keys: list[str], columns: tuple[str, ...] = (
     data["sources"] = grouped["source"].apply(lambda s: ",".join(sorted(set(s))))
     if "cpu_timing" in frame:
         data["cpu_timing"] = grouped["cpu_timing"].apply(lambda s: bool(s.fillna(False).astype(bool).any()))
+    shared = _shared_slots(frame)
+    if (shared > 1).any():  # a column only when it says something (older records have no count)
+        by_group = frame.assign(shared_device_slots=shared).groupby(keys, dropna=False, sort=False)
+        data["shared_device_slots"] = by_group["shared_device_slots"].max().astype(int).to_numpy()
     if "resumed" in frame and frame["resumed"].fillna(False).astype(bool).any():  # a column only when it says something
         data["resumed"] = grouped["resumed"].apply(lambda s: int(s.fillna(False).astype(bool).sum()))
     return data.reset_index()
@@ -310,8 +321,8 @@ def mark_best(rows: list[Row], columns: list[Column], groups: list[str]) -> None
             for c, column in enumerate(columns):
                 if column.better is None:
                     continue
-                if column.key in TIMING and any(row.cpu_timing for row in members):
-                    continue  # CPU timings on a small shared machine are noise: no winner
+                if column.key in TIMING and any(row.timing_not_comparable for row in members):
+                    continue  # timings on a CPU or a GPU shared with other runs are noise: no winner
                 cells = [row.cells[g * width + c] for row in members]
                 values = sorted({cell.rank_value for cell in cells if cell.rank_value is not None},
                                 reverse=column.better == "high")
@@ -349,18 +360,19 @@ def _grid_rows(
     cell_of = cell_of or _cell
     rows = []
     for key in keys:
-        cells, ns, cpu, resumed = [], [], False, False
+        cells, ns, cpu, shared, resumed = [], [], False, 1, False
         for group in groups:
             rec = lookup.get((key, group))
             cells += [cell_of(rec, column) for column in columns]
             ns.append(int(rec["n"]) if rec is not None else 0)
             cpu = cpu or (rec is not None and _true(rec.get("cpu_timing")))
+            shared = max(shared, _count(rec.get("shared_device_slots")) if rec is not None else 1)
             resumed = resumed or (rec is not None and _true(rec.get("resumed")))
         labels = labels_of(key)
         if resumed:  # the last label is the method's
             labels = [*labels[:-1], f"{labels[-1]} {RESUMED_MARK}"]
         rows.append(Row(block=str(key[0]), labels=labels, cells=cells, ns=ns, rank_key=rank_key_of(key),
-                        cpu_timing=cpu))
+                        cpu_timing=cpu, shared_device_slots=shared))
     return rows
 
 
@@ -373,6 +385,19 @@ def _block_order(frame: pd.DataFrame) -> dict[str, int]:
     ordered = frame.assign(_known=frame["dataset"].map(lambda d: known.get(d, len(known))))
     ordered = ordered.sort_values(["_known", "dataset", "epochs", "imgsz"], na_position="first")
     return {b: i for i, b in enumerate(dict.fromkeys(ordered["block"]))}
+
+
+def _shared_slots(frame: pd.DataFrame) -> pd.Series:
+    """Per row, how many bench runs shared the device its timings were taken on; 1 where the
+    record does not say (older records, no timings)."""
+    if "shared_device_slots" not in frame:
+        return pd.Series(1.0, index=frame.index)
+    return pd.to_numeric(frame["shared_device_slots"], errors="coerce").fillna(1.0)
+
+
+def _count(value: Any) -> int:
+    """A slot count read from a frame: NaN and None are 1 (not known to be shared)."""
+    return 1 if value is None or (isinstance(value, float) and math.isnan(value)) else int(value)
 
 
 def _true(value: Any) -> bool:
@@ -614,12 +639,30 @@ def _notes(frame: pd.DataFrame, table: Table) -> list[str]:
                 "(repeated runs of one model differ by up to 2x), so no best or second is marked in those columns; "
                 "compare speed on a GPU (`scsa-yolo profile --device 0`)."
             )
+        shared_note = _shared_gpu_note(frame, table_rows, rel="rel_throughput" in keys)
+        if shared_note:
+            notes.append(shared_note)
     if keys & {"gflops"}:
         sizes = sorted({int(v) for v in frame["imgsz"].dropna()})
         notes.append(
             f"GFLOPs: one image at {', '.join(map(str, sizes)) or '?'} px, counted by torch FlopCounterMode (1 multiply-add = 2 FLOPs)."
         )
     return notes
+
+
+def _shared_gpu_note(frame: pd.DataFrame, rows: list[Row], rel: bool) -> str | None:
+    """The note on timings a bench took while several of its runs trained on one GPU; None
+    when no row of the table has such timings. ``rel``: the table shows Rel. (as noisy)."""
+    if not any(row.shared_device_slots > 1 for row in rows):
+        return None
+    counts = sorted({int(n) for n in _shared_slots(frame) if n > 1})
+    runs = str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    return (
+        f"Shared GPU, not comparable: the bench timed throughput and latency while {runs} of its runs trained on the "
+        f"same GPU, so they measure the other runs' load as much as the model{' (Rel. too)' if rel else ''}; no best "
+        "or second is marked in those columns. Time cost with `scsa-yolo profile`, which times the models alone, in "
+        "interleaved rounds."
+    )
 
 
 def resolve_style(name: str) -> str:
