@@ -60,8 +60,8 @@ def test_the_epochs_are_the_largest_plateau_over_the_runs_rounded_up_to_a_multip
     result = CliRunner().invoke(main, ["plateau", str(tmp_path)])
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split()[1:3] for line in result.output.splitlines()[2:5]}
-    assert rows == {"synthetic-thermal/yolov8n-none-ft-s0": ["30", "14"], "synthetic-tiny/yolov8n-none-ft-s0": ["20", "14"],
-                    "synthetic-tiny/yolov8n-none-ft-s1": ["20", "5"]}
+    assert rows == {"synthetic-thermal/yolov8n-none-ft-s0": ["30", "14"],
+                    "synthetic-tiny/yolov8n-none-ft-s0": ["20", "14"], "synthetic-tiny/yolov8n-none-ft-s1": ["20", "5"]}
     assert "pretrain" not in result.output
     assert result.output.endswith("epochs: 15\n")
     assert check_plateau([tmp_path], multiple=4).epochs() == 16
@@ -73,7 +73,8 @@ def test_a_run_still_rising_fails_the_check_naming_it_and_a_longer_schedule(tmp_
     result = CliRunner().invoke(main, ["plateau", str(tmp_path)])
     assert result.exit_code == 1
     assert "synthetic-tiny/yolov8n-none-ft-s1      20     none" in result.output  # the table comes first
-    assert "no plateau before the last epoch in 1 of 2 run(s): synthetic-tiny/yolov8n-none-ft-s1 (20 epochs)" in result.output
+    assert ("no plateau before the last epoch in 1 of 2 run(s): synthetic-tiny/yolov8n-none-ft-s1 (20 epochs)"
+            in result.output)
     assert "--epochs 40" in result.output and "\nepochs: " not in result.output
 
 
@@ -81,12 +82,13 @@ def test_missing_files_and_columns_are_named(tmp_path):
     run = tmp_path / "synthetic-tiny" / "yolov8n-none-ft-s0"
     run.mkdir(parents=True)
     (run / "spec.json").write_text(json.dumps({"epochs": 20, "train_args": {"val": True}}))
-    write_results(tmp_path / "synthetic-tiny" / "yolov8n-none-ft-s1", RISE_THEN_FLAT, header="epoch,time,metrics/mAP50(B)")
+    write_results(tmp_path / "synthetic-tiny" / "yolov8n-none-ft-s1", RISE_THEN_FLAT,
+                  header="epoch,time,metrics/mAP50(B)")
     result = CliRunner().invoke(main, ["plateau", str(tmp_path)])
     assert result.exit_code == 1
     assert f"2 of 2 run(s) cannot be checked:\n  {run / 'results.csv'} is missing" in result.output
-    assert "yolov8n-none-ft-s1/results.csv has no column 'metrics/mAP50-95(B)' (columns: epoch, time, metrics/mAP50(B))" \
-        in result.output
+    assert ("yolov8n-none-ft-s1/results.csv has no column 'metrics/mAP50-95(B)' "
+            "(columns: epoch, time, metrics/mAP50(B))") in result.output
     assert "Traceback" not in result.output
 
 

@@ -166,9 +166,9 @@ class PlateauCheck:
             names = ", ".join(f"{run.curve.name} ({run.epochs_run} epochs)" for run in self.still_moving)
             raise PlateauError(
                 f"no plateau before the last epoch in {len(self.still_moving)} of {len(self.runs)} run(s): {names}. "
-                f"Their AP was still moving by more than {self.tolerance:g} AP points at the end (or the run is shorter "
-                f"than the {self.window}-epoch window), so this schedule is too short to set the epochs: run the check "
-                f"grid again with a longer schedule (e.g. --epochs {2 * longest}) in a new --out folder")
+                f"Their AP was still moving by more than {self.tolerance:g} AP points at the end (or the run is "
+                f"shorter than the {self.window}-epoch window), so this schedule is too short to set the epochs: run "
+                f"the check grid again with a longer schedule (e.g. --epochs {2 * longest}) in a new --out folder")
         largest = max(run.epoch for run in self.runs)
         return math.ceil(largest / self.multiple) * self.multiple
 
