@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# GPU evidence for the placement and pretrained-weights issues, on one lent GPU, in two calls
-# (each call fits the device tool's 10-minute limit; what a call leaves comes back as $OUT/*).
+# GPU evidence for the placement, pretrained-weights, task and evidence issues, on one lent GPU,
+# phase by phase (each call fits the device tool's 10-minute limit; what a call leaves comes back
+# as $OUT/*).
 #
 #   PHASE=placement: the synthetic-gpu grid (none + SE/ECA/CA/FCA/CBAM/SCSA x 5 placements x
 #       3 seeds = 93 runs), SLOTS runs at a time on GPU 0; beside it, on one more slot, the
@@ -16,6 +17,48 @@
 #       the shipped grid when TASK_SCALE=short (what fits one call of the device tool):
 #       segmentation 10 epochs on 800/200 images, classification 12 epochs on 800/200 crops.
 #       BENCH_ARGS go to both bench commands (a CPU rehearsal: DEVICE=cpu BENCH_ARGS="--seeds 0 ...").
+#   PHASE=evidence: issue 30's evidence grid (table4-evidence, 195 runs, about 75 GPU-minutes at
+#       30 epochs), over as many calls as it takes, each going on from what the earlier calls
+#       brought back and was committed (results/evidence, or $CARRIED). Stages, each skipped when done:
+#       (a) the pretrained start, at one fixed path ($WORK/pretrain-plain.pt, which every run's
+#           spec.json names): $PRETRAINED, else $CARRIED/pretrain-plain.pt, else the grid's own
+#           pretraining step (its `pretrain:` block, run once as a grid of one run); copied to
+#           $OUT/pretrain-plain.pt. Records made from another checkpoint (their
+#           spec.pretrained.sha256) stop the call before anything trains;
+#       (b) the plateau grid (table4-evidence-plateau: 6 plain runs, 60 epochs, val every epoch)
+#           on top of the finished runs of $CARRIED/plateau/records, unless those already pass
+#           the check; PLATEAU_BENCH_ARGS go to its bench only (e.g. "--data synthetic-tiny" to
+#           train a third of it in a call, should 6 runs not fit one: the check wants every run);
+#       (c) `scsa-yolo plateau --grid` on its runs (plateau/plateau.txt): the largest plateau
+#           epoch, rounded up to 5, becomes the epochs of a copy of table4-evidence
+#           (table4-evidence.yaml). A run still rising stops the call there: the plateau grid
+#           needs a longer schedule (PLATEAU_SET='{epochs: 120}', results/evidence/plateau moved away);
+#       (d) that grid under what is left of LIMIT, on top of the finished runs of
+#           $CARRIED/records: only the missing runs train;
+#       (e) $OUT/evidence.tgz: records, spec.json, results.csv, worker logs, reports, the grid
+#           copies, plateau.txt, the checkpoint's sha256 and this call's logs (logs/<UTC time>/),
+#           laid out as results/evidence/ is. $OUT holds 4 files: gpus.txt, wall_times.txt,
+#           evidence.tgz, pretrain-plain.pt (the device tool brings back 8 at most).
+#       A run that LIMIT cuts keeps its weights/last.pt in $WORK: a call made while the machine is
+#       still warm (30 s) resumes it; a fresh machine trains it again (a last.pt with its optimizer
+#       is too big to bring back). MIN_STAGE_S (default 30): no bench starts with less of LIMIT
+#       left; on a session's last call, 400 keeps the evidence bench from starting runs that
+#       cannot finish (30 epochs at the measured 1.3 run-epochs/s of 16 sharing the GPU: about 370 s).
+#       The call sequence, from the repository root:
+#         1. the device tool's run, scsa-yolo and its wheels installed from .whl as for the other
+#            phases: command "... && PHASE=evidence OUT=$OUT bash benchmarks/gpu_grids.sh",
+#            carry [".whl", "results/evidence/pretrain-plain.pt"] (absent before the first call);
+#         2. here: mkdir -p results/evidence && tar xzf FILES_AT/evidence.tgz -C results/evidence
+#            && cp FILES_AT/pretrain-plain.pt results/evidence/   (*.pt is ignored by git: keep the
+#            file between sessions; the records name its sha256 and refuse another start);
+#         3. git add results/evidence && git commit (a run folder without record.json is an
+#            unfinished run: committed or not, the next call trains it again);
+#         4. again from 1 until the evidence bench's log (logs/*/evidence.log) reports every run
+#            done; then scsa-yolo report results/evidence/records --style table4 --format all
+#            --out results/evidence/table4 (and --style gates).
+#       Knobs for a rehearsal (tests/test_gpu_grids_script.py): GRID_SET, PLATEAU_SET,
+#       EVIDENCE_SET (YAML mappings merged into every grid copy / the plateau grid / the evidence
+#       grid, e.g. '{imgsz: 32, seeds: [0]}'), PLATEAU_ARGS (options of `scsa-yolo plateau`).
 #
 # Wall times go to $OUT/wall_times.txt; records, logs and reports come back as one tarball.
 # Usage: PHASE=placement OUT=runs/gpu bash benchmarks/gpu_grids.sh   (needs scsa-yolo on PATH)
@@ -42,7 +85,7 @@ pack() {  # pack FOLDER...: records, specs, worker logs, transfer tables and rep
 }
 
 nvidia-smi -L | tee "$OUT/gpus.txt" || echo "no nvidia-smi (DEVICE=$DEVICE)" | tee "$OUT/gpus.txt"
-case "${PHASE:?set PHASE=placement, extend or finetune}" in
+case "${PHASE:?set PHASE=placement, extend, finetune, tasks or evidence}" in
 placement)
     run data scsa-yolo data prepare synthetic --set num_train=800 --set num_val=400 --no-progress
     [ -n "${SKIP_PRETRAIN:-}" ] || (
@@ -106,8 +149,142 @@ PY
     wait
     pack segment classify
     ;;
+evidence)
+    CARRIED=${CARRIED:-$(cd "$(dirname "$0")/.." && pwd)/results/evidence}
+    EV="$WORK/evidence"  # laid out as results/evidence: what a call packs and the next one seeds from
+    START="$WORK/pretrain-plain.pt"  # one path for every call: the runs' spec.json name it
+    DEADLINE=$((SECONDS + LIMIT))
+    LOGS="$EV/logs/$(date -u +%Y%m%dT%H%M%SZ)"
+    mkdir -p "$LOGS" "$EV/pretrain" "$EV/plateau/records" "$EV/records"
+    TIMES="$LOGS/wall_times.txt"
+    left() { echo $((DEADLINE - SECONDS)); }
+    time_for() {  # time_for STAGE: whether a bench may still start (timeout 0 would mean no limit)
+        [ "$(left)" -ge "${MIN_STAGE_S:-30}" ] && return 0
+        echo "$1: not started, $(left) s of LIMIT left" | tee -a "$TIMES"
+        return 1
+    }
+    evidence_grid() {  # evidence_grid pretrain|plateau|evidence [EPOCHS] -> path of the grid copy
+        python3 - "$EV" "$@" <<'PY'
+import os, sys, yaml
+from scsa_yolo.bench.grid import grid_file
+
+ev, which, epochs = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+def merged(base, changes):
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+def shipped(name, *knobs, **changes):
+    grid = yaml.safe_load(open(grid_file(name)))
+    for knob in ("GRID_SET", *knobs):
+        grid = merged(grid, yaml.safe_load(os.environ.get(knob) or "{}") or {})
+    return merged(grid, changes)
+
+evidence = shipped("table4-evidence", "EVIDENCE_SET")
+if which == "pretrain":  # the grid's pretraining step as a grid of its own (as Grid.pretrain_runs builds it)
+    step = evidence["pretrain"]
+    grid = {"description": f"the pretraining step of table4-evidence: the plain model on {step['data']}",
+            "datasets": [step["data"]], "models": evidence["models"], "attns": ["none"],
+            "seeds": [step.get("seed", 0)], "epochs": step.get("epochs", evidence["epochs"]),
+            "imgsz": step.get("imgsz", evidence["imgsz"]), "batch": step.get("batch", evidence["batch"]),
+            "train_args": {**evidence.get("train_args", {}), **step.get("train_args", {})},
+            "synthetic": evidence.get("synthetic", {}), "report": "table4"}
+    path = f"{ev}/pretrain/table4-evidence-pretrain.yaml"
+elif which == "plateau":
+    grid, path = shipped("table4-evidence-plateau", "PLATEAU_SET"), f"{ev}/plateau/table4-evidence-plateau.yaml"
+else:
+    grid = merged(evidence, {"epochs": int(epochs[0])})
+    grid["description"] += f" ({epochs[0]} epochs: the plateau check, plateau/plateau.txt)"
+    path = f"{ev}/table4-evidence.yaml"
+yaml.safe_dump(grid, open(path, "w"), sort_keys=False)
+print(path)
+PY
+    }
+    seed_runs() {  # seed_runs FROM TO: copy the finished runs (folders with a record.json) that TO lacks
+        [ -d "$1" ] || return 0
+        local record dir n=0
+        while IFS= read -r -d '' record; do
+            dir=$(dirname "$record")
+            [ -f "$2/$dir/record.json" ] && continue
+            mkdir -p "$2/$dir" && cp -r "$1/$dir/." "$2/$dir/" && n=$((n + 1))
+        done < <(cd "$1" && find . -name record.json -printf '%P\0')
+        echo "seeded $n finished run(s) from $1" | tee -a "$TIMES"
+    }
+    same_start() {  # same_start: the sha256 of $START, or an error naming the records of another start
+        python3 - "$START" "$EV" <<'PY'
+import hashlib, json, sys
+from pathlib import Path
+
+start, ev = sys.argv[1], Path(sys.argv[2])
+sha = hashlib.sha256(Path(start).read_bytes()).hexdigest()
+others = {}
+for record in sorted(ev.rglob("record.json")):
+    pretrained = json.loads(record.read_text())["spec"].get("pretrained")
+    if pretrained and pretrained["sha256"] != sha:
+        others.setdefault(pretrained["sha256"], []).append(str(record.relative_to(ev)))
+for other, records in others.items():
+    print(f"{len(records)} record(s) started from checkpoint sha256 {other}, not from {start} (sha256 {sha}), e.g. "
+          f"{records[0]}: carry the checkpoint they started from (results/evidence/pretrain-plain.pt), or move "
+          "them away to start the grid again", file=sys.stderr)
+if others:
+    sys.exit(1)
+print(sha)
+PY
+    }
+    stages() {  # (a) to (d); non-zero: the stage that stopped the call failed or ran out of LIMIT
+        seed_runs "$CARRIED/plateau/records" "$EV/plateau/records"
+        seed_runs "$CARRIED/records" "$EV/records"
+        # (a) the pretrained start
+        if [ -n "${PRETRAINED:-}" ]; then
+            cp "$PRETRAINED" "$START" || return
+        elif [ -f "$CARRIED/pretrain-plain.pt" ]; then
+            cp "$CARRIED/pretrain-plain.pt" "$START" || return
+        elif [ ! -f "$START" ]; then  # a warm machine keeps it
+            if [ -n "$(find "$EV/plateau/records" "$EV/records" -name record.json -print -quit)" ]; then
+                echo "records were seeded but no checkpoint: carry results/evidence/pretrain-plain.pt" | tee -a "$TIMES"
+                return 1
+            fi
+            time_for pretrain || return
+            run pretrain timeout "$(left)" scsa-yolo bench --grid "$(evidence_grid pretrain)" --devices "$DEVICE" \
+                --out "$EV/pretrain/records" ${BENCH_ARGS:-} || return
+            record=$(find "$EV/pretrain/records" -name record.json -print -quit)
+            [ -n "$record" ] && cp "$(dirname "$record")/weights/last.pt" "$START" || return 1
+        fi
+        same_start > "$EV/pretrain/pretrain-plain.sha256" 2> "$LOGS/same_start.log" || {
+            tee -a "$TIMES" < "$LOGS/same_start.log"; return 1; }
+        cp "$START" "$OUT/pretrain-plain.pt"
+        # (b) the plateau grid, unless its runs already pass the check; (c) the epochs
+        plateau_grid=$(evidence_grid plateau)
+        check_plateau() { scsa-yolo plateau "$EV/plateau/records" --grid "$plateau_grid" ${PLATEAU_ARGS:-}; }
+        if ! check_plateau > "$EV/plateau/plateau.txt" 2>&1; then
+            time_for plateau || return
+            run plateau timeout "$(left)" scsa-yolo bench --grid "$plateau_grid" --pretrained "$START" \
+                --devices "$(slots "$SLOTS")" --out "$EV/plateau/records" ${BENCH_ARGS:-} ${PLATEAU_BENCH_ARGS:-}
+            run plateau_check check_plateau
+            rc=$?
+            cp "$LOGS/plateau_check.log" "$EV/plateau/plateau.txt"
+            [ $rc = 0 ] || return $rc
+        fi
+        epochs=$(sed -n 's/^epochs: \([0-9][0-9]*\)$/\1/p' "$EV/plateau/plateau.txt")
+        echo "plateau check: epochs $epochs (plateau/plateau.txt)" | tee -a "$TIMES"
+        evidence_grid=$(evidence_grid evidence "$epochs") || return
+        # (d) the evidence grid on top of the finished runs
+        time_for evidence || return
+        run evidence timeout "$(left)" scsa-yolo bench --grid "$evidence_grid" --pretrained "$START" \
+            --devices "$(slots "$SLOTS")" --out "$EV/records" ${BENCH_ARGS:-}
+    }
+    stages
+    echo "evidence phase: stopped with rc=$? after $SECONDS s (LIMIT $LIMIT)" | tee -a "$TIMES"
+    cp "$TIMES" "$OUT/wall_times.txt"
+    # (e) everything a later call or the report needs, no weights (the checkpoint comes back beside it)
+    (cd "$EV" && find . -type f \( -name record.json -o -name spec.json -o -name results.csv -o -name '*.log' \
+        -o -name '*.txt' -o -name '*.yaml' -o -name 'report.*' -o -name '*.sha256' \) -printf '%P\0' |
+        tar czf "$OUT/evidence.tgz" --null -T -)
+    ;;
 *)
-    echo "unknown PHASE=$PHASE (placement, extend, finetune or tasks)" >&2
+    echo "unknown PHASE=$PHASE (placement, extend, finetune, tasks or evidence)" >&2
     exit 2
     ;;
 esac

@@ -11,7 +11,7 @@ import importlib
 import click
 
 #: sub-commands; each is the click command of the same name in ``scsa_yolo.cli.<name>``
-SUBCOMMANDS = ("train", "models", "data", "val", "profile", "bench", "report", "explain", "warmup")
+SUBCOMMANDS = ("train", "models", "data", "val", "profile", "bench", "plateau", "report", "explain", "warmup")
 
 
 class LazyGroup(click.Group):

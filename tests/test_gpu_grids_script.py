@@ -1,10 +1,14 @@
-"""benchmarks/gpu_grids.sh PHASE=tasks, rehearsed on CPU: device time is scarce (one call of at
-most 10 minutes, often none at all), so the script that spends it must not first meet its bugs
-on the GPU machine. One seed, one attention, 32-px images: the script's own logic (the shortened
-grid copies, the slots, both benches side by side, the tarball) is what is checked."""
+"""benchmarks/gpu_grids.sh PHASE=tasks and PHASE=evidence, rehearsed on CPU: device time is
+scarce (one call of at most 10 minutes, often none at all), so the script that spends it must not
+first meet its bugs on the GPU machine. One seed, one or two attentions, 32-px images: the
+script's own logic (the grid copies, the slots, the benches, the tarball, resuming from what an
+earlier call brought back) is what is checked."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -55,3 +59,66 @@ def test_the_host_time_comparison_runs_both_trees_in_fresh_processes(tmp_path):
     for form in ("fwd", "fb-accum", "fb-none", "fb-conv", "empty5", "fb-noparams", "fb-none/fb-conv"):
         assert f"| {form} |" in table
     assert f"# new = {other}" in table
+
+
+def _evidence_call(tmp_path, out, attns, **extra):
+    """One device call of PHASE=evidence on a fresh machine (an empty WORK), going on from
+    what earlier calls left in tmp_path/committed (as results/evidence is, with the checkpoint)."""
+    work = tmp_path / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PHASE": "evidence", "DEVICE": "cpu", "SLOTS": "1", "OUT": str(out), "WORK": str(work),
+           "CARRIED": str(tmp_path / "committed"), "LIMIT": "500", "YOLO_OFFLINE": "1",
+           "GRID_SET": "{imgsz: 32, datasets: [synthetic-lowlight], seeds: [0], synthetic: {num_train: 8, num_val: 4}, "
+                       "pretrain: {epochs: 1, imgsz: 32}}",
+           "PLATEAU_SET": "{epochs: 2}", "PLATEAU_ARGS": "--window 1 --tolerance 100 --multiple 1",
+           "EVIDENCE_SET": f"{{attns: [{attns}], placement: [block-res]}}", **extra}
+    env.pop("SCSA_YOLO_DATA", None)
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_grids.sh")], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return (out / "wall_times.txt").read_text()
+
+
+def _commit(out, committed):
+    """What the lead does between calls: unpack the tarball where results/evidence is, keep the checkpoint."""
+    committed.mkdir(exist_ok=True)
+    subprocess.run(["tar", "xzf", str(out / "evidence.tgz"), "-C", str(committed)], check=True)
+    shutil.copy(out / "pretrain-plain.pt", committed / "pretrain-plain.pt")
+
+
+def test_the_evidence_phase_goes_on_from_the_records_and_checkpoint_an_earlier_call_brought_back(tmp_path):
+    committed = tmp_path / "committed"
+    # call 1: pretraining, the plateau grid, its check, and the evidence grid's plain run only
+    first = _evidence_call(tmp_path, tmp_path / "out1", "none")
+    assert "pretrain rc=0" in first and "plateau rc=0" in first and "plateau check: epochs 1 " in first, first
+    assert "evidence rc=0" in first, first
+    _commit(tmp_path / "out1", committed)
+    plateau = (committed / "plateau" / "plateau.txt").read_text()
+    assert plateau.endswith("epochs: 1\n") and "synthetic-lowlight/yolov8n-none-ft-s0" in plateau
+    assert yaml.safe_load((committed / "table4-evidence.yaml").read_text())["epochs"] == 1
+    plain = committed / "records" / "synthetic-lowlight" / "yolov8n-none-ft-s0" / "record.json"
+    plain_before = plain.read_text()
+
+    # call 2, on a fresh machine, with SE joining the grid: only the SE run trains
+    second = _evidence_call(tmp_path, tmp_path / "out2", "none, se")
+    assert "pretrain rc" not in second and "plateau rc" not in second, second
+    assert "seeded 1 finished run(s) from" in second and "plateau check: epochs 1 " in second, second
+    assert "evidence rc=0" in second, second
+    evidence_log = next((tmp_path / "work" / "evidence" / "logs").glob("*/evidence.log")).read_text()
+    assert "1 run(s) completed, 1 already done" in evidence_log, evidence_log[-2000:]
+    _commit(tmp_path / "out2", committed)
+    assert plain.read_text() == plain_before
+    sha = hashlib.sha256((tmp_path / "out1" / "pretrain-plain.pt").read_bytes()).hexdigest()
+    assert hashlib.sha256((tmp_path / "out2" / "pretrain-plain.pt").read_bytes()).hexdigest() == sha
+    records = [*committed.glob("plateau/records/*/*/record.json"), *committed.glob("records/*/*/record.json")]
+    assert sorted(r.parent.name for r in records) == ["yolov8n-none-ft-s0", "yolov8n-none-ft-s0",
+                                                      "yolov8n-se-block-res-ft-s0"]
+    assert {json.loads(r.read_text())["spec"]["pretrained"]["sha256"] for r in records} == {sha}
+
+    # call 3 with another checkpoint: refused before anything trains
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"not the start of these records")
+    third = _evidence_call(tmp_path, tmp_path / "out3", "none, se", PRETRAINED=str(other))
+    assert "record(s) started from checkpoint sha256 " + sha in third and "rc=" not in third.replace(
+        "stopped with rc=1", ""), third
