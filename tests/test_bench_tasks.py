@@ -80,7 +80,7 @@ def test_the_shipped_task_grids_expand_to_their_tasks():
     table2 = load_grid("table2-synthetic-cls")
     runs = table2.runs()
     assert table2.task == "classify" and table2.report == "table2" and len(runs) == 11 * 3
-    assert runs[-1].run_id == "synthetic-cls/yolov8n-cls-scsa-backbone-res-s2"
+    assert runs[-1].run_id == "synthetic-cls-tiny-shape/yolov8n-cls-scsa-backbone-res-s2"
 
 
 def test_a_seg_grid_on_a_dataset_without_masks_stops_before_training(tmp_path):
@@ -105,17 +105,18 @@ def test_a_classifier_s_evaluation_is_shown_as_top_k_not_pycocotools(tmp_path):
 
 
 def test_a_generated_classification_set_resolves_to_its_folder_for_the_worker(tmp_path, monkeypatch):
-    """The shipped table2-synthetic-cls grid names the prepared `synthetic-cls`, whose dataset
-    is a folder, not a YAML: the worker must accept what the bench resolved (the first GPU
-    rehearsal failed every run on it)."""
+    """The shipped table2-synthetic-cls grid names a generated classification set
+    (`synthetic-cls-tiny-shape`), whose dataset is a folder, not a YAML: the worker must accept
+    what the bench resolved (the first GPU rehearsal failed every run on it)."""
     from scsa_yolo.bench.datasets import data_yaml_of, resolve_datasets
 
     monkeypatch.setenv("SCSA_YOLO_DATA", str(tmp_path / "data"))
-    grid = Grid(datasets=["synthetic-cls"], models=["yolov8n"], attns=["none"], task="classify",
+    name = load_grid("table2-synthetic-cls").datasets[0]
+    grid = Grid(datasets=[name], models=["yolov8n"], attns=["none"], task="classify",
                 synthetic={"num_train": 12, "num_val": 6, "imgsz": 16})
-    status = resolve_datasets(grid, echo=lambda _: None)["synthetic-cls"]
+    status = resolve_datasets(grid, echo=lambda _: None)[name]
     folder = data_yaml_of(status.to_json(), tmp_path / "spec.json")
-    assert folder == tmp_path.resolve() / "data" / "synthetic-cls" and (folder / "train").is_dir()
+    assert folder == tmp_path.resolve() / "data" / name and (folder / "train").is_dir()
 
 
 @pytest.mark.slow

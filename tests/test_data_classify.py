@@ -12,7 +12,14 @@ from test_data_common import write_image
 from scsa_yolo.data.convert.events import CORRUPT_IMAGE, EMPTY_CLASS, NOT_AN_IMAGE, NOT_IN_CLASS
 from scsa_yolo.data.convert.recipes.imagefolder import ClassFolderError
 from scsa_yolo.data.convert.recipes.synthetic import CLASS_NAMES
-from scsa_yolo.data.convert.recipes.synthetic_cls import DATASET_NAMES, SyntheticOptionError
+from scsa_yolo.data.convert.recipes.synthetic_cls import (
+    DATASET_NAMES,
+    SORTED_CLASSES,
+    SyntheticOptionError,
+    crop_key,
+    object_colour_class,
+    parse_dataset,
+)
 from scsa_yolo.data.layout.manifest import check_dataset
 from scsa_yolo.data.layout.paths import resolve_data
 from scsa_yolo.data.prepare import prepare_dataset, resolve_or_prepare
@@ -62,6 +69,39 @@ def test_synthetic_cls_is_deterministic_and_crops_do_not_depend_on_the_split_siz
            (again / "train/magenta_cross/train_00004.jpg").read_bytes()  # image 4 is class 4: magenta_cross
     other = _prepare("synthetic-cls", tmp_path / "c", seed=2, **TINY).folder
     assert _files(other).keys() == _files(again).keys() and _files(other) != _files(again)
+
+
+def test_a_shape_only_twin_is_its_coloured_set_with_the_object_in_a_random_class_s_colour(cls_sets):
+    """synthetic-cls[-SCENARIO]-shape: colour no longer gives the class away (the coloured set
+    is solved by colour); every other pixel is the coloured crop's, so the crop is identical
+    exactly where the random pick is the object's own class."""
+    picks, same = set(), 0
+    for name in ("synthetic-cls", "synthetic-cls-tiny", "synthetic-cls-thermal"):
+        coloured, twin = _files(cls_sets[name]), _files(cls_sets[f"{name}-shape"])
+        assert twin.keys() == coloured.keys()  # same file, same class folder: only the colour moved
+        scenario, shape_only = parse_dataset(f"{name}-shape")
+        assert shape_only and parse_dataset(name) == (scenario, False)
+        for path, data in twin.items():
+            split, class_name, file = path.split("/")
+            class_index = CLASS_NAMES.index(class_name)
+            index = int(Path(file).stem.split("_")[1])
+            pick = object_colour_class(crop_key(1, split, index, scenario), class_index, True)
+            picks.add(pick)
+            same += pick == class_index
+            assert (data == coloured[path]) == (pick == class_index), (name, path, pick)
+    assert picks == set(range(6)) and 0 < same < 54 / 2  # 54 crops: about one in six keeps its colour
+
+
+def test_only_a_shape_only_set_records_its_colour_so_prepared_coloured_sets_stay_valid(cls_sets):
+    coloured = json.loads((cls_sets["synthetic-cls-tiny"] / "manifest.json").read_text())
+    assert "colour" not in coloured["request"]["options"]  # the request of a set prepared before the twins
+    twin = json.loads((cls_sets["synthetic-cls-tiny-shape"] / "manifest.json").read_text())
+    assert twin["request"]["options"]["colour"] == "random" and twin["classes"] == list(SORTED_CLASSES)
+    assert any("shape only" in note for note in twin["notes"])
+    with pytest.raises(SyntheticOptionError, match="choices: .*synthetic-cls-tiny-shape"):
+        parse_dataset("synthetic-cls-shape-tiny")
+    with pytest.raises(SyntheticOptionError, match="unknown synthetic-cls option.*colour"):
+        _prepare("synthetic-cls", cls_sets["synthetic-cls"].parent, colour="random")
 
 
 def test_a_generated_classification_set_is_made_on_first_use_and_reused(tmp_path):
