@@ -185,7 +185,7 @@ evidence)
     evidence_grid() {  # evidence_grid pretrain|plateau|evidence [EPOCHS] -> path of the grid copy
         python3 - "$EV" "$@" <<'PY'
 import os, sys, yaml
-from scsa_yolo.bench.grid import grid_file
+from scsa_yolo.bench.grid import grid_file, load_grid
 
 ev, which, epochs = sys.argv[1], sys.argv[2], sys.argv[3:]
 
@@ -202,13 +202,14 @@ def shipped(name, *knobs, **changes):
     return merged(grid, changes)
 
 evidence = shipped("table4-evidence", "EVIDENCE_SET")
-if which == "pretrain":  # the grid's pretraining step as a grid of its own (as Grid.pretrain_runs builds it)
-    step = evidence["pretrain"]
-    grid = {"description": f"the pretraining step of table4-evidence: the plain model on {step['data']}",
-            "datasets": [step["data"]], "models": evidence["models"], "attns": ["none"],
-            "seeds": [step.get("seed", 0)], "epochs": step.get("epochs", evidence["epochs"]),
-            "imgsz": step.get("imgsz", evidence["imgsz"]), "batch": step.get("batch", evidence["batch"]),
-            "train_args": {**evidence.get("train_args", {}), **step.get("train_args", {})},
+if which == "pretrain":  # the grid's pretraining step (Grid.pretrain_runs: its settings) as a grid of its own
+    merged_path = f"{ev}/pretrain/table4-evidence-merged.yaml"
+    yaml.safe_dump(evidence, open(merged_path, "w"), sort_keys=False)
+    step = load_grid(merged_path).pretrain_runs()[0]
+    data = evidence["pretrain"]["data"]
+    grid = {"description": f"the pretraining step of table4-evidence: the plain model on {data}",
+            "datasets": [data], "models": evidence["models"], "attns": ["none"], "seeds": [step.seed],
+            "epochs": step.epochs, "imgsz": step.imgsz, "batch": step.batch, "train_args": step.train_args,
             "synthetic": evidence.get("synthetic", {}), "report": "table4"}
     path = f"{ev}/pretrain/table4-evidence-pretrain.yaml"
 elif which == "plateau":

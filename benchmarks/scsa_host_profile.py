@@ -233,6 +233,9 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=3, help="with --compare: processes per tree")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    for tree in args.compare or ():
+        if not (Path(tree) / "scsa_yolo").is_dir():
+            ap.error(f"--compare {tree}: no scsa_yolo package folder there; give two source trees (checkouts)")
     if args.device == "cpu":
         os.environ.setdefault("TRITON_INTERPRET", "1")
         os.environ.setdefault("SCSA_YOLO_TRITON_INTERPRET", "1")
