@@ -115,8 +115,12 @@ def run_child(args, model: str, cache: Path, name: str, site: str | None = None)
 
 def run_warmup(args, cache: Path) -> dict:
     env = dict(os.environ, TRITON_CACHE_DIR=str(cache / "triton"), YOLO_OFFLINE="1")
-    cmd = [sys.executable, "-m", "scsa_yolo.cli.main", "warmup", "--model", args.scsa_model, "--imgsz", "640",
-           "--batch", str(args.batch), "--jobs", str(args.warmup_jobs)]
+    # Not `python -m`: run from a source checkout, that imports the checkout's scsa_yolo/ (no
+    # cli package there) instead of the installed one; session 12's first GPU run lost it so.
+    from scsa_yolo.child_process import cli_command
+
+    cmd = cli_command("warmup", "--model", args.scsa_model, "--imgsz", "640", "--batch", str(args.batch),
+                      "--jobs", str(args.warmup_jobs))
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
     wall = time.perf_counter() - start

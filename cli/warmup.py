@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import click
 
+from scsa_yolo.child_process import cli_command
 from scsa_yolo.cli.command import Command
 
 
@@ -51,8 +51,8 @@ def warmup(model, imgsz, batch, device, amp, rect, predict, jobs, shard):
     start = time.perf_counter()
     # One process per shard, this command itself staying free of torch: each loads the
     # model and compiles its share of the shapes; Triton writes each kernel atomically.
-    base = [sys.executable, "-m", "scsa_yolo.cli.main", "warmup", "--model", model, "--imgsz", str(imgsz),
-            "--batch", str(batch), "--amp" if amp else "--no-amp", "--rect" if rect else "--no-rect"]
+    base = cli_command("warmup", "--model", model, "--imgsz", str(imgsz), "--batch", str(batch),
+                       "--amp" if amp else "--no-amp", "--rect" if rect else "--no-rect")
     base += (["--device", device] if device is not None else []) + (["--predict"] if predict else [])
     procs = [subprocess.Popen(base + ["--shard", f"{k}/{jobs}"], stdout=subprocess.PIPE, text=True)
              for k in range(jobs)]

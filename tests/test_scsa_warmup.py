@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scsa_yolo.child_process import cli_command, python_command
 from scsa_yolo.nn.scsa_warmup import letterbox_shapes, rect_val_shapes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,12 +61,12 @@ def test_warmup_help_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
-def _warmup(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _warmup(tmp_path: Path, *args: str, command: list[str] | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, SCSA_YOLO_TRITON_INTERPRET="1", TRITON_CACHE_DIR=str(tmp_path / "triton"),
                YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(tmp_path / "yolo"))
     env.pop("SCSA_YOLO_IMPL", None)
-    return subprocess.run([sys.executable, "-m", "scsa_yolo.cli.main", "warmup", *args], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=900)
+    command = command or [sys.executable, "-m", "scsa_yolo.cli.main", "warmup"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
 
 
 @pytest.mark.slow
@@ -88,6 +89,18 @@ def test_warmup_of_a_model_without_scsa_says_so(tmp_path):
     assert "yolov8n.yaml: no SCSA layers, nothing to warm" in proc.stdout
 
 
+def test_warmup_shards_start_from_a_folder_holding_a_source_checkout(tmp_path):
+    """Run from a checkout's root with a regular install (as on a GPU machine), the current
+    folder's scsa_yolo/ has no cli package; the shard processes must import the installation
+    the command itself imported, or every shard fails (session 12's first GPU warm-up did)."""
+    (tmp_path / "scsa_yolo").mkdir()
+    (tmp_path / "scsa_yolo" / "__init__.py").write_text("")
+    proc = _warmup(tmp_path, "--model", "yolov8n.yaml", "--imgsz", "64", "--batch", "1", "--device", "cpu",
+                   "--jobs", "1", command=cli_command("warmup"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "yolov8n.yaml: no SCSA layers, nothing to warm" in proc.stdout
+
+
 def test_warmup_without_a_gpu_is_one_clear_error(tmp_path):
     env_free = {k: v for k, v in os.environ.items() if k not in ("SCSA_YOLO_TRITON_INTERPRET", "TRITON_INTERPRET")}
     proc = subprocess.run([sys.executable, "-m", "scsa_yolo.cli.main", "warmup", "--model", "yolov8n-scsa.yaml",
@@ -96,3 +109,13 @@ def test_warmup_without_a_gpu_is_one_clear_error(tmp_path):
                           timeout=300)
     assert proc.returncode != 0
     assert "needs a CUDA device" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_child_processes_do_not_import_from_the_current_folder(tmp_path):
+    """The boot line of warm-up shards and bench workers: a module in the current folder
+    must not shadow an installed one (a checkout's scsa_yolo/ lacks cli and cfg)."""
+    (tmp_path / "json.py").write_text("raise SystemExit('imported the current folder')\n")
+    proc = subprocess.run(python_command("import json; print(json.dumps(sys.argv[1:]))", "a", "b"),
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == '["a", "b"]'

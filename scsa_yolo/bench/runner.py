@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from scsa_yolo.bench.grid import Grid, GridError, RunSpec
 from scsa_yolo.errors import ScsaYoloError
 from scsa_yolo.records import RECORD_NAME, RecordError, load_record
 from scsa_yolo.atomic import write_json_atomic
+from scsa_yolo.child_process import python_command
 from scsa_yolo.bench.worker import LOG_NAME, PROGRESS_NAME, SHARED_SLOTS_OPTION, SPEC_NAME, read_json
 from scsa_yolo.integration.training import finished_epochs
 
@@ -194,12 +194,8 @@ def check_models(grid: Grid) -> None:
                                 f"of {model} (e.g. the last.pt of a {model} run), or leave out --pretrained") from None
 
 
-# How a worker process starts. `python -m scsa_yolo.bench.worker` would put the current
-# folder first on sys.path: run from a source checkout with a regular (non-editable) install,
-# the worker would then import the checkout's scsa_yolo/, which lacks the installed
-# scsa_yolo.cfg and scsa_yolo.cli (they live in the top-level cfg/ and cli/ folders).
-# `-c` puts '' there instead, and the boot line drops it.
-# It also unblocks SIGINT and restores Python's handler for it: a process inherits its
+# How a worker process starts: see scsa_yolo.child_process for why not `python -m`.
+# The boot line also unblocks SIGINT and restores Python's handler for it: a process inherits its
 # parent's blocked signals (Ray's worker processes block SIGINT) and ignored ones (a shell
 # without job control starts background jobs with SIGINT ignored), and either way a worker
 # could not be stopped gently (SIGINT, keeping its last epoch) and would be killed after the
@@ -207,7 +203,6 @@ def check_models(grid: Grid) -> None:
 WORKER_BOOT = (
     "import signal, sys; hasattr(signal, 'pthread_sigmask') and signal.pthread_sigmask(signal.SIG_UNBLOCK, "
     "{signal.SIGINT}); signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "sys.path[:] = [p for p in sys.path if p != '']; "
     "from scsa_yolo.bench.worker import main; sys.exit(main(sys.argv[1:]))"
 )
 
@@ -219,7 +214,7 @@ def worker_command(run_dir: Path, device: str | None = None, shared_slots: int |
     included); the worker writes it into the record's profile, whose timings it qualifies.
     None: the backend cannot tell.
     """
-    command = [sys.executable, "-c", WORKER_BOOT, str(run_dir)]
+    command = python_command(WORKER_BOOT, str(run_dir))
     if device is not None:
         command += ["--device", device]
     if shared_slots is not None:
