@@ -14,8 +14,17 @@ Variants, per call (us), each timed in interleaved rounds (median / min over rou
   function-fb  the autograd Function alone, forward + backward (gradients accumulate)
   op-fb        torch.ops.scsa_yolo.fused_forward + its registered backward (eager through the ops)
   function-fwd / op-fwd  forward only, no grad (op-fwd is what a compiled graph calls per layer)
+  floor-fb     an autograd Function that takes x and the same 17 parameters, saves them, allocates
+               out, dx and one flat gradient buffer and returns its views, and does nothing else:
+               what any Function over the layer's separate parameters pays (autograd's per-
+               parameter work), so layer-fb minus floor-fb is the fused path's own Python
+  flat-fb      floor-fb's Function taking the parameters as one flat buffer (torch.cat of the
+               flattened parameters in front of it, its backward splitting the buffer's gradient
+               back): the "one flat buffer" form of the eager call, for comparison with floor-fb
   conv-fb      a Conv2d 3x3 + BatchNorm2d of the same shape, forward + backward, for scale only:
-               on the CPU its figure includes the arithmetic, which the stubbed SCSA skips
+               on the CPU its figure includes the arithmetic (and oneDNN's set-up), which the stubbed
+               SCSA skips, so it says nothing about the issue's GPU target (SCSA host time within
+               1.5x of a conv3x3+BN layer's): that needs benchmarks/scsa_host_profile.py on a GPU
 
 Stubs: ``direct`` (default) replaces only the compiled kernel with a no-op, so the launcher's
 direct path (a pointer per argument) runs as on a GPU after the first launch; ``launcher``
@@ -109,13 +118,49 @@ def variants(F, channels: int, shape: tuple[int, int, int], stub: str):
         with torch.no_grad():
             F._ops_forward(x, cfg, params)
 
+    class Floor(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *params):
+            ctx.save_for_backward(x, *params)
+            return torch.empty_like(x)
+
+        @staticmethod
+        def backward(ctx, dout):
+            x, *params = ctx.saved_tensors
+            flat = torch.empty(sum(p.numel() for p in params), dtype=params[0].dtype)
+            return (torch.empty_like(x), *torch._C._nn.unflatten_dense_tensors(flat, params))
+
+    floor_params = tuple(F._params(layer))
+
+    def floor_fb():
+        for t in leaves:
+            t.grad = None
+        Floor.apply(x, *floor_params).backward(dout)
+
+    class FlatFloor(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, flat):
+            ctx.save_for_backward(x, flat)
+            return torch.empty_like(x)
+
+        @staticmethod
+        def backward(ctx, dout):
+            x, flat = ctx.saved_tensors
+            return torch.empty_like(x), torch.empty_like(flat)
+
+    def flat_fb():
+        for t in leaves:
+            t.grad = None
+        FlatFloor.apply(x, torch.cat([p.reshape(-1) for p in floor_params])).backward(dout)
+
     def conv_fb():
         for t in conv_leaves:
             t.grad = None
         conv(x).backward(dout)
 
     return {"layer-fb": layer_fb, "layer-fwd": layer_fwd, "function-fb": function_fb, "op-fb": op_fb,
-            "function-fwd": function_fwd, "op-fwd": op_fwd, "conv-fb": conv_fb}
+            "function-fwd": function_fwd, "op-fwd": op_fwd, "floor-fb": floor_fb,
+            "flat-fb": flat_fb, "conv-fb": conv_fb}
 
 
 def measure(args) -> dict[str, list[float]]:
