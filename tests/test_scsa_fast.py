@@ -381,5 +381,24 @@ def test_workspace_segments_are_128_byte_aligned():
     assert total >= segs["c"].off + 1
 
 
+def test_direct_launches_pass_the_pointers_of_each_calls_tensors(monkeypatch):
+    """A compiled kernel is called with raw pointers; after its first launch the launcher
+    fills only the positions of tensors and workspace segments. Later calls with new
+    tensors and workspaces must get their own pointers, as the JIT path's views would."""
+    monkeypatch.setattr(scsa_fast._Launcher, "direct_ok", True)
+    launcher, received = scsa_fast._Launcher(), []
+    launcher.cache[("k",)] = (lambda *args, stream=None: received.append((args, stream)), [7], False)
+    param = torch.nn.Parameter(torch.randn(4))
+    expected = []
+    for call in range(3):
+        x, wss = torch.randn(2, 3), (torch.empty(40), torch.empty(64))
+        args = [x, scsa_fast._Seg(32, 5, 1), 3, 0.5, param, scsa_fast._Seg(0, 2, 0), True]
+        launcher(None, ("k",), (1,), args, wss, {}, stream=call)
+        views = [x, wss[1].narrow(0, 32, 5), 3, 0.5, param, wss[0].narrow(0, 0, 2), True]
+        expected.append((tuple(v.data_ptr() if isinstance(v, torch.Tensor) else v for v in views) + (7,), call))
+    assert received == expected
+    assert launcher.cache[("k",)][2] == (((1, 1, 128), (5, 0, 0)), (0, 4))  # positions kept after the first
+
+
 if __name__ == "__main__" and "--worker" in sys.argv:
     _worker()

@@ -653,7 +653,6 @@ class _Plan:
         # Parameter gradients: flat buffer in parameter-list order.
         wsz = [self.Cg * k for k in cfg.kernel_sizes] + [0] * (_MAX_GROUPS - self.NG)
         self.param_numel = sum(wsz) + 10 * c
-        self.param_sizes = [self.Cg * k for k in cfg.kernel_sizes] + [self.Cg] * self.NG + [c] * 9
         # Sum over the 2B sample planes: one tile of rows per program, many programs (a
         # tiny reduction; its cost is latency, so spread it).
         sb = _p2(self.nslot)
@@ -758,19 +757,24 @@ class _Launcher:
         look it up, a few microseconds of host time per launch."""
         entry = self.cache.get(key) if _Launcher.direct_ok else None
         if entry is not None:
-            runner, cvals, tried = entry
+            runner, cvals, slots = entry
             bases = [t.data_ptr() for t in wss]
             # Pointers as ints: Triton's launcher validates every tensor argument with a
             # driver call (cuPointerGetAttribute), a microsecond or more each; supports()
             # has already checked that every tensor lives on the input's device.
-            flat = [bases[a.buf] + 4 * a.off if type(a) is _Seg else a.data_ptr() if isinstance(a, torch.Tensor) else a
-                    for a in args]
-            if tried:
+            if slots:  # which arguments are segments and tensors, found at the first launch
+                flat = list(args)
+                seg_slots, tensor_slots = slots
+                for i, buf, offset in seg_slots:
+                    flat[i] = bases[buf] + offset
+                for i in tensor_slots:
+                    flat[i] = flat[i].data_ptr()
                 runner(*flat, *cvals, stream=stream)
                 return
+            flat = _pointers(args, bases)
             try:  # first direct launch of this kernel variant: fall back for good if refused
                 runner(*flat, *cvals, stream=stream)
-                self.cache[key] = (runner, cvals, True)
+                self.cache[key] = (runner, cvals, _arg_slots(args))
                 return
             except Exception as exc:  # noqa: BLE001 (any launcher incompatibility)
                 _Launcher.direct_ok = False
@@ -791,6 +795,24 @@ class _Launcher:
 
 
 _launch = _Launcher()
+
+
+def _pointers(args: list, bases: list[int]) -> list:
+    """A launch's arguments as the compiled kernel takes them: a workspace segment as its
+    base pointer plus byte offset, a tensor as its pointer, anything else as it is."""
+    return [bases[a.buf] + 4 * a.off if type(a) is _Seg else a.data_ptr() if isinstance(a, torch.Tensor) else a
+            for a in args]
+
+
+def _arg_slots(args: list) -> tuple[tuple[tuple[int, int, int], ...], tuple[int, ...]]:
+    """Where a launch's workspace segments ((position, workspace, byte offset)) and tensors
+    (positions) are. Fixed by the launch key: the same kernel and plan (whose segments
+    these are) always get the same argument list shape, only the tensors and workspace
+    bases change from call to call, so :meth:`_Launcher.__call__` fills just those
+    positions instead of testing the type of every argument on every call."""
+    segs = tuple((i, a.buf, 4 * a.off) for i, a in enumerate(args) if type(a) is _Seg)
+    tensors = tuple(i for i, a in enumerate(args) if isinstance(a, torch.Tensor))
+    return segs, tensors
 
 
 def _variant_key(fn, args: list, consts: dict) -> tuple:
@@ -834,7 +856,13 @@ def _aligned(*tensors: torch.Tensor) -> tuple[bool, ...]:
 
 
 class _Params:
-    """Named view of the flat parameter list of :func:`_params`."""
+    """Named view of the flat parameter list of :func:`_params`.
+
+    The autograd Function keeps the forward's instance for its backward, so the names and
+    the alignment key are worked out once per forward + backward, not twice."""
+
+    __slots__ = ("all", "conv_w", "conv_b", "gam_h", "bet_h", "gam_w", "bet_w", "gam_p", "bet_p", "wq", "wk", "wv",
+                 "_key")
 
     def __init__(self, params: tuple[torch.Tensor, ...], groups: int) -> None:
         self.all = params
@@ -842,9 +870,14 @@ class _Params:
         self.conv_b = list(params[groups:2 * groups]) + [params[groups]] * (_MAX_GROUPS - groups)
         (self.gam_h, self.bet_h, self.gam_w, self.bet_w, self.gam_p, self.bet_p, self.wq, self.wk, self.wv) = params[
             2 * groups:]
+        self._key = None
 
-    def key(self) -> tuple:
-        return _aligned(*self.all)
+    def key(self) -> tuple | bool:
+        """The parameters' part of a launch key: True when every parameter is 16-byte
+        aligned (PyTorch's allocations always are), else the per-parameter tuple."""
+        if self._key is None:
+            self._key = True if not any(t.data_ptr() & 15 for t in self.all) else _aligned(*self.all)
+        return self._key
 
 
 # ----------------------------------------------------------------------------- forward
@@ -920,11 +953,16 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
     return dx, flat
 
 
-def _param_grads(flat: torch.Tensor, p: _Plan, params: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
-    """Views of the flat gradient buffer shaped like the parameters. The split already
-    gives the 1-D ones their shape; only the conv weights need a second view (each view
-    is a few microseconds of host time, on every backward)."""
-    return [g if param.dim() == 1 else g.view(param.shape) for g, param in zip(flat.split(p.param_sizes), params)]
+def _param_grads(flat: torch.Tensor, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Views of the flat gradient buffer shaped like the parameters, made in one C++ call
+    (a Python split plus a view per weight cost tens of microseconds of host time on every
+    backward). The flat buffer holds exactly the parameters' elements, in their order.
+    Eager only: the C++ call reads sizes as integers, which symbolic shapes (the operators'
+    backward under torch.compile's tracing) refuse, so :func:`_op_grad` splits in Python."""
+    return _unflatten(flat, params)
+
+
+_unflatten = torch._C._nn.unflatten_dense_tensors
 
 
 class _FusedSCSA(torch.autograd.Function):
@@ -934,18 +972,19 @@ class _FusedSCSA(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, cfg: _Config, *params: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         prm = _Params(params, len(cfg.kernel_sizes))
         out, plan, ws = _forward(cfg, x, prm)
-        ctx.cfg, ctx.plan = cfg, plan
+        ctx.cfg, ctx.plan, ctx.prm = cfg, plan, prm
         ctx.save_for_backward(x, ws, *params)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dout: torch.Tensor):  # type: ignore[override]
-        x, ws, *params = ctx.saved_tensors
-        params = tuple(params)
-        prm = _Params(params, len(ctx.cfg.kernel_sizes))
+        # Unpacked for the check that nothing saved was modified in place since the forward;
+        # the parameters themselves are the forward's (ctx.prm holds the same tensors).
+        x, ws, *_ = ctx.saved_tensors
+        prm = ctx.prm
         dx, flat = _backward(ctx.cfg, x, dout, prm, ctx.plan, ws, need_dx=ctx.needs_input_grad[0])
-        grads = _param_grads(flat, ctx.plan, params)
+        grads = _param_grads(flat, prm.all)
         return (dx, None, *(g if need else None for g, need in zip(grads, ctx.needs_input_grad[2:])))
 
 
