@@ -1,7 +1,7 @@
 """End-to-end cost of SCSA in YOLO: inference throughput and training step time.
 
     PYTHONPATH=. python3 benchmarks/yolo_e2e.py --out results/perf [--models yolov8n,yolov8s,yolo11n]
-        [--compile] [--reference]
+        [--compile] [--reference] [--kernels N]
 
 Models are built from YAML (no weights are downloaded): per base, the plain ``{base}.yaml``
 and ``{base}-scsa.yaml`` (SCSA in the default placement, from :mod:`scsa_yolo.integration`)
@@ -169,6 +169,45 @@ def training_step(yaml_name: str, impl: str | None, args, device):
     return step, n_scsa
 
 
+def kernel_times(step, device: torch.device, steps: int = 3) -> dict[str, float]:
+    """Microseconds per kernel name in one step (mean over ``steps`` profiled steps): GPU
+    kernels on CUDA; on a CPU (a rehearsal) the operators' own CPU time."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    step()  # compiled graphs and lazy kernels are built before the profile
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        for _ in range(steps):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+    times: dict[str, float] = {}
+    for event in prof.key_averages():
+        if cuda and event.device_type != DeviceType.CUDA:
+            continue
+        total = event.device_time_total if cuda else event.self_cpu_time_total
+        if total > 0:
+            times[event.key] = times.get(event.key, 0.0) + total / steps
+    return times
+
+
+def kernel_diff_markdown(pairs: list[tuple[str, str, dict, dict]], top: int, unit: str) -> str:
+    """Per (base, what): the kernels whose time differs most between the plain and the SCSA
+    model, then the totals; ``pairs`` holds (base, what, plain times, SCSA times)."""
+    lines = [f"# Per-kernel time, plain vs SCSA ({unit} per step, mean of 3 profiled steps)", ""]
+    for base, what, plain, scsa in pairs:
+        diffs = sorted(set(plain) | set(scsa), key=lambda k: -abs(scsa.get(k, 0.0) - plain.get(k, 0.0)))
+        lines += [f"## {base}, {what}", "", "| kernel | plain | SCSA | SCSA - plain |", "|---|---|---|---|"]
+        for name in diffs[:top]:
+            a, b = plain.get(name, 0.0), scsa.get(name, 0.0)
+            shown = name if len(name) <= 90 else name[:87] + "..."
+            lines.append(f"| `{shown}` | {a:.1f} | {b:.1f} | {b - a:+.1f} |")
+        a, b = sum(plain.values()), sum(scsa.values())
+        lines += [f"| all {len(plain)} / {len(scsa)} kernels | {a:.1f} | {b:.1f} | {b - a:+.1f} |", ""]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -182,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--rounds", type=int, default=5, help="timing rounds over all models (median reported)")
     ap.add_argument("--what", choices=("both", "infer", "train"), default="both", help="which steps to time")
+    ap.add_argument("--kernels", type=int, default=0, metavar="N",
+                    help="also profile 3 steps of every model and write, per base, the N kernels whose "
+                         "time differs most between plain and SCSA (DIR/yolo_e2e{--tag}_kernels.md)")
     args = ap.parse_args(argv)
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -256,6 +298,19 @@ def main(argv: list[str] | None = None) -> int:
             ops = sorted({e.key for e in prof.key_averages() if "scsa" in e.key.lower()})
             rows[i][what]["scsa_events"] = {e.key: e.count for e in prof.key_averages() if e.key in ops}
             log(f"{rows[i]['model']} {what}: profiler events with 'scsa': {rows[i][what]['scsa_events']}")
+    if args.kernels:  # where SCSA's extra time goes, kernel by kernel (e.g. layout copies under compile)
+        pairs, plain_of = [], {}
+        for (i, what), step in steps.items():
+            if "error" in rows[i][what]:
+                continue
+            times = kernel_times(step, device)
+            base = rows[i]["model"].removesuffix(".yaml").removesuffix("-scsa")
+            if rows[i]["impl"] == "-":
+                plain_of[(base, what)] = times
+            elif (base, what) in plain_of:
+                pairs.append((base, f"{what} ({rows[i]['impl']})", plain_of[(base, what)], times))
+        unit = "GPU us" if device.type == "cuda" else "CPU us (operators' self time)"
+        (args.out / f"yolo_e2e{args.tag}_kernels.md").write_text(kernel_diff_markdown(pairs, args.kernels, unit))
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     mode = "torch.compile (Ultralytics attempt_compile, mode default) on every model" if args.compile else "eager"
     lines = [

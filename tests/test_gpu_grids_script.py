@@ -146,3 +146,25 @@ def test_the_evidence_phase_goes_on_from_the_records_and_checkpoint_an_earlier_c
     third = _evidence_call(tmp_path, tmp_path / "out3", "none, se", PRETRAINED=str(other))
     assert "record(s) started from checkpoint sha256 " + sha in third and "rc=" not in third.replace(
         "stopped with rc=1", ""), third
+
+
+def test_the_per_kernel_comparison_ranks_kernels_by_the_time_scsa_adds():
+    """benchmarks/yolo_e2e.py --kernels (the profile that sizes compiled YOLO11n's loss): the
+    profiler's times per kernel name, then the kernels ranked by |SCSA - plain| with totals."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("yolo_e2e", ROOT / "benchmarks" / "yolo_e2e.py")
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    conv, x = torch.nn.Conv2d(3, 4, 3), torch.rand(1, 3, 16, 16)
+    times = e2e.kernel_times(lambda: torch.softmax(conv(x), 1), torch.device("cpu"))
+    assert times.get("aten::convolution", 0) > 0 and times.get("aten::_softmax", 0) > 0, times
+    plain = {"conv": 100.0, "copy": 5.0, "gone": 7.0}
+    scsa = {"conv": 101.0, "copy": 45.0, "scsa_fwd": 20.0}
+    table = e2e.kernel_diff_markdown([("yolo11n", "infer (fast)", plain, scsa)], 3, "GPU us")
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == ["copy", "scsa_fwd", "gone"]  # +40, +20, -7; conv (+1) is 4th
+    assert "| `gone` | 7.0 | 0.0 | -7.0 |" in rows
+    assert "| all 3 / 3 kernels | 112.0 | 166.0 | +54.0 |" in table
