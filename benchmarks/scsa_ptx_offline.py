@@ -112,4 +112,5 @@ def main():
             out[f"{'x'.join(map(str, shape))}:{fn.fn.__name__}"] = dict(mem=summarise(c.asm["ptx"]), regs=(int(regs.group(1)) if regs else None, int(stack.group(1)) if stack else None), compile_s=round(dt, 2))
     print(json.dumps(out))
 
-main()
+if __name__ == "__main__":
+    main()
