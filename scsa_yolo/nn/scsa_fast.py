@@ -764,9 +764,11 @@ class _Launcher:
         in the interpreter, with fewer than two new variants, or on a Triton without
         AsyncCompileMode, and a failure leaves the compiles to the launches themselves."""
         first = launches[0][1]
-        if first in self.grouped or COMPILE_THREADS < 2 or _kernel_state.get("interpreted"):
+        if first in self.grouped:
             return
         self.grouped.add(first)
+        if COMPILE_THREADS < 2 or _kernel_state.get("interpreted"):
+            return
         if self.group_error:
             return
         try:
@@ -960,11 +962,12 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
     out = torch.empty_like(x)
     key = (p.uid, _aligned(x, out), prm.key())
     stream = _current_stream(x)
-    launches = [(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
-                for (name, grid, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p))]
-    _launch.precompile(launches)
-    for fn, lkey, grid, args, wss, consts in launches:
-        _launch(fn, lkey, grid, args, wss, consts, stream)
+    split_args = _split_args(cfg, x, out, prm, p)
+    if (p.split[0][0],) + key not in _launch.grouped:  # a new input kind: its kernels may need compiling
+        _launch.precompile([(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
+                            for (name, grid, consts), args in zip(p.split, split_args)])
+    for (name, grid, consts), args in zip(p.split, split_args):
+        _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts, stream)
     return out, p, ws
 
 
