@@ -73,6 +73,12 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    for text in args.shapes.split(","):
+        parts = text.split("x")
+        if len(parts) != 4 or not all(v.isdigit() and int(v) > 0 for v in parts):
+            ap.error(f"--shapes: {text!r} is not BxCxHxW with four positive integers (e.g. 32x64x80x80)")
+    if args.threads < 2 or args.rounds < 1:
+        ap.error("--threads must be 2 or more (1 is the serial side) and --rounds 1 or more")
     if args.child is not None:
         print(json.dumps(compile_groups(args.shapes, args.child)))
         return 0

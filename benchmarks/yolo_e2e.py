@@ -225,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also profile 3 steps of every model and write, per base, the N kernels whose "
                          "time differs most between plain and SCSA (DIR/yolo_e2e{--tag}_kernels.md)")
     args = ap.parse_args(argv)
+    if args.kernels < 0:
+        ap.error(f"--kernels {args.kernels}: give how many kernels to list per base (0: no profile)")
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
     try:
