@@ -462,3 +462,17 @@ def test_a_failed_group_compile_leaves_the_kernels_to_their_launches(monkeypatch
     assert launcher.variants == {}  # not counted: the launches compile (and report) them
     launcher.precompile([(k, (k.fn.__name__, 2), (1,), [x, 8], (), {"BLOCK": 8}) for k in kernels])
     assert [k.compiles for k in kernels] == [1, 1]  # after a failure: no more side-by-side compiles
+
+
+def test_compile_threads_come_from_the_environment_and_a_bad_value_names_the_variable(monkeypatch):
+    from scsa_yolo.nn.scsa_fast import _compile_threads
+
+    monkeypatch.delenv("SCSA_YOLO_COMPILE_THREADS", raising=False)
+    assert _compile_threads(6) == 6
+    monkeypatch.setenv("SCSA_YOLO_COMPILE_THREADS", " 3 ")
+    assert _compile_threads(6) == 3
+    monkeypatch.setenv("SCSA_YOLO_COMPILE_THREADS", "0")
+    assert _compile_threads(6) == 1  # at least one: compiles at first launch
+    monkeypatch.setenv("SCSA_YOLO_COMPILE_THREADS", "many")
+    with pytest.raises(ValueError, match="SCSA_YOLO_COMPILE_THREADS='many' is not a whole number"):
+        _compile_threads(6)

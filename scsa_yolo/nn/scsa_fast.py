@@ -90,7 +90,18 @@ MAX_SHAPES = max(1, int(os.environ.get("SCSA_YOLO_FAST_MAX_SHAPES", "64")))
 #: launch (the five forward or backward kernels of a new input kind; Triton's AsyncCompileMode):
 #: a cold group then waits for its slowest kernel instead of the sum of all five. "1" compiles
 #: each kernel at its first launch, one after another. Read at import.
-COMPILE_THREADS = max(1, int(os.environ.get("SCSA_YOLO_COMPILE_THREADS", str(min(8, os.cpu_count() or 1)))))
+def _compile_threads(default: int) -> int:
+    raw = os.environ.get("SCSA_YOLO_COMPILE_THREADS", "").strip()
+    if not raw:
+        return default
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise ValueError(f"SCSA_YOLO_COMPILE_THREADS={raw!r} is not a whole number; use e.g. 8, or 1 to compile "
+                         "each kernel at its first launch") from None
+
+
+COMPILE_THREADS = _compile_threads(min(8, os.cpu_count() or 1))
 #: Under ``torch.compile`` the layer calls the fused kernels as the custom operators
 #: ``torch.ops.scsa_yolo.fused_forward`` / ``fused_backward`` (default); "0" compiles the
 #: reference formulation instead, as before the operators existed. Read at import.
