@@ -632,8 +632,10 @@ class _Plan:
                   NAL=self.nal, num_warps=qwarps)),
             ("fwd_apply_kernel", (b * self.NA,),
              dict(C=c, XU=self.xu, OU=self.ou, AL=al, CB=cb, BH=bh, W0=w0, W1=w1, NKB=self.NKB, NKBP=nkbp,
-                  num_warps=TUNE["apply_warps"])),
+                  RES=0, num_warps=TUNE["apply_warps"])),
         ]
+        # The same launches with the residual forms of the output pass (BLEND_MODES), made on first use.
+        self._blended: dict[int, list] = {0: self.split}
         # ... and their run-time size arguments (after the tensors and scalars of _split_args).
         self.split_sizes = [
             [hq, wq, *sxa, self.inv_h, self.inv_w],
@@ -691,6 +693,15 @@ class _Plan:
             s12=b * 2 * c, part=b * 2 * c * self.nslot, dps=bc * self.N, dxh=bc * h, dxw=bc * w,
             scr_h=bc * h, scr_w=bc * w))
         self.fws_in_bwd = {name: _Seg(seg.off, seg.numel, 1) for name, seg in self.fws.items()}
+
+    def split_for(self, res: int) -> list:
+        """The five launches with the output pass storing the form RES of
+        ``_scsa_kernels.forward.blend`` (0: SCSA(x) itself)."""
+        launches = self._blended.get(res)
+        if launches is None:
+            name, grid, consts = self.split[-1]
+            launches = self._blended[res] = self.split[:-1] + [(name, grid, dict(consts, RES=res))]
+        return launches
 
     def bwd_for(self, sd: tuple[int, ...]) -> dict:
         """Constants and size arguments of the two backward passes over dout (strides sd):
@@ -960,11 +971,13 @@ class _Params:
 # ----------------------------------------------------------------------------- forward
 
 
-def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None, clean: bool = False):
+def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None, clean: bool = False,
+             g: torch.Tensor | None = None, res: int = 0):
     """Run the five forward launches; returns (out, plan, workspace). ``clean``: the
     workspace leaves this module (an output of scsa_yolo::fused_forward), so the floats no
     kernel writes are zeroed rather than left as stale bytes; the autograd Function keeps
-    its workspace to itself and skips that fill."""
+    its workspace to itself and skips that fill. ``res`` (with ``g``, (C,)): out is the
+    residual form of BLEND_MODES instead of SCSA(x) (inference only: no backward reads it)."""
     k = _kernels()
     if p is None:
         p = _plan_for(cfg, x, prm.wq.dtype)
@@ -972,18 +985,23 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
     ws = (torch.zeros if fill else torch.empty)(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
     key = (p.uid, _aligned(x, out), prm.key())
+    if res:
+        key += (res, str(g.dtype), g.data_ptr() % 16 == 0)
+    launches = p.split_for(res)
     stream = _current_stream(x)
-    split_args = _split_args(cfg, x, out, prm, p)
-    if (p.split[0][0],) + key not in _launch.grouped:  # a new input kind: its kernels may need compiling
+    split_args = _split_args(cfg, x, out, prm, p, g)
+    if (launches[0][0],) + key not in _launch.grouped:  # a new input kind: its kernels may need compiling
         _launch.precompile([(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
-                            for (name, grid, consts), args in zip(p.split, split_args)])
-    for (name, grid, consts), args in zip(p.split, split_args):
+                            for (name, grid, consts), args in zip(launches, split_args)])
+    for (name, grid, consts), args in zip(launches, split_args):
         _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts, stream)
     return out, p, ws
 
 
-def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan) -> list[list]:
-    """Run-time arguments of the five launches (R, G, P, Q, A), sizes last."""
+def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan,
+                g: torch.Tensor | None = None) -> list[list]:
+    """Run-time arguments of the five launches (R, G, P, Q, A), sizes last. A's ``g_ptr`` is
+    x when there is no residual gate (never read: its type only keeps that variant stable)."""
     f, sz = p.fws, p.split_sizes
     return [
         [x, f["xh"], f["xw"], *sz[0]],
@@ -992,7 +1010,8 @@ def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, 
         [x, f["ah"], f["aw"], f["pooled"], f["pstat"], *sz[2]],
         [f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["qm"], f["ql"], f["qa"],
          f["stats"], cfg.eps_p, p.alpha, *sz[3]],
-        [x, f["ah"], f["aw"], f["qm"], f["ql"], f["qa"], f["gate"], f["o"], f["lse"], out, *sz[4]],
+        [x, f["ah"], f["aw"], f["qm"], f["ql"], f["qa"], f["gate"], f["o"], f["lse"], out, x if g is None else g,
+         *sz[4]],
     ]
 
 
@@ -1207,6 +1226,22 @@ _op_forward.register_autograd(_op_grad, setup_context=_op_setup_context)
 def _ops_forward(x: torch.Tensor, cfg: _Config, params: list[torch.Tensor]) -> torch.Tensor:
     return torch.ops.scsa_yolo.fused_forward(x, params, list(cfg.kernel_sizes), cfg.window, cfg.eps_h, cfg.eps_w,
                                              cfg.eps_p, cfg.scale_mode == "tokens")[0]
+
+
+#: The residual forms the output pass can store (ResidualAttention, the gated AttendedBottleneck).
+BLEND_MODES = {"residual": 1, "gated": 2}
+
+
+def scsa_blend(module: nn.Module, x: torch.Tensor, g: torch.Tensor, mode: str) -> torch.Tensor:
+    """``x + g * SCSA(x)`` (mode "residual") or ``x + g * (SCSA(x) - x)`` (mode "gated") in
+    the five launches of SCSA(x) alone, g (C,) per channel: the residual costs no pass of its
+    own over the map. Inference only (nothing is saved for a backward), for a layer and input
+    that :func:`supports` accepts; (B, C, H, W) -> same. Rounds once, in float32, where the
+    unfused expression rounds after each operation; g = 0 returns x exactly."""
+    cfg = _module_info(module)[1] or _config(module)
+    params = tuple(_params(module))
+    out, _, _ = _forward(cfg, x, _Params(params, len(cfg.kernel_sizes)), g=g, res=BLEND_MODES[mode])
+    return out
 
 
 def scsa_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
