@@ -342,13 +342,14 @@ class SCSA(nn.Module):
         follow (grad enabled and anything requires grad), tracing or torch.compile (the
         operator path), hooks on this layer (they must see its own output), or an input or
         layer the fused kernel does not take."""
-        if not self.fold_residual:
+        # compiling and tracing first: nothing below is worth tracing through
+        if (not self.fold_residual or torch.compiler.is_compiling() or torch.jit.is_tracing()
+                or torch.onnx.is_in_onnx_export()):
             return None
         if torch.is_grad_enabled() and (x.requires_grad or g.requires_grad or any(
                 p.requires_grad for p in self.parameters())):
             return None
-        if (self.resolved_impl() == "reference" or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-                or torch.compiler.is_compiling() or _fast_module.EAGER_OPS):
+        if self.resolved_impl() == "reference" or _fast_module.EAGER_OPS:
             return None
         if self._forward_hooks or self._forward_pre_hooks or _global_hooks():
             return None
