@@ -540,3 +540,13 @@ def test_compile_threads_come_from_the_environment_and_a_bad_value_names_the_var
     monkeypatch.setenv("SCSA_YOLO_COMPILE_THREADS", "many")
     with pytest.raises(ValueError, match="SCSA_YOLO_COMPILE_THREADS='many' is not a whole number"):
         _compile_threads(6)
+
+
+def test_max_shapes_from_the_environment_names_the_variable_when_it_is_not_a_number(monkeypatch):
+    from scsa_yolo.nn.scsa_fast import _env_count
+
+    monkeypatch.setenv("SCSA_YOLO_FAST_MAX_SHAPES", "16")
+    assert _env_count("SCSA_YOLO_FAST_MAX_SHAPES", 64, "64") == 16
+    monkeypatch.setenv("SCSA_YOLO_FAST_MAX_SHAPES", "lots")
+    with pytest.raises(ValueError, match="SCSA_YOLO_FAST_MAX_SHAPES='lots' is not a whole number; use e.g. 64"):
+        _env_count("SCSA_YOLO_FAST_MAX_SHAPES", 64, "64")

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as _torch_module
 
 from . import scsa_fast
 from ._validate import check_choice, layer_error
@@ -56,10 +57,8 @@ _fast_module = scsa_fast
 
 def _global_hooks() -> bool:
     """Whether module hooks registered for every module are set (torch.nn.modules.module's)."""
-    from torch.nn.modules import module as torch_module
-
-    return bool(getattr(torch_module, "_global_forward_hooks", None)
-                or getattr(torch_module, "_global_forward_pre_hooks", None))
+    return bool(getattr(_torch_module, "_global_forward_hooks", None)
+                or getattr(_torch_module, "_global_forward_pre_hooks", None))
 
 
 def _make_norm(kind: str, channels: int, groups: int) -> nn.Module:

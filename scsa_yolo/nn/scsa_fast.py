@@ -82,25 +82,32 @@ _MAX_TOKENS = 1024
 _MAX_CHANNELS = 16384
 _MAX_GATE_TILE = 1 << 16  # (C/K rounded up) x (max(H, W) rounded up), kept in registers
 _INT32_LIMIT = 2**31 - 1
-#: Most input kinds (shape, strides, dtypes) whose launch plans are kept per process; the
-#: oldest plan is dropped for a new one. A plan compiles nothing: kernels are compiled per
-#: layer configuration and size bucket (see _Plan), and Triton keeps those.
-MAX_SHAPES = max(1, int(os.environ.get("SCSA_YOLO_FAST_MAX_SHAPES", "64")))
-#: Threads that compile a launch group's new kernel variants side by side before their first
-#: launch (the five forward or backward kernels of a new input kind; Triton's AsyncCompileMode):
-#: a cold group then waits for its slowest kernel instead of the sum of all five. "1" compiles
-#: each kernel at its first launch, one after another. Read at import.
-def _compile_threads(default: int) -> int:
-    raw = os.environ.get("SCSA_YOLO_COMPILE_THREADS", "").strip()
+
+
+def _env_count(name: str, default: int, example: str) -> int:
+    """A count (at least 1) from the environment variable ``name``, else ``default``; a value
+    that is not a whole number is one error naming the variable."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         return max(1, int(raw))
     except ValueError:
-        raise ValueError(f"SCSA_YOLO_COMPILE_THREADS={raw!r} is not a whole number; use e.g. 8, or 1 to compile "
-                         "each kernel at its first launch") from None
+        raise ValueError(f"{name}={raw!r} is not a whole number; use e.g. {example}") from None
 
 
+def _compile_threads(default: int) -> int:
+    return _env_count("SCSA_YOLO_COMPILE_THREADS", default, "8, or 1 to compile each kernel at its first launch")
+
+
+#: Most input kinds (shape, strides, dtypes) whose launch plans are kept per process; the
+#: oldest plan is dropped for a new one. A plan compiles nothing: kernels are compiled per
+#: layer configuration and size bucket (see _Plan), and Triton keeps those.
+MAX_SHAPES = _env_count("SCSA_YOLO_FAST_MAX_SHAPES", 64, "64")
+#: Threads that compile a launch group's new kernel variants side by side before their first
+#: launch (the five forward or backward kernels of a new input kind; Triton's AsyncCompileMode):
+#: a cold group then waits for its slowest kernel instead of the sum of all five. "1" compiles
+#: each kernel at its first launch, one after another. Read at import.
 COMPILE_THREADS = _compile_threads(min(8, os.cpu_count() or 1))
 #: Under ``torch.compile`` the layer calls the fused kernels as the custom operators
 #: ``torch.ops.scsa_yolo.fused_forward`` / ``fused_backward`` (default); "0" compiles the
