@@ -1,7 +1,7 @@
 """End-to-end cost of SCSA in YOLO: inference throughput and training step time.
 
     PYTHONPATH=. python3 benchmarks/yolo_e2e.py --out results/perf [--models yolov8n,yolov8s,yolo11n]
-        [--compile] [--reference] [--kernels N]
+        [--compile] [--reference] [--kernels N] [--host N]
 
 Models are built from YAML (no weights are downloaded): per base, the plain ``{base}.yaml``
 and ``{base}-scsa.yaml`` (SCSA in the default placement, from :mod:`scsa_yolo.integration`)
@@ -18,6 +18,12 @@ step only (a compiled run then compiles one graph per model, not two).
 * Training step: batch ``--train-batch`` (16), float32 parameters, fp16 autocast with a
   GradScaler, the model's own detection loss on random images with random boxes (4 per
   image), backward and an SGD step.
+
+``--host N`` measures the host side of every step: how long the host takes to issue one step
+when the GPU is idle at its start (so the launch queue never pushes back), and, per base, the N
+operators and the N Python functions whose host time differs most between plain and SCSA
+(``DIR/yolo_e2e{--tag}_host.md``). A compiled model that keeps the GPU busy leaves no slack, so
+host time that SCSA adds shows up as GPU idle time in the batch time.
 
 Prints a Markdown table and writes ``DIR/yolo_e2e{--tag}.md`` and ``.json``. Needs
 ultralytics; without it (or without CUDA, unless ``--device cpu`` is given for a smoke
@@ -195,6 +201,74 @@ def kernel_times(step, device: torch.device, steps: int = 3) -> dict[str, float]
     return times
 
 
+def host_times(step, device: torch.device, steps: int = 20) -> dict:
+    """The host side of one step: ``issue_ms`` (host milliseconds to issue one step, the GPU
+    idle at its start, one figure per step), ``ops`` (self CPU microseconds per operator per
+    step, 3 profiled steps) and ``py`` (Python functions' own seconds per step under cProfile,
+    3 steps, keyed ``file:line(function)``)."""
+    import cProfile
+    import pstats
+
+    from torch.profiler import ProfilerActivity, profile
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    step()  # compiled graphs and lazy kernels are built first
+    issue = []
+    for _ in range(steps):
+        sync()
+        t0 = time.perf_counter()
+        step()
+        issue.append((time.perf_counter() - t0) * 1e3)
+    sync()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            step()
+        sync()
+    ops = {e.key: e.self_cpu_time_total / 3 for e in prof.key_averages() if e.self_cpu_time_total > 0}
+    prof_py = cProfile.Profile()
+    prof_py.enable()
+    for _ in range(3):
+        step()
+    sync()
+    prof_py.disable()
+    stats = pstats.Stats(prof_py).stats  # (file, line, name) -> (calls, prim calls, tottime, cumtime, callers)
+    py = {f"{Path(f).name}:{line}({name})": v[2] / 3 for (f, line, name), v in stats.items() if v[2] > 0}
+    return {"issue_ms": issue, "ops": ops, "py": py}
+
+
+def host_diff_markdown(pairs: list[tuple[str, str, dict, dict]], top: int) -> str:
+    """Per (base, what): the host issue time of plain and SCSA, then the operators and the
+    Python functions whose host time differs most; ``pairs`` holds (base, what, plain
+    :func:`host_times`, SCSA :func:`host_times`)."""
+    def mid(v: list[float]) -> float:
+        return sorted(v)[len(v) // 2]
+
+    lines = ["# Host time per step, plain vs SCSA", "",
+             "Issue time: host milliseconds to issue one step with the GPU idle at its start (median / min "
+             "over the steps). Operators: self CPU time per step (torch.profiler, 3 steps). Python: own "
+             "time per function per step (cProfile, 3 steps; the profiler slows Python, so compare rows, "
+             "not totals with the issue time).", ""]
+    for base, what, plain, scsa in pairs:
+        a, b = plain["issue_ms"], scsa["issue_ms"]
+        lines += [f"## {base}, {what}", "",
+                  f"Issue time: plain {mid(a):.3f} / {min(a):.3f} ms, SCSA {mid(b):.3f} / {min(b):.3f} ms, "
+                  f"SCSA - plain {mid(b) - mid(a):+.3f} ms (medians).", ""]
+        for label, key, scale, unit in (("operator", "ops", 1.0, "us"), ("Python function", "py", 1e6, "us")):
+            p, s = plain[key], scsa[key]
+            diffs = sorted(set(p) | set(s), key=lambda k: -abs(s.get(k, 0.0) - p.get(k, 0.0)))
+            lines += [f"| {label} | plain {unit} | SCSA {unit} | SCSA - plain |", "|---|---|---|---|"]
+            for name in diffs[:top]:
+                x, y = p.get(name, 0.0) * scale, s.get(name, 0.0) * scale
+                shown = name if len(name) <= 90 else name[:87] + "..."
+                lines.append(f"| `{shown}` | {x:.1f} | {y:.1f} | {y - x:+.1f} |")
+            x, y = sum(p.values()) * scale, sum(s.values()) * scale
+            lines += [f"| all {len(p)} / {len(s)} | {x:.1f} | {y:.1f} | {y - x:+.1f} |", ""]
+    return "\n".join(lines) + "\n"
+
+
 def kernel_diff_markdown(pairs: list[tuple[str, str, dict, dict]], top: int, unit: str) -> str:
     """Per (base, what): the kernels whose time differs most between the plain and the SCSA
     model, then the totals; ``pairs`` holds (base, what, plain times, SCSA times)."""
@@ -230,7 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernels", type=int, default=0, metavar="N",
                     help="also profile 3 steps of every model and write, per base, the N kernels whose "
                          "time differs most between plain and SCSA (DIR/yolo_e2e{--tag}_kernels.md)")
+    ap.add_argument("--host", type=int, default=0, metavar="N",
+                    help="also measure every step's host issue time and write, per base, the N operators and "
+                         "Python functions whose host time differs most (DIR/yolo_e2e{--tag}_host.md)")
     args = ap.parse_args(argv)
+    if args.host < 0:
+        ap.error(f"--host {args.host}: give how many operators and functions to list per base (0: none)")
     if args.kernels < 0:
         ap.error(f"--kernels {args.kernels}: give how many kernels to list per base (0: no profile)")
 
@@ -321,6 +400,19 @@ def main(argv: list[str] | None = None) -> int:
                 pairs.append((base, f"{what} ({rows[i]['impl']})", plain_of[(base, what)], times))
         unit = "GPU us" if device.type == "cuda" else "CPU us (operators' self time)"
         (args.out / f"yolo_e2e{args.tag}_kernels.md").write_text(kernel_diff_markdown(pairs, args.kernels, unit))
+    if args.host:  # where SCSA's host time goes (a busy compiled graph turns it into GPU idle time)
+        pairs, plain_of = [], {}
+        for (i, what), step in steps.items():
+            if "error" in rows[i][what]:
+                continue
+            host = host_times(step, device)
+            rows[i][what]["host_issue_ms"] = host["issue_ms"]
+            base = rows[i]["model"].removesuffix(".yaml").removesuffix("-scsa")
+            if rows[i]["impl"] == "-":
+                plain_of[(base, what)] = host
+            elif (base, what) in plain_of:
+                pairs.append((base, f"{what} ({rows[i]['impl']})", plain_of[(base, what)], host))
+        (args.out / f"yolo_e2e{args.tag}_host.md").write_text(host_diff_markdown(pairs, args.host))
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     mode = "torch.compile (Ultralytics attempt_compile, mode default) on every model" if args.compile else "eager"
     lines = [

@@ -170,6 +170,34 @@ def test_the_per_kernel_comparison_ranks_kernels_by_the_time_scsa_adds():
     assert "| all 3 / 3 kernels | 112.0 | 166.0 | +54.0 |" in table
 
 
+def test_the_host_profile_ranks_operators_and_python_functions_by_the_host_time_scsa_adds():
+    """benchmarks/yolo_e2e.py --host (what a busy compiled graph turns into GPU idle time): the
+    issue time per step, then operators and Python functions ranked by |SCSA - plain|."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("yolo_e2e", ROOT / "benchmarks" / "yolo_e2e.py")
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    conv, x = torch.nn.Conv2d(3, 4, 3), torch.rand(1, 3, 16, 16)
+
+    def step():
+        return torch.softmax(conv(x), 1)
+
+    host = e2e.host_times(step, torch.device("cpu"), steps=4)
+    assert len(host["issue_ms"]) == 4 and min(host["issue_ms"]) > 0
+    assert host["ops"].get("aten::_softmax", 0) > 0, host["ops"]
+    assert any(k.endswith("(step)") for k in host["py"]), sorted(host["py"])[:10]
+    plain = {"issue_ms": [1.0, 2.0, 3.0], "ops": {"a": 10.0, "b": 5.0}, "py": {"f": 1e-5}}
+    scsa = {"issue_ms": [2.0, 2.5, 4.0], "ops": {"a": 11.0, "b": 45.0, "op": 20.0}, "py": {"f": 3e-5, "g": 1e-6}}
+    table = e2e.host_diff_markdown([("yolo11n", "infer (fast)", plain, scsa)], 2)
+    assert "plain 2.000 / 1.000 ms, SCSA 2.500 / 2.000 ms, SCSA - plain +0.500 ms" in table
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == ["b", "op", "f", "g"]  # +40, +20 (a: +1, 3rd); +20 us, +1 us
+    assert "| all 2 / 3 | 15.0 | 76.0 | +61.0 |" in table and "| all 1 / 2 | 10.0 | 31.0 | +21.0 |" in table
+
+
 def test_the_unfolded_impl_times_the_residual_outside_the_kernel():
     """benchmarks/yolo_e2e.py --unfolded: the A/B of the residual folded into SCSA's output pass
     times the same fast layers with the fold switched off, in the same process."""
