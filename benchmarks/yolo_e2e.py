@@ -124,6 +124,16 @@ def dummy_batch(batch: int, imgsz: int, device: torch.device, boxes_per_image: i
     }
 
 
+def compiled_graphs() -> int:
+    """Graphs Dynamo has compiled in this process so far. Ultralytics' inference head
+    breaks the graph (``make_anchors`` reads the stride tensor as a number), after which
+    Dynamo runs the model's layer loop eagerly and compiles each layer as its own graph:
+    every added layer is another graph call per batch."""
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
 def maybe_compile(model, args, device):
     """The model as Ultralytics' ``compile=True`` compiles it, or unchanged."""
     if not args.compile:
@@ -358,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
             if "error" in cell:
                 continue
             try:
+                if rnd == 0 and args.compile:  # how many graphs Dynamo cut this model into
+                    before = compiled_graphs()
+                    step()
+                    cell["graphs"] = compiled_graphs() - before
                 cell["rounds_ms"].append(median_ms(step, device))
                 log(f"round {rnd}: {rows[i]['model']} {rows[i]['impl']} {what}: {cell['rounds_ms'][-1]:.2f} ms")
             except Exception as exc:
@@ -444,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         per = [" / ".join(f"{v:.2f}" for v in r[w].get("rounds_ms", [])) for w in ("infer", "train")]
         lines.append(f"- {r['model']} ({r['impl']}): infer {per[0]}; train {per[1]}")
+        for w in ("infer", "train"):
+            if "graphs" in r[w]:
+                lines.append(f"  - {w}: {r[w]['graphs']} compiled graph(s)")
         for w in ("infer", "train"):
             if "scsa_events" in r[w]:
                 lines.append(f"  - {w}, one profiled step, events named *scsa*: {r[w]['scsa_events'] or 'none'}")
