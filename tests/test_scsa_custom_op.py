@@ -313,6 +313,54 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
                 for op in (torch.ops.scsa_yolo.fused_forward, torch.ops.scsa_yolo.fused_backward)]
         return {"seen": seen, "tags": tags, "out": rel(c_out, e_out), "dx": rel(c_grad, e_grad)}
 
+    def blend_case():
+        """The residual placements at inference under torch.compile: ResidualAttention (x + g
+        SCSA(x)) and the gated bottleneck slot (h + g (SCSA(h) - h)) become one fused_blend node
+        each (no pointwise residual of their own), equal to the eager folded path bit for bit and
+        to the unfused expression within rounding; with grad enabled (a training graph) the
+        forward and backward operators are used instead and fused_blend is not."""
+        from torch import nn
+
+        from scsa_yolo.nn.placement import AttendedBottleneck, ResidualAttention
+
+        out = {}
+        torch.manual_seed(14)
+        wrappers = {"residual": ResidualAttention(16, layer_for(16, seed=14)),
+                    "gated": AttendedBottleneck(nn.Conv2d(16, 16, 1), layer_for(16, seed=15), nn.Identity(),
+                                                add=False, gated=True)}
+        for mode, module in wrappers.items():
+            module.eval()
+            with torch.no_grad():
+                module.gate.copy_(0.3 * torch.randn(16))  # away from its identity start
+            x = torch.randn(2, 16, 9, 11)
+            base = module.cv1(x).detach() if mode == "gated" else x  # what a zero gate returns
+            g = module.gate
+            attn = module.attn
+            with torch.no_grad():
+                eager = module(x)
+                attn.fold_residual = False
+                unfused = module(x)
+                attn.fold_residual = True
+                torch._dynamo.reset()
+                graphs: list = []
+                compiled = torch.compile(module, fullgraph=True, backend=recording_backend(graphs))(x)
+                fake = torch.ops.scsa_yolo.fused_blend.default
+                args = (base, g.detach(), scsa_fast._params(attn), *op_args(attn, base)[2:],
+                        scsa_fast.BLEND_MODES[mode])
+                checks = {u: torch.library.opcheck(fake, args, test_utils=u)[u]
+                          for u in ("test_schema", "test_faketensor", "test_aot_dispatch_dynamic")}
+            torch._dynamo.reset()
+            train_graphs: list = []
+            module.train()
+            torch.compile(module, fullgraph=True, backend=recording_backend(train_graphs))(x.requires_grad_(True)).sum(
+                ).backward()
+            out[mode] = {"equal_eager": torch.equal(compiled, eager), "unfused": rel(compiled, unfused),
+                         "moved": rel(compiled, base), "inference": targets(graphs, "inference"),
+                         "train_fw": targets(train_graphs, "fw"), "train_bw": targets(train_graphs, "bw"),
+                         "opcheck": checks}
+        return out
+
+    record("compile_blend", blend_case)
     record("compile_channels_last", channels_last_case)
     record("compile_yolo", yolo_case)
     record("compile_probe", probe_case)
@@ -431,6 +479,18 @@ def test_triton_probe_runs_outside_the_trace(ops):
     case = ops["compile_probe"]
     assert case["graph_breaks"] == 0 and case["match"], case
     assert case["fw"].count(FWD) == 1 and case["bw"].count(BWD) == 1
+
+
+@pytest.mark.parametrize("mode", ["residual", "gated"])
+def test_compiled_inference_folds_the_residual_into_one_operator_node(ops, mode):
+    case = ops["compile_blend"][mode]
+    # the gated slot's graph also holds its cv1 (a convolution here); nothing else but the operator
+    assert [t for t in case["inference"] if t != "aten.convolution.default"] == ["scsa_yolo.fused_blend.default"], \
+        case["inference"]
+    assert case["equal_eager"] and case["unfused"] < 1e-6 and case["moved"] > 1e-3, case
+    assert all(v == "SUCCESS" for v in case["opcheck"].values()), case["opcheck"]
+    assert FWD in case["train_fw"] and BWD in case["train_bw"], case
+    assert not any("fused_blend" in t for t in case["train_fw"] + case["train_bw"]), case
 
 
 def test_inductor_passes_channels_last_maps_to_the_operators(ops):

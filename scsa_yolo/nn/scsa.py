@@ -338,13 +338,21 @@ class SCSA(nn.Module):
         """``x + g * self(x)`` (mode "residual") or ``x + g * (self(x) - x)`` ("gated") with the
         residual folded into the fused kernel's output pass, g (C,) per channel; None where
         that does not apply and the caller computes the expression itself: a backward may
-        follow (grad enabled and anything requires grad), tracing or torch.compile (the
-        operator path), hooks on this layer (they must see its own output), or an input or
-        layer the fused kernel does not take."""
+        follow (grad enabled and anything requires grad; under torch.compile, grad enabled),
+        tracing or export, hooks on this layer (they must see its own output), or an input or
+        layer the fused kernel does not take. Under torch.compile with grad disabled it is
+        one ``scsa_yolo::fused_blend`` node, where the unfolded form costs a pointwise kernel
+        and a pass over the map of its own."""
         # compiling and tracing first: nothing below is worth tracing through
-        if (not self.fold_residual or torch.compiler.is_compiling() or torch.jit.is_tracing()
-                or torch.onnx.is_in_onnx_export()):
+        if not self.fold_residual or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             return None
+        if torch.compiler.is_compiling():  # traced once per graph, under a guard on the grad mode
+            if (torch.is_grad_enabled() or self.resolved_impl() == "reference"
+                    or self._forward_hooks or self._forward_pre_hooks or g.dim() != 1
+                    or g.shape[0] != self.channels or g.device != x.device
+                    or self.fused_unsupported_reason() is not None or not _fast_module.supports(self, x)):
+                return None
+            return _fast_module.scsa_blend(self, x, g, mode)
         if torch.is_grad_enabled() and (x.requires_grad or g.requires_grad or any(
                 p.requires_grad for p in self.parameters())):
             return None

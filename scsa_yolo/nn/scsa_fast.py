@@ -1230,6 +1230,29 @@ def _op_grad(ctx, dout, _dws):
 _op_forward.register_autograd(_op_grad, setup_context=_op_setup_context)
 
 
+@torch.library.custom_op(
+    "scsa_yolo::fused_blend", mutates_args=(), tags=_OP_TAGS,
+    schema="(Tensor x, Tensor g, Tensor[] params, int[] kernel_sizes, int window, float eps_h, float eps_w, "
+           "float eps_p, bool scale_tokens, int res) -> Tensor")
+def _op_blend(x, g, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, res):
+    """The residual form ``res`` of BLEND_MODES (x + g SCSA(x), or x + g (SCSA(x) - x)), g (C,),
+    stored by the output pass: what a compiled graph calls at inference, one node where the
+    unfolded form is fused_forward and a pointwise kernel of its own. No autograd formula:
+    callers use it only with grad disabled."""
+    cfg = _op_config(x.shape[1], kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens)
+    plan = _op_plan("fused_blend", cfg, x, params)
+    if res not in BLEND_MODES.values() or g.shape != (cfg.channels,) or g.device != x.device:
+        raise ValueError(f"scsa_yolo::fused_blend: res {res} (expected one of {sorted(BLEND_MODES.values())}), "
+                         f"g {tuple(g.shape)} on {g.device} (expected ({cfg.channels},) on {x.device})")
+    out, _, _ = _forward(cfg, x, _Params(tuple(params), len(kernel_sizes)), plan, g=g, res=res)
+    return out
+
+
+@_op_blend.register_fake
+def _op_blend_fake(x, g, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, res):
+    return torch.empty_like(x)
+
+
 def _ops_forward(x: torch.Tensor, cfg: _Config, params: list[torch.Tensor]) -> torch.Tensor:
     return torch.ops.scsa_yolo.fused_forward(x, params, list(cfg.kernel_sizes), cfg.window, cfg.eps_h, cfg.eps_w,
                                              cfg.eps_p, cfg.scale_mode == "tokens")[0]
@@ -1244,7 +1267,12 @@ def scsa_blend(module: nn.Module, x: torch.Tensor, g: torch.Tensor, mode: str) -
     the five launches of SCSA(x) alone, g (C,) per channel: the residual costs no pass of its
     own over the map. Inference only (nothing is saved for a backward), for a layer and input
     that :func:`supports` accepts; (B, C, H, W) -> same. Rounds once, in float32, where the
-    unfused expression rounds after each operation; g = 0 returns x exactly."""
+    unfused expression rounds after each operation; g = 0 returns x exactly. Under
+    ``torch.compile`` it is one ``scsa_yolo::fused_blend`` node of the graph."""
+    if torch.compiler.is_compiling():
+        cfg = _config(module)
+        return torch.ops.scsa_yolo.fused_blend(x, g, _params(module), list(cfg.kernel_sizes), cfg.window, cfg.eps_h,
+                                               cfg.eps_w, cfg.eps_p, cfg.scale_mode == "tokens", BLEND_MODES[mode])
     cfg = _module_info(module)[1] or _config(module)
     params = tuple(_params(module))
     out, _, _ = _forward(cfg, x, _Params(params, len(cfg.kernel_sizes)), g=g, res=BLEND_MODES[mode])
