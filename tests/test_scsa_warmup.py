@@ -78,6 +78,9 @@ def test_warmup_runs_the_training_and_validation_shapes(tmp_path):
     assert "3 SCSA layer(s), 3 on the fused path" in out, out
     assert "training step (forward + backward): 1 shape(s)" in out, out
     assert "validation: 1 shape(s)" in out, out
+    # what the final validation runs besides its batches (an H100 run still compiled 58 kernels without them)
+    assert "validator warm-up (one image): 1 shape(s)" in out, out
+    assert "FLOPs count (model.info): 1 shape(s)" in out, out
     variants = int(out.split("kernel variants launched: ")[1].split()[0])
     assert variants >= 10  # the five forward and five backward kernels, at least once each
 
@@ -138,3 +141,26 @@ def test_validation_passes_cover_both_weight_dtypes_ultralytics_validates_with_u
     # the installed Ultralytics still keeps float32 weights under autocast during training validation
     source = Path(validator.__file__).read_text()
     assert "model = model.float()" in source and "autocast(self.training" in source
+
+
+def test_the_final_validation_still_runs_the_forwards_the_warm_up_adds_for_it():
+    """Besides its batches, the final validation (best.pt through AutoBackend) runs a one-image
+    warm-up at imgsz and Ultralytics' FLOPs count (model.info on fusing); ``scsa-yolo warmup``
+    runs both. Checked here against the installed Ultralytics, and the FLOPs count through
+    our hook runs real forwards of the model on small images."""
+    import torch
+    from ultralytics.engine import validator
+    from ultralytics.nn.backends import pytorch as pytorch_backend
+    from ultralytics.utils import torch_utils
+
+    from scsa_yolo.integration.validation import count_flops
+
+    source = Path(validator.__file__).read_text()
+    assert "model.warmup(" in source and "imgsz=(1 if pt else" in source
+    assert "model.fuse(verbose=self.verbose)" in Path(pytorch_backend.__file__).read_text()  # -> info -> FLOPs
+    assert "flops = get_flops(model, imgsz)" in Path(torch_utils.__file__).read_text()
+    seen = []
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.SiLU())
+    net.stride = torch.tensor([32.0])
+    net[0].register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
+    assert count_flops(net, 64) > 0 and seen and all(s[0] == 1 and s[2] <= 64 for s in seen), seen

@@ -107,3 +107,13 @@ def collecting_classification_validator(store: dict) -> type:
 
 
 __all__ = ["collecting_classification_validator", "collecting_segmentation_validator", "collecting_validator"]
+
+
+def count_flops(model, imgsz: int) -> float:
+    """GFLOPs of ``model`` as Ultralytics' ``model.info()`` counts them (``get_flops``: forwards
+    of its own on small stride-sized images, in the parameters' dtype, on their device). The
+    final validation runs it on the GPU when AutoBackend fuses best.pt, so ``scsa-yolo
+    warmup`` runs it too: those forwards are input kinds of their own for the fused kernels."""
+    from ultralytics.utils.torch_utils import get_flops
+
+    return get_flops(model, imgsz)

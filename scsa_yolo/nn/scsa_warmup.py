@@ -148,12 +148,14 @@ def _input_channels(net: nn.Module) -> int:
 
 def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.device | str = "cuda",
             amp: bool = True, rect: bool = True, predict: bool = False, shard: tuple[int, int] = (0, 1),
-            log=None) -> WarmupReport:
+            log=None, count_flops=None) -> WarmupReport:
     """Run ``net`` (an Ultralytics detection model, or any module taking (B, C, H, W)
     images) through its training, validation and (``predict``) inference shapes, so the
     fused SCSA kernels of those shapes are compiled into Triton's cache. See the module
     docstring for the shapes; ``shard=(k, n)``: with n > 1, shard 0 runs the training
-    step and shards 1..n-1 split the inference shapes. ``log`` gets one line per step."""
+    step and shards 1..n-1 split the inference shapes; the last shard also runs the
+    validator's one-image warm-up and, given ``count_flops`` ((module, imgsz) -> GFLOPs,
+    Ultralytics' FLOPs count), that count's own forwards. ``log`` gets one line per step."""
     from . import scsa_fast
     from .scsa import SCSA
 
@@ -218,6 +220,20 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         label = vpass.label + (" (rectangular batches)" if rect and not half else "")
         step(label, infer(2 * batch, vpass.images, eval_net, vpass.autocast), shapes, 2 * batch)
         del eval_net
+    if k == n - 1:
+        # What the final validation runs besides its batches: the standalone validator warms
+        # its AutoBackend with one image at imgsz in the weights' dtype (Ultralytics 8.4,
+        # BaseValidator), and fusing best.pt counts FLOPs with float32 forwards of its own.
+        # Each is a new input kind for the kernels (batch 1; small maps): the H100 run after
+        # a warm-up without them still compiled 58 kernels (15.7 s, session 14).
+        final = passes[-1]
+        eval_net = copy.deepcopy(net).to(device).eval().to(final.weights)
+        step("validator warm-up (one image)", infer(1, final.images, eval_net), [(imgsz, imgsz)], 1)
+        del eval_net
+        if count_flops is not None:
+            flops_net = copy.deepcopy(net).to(device).float().eval()
+            step("FLOPs count (model.info)", lambda h, w: count_flops(flops_net, imgsz), [(imgsz, imgsz)], 1)
+            del flops_net
     if predict:
         pred_net = copy.deepcopy(net).to(device).float().eval()
         mine = _share(letterbox_shapes(imgsz, stride), k, n)
