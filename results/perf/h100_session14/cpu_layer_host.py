@@ -19,7 +19,9 @@ comp = torch.compile(layer, backend=sys.argv[1] if len(sys.argv) > 1 else "induc
 triv = torch.compile(lambda t: t * 2.0 + 1.0, backend=sys.argv[1] if len(sys.argv) > 1 else "inductor")
 cfg = F._config(layer.attn); params = F._params(layer.attn)
 def op(): return F._ops_forward(x, cfg, params)
-cases = {"eager layer (folded)": lambda: layer(x), "compiled layer": lambda: comp(x), "op alone": op,
+g = layer.gate.detach()
+def blend_op(): return torch.ops.scsa_yolo.fused_blend(x, g, params, list(cfg.kernel_sizes), cfg.window, cfg.eps_h, cfg.eps_w, cfg.eps_p, cfg.scale_mode == "tokens", 1)
+cases = {"eager layer (folded)": lambda: layer(x), "compiled layer": lambda: comp(x), "op alone (fused_forward)": op, "blend op alone": blend_op,
          "trivial compiled graph": lambda: triv(x)}
 res = {k: [] for k in cases}
 with torch.no_grad():
