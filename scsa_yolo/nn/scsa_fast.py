@@ -1163,10 +1163,22 @@ def _param_shapes(cfg: _Config) -> list[tuple[int, ...]]:
 _OP_TAGS = (torch.Tag.flexible_layout,) if hasattr(torch.Tag, "flexible_layout") else ()
 
 
-@torch.library.custom_op(
-    "scsa_yolo::fused_forward", mutates_args=(), tags=_OP_TAGS,
-    schema="(Tensor x, Tensor[] params, int[] kernel_sizes, int window, float eps_h, float eps_w, float eps_p, "
-           "bool scale_tokens) -> (Tensor, Tensor)")
+# The operators are registered a level below torch.library.custom_op: each kernel is the
+# Python function itself, called by the dispatcher, without custom_op's per-call wrappers
+# (argument defaults, pytree, an output-aliasing check). A compiled graph calls them once per
+# layer per step; in a compiled YOLO11n batch on a lent H100 host the three custom_op calls
+# took 1.2 ms, most of it in those wrappers (session 14). Fake kernels and the autograd
+# formula are registered through torch.library as before.
+_lib = torch.library.Library("scsa_yolo", "FRAGMENT")
+_lib.define("fused_forward(Tensor x, Tensor[] params, int[] kernel_sizes, int window, float eps_h, float eps_w, "
+            "float eps_p, bool scale_tokens) -> (Tensor, Tensor)", tags=_OP_TAGS)
+_lib.define("fused_backward(Tensor x, Tensor dout, Tensor ws, Tensor[] params, int[] kernel_sizes, int window, "
+            "float eps_h, float eps_w, float eps_p, bool scale_tokens, bool need_dx) -> (Tensor, Tensor)",
+            tags=_OP_TAGS)
+_lib.define("fused_blend(Tensor x, Tensor g, Tensor[] params, int[] kernel_sizes, int window, float eps_h, "
+            "float eps_w, float eps_p, bool scale_tokens, int res) -> Tensor", tags=_OP_TAGS)
+
+
 def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens):
     """SCSA(x) of a layer given by its parameters (:func:`_params` order) and scalars;
     returns (out, float32 workspace for :func:`_op_backward`)."""
@@ -1176,7 +1188,6 @@ def _op_forward(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_toke
     return out, ws
 
 
-@_op_forward.register_fake
 def _op_forward_fake(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens):
     # B, H and W may be symbolic (the kernels take them at run time, inside the operator);
     # C is fixed by the parameters.
@@ -1185,10 +1196,6 @@ def _op_forward_fake(x, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale
     return torch.empty_like(x), x.new_empty((numel,), dtype=torch.float32)
 
 
-@torch.library.custom_op(
-    "scsa_yolo::fused_backward", mutates_args=(), tags=_OP_TAGS,
-    schema="(Tensor x, Tensor dout, Tensor ws, Tensor[] params, int[] kernel_sizes, int window, float eps_h, "
-           "float eps_w, float eps_p, bool scale_tokens, bool need_dx) -> (Tensor, Tensor)")
 def _op_backward(x, dout, ws, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, need_dx):
     """Gradients of :func:`_op_forward`: (dx, or an empty tensor when not need_dx; every
     parameter gradient flattened into one buffer of the parameters' dtype)."""
@@ -1200,7 +1207,6 @@ def _op_backward(x, dout, ws, params, kernel_sizes, window, eps_h, eps_w, eps_p,
     return (dx if dx is not None else x.new_empty((0,))), flat
 
 
-@_op_backward.register_fake
 def _op_backward_fake(x, dout, ws, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, need_dx):
     dx = torch.empty_like(x) if need_dx else x.new_empty((0,))
     return dx, x.new_empty((sum(p.numel() for p in params),), dtype=params[0].dtype)
@@ -1227,18 +1233,6 @@ def _op_grad(ctx, dout, _dws):
             None, None, None, None, None, None)
 
 
-_op_forward.register_autograd(_op_grad, setup_context=_op_setup_context)
-
-
-# fused_blend is registered a level below torch.library.custom_op: its kernel is the Python
-# function itself, called by the dispatcher, without custom_op's wrappers (argument
-# defaults, pytree, an output-aliasing check per call). It has no autograd formula to
-# register and runs once per layer per batch in a compiled inference graph, where a
-# lent H100 host spent 1.2 ms per YOLO11n batch in the three custom_op calls (session 14).
-_blend_lib = torch.library.Library("scsa_yolo", "FRAGMENT")
-_blend_lib.define(
-    "fused_blend(Tensor x, Tensor g, Tensor[] params, int[] kernel_sizes, int window, float eps_h, float eps_w, "
-    "float eps_p, bool scale_tokens, int res) -> Tensor", tags=_OP_TAGS)
 
 
 def _op_blend(x, g, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, res):
@@ -1259,8 +1253,12 @@ def _op_blend_fake(x, g, params, kernel_sizes, window, eps_h, eps_w, eps_p, scal
     return torch.empty_like(x)
 
 
-_blend_lib.impl("fused_blend", _op_blend, "CompositeExplicitAutograd")
-torch.library.register_fake("scsa_yolo::fused_blend", _op_blend_fake, lib=_blend_lib)
+for _name, _kernel, _fake in (("fused_forward", _op_forward, _op_forward_fake),
+                              ("fused_backward", _op_backward, _op_backward_fake),
+                              ("fused_blend", _op_blend, _op_blend_fake)):
+    _lib.impl(_name, _kernel, "CompositeExplicitAutograd")
+    torch.library.register_fake(f"scsa_yolo::{_name}", _fake, lib=_lib)
+torch.library.register_autograd("scsa_yolo::fused_forward", _op_grad, setup_context=_op_setup_context, lib=_lib)
 
 
 def _ops_forward(x: torch.Tensor, cfg: _Config, params: list[torch.Tensor]) -> torch.Tensor:
