@@ -125,7 +125,8 @@ def dummy_batch(batch: int, imgsz: int, device: torch.device, boxes_per_image: i
 
 
 def compiled_graphs() -> int:
-    """Graphs Dynamo has compiled in this process so far. Ultralytics' inference head
+    """Graphs Dynamo has compiled in this process so far (a model timed after another is
+    counted for the graphs it could not reuse from it). Ultralytics' inference head
     breaks the graph (``make_anchors`` reads the stride tensor as a number), after which
     Dynamo runs the model's layer loop eagerly and compiles each layer as its own graph:
     every added layer is another graph call per batch."""
@@ -460,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"- {r['model']} ({r['impl']}): infer {per[0]}; train {per[1]}")
         for w in ("infer", "train"):
             if "graphs" in r[w]:
-                lines.append(f"  - {w}: {r[w]['graphs']} compiled graph(s)")
+                lines.append(f"  - {w}: {r[w]['graphs']} graph(s) compiled for it (not counting graphs reused "
+                             "from a model timed before it)")
         for w in ("infer", "train"):
             if "scsa_events" in r[w]:
                 lines.append(f"  - {w}, one profiled step, events named *scsa*: {r[w]['scsa_events'] or 'none'}")

@@ -106,9 +106,6 @@ def collecting_classification_validator(store: dict) -> type:
     return CollectingClassificationValidator
 
 
-__all__ = ["collecting_classification_validator", "collecting_segmentation_validator", "collecting_validator"]
-
-
 def count_flops(model, imgsz: int) -> float:
     """GFLOPs of ``model`` as Ultralytics' ``model.info()`` counts them (``get_flops``: forwards
     of its own on small stride-sized images, in the parameters' dtype, on their device). The
@@ -117,3 +114,7 @@ def count_flops(model, imgsz: int) -> float:
     from ultralytics.utils.torch_utils import get_flops
 
     return get_flops(model, imgsz)
+
+
+__all__ = ["collecting_classification_validator", "collecting_segmentation_validator", "collecting_validator",
+           "count_flops"]

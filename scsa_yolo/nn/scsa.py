@@ -343,22 +343,18 @@ class SCSA(nn.Module):
         layer the fused kernel does not take. Under torch.compile with grad disabled it is
         one ``scsa_yolo::fused_blend`` node, where the unfolded form costs a pointwise kernel
         and a pass over the map of its own."""
-        # compiling and tracing first: nothing below is worth tracing through
+        # tracing and export first: nothing below is worth tracing through
         if not self.fold_residual or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             return None
-        if torch.compiler.is_compiling():  # traced once per graph, under a guard on the grad mode
-            if (torch.is_grad_enabled() or self.resolved_impl() == "reference"
-                    or self._forward_hooks or self._forward_pre_hooks or g.dim() != 1
-                    or g.shape[0] != self.channels or g.device != x.device
-                    or self.fused_unsupported_reason() is not None or not _fast_module.supports(self, x)):
-                return None
-            return _fast_module.scsa_blend(self, x, g, mode)
-        if torch.is_grad_enabled() and (x.requires_grad or g.requires_grad or any(
+        # Under torch.compile this is traced once per graph, under a guard on the grad mode:
+        # a graph traced with grad enabled may be a training graph, whatever requires grad.
+        compiling = torch.compiler.is_compiling()
+        if torch.is_grad_enabled() and (compiling or x.requires_grad or g.requires_grad or any(
                 p.requires_grad for p in self.parameters())):
             return None
-        if self.resolved_impl() == "reference" or _fast_module.EAGER_OPS:
+        if self.resolved_impl() == "reference" or (not compiling and _fast_module.EAGER_OPS):
             return None
-        if self._forward_hooks or self._forward_pre_hooks or _global_hooks():
+        if self._forward_hooks or self._forward_pre_hooks or (not compiling and _global_hooks()):
             return None
         if (g.dim() != 1 or g.numel() != self.channels or g.device != x.device
                 or self.fused_unsupported_reason() is not None or not _fast_module.supports(self, x)):

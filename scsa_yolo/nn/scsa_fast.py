@@ -1233,8 +1233,6 @@ def _op_grad(ctx, dout, _dws):
             None, None, None, None, None, None)
 
 
-
-
 def _op_blend(x, g, params, kernel_sizes, window, eps_h, eps_w, eps_p, scale_tokens, res):
     """The residual form ``res`` of BLEND_MODES (x + g SCSA(x), or x + g (SCSA(x) - x)), g (C,),
     stored by the output pass: what a compiled graph calls at inference, one node where the
