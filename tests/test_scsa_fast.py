@@ -9,6 +9,7 @@ reference run in float64 on the same inputs and parameters.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -207,8 +208,73 @@ def _reuse_case() -> dict:
     return {"variants": variants, "plans": plans, "errors": errors}
 
 
+#: The two-launch path of small maps (scsa_fast.TUNE["small_map_max"]), each case run on
+#: both paths: (name, (B, C, H, W), SCSA keywords, dtype, channels_last, TUNE overrides).
+#: "small_chunks": S1 in several channel chunks, S2 over several key blocks and row blocks.
+SMALL_CASES = [
+    ("small_fp32_12x20", (1, 32, 12, 20), {}, "float32", False, {}),
+    ("small_fp16_channels_last", (2, 16, 12, 20), {}, "float16", True, {}),
+    ("small_bf16_g2_w3", (2, 24, 10, 10), {"kernel_sizes": (3, 7), "window": 3}, "bfloat16", False, {}),
+    ("small_below_window", (2, 16, 5, 6), {}, "float32", False, {}),
+    ("small_chunks", (1, 48, 12, 20), {}, "float32", False,
+     {"small_tile": 256, "pcsa_key_tile": 256, "small_out_tile": 512}),
+]
+
+
+@contextlib.contextmanager
+def _tuned(tune: dict):
+    """scsa_fast.TUNE with ``tune`` on top of the entries it had, and fresh plans."""
+    saved = dict(scsa_fast.TUNE)
+    scsa_fast.TUNE.update(tune)
+    scsa_fast._plans.clear()
+    try:
+        yield
+    finally:
+        scsa_fast.TUNE.clear()
+        scsa_fast.TUNE.update(saved)
+        scsa_fast._plans.clear()
+
+
+def _small_case(name, shape, kwargs, dtype_name, channels_last, tune) -> dict:
+    """One input on the small-map path and on the five-launch path (forward and
+    backward): each path's errors against float64, their difference, and the launches."""
+    dtype = getattr(torch, dtype_name)
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)
+    x, dout = torch.randn(shape).to(dtype), torch.randn(shape).to(dtype)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    fast = _layer(shape[1], kwargs, "fast").to(dtype)
+    truth = _layer(shape[1], kwargs, "reference").double()
+    truth.load_state_dict({k: v.double() for k, v in fast.state_dict().items()})
+    t_out, t_dx, t_grads = _run(truth, x.double(), dout.double())
+    runs, launches, res = {}, {}, {}
+    for path, small_max in (("small", 1 << 30), ("five", 0)):
+        with _tuned({**tune, "small_map_max": small_max}):
+            out, dx, grads = runs[path] = _run(fast, x, dout)
+            plan = next(iter(scsa_fast._plans.values()))
+            launches[path] = [kname for kname, _, _ in plan.split]
+            res[path] = {"out": _rel(out, t_out), "dx": _rel(dx, t_dx),
+                         "params": max(_rel(g, t) for g, t in zip(grads, t_grads))}
+            if path == "small":
+                with torch.no_grad():
+                    res["nograd_equal"] = torch.equal(fast(x), out)
+                consts = {kname: c for kname, _, c in plan.split}
+                res["chunks"] = {k: consts["fwd_small_gates_kernel"][k] for k in ("CBR", "CBP")}
+                res["chunks"].update({k: consts["fwd_small_out_kernel"][k] for k in ("NKB", "BH", "ONE")})
+    small, five = runs["small"], runs["five"]
+    res["vs_five"] = max(_rel(small[0], five[0]), _rel(small[1], five[1]),
+                         max(_rel(a, b) for a, b in zip(small[2], five[2])))
+    res["launches"] = launches
+    res["out_dtype_ok"] = small[0].dtype == dtype and small[1].dtype == dtype
+    res["out_channels_last"] = small[0].is_contiguous(memory_format=torch.channels_last)
+    return res
+
+
 def _worker() -> None:
-    results = {"cases": {}, "errors": {}}
+    results = {"cases": {}, "errors": {}, "small": {}}
+    # The cases above test the five-launch path (the one of every map above the small-map
+    # threshold), whatever the size of their tiny maps; SMALL_CASES test the other.
+    scsa_fast.TUNE["small_map_max"] = 0
     for name, shape, kwargs, dtype_name, channels_last in CASES:
         try:
             results["cases"][name] = _case(name, shape, kwargs, dtype_name, channels_last)
@@ -218,6 +284,11 @@ def _worker() -> None:
                      ("tilings", _tiling_case), ("reuse", _reuse_case)):
         try:
             results[name] = fn()
+        except Exception as exc:
+            results["errors"][name] = f"{type(exc).__name__}: {exc}"
+    for name, *case in SMALL_CASES:
+        try:
+            results["small"][name] = _small_case(name, *case)
         except Exception as exc:
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
     results["interpreted"] = bool(scsa_fast._kernel_state.get("interpreted"))
@@ -335,7 +406,59 @@ def test_a_new_map_size_in_the_same_buckets_compiles_nothing(interp):
     assert max(case["errors"]) < 1e-4, case
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [c[0] for c in SMALL_CASES])
+def test_small_map_path_matches_float64_and_the_five_launches(interp, name):
+    """The two-launch forward of small maps, then the usual backward from its workspace:
+    output and every gradient as close to float64 as the five-launch path's."""
+    case = interp["small"][name]
+    assert case["launches"]["small"] == ["fwd_small_gates_kernel", "fwd_small_out_kernel"], case
+    assert len(case["launches"]["five"]) == 5, case
+    dtype = next(c[3] for c in SMALL_CASES if c[0] == name)
+    limit = {"float32": 1e-5, "float16": 2e-3, "bfloat16": 2e-2}[dtype]
+    for key in ("out", "dx", "params"):
+        bound = limit * (10 if key == "params" and dtype == "float32" else 1)
+        assert case["small"][key] < bound, (key, case)
+        assert case["small"][key] <= 1.5 * case["five"][key] + 1e-6, (key, case)
+    # Both paths round once, at the output: the same numbers to float32 rounding.
+    assert case["vs_five"] < {"float32": 1e-6, "float16": 1e-3, "bfloat16": 1e-2}[dtype], case
+    assert case["nograd_equal"] and case["out_dtype_ok"], case
+    if next(c[4] for c in SMALL_CASES if c[0] == name):
+        assert case["out_channels_last"], case
+
+
+@pytest.mark.slow
+def test_small_map_chunking_overrides_reach_every_loop(interp):
+    chunks = interp["small"]["small_chunks"]["chunks"]
+    # 48 channels in 4 groups of 12, 256-element chunks: one channel per R step (a
+    # 12 x 32 padded plane), two per window row of P (7 x 16 columns); S2: three key
+    # blocks of 16 channels, 12 rows one at a time (a 16 x 20 tile of 512 elements).
+    assert (chunks["CBR"], chunks["CBP"], chunks["NKB"], chunks["BH"], chunks["ONE"]) == (1, 2, 3, 1, False), chunks
+    default = interp["small"]["small_fp32_12x20"]["chunks"]
+    # Defaults: a whole group of 8 channels per step, all keys in one block, 12 rows in
+    # two blocks of 8 (16 x 8 x 20 elements of out: within 4096).
+    assert (default["CBR"], default["CBP"], default["NKB"], default["BH"], default["ONE"]) == (8, 8, 1, 8, False)
+
+
 # ----------------------------------------------------------------------------- selection
+
+
+def _launch_names(channels: int, shape: tuple[int, ...]) -> list[str]:
+    cfg = scsa_fast._config(SCSA(channels))
+    return [name for name, _, _ in scsa_fast._Plan(cfg, torch.empty(shape), torch.float32).split]
+
+
+def test_plan_picks_two_launches_on_small_maps_and_the_switch_forces_either(monkeypatch):
+    small = ["fwd_small_gates_kernel", "fwd_small_out_kernel"]
+    assert _launch_names(64, (32, 64, 20, 20)) == small
+    assert _launch_names(64, (1, 64, 20, 12)) == small  # a rectangular validation batch
+    assert _launch_names(64, (2, 64, 5, 6)) == small  # below the window
+    five = _launch_names(64, (32, 64, 80, 80))
+    assert len(five) == 5 and not set(five) & set(small)
+    monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", 0)
+    assert _launch_names(64, (32, 64, 20, 20)) == five
+    monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", 80 * 80)
+    assert _launch_names(64, (32, 64, 80, 80)) == small
 
 
 def test_cpu_input_without_interpreter_runs_the_reference(monkeypatch):

@@ -432,6 +432,13 @@ TUNE: dict[str, int] = {
     "pcsa_wide_tokens": 128, "pcsa_wide_channels": 128,
     "bred_tile": 1024, "bred_warps": 1,  # backward reduction (x and dout); one warp, as R
     "dx_tile": 1024, "dx_warps": 1,  # dx pass
+    # Small maps: the forward in two launches (S1, S2) up to this many pixels per map
+    # (H * W; 0: never). 448 takes 20 x 20 and 21 x 21 (Ultralytics' 672-pixel rect
+    # batches at stride 32). S1 streams chunks of small_tile elements with small_warps
+    # warps (it also runs the gates' conv and GroupNorm); S2 takes small_queries channels
+    # and writes out in tiles of at most small_out_tile elements.
+    "small_map_max": 448, "small_tile": 4096, "small_warps": 4, "small_queries": 16, "small_out_tile": 4096,
+    "small_out_warps": 4,
 }
 for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
     _name, _, _value = _item.partition("=")
@@ -626,6 +633,13 @@ class _Plan:
             [nq, self.HP, self.inv_n, self.inv_cn],
             [hq, wq, *sxa, *soa, self.NRB, self.NA],
         ]
+        # Small maps (H * W <= TUNE["small_map_max"]): two launches instead of five. There
+        # the five cost their fixed latency (each waits for the one before), not bandwidth:
+        # 34 us against a 6.3 us floor at (32, 256, 20, 20) on an H200.
+        self.small = h * w <= TUNE["small_map_max"]
+        if self.small:
+            self.split, self.split_sizes = self._small_launches(cfg, b, c, h, w, al, (hq, wq), sxa, soa,
+                                                                (w0, w1), nb, nq, cgb, lb)
         self.g_gate = (b * self.NG * 2,)  # the backward's gate kernel has the forward's grid
         # Backward tiles (unchanged since v2: rows padded to powers of two).
         rb = _p2(self.WH)
@@ -668,13 +682,53 @@ class _Plan:
         self.fws, self.fws_numel = _layout(sizes)
         # Floats no kernel writes: padding between segments, and the key-block partials'
         # room beyond this plan's NKB blocks (see _fwd_workspace).
-        written = sum(sizes.values()) - 3 * bc * (_max_key_blocks(c) - self.NKB)
+        # (The small path merges the partials in registers: none of them is written.)
+        written = sum(sizes.values()) - 3 * bc * (_max_key_blocks(c) - (0 if self.small else self.NKB))
         self.fws_gaps = self.fws_numel != written
         self.bws, self.bws_numel = _layout(dict(
             dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
             s12=b * 2 * c, part=b * 2 * c * self.nslot, dps=bc * self.N, dxh=bc * h, dxw=bc * w,
             scr_h=bc * h, scr_w=bc * w))
         self.fws_in_bwd = {name: _Seg(seg.off, seg.numel, 1) for name, seg in self.fws.items()}
+
+    def _small_launches(self, cfg: _Config, b: int, c: int, h: int, w: int, al: int, hwq: tuple[int, int],
+                        sxa: list[int], soa: list[int], runs: tuple[int, int], nb: int, nq: int, cgb: int,
+                        lb: int) -> tuple[list, list]:
+        """(launches, size arguments) of the small-map path: S1 per (sample, group), S2 per
+        (sample, query block); see ``fwd_small_gates_kernel`` / ``fwd_small_out_kernel``.
+        It leaves the forward workspace as the five launches do (X_H, X_W, the gates, the
+        pooled tokens, the statistics, o, lse), so the backward is the same."""
+        tile = TUNE["small_tile"]
+        # S1: R and P chunks of whole channels that divide the group (power-of-two
+        # divisors of Cg), so a program never reaches into the next group's channels.
+        div = self.Cg & -self.Cg
+        bw = _p2(w)
+        bhr = min(_p2(h), max(1, tile // bw))
+        cbr = max(1, min(div, _p2_floor(tile // (bhr * bw))))
+        p0, p1 = _runs(self.WP * self.WW)
+        cbp = max(1, min(div, _p2_floor(tile // (self.WH * (p0 + p1)))))
+        # S2: CBQ query channels, every key block in turn, then out in rows of BH.
+        cbq = max(16, min(TUNE["small_queries"], _p2(c)))
+        cbk = max(_PCSA_MIN_KEY_TILE, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb)))
+        nkb = -(-c // cbk)
+        nq2 = -(-c // cbq)
+        w0, w1 = runs
+        bh = max(1, min(_p2(h), _p2_floor(max(1, TUNE["small_out_tile"] // (cbq * (w0 + w1))))))
+        nrb = -(-h // bh)
+        launches = [
+            ("fwd_small_gates_kernel", (b * self.NG,),
+             dict(C=c, Cg=self.Cg, NG=self.NG, XU=self.xu, AL=al, CBR=cbr, BHR=bhr, BW=bw, ONE=bhr >= _p2(h),
+                  CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes), WH=self.WH, WW=self.WW, CBP=cbp, P0=p0, P1=p1,
+                  num_warps=TUNE["small_warps"])),
+            ("fwd_small_out_kernel", (b * nq2,),
+             dict(C=c, XU=self.xu, OU=self.ou, AL=al, NAL=self.nal, CBQ=cbq, CBK=cbk, NB=nb, CFB=_p2(c), NQ=nq2,
+                  NKB=nkb, PREC=self.prec, BH=bh, W0=w0, W1=w1, ONE=nrb == 1, num_warps=TUNE["small_out_warps"])),
+        ]
+        sizes = [
+            [*hwq, *sxa, self.HP, self.WP, self.inv_h, self.inv_w],
+            [*hwq, *sxa, *soa, nq, self.HP, nrb, self.inv_n, self.inv_cn],
+        ]
+        return launches, sizes
 
     def bwd_for(self, sd: tuple[int, ...]) -> dict:
         """Constants and size arguments of the two backward passes over dout (strides sd):
@@ -884,7 +938,7 @@ class _Params:
 
 
 def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None, clean: bool = False):
-    """Run the five forward launches; returns (out, plan, workspace). ``clean``: the
+    """Run the forward launches (five, or two on small maps); returns (out, plan, workspace). ``clean``: the
     workspace leaves this module (an output of scsa_yolo::fused_forward), so the floats no
     kernel writes are zeroed rather than left as stale bytes; the autograd Function keeps
     its workspace to itself and skips that fill."""
@@ -902,8 +956,16 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
 
 
 def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan) -> list[list]:
-    """Run-time arguments of the five launches (R, G, P, Q, A), sizes last."""
+    """Run-time arguments of the five launches (R, G, P, Q, A), or of the small-map path's
+    two (S1, S2), sizes last."""
     f, sz = p.fws, p.split_sizes
+    if p.small:
+        return [
+            [x, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], *prm.conv_w, *prm.conv_b, *p.ks,
+             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w, *sz[0]],
+            [x, f["ah"], f["aw"], f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["gate"],
+             f["o"], f["lse"], f["stats"], out, cfg.eps_p, p.alpha, *sz[1]],
+        ]
     return [
         [x, f["xh"], f["xw"], *sz[0]],
         [f["xh"], f["xw"], f["ah"], f["aw"], *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w,
