@@ -10,6 +10,7 @@ reference run in float64 on the same inputs and parameters.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import subprocess
@@ -459,6 +460,28 @@ def test_plan_picks_two_launches_on_small_maps_and_the_switch_forces_either(monk
     assert _launch_names(64, (32, 64, 20, 20)) == five
     monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", 80 * 80)
     assert _launch_names(64, (32, 64, 80, 80)) == small
+
+
+def test_paths_benchmark_forces_each_path_and_summarises_against_the_floor(monkeypatch):
+    """benchmarks/scsa_size_buckets.py paths (a GPU benchmark): its CPU-side parts."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bench = importlib.import_module("scsa_size_buckets")
+    monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", scsa_fast.TUNE["small_map_max"])  # restored after
+    counts = {}
+    for path in ("small", "five", "auto"):
+        bench.force_path(path)
+        counts[path] = (len(_launch_names(128, (32, 128, 40, 40))), len(_launch_names(64, (1, 64, 20, 20))))
+    assert counts == {"small": (2, 2), "five": (5, 5), "auto": (5, 2)}, counts
+    # (32, 256, 20, 20) fp16 at the H200's 4.22 TB/s copy bandwidth: the 6.3 us of results/perf/NOTES.md.
+    assert abs(bench.floor_us((32, 256, 20, 20), 2, 4220.0) - 6.21) < 0.01
+    times = {"32x64x20x20": {"small": {"clean": [3.0, 1.0, 2.0], "hot": [1.5, 1.0, 2.0]},
+                             "five": {"clean": [6.0, 4.0, 5.0], "hot": [4.0, 3.0, 5.0]}}}
+    res = {"rounds": 3, "copy_bw_GBps": 4220.0, "paths": bench.summarise_paths(times, {"32x64x20x20": 0.5})}
+    row = res["paths"]["32x64x20x20"]
+    assert row["small"]["clean"]["median"] == 2.0 and row["small"]["clean"]["min"] == 1.0
+    assert row["small"]["clean"]["x_floor"] == 4.0 and row["five"]["clean"]["x_floor"] == 10.0
+    assert row["speedup"] == {"clean": 2.5, "hot": 4.0 / 1.5}
+    assert "| 32x64x20x20 | 0.5 | 2.0 / 1.0 | 5.0 / 4.0 | 4.00x | 10.00x | 2.50x | 1.5 | 4.0 |" in bench.paths_table(res)
 
 
 def test_cpu_input_without_interpreter_runs_the_reference(monkeypatch):

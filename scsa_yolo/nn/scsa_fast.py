@@ -12,6 +12,8 @@ forward (3 reads + 1 write of x, 5 launches)
        (plus per-channel token sums for the GroupNorm(1) statistics)
     4. GroupNorm(1) + channel attention (tiny), split over key blocks -> softmax partials
     5. merge the partials into the gate (B, C); out = x * a_h * a_w * gate
+    (maps up to TUNE["small_map_max"] pixels, 20 x 20 by default: 2 launches, 1-3 per
+    channel group, 4-5 per block of query channels; the same workspace for the backward)
 
 backward (dout and x read once, dout once more, dx written once; 5 launches)
     1. one pass over dout and x: every reduction of dout * x the small graph needs

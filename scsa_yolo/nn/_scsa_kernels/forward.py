@@ -1,4 +1,4 @@
-"""Forward kernels of the fused SCSA: five thin kernels, x read three times.
+"""Forward kernels of the fused SCSA: five thin kernels (two on small maps), x read three times.
 
 Notation (one sample b, one channel c of x (B, C, H, W)):
 
@@ -22,6 +22,28 @@ Q       CBQ queries x CBK     tiny: GroupNorm(1), one block of the channel
 A       CB channels x BH rows reads x -> combines the partials into the gate,
                               out = x * a_h * a_w * gate
 ======  ====================  ====================================================
+
+Small maps (H * W up to ``scsa_fast.TUNE["small_map_max"]``, 20 x 20 by default) take two
+launches instead, because there the five cost their fixed latency (each one waits for the
+one before, and G and Q are a few microseconds of tiny work), not bandwidth. Nothing needs
+a grid-wide barrier: the SMSA gates of a channel group depend only on that group's
+channels (depth-wise conv, GroupNorm per group), and the PCSA needs the whole sample only
+through small sums.
+
+======  ====================  ====================================================
+kernel  one program           work
+======  ====================  ====================================================
+S1      one sample, one       R, G and P for the group's Cg channels: reads x ->
+        channel group         X_H, X_W; barrier; a_h, a_w; barrier; reads x
+                              again (in L1/L2) -> pooled tokens and their row sums
+S2      one sample, CBQ       Q for its queries against every key block (partials
+        query channels        merged in registers, never stored), the gate, then
+                              reads x -> out, BH rows at a time
+======  ====================  ====================================================
+
+Both leave the workspace as the five launches do (minus the partials), so the backward
+is the same. Every S2 program recomputes the sample's statistics and key tokens (C x N
+floats, tiny at these sizes) rather than waiting for another program.
 
 Memory layout choices (why the streaming kernels look the way they do):
 
