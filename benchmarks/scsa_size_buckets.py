@@ -197,18 +197,36 @@ def mode_time(args) -> dict:
 #: may not win (both paths are timed everywhere, to set TUNE["small_map_max"]).
 PATH_SHAPES = ((64, 20, 20), (256, 20, 20), (512, 20, 20), (128, 40, 40), (256, 40, 40))
 PATHS = ("small", "five")
-_SMALL_DEFAULT: dict = {}
+#: Tile variants of the small path timed beside it (``--small-variants``): S1 with one warp
+#: (its R and P as the five-launch path runs them: no cross-warp reductions) and with eight.
+SMALL_VARIANTS = ("w1:small_warps=1,small_tile=2048", "w8:small_warps=8,small_tile=8192")
+_TUNE_SAVED: dict = {}
 
 
-def force_path(path: str) -> None:
+def force_path(path: str, tune: dict | None = None) -> None:
     """Plan later inputs on the two-launch small-map path ("small"), the five-launch path
-    ("five") or by the default threshold ("auto"). Captured graphs keep the launches they
-    recorded, so graphs of both paths can be replayed in turn afterwards."""
+    ("five") or by the default threshold ("auto"), with ``tune`` (TUNE overrides) on top of
+    the default tiles. Captured graphs keep the launches they recorded, so graphs of every
+    path can be replayed in turn afterwards."""
     from scsa_yolo.nn import scsa_fast
 
-    default = _SMALL_DEFAULT.setdefault("small_map_max", scsa_fast.TUNE["small_map_max"])
-    scsa_fast.TUNE["small_map_max"] = {"small": 1 << 30, "five": 0, "auto": default}[path]
+    if not _TUNE_SAVED:
+        _TUNE_SAVED.update(scsa_fast.TUNE)
+    scsa_fast.TUNE.clear()
+    scsa_fast.TUNE.update({**_TUNE_SAVED, **(tune or {})})
+    if path != "auto":
+        scsa_fast.TUNE["small_map_max"] = {"small": 1 << 30, "five": 0}[path]
+        scsa_fast.TUNE["small_min_programs"] = 0
     scsa_fast._plans.clear()
+
+
+def parse_variants(items: list[str]) -> dict[str, dict]:
+    """``NAME:key=value,key=value`` items -> {"small:NAME": {key: int(value)}}."""
+    out = {}
+    for item in items:
+        name, _, spec = item.partition(":")
+        out[f"small:{name}"] = {k.strip(): int(v) for k, _, v in (kv.partition("=") for kv in spec.split(",") if kv)}
+    return out
 
 
 def floor_us(shape, bytes_per_element: int, copy_bw_gbps: float) -> float:
@@ -228,7 +246,10 @@ def summarise_paths(times: dict, floors: dict) -> dict:
             for mode, v in modes.items():
                 med = sorted(v)[len(v) // 2]
                 row[path][mode] = {"median": med, "min": min(v), "x_floor": med / floors[key], "all": v}
+        # five-launch median over each small path's median (> 1: the small path wins)
         row["speedup"] = {m: row["five"][m]["median"] / row["small"][m]["median"] for m in row["small"]}
+        row["variants"] = {p: row["five"]["clean"]["median"] / row[p]["clean"]["median"]
+                           for p in per_path if p.startswith("small:")}
         out[key] = row
     return out
 
@@ -236,6 +257,8 @@ def summarise_paths(times: dict, floors: dict) -> dict:
 def mode_paths(args) -> dict:
     device = torch.device("cuda")
     items = [(b, *chw) for b in args.batches for chw in PATH_SHAPES]
+    variants = parse_variants(args.small_variants)
+    paths = list(PATHS) + list(variants)
     graphs: dict = {}
     for shape in shard(args, items):
         x = torch.randn(shape, device=device, dtype=torch.float16)
@@ -247,8 +270,8 @@ def mode_paths(args) -> dict:
 
         key = "x".join(map(str, shape))
         graphs[key] = {}
-        for path in PATHS:
-            force_path(path)
+        for path in paths:
+            force_path(path.split(":")[0], variants.get(path))
             fwd()  # compiles (or loads) this path's kernels
             if not args.warm_only:
                 graphs[key][path] = sl.capture_graph(fwd)
@@ -258,16 +281,16 @@ def mode_paths(args) -> dict:
         return {}
     bw = sl.copy_bandwidth(device) / 1e9
     floors = {k: floor_us(tuple(int(v) for v in k.split("x")), 2, bw) for k in graphs}
-    times = {k: {p: {"clean": [], "hot": []} for p in PATHS} for k in graphs}
+    times = {k: {p: {"clean": [], "hot": []} for p in paths} for k in graphs}
     for r in range(args.rounds):
         for k, per_path in graphs.items():
-            for path in (PATHS if r % 2 == 0 else PATHS[::-1]):  # alternate which goes first
+            for path in (paths if r % 2 == 0 else paths[::-1]):  # alternate which goes first
                 graph = per_path[path]
                 times[k][path]["clean"].append(sl.bench_clean_l2(graph.replay, reps=50))
                 times[k][path]["hot"].append(hot_us(graph.replay))
         log(f"round {r + 1}: " + ", ".join(f"{k} {v['small']['clean'][-1]:.1f}/{v['five']['clean'][-1]:.1f}"
                                            for k, v in times.items()))
-    return {"copy_bw_GBps": bw, "rounds": args.rounds, "paths": summarise_paths(times, floors)}
+    return {"copy_bw_GBps": bw, "rounds": args.rounds, "variants": variants, "paths": summarise_paths(times, floors)}
 
 
 def hot_us(fn, reps: int = 50) -> float:
@@ -347,7 +370,8 @@ def precompile(args) -> None:
 
     start = time.time()
     procs = [subprocess.Popen([sys.executable, __file__, args.mode, "--out", str(args.out), "--warm-only",
-                               "--shard", f"{k}/{args.jobs}", "--batches", *map(str, args.batches)])
+                               "--shard", f"{k}/{args.jobs}", "--batches", *map(str, args.batches),
+                              "--small-variants", *args.small_variants])
              for k in range(args.jobs)]
     codes = [p.wait() for p in procs]
     log(f"precompiled in {args.jobs} processes: {time.time() - start:.1f} s, exit codes {codes}")
@@ -388,13 +412,19 @@ def paths_table(res: dict) -> list[str]:
              f"{res['rounds']} interleaved rounds, us (median / min). 'clean': after a read flush of L2; 'hot': "
              f"back to back, x in L2. Floor: 3 reads + 1 write of x at {res['copy_bw_GBps']:.0f} GB/s.", "",
              "| B,C,H,W | floor | small clean | five clean | small/floor | five/floor | speedup | small hot "
-             "| five hot |", "|---|---|---|---|---|---|---|---|---|"]
+             "| five hot |" + "".join(f" {p} clean |" for p in res.get("variants", {})),
+             "|---|---|---|---|---|---|---|---|---|" + "---|" * len(res.get("variants", {}))]
     for k, r in res["paths"].items():
         s, f = r["small"], r["five"]
         lines.append(f"| {k} | {r['floor_us']:.1f} | {s['clean']['median']:.1f} / {s['clean']['min']:.1f} "
                      f"| {f['clean']['median']:.1f} / {f['clean']['min']:.1f} | {s['clean']['x_floor']:.2f}x "
                      f"| {f['clean']['x_floor']:.2f}x | {r['speedup']['clean']:.2f}x "
-                     f"| {s['hot']['median']:.1f} | {f['hot']['median']:.1f} |")
+                     f"| {s['hot']['median']:.1f} | {f['hot']['median']:.1f} |"
+                     + "".join(f" {r[p]['clean']['median']:.1f} / {r[p]['clean']['min']:.1f} |"
+                               for p in res.get("variants", {})))
+    if res.get("variants"):
+        lines += ["", "Variants (TUNE overrides of the small path): "
+                  + "; ".join(f"{p}: {v}" for p, v in res["variants"].items())]
     return lines
 
 
@@ -405,6 +435,8 @@ def main() -> int:
     ap.add_argument("--tag", default="")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batches", type=int, nargs="+", default=[32, 1], help="paths: batch sizes")
+    ap.add_argument("--small-variants", nargs="*", default=list(SMALL_VARIANTS),
+                    help="paths: small-path tile variants timed too, NAME:key=value,... (TUNE entries)")
     ap.add_argument("--val-shapes", type=int, default=len(VAL_SHAPES), help="sizes: the first N validation shapes")
     ap.add_argument("--jobs", type=int, default=6, help="parity/time: processes that compile the kernels first")
     ap.add_argument("--shard", default=None, help=argparse.SUPPRESS)

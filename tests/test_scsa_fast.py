@@ -248,12 +248,17 @@ def _small_case(name, shape, kwargs, dtype_name, channels_last, tune) -> dict:
     truth = _layer(shape[1], kwargs, "reference").double()
     truth.load_state_dict({k: v.double() for k, v in fast.state_dict().items()})
     t_out, t_dx, t_grads = _run(truth, x.double(), dout.double())
-    runs, launches, res = {}, {}, {}
+    cfg = scsa_fast._config(fast)
+    prm = scsa_fast._Params(tuple(scsa_fast._params(fast)), len(cfg.kernel_sizes))
+    runs, launches, res, workspaces = {}, {}, {}, {}
     for path, small_max in (("small", 1 << 30), ("five", 0)):
         with _tuned({**tune, "small_map_max": small_max}):
             out, dx, grads = runs[path] = _run(fast, x, dout)
             plan = next(iter(scsa_fast._plans.values()))
             launches[path] = [kname for kname, _, _ in plan.split]
+            with torch.no_grad():  # the workspace the backward reads, as the operator returns it
+                workspaces[path] = scsa_fast._forward(cfg, x, prm, clean=True)[2]
+            res[path + "_key_blocks"] = plan.NKB
             res[path] = {"out": _rel(out, t_out), "dx": _rel(dx, t_dx),
                          "params": max(_rel(g, t) for g, t in zip(grads, t_grads))}
             if path == "small":
@@ -266,6 +271,7 @@ def _small_case(name, shape, kwargs, dtype_name, channels_last, tune) -> dict:
     res["vs_five"] = max(_rel(small[0], five[0]), _rel(small[1], five[1]),
                          max(_rel(a, b) for a, b in zip(small[2], five[2])))
     res["launches"] = launches
+    res["workspace_equal"] = torch.equal(workspaces["small"], workspaces["five"])
     res["out_dtype_ok"] = small[0].dtype == dtype and small[1].dtype == dtype
     res["out_channels_last"] = small[0].is_contiguous(memory_format=torch.channels_last)
     return res
@@ -424,6 +430,8 @@ def test_small_map_path_matches_float64_and_the_five_launches(interp, name):
     # Both paths round once, at the output: the same numbers to float32 rounding.
     assert case["vs_five"] < {"float32": 1e-6, "float16": 1e-3, "bfloat16": 1e-2}[dtype], case
     assert case["nograd_equal"] and case["out_dtype_ok"], case
+    if case["five_key_blocks"] == 1:  # then S2 stores the very partials Q stores
+        assert case["workspace_equal"], case
     if next(c[4] for c in SMALL_CASES if c[0] == name):
         assert case["out_channels_last"], case
 
@@ -460,6 +468,9 @@ def test_plan_picks_two_launches_on_small_maps_and_the_switch_forces_either(monk
     assert _launch_names(64, (32, 64, 20, 20)) == five
     monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", 80 * 80)
     assert _launch_names(64, (32, 64, 80, 80)) == small
+    # A minimum of S1 programs (batch x 4 groups) keeps batch 1 on the five launches.
+    monkeypatch.setitem(scsa_fast.TUNE, "small_min_programs", 8)
+    assert _launch_names(64, (1, 64, 20, 20)) == five and _launch_names(64, (2, 64, 20, 20)) == small
 
 
 def test_paths_benchmark_forces_each_path_and_summarises_against_the_floor(monkeypatch):
@@ -472,6 +483,14 @@ def test_paths_benchmark_forces_each_path_and_summarises_against_the_floor(monke
         bench.force_path(path)
         counts[path] = (len(_launch_names(128, (32, 128, 40, 40))), len(_launch_names(64, (1, 64, 20, 20))))
     assert counts == {"small": (2, 2), "five": (5, 5), "auto": (5, 2)}, counts
+    variants = bench.parse_variants(["w1:small_warps=1,small_tile=2048"])
+    assert variants == {"small:w1": {"small_warps": 1, "small_tile": 2048}}
+    bench.force_path("small", variants["small:w1"])
+    cfg = scsa_fast._config(SCSA(64))
+    s1 = scsa_fast._Plan(cfg, torch.empty(32, 64, 20, 20), torch.float32).split[0][2]
+    assert s1["num_warps"] == 1 and s1["CBR"] == 2, s1  # 2048 elements: two 32 x 32 padded planes
+    bench.force_path("auto")
+    assert scsa_fast.TUNE["small_warps"] != 1 and len(_launch_names(64, (32, 64, 80, 80))) == 5
     # (32, 256, 20, 20) fp16 at the H200's 4.22 TB/s copy bandwidth: the 6.3 us of results/perf/NOTES.md.
     assert abs(bench.floor_us((32, 256, 20, 20), 2, 4220.0) - 6.21) < 0.01
     times = {"32x64x20x20": {"small": {"clean": [3.0, 1.0, 2.0], "hot": [1.5, 1.0, 2.0]},

@@ -438,8 +438,9 @@ TUNE: dict[str, int] = {
     # (H * W; 0: never). 448 takes 20 x 20 and 21 x 21 (Ultralytics' 672-pixel rect
     # batches at stride 32). S1 streams chunks of small_tile elements with small_warps
     # warps (it also runs the gates' conv and GroupNorm); S2 takes small_queries channels
-    # and writes out in tiles of at most small_out_tile elements.
-    "small_map_max": 448, "small_tile": 4096, "small_warps": 4, "small_queries": 16, "small_out_tile": 4096,
+    # and writes out in tiles of at most small_out_tile elements. small_min_programs: the
+    # fewest S1 programs (B x groups) for which the small path is taken (0: any batch).
+    "small_map_max": 448, "small_min_programs": 0, "small_tile": 4096, "small_warps": 4, "small_queries": 16, "small_out_tile": 4096,
     "small_out_warps": 4,
 }
 for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
@@ -638,7 +639,9 @@ class _Plan:
         # Small maps (H * W <= TUNE["small_map_max"]): two launches instead of five. There
         # the five cost their fixed latency (each waits for the one before), not bandwidth:
         # 34 us against a 6.3 us floor at (32, 256, 20, 20) on an H200.
-        self.small = h * w <= TUNE["small_map_max"]
+        # S1 runs one program per (sample, group): at batch 1 that is NG programs, so a
+        # minimum program count can send small batches to the five launches instead.
+        self.small = h * w <= TUNE["small_map_max"] and b * self.NG >= TUNE["small_min_programs"]
         if self.small:
             self.split, self.split_sizes = self._small_launches(cfg, b, c, h, w, al, (hq, wq), sxa, soa,
                                                                 (w0, w1), nb, nq, cgb, lb)
@@ -684,8 +687,8 @@ class _Plan:
         self.fws, self.fws_numel = _layout(sizes)
         # Floats no kernel writes: padding between segments, and the key-block partials'
         # room beyond this plan's NKB blocks (see _fwd_workspace).
-        # (The small path merges the partials in registers: none of them is written.)
-        written = sum(sizes.values()) - 3 * bc * (_max_key_blocks(c) - (0 if self.small else self.NKB))
+        # (The small path stores its merged partials as one block's.)
+        written = sum(sizes.values()) - 3 * bc * (_max_key_blocks(c) - (1 if self.small else self.NKB))
         self.fws_gaps = self.fws_numel != written
         self.bws, self.bws_numel = _layout(dict(
             dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
@@ -965,8 +968,8 @@ def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, 
         return [
             [x, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], *prm.conv_w, *prm.conv_b, *p.ks,
              prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w, *sz[0]],
-            [x, f["ah"], f["aw"], f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["gate"],
-             f["o"], f["lse"], f["stats"], out, cfg.eps_p, p.alpha, *sz[1]],
+            [x, f["ah"], f["aw"], f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["qm"],
+             f["ql"], f["qa"], f["gate"], f["o"], f["lse"], f["stats"], out, cfg.eps_p, p.alpha, *sz[1]],
         ]
     return [
         [x, f["xh"], f["xw"], *sz[0]],

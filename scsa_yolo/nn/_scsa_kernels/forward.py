@@ -37,12 +37,12 @@ S1      one sample, one       R, G and P for the group's Cg channels: reads x ->
         channel group         X_H, X_W; barrier; a_h, a_w; barrier; reads x
                               again (in L1/L2) -> pooled tokens and their row sums
 S2      one sample, CBQ       Q for its queries against every key block (partials
-        query channels        merged in registers, never stored), the gate, then
-                              reads x -> out, BH rows at a time
+        query channels        merged in registers; stored once, as one block's),
+                              the gate, then reads x -> out, BH rows at a time
 ======  ====================  ====================================================
 
-Both leave the workspace as the five launches do (minus the partials), so the backward
-is the same. Every S2 program recomputes the sample's statistics and key tokens (C x N
+Both leave the workspace as the five launches with one key block do, so the backward is
+the same. Every S2 program recomputes the sample's statistics and key tokens (C x N
 floats, tiny at these sizes) rather than waiting for another program.
 
 Memory layout choices (why the streaming kernels look the way they do):
@@ -623,7 +623,7 @@ def fwd_small_gates_kernel(
 @size_jit
 def fwd_small_out_kernel(
     x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
-    gate_ptr, o_ptr, lse_ptr, stats_ptr, out_ptr, eps, alpha,
+    qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, stats_ptr, out_ptr, eps, alpha,
     hq, wq, sxb, sxc, sxh, sxw, sob, soc, soh, sow, nq, HP, NRB, inv_n, inv_cn,
     C: tl.constexpr, XU: tl.constexpr, OU: tl.constexpr, AL: tl.constexpr, NAL: tl.constexpr,
     CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, NQ: tl.constexpr,
@@ -635,7 +635,9 @@ def fwd_small_out_kernel(
     Every program derives the sample's GroupNorm(1) statistics from the per-row sums S1
     left, walks all NKB key blocks itself (merging the softmax partials on the fly instead
     of storing them), stores o, lse and the gate for the backward (and the statistics,
-    query block 0), then writes out for its channels, BH rows at a time."""
+    query block 0), then writes out for its channels, BH rows at a time. The merged
+    partials are stored too, as one key block's (the layout of Q with NKB = 1): three
+    floats per channel, and the workspace holds no unwritten floats that Q would write."""
     pid = tl.program_id(0)
     b = pid // NQ
     qb = pid % NQ
@@ -664,6 +666,9 @@ def fwd_small_out_kernel(
     o = a_run / l_run
     gate = tl.sigmoid(o)
     rowc = b * C + c
+    tl.store(qm_ptr + rowc, m_run, mask=cm)
+    tl.store(ql_ptr + rowc, l_run, mask=cm)
+    tl.store(qa_ptr + rowc, a_run, mask=cm)
     tl.store(o_ptr + rowc, o, mask=cm)
     tl.store(lse_ptr + rowc, m_run + tl.log(l_run), mask=cm)
     tl.store(gate_ptr + rowc, gate, mask=cm)
