@@ -197,9 +197,11 @@ def mode_time(args) -> dict:
 #: may not win (both paths are timed everywhere, to set TUNE["small_map_max"]).
 PATH_SHAPES = ((64, 20, 20), (256, 20, 20), (512, 20, 20), (128, 40, 40), (256, 40, 40))
 PATHS = ("small", "five")
-#: Tile variants of the small path timed beside it (``--small-variants``): S1 with one warp
-#: (its R and P as the five-launch path runs them: no cross-warp reductions) and with eight.
-SMALL_VARIANTS = ("w1:small_warps=1,small_tile=2048", "w8:small_warps=8,small_tile=8192")
+#: Tile variants of the small path timed beside the default (S1 with 8 warps, 8192-element
+#: chunks; ``--small-variants``): S1 with 4 or 16 warps, S2 with 32 query channels a program.
+#: (One-warp S1 spills its gate tiles: not worth a run.)
+SMALL_VARIANTS = ("w4:small_warps=4,small_tile=4096", "w16:small_warps=16,small_tile=32768",
+                  "q32:small_queries=32,small_out_tile=8192,small_out_warps=8")
 _TUNE_SAVED: dict = {}
 
 

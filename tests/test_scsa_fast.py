@@ -483,14 +483,15 @@ def test_paths_benchmark_forces_each_path_and_summarises_against_the_floor(monke
         bench.force_path(path)
         counts[path] = (len(_launch_names(128, (32, 128, 40, 40))), len(_launch_names(64, (1, 64, 20, 20))))
     assert counts == {"small": (2, 2), "five": (5, 5), "auto": (5, 2)}, counts
-    variants = bench.parse_variants(["w1:small_warps=1,small_tile=2048"])
-    assert variants == {"small:w1": {"small_warps": 1, "small_tile": 2048}}
-    bench.force_path("small", variants["small:w1"])
+    variants = bench.parse_variants(["w2:small_warps=2,small_tile=2048"])
+    assert variants == {"small:w2": {"small_warps": 2, "small_tile": 2048}}
+    bench.force_path("small", variants["small:w2"])
     cfg = scsa_fast._config(SCSA(64))
     s1 = scsa_fast._Plan(cfg, torch.empty(32, 64, 20, 20), torch.float32).split[0][2]
-    assert s1["num_warps"] == 1 and s1["CBR"] == 2, s1  # 2048 elements: two 32 x 32 padded planes
-    bench.force_path("auto")
-    assert scsa_fast.TUNE["small_warps"] != 1 and len(_launch_names(64, (32, 64, 80, 80))) == 5
+    assert s1["num_warps"] == 2 and s1["CBR"] == 2, s1  # 2048 elements: two 32 x 32 padded planes
+    bench.force_path("auto")  # the default tiles again
+    assert scsa_fast.TUNE["small_warps"] == bench._TUNE_SAVED["small_warps"] != 2
+    assert len(_launch_names(64, (32, 64, 80, 80))) == 5
     # (32, 256, 20, 20) fp16 at the H200's 4.22 TB/s copy bandwidth: the 6.3 us of results/perf/NOTES.md.
     assert abs(bench.floor_us((32, 256, 20, 20), 2, 4220.0) - 6.21) < 0.01
     times = {"32x64x20x20": {"small": {"clean": [3.0, 1.0, 2.0], "hot": [1.5, 1.0, 2.0]},

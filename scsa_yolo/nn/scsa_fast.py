@@ -437,11 +437,14 @@ TUNE: dict[str, int] = {
     # Small maps: the forward in two launches (S1, S2) up to this many pixels per map
     # (H * W; 0: never). 448 takes 20 x 20 and 21 x 21 (Ultralytics' 672-pixel rect
     # batches at stride 32). S1 streams chunks of small_tile elements with small_warps
-    # warps (it also runs the gates' conv and GroupNorm); S2 takes small_queries channels
-    # and writes out in tiles of at most small_out_tile elements. small_min_programs: the
-    # fewest S1 programs (B x groups) for which the small path is taken (0: any batch).
-    "small_map_max": 448, "small_min_programs": 0, "small_tile": 4096, "small_warps": 4, "small_queries": 16, "small_out_tile": 4096,
-    "small_out_warps": 4,
+    # warps: one program per SM at batch 32, so many loads in flight; with one warp the
+    # gates' (Cg, H) tiles spill (sm_90, offline compile: 2.7 KB of stack at C = 256),
+    # with eight none do (94 registers at C = 256, 156 at 512). S2 takes small_queries
+    # channels and writes out in tiles of at most small_out_tile elements.
+    # small_min_programs: the fewest S1 programs (B x groups) for which the small path is
+    # taken (0: any batch). Not yet timed on a GPU (benchmarks/scsa_size_buckets.py paths).
+    "small_map_max": 448, "small_min_programs": 0, "small_tile": 8192, "small_warps": 8, "small_queries": 16,
+    "small_out_tile": 4096, "small_out_warps": 4,
 }
 for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
     _name, _, _value = _item.partition("=")

@@ -341,29 +341,6 @@ def pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd, N,
 
 
 @triton.jit
-def pcsa_queries(pooled_ptr, gam_ptr, bet_ptr, wq_ptr, b, c0, mean, rstd, alpha, N,
-                 C: tl.constexpr, CBQ: tl.constexpr, NB: tl.constexpr):
-    """Scaled queries alpha * wq_c * y_c of channels c0..c0+CBQ-1: (c, c_mask, q (CBQ, NB))."""
-    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd, N, C, CBQ, NB)
-    return c, cm, y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
-
-
-@triton.jit
-def attn_block(q, pooled_ptr, gam_ptr, bet_ptr, wk_ptr, wv_ptr, b, d0, mean, rstd, N, inv_n,
-               C: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, PREC: tl.constexpr):
-    """Softmax partials of queries q (CBQ, NB) against key channels d0..d0+CBK-1 of
-    sample b: (m, l, a), each (CBQ,) (see :func:`pcsa_item`)."""
-    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, N, C, CBK, NB)
-    k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
-    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * inv_n)
-    s = tl.dot(q, tl.trans(k), input_precision=PREC)
-    s = tl.where(dm[None, :], s, float("-inf"))
-    m_i = tl.max(s, axis=1)
-    p = tl.exp(s - m_i[:, None])
-    return m_i, tl.sum(p, axis=1), tl.sum(p * vbar[None, :], axis=1)
-
-
-@triton.jit
 def pcsa_item(
     pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
     qm_ptr, ql_ptr, qa_ptr, stats_ptr, eps, alpha, b, qb, kb, N, HP, inv_n, inv_cn,
@@ -383,13 +360,19 @@ def pcsa_item(
     if (qb == 0) & (kb == 0):
         tl.store(stats_ptr + 2 * b, mean)
         tl.store(stats_ptr + 2 * b + 1, rstd)
-    c, cm, q = pcsa_queries(pooled_ptr, gam_ptr, bet_ptr, wq_ptr, b, qb * CBQ, mean, rstd, alpha, N, C, CBQ, NB)
-    m_i, l_i, a_i = attn_block(q, pooled_ptr, gam_ptr, bet_ptr, wk_ptr, wv_ptr, b, kb * CBK, mean, rstd, N, inv_n,
-                               C, CBK, NB, PREC)
+    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, qb * CBQ, mean, rstd, N, C, CBQ, NB)
+    q = y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
+    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, kb * CBK, mean, rstd, N, C, CBK, NB)
+    k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
+    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * inv_n)
+    s = tl.dot(q, tl.trans(k), input_precision=PREC)
+    s = tl.where(dm[None, :], s, float("-inf"))
+    m_i = tl.max(s, axis=1)
+    p = tl.exp(s - m_i[:, None])
     off = (b * C + c) * NKB + kb
     tl.store(qm_ptr + off, m_i, mask=cm)
-    tl.store(ql_ptr + off, l_i, mask=cm)
-    tl.store(qa_ptr + off, a_i, mask=cm)
+    tl.store(ql_ptr + off, tl.sum(p, axis=1), mask=cm)
+    tl.store(qa_ptr + off, tl.sum(p * vbar[None, :], axis=1), mask=cm)
 
 
 # ----------------------------------------------------------------------------- A
@@ -544,6 +527,29 @@ def fwd_apply_kernel(
 # ----------------------------------------------------------------------------- small maps
 # Two launches instead of five (see the module docstring): at 20 x 20 and below the five
 # dependent launches cost more in fixed latency than the map costs in bandwidth.
+
+
+@triton.jit
+def pcsa_queries(pooled_ptr, gam_ptr, bet_ptr, wq_ptr, b, c0, mean, rstd, alpha, N,
+                 C: tl.constexpr, CBQ: tl.constexpr, NB: tl.constexpr):
+    """Scaled queries alpha * wq_c * y_c of channels c0..c0+CBQ-1: (c, c_mask, q (CBQ, NB))."""
+    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd, N, C, CBQ, NB)
+    return c, cm, y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
+
+
+@triton.jit
+def attn_block(q, pooled_ptr, gam_ptr, bet_ptr, wk_ptr, wv_ptr, b, d0, mean, rstd, N, inv_n,
+               C: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, PREC: tl.constexpr):
+    """Softmax partials of queries q (CBQ, NB) against key channels d0..d0+CBK-1 of
+    sample b: (m, l, a), each (CBQ,) (as :func:`pcsa_item` computes them)."""
+    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, N, C, CBK, NB)
+    k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
+    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * inv_n)
+    s = tl.dot(q, tl.trans(k), input_precision=PREC)
+    s = tl.where(dm[None, :], s, float("-inf"))
+    m_i = tl.max(s, axis=1)
+    p = tl.exp(s - m_i[:, None])
+    return m_i, tl.sum(p, axis=1), tl.sum(p * vbar[None, :], axis=1)
 
 
 @triton.jit
