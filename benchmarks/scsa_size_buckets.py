@@ -256,6 +256,45 @@ def summarise_paths(times: dict, floors: dict) -> dict:
     return out
 
 
+class Replay:
+    """A captured forward and everything its graph reads: ``replay()`` runs the graph.
+
+    A CUDA graph records raw addresses (the input, the layer's parameters) and keeps alive
+    only what it allocated itself. ``torch.cuda.graph`` empties the allocator's cache
+    when a capture begins, so an input freed after its graph was captured goes back to
+    the driver at the next capture, and replaying the first graph then reads unmapped
+    memory: the illegal memory access of the first ``paths`` run at batch 32 (at batch 1
+    the inputs shared 2 MB allocator segments with live tensors and were never
+    unmapped, so the graphs replayed on stale but mapped bytes). Holding ``fn`` (whose
+    defaults are the input and the layer) for as long as the graph fixes that."""
+
+    def __init__(self, graph, fn) -> None:
+        self.graph, self.fn = graph, fn
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+def capture_paths(shape, paths: list[str], variants: dict, device, capture=None) -> dict[str, Replay]:
+    """Per path (see :func:`force_path`), the fp16 no-grad forward of one layer at
+    ``shape`` captured by ``capture`` (default ``scsa_layer.capture_graph``; None: the
+    kernels are only compiled), each holding its input and layer."""
+    x = torch.randn(shape, device=device, dtype=torch.float16)
+    layer = sl.make_layer(shape[1], seed=2).to(device=device, dtype=torch.float16).eval()
+
+    def fwd(layer=layer, x=x):
+        with torch.no_grad():
+            layer(x)
+
+    out = {}
+    for path in paths:
+        force_path(path.split(":")[0], variants.get(path))
+        fwd()  # compiles (or loads) this path's kernels
+        if capture is not None:
+            out[path] = Replay(capture(fwd), fwd)
+    return out
+
+
 def mode_paths(args) -> dict:
     device = torch.device("cuda")
     items = [(b, *chw) for b in args.batches for chw in PATH_SHAPES]
@@ -263,20 +302,8 @@ def mode_paths(args) -> dict:
     paths = list(PATHS) + list(variants)
     graphs: dict = {}
     for shape in shard(args, items):
-        x = torch.randn(shape, device=device, dtype=torch.float16)
-        layer = sl.make_layer(shape[1], seed=2).to(device=device, dtype=torch.float16).eval()
-
-        def fwd(layer=layer, x=x):
-            with torch.no_grad():
-                layer(x)
-
-        key = "x".join(map(str, shape))
-        graphs[key] = {}
-        for path in paths:
-            force_path(path.split(":")[0], variants.get(path))
-            fwd()  # compiles (or loads) this path's kernels
-            if not args.warm_only:
-                graphs[key][path] = sl.capture_graph(fwd)
+        graphs["x".join(map(str, shape))] = capture_paths(shape, paths, variants, device,
+                                                          None if args.warm_only else sl.capture_graph)
     force_path("auto")
     torch.cuda.synchronize()
     if args.warm_only:

@@ -505,6 +505,37 @@ def test_paths_benchmark_forces_each_path_and_summarises_against_the_floor(monke
     assert row_text in bench.paths_table(res)
 
 
+def test_paths_benchmark_graphs_hold_their_inputs_after_the_next_capture(monkeypatch):
+    """A CUDA graph keeps alive only what it allocated; torch.cuda.graph empties the
+    allocator's cache at every capture, so the first paths run at batch 32 replayed a
+    graph whose input had been freed (an illegal memory access). Every captured forward
+    must hold its input and layer for as long as it is kept. The capture here stands in
+    for a CUDA graph (none on CPU): like one, it holds no reference to the function."""
+    import gc
+    import weakref
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bench = importlib.import_module("scsa_size_buckets")
+    monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", scsa_fast.TUNE["small_map_max"])  # restored after
+    held, replays = [], []
+
+    def capture(fn):
+        held.extend(weakref.ref(t) for t in (*fn.__defaults__[0].parameters(), fn.__defaults__[1]))
+        return type("Graph", (), {"replay": lambda self: replays.append(1)})()
+
+    graphs = {s: bench.capture_paths(s, ["small", "five"], {}, "cpu", capture) for s in ((1, 8, 6, 6), (2, 8, 5, 7))}
+    bench.force_path("auto")
+    gc.collect()
+    per_capture = len(list(SCSA(8).parameters())) + 1  # the parameters and x
+    assert len(held) == 2 * 2 * per_capture and all(r() is not None for r in held)
+    graphs[(1, 8, 6, 6)]["five"].replay()
+    assert replays == [1]
+    assert bench.capture_paths((1, 8, 6, 6), ["small"], {}, "cpu") == {}  # compile only (--warm-only)
+    del graphs
+    gc.collect()
+    assert all(r() is None for r in held)  # ... and the replays were what held them
+
+
 def test_cpu_input_without_interpreter_runs_the_reference(monkeypatch):
     monkeypatch.delenv(scsa_fast.INTERPRET_ENV_VAR, raising=False)
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
