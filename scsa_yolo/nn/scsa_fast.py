@@ -12,8 +12,9 @@ forward (3 reads + 1 write of x, 5 launches)
        (plus per-channel token sums for the GroupNorm(1) statistics)
     4. GroupNorm(1) + channel attention (tiny), split over key blocks -> softmax partials
     5. merge the partials into the gate (B, C); out = x * a_h * a_w * gate
-    (maps up to TUNE["small_map_max"] pixels, 20 x 20 by default: 2 launches, 1-3 per
-    channel group, 4-5 per block of query channels; the same workspace for the backward)
+    (maps up to TUNE["small_map_max"] pixels, 20 x 20 by default, in batches of at least
+    TUNE["small_min_programs"] / groups samples: 2 launches, 1-3 per channel group, 4-5
+    per block of query channels; the same workspace for the backward)
 
 backward (dout and x read once, dout once more, dx written once; 5 launches)
     1. one pass over dout and x: every reduction of dout * x the small graph needs
@@ -442,8 +443,13 @@ TUNE: dict[str, int] = {
     # with eight none do (94 registers at C = 256, 156 at 512). S2 takes small_queries
     # channels and writes out in tiles of at most small_out_tile elements.
     # small_min_programs: the fewest S1 programs (B x groups) for which the small path is
-    # taken (0: any batch). Not yet timed on a GPU (benchmarks/scsa_size_buckets.py paths).
-    "small_map_max": 448, "small_min_programs": 0, "small_tile": 8192, "small_warps": 8, "small_queries": 16,
+    # taken (0: any batch). 128, about one program per SM of an H100 / H200 (132 SMs):
+    # batch 32 at four groups. Below that S1 cannot use the GPU: each program walks its
+    # group's channels alone, so its time stays that of batch 1, and at batch 1 (four
+    # programs) the small path measured slower than the five launches (H100, graph
+    # replay, fp16, us: 43 vs 33 at (256, 20, 20), 61 vs 34 at (512, 20, 20), level at
+    # (64, 20, 20); results/perf/small_maps_h100). Batch 32 is not yet measured.
+    "small_map_max": 448, "small_min_programs": 128, "small_tile": 8192, "small_warps": 8, "small_queries": 16,
     "small_out_tile": 4096, "small_out_warps": 4,
 }
 for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
@@ -642,8 +648,8 @@ class _Plan:
         # Small maps (H * W <= TUNE["small_map_max"]): two launches instead of five. There
         # the five cost their fixed latency (each waits for the one before), not bandwidth:
         # 34 us against a 6.3 us floor at (32, 256, 20, 20) on an H200.
-        # S1 runs one program per (sample, group): at batch 1 that is NG programs, so a
-        # minimum program count can send small batches to the five launches instead.
+        # S1 runs one program per (sample, group): at batch 1 that is NG programs, so
+        # batches below TUNE["small_min_programs"] programs take the five launches.
         self.small = h * w <= TUNE["small_map_max"] and b * self.NG >= TUNE["small_min_programs"]
         if self.small:
             self.split, self.split_sizes = self._small_launches(cfg, b, c, h, w, al, (hq, wq), sxa, soa,

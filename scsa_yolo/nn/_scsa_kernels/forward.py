@@ -23,7 +23,8 @@ A       CB channels x BH rows reads x -> combines the partials into the gate,
                               out = x * a_h * a_w * gate
 ======  ====================  ====================================================
 
-Small maps (H * W up to ``scsa_fast.TUNE["small_map_max"]``, 20 x 20 by default) take two
+Small maps (H * W up to ``scsa_fast.TUNE["small_map_max"]``, 20 x 20 by default) in batches
+large enough to fill the GPU (``TUNE["small_min_programs"]``: batch x groups >= 128) take two
 launches instead, because there the five cost their fixed latency (each one waits for the
 one before, and G and Q are a few microseconds of tiny work), not bandwidth. Nothing needs
 a grid-wide barrier: the SMSA gates of a channel group depend only on that group's
