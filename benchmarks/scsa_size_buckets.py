@@ -32,7 +32,9 @@ Three modes (run on a CUDA machine; imports only torch, triton and scsa_yolo.nn)
 ``small-parity``
     The small-map path forced, against the float32 reference and against the five-launch
     path (forward, dx and every parameter gradient) in fp32, fp16, bf16 and with
-    channels-last fp16 / bf16 inputs, also at 40 x 40 (where the threshold may not take it).
+    channels-last fp16 / bf16 inputs, also at 40 x 40 (where the threshold may not take it);
+    then the ``paths`` mode's batch-32 forward graphs of both paths, all captured first,
+    each replayed and compared with its eager forward.
 
 Writes ``DIR/scsa_size_buckets_MODE[_TAG].json`` and prints a Markdown table.
 
@@ -342,6 +344,9 @@ def mode_small_parity(args) -> dict:
     cases = [((32, 256, 20, 20), n, False) for n in ("fp32", "fp16", "bf16")]
     cases += [((1, 512, 20, 20), "fp16", False), ((8, 64, 20, 12), "fp32", False), ((2, 64, 5, 6), "fp32", False),
               ((8, 128, 40, 40), "fp16", False), ((32, 256, 20, 20), "fp16", True), ((8, 64, 12, 20), "bf16", True)]
+    # The rest of the paths mode's batch-32 shapes: 16-channel groups, 512 channels, 40 x 40 forced.
+    cases += [((32, 64, 20, 20), "fp16", False), ((32, 512, 20, 20), "fp16", False),
+              ((32, 128, 40, 40), "fp16", False), ((32, 256, 40, 40), "fp16", False)]
     rows, failures = [], []
     for shape, name, channels_last in shard(args, cases):
         dtype = sl.DTYPES[name]
@@ -380,7 +385,50 @@ def mode_small_parity(args) -> dict:
             failures.append(f"{shape} {label}: small path {small:.2e} (five launches {five:.2e}), "
                             f"repeat identical {repeat}")
         log(f"{shape} {label}: small {small:.1e} five {five:.1e} small-vs-five {vs_five:.1e} {'ok' if ok else 'FAIL'}")
+    if not args.warm_only:
+        for row in graph_replays(device, [(32, *chw) for chw in PATH_SHAPES]):
+            rows.append(row)
+            if not row["ok"]:
+                failures.append(f"{row['shape']} {row['dtype']}: replay vs eager {row['fused_worst']:.2e} (small), "
+                                f"{row['reference_worst']:.2e} (five launches)")
     return {"rows": rows, "failures": failures}
+
+
+def graph_replays(device, shapes: list) -> list[dict]:
+    """The paths mode's order: the fp16 forward of both paths captured for every shape,
+    then each graph replayed (its output first set to NaN) and compared with the eager
+    forward of its path: a kernel or plan that goes wrong under capture, or a graph that
+    outlives what it reads, shows here (the first paths run crashed at its first replay)."""
+    kept = []
+    for shape in shapes:
+        x = torch.randn(shape, device=device, dtype=torch.float16)
+        layer = sl.make_layer(shape[1], seed=3).to(device=device, dtype=torch.float16).eval()
+        for path in PATHS:
+            force_path(path)
+            box: dict = {}
+
+            def fwd(layer=layer, x=x, box=box):
+                with torch.no_grad():
+                    box["out"] = layer(x)
+
+            fwd()
+            eager = box["out"].clone()
+            kept.append((shape, path, Replay(sl.capture_graph(fwd), fwd), box, eager))
+    force_path("auto")
+    errors: dict = {}
+    for shape, path, replay, box, eager in kept:
+        box["out"].fill_(float("nan"))
+        replay.replay()
+        torch.cuda.synchronize()
+        errors.setdefault(shape, {})[path] = (sl.rel_err(box["out"], eager), eager)
+    rows = []
+    for shape, e in errors.items():
+        small, five = e["small"][0], e["five"][0]
+        rows.append({"shape": shape, "dtype": "fp16 graph replay", "fused_worst": small, "reference_worst": five,
+                     "small_vs_five": sl.rel_err(e["small"][1], e["five"][1]), "repeat_identical": None,
+                     "ok": small <= 1e-6 and five <= 1e-6})
+        log(f"{shape} graph replay vs eager: small {small:.1e} five {five:.1e}")
+    return rows
 
 
 def shard(args, items: list) -> list:
@@ -420,7 +468,8 @@ def markdown(mode: str, res: dict, meta: dict) -> str:
         lines += ["", f"failures: {res['failures'] or 'none'}"]
     elif mode == "small-parity":
         lines += ["Small-map path forced; errors: worst of out, dx and every parameter gradient against the float32 "
-                  "reference (five-launch path's in the 'reference' column).", "",
+                  "reference (five-launch path's in the 'reference' column). 'graph replay' rows: the forward of each "
+                  "path graph-replayed after every capture, against its eager forward.", "",
                   "| shape | dtype | small path | five launches | small vs five | ok |", "|---|---|---|---|---|---|"]
         lines += [f"| {r['shape']} | {r['dtype']} | {r['fused_worst']:.2e} | {r['reference_worst']:.2e} "
                   f"| {r['small_vs_five']:.1e} | {r['ok']} |" for r in res["rows"]]
