@@ -67,6 +67,11 @@
 # Wall times go to $OUT/wall_times.txt; records, logs and reports come back as one tarball.
 # Usage: PHASE=placement OUT=runs/gpu bash benchmarks/gpu_grids.sh   (needs scsa-yolo on PATH)
 set -u
+# The Python snippets below (`python3 -`, `python3 -c`) would put the current folder first on
+# sys.path: run from a source checkout with scsa-yolo installed by `pip --target` (the GPU
+# machine: PYTHONPATH, so no .pth autoload), they imported the checkout's scsa_yolo/, which has
+# no shipped grids (scsa_yolo.cfg), and the evidence phase trained the default grid instead.
+export PYTHONSAFEPATH=1  # Python 3.11+: no current folder on sys.path
 OUT=${OUT:-runs/gpu}
 WORK=${WORK:-/tmp/scsa-gpu}
 SLOTS=${SLOTS:-16}
@@ -266,17 +271,22 @@ PY
                 echo "records were seeded but no checkpoint: carry results/evidence/pretrain-plain.pt" | tee -a "$TIMES"
                 return 1
             fi
+            pretrain_grid=$(evidence_grid pretrain) || return  # not inside run's arguments: a failure must stop here
             time_for pretrain || return
-            run pretrain timeout "$(left)" scsa-yolo bench --grid "$(evidence_grid pretrain)" --devices "$DEVICE" \
+            run pretrain timeout "$(left)" scsa-yolo bench --grid "$pretrain_grid" --devices "$DEVICE" \
                 --out "$EV/pretrain/records" ${BENCH_ARGS:-} || return
-            record=$(find "$EV/pretrain/records" -name record.json -print -quit)
-            [ -n "$record" ] && cp "$(dirname "$record")/weights/last.pt" "$START" || return 1
+            mapfile -t records < <(find "$EV/pretrain/records" -name record.json)
+            if [ ${#records[@]} != 1 ]; then  # the pretraining grid is one run: anything else is not its start
+                echo "pretrain: ${#records[@]} records in $EV/pretrain/records, expected the one plain run" | tee -a "$TIMES"
+                return 1
+            fi
+            cp "$(dirname "${records[0]}")/weights/last.pt" "$START" || return
         fi
         same_start > "$EV/pretrain/pretrain-plain.sha256" 2> "$LOGS/same_start.log" || {
             tee -a "$TIMES" < "$LOGS/same_start.log"; return 1; }
         cp "$START" "$OUT/pretrain-plain.pt"
         # (b) the plateau grid, unless its runs already pass the check; (c) the epochs
-        plateau_grid=$(evidence_grid plateau)
+        plateau_grid=$(evidence_grid plateau) || return
         check_plateau() { scsa-yolo plateau "$EV/plateau/records" --grid "$plateau_grid" ${PLATEAU_ARGS:-}; }
         if ! check_plateau > "$EV/plateau/plateau.txt" 2>&1; then
             time_for plateau || return

@@ -111,7 +111,7 @@ def bench(grid_name, data, models, attns, placement, pretrained, seeds, epochs, 
     grid = _grid_from_options(grid_name, data, models, attns, placement, pretrained, seeds, epochs, imgsz, batch,
                               train_args)
     phases = _plan(grid, out, dry_run)
-    source = grid.source if grid_name else f"{grid.source} (default grid)"
+    source = grid.source if grid_name is not None else f"{grid.source} (default grid)"
     click.echo(f"grid: {source}")
     click.echo(f"out:  {out.resolve()}")
     if dry_run:
@@ -157,7 +157,7 @@ def _grid_from_options(grid_name, data, models, attns, placement, pretrained, se
     from scsa_yolo.bench.grid import load_grid
 
     _check_command_line_choices(split_list(attns), split_list(placement))
-    return load_grid(grid_name or "quick").with_options(
+    return load_grid("quick" if grid_name is None else grid_name).with_options(
         datasets=split_list(data), models=split_list(models), attns=split_list(attns),
         placement=split_list(placement), pretrained=pretrained,
         seeds=split_list(seeds, int, param_hint="--seeds"), epochs=epochs, imgsz=imgsz, batch=batch,

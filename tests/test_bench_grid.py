@@ -107,6 +107,8 @@ def test_dry_run_prints_the_plan_without_training(tmp_path, monkeypatch):
         (["--data", "imagenet"], "unknown dataset 'imagenet'"),
         (["--data", "visdrone"], "scsa-yolo data prepare visdrone"),
         (["--grid", "nope"], "shipped grids: ablation, finetune-synthetic, finetune-synthetic-scratch, quick, synthetic-gpu, table2, table2-synthetic-cls, table3, table4, table4-evidence, table4-evidence-plateau, table4-synthetic, table6-synthetic"),
+        # an empty name (a failed shell substitution on the GPU machine) once ran the default grid
+        (["--grid", ""], "the grid name is empty: give a grid file or a shipped grid (ablation,"),
         (["--seeds", "a,b"], "expected comma-separated integers"),
         (["--models", "yolov8q"], "--models yolov8q"),
         (["--devices", "0", "--ddp"], "--ddp needs at least two GPU ids"),

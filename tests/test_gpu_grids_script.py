@@ -168,3 +168,36 @@ def test_the_per_kernel_comparison_ranks_kernels_by_the_time_scsa_adds():
     assert [r.split("`")[1] for r in rows] == ["copy", "scsa_fwd", "gone"]  # +40, +20, -7; conv (+1) is 4th
     assert "| `gone` | 7.0 | 0.0 | -7.0 |" in rows
     assert "| all 3 / 3 kernels | 112.0 | 166.0 | +54.0 |" in table
+
+
+def test_the_evidence_phase_reads_the_shipped_grids_when_run_from_a_checkout_over_a_target_install(tmp_path):
+    """As on the GPU machine: scsa-yolo installed with ``pip --target`` (a PYTHONPATH entry, so its
+    autoload .pth never runs and nothing imports scsa_yolo at start-up) and the script started from
+    the checkout's root, whose scsa_yolo/ has no shipped grids. The script's Python snippets
+    imported that folder (the current folder comes first on sys.path) and the evidence phase
+    went on with an empty grid name, which trained the default grid."""
+    import sysconfig
+
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-compile",
+                    "--target", str(site), str(ROOT)], check=True, timeout=300)
+    bare = tmp_path / "bare"  # a Python whose only packages are this one's, as a plain path entry (no .pth runs)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
+    bare_python = bare / "bin" / "python3"
+    bare_site = subprocess.run([str(bare_python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    Path(bare_site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    out = tmp_path / "out"
+    env = {**os.environ, "PATH": f"{bare / 'bin'}{os.pathsep}{site / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(site), "PHASE": "evidence", "DEVICE": "cpu", "OUT": str(out), "WORK": str(tmp_path / "work"),
+           "CARRIED": str(tmp_path / "committed"), "LIMIT": "5", "MIN_STAGE_S": "100", "YOLO_OFFLINE": "1"}
+    for name in ("SCSA_YOLO_DATA", "PYTHONSAFEPATH", "VIRTUAL_ENV"):
+        env.pop(name, None)
+    done = subprocess.run(["bash", "benchmarks/gpu_grids.sh"], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=300)
+    times = (out / "wall_times.txt").read_text()
+    # the grid copy was written (from the installed package's shipped grid), then the stage
+    # stopped for want of time, before anything trained
+    assert "pretrain: not started," in times, times + done.stderr[-3000:]
+    assert "No module named" not in done.stderr, done.stderr[-3000:]
+    assert (tmp_path / "work" / "evidence" / "pretrain" / "table4-evidence-pretrain.yaml").is_file()

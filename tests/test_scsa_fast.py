@@ -17,6 +17,7 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -605,3 +606,76 @@ def test_direct_launches_pass_the_pointers_of_each_calls_tensors(monkeypatch):
 
 if __name__ == "__main__" and "--worker" in sys.argv:
     _worker()
+
+
+class _StubKernel:
+    """Stands in for a triton.jit kernel, which compiles only with a GPU driver: its warmup
+    hands the compile to the active AsyncCompileMode, as Triton's JIT does, and each
+    compile waits at ``barrier`` so that the compiles of a group must overlap to finish."""
+
+    arg_names = ("x", "n", "BLOCK")
+
+    def __init__(self, name: str, barrier, fail: bool = False):
+        self.fn = SimpleNamespace(__name__=name)
+        self.barrier, self.fail, self.compiles = barrier, fail, 0
+
+    def warmup(self, *args, grid, **consts):
+        from triton.runtime._async_compile import active_mode
+
+        def compile_kernel():
+            self.compiles += 1
+            self.barrier.wait(timeout=30)
+            if self.fail:
+                raise RuntimeError("ptxas failed")
+            return "kernel"
+
+        return active_mode.get().submit((self.fn.__name__, consts["BLOCK"]), compile_kernel, lambda kernel: None)
+
+
+def test_a_groups_new_kernels_compile_side_by_side_once(monkeypatch):
+    import threading
+
+    monkeypatch.setitem(scsa_fast._kernel_state, "interpreted", False)
+    monkeypatch.setattr(scsa_fast, "COMPILE_THREADS", 4)
+    launcher, barrier = scsa_fast._Launcher(), threading.Barrier(3)
+    kernels = [_StubKernel(name, barrier) for name in ("r", "g", "p")]
+    x = torch.empty(8)
+    launches = [(k, (k.fn.__name__, 1), (1,), [x, 8], (), {"BLOCK": 4}) for k in kernels]
+    launcher.precompile(launches)  # the three compiles meet at the barrier: they ran at once
+    assert launcher.group_error == "" and launcher.group_compiles == 1
+    assert [k.compiles for k in kernels] == [1, 1, 1] and len(launcher.variants) == 3
+    launcher.precompile(launches)  # the same group again: nothing to do
+    launcher.precompile([launches[0], (kernels[1], ("g", 2), (1,), [x, 8], (), {"BLOCK": 4})])
+    assert [k.compiles for k in kernels] == [1, 1, 1]  # a new group of known variants compiles nothing
+    launcher.forget(1)  # an evicted plan's groups are offered again; known variants still skipped
+    launcher.precompile(launches)
+    assert [k.compiles for k in kernels] == [1, 1, 1]
+
+
+def test_a_failed_group_compile_leaves_the_kernels_to_their_launches(monkeypatch):
+    import threading
+
+    monkeypatch.setitem(scsa_fast._kernel_state, "interpreted", False)
+    monkeypatch.setattr(scsa_fast, "COMPILE_THREADS", 2)
+    launcher, barrier = scsa_fast._Launcher(), threading.Barrier(2)
+    kernels = [_StubKernel("r", barrier), _StubKernel("g", barrier, fail=True)]
+    x = torch.empty(8)
+    launcher.precompile([(k, (k.fn.__name__, 1), (1,), [x, 8], (), {"BLOCK": 4}) for k in kernels])
+    assert "ptxas failed" in launcher.group_error and launcher.group_compiles == 0
+    assert launcher.variants == {}  # not counted: the launches compile (and report) them
+    launcher.precompile([(k, (k.fn.__name__, 2), (1,), [x, 8], (), {"BLOCK": 8}) for k in kernels])
+    assert [k.compiles for k in kernels] == [1, 1]  # after a failure: no more side-by-side compiles
+
+
+def test_compile_threads_come_from_the_environment_and_a_bad_value_names_the_variable(monkeypatch):
+    from scsa_yolo.nn.scsa_fast import _compile_threads
+
+    monkeypatch.delenv("SCSA_YOLO_COMPILE_THREADS", raising=False)
+    assert _compile_threads(6) == 6
+    monkeypatch.setenv("SCSA_YOLO_COMPILE_THREADS", " 3 ")
+    assert _compile_threads(6) == 3
+    monkeypatch.setenv("SCSA_YOLO_COMPILE_THREADS", "0")
+    assert _compile_threads(6) == 1  # at least one: compiles at first launch
+    monkeypatch.setenv("SCSA_YOLO_COMPILE_THREADS", "many")
+    with pytest.raises(ValueError, match="SCSA_YOLO_COMPILE_THREADS='many' is not a whole number"):
+        _compile_threads(6)

@@ -119,3 +119,22 @@ def test_child_processes_do_not_import_from_the_current_folder(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == '["a", "b"]'
+
+
+def test_validation_passes_cover_both_weight_dtypes_ultralytics_validates_with_under_amp():
+    """Ultralytics 8.4 validates during training with fp16 images under autocast and the EMA's
+    float32 weights; the final validation (best.pt through AutoBackend) runs fp16 weights. The
+    kernels are compiled per weight dtype, so a warm-up of one left the other to the job (an
+    H100 run met 67 cold variants after the warm-up)."""
+    import torch
+    from ultralytics.engine import validator
+
+    from scsa_yolo.nn.scsa_warmup import validation_passes
+
+    amp = {(p.weights, p.images, p.autocast) for p in validation_passes(True)}
+    assert amp == {(torch.float32, torch.float16, True), (torch.float16, torch.float16, False)}
+    assert [(p.weights, p.images, p.autocast) for p in validation_passes(False)] == [
+        (torch.float32, torch.float32, False)]
+    # the installed Ultralytics still keeps float32 weights under autocast during training validation
+    source = Path(validator.__file__).read_text()
+    assert "model = model.float()" in source and "autocast(self.training" in source

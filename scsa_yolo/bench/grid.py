@@ -314,6 +314,8 @@ class Grid:
 
 def grid_file(name_or_path: str | Path) -> Path:
     """A grid file path: an existing path as given, else ``NAME[.yaml]`` shipped in ``scsa_yolo.cfg/bench``."""
+    if not str(name_or_path).strip():  # e.g. a shell substitution that failed: never a default grid
+        raise GridError(f"the grid name is empty: give a grid file or a shipped grid ({', '.join(shipped_grids())})")
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path

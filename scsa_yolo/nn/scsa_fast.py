@@ -89,6 +89,22 @@ _INT32_LIMIT = 2**31 - 1
 #: oldest plan is dropped for a new one. A plan compiles nothing: kernels are compiled per
 #: layer configuration and size bucket (see _Plan), and Triton keeps those.
 MAX_SHAPES = max(1, int(os.environ.get("SCSA_YOLO_FAST_MAX_SHAPES", "64")))
+#: Threads that compile a launch group's new kernel variants side by side before their first
+#: launch (the five forward or backward kernels of a new input kind; Triton's AsyncCompileMode):
+#: a cold group then waits for its slowest kernel instead of the sum of all five. "1" compiles
+#: each kernel at its first launch, one after another. Read at import.
+def _compile_threads(default: int) -> int:
+    raw = os.environ.get("SCSA_YOLO_COMPILE_THREADS", "").strip()
+    if not raw:
+        return default
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise ValueError(f"SCSA_YOLO_COMPILE_THREADS={raw!r} is not a whole number; use e.g. 8, or 1 to compile "
+                         "each kernel at its first launch") from None
+
+
+COMPILE_THREADS = _compile_threads(min(8, os.cpu_count() or 1))
 #: Under ``torch.compile`` the layer calls the fused kernels as the custom operators
 #: ``torch.ops.scsa_yolo.fused_forward`` / ``fused_backward`` (default); "0" compiles the
 #: reference formulation instead, as before the operators existed. Read at import.
@@ -811,11 +827,63 @@ class _Launcher:
     def __init__(self) -> None:
         self.cache: dict[tuple, tuple] = {}
         self.variants: dict[tuple, float] = {}
+        self.grouped: set[tuple] = set()  # launch groups already offered to precompile()
+        self.group_compiles = 0  # groups whose kernels were compiled side by side
+        self.group_error = ""
+        self._pool = None
+
+    def precompile(self, launches: list[tuple]) -> None:
+        """Compile the kernel variants of ``launches`` (``(fn, key, grid, args, wss, consts)``
+        each, as :meth:`__call__` takes them) that this process has not launched yet, side by
+        side in COMPILE_THREADS threads, before the first of them launches. Compiling is host
+        work, most of it outside the GIL (MLIR passes, LLVM, ptxas), so a new input kind waits
+        for its slowest kernel rather than all of them in turn. Each compiled variant lands in
+        Triton's in-memory and disk caches, where its first launch finds it. Only the first
+        call of a group looks (the group is keyed by its first launch's key); nothing happens
+        in the interpreter, with fewer than two new variants, or on a Triton without
+        AsyncCompileMode, and a failure leaves the compiles to the launches themselves."""
+        first = launches[0][1]
+        if first in self.grouped:
+            return
+        self.grouped.add(first)
+        if COMPILE_THREADS < 2 or _kernel_state.get("interpreted"):
+            return
+        if self.group_error:
+            return
+        try:
+            from triton import AsyncCompileMode  # noqa: PLC0415 (Triton 3.4 and later)
+        except ImportError:
+            return
+        todo: dict[tuple, tuple] = {}
+        for fn, _key, grid, args, wss, consts in launches:
+            views = _views(args, wss)
+            variant = _variant_key(fn, views, consts)
+            if variant not in self.variants:
+                todo.setdefault(variant, (fn, grid, views, consts))
+        if len(todo) < 2:
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+            self._pool = ThreadPoolExecutor(COMPILE_THREADS, thread_name_prefix="scsa-compile")
+        start = time.perf_counter()
+        try:
+            with AsyncCompileMode(self._pool):
+                for fn, grid, views, consts in todo.values():
+                    fn.warmup(*views, grid=grid, **consts)
+        except Exception as exc:  # noqa: BLE001 (the launch compiles it again and reports)
+            self.group_error = f"{type(exc).__name__}: {exc}"
+            return
+        share = (time.perf_counter() - start) / len(todo)  # the group's wait, spread over its variants
+        for variant in todo:
+            self.variants[variant] = share
+        self.group_compiles += 1
 
     def forget(self, uid: int) -> None:
         """Drop the direct launches of an evicted plan."""
         for key in [k for k in self.cache if len(k) > 1 and k[1] == uid]:
             del self.cache[key]
+        self.grouped = {k for k in self.grouped if k[1] != uid}
 
     def first_launch_s(self) -> float:
         return sum(self.variants.values())
@@ -847,7 +915,7 @@ class _Launcher:
             except Exception as exc:  # noqa: BLE001 (any launcher incompatibility)
                 _Launcher.direct_ok = False
                 _Launcher.direct_error = f"{type(exc).__name__}: {exc}"
-        views = [wss[a.buf].narrow(0, a.off, max(a.numel, 1)) if type(a) is _Seg else a for a in args]
+        views = _views(args, wss)
         variant = _variant_key(fn, views, consts)
         if variant not in self.variants:
             start = time.perf_counter()
@@ -863,6 +931,11 @@ class _Launcher:
 
 
 _launch = _Launcher()
+
+
+def _views(args: list, wss: tuple) -> list:
+    """A launch's arguments as the JIT takes them: each workspace segment as a tensor view."""
+    return [wss[a.buf].narrow(0, a.off, max(a.numel, 1)) if type(a) is _Seg else a for a in args]
 
 
 def _pointers(args: list, bases: list[int]) -> list:
@@ -904,8 +977,12 @@ def kernel_stats() -> dict:
     """Compiled-kernel bookkeeping of this process: ``variants`` (distinct kernel
     variants launched, i.e. Triton compiles on a cold cache), ``first_launch_s`` (host
     seconds of their first launches: compiling, or loading from Triton's cache),
-    ``plans`` (input kinds planned, at most MAX_SHAPES kept)."""
-    return {"variants": len(_launch.variants), "first_launch_s": _launch.first_launch_s(), "plans": len(_plans)}
+    ``plans`` (input kinds planned, at most MAX_SHAPES kept), ``group_compiles`` (launch
+    groups whose new variants compiled side by side; their wait is spread over their
+    variants in ``first_launch_s``) and ``group_error`` (why side-by-side compiling stopped,
+    if it did: the launches then compile one by one)."""
+    return {"variants": len(_launch.variants), "first_launch_s": _launch.first_launch_s(), "plans": len(_plans),
+            "group_compiles": _launch.group_compiles, "group_error": _launch.group_error}
 
 # Triton's own lookup of the current stream (its CUDA driver calls the same function).
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
@@ -964,7 +1041,11 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
     out = torch.empty_like(x)
     key = (p.uid, _aligned(x, out), prm.key())
     stream = _current_stream(x)
-    for (name, grid, consts), args in zip(p.split, _split_args(cfg, x, out, prm, p)):
+    split_args = _split_args(cfg, x, out, prm, p)
+    if (p.split[0][0],) + key not in _launch.grouped:  # a new input kind: its kernels may need compiling
+        _launch.precompile([(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
+                            for (name, grid, consts), args in zip(p.split, split_args)])
+    for (name, grid, consts), args in zip(p.split, split_args):
         _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts, stream)
     return out, p, ws
 
@@ -1005,27 +1086,31 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
     key = (p.uid, sd, _aligned(x, dout), prm.key())
     bd = p.bwd_for(sd)
     stream = _current_stream(x)
-    _launch(k.bwd.bwd_reduce_kernel, ("R",) + key, p.g_bred,
-            [x, dout, fw["ah"], fw["aw"], fw["gate"], g["dgate"], g["gh"], g["gw"], g["rp"], g["cq"], p.ncb_bred,
-             *bd["bred_sizes"]], (ws, fws), bd["k_bred"], stream)
-    _launch(k.bwd.bwd_pcsa_kernel, ("A",) + key, p.g_bpcsa,
-            [fw["pooled"], fw["stats"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, fw["gate"], fw["o"], fw["lse"],
-             g["dgate"], g["dyhat"], g["s12"], g["part"], p.alpha, p.ncb_btok, *p.bpcsa_sizes], (ws, fws),
-            p.k_bpcsa, stream)
-    _launch(k.bwd.bwd_gate_kernel, ("G",) + key, p.g_gate,
-            [fw["xh"], fw["xw"], g["gh"], g["gw"], g["rp"], g["cq"], fw["pooled"], fw["stats"], g["dyhat"], g["s12"],
-             g["dps"], g["dxh"], g["dxw"], g["scr_h"], g["scr_w"], g["part"], *prm.conv_w, *prm.conv_b, *p.ks,
-             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w, *p.bgate_sizes], (ws, fws),
-            p.k_bgate, stream)
+    wss = (ws, fws)
+    launches = [
+        (k.bwd.bwd_reduce_kernel, ("R",) + key, p.g_bred,
+         [x, dout, fw["ah"], fw["aw"], fw["gate"], g["dgate"], g["gh"], g["gw"], g["rp"], g["cq"], p.ncb_bred,
+          *bd["bred_sizes"]], wss, bd["k_bred"]),
+        (k.bwd.bwd_pcsa_kernel, ("A",) + key, p.g_bpcsa,
+         [fw["pooled"], fw["stats"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, fw["gate"], fw["o"], fw["lse"],
+          g["dgate"], g["dyhat"], g["s12"], g["part"], p.alpha, p.ncb_btok, *p.bpcsa_sizes], wss, p.k_bpcsa),
+        (k.bwd.bwd_gate_kernel, ("G",) + key, p.g_gate,
+         [fw["xh"], fw["xw"], g["gh"], g["gw"], g["rp"], g["cq"], fw["pooled"], fw["stats"], g["dyhat"], g["s12"],
+          g["dps"], g["dxh"], g["dxw"], g["scr_h"], g["scr_w"], g["part"], *prm.conv_w, *prm.conv_b, *p.ks,
+          prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w, *p.bgate_sizes], wss, p.k_bgate),
+    ]
     dx = None
     if need_dx:
         dx = torch.empty_like(x)  # out's strides: the plan's so
-        _launch(k.bwd.bwd_dx_kernel, ("X",) + key + (_aligned(dx),), p.g_dx,
-                [dout, fw["ah"], fw["aw"], fw["gate"], g["dps"], g["dxh"], g["dxw"], dx, p.ncb_dx, *bd["dx_sizes"]],
-                (ws, fws), bd["k_dx"], stream)
+        launches.append((k.bwd.bwd_dx_kernel, ("X",) + key + (_aligned(dx),), p.g_dx,
+                         [dout, fw["ah"], fw["aw"], fw["gate"], g["dps"], g["dxh"], g["dxw"], dx, p.ncb_dx,
+                          *bd["dx_sizes"]], wss, bd["k_dx"]))
     flat = torch.empty(p.param_numel, device=x.device, dtype=p.pdtype)
-    _launch(k.bwd.bwd_param_kernel, ("P",) + key + _aligned(flat), p.g_param,
-            [g["part"], flat, 2 * p.B, *p.ks], (ws, fws), p.k_param, stream)
+    launches.append((k.bwd.bwd_param_kernel, ("P",) + key + _aligned(flat), p.g_param,
+                     [g["part"], flat, 2 * p.B, *p.ks], wss, p.k_param))
+    _launch.precompile(launches)
+    for fn, lkey, grid, args, group_wss, consts in launches:
+        _launch(fn, lkey, grid, args, group_wss, consts, stream)
     return dx, flat
 
 

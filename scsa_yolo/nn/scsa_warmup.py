@@ -12,8 +12,12 @@ model, on random inputs, through
   forward and backward, fp16 autocast with float32 parameters when ``amp``;
 * the validation batches the trainer will form: ``2 * batch`` images at every shape
   Ultralytics' rectangular batches can take at this size (:func:`rect_val_shapes`), plus
-  the square ``imgsz`` one, fp16 parameters when ``amp`` (the trainer validates in half
-  precision under AMP);
+  the square ``imgsz`` one. Under ``amp`` each shape twice (:func:`validation_passes`):
+  fp16 images under autocast with float32 weights (how Ultralytics 8.4 validates during
+  training: its EMA weights stay float32) and fp16 weights (the final validation of
+  best.pt, and how older releases validated during training). The kernels are compiled per
+  weight dtype, so warming one of the two left the other's variants to the job (on an H100,
+  session 13: 67 of a run's 135 variants, 19.5 s of first launches);
 * optionally (``predict``) single images at every letterboxed shape ``yolo predict`` makes
   (:func:`letterbox_shapes`), float32 as Ultralytics predicts by default.
 
@@ -34,8 +38,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["WarmupReport", "letterbox_shapes", "rect_val_shapes", "triton_cache_dir", "our_cached_kernels",
-           "warm_up"]
+__all__ = ["ValidationPass", "WarmupReport", "letterbox_shapes", "rect_val_shapes", "triton_cache_dir",
+           "our_cached_kernels", "validation_passes", "warm_up"]
 
 
 def rect_val_shapes(imgsz: int, stride: int = 32, pad: float = 0.5) -> list[tuple[int, int]]:
@@ -94,6 +98,29 @@ class WarmupReport:
     def to_dict(self) -> dict:
         return {"scsa_layers": self.scsa_layers, "fused_layers": self.fused_layers, "steps": self.steps,
                 "variants": self.variants, "first_launch_s": round(self.first_launch_s, 3)}
+
+
+@dataclass(frozen=True)
+class ValidationPass:
+    """One way Ultralytics runs the model over validation batches: the dtype of the weights
+    and of the images, and whether under fp16 autocast."""
+
+    label: str
+    weights: torch.dtype
+    images: torch.dtype
+    autocast: bool
+
+
+def validation_passes(half: bool) -> list[ValidationPass]:
+    """The validation passes a training job meets: with AMP on a GPU (``half``), validation
+    during training (fp16 images under autocast, float32 weights, Ultralytics 8.4) and the
+    final validation of best.pt (fp16 weights; older releases validated this way during
+    training too); without AMP, float32 throughout."""
+    if not half:
+        return [ValidationPass("validation", torch.float32, torch.float32, False)]
+    return [ValidationPass("validation during training (fp16 autocast, float32 weights)", torch.float32,
+                           torch.float16, True),
+            ValidationPass("final validation (fp16 weights)", torch.float16, torch.float16, False)]
 
 
 def _leaves(out) -> list[torch.Tensor]:
@@ -173,20 +200,24 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
              [(imgsz, imgsz)], batch)
         del train_net
 
-    eval_net = copy.deepcopy(net).to(device).eval()
-    eval_net = eval_net.half() if half else eval_net.float()
-
-    def infer(count: int, dtype: torch.dtype, model: nn.Module):
+    def infer(count: int, dtype: torch.dtype, model: nn.Module, autocast: bool = False):
         def run(h: int, w: int) -> None:
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=autocast):
                 model(torch.rand(count, channels, h, w, device=device, dtype=dtype))
         return run
 
-    val_shapes = ([(imgsz, imgsz)] + rect_val_shapes(imgsz, stride)) if rect else [(imgsz, imgsz)]
-    mine = _share(list(dict.fromkeys(val_shapes)), k, n)
-    step("validation" + (" (rectangular batches, fp16)" if half else " (rectangular batches)" if rect else ""),
-         infer(2 * batch, torch.float16 if half else torch.float32, eval_net), mine, 2 * batch)
-    del eval_net
+    val_shapes = list(dict.fromkeys(([(imgsz, imgsz)] + rect_val_shapes(imgsz, stride)) if rect else [(imgsz, imgsz)]))
+    passes = validation_passes(half)
+    # every (pass, shape) pair is one unit of work for the shards
+    mine = _share([(i, shape) for i in range(len(passes)) for shape in val_shapes], k, n)
+    for i, vpass in enumerate(passes):
+        shapes = [shape for j, shape in mine if j == i]
+        if not shapes:
+            continue
+        eval_net = copy.deepcopy(net).to(device).eval().to(vpass.weights)
+        label = vpass.label + (" (rectangular batches)" if rect and not half else "")
+        step(label, infer(2 * batch, vpass.images, eval_net, vpass.autocast), shapes, 2 * batch)
+        del eval_net
     if predict:
         pred_net = copy.deepcopy(net).to(device).float().eval()
         mine = _share(letterbox_shapes(imgsz, stride), k, n)
