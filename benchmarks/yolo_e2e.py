@@ -92,12 +92,15 @@ def build(yaml_name: str, device: torch.device):
 
 
 def set_impl(model, impl: str) -> int:
-    """Set every SCSA layer's impl; returns how many there are."""
+    """Set every SCSA layer's impl ("fast-unfolded": fast, with the residual placements'
+    expression computed outside the kernel, as before it was folded into the output pass);
+    returns how many layers there are."""
     from scsa_yolo.nn.scsa import SCSA
 
     layers = [m for m in model.modules() if isinstance(m, SCSA)]
     for layer in layers:
-        layer.impl = impl
+        layer.impl = "fast" if impl == "fast-unfolded" else impl
+        layer.fold_residual = impl != "fast-unfolded"
     return len(layers)
 
 
@@ -216,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--models", default="yolov8n", help="comma list of bases; each is timed plain and with SCSA")
     ap.add_argument("--reference", action="store_true", help="also time the SCSA models with impl='reference'")
+    ap.add_argument("--unfolded", action="store_true",
+                    help="also time the SCSA models with the residual computed outside the fused kernel "
+                         "(impl 'fast-unfolded'), interleaved with the folded ones")
     ap.add_argument("--compile", action="store_true", help="torch.compile every model as Ultralytics' compile=True")
     ap.add_argument("--tag", default="", help="suffix of the output file names")
     ap.add_argument("--device", default="cuda")
@@ -246,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for base in args.models.split(","):
         runs += [(f"{base}.yaml", None), (f"{base}-scsa.yaml", "fast")]
+        if args.unfolded:
+            runs.append((f"{base}-scsa.yaml", "fast-unfolded"))
         if args.reference:
             runs.append((f"{base}-scsa.yaml", "reference"))
     # Every model is built once; the timings then go round the models `rounds` times and

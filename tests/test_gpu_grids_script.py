@@ -170,6 +170,26 @@ def test_the_per_kernel_comparison_ranks_kernels_by_the_time_scsa_adds():
     assert "| all 3 / 3 kernels | 112.0 | 166.0 | +54.0 |" in table
 
 
+def test_the_unfolded_impl_times_the_residual_outside_the_kernel():
+    """benchmarks/yolo_e2e.py --unfolded: the A/B of the residual folded into SCSA's output pass
+    times the same fast layers with the fold switched off, in the same process."""
+    import importlib.util
+
+    from ultralytics import YOLO
+
+    from scsa_yolo.nn.scsa import SCSA
+
+    spec = importlib.util.spec_from_file_location("yolo_e2e", ROOT / "benchmarks" / "yolo_e2e.py")
+    e2e = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e)
+    model = YOLO("yolov8n-scsa.yaml", task="detect").model
+    assert e2e.set_impl(model, "fast-unfolded") == 3
+    layers = [m for m in model.modules() if isinstance(m, SCSA)]
+    assert all(m.impl == "fast" and not m.fold_residual for m in layers)
+    e2e.set_impl(model, "fast")
+    assert all(m.fold_residual for m in layers)
+
+
 def test_the_evidence_phase_reads_the_shipped_grids_when_run_from_a_checkout_over_a_target_install(tmp_path):
     """As on the GPU machine: scsa-yolo installed with ``pip --target`` (a PYTHONPATH entry, so its
     autoload .pth never runs and nothing imports scsa_yolo at start-up) and the script started from

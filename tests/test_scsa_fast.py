@@ -278,6 +278,57 @@ def _small_case(name, shape, kwargs, dtype_name, channels_last, tune) -> dict:
     return res
 
 
+def _blend_case() -> dict:
+    """The residual placements' expressions folded into the output pass (inference), against
+    the unfused expressions on the same layer and inputs; g = 0 must give x exactly; the fold
+    must step aside when a backward may follow or a hook watches the layer."""
+    from scsa_yolo.nn.placement import AttendedBottleneck, ResidualAttention
+
+    res = {}
+    for dtype_name in ("float32", "float16"):
+        dtype = getattr(torch, dtype_name)
+        torch.manual_seed(7)
+        x = torch.randn(2, 16, 9, 11).to(dtype)
+        layer = _layer(16, {}, "fast").to(dtype).eval()
+        wrap = ResidualAttention(16, layer).eval()
+        with torch.no_grad():
+            wrap.gate.copy_(0.5 * torch.randn(16))
+            g = wrap.gate
+            folded, unfused = wrap(x), x + g.view(1, -1, 1, 1).to(dtype) * layer(x)
+            gated = layer.fused_blend(x, g, "gated")
+            gated_unfused = x + g.view(1, -1, 1, 1).to(dtype) * (layer(x) - x)
+            zero = torch.zeros_like(g)
+            exact = torch.equal(layer.fused_blend(x, zero, "residual"), x) and torch.equal(
+                layer.fused_blend(x, zero, "gated"), x)
+        res[dtype_name] = {"residual": _rel(folded, unfused), "gated": _rel(gated, gated_unfused),
+                           "zero_exact": bool(exact)}
+    variants = [key[2] for key in scsa_fast._launch.variants if key[0] == "fwd_apply_kernel"]
+    res["res_modes"] = sorted({dict(consts)["RES"] for consts in variants})
+    # when the fold must step aside: a backward may follow, a hook watches the layer
+    layer = _layer(16, {}, "fast").eval()
+    x = torch.randn(1, 16, 8, 8)
+    res["with_grad"] = layer.fused_blend(x, torch.zeros(16, requires_grad=True), "residual") is None
+    handle = layer.register_forward_hook(lambda *args: None)
+    with torch.no_grad():
+        res["with_hook"] = layer.fused_blend(x, torch.zeros(16), "residual") is None
+        handle.remove()
+        layer.fold_residual = False  # benchmarks/yolo_e2e.py --unfolded
+        res["switched_off"] = layer.fused_blend(x, torch.zeros(16), "residual") is None
+        layer.fold_residual = True
+        res["folds"] = layer.fused_blend(x, torch.zeros(16), "residual") is not None
+    # the gated bottleneck through its own forward, folded, against the unfused expression
+    torch.manual_seed(3)
+    cv1, cv2 = torch.nn.Conv2d(8, 16, 1), torch.nn.Conv2d(16, 8, 1)
+    block = AttendedBottleneck(cv1, _layer(16, {}, "fast"), cv2, add=True, gated=True).eval()
+    xb = torch.randn(2, 8, 9, 11)
+    with torch.no_grad():
+        block.gate.copy_(0.5 * torch.randn(16))
+        h = cv1(xb)
+        expected = xb + cv2(h + block.gate.view(1, -1, 1, 1) * (block.attn(h) - h))
+        res["bottleneck"] = _rel(block(xb), expected)
+    return res
+
+
 def _worker() -> None:
     results = {"cases": {}, "errors": {}, "small": {}}
     # The cases above test the five-launch path (the one of every map above the small-map
@@ -289,7 +340,7 @@ def _worker() -> None:
         except Exception as exc:  # reported per case, so one failure does not hide the others
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
     for name, fn in (("params_only", _params_only_case), ("checkpoint", _checkpoint_case),
-                     ("tilings", _tiling_case), ("reuse", _reuse_case)):
+                     ("tilings", _tiling_case), ("reuse", _reuse_case), ("blend", _blend_case)):
         try:
             results[name] = fn()
         except Exception as exc:
@@ -323,6 +374,19 @@ def test_worker_ran_every_case_in_the_interpreter(interp):
     assert interp["errors"] == {}
     assert set(interp["cases"]) == {c[0] for c in CASES}
     assert all(c["fast_supported"] for c in interp["cases"].values())
+
+
+@pytest.mark.slow
+def test_residual_placements_fold_into_the_output_pass_at_inference(interp):
+    blend = interp["blend"]
+    assert blend["res_modes"] == [0, 1, 2]  # the folded variants really ran
+    assert blend["float32"]["residual"] < 1e-6 and blend["float32"]["gated"] < 1e-6, blend
+    # fp16: one rounding in float32 where the unfused expression rounds after every operation
+    assert blend["float16"]["residual"] < 2e-3 and blend["float16"]["gated"] < 2e-3, blend
+    assert blend["float32"]["zero_exact"] and blend["float16"]["zero_exact"]  # the identity start stays exact
+    assert blend["with_grad"] and blend["with_hook"]  # stepped aside: a backward or a hook needs attn(x) itself
+    assert blend["switched_off"] and blend["folds"]
+    assert blend["bottleneck"] < 1e-6, blend
 
 
 @pytest.mark.slow

@@ -41,6 +41,9 @@ class ResidualAttention(nn.Module):
         self.gate = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        folded = _fused_blend(self.attn, x, self.gate, "residual")
+        if folded is not None:
+            return folded
         return x + self.gate.view(1, -1, 1, 1).to(x.dtype) * self.attn(x)
 
 
@@ -83,9 +86,18 @@ class AttendedBottleneck(nn.Module):
         if gate is None:
             h = self.attn(h)
         else:  # g = 0 adds an exact zero: the plain bottleneck, bit for bit
-            h = h + gate.view(1, -1, 1, 1).to(h.dtype) * (self.attn(h) - h)
+            folded = _fused_blend(self.attn, h, gate, "gated")
+            h = folded if folded is not None else h + gate.view(1, -1, 1, 1).to(h.dtype) * (self.attn(h) - h)
         y = self.cv2(h)
         return x + y if self.add else y
+
+
+def _fused_blend(attn: nn.Module, x: torch.Tensor, gate: torch.Tensor, mode: str) -> torch.Tensor | None:
+    """The residual expression computed inside the attention's fused kernel, for attentions
+    that offer it (``fused_blend``: SCSA's output pass stores x + g * attn(x) itself, at
+    inference), else None. Saves the residual's own passes over the map."""
+    blend = getattr(attn, "fused_blend", None)
+    return blend(x, gate, mode) if blend is not None else None
 
 
 def hidden_channels(bottleneck: nn.Module) -> int:

@@ -54,6 +54,14 @@ _QKV_INITS = ("default", "official")
 _fast_module = scsa_fast
 
 
+def _global_hooks() -> bool:
+    """Whether module hooks registered for every module are set (torch.nn.modules.module's)."""
+    from torch.nn.modules import module as torch_module
+
+    return bool(getattr(torch_module, "_global_forward_hooks", None)
+                or getattr(torch_module, "_global_forward_pre_hooks", None))
+
+
 def _make_norm(kind: str, channels: int, groups: int) -> nn.Module:
     """Normalisation of a (B, C, L) sequence in SMSA.
 
@@ -322,6 +330,33 @@ class SCSA(nn.Module):
         elif impl == "fast":
             raise RuntimeError("SCSA impl='fast' cannot be traced for export; use impl='reference' or 'auto'.")
         return self.forward_reference(x)
+
+    #: Whether :meth:`fused_blend` may fold a residual into the kernel (False: the caller always
+    #: computes the expression; benchmarks/yolo_e2e.py --unfolded times both in one process).
+    fold_residual = True
+
+    def fused_blend(self, x: torch.Tensor, g: torch.Tensor, mode: str) -> torch.Tensor | None:
+        """``x + g * self(x)`` (mode "residual") or ``x + g * (self(x) - x)`` ("gated") with the
+        residual folded into the fused kernel's output pass, g (C,) per channel; None where
+        that does not apply and the caller computes the expression itself: a backward may
+        follow (grad enabled and anything requires grad), tracing or torch.compile (the
+        operator path), hooks on this layer (they must see its own output), or an input or
+        layer the fused kernel does not take."""
+        # compiling and tracing first: nothing below is worth tracing through
+        if (not self.fold_residual or torch.compiler.is_compiling() or torch.jit.is_tracing()
+                or torch.onnx.is_in_onnx_export()):
+            return None
+        if torch.is_grad_enabled() and (x.requires_grad or g.requires_grad or any(
+                p.requires_grad for p in self.parameters())):
+            return None
+        if self.resolved_impl() == "reference" or _fast_module.EAGER_OPS:
+            return None
+        if self._forward_hooks or self._forward_pre_hooks or _global_hooks():
+            return None
+        if (g.dim() != 1 or g.numel() != self.channels or g.device != x.device
+                or self.fused_unsupported_reason() is not None or not _fast_module.supports(self, x)):
+            return None
+        return _fast_module.scsa_blend(self, x, g, mode)
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """Plain PyTorch SCSA; (B, C, H, W) -> (B, C, H, W)."""

@@ -651,7 +651,7 @@ class _Plan:
                   NAL=self.nal, num_warps=qwarps)),
             ("fwd_apply_kernel", (b * self.NA,),
              dict(C=c, XU=self.xu, OU=self.ou, AL=al, CB=cb, BH=bh, W0=w0, W1=w1, NKB=self.NKB, NKBP=nkbp,
-                  num_warps=TUNE["apply_warps"])),
+                  RES=0, num_warps=TUNE["apply_warps"])),
         ]
         # ... and their run-time size arguments (after the tensors and scalars of _split_args).
         self.split_sizes = [
@@ -670,6 +670,9 @@ class _Plan:
         if self.small:
             self.split, self.split_sizes = self._small_launches(cfg, b, c, h, w, al, (hq, wq), sxa, soa,
                                                                 (w0, w1), nb, nq, cgb, lb)
+        # The same launches (five or two) with the residual forms of the output writer
+        # (BLEND_MODES: A's or S2's RES), made on first use.
+        self._blended: dict[int, list] = {0: self.split}
         self.g_gate = (b * self.NG * 2,)  # the backward's gate kernel has the forward's grid
         # Backward tiles (unchanged since v2: rows padded to powers of two).
         rb = _p2(self.WH)
@@ -759,6 +762,16 @@ class _Plan:
             [*hwq, *sxa, *soa, nq, self.HP, nrb, self.inv_n, self.inv_cn],
         ]
         return launches, sizes
+
+    def split_for(self, res: int) -> list:
+        """The plan's forward launches (the five, or the small path's S1 and S2) with the
+        output writer (A or S2, always the last) storing the form RES of
+        ``_scsa_kernels.forward.blend`` (0: SCSA(x) itself)."""
+        launches = self._blended.get(res)
+        if launches is None:
+            name, grid, consts = self.split[-1]
+            launches = self._blended[res] = self.split[:-1] + [(name, grid, dict(consts, RES=res))]
+        return launches
 
     def bwd_for(self, sd: tuple[int, ...]) -> dict:
         """Constants and size arguments of the two backward passes over dout (strides sd):
@@ -1028,11 +1041,13 @@ class _Params:
 # ----------------------------------------------------------------------------- forward
 
 
-def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None, clean: bool = False):
+def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None, clean: bool = False,
+             g: torch.Tensor | None = None, res: int = 0):
     """Run the forward launches (five, or two on small maps); returns (out, plan, workspace). ``clean``: the
     workspace leaves this module (an output of scsa_yolo::fused_forward), so the floats no
     kernel writes are zeroed rather than left as stale bytes; the autograd Function keeps
-    its workspace to itself and skips that fill."""
+    its workspace to itself and skips that fill. ``res`` (with ``g``, (C,)): out is the
+    residual form of BLEND_MODES instead of SCSA(x) (inference only: no backward reads it)."""
     k = _kernels()
     if p is None:
         p = _plan_for(cfg, x, prm.wq.dtype)
@@ -1040,19 +1055,24 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
     ws = (torch.zeros if fill else torch.empty)(p.fws_numel, device=x.device, dtype=torch.float32)
     out = torch.empty_like(x)
     key = (p.uid, _aligned(x, out), prm.key())
+    if res:
+        key += (res, str(g.dtype), g.data_ptr() % 16 == 0)
+    launches = p.split_for(res)
     stream = _current_stream(x)
-    split_args = _split_args(cfg, x, out, prm, p)
-    if (p.split[0][0],) + key not in _launch.grouped:  # a new input kind: its kernels may need compiling
+    split_args = _split_args(cfg, x, out, prm, p, g)
+    if (launches[0][0],) + key not in _launch.grouped:  # a new input kind: its kernels may need compiling
         _launch.precompile([(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
-                            for (name, grid, consts), args in zip(p.split, split_args)])
-    for (name, grid, consts), args in zip(p.split, split_args):
+                            for (name, grid, consts), args in zip(launches, split_args)])
+    for (name, grid, consts), args in zip(launches, split_args):
         _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts, stream)
     return out, p, ws
 
 
-def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan) -> list[list]:
+def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan,
+                g: torch.Tensor | None = None) -> list[list]:
     """Run-time arguments of the five launches (R, G, P, Q, A), or of the small-map path's
-    two (S1, S2), sizes last."""
+    two (S1, S2), sizes last. The output writer's (A's or S2's) ``g_ptr`` is x when there is
+    no residual gate (never read: its type only keeps that variant stable)."""
     f, sz = p.fws, p.split_sizes
     if p.small:
         return [
@@ -1068,7 +1088,8 @@ def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, 
         [x, f["ah"], f["aw"], f["pooled"], f["pstat"], *sz[2]],
         [f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["qm"], f["ql"], f["qa"],
          f["stats"], cfg.eps_p, p.alpha, *sz[3]],
-        [x, f["ah"], f["aw"], f["qm"], f["ql"], f["qa"], f["gate"], f["o"], f["lse"], out, *sz[4]],
+        [x, f["ah"], f["aw"], f["qm"], f["ql"], f["qa"], f["gate"], f["o"], f["lse"], out, x if g is None else g,
+         *sz[4]],
     ]
 
 
@@ -1283,6 +1304,22 @@ _op_forward.register_autograd(_op_grad, setup_context=_op_setup_context)
 def _ops_forward(x: torch.Tensor, cfg: _Config, params: list[torch.Tensor]) -> torch.Tensor:
     return torch.ops.scsa_yolo.fused_forward(x, params, list(cfg.kernel_sizes), cfg.window, cfg.eps_h, cfg.eps_w,
                                              cfg.eps_p, cfg.scale_mode == "tokens")[0]
+
+
+#: The residual forms the output pass can store (ResidualAttention, the gated AttendedBottleneck).
+BLEND_MODES = {"residual": 1, "gated": 2}
+
+
+def scsa_blend(module: nn.Module, x: torch.Tensor, g: torch.Tensor, mode: str) -> torch.Tensor:
+    """``x + g * SCSA(x)`` (mode "residual") or ``x + g * (SCSA(x) - x)`` (mode "gated") in
+    the five launches of SCSA(x) alone, g (C,) per channel: the residual costs no pass of its
+    own over the map. Inference only (nothing is saved for a backward), for a layer and input
+    that :func:`supports` accepts; (B, C, H, W) -> same. Rounds once, in float32, where the
+    unfused expression rounds after each operation; g = 0 returns x exactly."""
+    cfg = _module_info(module)[1] or _config(module)
+    params = tuple(_params(module))
+    out, _, _ = _forward(cfg, x, _Params(params, len(cfg.kernel_sizes)), g=g, res=BLEND_MODES[mode])
+    return out
 
 
 def scsa_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:

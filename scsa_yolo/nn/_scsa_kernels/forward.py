@@ -397,16 +397,30 @@ def merge_gate(qm_ptr, ql_ptr, qa_ptr, rowc, cm, NKB: tl.constexpr, NKBP: tl.con
 
 
 @triton.jit
+def blend(v, s, gv, RES: tl.constexpr):
+    """The stored value from x (v) and its SCSA scale s = a_h * a_w * gate (float32 tiles):
+    RES 0: SCSA(x) = x * s; 1: x + g * SCSA(x) = x * (1 + g s) (ResidualAttention); 2: x + g
+    * (SCSA(x) - x) = x * ((1 - g) + g s) (the gated attended bottleneck). g = 0 gives x
+    times exactly 1, so an identity start stays exact."""
+    if RES == 1:
+        return v * (1.0 + gv[:, None, None] * s)
+    elif RES == 2:
+        return v * ((1.0 - gv[:, None, None]) + gv[:, None, None] * s)
+    return v * s
+
+
+@triton.jit
 def apply_item(
-    x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, b, c0, rb, H, W,
+    x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, g_ptr, b, c0, rb, H, W,
     SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW,
     C: tl.constexpr, CB: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, NKB: tl.constexpr,
-    NKBP: tl.constexpr,
+    NKBP: tl.constexpr, RES: tl.constexpr,
 ):
     """out = x * a_h * a_w * gate for rows rb*BH .. of channels c0..c0+CB-1, in float32,
-    stored in out's dtype. One (CB, BH, W0) tile and its (CB, BH, W1) tail per program.
-    The gate is merged from the channel-attention partials here; the row block 0 program
-    stores o, lse and the gate for the backward."""
+    stored in out's dtype, or with RES the residual forms of :func:`blend` (g: (C,), read in
+    out's dtype as the unfused ``x + g.to(x.dtype) * ...`` reads it). One (CB, BH, W0) tile
+    and its (CB, BH, W1) tail per program. The gate is merged from the channel-attention
+    partials here; the row block 0 program stores o, lse and the gate for the backward."""
     c = c0 + tl.arange(0, CB)
     cm = c < C
     h = rb * BH + tl.arange(0, BH)
@@ -433,11 +447,14 @@ def apply_item(
         tl.store(lse_ptr + rowc, lse, mask=cm)
         tl.store(gate_ptr + rowc, gate, mask=cm)
     ah_g = ah_t * gate[:, None]
-    tl.store(ob + w0[None, None, :] * SOW, (v0 * ah_g[:, :, None] * aw0[:, None, :]).to(out_ptr.dtype.element_ty),
-             mask=m)
+    gv = gate  # unused unless RES
+    if RES != 0:
+        gv = tl.load(g_ptr + c, mask=cm, other=0.0).to(out_ptr.dtype.element_ty).to(tl.float32)
+    tl.store(ob + w0[None, None, :] * SOW,
+             blend(v0, ah_g[:, :, None] * aw0[:, None, :], gv, RES).to(out_ptr.dtype.element_ty), mask=m)
     if W1 > 0:
-        tl.store(ob + w1[None, None, :] * SOW, (v1 * ah_g[:, :, None] * aw1[:, None, :]).to(out_ptr.dtype.element_ty),
-                 mask=m1)
+        tl.store(ob + w1[None, None, :] * SOW,
+                 blend(v1, ah_g[:, :, None] * aw1[:, None, :], gv, RES).to(out_ptr.dtype.element_ty), mask=m1)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -510,19 +527,21 @@ def fwd_pcsa_kernel(
 
 @size_jit
 def fwd_apply_kernel(
-    x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr,
+    x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, g_ptr,
     hq, wq, sxb, sxc, sxh, sxw, sob, soc, soh, sow, NRB, NA,
     C: tl.constexpr, XU: tl.constexpr, OU: tl.constexpr, AL: tl.constexpr,
     CB: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, NKB: tl.constexpr, NKBP: tl.constexpr,
+    RES: tl.constexpr,
 ):
-    """A; grid (B * NA,), NA = (C / CB) * NRB row blocks."""
+    """A; grid (B * NA,), NA = (C / CB) * NRB row blocks. RES (0, 1, 2): the stored form
+    (:func:`blend`); g_ptr is read only when RES is not 0."""
     pid = tl.program_id(0)
     item = pid % NA
     SXB, SXC, SXH, SXW = strides4(sxb, sxc, sxh, sxw, XU, AL)
     SOB, SOC, SOH, SOW = strides4(sob, soc, soh, sow, OU, AL)
-    apply_item(x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, pid // NA,
+    apply_item(x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, g_ptr, pid // NA,
                (item // NRB) * CB, item % NRB, hq * AL, wq * AL, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW,
-               C, CB, BH, W0, W1, NKB, NKBP)
+               C, CB, BH, W0, W1, NKB, NKBP, RES)
 
 
 # ----------------------------------------------------------------------------- small maps
