@@ -329,6 +329,38 @@ def _blend_case() -> dict:
     return res
 
 
+def _small_blend_case() -> dict:
+    """The residual forms folded into the small-map path's S2 (forced: small_min_programs 0),
+    against the unfused expressions on that path: fp32 at one row block per S2 program,
+    fp16 at several (small_out_tile 512); g = 0 must give x exactly."""
+    from scsa_yolo.nn.placement import ResidualAttention
+
+    res = {}
+    for dtype_name, tune in (("float32", {}), ("float16", {"small_out_tile": 512})):
+        dtype = getattr(torch, dtype_name)
+        torch.manual_seed(11)
+        x = torch.randn(2, 16, 9, 11).to(dtype)
+        layer = _layer(16, {}, "fast").to(dtype).eval()
+        wrap = ResidualAttention(16, layer).eval()
+        with _tuned({**tune, "small_map_max": 1 << 30, "small_min_programs": 0}), torch.no_grad():
+            wrap.gate.copy_(0.5 * torch.randn(16))
+            g = wrap.gate
+            folded, unfused = wrap(x), x + g.view(1, -1, 1, 1).to(dtype) * layer(x)
+            gated = layer.fused_blend(x, g, "gated")
+            gated_unfused = x + g.view(1, -1, 1, 1).to(dtype) * (layer(x) - x)
+            zero = torch.zeros_like(g)
+            exact = torch.equal(layer.fused_blend(x, zero, "residual"), x) and torch.equal(
+                layer.fused_blend(x, zero, "gated"), x)
+            plan = next(iter(scsa_fast._plans.values()))
+            launches = [name for name, _, _ in plan.split_for(2)]
+            one = dict(plan.split[-1][2])["ONE"]
+        res[dtype_name] = {"residual": _rel(folded, unfused), "gated": _rel(gated, gated_unfused),
+                           "zero_exact": bool(exact), "launches": launches, "one_row_block": one}
+    variants = [key[2] for key in scsa_fast._launch.variants if key[0] == "fwd_small_out_kernel"]
+    res["res_modes"] = sorted({dict(consts)["RES"] for consts in variants})
+    return res
+
+
 def _worker() -> None:
     results = {"cases": {}, "errors": {}, "small": {}}
     # The cases above test the five-launch path (the one of every map above the small-map
@@ -340,7 +372,8 @@ def _worker() -> None:
         except Exception as exc:  # reported per case, so one failure does not hide the others
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
     for name, fn in (("params_only", _params_only_case), ("checkpoint", _checkpoint_case),
-                     ("tilings", _tiling_case), ("reuse", _reuse_case), ("blend", _blend_case)):
+                     ("tilings", _tiling_case), ("reuse", _reuse_case), ("blend", _blend_case),
+                     ("small_blend", _small_blend_case)):
         try:
             results[name] = fn()
         except Exception as exc:
@@ -387,6 +420,19 @@ def test_residual_placements_fold_into_the_output_pass_at_inference(interp):
     assert blend["with_grad"] and blend["with_hook"]  # stepped aside: a backward or a hook needs attn(x) itself
     assert blend["switched_off"] and blend["folds"]
     assert blend["bottleneck"] < 1e-6, blend
+
+
+@pytest.mark.slow
+def test_residual_placements_fold_into_the_small_map_path_at_inference(interp):
+    blend = interp["small_blend"]
+    assert blend["res_modes"] == [0, 1, 2]  # S2's folded variants really ran
+    for dtype_name, limit in (("float32", 1e-6), ("float16", 2e-3)):
+        case = blend[dtype_name]
+        assert case["launches"] == ["fwd_small_gates_kernel", "fwd_small_out_kernel"], case
+        assert case["residual"] < limit and case["gated"] < limit, blend
+        assert case["zero_exact"], blend  # the identity start stays exact
+    # S2's single-pass and row-block-loop forms both folded
+    assert blend["float32"]["one_row_block"] and not blend["float16"]["one_row_block"]
 
 
 @pytest.mark.slow

@@ -755,7 +755,8 @@ class _Plan:
                   num_warps=TUNE["small_warps"])),
             ("fwd_small_out_kernel", (b * nq2,),
              dict(C=c, XU=self.xu, OU=self.ou, AL=al, NAL=self.nal, CBQ=cbq, CBK=cbk, NB=nb, CFB=_p2(c), NQ=nq2,
-                  NKB=nkb, PREC=self.prec, BH=bh, W0=w0, W1=w1, ONE=nrb == 1, num_warps=TUNE["small_out_warps"])),
+                  NKB=nkb, PREC=self.prec, BH=bh, W0=w0, W1=w1, ONE=nrb == 1, RES=0,
+                  num_warps=TUNE["small_out_warps"])),
         ]
         sizes = [
             [*hwq, *sxa, self.HP, self.WP, self.inv_h, self.inv_w],
@@ -1079,7 +1080,8 @@ def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, 
             [x, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], *prm.conv_w, *prm.conv_b, *p.ks,
              prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w, *sz[0]],
             [x, f["ah"], f["aw"], f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["qm"],
-             f["ql"], f["qa"], f["gate"], f["o"], f["lse"], f["stats"], out, cfg.eps_p, p.alpha, *sz[1]],
+             f["ql"], f["qa"], f["gate"], f["o"], f["lse"], f["stats"], out, x if g is None else g, cfg.eps_p,
+             p.alpha, *sz[1]],
         ]
     return [
         [x, f["xh"], f["xw"], *sz[0]],

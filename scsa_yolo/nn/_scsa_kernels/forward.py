@@ -43,7 +43,8 @@ S2      one sample, CBQ       Q for its queries against every key block (partial
 ======  ====================  ====================================================
 
 Both leave the workspace as the five launches with one key block do, so the backward is
-the same. Every S2 program recomputes the sample's statistics and key tokens (C x N
+the same. At inference S2, like A, can store a residual placement's form instead of out
+(``RES``, :func:`blend`). Every S2 program recomputes the sample's statistics and key tokens (C x N
 floats, tiny at these sizes) rather than waiting for another program.
 
 Memory layout choices (why the streaming kernels look the way they do):
@@ -574,11 +575,13 @@ def attn_block(q, pooled_ptr, gam_ptr, bet_ptr, wk_ptr, wv_ptr, b, d0, mean, rst
 
 @triton.jit
 def gated_rows(
-    x_ptr, ah_ptr, aw_ptr, out_ptr, gate, b, c, cm, rowc, h0, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW,
-    BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr,
+    x_ptr, ah_ptr, aw_ptr, out_ptr, gate, gv, b, c, cm, rowc, h0, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW,
+    BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, RES: tl.constexpr,
 ):
     """out = x * a_h * a_w * gate for rows h0..h0+BH-1 of channels c (CB,) with their
-    gates (CB,) known: the output pass of :func:`apply_item` without the partial merge."""
+    gates (CB,) known, or with RES the residual forms of :func:`blend` (gv: the residual
+    gate g of channels c, (CB,) float32): the output pass of :func:`apply_item` without the
+    partial merge."""
     h = h0 + tl.arange(0, BH)
     hm = h < H
     m = cm[:, None, None] & hm[None, :, None]
@@ -594,11 +597,11 @@ def gated_rows(
         aw1 = tl.load(aw_ptr + rowc[:, None] * W + w1[None, :], mask=cm[:, None] & wm1[None, :], other=0.0)
     aw0 = tl.load(aw_ptr + rowc[:, None] * W + w0[None, :], mask=cm[:, None], other=0.0)
     ah_g = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0) * gate[:, None]
-    tl.store(ob + w0[None, None, :] * SOW, (v0 * ah_g[:, :, None] * aw0[:, None, :]).to(out_ptr.dtype.element_ty),
-             mask=m)
+    tl.store(ob + w0[None, None, :] * SOW,
+             blend(v0, ah_g[:, :, None] * aw0[:, None, :], gv, RES).to(out_ptr.dtype.element_ty), mask=m)
     if W1 > 0:
-        tl.store(ob + w1[None, None, :] * SOW, (v1 * ah_g[:, :, None] * aw1[:, None, :]).to(out_ptr.dtype.element_ty),
-                 mask=m1)
+        tl.store(ob + w1[None, None, :] * SOW,
+                 blend(v1, ah_g[:, :, None] * aw1[:, None, :], gv, RES).to(out_ptr.dtype.element_ty), mask=m1)
 
 
 @size_jit
@@ -649,12 +652,12 @@ def fwd_small_gates_kernel(
 @size_jit
 def fwd_small_out_kernel(
     x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
-    qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, stats_ptr, out_ptr, eps, alpha,
+    qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, stats_ptr, out_ptr, g_ptr, eps, alpha,
     hq, wq, sxb, sxc, sxh, sxw, sob, soc, soh, sow, nq, HP, NRB, inv_n, inv_cn,
     C: tl.constexpr, XU: tl.constexpr, OU: tl.constexpr, AL: tl.constexpr, NAL: tl.constexpr,
     CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, NQ: tl.constexpr,
     NKB: tl.constexpr, PREC: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr,
-    ONE: tl.constexpr,
+    ONE: tl.constexpr, RES: tl.constexpr,
 ):
     """S2 (small maps: Q and A of CBQ channels); grid (B * NQ,), program b * NQ + query block.
 
@@ -663,7 +666,9 @@ def fwd_small_out_kernel(
     of storing them), stores o, lse and the gate for the backward (and the statistics,
     query block 0), then writes out for its channels, BH rows at a time. The merged
     partials are stored too, as one key block's (the layout of Q with NKB = 1): three
-    floats per channel, and the workspace holds no unwritten floats that Q would write."""
+    floats per channel, and the workspace holds no unwritten floats that Q would write.
+    RES (0, 1, 2): the stored form (:func:`blend`), as A's; g_ptr is read only when RES is
+    not 0."""
     pid = tl.program_id(0)
     b = pid // NQ
     qb = pid % NQ
@@ -698,6 +703,9 @@ def fwd_small_out_kernel(
     tl.store(o_ptr + rowc, o, mask=cm)
     tl.store(lse_ptr + rowc, m_run + tl.log(l_run), mask=cm)
     tl.store(gate_ptr + rowc, gate, mask=cm)
+    gv = gate  # unused unless RES
+    if RES != 0:  # g in out's dtype, as the unfused x + g.to(x.dtype) * ... reads it
+        gv = tl.load(g_ptr + c, mask=cm, other=0.0).to(out_ptr.dtype.element_ty).to(tl.float32)
     for rb in range(0, 1 if ONE else NRB):
-        gated_rows(x_ptr, ah_ptr, aw_ptr, out_ptr, gate, b, c, cm, rowc, rb * BH, H, W,
-                   SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, BH, W0, W1)
+        gated_rows(x_ptr, ah_ptr, aw_ptr, out_ptr, gate, gv, b, c, cm, rowc, rb * BH, H, W,
+                   SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, BH, W0, W1, RES)
