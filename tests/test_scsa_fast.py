@@ -9,6 +9,8 @@ reference run in float64 on the same inputs and parameters.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import subprocess
@@ -208,6 +210,74 @@ def _reuse_case() -> dict:
     return {"variants": variants, "plans": plans, "errors": errors}
 
 
+#: The two-launch path of small maps (scsa_fast.TUNE["small_map_max"]), each case run on
+#: both paths: (name, (B, C, H, W), SCSA keywords, dtype, channels_last, TUNE overrides).
+#: "small_chunks": S1 in several channel chunks, S2 over several key blocks and row blocks.
+SMALL_CASES = [
+    ("small_fp32_12x20", (1, 32, 12, 20), {}, "float32", False, {}),
+    ("small_fp16_channels_last", (2, 16, 12, 20), {}, "float16", True, {}),
+    ("small_bf16_g2_w3", (2, 24, 10, 10), {"kernel_sizes": (3, 7), "window": 3}, "bfloat16", False, {}),
+    ("small_below_window", (2, 16, 5, 6), {}, "float32", False, {}),
+    ("small_chunks", (1, 48, 12, 20), {}, "float32", False,
+     {"small_tile": 256, "pcsa_key_tile": 256, "small_out_tile": 512}),
+]
+
+
+@contextlib.contextmanager
+def _tuned(tune: dict):
+    """scsa_fast.TUNE with ``tune`` on top of the entries it had, and fresh plans."""
+    saved = dict(scsa_fast.TUNE)
+    scsa_fast.TUNE.update(tune)
+    scsa_fast._plans.clear()
+    try:
+        yield
+    finally:
+        scsa_fast.TUNE.clear()
+        scsa_fast.TUNE.update(saved)
+        scsa_fast._plans.clear()
+
+
+def _small_case(name, shape, kwargs, dtype_name, channels_last, tune) -> dict:
+    """One input on the small-map path and on the five-launch path (forward and
+    backward): each path's errors against float64, their difference, and the launches."""
+    dtype = getattr(torch, dtype_name)
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)
+    x, dout = torch.randn(shape).to(dtype), torch.randn(shape).to(dtype)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    fast = _layer(shape[1], kwargs, "fast").to(dtype)
+    truth = _layer(shape[1], kwargs, "reference").double()
+    truth.load_state_dict({k: v.double() for k, v in fast.state_dict().items()})
+    t_out, t_dx, t_grads = _run(truth, x.double(), dout.double())
+    cfg = scsa_fast._config(fast)
+    prm = scsa_fast._Params(tuple(scsa_fast._params(fast)), len(cfg.kernel_sizes))
+    runs, launches, res, workspaces = {}, {}, {}, {}
+    for path, small_max in (("small", 1 << 30), ("five", 0)):
+        with _tuned({**tune, "small_map_max": small_max, "small_min_programs": 0}):
+            out, dx, grads = runs[path] = _run(fast, x, dout)
+            plan = next(iter(scsa_fast._plans.values()))
+            launches[path] = [kname for kname, _, _ in plan.split]
+            with torch.no_grad():  # the workspace the backward reads, as the operator returns it
+                workspaces[path] = scsa_fast._forward(cfg, x, prm, clean=True)[2]
+            res[path + "_key_blocks"] = plan.NKB
+            res[path] = {"out": _rel(out, t_out), "dx": _rel(dx, t_dx),
+                         "params": max(_rel(g, t) for g, t in zip(grads, t_grads))}
+            if path == "small":
+                with torch.no_grad():
+                    res["nograd_equal"] = torch.equal(fast(x), out)
+                consts = {kname: c for kname, _, c in plan.split}
+                res["chunks"] = {k: consts["fwd_small_gates_kernel"][k] for k in ("CBR", "CBP")}
+                res["chunks"].update({k: consts["fwd_small_out_kernel"][k] for k in ("NKB", "BH", "ONE")})
+    small, five = runs["small"], runs["five"]
+    res["vs_five"] = max(_rel(small[0], five[0]), _rel(small[1], five[1]),
+                         max(_rel(a, b) for a, b in zip(small[2], five[2])))
+    res["launches"] = launches
+    res["workspace_equal"] = torch.equal(workspaces["small"], workspaces["five"])
+    res["out_dtype_ok"] = small[0].dtype == dtype and small[1].dtype == dtype
+    res["out_channels_last"] = small[0].is_contiguous(memory_format=torch.channels_last)
+    return res
+
+
 def _blend_case() -> dict:
     """The residual placements' expressions folded into the output pass (inference), against
     the unfused expressions on the same layer and inputs; g = 0 must give x exactly; the fold
@@ -259,17 +329,58 @@ def _blend_case() -> dict:
     return res
 
 
+def _small_blend_case() -> dict:
+    """The residual forms folded into the small-map path's S2 (forced: small_min_programs 0),
+    against the unfused expressions on that path: fp32 at one row block per S2 program,
+    fp16 at several (small_out_tile 512); g = 0 must give x exactly."""
+    from scsa_yolo.nn.placement import ResidualAttention
+
+    res = {}
+    for dtype_name, tune in (("float32", {}), ("float16", {"small_out_tile": 512})):
+        dtype = getattr(torch, dtype_name)
+        torch.manual_seed(11)
+        x = torch.randn(2, 16, 9, 11).to(dtype)
+        layer = _layer(16, {}, "fast").to(dtype).eval()
+        wrap = ResidualAttention(16, layer).eval()
+        with _tuned({**tune, "small_map_max": 1 << 30, "small_min_programs": 0}), torch.no_grad():
+            wrap.gate.copy_(0.5 * torch.randn(16))
+            g = wrap.gate
+            folded, unfused = wrap(x), x + g.view(1, -1, 1, 1).to(dtype) * layer(x)
+            gated = layer.fused_blend(x, g, "gated")
+            gated_unfused = x + g.view(1, -1, 1, 1).to(dtype) * (layer(x) - x)
+            zero = torch.zeros_like(g)
+            exact = torch.equal(layer.fused_blend(x, zero, "residual"), x) and torch.equal(
+                layer.fused_blend(x, zero, "gated"), x)
+            plan = next(iter(scsa_fast._plans.values()))
+            launches = [name for name, _, _ in plan.split_for(2)]
+            one = dict(plan.split[-1][2])["ONE"]
+        res[dtype_name] = {"residual": _rel(folded, unfused), "gated": _rel(gated, gated_unfused),
+                           "zero_exact": bool(exact), "launches": launches, "one_row_block": one}
+    variants = [key[2] for key in scsa_fast._launch.variants if key[0] == "fwd_small_out_kernel"]
+    res["res_modes"] = sorted({dict(consts)["RES"] for consts in variants})
+    return res
+
+
 def _worker() -> None:
-    results = {"cases": {}, "errors": {}}
+    results = {"cases": {}, "errors": {}, "small": {}}
+    # The cases above test the five-launch path (the one of every map above the small-map
+    # threshold), whatever the size of their tiny maps; SMALL_CASES test the other.
+    scsa_fast.TUNE["small_map_max"] = 0
     for name, shape, kwargs, dtype_name, channels_last in CASES:
         try:
             results["cases"][name] = _case(name, shape, kwargs, dtype_name, channels_last)
         except Exception as exc:  # reported per case, so one failure does not hide the others
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
     for name, fn in (("params_only", _params_only_case), ("checkpoint", _checkpoint_case),
-                     ("tilings", _tiling_case), ("reuse", _reuse_case), ("blend", _blend_case)):
+                     ("tilings", _tiling_case), ("reuse", _reuse_case), ("blend", _blend_case),
+                     ("small_blend", _small_blend_case)):
         try:
             results[name] = fn()
+        except Exception as exc:
+            results["errors"][name] = f"{type(exc).__name__}: {exc}"
+    for name, *case in SMALL_CASES:
+        try:
+            results["small"][name] = _small_case(name, *case)
         except Exception as exc:
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
     results["interpreted"] = bool(scsa_fast._kernel_state.get("interpreted"))
@@ -309,6 +420,19 @@ def test_residual_placements_fold_into_the_output_pass_at_inference(interp):
     assert blend["with_grad"] and blend["with_hook"]  # stepped aside: a backward or a hook needs attn(x) itself
     assert blend["switched_off"] and blend["folds"]
     assert blend["bottleneck"] < 1e-6, blend
+
+
+@pytest.mark.slow
+def test_residual_placements_fold_into_the_small_map_path_at_inference(interp):
+    blend = interp["small_blend"]
+    assert blend["res_modes"] == [0, 1, 2]  # S2's folded variants really ran
+    for dtype_name, limit in (("float32", 1e-6), ("float16", 2e-3)):
+        case = blend[dtype_name]
+        assert case["launches"] == ["fwd_small_gates_kernel", "fwd_small_out_kernel"], case
+        assert case["residual"] < limit and case["gated"] < limit, blend
+        assert case["zero_exact"], blend  # the identity start stays exact
+    # S2's single-pass and row-block-loop forms both folded
+    assert blend["float32"]["one_row_block"] and not blend["float16"]["one_row_block"]
 
 
 @pytest.mark.slow
@@ -400,7 +524,132 @@ def test_a_new_map_size_in_the_same_buckets_compiles_nothing(interp):
     assert max(case["errors"]) < 1e-4, case
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [c[0] for c in SMALL_CASES])
+def test_small_map_path_matches_float64_and_the_five_launches(interp, name):
+    """The two-launch forward of small maps, then the usual backward from its workspace:
+    output and every gradient as close to float64 as the five-launch path's."""
+    case = interp["small"][name]
+    assert case["launches"]["small"] == ["fwd_small_gates_kernel", "fwd_small_out_kernel"], case
+    assert len(case["launches"]["five"]) == 5, case
+    dtype = next(c[3] for c in SMALL_CASES if c[0] == name)
+    limit = {"float32": 1e-5, "float16": 2e-3, "bfloat16": 2e-2}[dtype]
+    for key in ("out", "dx", "params"):
+        bound = limit * (10 if key == "params" and dtype == "float32" else 1)
+        assert case["small"][key] < bound, (key, case)
+        assert case["small"][key] <= 1.5 * case["five"][key] + 1e-6, (key, case)
+    # Both paths round once, at the output: the same numbers to float32 rounding.
+    assert case["vs_five"] < {"float32": 1e-6, "float16": 1e-3, "bfloat16": 1e-2}[dtype], case
+    assert case["nograd_equal"] and case["out_dtype_ok"], case
+    if case["five_key_blocks"] == 1:  # then S2 stores the very partials Q stores
+        assert case["workspace_equal"], case
+    if next(c[4] for c in SMALL_CASES if c[0] == name):
+        assert case["out_channels_last"], case
+
+
+@pytest.mark.slow
+def test_small_map_chunking_overrides_reach_every_loop(interp):
+    chunks = interp["small"]["small_chunks"]["chunks"]
+    # 48 channels in 4 groups of 12, 256-element chunks: one channel per R step (a
+    # 12 x 32 padded plane), two per window row of P (7 x 16 columns); S2: three key
+    # blocks of 16 channels, 12 rows one at a time (a 16 x 20 tile of 512 elements).
+    assert (chunks["CBR"], chunks["CBP"], chunks["NKB"], chunks["BH"], chunks["ONE"]) == (1, 2, 3, 1, False), chunks
+    default = interp["small"]["small_fp32_12x20"]["chunks"]
+    # Defaults: a whole group of 8 channels per step, all keys in one block, 12 rows in
+    # two blocks of 8 (16 x 8 x 20 elements of out: within 4096).
+    assert (default["CBR"], default["CBP"], default["NKB"], default["BH"], default["ONE"]) == (8, 8, 1, 8, False)
+
+
 # ----------------------------------------------------------------------------- selection
+
+
+def _launch_names(channels: int, shape: tuple[int, ...]) -> list[str]:
+    cfg = scsa_fast._config(SCSA(channels))
+    return [name for name, _, _ in scsa_fast._Plan(cfg, torch.empty(shape), torch.float32).split]
+
+
+def test_plan_picks_two_launches_on_small_maps_and_the_switch_forces_either(monkeypatch):
+    small = ["fwd_small_gates_kernel", "fwd_small_out_kernel"]
+    assert _launch_names(64, (32, 64, 20, 20)) == small
+    assert _launch_names(32, (32, 32, 20, 12)) == small  # a rectangular validation batch
+    five = _launch_names(64, (32, 64, 80, 80))
+    assert len(five) == 5 and not set(five) & set(small)
+    # By default batches of fewer than 128 S1 programs (batch x 4 groups) keep the five
+    # launches: at batch 1 the small path measured slower on an H100.
+    assert _launch_names(64, (1, 64, 20, 20)) == five and _launch_names(256, (16, 256, 20, 20)) == five
+    monkeypatch.setitem(scsa_fast.TUNE, "small_min_programs", 0)
+    assert _launch_names(64, (1, 64, 20, 12)) == small
+    assert _launch_names(64, (2, 64, 5, 6)) == small  # below the window
+    monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", 0)
+    assert _launch_names(64, (32, 64, 20, 20)) == five
+    monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", 80 * 80)
+    assert _launch_names(64, (32, 64, 80, 80)) == small
+    monkeypatch.setitem(scsa_fast.TUNE, "small_min_programs", 8)
+    assert _launch_names(64, (1, 64, 20, 20)) == five and _launch_names(64, (2, 64, 20, 20)) == small
+
+
+def test_paths_benchmark_forces_each_path_and_summarises_against_the_floor(monkeypatch):
+    """benchmarks/scsa_size_buckets.py paths (a GPU benchmark): its CPU-side parts."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bench = importlib.import_module("scsa_size_buckets")
+    monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", scsa_fast.TUNE["small_map_max"])  # restored after
+    counts = {}
+    for path in ("small", "five", "auto"):
+        bench.force_path(path)
+        counts[path] = (len(_launch_names(128, (32, 128, 40, 40))), len(_launch_names(64, (1, 64, 20, 20))))
+    assert counts == {"small": (2, 2), "five": (5, 5), "auto": (5, 5)}, counts  # auto: batch 1 takes five
+    assert len(_launch_names(64, (32, 64, 20, 20))) == 2  # ... and batch 32 the small path
+    variants = bench.parse_variants(["w2:small_warps=2,small_tile=2048"])
+    assert variants == {"small:w2": {"small_warps": 2, "small_tile": 2048}}
+    bench.force_path("small", variants["small:w2"])
+    cfg = scsa_fast._config(SCSA(64))
+    s1 = scsa_fast._Plan(cfg, torch.empty(32, 64, 20, 20), torch.float32).split[0][2]
+    assert s1["num_warps"] == 2 and s1["CBR"] == 2, s1  # 2048 elements: two 32 x 32 padded planes
+    bench.force_path("auto")  # the default tiles again
+    assert scsa_fast.TUNE["small_warps"] == bench._TUNE_SAVED["small_warps"] != 2
+    assert len(_launch_names(64, (32, 64, 80, 80))) == 5
+    # (32, 256, 20, 20) fp16 at the H200's 4.22 TB/s copy bandwidth: the 6.3 us of results/perf/NOTES.md.
+    assert abs(bench.floor_us((32, 256, 20, 20), 2, 4220.0) - 6.21) < 0.01
+    times = {"32x64x20x20": {"small": {"clean": [3.0, 1.0, 2.0], "hot": [1.5, 1.0, 2.0]},
+                             "five": {"clean": [6.0, 4.0, 5.0], "hot": [4.0, 3.0, 5.0]}}}
+    res = {"rounds": 3, "copy_bw_GBps": 4220.0, "paths": bench.summarise_paths(times, {"32x64x20x20": 0.5})}
+    row = res["paths"]["32x64x20x20"]
+    assert row["small"]["clean"]["median"] == 2.0 and row["small"]["clean"]["min"] == 1.0
+    assert row["small"]["clean"]["x_floor"] == 4.0 and row["five"]["clean"]["x_floor"] == 10.0
+    assert row["speedup"] == {"clean": 2.5, "hot": 4.0 / 1.5}
+    row_text = "| 32x64x20x20 | 0.5 | 2.0 / 1.0 | 5.0 / 4.0 | 4.00x | 10.00x | 2.50x | 1.5 | 4.0 |"
+    assert row_text in bench.paths_table(res)
+
+
+def test_paths_benchmark_graphs_hold_their_inputs_after_the_next_capture(monkeypatch):
+    """A CUDA graph keeps alive only what it allocated; torch.cuda.graph empties the
+    allocator's cache at every capture, so the first paths run at batch 32 replayed a
+    graph whose input had been freed (an illegal memory access). Every captured forward
+    must hold its input and layer for as long as it is kept. The capture here stands in
+    for a CUDA graph (none on CPU): like one, it holds no reference to the function."""
+    import gc
+    import weakref
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bench = importlib.import_module("scsa_size_buckets")
+    monkeypatch.setitem(scsa_fast.TUNE, "small_map_max", scsa_fast.TUNE["small_map_max"])  # restored after
+    held, replays = [], []
+
+    def capture(fn):
+        held.extend(weakref.ref(t) for t in (*fn.__defaults__[0].parameters(), fn.__defaults__[1]))
+        return type("Graph", (), {"replay": lambda self: replays.append(1)})()
+
+    graphs = {s: bench.capture_paths(s, ["small", "five"], {}, "cpu", capture) for s in ((1, 8, 6, 6), (2, 8, 5, 7))}
+    bench.force_path("auto")
+    gc.collect()
+    per_capture = len(list(SCSA(8).parameters())) + 1  # the parameters and x
+    assert len(held) == 2 * 2 * per_capture and all(r() is not None for r in held)
+    graphs[(1, 8, 6, 6)]["five"].replay()
+    assert replays == [1]
+    assert bench.capture_paths((1, 8, 6, 6), ["small"], {}, "cpu") == {}  # compile only (--warm-only)
+    del graphs
+    gc.collect()
+    assert all(r() is None for r in held)  # ... and the replays were what held them
 
 
 def test_cpu_input_without_interpreter_runs_the_reference(monkeypatch):

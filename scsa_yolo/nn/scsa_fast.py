@@ -12,6 +12,9 @@ forward (3 reads + 1 write of x, 5 launches)
        (plus per-channel token sums for the GroupNorm(1) statistics)
     4. GroupNorm(1) + channel attention (tiny), split over key blocks -> softmax partials
     5. merge the partials into the gate (B, C); out = x * a_h * a_w * gate
+    (maps up to TUNE["small_map_max"] pixels, 20 x 20 by default, in batches of at least
+    TUNE["small_min_programs"] / groups samples: 2 launches, 1-3 per channel group, 4-5
+    per block of query channels; the same workspace for the backward)
 
 backward (dout and x read once, dout once more, dx written once; 5 launches)
     1. one pass over dout and x: every reduction of dout * x the small graph needs
@@ -455,6 +458,22 @@ TUNE: dict[str, int] = {
     "pcsa_wide_tokens": 128, "pcsa_wide_channels": 128,
     "bred_tile": 1024, "bred_warps": 1,  # backward reduction (x and dout); one warp, as R
     "dx_tile": 1024, "dx_warps": 1,  # dx pass
+    # Small maps: the forward in two launches (S1, S2) up to this many pixels per map
+    # (H * W; 0: never). 448 takes 20 x 20 and 21 x 21 (Ultralytics' 672-pixel rect
+    # batches at stride 32). S1 streams chunks of small_tile elements with small_warps
+    # warps: one program per SM at batch 32, so many loads in flight; with one warp the
+    # gates' (Cg, H) tiles spill (sm_90, offline compile: 2.7 KB of stack at C = 256),
+    # with eight none do (94 registers at C = 256, 156 at 512). S2 takes small_queries
+    # channels and writes out in tiles of at most small_out_tile elements.
+    # small_min_programs: the fewest S1 programs (B x groups) for which the small path is
+    # taken (0: any batch). 128, about one program per SM of an H100 / H200 (132 SMs):
+    # batch 32 at four groups. Below that S1 cannot use the GPU: each program walks its
+    # group's channels alone, so its time stays that of batch 1, and at batch 1 (four
+    # programs) the small path measured slower than the five launches (H100, graph
+    # replay, fp16, us: 43 vs 33 at (256, 20, 20), 61 vs 34 at (512, 20, 20), level at
+    # (64, 20, 20); results/perf/small_maps_h100). Batch 32 is not yet measured.
+    "small_map_max": 448, "small_min_programs": 128, "small_tile": 8192, "small_warps": 8, "small_queries": 16,
+    "small_out_tile": 4096, "small_out_warps": 4,
 }
 for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
     _name, _, _value = _item.partition("=")
@@ -641,8 +660,6 @@ class _Plan:
              dict(C=c, XU=self.xu, OU=self.ou, AL=al, CB=cb, BH=bh, W0=w0, W1=w1, NKB=self.NKB, NKBP=nkbp,
                   RES=0, num_warps=TUNE["apply_warps"])),
         ]
-        # The same launches with the residual forms of the output pass (BLEND_MODES), made on first use.
-        self._blended: dict[int, list] = {0: self.split}
         # ... and their run-time size arguments (after the tensors and scalars of _split_args).
         self.split_sizes = [
             [hq, wq, *sxa, self.inv_h, self.inv_w],
@@ -651,6 +668,18 @@ class _Plan:
             [nq, self.HP, self.inv_n, self.inv_cn],
             [hq, wq, *sxa, *soa, self.NRB, self.NA],
         ]
+        # Small maps (H * W <= TUNE["small_map_max"]): two launches instead of five. There
+        # the five cost their fixed latency (each waits for the one before), not bandwidth:
+        # 34 us against a 6.3 us floor at (32, 256, 20, 20) on an H200.
+        # S1 runs one program per (sample, group): at batch 1 that is NG programs, so
+        # batches below TUNE["small_min_programs"] programs take the five launches.
+        self.small = h * w <= TUNE["small_map_max"] and b * self.NG >= TUNE["small_min_programs"]
+        if self.small:
+            self.split, self.split_sizes = self._small_launches(cfg, b, c, h, w, al, (hq, wq), sxa, soa,
+                                                                (w0, w1), nb, nq, cgb, lb)
+        # The same launches (five or two) with the residual forms of the output writer
+        # (BLEND_MODES: A's or S2's RES), made on first use.
+        self._blended: dict[int, list] = {0: self.split}
         self.g_gate = (b * self.NG * 2,)  # the backward's gate kernel has the forward's grid
         # Backward tiles (unchanged since v2: rows padded to powers of two).
         rb = _p2(self.WH)
@@ -693,7 +722,8 @@ class _Plan:
         self.fws, self.fws_numel = _layout(sizes)
         # Floats no kernel writes: padding between segments, and the key-block partials'
         # room beyond this plan's NKB blocks (see _fwd_workspace).
-        written = sum(sizes.values()) - 3 * bc * (_max_key_blocks(c) - self.NKB)
+        # (The small path stores its merged partials as one block's.)
+        written = sum(sizes.values()) - 3 * bc * (_max_key_blocks(c) - (1 if self.small else self.NKB))
         self.fws_gaps = self.fws_numel != written
         self.bws, self.bws_numel = _layout(dict(
             dgate=bc, gh=bc * h, gw=bc * w, rp=bc * h * self.WP, cq=bc * self.HP * w, dyhat=bc * self.N,
@@ -701,8 +731,49 @@ class _Plan:
             scr_h=bc * h, scr_w=bc * w))
         self.fws_in_bwd = {name: _Seg(seg.off, seg.numel, 1) for name, seg in self.fws.items()}
 
+    def _small_launches(self, cfg: _Config, b: int, c: int, h: int, w: int, al: int, hwq: tuple[int, int],
+                        sxa: list[int], soa: list[int], runs: tuple[int, int], nb: int, nq: int, cgb: int,
+                        lb: int) -> tuple[list, list]:
+        """(launches, size arguments) of the small-map path: S1 per (sample, group), S2 per
+        (sample, query block); see ``fwd_small_gates_kernel`` / ``fwd_small_out_kernel``.
+        It leaves the forward workspace as the five launches do (X_H, X_W, the gates, the
+        pooled tokens, the statistics, o, lse), so the backward is the same."""
+        tile = TUNE["small_tile"]
+        # S1: R and P chunks of whole channels that divide the group (power-of-two
+        # divisors of Cg), so a program never reaches into the next group's channels.
+        div = self.Cg & -self.Cg
+        bw = _p2(w)
+        bhr = min(_p2(h), max(1, tile // bw))
+        cbr = max(1, min(div, _p2_floor(tile // (bhr * bw))))
+        p0, p1 = _runs(self.WP * self.WW)
+        cbp = max(1, min(div, _p2_floor(tile // (self.WH * (p0 + p1)))))
+        # S2: CBQ query channels, every key block in turn, then out in rows of BH.
+        cbq = max(16, min(TUNE["small_queries"], _p2(c)))
+        cbk = max(_PCSA_MIN_KEY_TILE, min(_p2(c), _p2_floor(TUNE["pcsa_key_tile"] // nb)))
+        nkb = -(-c // cbk)
+        nq2 = -(-c // cbq)
+        w0, w1 = runs
+        bh = max(1, min(_p2(h), _p2_floor(max(1, TUNE["small_out_tile"] // (cbq * (w0 + w1))))))
+        nrb = -(-h // bh)
+        launches = [
+            ("fwd_small_gates_kernel", (b * self.NG,),
+             dict(C=c, Cg=self.Cg, NG=self.NG, XU=self.xu, AL=al, CBR=cbr, BHR=bhr, BW=bw, ONE=bhr >= _p2(h),
+                  CGB=cgb, LB=lb, KMAX=max(cfg.kernel_sizes), WH=self.WH, WW=self.WW, CBP=cbp, P0=p0, P1=p1,
+                  num_warps=TUNE["small_warps"])),
+            ("fwd_small_out_kernel", (b * nq2,),
+             dict(C=c, XU=self.xu, OU=self.ou, AL=al, NAL=self.nal, CBQ=cbq, CBK=cbk, NB=nb, CFB=_p2(c), NQ=nq2,
+                  NKB=nkb, PREC=self.prec, BH=bh, W0=w0, W1=w1, ONE=nrb == 1, RES=0,
+                  num_warps=TUNE["small_out_warps"])),
+        ]
+        sizes = [
+            [*hwq, *sxa, self.HP, self.WP, self.inv_h, self.inv_w],
+            [*hwq, *sxa, *soa, nq, self.HP, nrb, self.inv_n, self.inv_cn],
+        ]
+        return launches, sizes
+
     def split_for(self, res: int) -> list:
-        """The five launches with the output pass storing the form RES of
+        """The plan's forward launches (the five, or the small path's S1 and S2) with the
+        output writer (A or S2, always the last) storing the form RES of
         ``_scsa_kernels.forward.blend`` (0: SCSA(x) itself)."""
         launches = self._blended.get(res)
         if launches is None:
@@ -980,7 +1051,7 @@ class _Params:
 
 def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None, clean: bool = False,
              g: torch.Tensor | None = None, res: int = 0):
-    """Run the five forward launches; returns (out, plan, workspace). ``clean``: the
+    """Run the forward launches (five, or two on small maps); returns (out, plan, workspace). ``clean``: the
     workspace leaves this module (an output of scsa_yolo::fused_forward), so the floats no
     kernel writes are zeroed rather than left as stale bytes; the autograd Function keeps
     its workspace to itself and skips that fill. ``res`` (with ``g``, (C,)): out is the
@@ -1007,9 +1078,18 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
 
 def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan,
                 g: torch.Tensor | None = None) -> list[list]:
-    """Run-time arguments of the five launches (R, G, P, Q, A), sizes last. A's ``g_ptr`` is
-    x when there is no residual gate (never read: its type only keeps that variant stable)."""
+    """Run-time arguments of the five launches (R, G, P, Q, A), or of the small-map path's
+    two (S1, S2), sizes last. The output writer's (A's or S2's) ``g_ptr`` is x when there is
+    no residual gate (never read: its type only keeps that variant stable)."""
     f, sz = p.fws, p.split_sizes
+    if p.small:
+        return [
+            [x, f["xh"], f["xw"], f["ah"], f["aw"], f["pooled"], f["pstat"], *prm.conv_w, *prm.conv_b, *p.ks,
+             prm.gam_h, prm.bet_h, prm.gam_w, prm.bet_w, cfg.eps_h, cfg.eps_w, *sz[0]],
+            [x, f["ah"], f["aw"], f["pooled"], f["pstat"], prm.gam_p, prm.bet_p, prm.wq, prm.wk, prm.wv, f["qm"],
+             f["ql"], f["qa"], f["gate"], f["o"], f["lse"], f["stats"], out, x if g is None else g, cfg.eps_p,
+             p.alpha, *sz[1]],
+        ]
     return [
         [x, f["xh"], f["xw"], *sz[0]],
         [f["xh"], f["xw"], f["ah"], f["aw"], *prm.conv_w, *prm.conv_b, *p.ks, prm.gam_h, prm.bet_h, prm.gam_w,

@@ -1,4 +1,4 @@
-"""Forward kernels of the fused SCSA: five thin kernels, x read three times.
+"""Forward kernels of the fused SCSA: five thin kernels (two on small maps), x read three times.
 
 Notation (one sample b, one channel c of x (B, C, H, W)):
 
@@ -22,6 +22,30 @@ Q       CBQ queries x CBK     tiny: GroupNorm(1), one block of the channel
 A       CB channels x BH rows reads x -> combines the partials into the gate,
                               out = x * a_h * a_w * gate
 ======  ====================  ====================================================
+
+Small maps (H * W up to ``scsa_fast.TUNE["small_map_max"]``, 20 x 20 by default) in batches
+large enough to fill the GPU (``TUNE["small_min_programs"]``: batch x groups >= 128) take two
+launches instead, because there the five cost their fixed latency (each one waits for the
+one before, and G and Q are a few microseconds of tiny work), not bandwidth. Nothing needs
+a grid-wide barrier: the SMSA gates of a channel group depend only on that group's
+channels (depth-wise conv, GroupNorm per group), and the PCSA needs the whole sample only
+through small sums.
+
+======  ====================  ====================================================
+kernel  one program           work
+======  ====================  ====================================================
+S1      one sample, one       R, G and P for the group's Cg channels: reads x ->
+        channel group         X_H, X_W; barrier; a_h, a_w; barrier; reads x
+                              again (in L1/L2) -> pooled tokens and their row sums
+S2      one sample, CBQ       Q for its queries against every key block (partials
+        query channels        merged in registers; stored once, as one block's),
+                              the gate, then reads x -> out, BH rows at a time
+======  ====================  ====================================================
+
+Both leave the workspace as the five launches with one key block do, so the backward is
+the same. At inference S2, like A, can store a residual placement's form instead of out
+(``RES``, :func:`blend`). Every S2 program recomputes the sample's statistics and key tokens (C x N
+floats, tiny at these sizes) rather than waiting for another program.
 
 Memory layout choices (why the streaming kernels look the way they do):
 
@@ -519,3 +543,169 @@ def fwd_apply_kernel(
     apply_item(x_ptr, ah_ptr, aw_ptr, qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, out_ptr, g_ptr, pid // NA,
                (item // NRB) * CB, item % NRB, hq * AL, wq * AL, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW,
                C, CB, BH, W0, W1, NKB, NKBP, RES)
+
+
+# ----------------------------------------------------------------------------- small maps
+# Two launches instead of five (see the module docstring): at 20 x 20 and below the five
+# dependent launches cost more in fixed latency than the map costs in bandwidth.
+
+
+@triton.jit
+def pcsa_queries(pooled_ptr, gam_ptr, bet_ptr, wq_ptr, b, c0, mean, rstd, alpha, N,
+                 C: tl.constexpr, CBQ: tl.constexpr, NB: tl.constexpr):
+    """Scaled queries alpha * wq_c * y_c of channels c0..c0+CBQ-1: (c, c_mask, q (CBQ, NB))."""
+    c, cm, y_q, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, c0, mean, rstd, N, C, CBQ, NB)
+    return c, cm, y_q * (tl.load(wq_ptr + c, mask=cm, other=0.0).to(tl.float32) * alpha)[:, None]
+
+
+@triton.jit
+def attn_block(q, pooled_ptr, gam_ptr, bet_ptr, wk_ptr, wv_ptr, b, d0, mean, rstd, N, inv_n,
+               C: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, PREC: tl.constexpr):
+    """Softmax partials of queries q (CBQ, NB) against key channels d0..d0+CBK-1 of
+    sample b: (m, l, a), each (CBQ,) (as :func:`pcsa_item` computes them)."""
+    d, dm, y_k, _ = pcsa_tokens(pooled_ptr, gam_ptr, bet_ptr, b, d0, mean, rstd, N, C, CBK, NB)
+    k = y_k * tl.load(wk_ptr + d, mask=dm, other=0.0).to(tl.float32)[:, None]
+    vbar = tl.load(wv_ptr + d, mask=dm, other=0.0).to(tl.float32) * (tl.sum(y_k, axis=1) * inv_n)
+    s = tl.dot(q, tl.trans(k), input_precision=PREC)
+    s = tl.where(dm[None, :], s, float("-inf"))
+    m_i = tl.max(s, axis=1)
+    p = tl.exp(s - m_i[:, None])
+    return m_i, tl.sum(p, axis=1), tl.sum(p * vbar[None, :], axis=1)
+
+
+@triton.jit
+def gated_rows(
+    x_ptr, ah_ptr, aw_ptr, out_ptr, gate, gv, b, c, cm, rowc, h0, H, W, SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW,
+    BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr, RES: tl.constexpr,
+):
+    """out = x * a_h * a_w * gate for rows h0..h0+BH-1 of channels c (CB,) with their
+    gates (CB,) known, or with RES the residual forms of :func:`blend` (gv: the residual
+    gate g of channels c, (CB,) float32): the output pass of :func:`apply_item` without the
+    partial merge."""
+    h = h0 + tl.arange(0, BH)
+    hm = h < H
+    m = cm[:, None, None] & hm[None, :, None]
+    xb = x_ptr + b * SXB + c[:, None, None] * SXC + h[None, :, None] * SXH
+    ob = out_ptr + b * SOB + c[:, None, None] * SOC + h[None, :, None] * SOH
+    w0 = tl.arange(0, W0)
+    v0 = tl.load(xb + w0[None, None, :] * SXW, mask=m, other=0.0).to(tl.float32)
+    if W1 > 0:
+        w1 = W0 + tl.arange(0, W1)
+        wm1 = w1 < W
+        m1 = m & wm1[None, None, :]
+        v1 = tl.load(xb + w1[None, None, :] * SXW, mask=m1, other=0.0).to(tl.float32)
+        aw1 = tl.load(aw_ptr + rowc[:, None] * W + w1[None, :], mask=cm[:, None] & wm1[None, :], other=0.0)
+    aw0 = tl.load(aw_ptr + rowc[:, None] * W + w0[None, :], mask=cm[:, None], other=0.0)
+    ah_g = tl.load(ah_ptr + rowc[:, None] * H + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0) * gate[:, None]
+    tl.store(ob + w0[None, None, :] * SOW,
+             blend(v0, ah_g[:, :, None] * aw0[:, None, :], gv, RES).to(out_ptr.dtype.element_ty), mask=m)
+    if W1 > 0:
+        tl.store(ob + w1[None, None, :] * SOW,
+                 blend(v1, ah_g[:, :, None] * aw1[:, None, :], gv, RES).to(out_ptr.dtype.element_ty), mask=m1)
+
+
+@size_jit
+def fwd_small_gates_kernel(
+    x_ptr, xh_ptr, xw_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr,
+    w0, w1, w2, w3, bias0, bias1, bias2, bias3, k0, k1, k2, k3,
+    gam_h_ptr, bet_h_ptr, gam_w_ptr, bet_w_ptr, eps_h, eps_w,
+    hq, wq, sxb, sxc, sxh, sxw, HP, WP, inv_h, inv_w,
+    C: tl.constexpr, Cg: tl.constexpr, NG: tl.constexpr, XU: tl.constexpr, AL: tl.constexpr,
+    CBR: tl.constexpr, BHR: tl.constexpr, BW: tl.constexpr, ONE: tl.constexpr,
+    CGB: tl.constexpr, LB: tl.constexpr, KMAX: tl.constexpr,
+    WH: tl.constexpr, WW: tl.constexpr, CBP: tl.constexpr, P0: tl.constexpr, P1: tl.constexpr,
+):
+    """S1 (small maps: R, G and P of one channel group); grid (B * NG,), program b * NG + g.
+
+    The SMSA gates of a group need only its own Cg channels (the conv is depth-wise, the
+    GroupNorm per group), so one program runs R for them (CBR channels at a time), both
+    gates, and P (CBP channels x one window row at a time, x read again: still in L1/L2).
+    Its own workspace rows are re-read across the program's threads after a barrier.
+    CBR and CBP divide Cg, so no program touches another group's channels."""
+    pid = tl.program_id(0)
+    b = pid // NG
+    g = pid % NG
+    H = hq * AL
+    W = wq * AL
+    SXB, SXC, SXH, SXW = strides4(sxb, sxc, sxh, sxw, XU, AL)
+    cg0 = g * Cg
+    for cr in range(0, Cg, CBR):
+        reduce_item(x_ptr, xh_ptr, xw_ptr, b, cg0 + cr, H, W, SXB, SXC, SXH, SXW, inv_h, inv_w, C, CBR, BHR, BW, ONE)
+    tl.debug_barrier()  # X_H, X_W rows of the group written by all threads
+    wt = select4(g, w0, w1, w2, w3)
+    bias = select4(g, bias0, bias1, bias2, bias3)
+    ks = select4(g, k0, k1, k2, k3)
+    _, _, _, a_h = gate_recompute(xh_ptr, b, H, g, wt, bias, ks, gam_h_ptr, bet_h_ptr, eps_h, C, Cg, CGB, LB, KMAX)
+    _, _, _, a_w = gate_recompute(xw_ptr, b, W, g, wt, bias, ks, gam_w_ptr, bet_w_ptr, eps_w, C, Cg, CGB, LB, KMAX)
+    cl = tl.arange(0, CGB)
+    pos = tl.arange(0, LB)
+    rows = (b * C + cg0 + cl)[:, None]
+    tl.store(ah_ptr + rows * H + pos[None, :], a_h, mask=(cl < Cg)[:, None] & (pos < H)[None, :])
+    tl.store(aw_ptr + rows * W + pos[None, :], a_w, mask=(cl < Cg)[:, None] & (pos < W)[None, :])
+    tl.debug_barrier()  # a_h, a_w of the group written by all threads
+    for cp in range(0, Cg, CBP):
+        for i in range(HP):
+            pool_item(x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, b, cg0 + cp, i, H, W, SXB, SXC, SXH, SXW,
+                      HP, WP, C, WH, WW, CBP, P0, P1)
+
+
+@size_jit
+def fwd_small_out_kernel(
+    x_ptr, ah_ptr, aw_ptr, pooled_ptr, pstat_ptr, gam_ptr, bet_ptr, wq_ptr, wk_ptr, wv_ptr,
+    qm_ptr, ql_ptr, qa_ptr, gate_ptr, o_ptr, lse_ptr, stats_ptr, out_ptr, g_ptr, eps, alpha,
+    hq, wq, sxb, sxc, sxh, sxw, sob, soc, soh, sow, nq, HP, NRB, inv_n, inv_cn,
+    C: tl.constexpr, XU: tl.constexpr, OU: tl.constexpr, AL: tl.constexpr, NAL: tl.constexpr,
+    CBQ: tl.constexpr, CBK: tl.constexpr, NB: tl.constexpr, CFB: tl.constexpr, NQ: tl.constexpr,
+    NKB: tl.constexpr, PREC: tl.constexpr, BH: tl.constexpr, W0: tl.constexpr, W1: tl.constexpr,
+    ONE: tl.constexpr, RES: tl.constexpr,
+):
+    """S2 (small maps: Q and A of CBQ channels); grid (B * NQ,), program b * NQ + query block.
+
+    Every program derives the sample's GroupNorm(1) statistics from the per-row sums S1
+    left, walks all NKB key blocks itself (merging the softmax partials on the fly instead
+    of storing them), stores o, lse and the gate for the backward (and the statistics,
+    query block 0), then writes out for its channels, BH rows at a time. The merged
+    partials are stored too, as one key block's (the layout of Q with NKB = 1): three
+    floats per channel, and the workspace holds no unwritten floats that Q would write.
+    RES (0, 1, 2): the stored form (:func:`blend`), as A's; g_ptr is read only when RES is
+    not 0."""
+    pid = tl.program_id(0)
+    b = pid // NQ
+    qb = pid % NQ
+    H = hq * AL
+    W = wq * AL
+    N = nq * NAL
+    SXB, SXC, SXH, SXW = strides4(sxb, sxc, sxh, sxw, XU, AL)
+    SOB, SOC, SOH, SOW = strides4(sob, soc, soh, sow, OU, AL)
+    mean, rstd = sample_stats(pstat_ptr, b, eps, N, HP, inv_n, inv_cn, C, CFB)
+    if qb == 0:
+        tl.store(stats_ptr + 2 * b, mean)
+        tl.store(stats_ptr + 2 * b + 1, rstd)
+    c, cm, q = pcsa_queries(pooled_ptr, gam_ptr, bet_ptr, wq_ptr, b, qb * CBQ, mean, rstd, alpha, N, C, CBQ, NB)
+    m_run = tl.full([CBQ], float("-inf"), tl.float32)
+    l_run = tl.zeros([CBQ], dtype=tl.float32)
+    a_run = tl.zeros([CBQ], dtype=tl.float32)
+    for kb in range(NKB):
+        m_i, l_i, a_i = attn_block(q, pooled_ptr, gam_ptr, bet_ptr, wk_ptr, wv_ptr, b, kb * CBK, mean, rstd, N,
+                                   inv_n, C, CBK, NB, PREC)
+        m_new = tl.maximum(m_run, m_i)
+        s_old = tl.exp(m_run - m_new)  # 0 on the first block (m_run = -inf, m_i finite)
+        s_new = tl.exp(m_i - m_new)
+        l_run = l_run * s_old + l_i * s_new
+        a_run = a_run * s_old + a_i * s_new
+        m_run = m_new
+    o = a_run / l_run
+    gate = tl.sigmoid(o)
+    rowc = b * C + c
+    tl.store(qm_ptr + rowc, m_run, mask=cm)
+    tl.store(ql_ptr + rowc, l_run, mask=cm)
+    tl.store(qa_ptr + rowc, a_run, mask=cm)
+    tl.store(o_ptr + rowc, o, mask=cm)
+    tl.store(lse_ptr + rowc, m_run + tl.log(l_run), mask=cm)
+    tl.store(gate_ptr + rowc, gate, mask=cm)
+    gv = gate  # unused unless RES
+    if RES != 0:  # g in out's dtype, as the unfused x + g.to(x.dtype) * ... reads it
+        gv = tl.load(g_ptr + c, mask=cm, other=0.0).to(out_ptr.dtype.element_ty).to(tl.float32)
+    for rb in range(0, 1 if ONE else NRB):
+        gated_rows(x_ptr, ah_ptr, aw_ptr, out_ptr, gate, gv, b, c, cm, rowc, rb * BH, H, W,
+                   SXB, SXC, SXH, SXW, SOB, SOC, SOH, SOW, BH, W0, W1, RES)
