@@ -189,7 +189,7 @@ def measure(args) -> dict[str, list[float]]:
         for _ in range(args.calls):
             fn()
         prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+        pstats.Stats(prof).sort_stats(os.environ.get("PSORT", "tottime")).print_stats(int(os.environ.get("PN", "20")))
     return times
 
 
