@@ -5,6 +5,7 @@ the launches are stubbed after one real call).
     python3 benchmarks/scsa_op_wrapper_cost.py [--rounds 5] [--calls 500] [--stub direct|launcher]
                                                [--profile layer-fb] [--tree DIR]
     python3 benchmarks/scsa_op_wrapper_cost.py --compare OLD_TREE NEW_TREE [--procs 3] ...
+    PSORT=cumulative PN=40 python3 benchmarks/scsa_op_wrapper_cost.py --profile layer-fb   (profile order, rows)
 
 Variants, per call (us), each timed in interleaved rounds (median / min over rounds):
   layer-fb     the layer's own forward + backward (what eager training runs: SCSA.forward,
