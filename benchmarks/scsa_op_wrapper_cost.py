@@ -5,6 +5,7 @@ the launches are stubbed after one real call).
     python3 benchmarks/scsa_op_wrapper_cost.py [--rounds 5] [--calls 500] [--stub direct|launcher]
                                                [--profile layer-fb] [--tree DIR]
     python3 benchmarks/scsa_op_wrapper_cost.py --compare OLD_TREE NEW_TREE [--procs 3] ...
+    PSORT=cumulative PN=40 python3 benchmarks/scsa_op_wrapper_cost.py --profile layer-fb   (profile order, rows)
 
 Variants, per call (us), each timed in interleaved rounds (median / min over rounds):
   layer-fb     the layer's own forward + backward (what eager training runs: SCSA.forward,
@@ -189,7 +190,7 @@ def measure(args) -> dict[str, list[float]]:
         for _ in range(args.calls):
             fn()
         prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+        pstats.Stats(prof).sort_stats(os.environ.get("PSORT", "tottime")).print_stats(int(os.environ.get("PN", "20")))
     return times
 
 
