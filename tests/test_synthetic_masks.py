@@ -148,3 +148,32 @@ def test_check_reports_label_files_that_mix_boxes_and_polygons(tmp_path):
     assert "has 2 boxes in the labels" not in problems  # same objects per class
     assert f"{label}: mixes box lines and polygon lines" in problems
     assert "labels are polygons, manifest says every one" in problems
+
+
+def test_box_labels_keep_the_images_and_boxes_without_the_polygons(sets, tmp_path):
+    """``labels: boxes``: the same images and the boxes Ultralytics derives from the polygons,
+    written as box rows (no segments for the augmentations to transform), no ``segmentation``
+    in the ground truth, and a segmentation model refused."""
+    from scsa_yolo.data.tasks import DatasetTaskError, check_data_for_task
+
+    name = "synthetic-tiny"
+    boxed = prepare_synthetic(tmp_path, name, seed=2, labels="boxes", **SIZES).parent
+    manifest = json.loads((boxed / "manifest.json").read_text())
+    assert manifest["generator"]["labels"] == "boxes"
+    for split, count in (("train", SIZES["num_train"]), ("val", SIZES["num_val"])):
+        assert manifest["splits"][split]["masks"] == 0 < manifest["splits"][split]["boxes"]
+        for index in range(count):
+            stem = f"{split}_{index:05d}"
+            image = f"images/{split}/{stem}.jpg"
+            assert (boxed / image).read_bytes() == (sets[name] / image).read_bytes()
+            rows = (boxed / "labels" / split / f"{stem}.txt").read_text().split("\n")
+            assert {len(row.split()) for row in rows if row} == {5}
+            boxes, segments = _ultralytics_labels(boxed / image, boxed / "labels" / split / f"{stem}.txt")
+            from_polygons, _ = _ultralytics_labels(sets[name] / image, sets[name] / "labels" / split / f"{stem}.txt")
+            assert segments == [] and np.allclose(boxes, from_polygons, atol=2e-6)
+        gt = json.loads((boxed / "annotations" / f"{split}.json").read_text())
+        assert gt["annotations"] and all("segmentation" not in a for a in gt["annotations"])
+    with pytest.raises(DatasetTaskError, match="polygon"):
+        check_data_for_task(boxed / "data.yaml", "segment")
+    with pytest.raises(synthetic.SyntheticOptionError, match="labels='box' must be one of polygons, boxes"):
+        prepare_synthetic(tmp_path, name, labels="box")

@@ -51,6 +51,15 @@ Ultralytics segment labels (``class x1 y1 x2 y2 ...``): one prepared set trains 
 segmentation, and the COCO ground truth carries ``segmentation`` and the polygon's ``area``.
 Adding the polygons changed no image and no box: they draw no random numbers.
 
+``labels: boxes`` (``--set labels=boxes``) writes box rows instead, the same images and boxes
+without the polygons (the COCO ground truth then has no ``segmentation``, and each object's
+``area`` is its box's). It is the cheaper set for detection-only grids: Ultralytics resamples
+and transforms every polygon of a mosaic at each augmentation, which made the default
+dense ``synthetic-tiny`` set's training loader about 8x slower per image on one CPU core
+(``results/evidence/loader_cost_cpu.md``), and with no rotation or shear (Ultralytics'
+defaults) the polygons change the augmented boxes only where an object is cut by the frame.
+A segmentation grid refuses such a set before training (no masks).
+
 The recipe hands each image's JPEG bytes and boxes to the writer, like any converter.
 ``scsa-yolo data prepare synthetic`` (or :func:`scsa_yolo.data.prepare.prepare_dataset`)
 skips the work when ``manifest.json`` records the same options and the files on disk still
@@ -74,9 +83,10 @@ from .base import Conversion, ConvertedImage, Recipe, RecipeOption, RecipeOption
 
 NAME = "synthetic"
 GENERATOR_VERSION = 1  # part of every image's random stream: a new version means new images
-#: what the label files hold; in the request, so a set prepared with box labels (before
-#: polygons) is generated again by ``scsa-yolo data prepare`` rather than reused
+#: what the label files hold by default; in the request, so a set prepared with box labels
+#: (before polygons, or with ``labels: boxes``) is generated again rather than reused
 LABELS = "polygons"
+LABEL_KINDS = ("polygons", "boxes")
 
 CLASSES: tuple[tuple[str, str, tuple[int, int, int]], ...] = (
     ("red_circle", "circle", (220, 40, 40)),
@@ -101,6 +111,7 @@ DEFAULTS: dict[str, Any] = {
     "distractors": 1.5,  # mean distractors per image (Poisson)
     "large_fraction": 0.33,  # probability that an image gets one large object
     "jpeg_quality": 90,
+    "labels": LABELS,  # or "boxes": no polygons (faster detection training, no segmentation)
 }
 
 
@@ -215,6 +226,10 @@ def _check_options(options: dict[str, Any], scenario: Scenario | None = None) ->
         raise SyntheticOptionError(f"synthetic option imgsz={params['imgsz']} must be at least 32 pixels")
     if not 1 <= params["jpeg_quality"] <= 100:
         raise SyntheticOptionError(f"synthetic option jpeg_quality={params['jpeg_quality']} must be 1..100")
+    if params["labels"] not in LABEL_KINDS:
+        raise SyntheticOptionError(
+            f"synthetic option labels={params['labels']!r} must be one of {', '.join(LABEL_KINDS)}"
+        )
     for key in ("distractors", "large_fraction"):
         value = params[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -461,7 +476,8 @@ def _stream(seed: int, split: str, index: int, scenario: Scenario | None) -> np.
 def render_image(
     seed: int, split: str, index: int, params: dict[str, Any], scenario: str | Scenario | None = None
 ) -> tuple[bytes, list[GtBox]]:
-    """JPEG bytes and the class boxes (pixels, each with its polygon) of image ``index`` of ``split``.
+    """JPEG bytes and the class boxes (pixels, each with its polygon unless ``params['labels']``
+    is ``"boxes"``) of image ``index`` of ``split``.
 
     ``scenario`` (a name of :data:`SCENARIOS` or None) selects the domain; ``thermal``
     images are greyscale JPEGs (one channel on disk), all others RGB.
@@ -476,12 +492,13 @@ def render_image(
     image = Image.fromarray(_thermal_background(rng, size) if thermal else _background(rng, size))
     draw = ImageDraw.Draw(image)
     _draw_clutter(draw, rng, size, grey=thermal)
+    polygons = params.get("labels", LABELS) == "polygons"
     boxes = []
     for shape in _plan_image(rng, params, scenario):
         _draw_shape(draw, shape, rng, grey=thermal)
         if shape.class_index is not None:
             boxes.append(GtBox(shape.class_index, shape.x0, shape.y0, shape.x1 - shape.x0, shape.y1 - shape.y0,
-                               mask=Mask((shape_polygon(shape),))))
+                               mask=Mask((shape_polygon(shape),)) if polygons else None))
     if name == "lowlight":
         image = Image.fromarray(_low_light(np.asarray(image), rng))
     elif thermal:  # soft optics, then one channel
@@ -504,8 +521,7 @@ def _request(seed: Any, params: dict[str, Any], scenario: Scenario | None = None
     except (TypeError, ValueError):
         raise SyntheticOptionError(f"synthetic option seed={seed!r} must be an integer") from None
     extra = {"scenario": scenario.name} if scenario is not None else {}
-    return {"generator_version": GENERATOR_VERSION, "labels": LABELS, "seed": seed, **extra,
-            **dict(sorted(params.items()))}
+    return {"generator_version": GENERATOR_VERSION, "seed": seed, **extra, **dict(sorted(params.items()))}
 
 
 class SyntheticRecipe(Recipe):
