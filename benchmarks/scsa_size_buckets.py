@@ -221,6 +221,7 @@ def force_path(path: str, tune: dict | None = None) -> None:
     if path != "auto":
         scsa_fast.TUNE["small_map_max"] = {"small": 1 << 30, "five": 0}[path]
         scsa_fast.TUNE["small_min_programs"] = 0
+        scsa_fast.TUNE["small_max_channels"] = 1 << 30
     scsa_fast._plans.clear()
 
 

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 #: Validation image sizes (width, height): landscape and portrait photos, a wide drone frame
@@ -67,7 +68,14 @@ def make_dataset(root: Path, n_train: int, n_val: int, seed: int = 0) -> Path:
 
 
 def our_cached_kernels(folder: Path) -> int:
-    return sum(1 for p in folder.rglob("*.cubin") if p.name.startswith(("fwd_", "bwd_"))) if folder.is_dir() else 0
+    return len(our_cache_entries(folder))
+
+
+def our_cache_entries(folder: Path) -> set[str]:
+    """Our kernels in a Triton cache folder, as ``<entry hash>/<kernel>.cubin`` paths."""
+    if not folder.is_dir():
+        return set()
+    return {f"{p.parent.name}/{p.name}" for p in folder.rglob("*.cubin") if p.name.startswith(("fwd_", "bwd_"))}
 
 
 def child(args) -> int:
@@ -85,7 +93,10 @@ def child(args) -> int:
     t2 = time.perf_counter()
     from scsa_yolo.nn import scsa_fast
 
-    stats = scsa_fast.kernel_stats() if hasattr(scsa_fast, "kernel_stats") else None
+    try:  # the 60 slowest first launches: after a warm-up, the variants it did not cover
+        stats = scsa_fast.kernel_stats(slowest=60)
+    except TypeError:  # an older tree (--old-site)
+        stats = scsa_fast.kernel_stats() if hasattr(scsa_fast, "kernel_stats") else None
     shapes = None
     loader = getattr(model.trainer, "test_loader", None)
     if loader is not None and getattr(loader.dataset, "batch_shapes", None) is not None:
@@ -101,13 +112,18 @@ def run_child(args, model: str, cache: Path, name: str, site: str | None = None)
         env["PYTHONPATH"] = site + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, __file__, "--child", "--model", model, "--data", str(args.data), "--epochs",
            str(args.epochs), "--batch", str(args.batch), "--project", str(args.work / "runs"), "--name", name]
+    before = our_cache_entries(cache / "triton")
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
     wall = time.perf_counter() - start
     (args.out / f"{name}.log").write_text(proc.stdout[-20000:] + "\n--- stderr ---\n" + proc.stderr[-20000:])
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     res = json.loads(lines[-1]) if proc.returncode == 0 and lines else {"error": proc.stderr[-1500:]}
-    res.update(name=name, model=model, rc=proc.returncode, wall_s=wall, cache_kernels=our_cached_kernels(cache / "triton"))
+    after = our_cache_entries(cache / "triton")
+    added = sorted(after - before)  # what this run compiled (a warm cache adds nothing)
+    res.update(name=name, model=model, rc=proc.returncode, wall_s=wall, cache_kernels=len(after),
+               new_cache_entries=len(added),
+               new_cache_kernels=dict(Counter(entry.split("/")[1].removesuffix(".cubin") for entry in added)))
     log(f"{name}: rc {proc.returncode}, wall {wall:.1f} s, train {res.get('train_s', float('nan')):.1f} s, "
         f"kernels in cache {res['cache_kernels']}, stats {res.get('stats')}")
     return res
@@ -143,6 +159,14 @@ def markdown(meta: dict, runs: list[dict]) -> str:
         variants = f"{st.get('variants')} ({st.get('first_launch_s', 0):.1f})" if st else "-"
         train = f"{r['train_s']:.1f}" if "train_s" in r else "-"
         lines.append(f"| {r['name']} | {r['wall_s']:.1f} | {train} | {r['cache_kernels']} | {variants} |")
+    for r in runs:  # which kernels a run had to compile, by name (a warm cache: none)
+        if r.get("new_cache_entries"):
+            kinds = ", ".join(f"{name} x{n}" for name, n in sorted(r["new_cache_kernels"].items()))
+            lines.append(f"\n{r['name']} compiled {r['new_cache_entries']} kernel(s): {kinds}.")
+            slow = [v for v in (r.get("stats") or {}).get("slowest", []) if v[0] >= 0.05]
+            if slow and "warmup" in r["name"]:  # the variants the warm-up missed, with their keys
+                lines += ["", "| first launch s | kernel | constants | argument kinds |", "|---|---|---|---|"]
+                lines += [f"| {sec} | {name} | {consts} | {' '.join(kinds)} |" for sec, name, consts, kinds in slow]
     return "\n".join(lines) + "\n"
 
 

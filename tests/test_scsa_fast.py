@@ -241,7 +241,8 @@ def _reuse_case() -> dict:
         errors.append(max(_rel(out, t_out), _rel(dx, t_dx), max(_rel(g, t) for g, t in zip(grads, t_grads))))
         variants.append(scsa_fast.kernel_stats()["variants"])
         plans.append(scsa_fast.kernel_stats()["plans"])
-    return {"variants": variants, "plans": plans, "errors": errors}
+    slowest = scsa_fast.kernel_stats(slowest=3)["slowest"]
+    return {"variants": variants, "plans": plans, "errors": errors, "slowest": slowest}
 
 
 #: The two-launch path of small maps (scsa_fast.TUNE["small_map_max"]), each case run on
@@ -287,7 +288,7 @@ def _small_case(name, shape, kwargs, dtype_name, channels_last, tune) -> dict:
     prm = scsa_fast._Params(tuple(scsa_fast._params(fast)), len(cfg.kernel_sizes))
     runs, launches, res, workspaces = {}, {}, {}, {}
     for path, small_max in (("small", 1 << 30), ("five", 0)):
-        with _tuned({**tune, "small_map_max": small_max, "small_min_programs": 0}):
+        with _tuned({**tune, "small_map_max": small_max, "small_min_programs": 0, "small_max_channels": 1 << 30}):
             out, dx, grads = runs[path] = _run(fast, x, dout)
             plan = next(iter(scsa_fast._plans.values()))
             launches[path] = [kname for kname, _, _ in plan.split]
@@ -376,7 +377,8 @@ def _small_blend_case() -> dict:
         x = torch.randn(2, 16, 9, 11).to(dtype)
         layer = _layer(16, {}, "fast").to(dtype).eval()
         wrap = ResidualAttention(16, layer).eval()
-        with _tuned({**tune, "small_map_max": 1 << 30, "small_min_programs": 0}), torch.no_grad():
+        forced = {"small_map_max": 1 << 30, "small_min_programs": 0, "small_max_channels": 1 << 30}
+        with _tuned({**tune, **forced}), torch.no_grad():
             wrap.gate.copy_(0.5 * torch.randn(16))
             g = wrap.gate
             folded, unfused = wrap(x), x + g.view(1, -1, 1, 1).to(dtype) * layer(x)
@@ -568,6 +570,12 @@ def test_a_new_map_size_in_the_same_buckets_compiles_nothing(interp):
     assert other > first, case
     assert len(set(case["plans"])) == len(REUSE_SHAPES), case  # one plan per new size
     assert max(case["errors"]) < 1e-4, case
+    # kernel_stats(slowest=N): the variants with the longest first launch, slowest first,
+    # each named with the constants and argument kinds Triton keys it on
+    seconds = [entry[0] for entry in case["slowest"]]
+    assert len(seconds) == 3 and seconds == sorted(seconds, reverse=True), case["slowest"]
+    assert all(name.startswith(("fwd_", "bwd_")) and isinstance(consts, dict) and kinds
+               for _, name, consts, kinds in case["slowest"]), case["slowest"]
 
 
 @pytest.mark.slow
@@ -623,6 +631,12 @@ def test_plan_picks_two_launches_on_small_maps_and_the_switch_forces_either(monk
     # By default batches of fewer than 128 S1 programs (batch x 4 groups) keep the five
     # launches: at batch 1 the small path measured slower on an H100.
     assert _launch_names(64, (1, 64, 20, 20)) == five and _launch_names(256, (16, 256, 20, 20)) == five
+    # ... and so do layers wider than 64 channels, where it measured slower on an H200 at
+    # every batch (YOLO's 20 x 20 layers: 256 channels and more)
+    wide_five = _launch_names(256, (32, 256, 20, 20))
+    assert len(wide_five) == 5 and not set(wide_five) & set(small)
+    monkeypatch.setitem(scsa_fast.TUNE, "small_max_channels", 256)
+    assert _launch_names(256, (32, 256, 20, 20)) == small
     monkeypatch.setitem(scsa_fast.TUNE, "small_min_programs", 0)
     assert _launch_names(64, (1, 64, 20, 12)) == small
     assert _launch_names(64, (2, 64, 5, 6)) == small  # below the window

@@ -12,7 +12,8 @@ forward (3 reads + 1 write of x, 5 launches)
        (plus per-channel token sums for the GroupNorm(1) statistics)
     4. GroupNorm(1) + channel attention (tiny), split over key blocks -> softmax partials
     5. merge the partials into the gate (B, C); out = x * a_h * a_w * gate
-    (maps up to TUNE["small_map_max"] pixels, 20 x 20 by default, in batches of at least
+    (maps up to TUNE["small_map_max"] pixels, 20 x 20 by default, of at most
+    TUNE["small_max_channels"] channels, in batches of at least
     TUNE["small_min_programs"] / groups samples: 2 launches, 1-3 per channel group, 4-5
     per block of query channels; the same workspace for the backward)
 
@@ -471,8 +472,14 @@ TUNE: dict[str, int] = {
     # group's channels alone, so its time stays that of batch 1, and at batch 1 (four
     # programs) the small path measured slower than the five launches (H100, graph
     # replay, fp16, us: 43 vs 33 at (256, 20, 20), 61 vs 34 at (512, 20, 20), level at
-    # (64, 20, 20); results/perf/small_maps_h100). Batch 32 is not yet measured.
-    "small_map_max": 448, "small_min_programs": 128, "small_tile": 8192, "small_warps": 8, "small_queries": 16,
+    # (64, 20, 20); results/perf/small_maps_h100).
+    # small_max_channels: the widest layer that takes the small path. On an H200 (graph
+    # replay, fp16, batches 1-32; results/perf/h200_session15) it won only at 64 channels
+    # (1.02-1.16x) and lost at 256 and 512 (0.44-0.87x at 20 x 20): the per-group walk of
+    # S1 grows with C where the five launches spread it over more programs. YOLO's 20 x 20
+    # layers have 256 channels and more, so they keep the five launches.
+    "small_map_max": 448, "small_min_programs": 128, "small_max_channels": 64,
+    "small_tile": 8192, "small_warps": 8, "small_queries": 16,
     "small_out_tile": 4096, "small_out_warps": 4,
 }
 for _item in filter(None, os.environ.get("SCSA_YOLO_FAST_TUNE", "").split(",")):
@@ -673,7 +680,8 @@ class _Plan:
         # 34 us against a 6.3 us floor at (32, 256, 20, 20) on an H200.
         # S1 runs one program per (sample, group): at batch 1 that is NG programs, so
         # batches below TUNE["small_min_programs"] programs take the five launches.
-        self.small = h * w <= TUNE["small_map_max"] and b * self.NG >= TUNE["small_min_programs"]
+        self.small = (h * w <= TUNE["small_map_max"] and b * self.NG >= TUNE["small_min_programs"]
+                      and c <= TUNE["small_max_channels"])
         if self.small:
             self.split, self.split_sizes = self._small_launches(cfg, b, c, h, w, al, (hq, wq), sxa, soa,
                                                                 (w0, w1), nb, nq, cgb, lb)
@@ -999,16 +1007,25 @@ def _variant_key(fn, args: list, consts: dict) -> tuple:
     return (fn.fn.__name__, tuple(spec), tuple(sorted(consts.items())))
 
 
-def kernel_stats() -> dict:
+def kernel_stats(slowest: int = 0) -> dict:
     """Compiled-kernel bookkeeping of this process: ``variants`` (distinct kernel
     variants launched, i.e. Triton compiles on a cold cache), ``first_launch_s`` (host
     seconds of their first launches: compiling, or loading from Triton's cache),
     ``plans`` (input kinds planned, at most MAX_SHAPES kept), ``group_compiles`` (launch
     groups whose new variants compiled side by side; their wait is spread over their
     variants in ``first_launch_s``) and ``group_error`` (why side-by-side compiling stopped,
-    if it did: the launches then compile one by one)."""
-    return {"variants": len(_launch.variants), "first_launch_s": _launch.first_launch_s(), "plans": len(_plans),
-            "group_compiles": _launch.group_compiles, "group_error": _launch.group_error}
+    if it did: the launches then compile one by one).
+
+    ``slowest``: also list that many variants with the longest first launch, slowest first,
+    each ``[seconds, kernel, constants, argument kinds]`` (what Triton keys the variant on,
+    :func:`_variant_key`): after a warm-up, the ones that still compiled."""
+    stats = {"variants": len(_launch.variants), "first_launch_s": _launch.first_launch_s(), "plans": len(_plans),
+             "group_compiles": _launch.group_compiles, "group_error": _launch.group_error}
+    if slowest:
+        ranked = sorted(_launch.variants.items(), key=lambda item: -item[1])[:slowest]
+        stats["slowest"] = [[round(seconds, 3), name, dict(consts), [str(kind) for kind in spec]]
+                            for (name, spec, consts), seconds in ranked]
+    return stats
 
 # Triton's own lookup of the current stream (its CUDA driver calls the same function).
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
