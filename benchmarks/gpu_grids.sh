@@ -33,10 +33,15 @@
 #           on top of the finished runs of $CARRIED/plateau/records, unless those already pass
 #           the check; PLATEAU_BENCH_ARGS go to its bench only (e.g. "--data synthetic-tiny" to
 #           train a third of it in a call, should 6 runs not fit one: the check wants every run);
+#       (b2) with PLATEAU_LONG=N (or runs of it brought back in $CARRIED/plateau-long/records), the
+#           same plain runs at N epochs in plateau-long/records, for the check across schedules;
 #       (c) `scsa-yolo plateau --grid` on its runs (plateau/plateau.txt): the largest plateau
 #           epoch, rounded up to 5, becomes the epochs of a copy of table4-evidence
-#           (table4-evidence.yaml). A run still rising stops the call there: the plateau grid
-#           needs a longer schedule (PLATEAU_SET='{epochs: 120}', results/evidence/plateau moved away);
+#           (table4-evidence.yaml). A run still rising stops the call there. Under Ultralytics'
+#           decaying schedule every run climbs to its last epoch (results/evidence/README.md), so
+#           with plateau-long runs the check is `scsa-yolo plateau --across-schedules` instead: the
+#           shortest length the longer one beats by at most 0.5 AP on every dataset (SCHEDULE_ARGS
+#           are its options);
 #       (d) that grid under what is left of LIMIT, on top of the finished runs of
 #           $CARRIED/records: only the missing runs train;
 #       (e) $OUT/evidence.tgz: records, spec.json, results.csv, worker logs, reports, the grid
@@ -179,7 +184,7 @@ evidence)
     START="$WORK/pretrain-plain.pt"  # one path for every call: the runs' spec.json name it
     DEADLINE=$((SECONDS + LIMIT))
     LOGS="$EV/logs/$(date -u +%Y%m%dT%H%M%SZ)"
-    mkdir -p "$LOGS" "$EV/pretrain" "$EV/plateau/records" "$EV/records"
+    mkdir -p "$LOGS" "$EV/pretrain" "$EV/plateau/records" "$EV/plateau-long/records" "$EV/records"
     TIMES="$LOGS/wall_times.txt"
     left() { echo $((DEADLINE - SECONDS)); }
     time_for() {  # time_for STAGE: whether a bench may still start (timeout 0 would mean no limit)
@@ -260,6 +265,7 @@ PY
     }
     stages() {  # (a) to (d); non-zero: the stage that stopped the call failed or ran out of LIMIT
         seed_runs "$CARRIED/plateau/records" "$EV/plateau/records"
+        seed_runs "$CARRIED/plateau-long/records" "$EV/plateau-long/records"
         seed_runs "$CARRIED/records" "$EV/records"
         # (a) the pretrained start
         if [ -n "${PRETRAINED:-}" ]; then
@@ -287,11 +293,26 @@ PY
         cp "$START" "$OUT/pretrain-plain.pt"
         # (b) the plateau grid, unless its runs already pass the check; (c) the epochs
         plateau_grid=$(evidence_grid plateau) || return
-        check_plateau() { scsa-yolo plateau "$EV/plateau/records" --grid "$plateau_grid" ${PLATEAU_ARGS:-}; }
+        across() {  # whether the check compares schedule lengths (PLATEAU_LONG, or long runs brought back)
+            [ -n "${PLATEAU_LONG:-}" ] || [ -n "$(find "$EV/plateau-long/records" -name record.json -print -quit)" ]
+        }
+        check_plateau() {
+            if across; then  # under a decaying schedule AP climbs to the last epoch: compare lengths instead
+                scsa-yolo plateau --across-schedules "$EV/plateau/records" "$EV/plateau-long/records" ${SCHEDULE_ARGS:-}
+            else
+                scsa-yolo plateau "$EV/plateau/records" --grid "$plateau_grid" ${PLATEAU_ARGS:-}
+            fi
+        }
         if ! check_plateau > "$EV/plateau/plateau.txt" 2>&1; then
             time_for plateau || return
             run plateau timeout "$(left)" scsa-yolo bench --grid "$plateau_grid" --pretrained "$START" \
                 --devices "$(slots "$SLOTS")" --out "$EV/plateau/records" ${BENCH_ARGS:-} ${PLATEAU_BENCH_ARGS:-}
+            if [ -n "${PLATEAU_LONG:-}" ]; then  # (b2) the same runs at PLATEAU_LONG epochs
+                time_for plateau_long || return
+                run plateau_long timeout "$(left)" scsa-yolo bench --grid "$plateau_grid" --epochs "$PLATEAU_LONG" \
+                    --pretrained "$START" --devices "$(slots "$SLOTS")" --out "$EV/plateau-long/records" \
+                    ${BENCH_ARGS:-} ${PLATEAU_BENCH_ARGS:-}
+            fi
             run plateau_check check_plateau
             rc=$?
             cp "$LOGS/plateau_check.log" "$EV/plateau/plateau.txt"

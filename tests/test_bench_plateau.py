@@ -1,5 +1,6 @@
-"""`scsa-yolo plateau`: the epoch where a run's val AP stopped moving (issue 30, item 4), on
-hand-made results.csv files whose plateau epochs are worked out by hand in each test."""
+"""`scsa-yolo plateau`: the epoch where a run's val AP stopped moving (issue 30, item 4), and
+with --across-schedules the shortest schedule length a longer one no longer beats, on
+hand-made results.csv files whose answers are worked out by hand in each test."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from scsa_yolo.bench.plateau import PlateauError, check_plateau, plateau_epoch, read_curve
+from scsa_yolo.bench.schedules import compare_schedules
 from scsa_yolo.cli.main import main
 
 COLUMNS = "epoch,time,train/box_loss,metrics/precision(B),metrics/mAP50-95(B),lr/pg0"
@@ -117,3 +119,53 @@ def test_a_resumed_run_repeats_an_epoch_and_its_later_row_counts(tmp_path):
     gap = write_results(tmp_path / "d" / "gap", [10.0, 12.0], epochs=[1, 3])
     with pytest.raises(PlateauError, match=r"gap/results.csv skips epoch\(s\) 2"):
         read_curve(gap)
+
+
+# --- across schedules (scsa_yolo.bench.schedules) ---------------------------------------------
+def _ramp(epochs, final):
+    """A curve that climbs to ``final`` at its last epoch, as Ultralytics' decaying schedule does."""
+    return [final - 0.5 * (epochs - e) for e in range(1, epochs + 1)]
+
+
+def _schedule_folders(tmp_path, finals):
+    """One bench --out folder per schedule length: ``finals[epochs][dataset]`` = final AP per seed."""
+    for epochs, by_dataset in finals.items():
+        for dataset, per_seed in by_dataset.items():
+            for seed, final in enumerate(per_seed):
+                write_results(tmp_path / f"e{epochs}" / dataset / f"yolov8n-none-ft-s{seed}", _ramp(epochs, final))
+    return [str(tmp_path / f"e{epochs}") for epochs in finals]
+
+
+def test_across_schedules_the_shortest_length_the_longest_beats_by_at_most_the_tolerance(tmp_path):
+    # within each run AP climbs to the end (no within-run plateau); across lengths, tiny gains
+    # 2.0 from 30 to 60 epochs and 0.3 from 60 to 120 (means over two seeds)
+    folders = _schedule_folders(tmp_path, {
+        30: {"synthetic-tiny": [66.0, 68.0], "synthetic-lowlight": [80.0, 80.2]},
+        60: {"synthetic-tiny": [68.0, 70.0], "synthetic-lowlight": [80.1, 80.3]},
+        120: {"synthetic-tiny": [68.3, 70.3], "synthetic-lowlight": [80.2, 80.4]},
+    })
+    assert CliRunner().invoke(main, ["plateau", folders[1]]).exit_code == 1  # within a run: never flat
+    result = CliRunner().invoke(main, ["plateau", "--across-schedules", *folders])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines()[2:-1]]
+    assert ["synthetic-tiny", "30", "2", "67.00", "1.41", "+2.30"] in rows
+    assert ["synthetic-tiny", "60", "2", "69.00", "1.41", "+0.30"] in rows
+    assert ["synthetic-lowlight", "120", "2", "80.30", "0.14", "-"] in rows
+    assert result.output.endswith("epochs: 60\n")
+    assert CliRunner().invoke(main, ["plateau", "--across-schedules", "--gain-tolerance", "2.5",
+                                     *folders]).output.endswith("epochs: 30\n")
+
+
+def test_across_schedules_fails_when_the_longest_still_gains_and_when_runs_do_not_match(tmp_path):
+    folders = _schedule_folders(tmp_path, {60: {"synthetic-tiny": [68.0, 70.0]},
+                                           120: {"synthetic-tiny": [69.0, 71.0]}})
+    result = CliRunner().invoke(main, ["plateau", "--across-schedules", *folders])
+    assert result.exit_code == 1 and "synthetic-tiny            60     2   69.00   1.41  +1.00" in result.output
+    assert ("the 120-epoch schedule still adds more than 0.5 AP points over every shorter one on some dataset "
+            "(synthetic-tiny +1.00 after 60)") in result.output and "--epochs 240" in result.output
+    with pytest.raises(PlateauError, match=r"all 2 run\(s\) have 60 epochs"):
+        compare_schedules([folders[0]])
+    write_results(tmp_path / "e120" / "synthetic-tiny" / "yolov8n-none-ft-s2", _ramp(120, 70.0))
+    with pytest.raises(PlateauError, match=r"not so: synthetic-tiny/yolov8n-none-ft-s2 \(120 epochs only\)"):
+        compare_schedules(folders)
+    assert "Traceback" not in result.output

@@ -147,6 +147,16 @@ def test_the_evidence_phase_goes_on_from_the_records_and_checkpoint_an_earlier_c
     assert "record(s) started from checkpoint sha256 " + sha in third and "rc=" not in third.replace(
         "stopped with rc=1", ""), third
 
+    # call 4: the plateau runs again at a longer schedule (PLATEAU_LONG); the check then compares
+    # the two lengths' final AP instead of looking for a plateau within a run
+    fourth = _evidence_call(tmp_path, tmp_path / "out4", "none, se", PLATEAU_LONG="3",
+                            SCHEDULE_ARGS="--gain-tolerance 100")
+    assert "plateau_long rc=0" in fourth and "plateau check: epochs 2 " in fourth, fourth
+    _commit(tmp_path / "out4", committed)
+    across = (committed / "plateau" / "plateau.txt").read_text()
+    assert across.startswith("final val AP") and across.endswith("epochs: 2\n"), across
+    assert (committed / "plateau-long" / "records" / "synthetic-lowlight" / "yolov8n-none-ft-s0" / "record.json").is_file()
+
 
 def test_the_per_kernel_comparison_ranks_kernels_by_the_time_scsa_adds():
     """benchmarks/yolo_e2e.py --kernels (the profile that sizes compiled YOLO11n's loss): the

@@ -28,8 +28,8 @@ from pathlib import Path
 from scsa_yolo.bench.grid import PRETRAIN_FOLDER
 from scsa_yolo.errors import ScsaYoloError
 
-__all__ = ["AP_COLUMN", "PlateauCheck", "PlateauError", "RunCurve", "check_plateau", "moving_means",
-           "plateau_epoch", "read_curve"]
+__all__ = ["AP_COLUMN", "PlateauCheck", "PlateauError", "RunCurve", "check_finished", "check_plateau", "find_runs",
+           "moving_means", "plateau_epoch", "read_curve"]
 
 AP_COLUMN = "metrics/mAP50-95(B)"
 RESULTS_NAME = "results.csv"
@@ -219,12 +219,12 @@ def check_plateau(paths: list[str | Path], grid: str | Path | None = None, colum
     if window < 1 or multiple < 1 or tolerance < 0:
         raise PlateauError(f"window ({window}) and multiple ({multiple}) must be at least 1 and tolerance "
                            f"({tolerance}) at least 0")
-    found = _expected_runs(paths, grid) if grid is not None else _found_runs(paths)
+    found = _expected_runs(paths, grid) if grid is not None else find_runs(paths)
     runs, problems = [], []
     for name, folder, csv_path in found:
         try:
             curve = read_curve(csv_path, name, column)
-            _check_schedule(folder, curve)
+            check_finished(folder, curve)
         except PlateauError as error:
             problems.append(str(error))
             continue
@@ -235,7 +235,7 @@ def check_plateau(paths: list[str | Path], grid: str | Path | None = None, colum
     return PlateauCheck(tuple(runs), column, window, tolerance, multiple)
 
 
-def _check_schedule(folder: Path | None, curve: RunCurve) -> None:
+def check_finished(folder: Path | None, curve: RunCurve) -> None:
     """A run folder's ``spec.json`` says how many epochs the run was started for and
     whether it validated every epoch: an unfinished run, or one that validated only at its
     end, would give a plateau of a curve it does not have."""
@@ -256,7 +256,7 @@ def _check_schedule(folder: Path | None, curve: RunCurve) -> None:
                            "the run is unfinished (finish it, e.g. by running its bench again)")
 
 
-def _found_runs(paths: list[str | Path]) -> list[tuple[str, Path | None, Path]]:
+def find_runs(paths: list[str | Path]) -> list[tuple[str, Path | None, Path]]:
     """(name, run folder or None, results.csv) of every run under ``paths``."""
     found: list[tuple[str, Path | None, Path]] = []
     for given in map(Path, paths):
