@@ -313,30 +313,35 @@ def _small_case(name, shape, kwargs, dtype_name, channels_last, tune) -> dict:
     return res
 
 
+def _blend_forms(dtype: torch.dtype, seed: int) -> dict:
+    """A residual placement's folded forms on one layer (2x16x9x11, gate g ~ 0.5 N(0, 1)):
+    relative errors of the folded residual and gated forms against their unfused
+    expressions, and whether g = 0 returns x exactly."""
+    from scsa_yolo.nn.placement import ResidualAttention
+
+    torch.manual_seed(seed)
+    x = torch.randn(2, 16, 9, 11).to(dtype)
+    layer = _layer(16, {}, "fast").to(dtype).eval()
+    wrap = ResidualAttention(16, layer).eval()
+    with torch.no_grad():
+        wrap.gate.copy_(0.5 * torch.randn(16))
+        g = wrap.gate
+        folded, unfused = wrap(x), x + g.view(1, -1, 1, 1).to(dtype) * layer(x)
+        gated = layer.fused_blend(x, g, "gated")
+        gated_unfused = x + g.view(1, -1, 1, 1).to(dtype) * (layer(x) - x)
+        zero = torch.zeros_like(g)
+        exact = torch.equal(layer.fused_blend(x, zero, "residual"), x) and torch.equal(
+            layer.fused_blend(x, zero, "gated"), x)
+    return {"residual": _rel(folded, unfused), "gated": _rel(gated, gated_unfused), "zero_exact": bool(exact)}
+
+
 def _blend_case() -> dict:
     """The residual placements' expressions folded into the output pass (inference), against
     the unfused expressions on the same layer and inputs; g = 0 must give x exactly; the fold
     must step aside when a backward may follow or a hook watches the layer."""
-    from scsa_yolo.nn.placement import AttendedBottleneck, ResidualAttention
+    from scsa_yolo.nn.placement import AttendedBottleneck
 
-    res = {}
-    for dtype_name in ("float32", "float16"):
-        dtype = getattr(torch, dtype_name)
-        torch.manual_seed(7)
-        x = torch.randn(2, 16, 9, 11).to(dtype)
-        layer = _layer(16, {}, "fast").to(dtype).eval()
-        wrap = ResidualAttention(16, layer).eval()
-        with torch.no_grad():
-            wrap.gate.copy_(0.5 * torch.randn(16))
-            g = wrap.gate
-            folded, unfused = wrap(x), x + g.view(1, -1, 1, 1).to(dtype) * layer(x)
-            gated = layer.fused_blend(x, g, "gated")
-            gated_unfused = x + g.view(1, -1, 1, 1).to(dtype) * (layer(x) - x)
-            zero = torch.zeros_like(g)
-            exact = torch.equal(layer.fused_blend(x, zero, "residual"), x) and torch.equal(
-                layer.fused_blend(x, zero, "gated"), x)
-        res[dtype_name] = {"residual": _rel(folded, unfused), "gated": _rel(gated, gated_unfused),
-                           "zero_exact": bool(exact)}
+    res = {dtype_name: _blend_forms(getattr(torch, dtype_name), seed=7) for dtype_name in ("float32", "float16")}
     variants = [key[2] for key in scsa_fast._launch.variants if key[0] == "fwd_apply_kernel"]
     res["res_modes"] = sorted({dict(consts)["RES"] for consts in variants})
     # when the fold must step aside: a backward may follow, a hook watches the layer
@@ -368,30 +373,15 @@ def _small_blend_case() -> dict:
     """The residual forms folded into the small-map path's S2 (forced: small_min_programs 0),
     against the unfused expressions on that path: fp32 at one row block per S2 program,
     fp16 at several (small_out_tile 512); g = 0 must give x exactly."""
-    from scsa_yolo.nn.placement import ResidualAttention
-
     res = {}
+    forced = {"small_map_max": 1 << 30, "small_min_programs": 0, "small_max_channels": 1 << 30}
     for dtype_name, tune in (("float32", {}), ("float16", {"small_out_tile": 512})):
-        dtype = getattr(torch, dtype_name)
-        torch.manual_seed(11)
-        x = torch.randn(2, 16, 9, 11).to(dtype)
-        layer = _layer(16, {}, "fast").to(dtype).eval()
-        wrap = ResidualAttention(16, layer).eval()
-        forced = {"small_map_max": 1 << 30, "small_min_programs": 0, "small_max_channels": 1 << 30}
-        with _tuned({**tune, **forced}), torch.no_grad():
-            wrap.gate.copy_(0.5 * torch.randn(16))
-            g = wrap.gate
-            folded, unfused = wrap(x), x + g.view(1, -1, 1, 1).to(dtype) * layer(x)
-            gated = layer.fused_blend(x, g, "gated")
-            gated_unfused = x + g.view(1, -1, 1, 1).to(dtype) * (layer(x) - x)
-            zero = torch.zeros_like(g)
-            exact = torch.equal(layer.fused_blend(x, zero, "residual"), x) and torch.equal(
-                layer.fused_blend(x, zero, "gated"), x)
+        with _tuned({**tune, **forced}):
+            forms = _blend_forms(getattr(torch, dtype_name), seed=11)
             plan = next(iter(scsa_fast._plans.values()))
-            launches = [name for name, _, _ in plan.split_for(2)]
-            one = dict(plan.split[-1][2])["ONE"]
-        res[dtype_name] = {"residual": _rel(folded, unfused), "gated": _rel(gated, gated_unfused),
-                           "zero_exact": bool(exact), "launches": launches, "one_row_block": one}
+            forms.update(launches=[name for name, _, _ in plan.split_for(2)],
+                         one_row_block=dict(plan.split[-1][2])["ONE"])
+        res[dtype_name] = forms
     variants = [key[2] for key in scsa_fast._launch.variants if key[0] == "fwd_small_out_kernel"]
     res["res_modes"] = sorted({dict(consts)["RES"] for consts in variants})
     return res
