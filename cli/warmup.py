@@ -24,10 +24,13 @@ from scsa_yolo.cli.command import Command
 @click.option("--rect/--no-rect", default=True, show_default=True,
               help="Also every rectangular validation batch shape Ultralytics can form at this size.")
 @click.option("--predict", is_flag=True, help="Also `yolo predict` (single letterboxed images, fp32).")
+@click.option("--channels-last/--no-channels-last", "channels_last", default=None,
+              help="The job's `channels_last` training argument (default: unset, as Ultralytics' default, which "
+                   "trains in channels-last memory on a GPU outside Windows). The kernels differ per layout.")
 @click.option("--jobs", type=click.IntRange(min=1), default=min(8, os.cpu_count() or 1), show_default=True,
               help="Processes that compile in parallel (each on the same GPU, into the same cache folder).")
 @click.option("--shard", default=None, hidden=True)
-def warmup(model, imgsz, batch, device, amp, rect, predict, jobs, shard):
+def warmup(model, imgsz, batch, device, amp, rect, predict, channels_last, jobs, shard):
     """Compile the fused SCSA kernels MODEL will need, into Triton's cache folder, so the
     job itself starts without compiling.
 
@@ -42,7 +45,7 @@ def warmup(model, imgsz, batch, device, amp, rect, predict, jobs, shard):
       TRITON_CACHE_DIR=/shared/triton-cache scsa-yolo warmup --model runs/exp/weights/best.pt --predict
     """
     if shard is not None:
-        _run_shard(model, imgsz, batch, device, amp, rect, predict, shard)
+        _run_shard(model, imgsz, batch, device, amp, rect, predict, channels_last, shard)
         return
     from scsa_yolo.nn.scsa_warmup import our_cached_kernels, triton_cache_dir
 
@@ -54,6 +57,8 @@ def warmup(model, imgsz, batch, device, amp, rect, predict, jobs, shard):
     base = cli_command("warmup", "--model", model, "--imgsz", str(imgsz), "--batch", str(batch),
                        "--amp" if amp else "--no-amp", "--rect" if rect else "--no-rect")
     base += (["--device", device] if device is not None else []) + (["--predict"] if predict else [])
+    if channels_last is not None:
+        base.append("--channels-last" if channels_last else "--no-channels-last")
     procs = [subprocess.Popen(base + ["--shard", f"{k}/{jobs}"], stdout=subprocess.PIPE, text=True)
              for k in range(jobs)]
     reports, failed = [], []
@@ -86,10 +91,11 @@ def warmup(model, imgsz, batch, device, amp, rect, predict, jobs, shard):
         raise click.ClickException(f"warm-up process(es) {failed} failed; the others' kernels are cached")
 
 
-def _run_shard(model, imgsz, batch, device, amp, rect, predict, shard) -> None:
+def _run_shard(model, imgsz, batch, device, amp, rect, predict, channels_last, shard) -> None:
     """One warm-up process: prints its report as one JSON line."""
     from scsa_yolo.bench.profile import load_detection_model
     from scsa_yolo.device import device_name, resolve_device
+    from scsa_yolo.integration.training import trains_channels_last
     from scsa_yolo.integration.validation import count_flops
     from scsa_yolo.nn import scsa_fast
     from scsa_yolo.nn.scsa_warmup import warm_up
@@ -104,5 +110,5 @@ def _run_shard(model, imgsz, batch, device, amp, rect, predict, shard) -> None:
         raise click.BadParameter(str(error), param_hint="--model") from None
     log = (lambda line: click.echo(f"  [{k}] {line}", err=True)) if n > 1 else None
     report = warm_up(net, imgsz=imgsz, batch=batch, device=dev, amp=amp, rect=rect, predict=predict, shard=(k, n),
-                     log=log, count_flops=count_flops)
+                     log=log, count_flops=count_flops, channels_last=trains_channels_last(dev, channels_last))
     click.echo(json.dumps({**report.to_dict(), "shard": k, "device": device_name(dev)}))

@@ -8,6 +8,7 @@ fused path runs and the variants it would compile are counted).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -164,3 +165,48 @@ def test_the_final_validation_still_runs_the_forwards_the_warm_up_adds_for_it():
     net.stride = torch.tensor([32.0])
     net[0].register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
     assert count_flops(net, 64) > 0 and seen and all(s[0] == 1 and s[2] <= 64 for s in seen), seen
+
+
+def test_the_trainer_channels_last_rule_and_the_warm_up_runs_that_layout(tmp_path):
+    """Ultralytics 8.4 trains in channels-last memory on a GPU unless told not to (and its EMA,
+    so validation during training, too); the kernels are compiled per input layout, so a
+    contiguous-only warm-up left 41 kernels to an H200 job. With channels_last the warm-up's
+    training step and validation during training feed channels-last maps (the kernels' XU = 1:
+    channels have unit stride) and the final validation contiguous ones (XU = 3)."""
+    import torch
+    from ultralytics.engine import trainer
+    from ultralytics.utils import WINDOWS
+
+    from scsa_yolo.integration.training import trains_channels_last
+    from scsa_yolo.nn.scsa_warmup import validation_passes
+
+    source = Path(trainer.__file__).read_text()
+    assert "self.args.channels_last is None and TORCH_1_11 and not WINDOWS" in source
+    assert "self.model = self.model.to(memory_format=torch.channels_last)" in source
+    assert trains_channels_last("cuda") is (not WINDOWS) and trains_channels_last("cuda", True) is True
+    assert trains_channels_last("cuda", False) is False and trains_channels_last("cpu", True) is False
+    assert [p.channels_last for p in validation_passes(True, channels_last=True)] == [True, False]
+    assert [p.channels_last for p in validation_passes(False, channels_last=True)] == [True, False]
+    assert validation_passes(True) == validation_passes(True, channels_last=False)
+
+    code = (
+        "import json\n"
+        "from ultralytics import YOLO\n"
+        "from scsa_yolo.integration import register\n"
+        "from scsa_yolo.nn import scsa_fast\n"
+        "from scsa_yolo.nn.scsa_warmup import warm_up\n"
+        "register()\n"
+        "warm_up(YOLO('yolov8n-scsa.yaml').model, imgsz=64, batch=1, device='cpu', amp=False, rect=False,\n"
+        "        channels_last=True)\n"
+        "print(json.dumps(sorted({(name, dict(consts).get('XU')) for name, _, consts in scsa_fast._launch.variants\n"
+        "                          if 'XU' in dict(consts)})))\n")
+    env = dict(os.environ, SCSA_YOLO_TRITON_INTERPRET="1", TRITON_CACHE_DIR=str(tmp_path / "triton"),
+               YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(tmp_path / "yolo"))
+    env.pop("SCSA_YOLO_IMPL", None)
+    done = subprocess.run(python_command(code), capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    layouts = {tuple(pair) for pair in json.loads(done.stdout.strip().splitlines()[-1])}
+    for kernel in ("fwd_reduce_kernel", "fwd_apply_kernel"):
+        assert {(kernel, 1), (kernel, 3)} <= layouts, layouts  # channels-last and contiguous maps
+    assert any(name.startswith("bwd_") and xu == 1 for name, xu in layouts), layouts  # the channels-last step

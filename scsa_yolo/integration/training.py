@@ -18,6 +18,11 @@ Touch points (supported: ultralytics >=8.4,<8.5), each covered by
 5. **Log level** -- :func:`quiet` silences ``ultralytics.utils.LOGGER`` below a level.
 6. **The epoch's loss** -- ``trainer.tloss`` holds the running mean of the epoch's loss
    terms (a tensor, or a dict of them); :func:`epoch_loss` sums it.
+7. **Memory format** -- ``BaseTrainer._setup_train`` moves the model to channels-last memory
+   on a CUDA device when ``channels_last`` is True, or None (the default) outside Windows
+   (:func:`trains_channels_last`); the EMA, and so validation during training, copies it.
+   The final validation's AutoBackend keeps a CUDA model contiguous. (Covered by
+   ``tests/test_scsa_warmup.py``, where the warm-up follows it.)
 """
 
 from __future__ import annotations
@@ -150,5 +155,20 @@ __all__ = [
     "finished_epochs",
     "is_finished_checkpoint",
     "quiet",
+    "trains_channels_last",
     "use_all_cpu_cores",
 ]
+
+
+def trains_channels_last(device, channels_last: bool | None = None) -> bool:
+    """Whether Ultralytics' trainer runs the model in channels-last memory on ``device`` (a
+    ``torch.device`` or its name) given its ``channels_last`` argument (touch point 7).
+
+    The fused SCSA kernels are compiled per memory layout of their input, so a warm-up must
+    run the layout the job will run."""
+    import torch
+    from ultralytics.utils import WINDOWS
+    from ultralytics.utils.torch_utils import TORCH_1_11
+
+    wanted = channels_last is True or (channels_last is None and TORCH_1_11 and not WINDOWS)
+    return bool(wanted) and torch.device(device).type == "cuda"

@@ -109,17 +109,28 @@ class ValidationPass:
     weights: torch.dtype
     images: torch.dtype
     autocast: bool
+    channels_last: bool = False  # the model's memory format (its feature maps follow it)
 
 
-def validation_passes(half: bool) -> list[ValidationPass]:
+def validation_passes(half: bool, channels_last: bool = False) -> list[ValidationPass]:
     """The validation passes a training job meets: with AMP on a GPU (``half``), validation
     during training (fp16 images under autocast, float32 weights, Ultralytics 8.4) and the
     final validation of best.pt (fp16 weights; older releases validated this way during
-    training too); without AMP, float32 throughout."""
+    training too); without AMP, float32 throughout.
+
+    ``channels_last``: the trainer runs its model in channels-last memory
+    (:func:`scsa_yolo.integration.training.trains_channels_last`). Validation during training
+    runs the EMA, a copy of that model, so its feature maps are channels-last too; the final
+    validation's AutoBackend keeps a CUDA model contiguous. The kernels are compiled per
+    layout: an H200 run after a contiguous-only warm-up still compiled 41 of them."""
+    layout = ", channels-last" if channels_last else ""
     if not half:
-        return [ValidationPass("validation", torch.float32, torch.float32, False)]
-    return [ValidationPass("validation during training (fp16 autocast, float32 weights)", torch.float32,
-                           torch.float16, True),
+        passes = [ValidationPass("validation" + layout, torch.float32, torch.float32, False, channels_last)]
+        if channels_last:
+            passes.append(ValidationPass("final validation (contiguous)", torch.float32, torch.float32, False))
+        return passes
+    return [ValidationPass(f"validation during training (fp16 autocast, float32 weights{layout})", torch.float32,
+                           torch.float16, True, channels_last),
             ValidationPass("final validation (fp16 weights)", torch.float16, torch.float16, False)]
 
 
@@ -148,14 +159,16 @@ def _input_channels(net: nn.Module) -> int:
 
 def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.device | str = "cuda",
             amp: bool = True, rect: bool = True, predict: bool = False, shard: tuple[int, int] = (0, 1),
-            log=None, count_flops=None) -> WarmupReport:
+            log=None, count_flops=None, channels_last: bool = False) -> WarmupReport:
     """Run ``net`` (an Ultralytics detection model, or any module taking (B, C, H, W)
     images) through its training, validation and (``predict``) inference shapes, so the
     fused SCSA kernels of those shapes are compiled into Triton's cache. See the module
     docstring for the shapes; ``shard=(k, n)``: with n > 1, shard 0 runs the training
     step and shards 1..n-1 split the inference shapes; the last shard also runs the
     validator's one-image warm-up and, given ``count_flops`` ((module, imgsz) -> GFLOPs,
-    Ultralytics' FLOPs count), that count's own forwards. ``log`` gets one line per step."""
+    Ultralytics' FLOPs count), that count's own forwards. ``log`` gets one line per step.
+    ``channels_last``: the trainer's model runs in channels-last memory (the training step
+    and validation during training then do too; see :func:`validation_passes`)."""
     from . import scsa_fast
     from .scsa import SCSA
 
@@ -188,6 +201,8 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
     report.fused_layers = sum(scsa_fast._module_reason(m) is None for m in layers)
     if k == 0:
         train_net = copy.deepcopy(net).to(device).float().train()
+        if channels_last:
+            train_net = train_net.to(memory_format=torch.channels_last)
         for p in train_net.parameters():
             p.requires_grad_(True)
 
@@ -198,8 +213,8 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
             sum(t.float().sum() for t in _leaves(out)).backward()
             train_net.zero_grad(set_to_none=True)
 
-        step("training step (forward + backward" + (", fp16 autocast)" if half else ")"), train_step,
-             [(imgsz, imgsz)], batch)
+        step("training step (forward + backward" + (", fp16 autocast" if half else "")
+             + (", channels-last)" if channels_last else ")"), train_step, [(imgsz, imgsz)], batch)
         del train_net
 
     def infer(count: int, dtype: torch.dtype, model: nn.Module, autocast: bool = False):
@@ -209,7 +224,7 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         return run
 
     val_shapes = list(dict.fromkeys(([(imgsz, imgsz)] + rect_val_shapes(imgsz, stride)) if rect else [(imgsz, imgsz)]))
-    passes = validation_passes(half)
+    passes = validation_passes(half, channels_last)
     # every (pass, shape) pair is one unit of work for the shards
     mine = _share([(i, shape) for i in range(len(passes)) for shape in val_shapes], k, n)
     for i, vpass in enumerate(passes):
@@ -217,6 +232,8 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         if not shapes:
             continue
         eval_net = copy.deepcopy(net).to(device).eval().to(vpass.weights)
+        if vpass.channels_last:
+            eval_net = eval_net.to(memory_format=torch.channels_last)
         label = vpass.label + (" (rectangular batches)" if rect and not half else "")
         step(label, infer(2 * batch, vpass.images, eval_net, vpass.autocast), shapes, 2 * batch)
         del eval_net
