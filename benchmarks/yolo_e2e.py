@@ -160,11 +160,25 @@ def inference_step(yaml_name: str, impl: str | None, args, device):
     return step, n_scsa
 
 
+def train_channels_last(layout: str, device: torch.device) -> bool:
+    """Whether the training step runs the model in channels-last memory: ``trainer`` as
+    Ultralytics' trainer does on ``device`` by default (channels-last on a GPU outside
+    Windows), or ``channels-last`` / ``contiguous``. The fused kernels read either layout;
+    they are compiled and timed per layout."""
+    if layout == "trainer":
+        from scsa_yolo.integration.training import trains_channels_last
+
+        return trains_channels_last(device)
+    return layout == "channels-last"
+
+
 def training_step(yaml_name: str, impl: str | None, args, device):
     """(step fn, SCSA layer count): one AMP training step with the detection loss."""
     from ultralytics.cfg import get_cfg
 
     model = build(yaml_name, device).train()
+    if train_channels_last(args.train_layout, device):
+        model = model.to(memory_format=torch.channels_last)
     n_scsa = set_impl(model, impl) if impl else 0
     model.args = get_cfg()
     for p in model.parameters():
@@ -312,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--rounds", type=int, default=5, help="timing rounds over all models (median reported)")
     ap.add_argument("--what", choices=("both", "infer", "train"), default="both", help="which steps to time")
+    ap.add_argument("--train-layout", choices=("trainer", "channels-last", "contiguous"), default="trainer",
+                    help="memory layout of the training step's model (trainer: as Ultralytics' trainer on this "
+                         "device, channels-last on a GPU; records before session 15 timed contiguous models)")
     ap.add_argument("--kernels", type=int, default=0, metavar="N",
                     help="also profile 3 steps of every model and write, per base, the N kernels whose "
                          "time differs most between plain and SCSA (DIR/yolo_e2e{--tag}_kernels.md)")
@@ -435,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Device: {dev_name}; torch {torch.__version__}. Inference: fused, fp16, no_grad, batch {args.batch}, "
         f"{args.imgsz}x{args.imgsz}. Training step: batch {args.train_batch}, fp32 parameters + fp16 autocast + "
-        "GradScaler, detection loss on random boxes, SGD step. "
+        "GradScaler, detection loss on random boxes, SGD step, "
+        f"{'channels-last' if train_channels_last(args.train_layout, device) else 'contiguous'} model. "
         f"Each figure: the median (and minimum) over {args.rounds} rounds, each round timing every model in "
         "turn (median batch time per round); 'vs plain' compares with the plain model of the same base.",
         "",
@@ -469,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     meta = {"device": dev_name, "torch": torch.__version__, "batch": args.batch, "train_batch": args.train_batch,
             "imgsz": args.imgsz, "compile": args.compile, "rounds": args.rounds,
+            "train_channels_last": train_channels_last(args.train_layout, device),
             "commit": os.environ.get("SCSA_YOLO_GIT_COMMIT", ""), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     for name, content in ((f"yolo_e2e{args.tag}.json", json.dumps({"meta": meta, "rows": rows}, indent=1)),
                           (f"yolo_e2e{args.tag}.md", text)):

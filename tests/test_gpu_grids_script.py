@@ -226,6 +226,12 @@ def test_the_unfolded_impl_times_the_residual_outside_the_kernel():
     assert all(m.impl == "fast" and not m.fold_residual for m in layers)
     e2e.set_impl(model, "fast")
     assert all(m.fold_residual for m in layers)
+    # the training step's layout: Ultralytics' trainer runs channels-last on a GPU, contiguous here
+    import torch
+
+    assert e2e.train_channels_last("trainer", torch.device("cpu")) is False
+    assert e2e.train_channels_last("channels-last", torch.device("cpu")) is True
+    assert e2e.train_channels_last("contiguous", torch.device("cuda")) is False
 
 
 def test_the_evidence_phase_reads_the_shipped_grids_when_run_from_a_checkout_over_a_target_install(tmp_path):
