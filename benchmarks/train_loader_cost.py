@@ -40,6 +40,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mosaic", type=float, default=1.0)
     args = parser.parse_args()
+    from pathlib import Path
+
+    missing = [data for data in args.data if not Path(data).is_file()]
+    if missing:
+        parser.error(f"no such data YAML: {', '.join(missing)} (prepare one with `scsa-yolo data prepare NAME`)")
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import torch
 

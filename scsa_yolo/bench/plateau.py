@@ -29,7 +29,7 @@ from scsa_yolo.bench.grid import PRETRAIN_FOLDER
 from scsa_yolo.errors import ScsaYoloError
 
 __all__ = ["AP_COLUMN", "PlateauCheck", "PlateauError", "RunCurve", "check_finished", "check_plateau", "find_runs",
-           "moving_means", "plateau_epoch", "read_curve"]
+           "moving_means", "plateau_epoch", "read_curve", "read_finished_curves"]
 
 AP_COLUMN = "metrics/mAP50-95(B)"
 RESULTS_NAME = "results.csv"
@@ -220,7 +220,21 @@ def check_plateau(paths: list[str | Path], grid: str | Path | None = None, colum
         raise PlateauError(f"window ({window}) and multiple ({multiple}) must be at least 1 and tolerance "
                            f"({tolerance}) at least 0")
     found = _expected_runs(paths, grid) if grid is not None else find_runs(paths)
-    runs, problems = [], []
+    runs = [RunPlateau(curve, plateau_epoch(curve.ap, window, tolerance))
+            for curve in read_finished_curves(found, column)]
+    return PlateauCheck(tuple(runs), column, window, tolerance, multiple)
+
+
+def read_finished_curves(found: list[tuple[str, Path | None, Path]], column: str = AP_COLUMN,
+                         purpose: str = "checked") -> list[RunCurve]:
+    """The curve of every run in ``found`` (``(name, run folder or None, results.csv)``, as
+    :func:`find_runs` lists them), each read and checked to be finished.
+
+    Raises:
+        PlateauError: every run that cannot be read or is unfinished, named in one message
+            ("N of M run(s) cannot be ``purpose``").
+    """
+    curves, problems = [], []
     for name, folder, csv_path in found:
         try:
             curve = read_curve(csv_path, name, column)
@@ -228,11 +242,11 @@ def check_plateau(paths: list[str | Path], grid: str | Path | None = None, colum
         except PlateauError as error:
             problems.append(str(error))
             continue
-        runs.append(RunPlateau(curve, plateau_epoch(curve.ap, window, tolerance)))
+        curves.append(curve)
     if problems:
         shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
-        raise PlateauError(f"{len(problems)} of {len(found)} run(s) cannot be checked:\n  " + "\n  ".join(shown))
-    return PlateauCheck(tuple(runs), column, window, tolerance, multiple)
+        raise PlateauError(f"{len(problems)} of {len(found)} run(s) cannot be {purpose}:\n  " + "\n  ".join(shown))
+    return curves
 
 
 def check_finished(folder: Path | None, curve: RunCurve) -> None:

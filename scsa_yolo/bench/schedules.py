@@ -22,7 +22,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from scsa_yolo.bench.plateau import AP_COLUMN, PlateauError, RunCurve, check_finished, find_runs, read_curve
+from scsa_yolo.bench.plateau import AP_COLUMN, PlateauError, find_runs, read_finished_curves
 
 __all__ = ["GAIN_TOLERANCE", "ScheduleCheck", "compare_schedules"]
 
@@ -104,18 +104,7 @@ def compare_schedules(paths: list[str | Path], tolerance: float = GAIN_TOLERANCE
     """
     if tolerance < 0:
         raise PlateauError(f"tolerance ({tolerance}) must be at least 0")
-    curves: list[RunCurve] = []
-    problems: list[str] = []
-    for name, folder, csv_path in find_runs(paths):
-        try:
-            curve = read_curve(csv_path, name, column)
-            check_finished(folder, curve)
-        except PlateauError as error:
-            problems.append(str(error))
-            continue
-        curves.append(curve)
-    if problems:
-        raise PlateauError(f"{len(problems)} run(s) cannot be compared:\n  " + "\n  ".join(problems[:10]))
+    curves = read_finished_curves(find_runs(paths), column, purpose="compared")
     by_run: dict[str, dict[int, float]] = {}
     for curve in curves:
         length = len(curve.ap)
