@@ -1215,14 +1215,18 @@ _fused_grads_once = once_differentiable(_fused_grads)
 # (signature binding, a functorch-transform check, and a pass unwrapping dead functorch wrappers
 # over all 19 arguments) around the C apply called here. Outside functorch transforms only x can
 # be such a wrapper (the parameters are the module's own), so only x is unwrapped.
-_fused_base_apply = torch._C._FunctionBase.__dict__["apply"].__get__(None, _FusedSCSA)
-_transforms_active = torch._C._are_functorch_transforms_active
-_unwrap_if_dead = torch._C._functorch.unwrap_if_dead
+# These are torch internals: a torch without them keeps the public apply.
+try:
+    _fused_base_apply = torch._C._FunctionBase.__dict__["apply"].__get__(None, _FusedSCSA)
+    _transforms_active = torch._C._are_functorch_transforms_active
+    _unwrap_if_dead = torch._C._functorch.unwrap_if_dead
+except (AttributeError, KeyError):
+    _fused_base_apply = None
 
 
 def _fused_apply(x: torch.Tensor, cfg: _Config, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """``_FusedSCSA.apply(x, cfg, *params)``, through the C apply directly where it may be."""
-    if _transforms_active():
+    if _fused_base_apply is None or _transforms_active():
         return _FusedSCSA.apply(x, cfg, *params)
     return _fused_base_apply(_unwrap_if_dead(x), cfg, *params)
 
