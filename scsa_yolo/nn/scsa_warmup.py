@@ -122,7 +122,8 @@ def validation_passes(half: bool, channels_last: bool = False) -> list[Validatio
     (:func:`scsa_yolo.integration.training.trains_channels_last`). Validation during training
     runs the EMA, a copy of that model, so its feature maps are channels-last too; the final
     validation's AutoBackend keeps a CUDA model contiguous. The kernels are compiled per
-    layout: an H200 run after a contiguous-only warm-up still compiled 41 of them."""
+    layout: a job after a contiguous-only warm-up still compiled 41 kernels on an H200, and
+    in Triton's interpreter the variants such a job adds are channels-last ones."""
     layout = ", channels-last" if channels_last else ""
     if not half:
         passes = [ValidationPass("validation" + layout, torch.float32, torch.float32, False, channels_last)]
