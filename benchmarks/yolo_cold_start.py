@@ -10,7 +10,10 @@ what ``yolo train`` runs; AMP on, validation after every epoch), each run a fres
 * ``warm``: the cache folder the cold run of the same model and tree filled;
 * ``warmed``: (with ``--warmup-jobs``) ``scsa-yolo warmup`` into an empty folder first
   (timed on its own), then the run;
-* ``old cold``: (with ``--old-site``) the SCSA run of another scsa-yolo installation, cold.
+* ``old cold``: (with ``--old-site``) the SCSA run of another scsa-yolo installation, cold;
+* ``cold, compiled at first launch``: (with ``--compare-ahead``) the SCSA run cold with
+  ``SCSA_YOLO_COMPILE_AHEAD=0``, in each round after the default SCSA cold run (whose trainer
+  queues the job's kernels at setup, to compile in background threads).
 
 Per run: the wall seconds of the process (start-up and imports included), of ``train()``
 alone, our kernels in the cache folder afterwards, ``scsa_fast.kernel_stats()`` and the
@@ -105,9 +108,9 @@ def child(args) -> int:
     return 0
 
 
-def run_child(args, model: str, cache: Path, name: str, site: str | None = None) -> dict:
+def run_child(args, model: str, cache: Path, name: str, site: str | None = None, env_extra: dict | None = None) -> dict:
     env = dict(os.environ, TRITON_CACHE_DIR=str(cache / "triton"), TORCHINDUCTOR_CACHE_DIR=str(cache / "inductor"),
-               YOLO_OFFLINE="1", PYTHONUNBUFFERED="1")
+               YOLO_OFFLINE="1", PYTHONUNBUFFERED="1", **(env_extra or {}))
     if site:
         env["PYTHONPATH"] = site + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, __file__, "--child", "--model", model, "--data", str(args.data), "--epochs",
@@ -152,13 +155,18 @@ def markdown(meta: dict, runs: list[dict]) -> str:
              f"{meta['epochs']} epochs at 640 px, batch {meta['batch']}, {meta['n_train']} training and "
              f"{meta['n_val']} validation images (validation batches of {2 * meta['batch']} in "
              f"{meta['val_shapes']} rectangular shapes); {meta['date']}.", "",
-             "| run | process wall s | train() s | our kernels in the cache | kernel variants (first-launch s) |",
-             "|---|---|---|---|---|"]
+             "| run | process wall s | train() s | our kernels in the cache | kernel variants (first-launch s) "
+             "| compiled ahead: queued / launched / unpredicted, s waited |",
+             "|---|---|---|---|---|---|"]
     for r in runs:
         st = r.get("stats") or {}
         variants = f"{st.get('variants')} ({st.get('first_launch_s', 0):.1f})" if st else "-"
         train = f"{r['train_s']:.1f}" if "train_s" in r else "-"
-        lines.append(f"| {r['name']} | {r['wall_s']:.1f} | {train} | {r['cache_kernels']} | {variants} |")
+        ahead = st.get("ahead") or {}
+        ahead_cell = (f"{ahead['queued']} / {ahead['used']} / {ahead['unpredicted']}, {ahead['wait_s']:.1f}"
+                      if ahead.get("queued") else "-")
+        lines.append(f"| {r['name']} | {r['wall_s']:.1f} | {train} | {r['cache_kernels']} | {variants} "
+                     f"| {ahead_cell} |")
     for r in runs:  # which kernels a run had to compile, by name (a warm cache: none)
         if r.get("new_cache_entries"):
             kinds = ", ".join(f"{name} x{n}" for name, n in sorted(r["new_cache_kernels"].items()))
@@ -190,6 +198,8 @@ def main() -> int:
     ap.add_argument("--scsa-model", default="yolov8n-scsa.yaml")
     ap.add_argument("--old-site", default=None, help="PYTHONPATH entry of another scsa-yolo: its SCSA run, cold")
     ap.add_argument("--warmup-jobs", type=int, default=0, help="also: `scsa-yolo warmup --jobs N`, then the run")
+    ap.add_argument("--compare-ahead", action="store_true",
+                    help="also an SCSA cold run with SCSA_YOLO_COMPILE_AHEAD=0 each round")
     ap.add_argument("--timeout", type=float, default=200, help="seconds per run")
     args = ap.parse_args()
     if args.child:
@@ -219,6 +229,9 @@ def main() -> int:
         plain_cache, scsa_cache = caches / f"plain_{r}", caches / f"scsa_{r}"
         runs.append(run_child(args, args.plain_model, plain_cache, f"plain_cold_r{r}"))
         runs.append(run_child(args, args.scsa_model, scsa_cache, f"scsa_cold_r{r}"))
+        if args.compare_ahead:
+            runs.append(run_child(args, args.scsa_model, caches / f"scsa_noahead_{r}", f"scsa_cold_noahead_r{r}",
+                                  env_extra={"SCSA_YOLO_COMPILE_AHEAD": "0"}))
         for k in range(1, args.warm_repeats + 1):
             if not args.skip_plain_warm:  # plain YOLOv8n compiles nothing in eager training
                 runs.append(run_child(args, args.plain_model, plain_cache, f"plain_warm_r{r}_{k}"))

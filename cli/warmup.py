@@ -95,7 +95,7 @@ def _run_shard(model, imgsz, batch, device, amp, rect, predict, channels_last, s
     """One warm-up process: prints its report as one JSON line."""
     from scsa_yolo.bench.profile import load_detection_model
     from scsa_yolo.device import device_name, resolve_device
-    from scsa_yolo.integration.training import trains_channels_last
+    from scsa_yolo.integration.training import autobackend_channels_last, trains_channels_last
     from scsa_yolo.integration.validation import count_flops
     from scsa_yolo.nn import scsa_fast
     from scsa_yolo.nn.scsa_warmup import warm_up
@@ -110,5 +110,6 @@ def _run_shard(model, imgsz, batch, device, amp, rect, predict, channels_last, s
         raise click.BadParameter(str(error), param_hint="--model") from None
     log = (lambda line: click.echo(f"  [{k}] {line}", err=True)) if n > 1 else None
     report = warm_up(net, imgsz=imgsz, batch=batch, device=dev, amp=amp, rect=rect, predict=predict, shard=(k, n),
-                     log=log, count_flops=count_flops, channels_last=trains_channels_last(dev, channels_last))
+                     log=log, count_flops=count_flops, channels_last=trains_channels_last(dev, channels_last),
+                     final_channels_last=autobackend_channels_last(dev, channels_last))
     click.echo(json.dumps({**report.to_dict(), "shard": k, "device": device_name(dev)}))

@@ -21,8 +21,11 @@ Touch points (supported: ultralytics >=8.4,<8.5), each covered by
 7. **Memory format** -- ``BaseTrainer._setup_train`` moves the model to channels-last memory
    on a CUDA device when ``channels_last`` is True, or None (the default) outside Windows
    (:func:`trains_channels_last`); the EMA, and so validation during training, copies it.
-   The final validation's AutoBackend keeps a CUDA model contiguous. (Covered by
-   ``tests/test_scsa_warmup.py``, where the warm-up follows it.)
+   The final validation's AutoBackend (``yolo val`` and ``predict`` too) keeps a CUDA model
+   contiguous unless ``channels_last`` is True, and makes a CPU model channels-last on an
+   x86 machine with oneDNN unless it is False (:func:`autobackend_channels_last`). (Covered
+   by ``tests/test_scsa_warmup.py`` and ``tests/test_compile_ahead.py``, where the warm-up
+   follows them.)
 """
 
 from __future__ import annotations
@@ -155,6 +158,7 @@ __all__ = [
     "finished_epochs",
     "is_finished_checkpoint",
     "quiet",
+    "autobackend_channels_last",
     "trains_channels_last",
     "use_all_cpu_cores",
 ]
@@ -172,3 +176,21 @@ def trains_channels_last(device, channels_last: bool | None = None) -> bool:
 
     wanted = channels_last is True or (channels_last is None and TORCH_1_11 and not WINDOWS)
     return bool(wanted) and torch.device(device).type == "cuda"
+
+
+def autobackend_channels_last(device, channels_last: bool | None = None) -> bool:
+    """Whether Ultralytics' AutoBackend (the final validation of a training job, ``yolo val``,
+    ``yolo predict``) runs a PyTorch model in channels-last memory on ``device`` given the
+    ``channels_last`` argument (touch point 7): where supported (CUDA, or an x86 CPU with
+    oneDNN), when asked, or by default on such a CPU under Linux or Windows."""
+    import platform
+
+    import torch
+    from ultralytics.utils import LINUX, WINDOWS
+    from ultralytics.utils.torch_utils import TORCH_1_13
+
+    kind = torch.device(device).type
+    supported = kind == "cuda" or (TORCH_1_13 and kind == "cpu" and platform.machine() in {"AMD64", "x86_64"}
+                                   and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
+    wanted = channels_last if channels_last is not None else (kind == "cpu" and (LINUX or WINDOWS))
+    return bool(wanted and supported)

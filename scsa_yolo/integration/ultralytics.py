@@ -3,7 +3,8 @@
 Every import of Ultralytics lives in :mod:`scsa_yolo.integration`: model building here,
 training arguments, checkpoints, run folders and the epoch's loss in :mod:`.training`, the
 validator in :mod:`.validation`, ``YOLO`` objects in :mod:`.yolo`, data YAMLs in
-:mod:`.datasets`, image helpers in :mod:`.inference`, the progress bar in :mod:`.progress`
+:mod:`.datasets`, image helpers in :mod:`.inference`, the progress bar in :mod:`.progress`,
+the trainer callbacks that compile a job's fused SCSA kernels ahead in :mod:`.job_kernels`
 (``tests/test_boundaries.py`` checks that no other package imports it). Touch points of this module, each covered by
 ``tests/test_integration_ultralytics.py``:
 
@@ -634,5 +635,8 @@ def register(tasks: ModuleType | None = None) -> str:
     install_row_check(tasks, set(classes), classes)
     install_yaml_resolver(tasks)
     install_safe_globals(classes)
+    from .job_kernels import install_job_kernel_callbacks
+
+    install_job_kernel_callbacks()
     _registered[id(tasks)] = "ok"
     return "ok"

@@ -46,7 +46,11 @@ of two of the padded sides and the like, see :class:`_Plan`). The first call of 
 bucket compiles its kernels (about a second each; Triton keeps them in its cache folder,
 ``TRITON_CACHE_DIR``, so later processes load them), a new size within a bucket only
 plans its launches (microseconds), and later calls launch the compiled kernels directly.
-:func:`kernel_stats` counts the variants a process has compiled or loaded. A layer's
+:func:`kernel_stats` counts the variants a process has compiled or loaded. Inside
+:func:`compile_ahead` the fused calls only plan their launches and queue the compiles of the
+variants they would need in background threads (nothing is launched, outputs are left
+uninitialised): a training job does this for all its input kinds before its first batch,
+and each launch then waits only for its own kernel. A layer's
 structure is read once and cached: change its configuration attributes after the first
 call and the cache is stale.
 
@@ -60,6 +64,7 @@ time per call than the dispatcher.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import math
@@ -326,6 +331,12 @@ def _device_reason(device_type: str) -> str | None:
     if device_type == "cpu" and not _kernel_state.get("interpreted"):
         return "CPU tensor but triton is in compiled (GPU) mode"
     return None
+
+
+def runs_fused_on(device_type: str) -> bool:
+    """Whether supported layers run the fused kernels on this device type (``"cuda"``, or
+    ``"cpu"`` in Triton's interpreter)."""
+    return _device_reason(device_type) is None
 
 
 def _input_reason(cfg: _Config, x: torch.Tensor, params: list[torch.Tensor]) -> str | None:
@@ -865,6 +876,16 @@ class _Launcher:
         self.group_compiles = 0  # groups whose kernels were compiled side by side
         self.group_error = ""
         self._pool = None
+        # compile_ahead: variant -> the Future of its queued compile (None: predicted only,
+        # in the interpreter); which launched variants had been queued; the seconds launches
+        # waited for queued compiles to finish; why queuing stopped, if it did
+        self.ahead: dict[tuple, object] = {}
+        self.ahead_used: set[tuple] = set()
+        self.ahead_wait_s = 0.0
+        self.ahead_error = ""
+        self.ahead_threads = COMPILE_THREADS
+        self.ahead_from = 0  # how many variants had launched when the first was queued
+        self._ahead_pool = None
 
     def precompile(self, launches: list[tuple]) -> None:
         """Compile the kernel variants of ``launches`` (``(fn, key, grid, args, wss, consts)``
@@ -892,7 +913,7 @@ class _Launcher:
         for fn, _key, grid, args, wss, consts in launches:
             views = _views(args, wss)
             variant = _variant_key(fn, views, consts)
-            if variant not in self.variants:
+            if variant not in self.variants and variant not in self.ahead:
                 todo.setdefault(variant, (fn, grid, views, consts))
         if len(todo) < 2:
             return
@@ -912,6 +933,49 @@ class _Launcher:
         for variant in todo:
             self.variants[variant] = share
         self.group_compiles += 1
+
+    def queue_ahead(self, launches: list[tuple]) -> None:
+        """Queue the compiles of the variants of ``launches`` (as :meth:`precompile` takes
+        them) that are neither launched nor queued yet, on ``ahead_threads`` background
+        threads, and return at once. Each compile lands in Triton's in-memory and disk
+        caches; a launch of a queued variant first waits for its compile (:meth:`__call__`),
+        so nothing is compiled twice. In the interpreter (nothing to compile) or with fewer
+        than one thread the variants are only recorded, which is what the tests check: the
+        prediction. A failure to queue stops queuing (``ahead_error``); the launches then
+        compile as they would have without it."""
+        if not self.ahead:
+            self.ahead_from = len(self.variants)
+        for fn, _key, grid, args, wss, consts in launches:
+            views = _views(args, wss)
+            variant = _variant_key(fn, views, consts)
+            if variant in self.variants or variant in self.ahead:
+                continue
+            future = None
+            if self.ahead_threads >= 1 and not _kernel_state.get("interpreted") and not self.ahead_error:
+                try:
+                    if self._ahead_pool is None:
+                        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+                        self._ahead_pool = ThreadPoolExecutor(self.ahead_threads, thread_name_prefix="scsa-ahead")
+                    device = views[0].device
+                    future = self._ahead_pool.submit(_compile_variant, fn, grid, views, consts, device)
+                except Exception as exc:  # noqa: BLE001 (e.g. the interpreter shutting down)
+                    self.ahead_error = f"{type(exc).__name__}: {exc}"
+            self.ahead[variant] = future
+
+    def _wait_ahead(self, variant: tuple) -> None:
+        """Before the first launch of a queued variant: wait for its compile. A compile that
+        failed is left to the launch, which compiles again and raises what Triton raises."""
+        self.ahead_used.add(variant)
+        future = self.ahead.get(variant)
+        if future is None:
+            return
+        start = time.perf_counter()
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001 (reported by the launch's own compile)
+            self.ahead_error = self.ahead_error or f"{type(exc).__name__}: {exc}"
+        self.ahead_wait_s += time.perf_counter() - start
 
     def forget(self, uid: int) -> None:
         """Drop the direct launches of an evicted plan."""
@@ -953,6 +1017,8 @@ class _Launcher:
         variant = _variant_key(fn, views, consts)
         if variant not in self.variants:
             start = time.perf_counter()
+            if variant in self.ahead:
+                self._wait_ahead(variant)
             compiled = fn[grid](*views, **consts)
             self.variants[variant] = time.perf_counter() - start
         else:
@@ -965,6 +1031,33 @@ class _Launcher:
 
 
 _launch = _Launcher()
+
+
+def _compile_variant(fn, grid: tuple, views: list, consts: dict, device: torch.device) -> None:
+    """Compile one kernel variant without launching it (a background thread of
+    :meth:`_Launcher.queue_ahead`); Triton compiles for the thread's current device."""
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    fn.warmup(*views, grid=grid, **consts)
+
+
+_ahead_state = {"on": False}
+
+
+@contextlib.contextmanager
+def compile_ahead():
+    """Inside this block, fused SCSA calls (forward and backward) plan their launches and
+    queue the compiles of the kernel variants they need (:meth:`_Launcher.queue_ahead`)
+    instead of launching: their outputs and gradients are left uninitialised. Run a model
+    through the input kinds a job will meet inside it (``scsa_warmup.compile_ahead``), and
+    the job's first batches wait only for the kernels they launch, compiled side by side
+    in the background meanwhile. Not for use under torch.compile."""
+    previous = _ahead_state["on"]
+    _ahead_state["on"] = True
+    try:
+        yield
+    finally:
+        _ahead_state["on"] = previous
 
 
 def _views(args: list, wss: tuple) -> list:
@@ -1014,18 +1107,34 @@ def kernel_stats(slowest: int = 0) -> dict:
     ``plans`` (input kinds planned, at most MAX_SHAPES kept), ``group_compiles`` (launch
     groups whose new variants compiled side by side; their wait is spread over their
     variants in ``first_launch_s``) and ``group_error`` (why side-by-side compiling stopped,
-    if it did: the launches then compile one by one).
+    if it did: the launches then compile one by one) and ``ahead`` (:func:`ahead_stats`).
 
     ``slowest``: also list that many variants with the longest first launch, slowest first,
     each ``[seconds, kernel, constants, argument kinds]`` (what Triton keys the variant on,
     :func:`_variant_key`): after a warm-up, the ones that still compiled."""
     stats = {"variants": len(_launch.variants), "first_launch_s": _launch.first_launch_s(), "plans": len(_plans),
-             "group_compiles": _launch.group_compiles, "group_error": _launch.group_error}
+             "group_compiles": _launch.group_compiles, "group_error": _launch.group_error,
+             "ahead": ahead_stats()}
     if slowest:
         ranked = sorted(_launch.variants.items(), key=lambda item: -item[1])[:slowest]
         stats["slowest"] = [[round(seconds, 3), name, dict(consts), [str(kind) for kind in spec]]
                             for (name, spec, consts), seconds in ranked]
     return stats
+
+def ahead_stats() -> dict:
+    """What :func:`compile_ahead` did in this process: ``queued`` (variants predicted and,
+    on a GPU, compiled in the background), ``used`` (launched variants that had been
+    queued), ``unpredicted`` (variants launched since the first queuing that had not been
+    queued: each compiled at its launch, as without compile-ahead), ``wait_s`` (seconds
+    launches waited for queued compiles), ``threads`` and ``error``."""
+    ahead = _launch.ahead
+    later = list(_launch.variants)[_launch.ahead_from:] if ahead else []
+    unpredicted = sum(1 for v in later if v not in ahead)
+    compiles = not _kernel_state.get("interpreted")
+    return {"queued": len(ahead), "used": len(_launch.ahead_used), "unpredicted": unpredicted,
+            "wait_s": round(_launch.ahead_wait_s, 3), "threads": _launch.ahead_threads if compiles else 0,
+            "error": _launch.ahead_error}
+
 
 # Triton's own lookup of the current stream (its CUDA driver calls the same function).
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
@@ -1090,6 +1199,10 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
     launches = p.split_for(res)
     stream = _current_stream(x)
     split_args = _split_args(cfg, x, out, prm, p, g)
+    if _ahead_state["on"]:
+        _launch.queue_ahead([(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
+                             for (name, grid, consts), args in zip(launches, split_args)])
+        return out, p, ws
     if (launches[0][0],) + key not in _launch.grouped:  # a new input kind: its kernels may need compiling
         _launch.precompile([(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
                             for (name, grid, consts), args in zip(launches, split_args)])
@@ -1160,6 +1273,9 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
     flat = torch.empty(p.param_numel, device=x.device, dtype=p.pdtype)
     launches.append((k.bwd.bwd_param_kernel, ("P",) + key + _aligned(flat), p.g_param,
                      [g["part"], flat, 2 * p.B, *p.ks], wss, p.k_param))
+    if _ahead_state["on"]:
+        _launch.queue_ahead(launches)
+        return dx, flat
     _launch.precompile(launches)
     for fn, lkey, grid, args, group_wss, consts in launches:
         _launch(fn, lkey, grid, args, group_wss, consts, stream)

@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["ValidationPass", "WarmupReport", "letterbox_shapes", "rect_val_shapes", "triton_cache_dir",
+__all__ = ["ValidationPass", "WarmupReport", "compile_ahead", "letterbox_shapes", "rect_val_shapes", "triton_cache_dir",
            "our_cached_kernels", "validation_passes", "warm_up"]
 
 
@@ -112,7 +112,8 @@ class ValidationPass:
     channels_last: bool = False  # the model's memory format (its feature maps follow it)
 
 
-def validation_passes(half: bool, channels_last: bool = False) -> list[ValidationPass]:
+def validation_passes(half: bool, channels_last: bool = False,
+                      final_channels_last: bool = False) -> list[ValidationPass]:
     """The validation passes a training job meets: with AMP on a GPU (``half``), validation
     during training (fp16 images under autocast, float32 weights, Ultralytics 8.4) and the
     final validation of best.pt (fp16 weights; older releases validated this way during
@@ -123,16 +124,23 @@ def validation_passes(half: bool, channels_last: bool = False) -> list[Validatio
     runs the EMA, a copy of that model, so its feature maps are channels-last too; the final
     validation's AutoBackend keeps a CUDA model contiguous. The kernels are compiled per
     layout: a job after a contiguous-only warm-up still compiled 41 kernels on an H200, and
-    in Triton's interpreter the variants such a job adds are channels-last ones."""
+    in Triton's interpreter the variants such a job adds are channels-last ones.
+    ``final_channels_last``: the final validation's AutoBackend runs channels-last
+    (:func:`scsa_yolo.integration.training.autobackend_channels_last`: on a GPU only when
+    the job asks for it, on an x86 CPU by default)."""
     layout = ", channels-last" if channels_last else ""
     if not half:
         passes = [ValidationPass("validation" + layout, torch.float32, torch.float32, False, channels_last)]
-        if channels_last:
-            passes.append(ValidationPass("final validation (contiguous)", torch.float32, torch.float32, False))
+        if channels_last != final_channels_last:
+            passes.append(ValidationPass("final validation (" + ("channels-last" if final_channels_last
+                                                                  else "contiguous") + ")",
+                                         torch.float32, torch.float32, False, final_channels_last))
         return passes
+    final_layout = ", channels-last" if final_channels_last else ""
     return [ValidationPass(f"validation during training (fp16 autocast, float32 weights{layout})", torch.float32,
                            torch.float16, True, channels_last),
-            ValidationPass("final validation (fp16 weights)", torch.float16, torch.float16, False)]
+            ValidationPass(f"final validation (fp16 weights{final_layout})", torch.float16, torch.float16, False,
+                           final_channels_last)]
 
 
 def _leaves(out) -> list[torch.Tensor]:
@@ -153,6 +161,16 @@ def _share(shapes: list, k: int, n: int) -> list:
     return [s for i, s in enumerate(shapes) if i % (n - 1) == k - 1] if k > 0 else []
 
 
+def _by_count(batches: list[tuple[int, tuple[int, int]]]) -> list[tuple[int, list[tuple[int, int]]]]:
+    """(images, (h, w)) batches -> [(images, [distinct shapes])], in first-seen order."""
+    grouped: dict[int, list[tuple[int, int]]] = {}
+    for count, shape in batches:
+        shapes = grouped.setdefault(int(count), [])
+        if tuple(shape) not in shapes:
+            shapes.append(tuple(shape))
+    return list(grouped.items())
+
+
 def _input_channels(net: nn.Module) -> int:
     yaml = getattr(net, "yaml", None)
     return int(yaml.get("channels", yaml.get("ch", 3))) if isinstance(yaml, dict) else 3
@@ -160,7 +178,9 @@ def _input_channels(net: nn.Module) -> int:
 
 def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.device | str = "cuda",
             amp: bool = True, rect: bool = True, predict: bool = False, shard: tuple[int, int] = (0, 1),
-            log=None, count_flops=None, channels_last: bool = False) -> WarmupReport:
+            log=None, count_flops=None, channels_last: bool = False, final_channels_last: bool = False,
+            train_batches: list[tuple[int, tuple[int, int]]] | None = None,
+            val_batches: list[tuple[int, tuple[int, int]]] | None = None) -> WarmupReport:
     """Run ``net`` (an Ultralytics detection model, or any module taking (B, C, H, W)
     images) through its training, validation and (``predict``) inference shapes, so the
     fused SCSA kernels of those shapes are compiled into Triton's cache. See the module
@@ -169,7 +189,11 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
     validator's one-image warm-up and, given ``count_flops`` ((module, imgsz) -> GFLOPs,
     Ultralytics' FLOPs count), that count's own forwards. ``log`` gets one line per step.
     ``channels_last``: the trainer's model runs in channels-last memory (the training step
-    and validation during training then do too; see :func:`validation_passes`)."""
+    and validation during training then do too; see :func:`validation_passes`), and
+    ``final_channels_last`` the final validation's.
+    ``train_batches`` / ``val_batches``: the exact (images, (height, width)) batches a job
+    will form, when known (a trainer's loaders: :func:`compile_ahead`), instead of ``batch``
+    images at ``imgsz`` and ``2 * batch`` at every shape ``rect`` allows."""
     from . import scsa_fast
     from .scsa import SCSA
 
@@ -207,15 +231,19 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         for p in train_net.parameters():
             p.requires_grad_(True)
 
-        def train_step(h: int, w: int) -> None:
-            x = torch.rand(batch, channels, h, w, device=device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=half):
-                out = train_net(x)
-            sum(t.float().sum() for t in _leaves(out)).backward()
-            train_net.zero_grad(set_to_none=True)
+        def train_step(count: int):
+            def run(h: int, w: int) -> None:
+                x = torch.rand(count, channels, h, w, device=device)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=half):
+                    out = train_net(x)
+                sum(t.float().sum() for t in _leaves(out)).backward()
+                train_net.zero_grad(set_to_none=True)
+            return run
 
-        step("training step (forward + backward" + (", fp16 autocast" if half else "")
-             + (", channels-last)" if channels_last else ")"), train_step, [(imgsz, imgsz)], batch)
+        label = ("training step (forward + backward" + (", fp16 autocast" if half else "")
+                 + (", channels-last)" if channels_last else ")"))
+        for count, shapes in _by_count(train_batches or [(batch, (imgsz, imgsz))]):
+            step(label, train_step(count), shapes, count)
         del train_net
 
     def infer(count: int, dtype: torch.dtype, model: nn.Module, autocast: bool = False):
@@ -224,19 +252,23 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
                 model(torch.rand(count, channels, h, w, device=device, dtype=dtype))
         return run
 
-    val_shapes = list(dict.fromkeys(([(imgsz, imgsz)] + rect_val_shapes(imgsz, stride)) if rect else [(imgsz, imgsz)]))
-    passes = validation_passes(half, channels_last)
-    # every (pass, shape) pair is one unit of work for the shards
-    mine = _share([(i, shape) for i in range(len(passes)) for shape in val_shapes], k, n)
+    if val_batches is None:
+        val_shapes = list(dict.fromkeys(([(imgsz, imgsz)] + rect_val_shapes(imgsz, stride)) if rect
+                                        else [(imgsz, imgsz)]))
+        val_batches = [(2 * batch, shape) for shape in val_shapes]
+    passes = validation_passes(half, channels_last, final_channels_last)
+    # every (pass, batch) pair is one unit of work for the shards
+    mine = _share([(i, batch_kind) for i in range(len(passes)) for batch_kind in val_batches], k, n)
     for i, vpass in enumerate(passes):
-        shapes = [shape for j, shape in mine if j == i]
-        if not shapes:
+        kinds = [batch_kind for j, batch_kind in mine if j == i]
+        if not kinds:
             continue
         eval_net = copy.deepcopy(net).to(device).eval().to(vpass.weights)
         if vpass.channels_last:
             eval_net = eval_net.to(memory_format=torch.channels_last)
         label = vpass.label + (" (rectangular batches)" if rect and not half else "")
-        step(label, infer(2 * batch, vpass.images, eval_net, vpass.autocast), shapes, 2 * batch)
+        for count, shapes in _by_count(kinds):
+            step(label, infer(count, vpass.images, eval_net, vpass.autocast), shapes, count)
         del eval_net
     if k == n - 1:
         # What the final validation runs besides its batches: the standalone validator warms
@@ -246,6 +278,8 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         # a warm-up without them still compiled 58 kernels (15.7 s, session 14).
         final = passes[-1]
         eval_net = copy.deepcopy(net).to(device).eval().to(final.weights)
+        if final.channels_last:
+            eval_net = eval_net.to(memory_format=torch.channels_last)
         step("validator warm-up (one image)", infer(1, final.images, eval_net), [(imgsz, imgsz)], 1)
         del eval_net
         if count_flops is not None:
@@ -260,3 +294,23 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
     report.variants = stats["variants"] - stats0["variants"]
     report.first_launch_s = stats["first_launch_s"] - stats0["first_launch_s"]
     return report
+
+
+def compile_ahead(net: nn.Module, *, device: torch.device | str, imgsz: int,
+                  train_batches: list[tuple[int, tuple[int, int]]],
+                  val_batches: list[tuple[int, tuple[int, int]]], amp: bool, channels_last: bool = False,
+                  final_channels_last: bool = False, count_flops=None) -> tuple[WarmupReport, dict]:
+    """Queue the compiles of every fused SCSA kernel variant a training job will launch, and
+    return while they run in background threads: :func:`warm_up`'s passes over the job's
+    exact batches (a trainer's loaders), inside :func:`scsa_fast.compile_ahead`, where the
+    SCSA layers only plan and queue (the other layers run, on copies of ``net``). Costs a few
+    forward passes of the model; the job's launches then wait only for their own kernels.
+    Returns the warm-up's report (its steps) and :func:`scsa_fast.ahead_stats`."""
+    from . import scsa_fast
+
+    with scsa_fast.compile_ahead():
+        report = warm_up(net, imgsz=imgsz, batch=train_batches[0][0] if train_batches else 1, device=device,
+                         amp=amp, rect=False, channels_last=channels_last, final_channels_last=final_channels_last,
+                         count_flops=count_flops,
+                         train_batches=train_batches, val_batches=val_batches)
+    return report, scsa_fast.ahead_stats()

@@ -1,0 +1,199 @@
+"""Compiling a training job's fused SCSA kernels ahead (scsa_yolo.integration.job_kernels).
+
+The prediction is checked on a real stock training in Triton's CPU interpreter: every kernel
+variant the job launches after its setup must have been queued by the setup callback (the
+interpreter compiles nothing, but the fused path runs and names its variants exactly as a
+GPU compile is keyed). The background queue itself (compiles on threads, a launch waiting
+for its own compile instead of compiling it again) is checked with a stand-in kernel: Triton
+compiles only for a GPU, which CI lacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scsa_yolo.child_process import python_command
+
+ROOT = Path(__file__).resolve().parents[1]
+#: validation images of assorted aspect ratios: Ultralytics' rectangular batches differ in shape
+VAL_SIZES = [(64, 40), (40, 64), (64, 64), (64, 24), (30, 64)]
+
+
+def _write_dataset(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for split, sizes in (("train", [(64, 64)] * 5), ("val", VAL_SIZES)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i, (h, w) in enumerate(sizes):
+            Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "images" / split / f"{i}.png")
+            (root / "labels" / split / f"{i}.txt").write_text("0 0.5 0.5 0.4 0.4\n")
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n  0: box\n")
+    return root / "data.yaml"
+
+
+def test_the_callbacks_find_what_they_read_in_the_installed_trainer():
+    """Touch points 1-3 against the installed Ultralytics: the setup callback runs after the
+    loaders, the device, the memory format and AMP are settled, and the end callback after
+    the final validation; rectangular datasets keep a shape per batch."""
+    from ultralytics.data import dataset
+    from ultralytics.engine import trainer
+    from ultralytics.utils.callbacks.base import default_callbacks, get_default_callbacks
+
+    from scsa_yolo.integration import register
+    from scsa_yolo.integration.job_kernels import _queue_job_kernels, _report_job_kernels
+
+    register()
+    assert _queue_job_kernels in get_default_callbacks()["on_pretrain_routine_end"]
+    assert _report_job_kernels in default_callbacks["on_train_end"]
+    register()  # idempotent: still once each
+    assert default_callbacks["on_pretrain_routine_end"].count(_queue_job_kernels) == 1
+    source = Path(trainer.__file__).read_text()
+    setup = source[source.index("def _setup_train"):source.index("def _do_train")]
+    end = setup.index('self.run_callbacks("on_pretrain_routine_end")')
+    for needed in ("self.model = self.model.to(memory_format=torch.channels_last)", "self.amp = bool(self.amp)",
+                   "self._build_train_pipeline()"):
+        assert -1 < setup.index(needed) < end, needed
+    assert "self.test_loader = self.get_dataloader(" in source
+    train = source[source.index("def _do_train"):]
+    assert -1 < train.index("self.final_eval()") < train.index('self.run_callbacks("on_train_end")')
+    assert "self.batch_shapes = " in Path(dataset.__file__).read_text() or "self.batch_shapes = " in Path(
+        dataset.__file__).with_name("base.py").read_text()
+
+
+def test_loader_batches_lists_each_batch_kind_once(tmp_path):
+    """A rectangular validation set: one (images, shape) per batch as Ultralytics forms them,
+    the last batch holding the rest; a square set: imgsz."""
+    from ultralytics.data.build import build_dataloader
+    from ultralytics.data.dataset import YOLODataset
+
+    from scsa_yolo.integration.job_kernels import loader_batches
+
+    data = _write_dataset(tmp_path)
+    images = str(data.parent / "images" / "val")
+    for rect, expect_shapes in ((True, None), (False, {(64, 64)})):
+        ds = YOLODataset(img_path=images, imgsz=64, augment=False, rect=rect, batch_size=2, stride=32, pad=0.5,
+                         data={"names": {0: "box"}, "channels": 3})
+        loader = build_dataloader(ds, batch=2, workers=0, shuffle=False)
+        batches = loader_batches(loader, 64)
+        formed = []
+        for batch in loader:
+            formed.append((batch["img"].shape[0], tuple(batch["img"].shape[2:])))
+        assert sorted(set(formed)) == sorted(batches), (formed, batches)
+        assert sum(count for count, _ in formed) == len(VAL_SIZES)
+        if expect_shapes:
+            assert {shape for _, shape in batches} == expect_shapes
+        else:
+            assert len({shape for _, shape in batches}) > 1  # the aspect ratios make several shapes
+
+
+@pytest.mark.slow
+def test_a_stock_training_job_launches_only_kernels_its_setup_queued(tmp_path):
+    """A real `YOLO.train` (1 epoch, rectangular validation of mixed aspect ratios, the final
+    validation of best.pt) in the interpreter: the setup callback queues the variants, and
+    none of those the job launches afterwards was missing from the queue."""
+    data = _write_dataset(tmp_path / "data")
+    code = (
+        "import json\n"
+        "from ultralytics import YOLO\n"
+        "from scsa_yolo.nn import scsa_fast\n"
+        f"YOLO('yolov8n-scsa.yaml').train(data={str(data)!r}, epochs=1, imgsz=64, batch=2, workers=0,\n"
+        f"    device='cpu', plots=False, project={str(tmp_path / 'runs')!r}, name='r', seed=0, amp=False)\n"
+        "print('STATS ' + json.dumps(scsa_fast.kernel_stats()['ahead']))\n")
+    env = dict(os.environ, SCSA_YOLO_TRITON_INTERPRET="1", TRITON_CACHE_DIR=str(tmp_path / "triton"),
+               YOLO_OFFLINE="1", YOLO_CONFIG_DIR=str(tmp_path / "yolo"))
+    env.pop("SCSA_YOLO_IMPL", None)
+    env.pop("SCSA_YOLO_COMPILE_AHEAD", None)
+    done = __import__("subprocess").run(python_command(code), capture_output=True, text=True, env=env,
+                                        cwd=tmp_path, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    stats = json.loads(done.stdout.split("STATS ")[1].splitlines()[0])
+    log = done.stdout + done.stderr
+    # 5 training images in batches of 2 (2 and 1), 5 validation images in one of 4 and one of 1
+    assert "queued to compile (recorded only) for 2 training and 2 validation batch kind(s)" in log, log[-3000:]
+    assert stats["queued"] >= 10 and stats["used"] >= 10, stats  # five forward + five backward kernels at least
+    assert stats["unpredicted"] == 0, stats
+    assert f"compiled ahead: {stats['used']} of {stats['queued']} launched; 0 compiled at first launch" in log
+
+
+class _StandInKernel:
+    """What the launcher uses of a ``triton.jit`` kernel: ``warmup`` compiles (here: sleeps
+    and records the thread), ``fn[grid](...)`` launches, compiling first when not compiled."""
+
+    arg_names = ["x", "n"]
+
+    def __init__(self, compile_s: float) -> None:
+        self.fn = self
+        self.__name__ = "stand_in_kernel"
+        self.compile_s = compile_s
+        self.compiled: list[str] = []
+        self.done = threading.Event()
+
+    def warmup(self, *args, grid, **consts):
+        time.sleep(self.compile_s)
+        self.compiled.append(threading.current_thread().name)
+        self.done.set()
+
+    def __getitem__(self, grid):
+        def launch(*args, **consts):
+            if not self.done.is_set():
+                self.compiled.append("at launch")
+                self.done.set()
+        return launch
+
+
+def test_queued_compiles_run_in_the_background_and_a_launch_waits_for_its_own(monkeypatch):
+    import torch
+
+    from scsa_yolo.nn import scsa_fast
+
+    monkeypatch.setitem(scsa_fast._kernel_state, "interpreted", False)
+    monkeypatch.setattr(scsa_fast, "_variant_key", lambda fn, args, consts: (fn.__name__, tuple(sorted(consts))))
+    launcher = scsa_fast._Launcher()
+    launcher.ahead_threads = 2
+    monkeypatch.setattr(scsa_fast._Launcher, "direct_ok", False)
+    kernel = _StandInKernel(compile_s=0.5)
+    x = torch.zeros(4)
+    launch = (kernel, ("k",), (1,), [x, 4], (), {"BLOCK": 4})
+    start = time.perf_counter()
+    launcher.queue_ahead([launch])
+    queued_s = time.perf_counter() - start
+    assert queued_s < kernel.compile_s  # returned before the compile finished
+    assert launcher.ahead and not kernel.compiled
+    launcher.queue_ahead([launch])  # queued once
+    assert len(launcher.ahead) == 1
+    launcher(*launch)  # waits for the background compile, does not compile at launch
+    assert kernel.compiled == ["scsa-ahead_0"], kernel.compiled
+    assert launcher.ahead_wait_s > 0.2 and len(launcher.ahead_used) == 1
+    launcher(*launch)
+    assert kernel.compiled == ["scsa-ahead_0"]
+
+
+def test_the_final_validation_layout_follows_autobackend():
+    """The final validation runs best.pt through Ultralytics' AutoBackend, which picks its own
+    memory format (channels-last on an x86 CPU by default, contiguous on a GPU unless asked):
+    the kernels are compiled per layout, so the warm-up and compile-ahead must follow it (in
+    the interpreter, a job launched 17 channels-last variants its contiguous prediction lacked)."""
+    import torch
+    from ultralytics import YOLO
+    from ultralytics.nn.autobackend import AutoBackend
+
+    from scsa_yolo.integration.training import autobackend_channels_last
+    from scsa_yolo.nn.scsa_warmup import validation_passes
+
+    for asked in (None, False, True):
+        backend = AutoBackend(model=YOLO("yolov8n.yaml").model, device=torch.device("cpu"), fuse=False,
+                              verbose=False, channels_last=asked)
+        weight = next(p for p in backend.model.parameters() if p.dim() == 4 and p.shape[-1] > 1)
+        assert weight.is_contiguous(memory_format=torch.channels_last) is autobackend_channels_last("cpu", asked)
+    assert autobackend_channels_last("cuda") is False and autobackend_channels_last("cuda", True) is True
+    assert [p.channels_last for p in validation_passes(True, True, final_channels_last=True)] == [True, True]
+    assert [p.channels_last for p in validation_passes(False, False, final_channels_last=True)] == [False, True]
+    assert validation_passes(False, True, final_channels_last=True)[-1].label == "validation, channels-last"
