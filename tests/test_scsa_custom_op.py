@@ -261,6 +261,28 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
         return {"scsa_layers": sum(isinstance(m, SCSA) for m in model.modules()),
                 "graph_breaks": explain.graph_break_count, "fw": targets(graphs, "fw"), "bw": targets(graphs, "bw")}
 
+    def yolo_inference_case():
+        """YOLOv8n-SCSA in eval mode compiled whole after one eager batch of the same shape
+        (benchmarks/yolo_e2e.py --compile --prime): the eager batch fills the head's anchor
+        cache, so Dynamo meets no make_anchors and the model is one graph, with the three
+        SCSA layers as fused operator nodes (their residual folded in) and nothing else of
+        SCSA traced."""
+        from ultralytics import YOLO
+
+        from scsa_yolo.integration import register
+
+        register()
+        torch._dynamo.reset()
+        model = YOLO("yolov8n-scsa.yaml").model.eval()
+        x = torch.rand(1, 3, 64, 64)
+        with torch.no_grad():
+            eager = model(x)[0]
+            explain = torch._dynamo.explain(model)(x)
+            graphs: list = []
+            compiled = torch.compile(model, backend=recording_backend(graphs))(x)[0]
+        return {"graphs": explain.graph_count, "graph_breaks": explain.graph_break_count,
+                "inference": targets(graphs, "inference"), "match": bool(torch.allclose(compiled, eager, atol=1e-4))}
+
     def probe_case():
         """The support check's Triton probe runs outside Dynamo's trace, as a constant. Tracing
         it broke the graph on torch 2.11 (type(tl.zeros)), seen in the real compile=True trainer;
@@ -363,6 +385,7 @@ def _worker() -> None:  # noqa: C901 (one process, many measurements)
     record("compile_blend", blend_case)
     record("compile_channels_last", channels_last_case)
     record("compile_yolo", yolo_case)
+    record("compile_yolo_inference", yolo_inference_case)
     record("compile_probe", probe_case)
     record("compile_inductor", inductor_case)
     record("compile_opted_out", opted_out)
@@ -470,6 +493,13 @@ def test_a_compiled_yolo_runs_the_fused_operators_of_every_scsa_layer(ops):
     assert case["scsa_layers"] == 3 and case["graph_breaks"] == 0, case
     assert case["fw"].count(FWD) == 3 and case["bw"].count(BWD) == 3
     assert not any("group_norm" in t for t in case["fw"] + case["bw"])  # SCSA's reference path is not traced
+
+
+def test_a_primed_compiled_yolo_is_one_graph_holding_every_scsa_layer(ops):
+    case = ops["compile_yolo_inference"]
+    assert case["graphs"] == 1 and case["graph_breaks"] == 0, case
+    assert case["inference"].count("scsa_yolo.fused_blend.default") == 3, case  # backbone-res: residual folded
+    assert not any("group_norm" in t for t in case["inference"]) and case["match"], case
 
 
 def test_triton_probe_runs_outside_the_trace(ops):
