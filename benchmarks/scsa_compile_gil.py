@@ -69,24 +69,14 @@ def child(shapes: str, threads: int, main_work: str) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
-    import triton
-    from triton.backends.compiler import GPUTarget
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import scsa_ptx_offline as offline  # noqa: PLC0415
 
-    sizes = getattr(offline.scsa_fast._kernels().fwd, "SIZE_ARGS", ())
-    target = GPUTarget("cuda", 90, 32)
     jobs = []
     for text in shapes.split(","):
         jobs += offline.launches(tuple(int(v) for v in text.split("x")), torch.float16, False)
-
-    def build(job):
-        fn, args, consts = job
-        sig, cx, attrs, opts = offline.sig_of(fn, args, dict(consts), sizes)
-        triton.compile(triton.compiler.ASTSource(fn=fn, signature=sig, constexprs=cx, attrs=attrs),
-                       target=target, options=opts)
-
+    build = offline.compile_sm90
     work = WORK[main_work]
     if threads == 0:  # the compiles alone, on one thread, the main thread idle
         pool, start = ThreadPoolExecutor(1), time.perf_counter()
@@ -151,11 +141,10 @@ def main() -> int:
         rate = f"{100 * statistics.median(shares):.0f}% / {100 * min(shares):.0f}%" if shares else "(no main loop)"
         label = "1, main thread idle" if threads == 0 else str(threads)
         lines.append(f"| {label} | {statistics.median(walls):.1f} / {min(walls):.1f} | {rate} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"scsa_compile_gil_{args.main}_cpu{os.cpu_count()}.md").write_text(text)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from scsa_ptx_offline import publish  # noqa: PLC0415
+
+    publish("\n".join(lines) + "\n", args.out, f"scsa_compile_gil_{args.main}_cpu{os.cpu_count()}.md")
     return 0
 
 

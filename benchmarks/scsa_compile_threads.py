@@ -30,21 +30,11 @@ def compile_groups(shapes: str, threads: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
-    import triton
-    from triton.backends.compiler import GPUTarget
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import scsa_ptx_offline as offline  # noqa: PLC0415
 
-    sizes = getattr(offline.scsa_fast._kernels().fwd, "SIZE_ARGS", ())
-    target = GPUTarget("cuda", 90, 32)
-
-    def build(job):
-        fn, args, consts = job
-        sig, cx, attrs, opts = offline.sig_of(fn, args, dict(consts), sizes)
-        triton.compile(triton.compiler.ASTSource(fn=fn, signature=sig, constexprs=cx, attrs=attrs),
-                       target=target, options=opts)
-
+    build = offline.compile_sm90
     groups = {}
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     for text in shapes.split(","):
@@ -116,11 +106,10 @@ def main() -> int:
                  f"{totals['serial'] / totals['threads']:.2f} | {totals['slowest']:.2f} |")
     lines += ["", "The slowest kernel of a group is its wait when there are as many free cores as kernels "
               "(the GIL is released for most of a compile: compare the serial sum with the threads' wall)."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"scsa_compile_threads_cpu{os.cpu_count()}.md").write_text(text)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from scsa_ptx_offline import publish  # noqa: PLC0415
+
+    publish("\n".join(lines) + "\n", args.out, f"scsa_compile_threads_cpu{os.cpu_count()}.md")
     return 0
 
 

@@ -76,6 +76,24 @@ def launches(shape, dtype, cl):
     res.append((k.bwd.bwd_param_kernel, [g["part"], flat, 2 * p.B, *p.ks], p.k_param))
     return res
 
+def compile_sm90(job) -> None:
+    """Compile one (kernel, args, constexprs) of :func:`launches` for sm_90 into Triton's
+    cache folder, as a GPU's first launch would (the offline compile benchmarks' unit)."""
+    fn, args, consts = job
+    sizes = getattr(scsa_fast._kernels().fwd, "SIZE_ARGS", ())
+    sig, cx, attrs, opts = sig_of(fn, args, dict(consts), sizes)
+    triton.compile(triton.compiler.ASTSource(fn=fn, signature=sig, constexprs=cx, attrs=attrs),
+                   target=GPUTarget("cuda", 90, 32), options=opts)
+
+
+def publish(text: str, out, name: str) -> None:
+    """Print a benchmark's Markdown and, given an output folder, write it there as ``name``."""
+    print(text)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+
+
 def summarise(ptx):
     return dict(collections.Counter(re.findall(r"(?:ld|st)\.global[.\w]*", ptx)))
 
