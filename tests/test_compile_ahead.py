@@ -197,3 +197,34 @@ def test_the_final_validation_layout_follows_autobackend():
     assert [p.channels_last for p in validation_passes(True, True, final_channels_last=True)] == [True, True]
     assert [p.channels_last for p in validation_passes(False, False, final_channels_last=True)] == [False, True]
     assert validation_passes(False, True, final_channels_last=True)[-1].label == "validation, channels-last"
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_planning_one_image_for_a_batch_names_the_batchs_variants(monkeypatch, channels_last):
+    """compile_ahead(batch=n) plans a single image's call as n images: the job's shadow passes
+    run one image per input kind, and some tiles depend on the batch (at 64 x 40 x 40 the
+    pooling pass splits channels finer for 1 image than for 32), so the variants queued must be
+    those of the batch, forward and backward."""
+    import torch
+
+    from scsa_yolo.nn import scsa_fast
+    from scsa_yolo.nn.scsa import SCSA
+
+    layer = SCSA(64)
+    cfg, params = scsa_fast._config(layer), tuple(scsa_fast._params(layer))
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+
+    def queued(images: int, batch: int | None) -> set:
+        launcher = scsa_fast._Launcher()
+        launcher.ahead_threads = 0  # record only: nothing compiles without a GPU
+        monkeypatch.setattr(scsa_fast, "_launch", launcher)
+        x = torch.rand(images, 64, 40, 40).to(memory_format=layout).requires_grad_(True)
+        with scsa_fast.compile_ahead(batch=batch):
+            scsa_fast._fused_apply(x, cfg, params).sum().backward()
+        assert x.grad is not None and x.grad.shape == x.shape
+        return set(launcher.ahead)
+
+    full = queued(32, None)
+    assert len(full) == 10  # five forward and five backward kernels
+    assert queued(1, 32) == full
+    assert queued(1, None) != full  # the batch does change a variant here

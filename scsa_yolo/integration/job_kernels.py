@@ -8,7 +8,9 @@ its loaders: the training batches (``batch`` images at ``imgsz``, and the epoch'
 smaller batch), the validation batches (Ultralytics' rectangular batches: one shape per
 batch, from the images' aspect ratios), the dtypes under AMP and the memory layout. So an
 ``on_pretrain_routine_end`` callback runs :func:`scsa_yolo.nn.scsa_warmup.compile_ahead`
-over exactly those batches: the SCSA layers only queue their kernel variants, which compile
+over exactly those batch kinds (one image each, planned as the batch it stands for, so it
+costs a few single-image forward passes): the SCSA layers only queue their kernel variants,
+which compile
 side by side in background threads while the first epoch starts, and each launch waits only
 for its own kernel. ``on_train_end`` logs what it did (queued, launched, compiled unpredicted,
 seconds waited). It acts only where the fused path runs (a CUDA device, or Triton's

@@ -1041,23 +1041,37 @@ def _compile_variant(fn, grid: tuple, views: list, consts: dict, device: torch.d
     fn.warmup(*views, grid=grid, **consts)
 
 
-_ahead_state = {"on": False}
+_ahead_state: dict = {"on": False, "batch": None}
 
 
 @contextlib.contextmanager
-def compile_ahead():
+def compile_ahead(batch: int | None = None):
     """Inside this block, fused SCSA calls (forward and backward) plan their launches and
     queue the compiles of the kernel variants they need (:meth:`_Launcher.queue_ahead`)
     instead of launching: their outputs and gradients are left uninitialised. Run a model
     through the input kinds a job will meet inside it (``scsa_warmup.compile_ahead``), and
     the job's first batches wait only for the kernels they launch, compiled side by side
-    in the background meanwhile. Not for use under torch.compile."""
-    previous = _ahead_state["on"]
-    _ahead_state["on"] = True
+    in the background meanwhile. ``batch``: plan every call for that many images whatever
+    its input holds (a variant depends on the batch only through a few tiles), so the model
+    can run a single image per kind, which costs next to nothing. Not for use under
+    torch.compile."""
+    previous = dict(_ahead_state)
+    _ahead_state.update(on=True, batch=batch)
     try:
         yield
     finally:
-        _ahead_state["on"] = previous
+        _ahead_state.update(previous)
+
+
+def _ahead_input(t: torch.Tensor) -> torch.Tensor:
+    """A (B, C, H, W) input as :func:`compile_ahead` plans it: ``batch`` images (meta: only
+    its sizes, strides and dtype are read; its address counts as aligned, as the caching
+    allocator's are), the per-image strides of ``t``; ``t`` itself without a batch."""
+    batch = _ahead_state["batch"]
+    if batch is None:
+        return t
+    _, c, h, w = t.shape
+    return torch.empty_strided((batch, c, h, w), (c * h * w, *t.stride()[1:]), dtype=t.dtype, device="meta")
 
 
 def _views(args: list, wss: tuple) -> list:
@@ -1188,6 +1202,8 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
     its workspace to itself and skips that fill. ``res`` (with ``g``, (C,)): out is the
     residual form of BLEND_MODES instead of SCSA(x) (inference only: no backward reads it)."""
     k = _kernels()
+    if _ahead_state["on"]:
+        return _queue_forward(cfg, x, prm, g, res)
     if p is None:
         p = _plan_for(cfg, x, prm.wq.dtype)
     fill = clean and p.fws_gaps
@@ -1199,16 +1215,25 @@ def _forward(cfg: _Config, x: torch.Tensor, prm: _Params, p: _Plan | None = None
     launches = p.split_for(res)
     stream = _current_stream(x)
     split_args = _split_args(cfg, x, out, prm, p, g)
-    if _ahead_state["on"]:
-        _launch.queue_ahead([(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
-                             for (name, grid, consts), args in zip(launches, split_args)])
-        return out, p, ws
     if (launches[0][0],) + key not in _launch.grouped:  # a new input kind: its kernels may need compiling
         _launch.precompile([(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts)
                             for (name, grid, consts), args in zip(launches, split_args)])
     for (name, grid, consts), args in zip(launches, split_args):
         _launch(getattr(k.fwd, name), (name,) + key, grid, args, (ws,), consts, stream)
     return out, p, ws
+
+
+def _queue_forward(cfg: _Config, x: torch.Tensor, prm: _Params, g: torch.Tensor | None, res: int):
+    """:func:`_forward` inside :func:`compile_ahead`: queue the launches' variants, launch
+    nothing; returns an uninitialised output shaped as x, the plan and its workspace."""
+    k = _kernels()
+    xp = _ahead_input(x)
+    p = _Plan(cfg, xp, prm.wq.dtype)  # not kept: the job plans its own inputs
+    ws = torch.empty(p.fws_numel, device=xp.device, dtype=torch.float32)
+    split_args = _split_args(cfg, xp, torch.empty_like(xp), prm, p, g)
+    _launch.queue_ahead([(getattr(k.fwd, name), (name,), grid, args, (ws,), consts)
+                         for (name, grid, consts), args in zip(p.split_for(res), split_args)])
+    return torch.empty_like(x), p, ws
 
 
 def _split_args(cfg: _Config, x: torch.Tensor, out: torch.Tensor, prm: _Params, p: _Plan,
@@ -1245,6 +1270,9 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
     """Run the backward launches; returns (dx or None, flat parameter gradients)."""
     k = _kernels()
     g = p.bws
+    if _ahead_state["on"]:  # plan for the job's batch (p already is), queue, launch nothing
+        image = (x, dout)
+        x, dout, fws = _ahead_input(x), _ahead_input(dout), torch.empty(p.fws_numel, device="meta")
     ws = torch.empty(p.bws_numel, device=x.device, dtype=torch.float32)
     fw = p.fws_in_bwd  # forward workspace segments, as the second workspace
     sd = tuple(dout.stride())
@@ -1275,7 +1303,8 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
                      [g["part"], flat, 2 * p.B, *p.ks], wss, p.k_param))
     if _ahead_state["on"]:
         _launch.queue_ahead(launches)
-        return dx, flat
+        return (torch.empty_like(image[0]) if need_dx else None), torch.empty(
+            p.param_numel, device=image[0].device, dtype=p.pdtype)
     _launch.precompile(launches)
     for fn, lkey, grid, args, group_wss, consts in launches:
         _launch(fn, lkey, grid, args, group_wss, consts, stream)

@@ -28,6 +28,7 @@ compiles fill the same cache folder in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -180,7 +181,7 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
             amp: bool = True, rect: bool = True, predict: bool = False, shard: tuple[int, int] = (0, 1),
             log=None, count_flops=None, channels_last: bool = False, final_channels_last: bool = False,
             train_batches: list[tuple[int, tuple[int, int]]] | None = None,
-            val_batches: list[tuple[int, tuple[int, int]]] | None = None) -> WarmupReport:
+            val_batches: list[tuple[int, tuple[int, int]]] | None = None, plan_only: bool = False) -> WarmupReport:
     """Run ``net`` (an Ultralytics detection model, or any module taking (B, C, H, W)
     images) through its training, validation and (``predict``) inference shapes, so the
     fused SCSA kernels of those shapes are compiled into Triton's cache. See the module
@@ -193,7 +194,9 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
     ``final_channels_last`` the final validation's.
     ``train_batches`` / ``val_batches``: the exact (images, (height, width)) batches a job
     will form, when known (a trainer's loaders: :func:`compile_ahead`), instead of ``batch``
-    images at ``imgsz`` and ``2 * batch`` at every shape ``rect`` allows."""
+    images at ``imgsz`` and ``2 * batch`` at every shape ``rect`` allows. ``plan_only``: run
+    each kind with one image (two for training) inside ``scsa_fast.compile_ahead(batch=n)``,
+    which queues the compiles of the kernels ``n`` images need instead of launching them."""
     from . import scsa_fast
     from .scsa import SCSA
 
@@ -209,12 +212,16 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
     half = amp and device.type == "cuda"
     stats0 = scsa_fast.kernel_stats()
 
-    def step(label: str, fn, shapes: list[tuple[int, int]], count: int) -> None:
+    def step(label: str, make, shapes: list[tuple[int, int]], count: int, least: int = 1) -> None:
+        """``make(images)`` -> a function of (h, w) running ``images`` images; planning only,
+        the model runs ``least`` images, planned as ``count``."""
         if not shapes:
             return
         start = time.perf_counter()
-        for h, w in shapes:
-            fn(h, w)
+        fn = make(min(count, least) if plan_only else count)
+        with scsa_fast.compile_ahead(batch=count) if plan_only else contextlib.nullcontext():
+            for h, w in shapes:
+                fn(h, w)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
@@ -243,14 +250,16 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         label = ("training step (forward + backward" + (", fp16 autocast" if half else "")
                  + (", channels-last)" if channels_last else ")"))
         for count, shapes in _by_count(train_batches or [(batch, (imgsz, imgsz))]):
-            step(label, train_step(count), shapes, count)
+            step(label, train_step, shapes, count, least=2)  # BatchNorm trains on 2 or more values
         del train_net
 
-    def infer(count: int, dtype: torch.dtype, model: nn.Module, autocast: bool = False):
-        def run(h: int, w: int) -> None:
-            with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=autocast):
-                model(torch.rand(count, channels, h, w, device=device, dtype=dtype))
-        return run
+    def infer(dtype: torch.dtype, model: nn.Module, autocast: bool = False):
+        def make(count: int):
+            def run(h: int, w: int) -> None:
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=autocast):
+                    model(torch.rand(count, channels, h, w, device=device, dtype=dtype))
+            return run
+        return make
 
     if val_batches is None:
         val_shapes = list(dict.fromkeys(([(imgsz, imgsz)] + rect_val_shapes(imgsz, stride)) if rect
@@ -268,7 +277,7 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
             eval_net = eval_net.to(memory_format=torch.channels_last)
         label = vpass.label + (" (rectangular batches)" if rect and not half else "")
         for count, shapes in _by_count(kinds):
-            step(label, infer(count, vpass.images, eval_net, vpass.autocast), shapes, count)
+            step(label, infer(vpass.images, eval_net, vpass.autocast), shapes, count)
         del eval_net
     if k == n - 1:
         # What the final validation runs besides its batches: the standalone validator warms
@@ -280,16 +289,17 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         eval_net = copy.deepcopy(net).to(device).eval().to(final.weights)
         if final.channels_last:
             eval_net = eval_net.to(memory_format=torch.channels_last)
-        step("validator warm-up (one image)", infer(1, final.images, eval_net), [(imgsz, imgsz)], 1)
+        step("validator warm-up (one image)", infer(final.images, eval_net), [(imgsz, imgsz)], 1)
         del eval_net
         if count_flops is not None:
             flops_net = copy.deepcopy(net).to(device).float().eval()
-            step("FLOPs count (model.info)", lambda h, w: count_flops(flops_net, imgsz), [(imgsz, imgsz)], 1)
+            step("FLOPs count (model.info)", lambda _: lambda h, w: count_flops(flops_net, imgsz), [(imgsz, imgsz)],
+                 1)
             del flops_net
     if predict:
         pred_net = copy.deepcopy(net).to(device).float().eval()
         mine = _share(letterbox_shapes(imgsz, stride), k, n)
-        step("prediction (letterboxed single images, fp32)", infer(1, torch.float32, pred_net), mine, 1)
+        step("prediction (letterboxed single images, fp32)", infer(torch.float32, pred_net), mine, 1)
     stats = scsa_fast.kernel_stats()
     report.variants = stats["variants"] - stats0["variants"]
     report.first_launch_s = stats["first_launch_s"] - stats0["first_launch_s"]
@@ -303,14 +313,13 @@ def compile_ahead(net: nn.Module, *, device: torch.device | str, imgsz: int,
     """Queue the compiles of every fused SCSA kernel variant a training job will launch, and
     return while they run in background threads: :func:`warm_up`'s passes over the job's
     exact batches (a trainer's loaders), inside :func:`scsa_fast.compile_ahead`, where the
-    SCSA layers only plan and queue (the other layers run, on copies of ``net``). Costs a few
-    forward passes of the model; the job's launches then wait only for their own kernels.
+    SCSA layers only plan and queue (the other layers run, on copies of ``net``, one image per
+    kind: a few single-image forward passes); the job's launches then wait only for their own
+    kernels.
     Returns the warm-up's report (its steps) and :func:`scsa_fast.ahead_stats`."""
     from . import scsa_fast
 
-    with scsa_fast.compile_ahead():
-        report = warm_up(net, imgsz=imgsz, batch=train_batches[0][0] if train_batches else 1, device=device,
-                         amp=amp, rect=False, channels_last=channels_last, final_channels_last=final_channels_last,
-                         count_flops=count_flops,
-                         train_batches=train_batches, val_batches=val_batches)
+    report = warm_up(net, imgsz=imgsz, batch=train_batches[0][0] if train_batches else 1, device=device, amp=amp,
+                     rect=False, channels_last=channels_last, final_channels_last=final_channels_last,
+                     count_flops=count_flops, train_batches=train_batches, val_batches=val_batches, plan_only=True)
     return report, scsa_fast.ahead_stats()
