@@ -120,7 +120,8 @@ def test_a_stock_training_job_launches_only_kernels_its_setup_queued(tmp_path):
     assert "queued to compile (recorded only) for 2 training and 2 validation batch kind(s)" in log, log[-3000:]
     assert stats["queued"] >= 10 and stats["used"] >= 10, stats  # five forward + five backward kernels at least
     assert stats["unpredicted"] == 0, stats
-    assert f"compiled ahead: {stats['used']} of {stats['queued']} launched; 0 compiled at first launch" in log
+    assert f"compiled ahead: {stats['used']} of {stats['queued']} launched (0 compiled at their launch" in log
+    assert "; 0 compiled at first launch (not predicted)" in log
 
 
 class _StandInKernel:
@@ -228,3 +229,28 @@ def test_planning_one_image_for_a_batch_names_the_batchs_variants(monkeypatch, c
     assert len(full) == 10  # five forward and five backward kernels
     assert queued(1, 32) == full
     assert queued(1, None) != full  # the batch does change a variant here
+
+
+def test_a_launch_compiles_a_queued_variant_itself_when_no_thread_has_started_it(monkeypatch):
+    """One thread, two queued compiles: the second one's launch comes while the first still
+    compiles, so it takes its variant off the queue and compiles it at once instead of waiting
+    behind the first."""
+    import torch
+
+    from scsa_yolo.nn import scsa_fast
+
+    monkeypatch.setitem(scsa_fast._kernel_state, "interpreted", False)
+    monkeypatch.setattr(scsa_fast, "_variant_key", lambda fn, args, consts: (fn.__name__,))
+    monkeypatch.setattr(scsa_fast._Launcher, "direct_ok", False)
+    launcher = scsa_fast._Launcher()
+    launcher.ahead_threads = 1
+    slow, second = _StandInKernel(compile_s=0.5), _StandInKernel(compile_s=0.5)
+    second.__name__ = "second_kernel"
+    x = torch.zeros(4)
+    launcher.queue_ahead([(slow, ("a",), (1,), [x, 4], (), {}), (second, ("b",), (1,), [x, 4], (), {})])
+    start = time.perf_counter()
+    launcher(second, ("b",), (1,), [x, 4], (), {})
+    assert second.compiled == ["at launch"] and time.perf_counter() - start < 0.4
+    assert launcher.ahead_taken_back == 1 and launcher.ahead_wait_s == 0.0
+    launcher(slow, ("a",), (1,), [x, 4], (), {})  # the first was running: its launch waits for it
+    assert slow.compiled == ["scsa-ahead_0"] and launcher.ahead_wait_s > 0.1

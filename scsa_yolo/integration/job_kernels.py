@@ -103,7 +103,8 @@ def _report_job_kernels(trainer) -> None:
 
     stats = scsa_fast.ahead_stats()
     if stats["queued"]:
-        LOGGER.info(f"scsa-yolo: SCSA kernels compiled ahead: {stats['used']} of {stats['queued']} launched; "
+        LOGGER.info(f"scsa-yolo: SCSA kernels compiled ahead: {stats['used']} of {stats['queued']} launched "
+                    f"({stats['taken_back']} compiled at their launch before a thread reached them); "
                     f"{stats['unpredicted']} compiled at first launch (not predicted); launches waited "
                     f"{stats['wait_s']:.1f} s for compiles" + (f"; {stats['error']}" if stats["error"] else ""))
 

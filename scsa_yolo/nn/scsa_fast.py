@@ -882,6 +882,7 @@ class _Launcher:
         self.ahead: dict[tuple, object] = {}
         self.ahead_used: set[tuple] = set()
         self.ahead_wait_s = 0.0
+        self.ahead_taken_back = 0  # queued variants a launch compiled itself (no thread had started them)
         self.ahead_error = ""
         self.ahead_threads = COMPILE_THREADS
         self.ahead_from = 0  # how many variants had launched when the first was queued
@@ -964,11 +965,16 @@ class _Launcher:
             self.ahead[variant] = future
 
     def _wait_ahead(self, variant: tuple) -> None:
-        """Before the first launch of a queued variant: wait for its compile. A compile that
-        failed is left to the launch, which compiles again and raises what Triton raises."""
+        """Before the first launch of a queued variant: wait for its compile, or, when no
+        thread has started it yet, take it off the queue and let the launch compile it now
+        rather than wait for the compiles queued before it. A compile that failed is left to
+        the launch, which compiles again and raises what Triton raises."""
         self.ahead_used.add(variant)
         future = self.ahead.get(variant)
         if future is None:
+            return
+        if future.cancel():
+            self.ahead_taken_back += 1
             return
         start = time.perf_counter()
         try:
@@ -1139,14 +1145,15 @@ def ahead_stats() -> dict:
     """What :func:`compile_ahead` did in this process: ``queued`` (variants predicted and,
     on a GPU, compiled in the background), ``used`` (launched variants that had been
     queued), ``unpredicted`` (variants launched since the first queuing that had not been
-    queued: each compiled at its launch, as without compile-ahead), ``wait_s`` (seconds
-    launches waited for queued compiles), ``threads`` and ``error``."""
+    queued: each compiled at its launch, as without compile-ahead), ``taken_back`` (queued
+    variants whose launch came before any thread had started them, so compiled there),
+    ``wait_s`` (seconds launches waited for queued compiles), ``threads`` and ``error``."""
     ahead = _launch.ahead
     later = list(_launch.variants)[_launch.ahead_from:] if ahead else []
     unpredicted = sum(1 for v in later if v not in ahead)
     compiles = not _kernel_state.get("interpreted")
     return {"queued": len(ahead), "used": len(_launch.ahead_used), "unpredicted": unpredicted,
-            "wait_s": round(_launch.ahead_wait_s, 3), "threads": _launch.ahead_threads if compiles else 0,
+            "taken_back": _launch.ahead_taken_back, "wait_s": round(_launch.ahead_wait_s, 3), "threads": _launch.ahead_threads if compiles else 0,
             "error": _launch.ahead_error}
 
 
