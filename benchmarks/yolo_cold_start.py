@@ -108,7 +108,8 @@ def child(args) -> int:
     return 0
 
 
-def run_child(args, model: str, cache: Path, name: str, site: str | None = None, env_extra: dict | None = None) -> dict:
+def run_child(args, model: str, cache: Path, name: str, site: str | None = None,
+              env_extra: dict | None = None) -> dict:
     env = dict(os.environ, TRITON_CACHE_DIR=str(cache / "triton"), TORCHINDUCTOR_CACHE_DIR=str(cache / "inductor"),
                YOLO_OFFLINE="1", PYTHONUNBUFFERED="1", **(env_extra or {}))
     if site:

@@ -164,11 +164,11 @@ def test_queued_compiles_run_in_the_background_and_a_launch_waits_for_its_own(mo
     x = torch.zeros(4)
     launch = (kernel, ("k",), (1,), [x, 4], (), {"BLOCK": 4})
     start = time.perf_counter()
-    launcher.queue_ahead([launch])
+    launcher.queue_ahead([launch], x.device)
     queued_s = time.perf_counter() - start
     assert queued_s < kernel.compile_s  # returned before the compile finished
     assert launcher.ahead and not kernel.compiled
-    launcher.queue_ahead([launch])  # queued once
+    launcher.queue_ahead([launch], x.device)  # queued once
     assert len(launcher.ahead) == 1
     launcher(*launch)  # waits for the background compile, does not compile at launch
     assert kernel.compiled == ["scsa-ahead_0"], kernel.compiled
@@ -247,7 +247,8 @@ def test_a_launch_compiles_a_queued_variant_itself_when_no_thread_has_started_it
     slow, second = _StandInKernel(compile_s=0.5), _StandInKernel(compile_s=0.5)
     second.__name__ = "second_kernel"
     x = torch.zeros(4)
-    launcher.queue_ahead([(slow, ("a",), (1,), [x, 4], (), {}), (second, ("b",), (1,), [x, 4], (), {})])
+    launcher.queue_ahead([(slow, ("a",), (1,), [x, 4], (), {}), (second, ("b",), (1,), [x, 4], (), {})],
+                         x.device)
     start = time.perf_counter()
     launcher(second, ("b",), (1,), [x, 4], (), {})
     assert second.compiled == ["at launch"] and time.perf_counter() - start < 0.4

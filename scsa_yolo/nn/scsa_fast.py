@@ -935,10 +935,11 @@ class _Launcher:
             self.variants[variant] = share
         self.group_compiles += 1
 
-    def queue_ahead(self, launches: list[tuple]) -> None:
+    def queue_ahead(self, launches: list[tuple], device: torch.device) -> None:
         """Queue the compiles of the variants of ``launches`` (as :meth:`precompile` takes
-        them) that are neither launched nor queued yet, on ``ahead_threads`` background
-        threads, and return at once. Each compile lands in Triton's in-memory and disk
+        them) that are neither launched nor queued yet, for ``device`` (the input's: a meta
+        plan's arguments have none), on ``ahead_threads`` background threads, and return at
+        once. Each compile lands in Triton's in-memory and disk
         caches; a launch of a queued variant first waits for its compile (:meth:`__call__`),
         so nothing is compiled twice. In the interpreter (nothing to compile) or with fewer
         than one thread the variants are only recorded, which is what the tests check: the
@@ -958,7 +959,6 @@ class _Launcher:
                         from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
                         self._ahead_pool = ThreadPoolExecutor(self.ahead_threads, thread_name_prefix="scsa-ahead")
-                    device = views[0].device
                     future = self._ahead_pool.submit(_compile_variant, fn, grid, views, consts, device)
                 except Exception as exc:  # noqa: BLE001 (e.g. the interpreter shutting down)
                     self.ahead_error = f"{type(exc).__name__}: {exc}"
@@ -1141,6 +1141,7 @@ def kernel_stats(slowest: int = 0) -> dict:
                             for (name, spec, consts), seconds in ranked]
     return stats
 
+
 def ahead_stats() -> dict:
     """What :func:`compile_ahead` did in this process: ``queued`` (variants predicted and,
     on a GPU, compiled in the background), ``used`` (launched variants that had been
@@ -1153,8 +1154,8 @@ def ahead_stats() -> dict:
     unpredicted = sum(1 for v in later if v not in ahead)
     compiles = not _kernel_state.get("interpreted")
     return {"queued": len(ahead), "used": len(_launch.ahead_used), "unpredicted": unpredicted,
-            "taken_back": _launch.ahead_taken_back, "wait_s": round(_launch.ahead_wait_s, 3), "threads": _launch.ahead_threads if compiles else 0,
-            "error": _launch.ahead_error}
+            "taken_back": _launch.ahead_taken_back, "wait_s": round(_launch.ahead_wait_s, 3),
+            "threads": _launch.ahead_threads if compiles else 0, "error": _launch.ahead_error}
 
 
 # Triton's own lookup of the current stream (its CUDA driver calls the same function).
@@ -1239,7 +1240,7 @@ def _queue_forward(cfg: _Config, x: torch.Tensor, prm: _Params, g: torch.Tensor 
     ws = torch.empty(p.fws_numel, device=xp.device, dtype=torch.float32)
     split_args = _split_args(cfg, xp, torch.empty_like(xp), prm, p, g)
     _launch.queue_ahead([(getattr(k.fwd, name), (name,), grid, args, (ws,), consts)
-                         for (name, grid, consts), args in zip(p.split_for(res), split_args)])
+                         for (name, grid, consts), args in zip(p.split_for(res), split_args)], x.device)
     return torch.empty_like(x), p, ws
 
 
@@ -1309,7 +1310,7 @@ def _backward(cfg: _Config, x: torch.Tensor, dout: torch.Tensor, prm: _Params, p
     launches.append((k.bwd.bwd_param_kernel, ("P",) + key + _aligned(flat), p.g_param,
                      [g["part"], flat, 2 * p.B, *p.ks], wss, p.k_param))
     if _ahead_state["on"]:
-        _launch.queue_ahead(launches)
+        _launch.queue_ahead(launches, image[0].device)
         return (torch.empty_like(image[0]) if need_dx else None), torch.empty(
             p.param_numel, device=image[0].device, dtype=p.pdtype)
     _launch.precompile(launches)
