@@ -24,6 +24,11 @@ model, on random inputs, through
 Nothing of the model is changed (it runs on a copy). Work can be split over processes
 (``shard=(k, n)``: shard 0 the training step, the others the inference shapes): their
 compiles fill the same cache folder in parallel.
+
+:func:`compile_ahead` is the same walk for a job that is about to start (a trainer's exact
+batches, one image per kind), with the SCSA layers queuing their compiles on background
+threads instead of launching: what a training job runs at its setup
+(:mod:`scsa_yolo.integration.job_kernels`).
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["ValidationPass", "WarmupReport", "compile_ahead", "letterbox_shapes", "rect_val_shapes", "triton_cache_dir",
-           "our_cached_kernels", "validation_passes", "warm_up"]
+__all__ = ["ValidationPass", "WarmupReport", "compile_ahead", "letterbox_shapes", "rect_val_shapes",
+           "triton_cache_dir", "our_cached_kernels", "validation_passes", "warm_up"]
 
 
 def rect_val_shapes(imgsz: int, stride: int = 32, pad: float = 0.5) -> list[tuple[int, int]]:
