@@ -157,15 +157,15 @@ def markdown(meta: dict, runs: list[dict]) -> str:
              f"{meta['n_val']} validation images (validation batches of {2 * meta['batch']} in "
              f"{meta['val_shapes']} rectangular shapes); {meta['date']}.", "",
              "| run | process wall s | train() s | our kernels in the cache | kernel variants (first-launch s) "
-             "| compiled ahead: queued / launched / unpredicted, s waited |",
+             "| compiled ahead: queued / launched / taken back / unpredicted, s waited |",
              "|---|---|---|---|---|---|"]
     for r in runs:
         st = r.get("stats") or {}
         variants = f"{st.get('variants')} ({st.get('first_launch_s', 0):.1f})" if st else "-"
         train = f"{r['train_s']:.1f}" if "train_s" in r else "-"
         ahead = st.get("ahead") or {}
-        ahead_cell = (f"{ahead['queued']} / {ahead['used']} / {ahead['unpredicted']}, {ahead['wait_s']:.1f}"
-                      if ahead.get("queued") else "-")
+        ahead_cell = (f"{ahead['queued']} / {ahead['used']} / {ahead.get('taken_back', '-')} / "
+                      f"{ahead['unpredicted']}, {ahead['wait_s']:.1f}" if ahead.get("queued") else "-")
         lines.append(f"| {r['name']} | {r['wall_s']:.1f} | {train} | {r['cache_kernels']} | {variants} "
                      f"| {ahead_cell} |")
     for r in runs:  # which kernels a run had to compile, by name (a warm cache: none)
