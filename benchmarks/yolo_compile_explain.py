@@ -8,6 +8,11 @@ and the user frames above it; in three states: a fresh process (nothing ran eage
 device yet, as in the trainer), without autocast, and after one eager call.
 
     python3 benchmarks/yolo_compile_explain.py [--models yolov8n.yaml,yolov8n-scsa.yaml] [--imgsz 640]
+
+``--inference``: the model in eval mode under no_grad (what ``yolo val/predict compile=True``
+compiles), fresh (as Ultralytics compiles it, before any eager call) and after one eager
+batch of the same shape (``yolo_e2e.py --prime``): Ultralytics' head computes its anchors,
+the graph break, only when the map sizes change.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import torch
 def explain(model, x, autocast: bool) -> list[str]:
     torch._dynamo.reset()
     with torch.autocast(x.device.type, dtype=torch.float16 if x.device.type == "cuda" else torch.bfloat16,
-                        enabled=autocast):
+                        enabled=autocast), torch.set_grad_enabled(model.training):
         ex = torch._dynamo.explain(model)(x)
     lines = [f"graphs {ex.graph_count}, breaks {ex.graph_break_count}"]
     seen: dict[str, int] = {}
@@ -39,6 +44,7 @@ def main() -> int:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--inference", action="store_true", help="eval mode: fresh, then after one eager batch")
     args = ap.parse_args()
     from ultralytics import YOLO
 
@@ -49,6 +55,13 @@ def main() -> int:
             model = YOLO(name).model.to(args.device).train()
         except (FileNotFoundError, KeyError, ValueError) as exc:
             ap.error(f"--models: {name}: {exc}")
+        if args.inference:
+            model.eval()
+            print(f"{name} [inference, fresh]: " + "\n".join(explain(model, x, False)), flush=True)
+            with torch.no_grad():
+                model(x)
+            print(f"{name} [inference, after one eager batch]: " + "\n".join(explain(model, x, False)), flush=True)
+            continue
         for p in model.parameters():
             p.requires_grad_(True)
         for state, autocast, eager_first in (("fresh, autocast", True, False), ("no autocast", False, False),

@@ -351,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.host < 0:
         ap.error(f"--host {args.host}: give how many operators and functions to list per base (0: none)")
+    if args.prime and not args.compile:
+        ap.error("--prime primes the models for torch.compile: give it with --compile")
     if args.kernels < 0:
         ap.error(f"--kernels {args.kernels}: give how many kernels to list per base (0: no profile)")
 

@@ -69,13 +69,14 @@ def test_the_callbacks_find_what_they_read_in_the_installed_trainer():
 
 
 def test_the_switch_turns_the_setup_callback_off(monkeypatch):
-    """SCSA_YOLO_COMPILE_AHEAD=0: the callback returns before it reads the trainer (given none
+    """SCSA_YOLO_COMPILE_AHEAD=0 (or off, false, no): the callback returns before it reads the trainer (given none
     here, reading it would raise); unset or anything else: on."""
     from scsa_yolo.integration import job_kernels
 
-    monkeypatch.setenv(job_kernels.COMPILE_AHEAD_ENV, "0")
-    assert job_kernels.compile_ahead_enabled() is False
-    assert job_kernels._queue_job_kernels(None) is None
+    for off in ("0", "off", "False"):
+        monkeypatch.setenv(job_kernels.COMPILE_AHEAD_ENV, off)
+        assert job_kernels.compile_ahead_enabled() is False
+        assert job_kernels._queue_job_kernels(None) is None
     monkeypatch.setenv(job_kernels.COMPILE_AHEAD_ENV, "1")
     assert job_kernels.compile_ahead_enabled() is True
     with pytest.raises(AttributeError):

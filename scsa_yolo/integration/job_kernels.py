@@ -37,12 +37,12 @@ from __future__ import annotations
 import math
 import os
 
-#: "0" turns compile-ahead off.
+#: "0" (or false, no, off) turns compile-ahead off.
 COMPILE_AHEAD_ENV = "SCSA_YOLO_COMPILE_AHEAD"
 
 
 def compile_ahead_enabled() -> bool:
-    return os.environ.get(COMPILE_AHEAD_ENV, "1").strip() != "0"
+    return os.environ.get(COMPILE_AHEAD_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def loader_batches(loader, imgsz: int) -> list[tuple[int, tuple[int, int]]]:
