@@ -248,6 +248,35 @@ def test_planning_one_image_for_a_batch_names_the_batchs_variants(monkeypatch, c
     assert queued(1, None) != full  # the batch does change a variant here
 
 
+def test_each_pass_plans_in_its_own_layout_whatever_the_model_handed_in(monkeypatch):
+    """On a GPU the trainer hands compile-ahead its model already in channels-last memory,
+    while the final validation's AutoBackend runs a contiguous copy: each pass must set its
+    copy's layout itself. On an H100 a job whose final-validation copy kept the trainer's
+    layout launched 44 variants it had not queued and queued 24 it never launched."""
+    import torch
+    from torch import nn
+
+    from scsa_yolo.nn import scsa_fast
+    from scsa_yolo.nn.scsa import SCSA
+    from scsa_yolo.nn.scsa_warmup import warm_up
+
+    monkeypatch.setattr(scsa_fast, "_device_reason", lambda device_type: None)  # plan on the CPU, launch nothing
+
+    def queued(model_layout, final_channels_last: bool) -> set:
+        launcher = scsa_fast._Launcher()
+        launcher.ahead_threads = 0  # record only
+        monkeypatch.setattr(scsa_fast, "_launch", launcher)
+        net = nn.Sequential(nn.Conv2d(3, 64, 3, stride=4, padding=1), SCSA(64)).to(memory_format=model_layout)
+        warm_up(net, imgsz=64, device="cpu", amp=False, channels_last=True, final_channels_last=final_channels_last,
+                train_batches=[(4, (64, 64))], val_batches=[(8, (64, 64))], plan_only=True)
+        return set(launcher.ahead)
+
+    from_contiguous = queued(torch.contiguous_format, final_channels_last=False)
+    assert queued(torch.channels_last, final_channels_last=False) == from_contiguous
+    # the contiguous final validation has variants of its own, which a channels-last one lacks
+    assert queued(torch.channels_last, final_channels_last=True) < from_contiguous
+
+
 def test_a_launch_compiles_a_queued_variant_itself_when_no_thread_has_started_it(monkeypatch):
     """One thread, two queued compiles: the second one's launch comes while the first still
     compiles, so it takes its variant off the queue and compiles it at once instead of waiting

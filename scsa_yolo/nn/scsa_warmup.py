@@ -182,6 +182,16 @@ def _input_channels(net: nn.Module) -> int:
     return int(yaml.get("channels", yaml.get("ch", 3))) if isinstance(yaml, dict) else 3
 
 
+def _copy(net: nn.Module, device: torch.device, dtype: torch.dtype, channels_last: bool) -> nn.Module:
+    """A copy of ``net`` on ``device`` in ``dtype``, in the memory layout a pass runs, set
+    either way: the net handed in may already be channels-last (a trainer's model on a GPU)
+    where the pass is not (the final validation's AutoBackend makes a CUDA model contiguous),
+    and the kernels are compiled per layout (an H100 job whose final-validation copy kept the
+    trainer's layout launched 44 variants it had not queued)."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return copy.deepcopy(net).to(device=device, dtype=dtype).to(memory_format=layout)
+
+
 def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.device | str = "cuda",
             amp: bool = True, rect: bool = True, predict: bool = False, shard: tuple[int, int] = (0, 1),
             log=None, count_flops=None, channels_last: bool = False, final_channels_last: bool = False,
@@ -237,9 +247,7 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
 
     report.fused_layers = sum(scsa_fast._module_reason(m) is None for m in layers)
     if k == 0:
-        train_net = copy.deepcopy(net).to(device).float().train()
-        if channels_last:
-            train_net = train_net.to(memory_format=torch.channels_last)
+        train_net = _copy(net, device, torch.float32, channels_last).train()
         for p in train_net.parameters():
             p.requires_grad_(True)
 
@@ -277,9 +285,7 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         kinds = [batch_kind for j, batch_kind in mine if j == i]
         if not kinds:
             continue
-        eval_net = copy.deepcopy(net).to(device).eval().to(vpass.weights)
-        if vpass.channels_last:
-            eval_net = eval_net.to(memory_format=torch.channels_last)
+        eval_net = _copy(net, device, vpass.weights, vpass.channels_last).eval()
         label = vpass.label + (" (rectangular batches)" if rect and not half else "")
         for count, shapes in _by_count(kinds):
             step(label, infer(vpass.images, eval_net, vpass.autocast), shapes, count)
@@ -291,18 +297,18 @@ def warm_up(net: nn.Module, *, imgsz: int = 640, batch: int = 16, device: torch.
         # Each is a new input kind for the kernels (batch 1; small maps): the H100 run after
         # a warm-up without them still compiled 58 kernels (15.7 s, session 14).
         final = passes[-1]
-        eval_net = copy.deepcopy(net).to(device).eval().to(final.weights)
-        if final.channels_last:
-            eval_net = eval_net.to(memory_format=torch.channels_last)
+        eval_net = _copy(net, device, final.weights, final.channels_last).eval()
         step("validator warm-up (one image)", infer(final.images, eval_net), [(imgsz, imgsz)], 1)
         del eval_net
         if count_flops is not None:
-            flops_net = copy.deepcopy(net).to(device).float().eval()
+            # AutoBackend fuses (and so counts FLOPs) before it sets its memory format, on
+            # best.pt's weights, which Ultralytics saves contiguous
+            flops_net = _copy(net, device, torch.float32, False).eval()
             step("FLOPs count (model.info)", lambda _: lambda h, w: count_flops(flops_net, imgsz), [(imgsz, imgsz)],
                  1)
             del flops_net
     if predict:
-        pred_net = copy.deepcopy(net).to(device).float().eval()
+        pred_net = _copy(net, device, torch.float32, final_channels_last).eval()
         mine = _share(letterbox_shapes(imgsz, stride), k, n)
         step("prediction (letterboxed single images, fp32)", infer(torch.float32, pred_net), mine, 1)
     stats = scsa_fast.kernel_stats()
