@@ -13,7 +13,8 @@ what ``yolo train`` runs; AMP on, validation after every epoch), each run a fres
 * ``old cold``: (with ``--old-site``) the SCSA run of another scsa-yolo installation, cold;
 * ``cold, compiled at first launch``: (with ``--compare-ahead``) the SCSA run cold with
   ``SCSA_YOLO_COMPILE_AHEAD=0``, in each round after the default SCSA cold run (whose trainer
-  queues the job's kernels at setup, to compile in background threads).
+  queues the job's kernels at setup, to compile in background threads), and a warm one after
+  each warm SCSA run (what the setup's planning costs when every kernel is cached).
 
 Per run: the wall seconds of the process (start-up and imports included), of ``train()``
 alone, our kernels in the cache folder afterwards, ``scsa_fast.kernel_stats()`` and the
@@ -157,7 +158,7 @@ def markdown(meta: dict, runs: list[dict]) -> str:
              f"{meta['n_val']} validation images (validation batches of {2 * meta['batch']} in "
              f"{meta['val_shapes']} rectangular shapes); {meta['date']}.", "",
              "| run | process wall s | train() s | our kernels in the cache | kernel variants (first-launch s) "
-             "| compiled ahead: queued / launched / taken back / unpredicted, s waited |",
+             "| compiled ahead: queued / launched / taken back / unpredicted, s waited, s planning |",
              "|---|---|---|---|---|---|"]
     for r in runs:
         st = r.get("stats") or {}
@@ -165,7 +166,8 @@ def markdown(meta: dict, runs: list[dict]) -> str:
         train = f"{r['train_s']:.1f}" if "train_s" in r else "-"
         ahead = st.get("ahead") or {}
         ahead_cell = (f"{ahead['queued']} / {ahead['used']} / {ahead.get('taken_back', '-')} / "
-                      f"{ahead['unpredicted']}, {ahead['wait_s']:.1f}" if ahead.get("queued") else "-")
+                      f"{ahead['unpredicted']}, {ahead['wait_s']:.1f}, {ahead.get('plan_s', float('nan')):.1f}"
+                      if ahead.get("queued") else "-")
         lines.append(f"| {r['name']} | {r['wall_s']:.1f} | {train} | {r['cache_kernels']} | {variants} "
                      f"| {ahead_cell} |")
     for r in runs:  # which kernels a run had to compile, by name (a warm cache: none)
@@ -200,7 +202,8 @@ def main() -> int:
     ap.add_argument("--old-site", default=None, help="PYTHONPATH entry of another scsa-yolo: its SCSA run, cold")
     ap.add_argument("--warmup-jobs", type=int, default=0, help="also: `scsa-yolo warmup --jobs N`, then the run")
     ap.add_argument("--compare-ahead", action="store_true",
-                    help="also an SCSA cold run with SCSA_YOLO_COMPILE_AHEAD=0 each round")
+                    help="also SCSA runs with SCSA_YOLO_COMPILE_AHEAD=0: a cold one each round, a warm one "
+                         "after each warm SCSA run")
     ap.add_argument("--timeout", type=float, default=200, help="seconds per run")
     args = ap.parse_args()
     if args.child:
@@ -237,6 +240,9 @@ def main() -> int:
             if not args.skip_plain_warm:  # plain YOLOv8n compiles nothing in eager training
                 runs.append(run_child(args, args.plain_model, plain_cache, f"plain_warm_r{r}_{k}"))
             runs.append(run_child(args, args.scsa_model, scsa_cache, f"scsa_warm_r{r}_{k}"))
+            if args.compare_ahead:  # what planning ahead costs a job whose kernels are all cached
+                runs.append(run_child(args, args.scsa_model, scsa_cache, f"scsa_warm_noahead_r{r}_{k}",
+                                      env_extra={"SCSA_YOLO_COMPILE_AHEAD": "0"}))
         save()
     if args.warmup_jobs:
         cache = caches / "warmed"

@@ -134,7 +134,9 @@ def test_a_stock_training_job_launches_only_kernels_its_setup_queued(tmp_path):
     stats = json.loads(done.stdout.split("STATS ")[1].splitlines()[0])
     log = done.stdout + done.stderr
     # 5 training images in batches of 2 (2 and 1), 5 validation images in one of 4 and one of 1
-    assert "queued to compile (recorded only) for 2 training and 2 validation batch kind(s)" in log, log[-3000:]
+    assert "queued to compile (recorded only) for 2 training and 2 validation batch kind(s), planned in " in log, \
+        log[-3000:]
+    assert stats["plan_s"] > 0, stats
     assert stats["queued"] >= 10 and stats["used"] >= 10, stats  # five forward + five backward kernels at least
     assert stats["unpredicted"] == 0, stats
     assert f"compiled ahead: {stats['used']} of {stats['queued']} launched (0 compiled at their launch" in log

@@ -91,8 +91,8 @@ def _queue_job_kernels(trainer) -> None:
         return
     how = f"in {stats['threads']} background thread(s)" if stats["threads"] >= 1 else "(recorded only)"
     LOGGER.info(f"scsa-yolo: {stats['queued']} SCSA kernel variant(s) queued to compile {how} for "
-                f"{len(train)} training and {len(val)} validation batch kind(s); {COMPILE_AHEAD_ENV}=0 "
-                "compiles each at its first launch instead")
+                f"{len(train)} training and {len(val)} validation batch kind(s), planned in {stats['plan_s']:.1f} s; "
+                f"{COMPILE_AHEAD_ENV}=0 compiles each at its first launch instead")
 
 
 def _report_job_kernels(trainer) -> None:

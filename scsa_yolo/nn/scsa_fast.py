@@ -886,6 +886,7 @@ class _Launcher:
         self.ahead_error = ""
         self.ahead_threads = COMPILE_THREADS
         self.ahead_from = 0  # how many variants had launched when the first was queued
+        self.ahead_plan_s = 0.0  # host seconds the planning passes took (scsa_warmup.compile_ahead)
         self._ahead_pool = None
 
     def precompile(self, launches: list[tuple]) -> None:
@@ -1148,14 +1149,16 @@ def ahead_stats() -> dict:
     queued), ``unpredicted`` (variants launched since the first queuing that had not been
     queued: each compiled at its launch, as without compile-ahead), ``taken_back`` (queued
     variants whose launch came before any thread had started them, so compiled there),
-    ``wait_s`` (seconds launches waited for queued compiles), ``threads`` and ``error``."""
+    ``wait_s`` (seconds launches waited for queued compiles), ``plan_s`` (host seconds the
+    planning passes took: what compiling ahead costs a job whose kernels are all cached),
+    ``threads`` and ``error``."""
     ahead = _launch.ahead
     later = list(_launch.variants)[_launch.ahead_from:] if ahead else []
     unpredicted = sum(1 for v in later if v not in ahead)
     compiles = not _kernel_state.get("interpreted")
     return {"queued": len(ahead), "used": len(_launch.ahead_used), "unpredicted": unpredicted,
             "taken_back": _launch.ahead_taken_back, "wait_s": round(_launch.ahead_wait_s, 3),
-            "threads": _launch.ahead_threads if compiles else 0, "error": _launch.ahead_error}
+            "plan_s": round(_launch.ahead_plan_s, 3), "threads": _launch.ahead_threads if compiles else 0, "error": _launch.ahead_error}
 
 
 # Triton's own lookup of the current stream (its CUDA driver calls the same function).

@@ -330,7 +330,9 @@ def compile_ahead(net: nn.Module, *, device: torch.device | str, imgsz: int,
     Returns the warm-up's report (its steps) and :func:`scsa_fast.ahead_stats`."""
     from . import scsa_fast
 
+    start = time.perf_counter()
     report = warm_up(net, imgsz=imgsz, batch=train_batches[0][0] if train_batches else 1, device=device, amp=amp,
                      rect=False, channels_last=channels_last, final_channels_last=final_channels_last,
                      count_flops=count_flops, train_batches=train_batches, val_batches=val_batches, plan_only=True)
+    scsa_fast._launch.ahead_plan_s += time.perf_counter() - start
     return report, scsa_fast.ahead_stats()
