@@ -16,8 +16,9 @@ for its own kernel. ``on_train_end`` logs what it did (queued, launched, compile
 seconds waited). It acts only where the fused path runs (a CUDA device, or Triton's
 interpreter in tests) and for models with SCSA layers; ``SCSA_YOLO_COMPILE_AHEAD=0`` turns it
 off (each kernel then compiles at its first launch, as before). Not predicted, so compiled at
-first launch as before: ``multi_scale`` training sizes and a compiled model's (``compile=True``)
-own layouts.
+first launch as before: ``multi_scale`` training sizes, a compiled model's (``compile=True``)
+own layouts, and the FLOPs count that logger integrations (W&B, Comet, ClearML, DVC) run on
+the trainer's model after the first epoch.
 
 Touch points (Ultralytics >=8.4,<8.5), each checked against the installed source by
 ``tests/test_compile_ahead.py``:
