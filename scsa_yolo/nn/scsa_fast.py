@@ -1158,7 +1158,8 @@ def ahead_stats() -> dict:
     compiles = not _kernel_state.get("interpreted")
     return {"queued": len(ahead), "used": len(_launch.ahead_used), "unpredicted": unpredicted,
             "taken_back": _launch.ahead_taken_back, "wait_s": round(_launch.ahead_wait_s, 3),
-            "plan_s": round(_launch.ahead_plan_s, 3), "threads": _launch.ahead_threads if compiles else 0, "error": _launch.ahead_error}
+            "plan_s": round(_launch.ahead_plan_s, 3), "threads": _launch.ahead_threads if compiles else 0,
+            "error": _launch.ahead_error}
 
 
 # Triton's own lookup of the current stream (its CUDA driver calls the same function).
